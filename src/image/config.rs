@@ -1,0 +1,143 @@
+//! The image configuration: how the container runs (Cmd, Env, User, ...) and its history.
+
+use super::digest::Digest;
+use super::platform::Platform;
+use oci_spec::image::{
+    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os,
+    RootFsBuilder,
+};
+use std::collections::{BTreeMap, HashMap};
+
+/// The `PATH` Docker sets for `FROM scratch` images, kept so `docker inspect` matches.
+pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// What the container runs and how: the parts of a Dockerfile after `FROM scratch`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RunConfig {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub exposed_ports: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+    /// RFC 3339 creation time, also used for every history entry.
+    pub created: String,
+}
+
+/// Builds the config for `layers` (diff_id, created_by) run as `run` on `platform`.
+pub fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, String)]) -> ImageConfiguration {
+    let mut config = ConfigBuilder::default().env(run.env.clone());
+    if !run.cmd.is_empty() {
+        config = config.cmd(run.cmd.clone());
+    }
+    if !run.entrypoint.is_empty() {
+        config = config.entrypoint(run.entrypoint.clone());
+    }
+    if let Some(user) = &run.user {
+        config = config.user(user.clone());
+    }
+    if let Some(dir) = &run.workdir {
+        config = config.working_dir(dir.clone());
+    }
+    if !run.exposed_ports.is_empty() {
+        config = config.exposed_ports(run.exposed_ports.clone());
+    }
+    if !run.labels.is_empty() {
+        config = config.labels(run.labels.clone().into_iter().collect::<HashMap<_, _>>());
+    }
+    let config = config.build().expect("every field of Config has a default");
+    let diff_ids = layers.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>();
+    let rootfs = RootFsBuilder::default().typ("layers").diff_ids(diff_ids).build().expect("rootfs");
+    let history = layers
+        .iter()
+        .map(|(_, created_by)| {
+            HistoryBuilder::default()
+                .created(run.created.clone())
+                .created_by(created_by.clone())
+                .build()
+                .expect("history")
+        })
+        .collect::<Vec<_>>();
+    let mut builder = ImageConfigurationBuilder::default()
+        .created(run.created.clone())
+        .architecture(Arch::from(platform.architecture.as_str()))
+        .os(Os::from(platform.os.as_str()))
+        .config(config)
+        .rootfs(rootfs)
+        .history(history);
+    if let Some(variant) = &platform.variant {
+        builder = builder.variant(variant.clone());
+    }
+    builder.build().expect("every required field is set")
+}
+
+/// Serialises any value as canonical JSON: object keys sorted, no whitespace. Maps such as
+/// labels are hash maps in `oci-spec`, so this is what keeps digests stable.
+pub fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+    let value = serde_json::to_value(value).expect("image documents serialise");
+    serde_json::to_vec(&value).expect("a JSON value serialises")
+}
+
+/// Formats seconds since the epoch as RFC 3339 UTC (`2023-11-14T22:13:20Z`).
+pub fn rfc3339(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+/// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_matches_known_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(1_700_000_000), "2023-11-14T22:13:20Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+    }
+
+    #[test]
+    fn canonical_json_sorts_map_keys() {
+        let map: HashMap<String, u8> = (0..50).map(|i| (format!("k{i:02}"), i)).collect();
+        let json = String::from_utf8(canonical_json(&map)).unwrap();
+        let expected: Vec<String> = (0..50).map(|i| format!("\"k{i:02}\":{i}")).collect();
+        assert_eq!(json, format!("{{{}}}", expected.join(",")));
+    }
+
+    #[test]
+    fn classic_config_has_cmd_env_and_history() {
+        let run = RunConfig {
+            cmd: vec!["/hello".into()],
+            env: vec![DEFAULT_PATH.into()],
+            created: rfc3339(0),
+            ..Default::default()
+        };
+        let platform = Platform::linux("amd64", None);
+        let config = build(&run, &platform, &[(Digest::of(b"t"), "COPY hello /hello".into())]);
+        let v: serde_json::Value = serde_json::from_slice(&canonical_json(&config)).unwrap();
+        assert_eq!(v["architecture"], "amd64");
+        assert_eq!(v["os"], "linux");
+        assert_eq!(v["config"]["Cmd"], serde_json::json!(["/hello"]));
+        assert_eq!(v["config"]["Env"], serde_json::json!([DEFAULT_PATH]));
+        assert!(v["config"].get("Entrypoint").is_none());
+        assert_eq!(v["rootfs"]["type"], "layers");
+        assert_eq!(v["rootfs"]["diff_ids"][0], Digest::of(b"t").to_string());
+        assert_eq!(v["history"][0]["created_by"], "COPY hello /hello");
+        assert_eq!(v["created"], "1970-01-01T00:00:00Z");
+    }
+}

@@ -1,0 +1,247 @@
+//! Layers: a deterministic tar of sorted entries with fixed metadata, and its gzip blob.
+
+use super::blob::Blob;
+use super::digest::{Digest, HashingWriter};
+use flate2::{Compression, GzBuilder};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// The OCI media type of a gzip-compressed layer.
+pub const MEDIA_TYPE_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+
+/// Every entry's modification time: the epoch, so no build time leaks into a digest.
+pub const MTIME: u64 = 0;
+
+/// The bytes of a regular file in a layer.
+#[derive(Clone, Debug)]
+pub enum FileData {
+    /// Read from this path when the tar is written.
+    Path(PathBuf),
+    /// Held in memory.
+    Bytes(Arc<[u8]>),
+}
+
+/// What an entry is.
+#[derive(Clone, Debug)]
+pub enum EntryKind {
+    Dir,
+    File { data: FileData, digest: Digest, size: u64 },
+}
+
+/// One entry of a layer: a path relative to `/`, with its owner and mode.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    pub path: String,
+    pub kind: EntryKind,
+    pub mode: u32,
+    pub uid: u64,
+    pub gid: u64,
+}
+
+impl Entry {
+    /// A regular file read from disk; hashed now so the layer can be keyed by content.
+    pub fn file(path: &str, source: PathBuf, mode: u32) -> io::Result<Entry> {
+        let (digest, size) = super::digest::of_file(&source)?;
+        Ok(Entry::with_data(path, FileData::Path(source), digest, size, mode))
+    }
+
+    /// A regular file held in memory.
+    pub fn bytes(path: &str, bytes: Vec<u8>, mode: u32) -> Entry {
+        let digest = Digest::of(&bytes);
+        let size = bytes.len() as u64;
+        Entry::with_data(path, FileData::Bytes(bytes.into()), digest, size, mode)
+    }
+
+    /// A directory.
+    pub fn dir(path: &str, mode: u32) -> Entry {
+        Entry { path: normalize(path), kind: EntryKind::Dir, mode, uid: 0, gid: 0 }
+    }
+
+    fn with_data(path: &str, data: FileData, digest: Digest, size: u64, mode: u32) -> Entry {
+        let kind = EntryKind::File { data, digest, size };
+        Entry { path: normalize(path), kind, mode, uid: 0, gid: 0 }
+    }
+
+    /// Sets the owner.
+    pub fn owned_by(mut self, uid: u64, gid: u64) -> Entry {
+        self.uid = uid;
+        self.gid = gid;
+        self
+    }
+}
+
+fn normalize(path: &str) -> String {
+    path.trim_start_matches('/').trim_end_matches('/').to_string()
+}
+
+/// The entries of one layer, sorted by path so the tar bytes depend on nothing else.
+#[derive(Clone, Debug)]
+pub struct Contents {
+    entries: Vec<Entry>,
+}
+
+impl Contents {
+    pub fn new(mut entries: Vec<Entry>) -> Contents {
+        entries.sort_by(|a, b| a.path.cmp(&b.path));
+        entries.dedup_by(|a, b| a.path == b.path);
+        Contents { entries }
+    }
+
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// A stable description of every entry (path, kind, owner, mode, content digest):
+    /// two `Contents` with the same key give the same tar bytes.
+    pub fn key(&self) -> String {
+        let mut key = String::new();
+        for e in &self.entries {
+            let what = match &e.kind {
+                EntryKind::Dir => "dir".to_string(),
+                EntryKind::File { digest, size, .. } => format!("file {digest} {size}"),
+            };
+            key.push_str(&format!("{} {} {}:{} {:o}\n", e.path, what, e.uid, e.gid, e.mode));
+        }
+        key
+    }
+
+    /// Writes the uncompressed tar: sorted entries, mtime 0, no user or group names.
+    pub fn write_tar<W: Write>(&self, w: W) -> io::Result<W> {
+        let mut builder = tar::Builder::new(w);
+        builder.mode(tar::HeaderMode::Deterministic);
+        for e in &self.entries {
+            let mut header = tar::Header::new_gnu();
+            header.set_mtime(MTIME);
+            header.set_uid(e.uid);
+            header.set_gid(e.gid);
+            header.set_mode(e.mode);
+            match &e.kind {
+                EntryKind::Dir => {
+                    header.set_entry_type(tar::EntryType::Directory);
+                    header.set_size(0);
+                    builder.append_data(&mut header, format!("{}/", e.path), io::empty())?;
+                }
+                EntryKind::File { data, size, .. } => {
+                    header.set_entry_type(tar::EntryType::Regular);
+                    header.set_size(*size);
+                    match data {
+                        FileData::Path(p) => {
+                            let file = File::open(p)?;
+                            let got = file.metadata()?.len();
+                            if got != *size {
+                                return Err(io::Error::other(format!(
+                                    "{} changed while the image was being assembled ({size} bytes hashed, {got} now)",
+                                    p.display()
+                                )));
+                            }
+                            builder.append_data(&mut header, &e.path, file)?;
+                        }
+                        FileData::Bytes(b) => builder.append_data(&mut header, &e.path, &b[..])?,
+                    }
+                }
+            }
+        }
+        builder.into_inner()
+    }
+}
+
+/// How layers are compressed; part of the layer cache key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Compressor {
+    pub level: u32,
+}
+
+impl Default for Compressor {
+    fn default() -> Self {
+        Compressor { level: 6 }
+    }
+}
+
+impl Compressor {
+    /// Names the algorithm, backend and level, so a change of any of them changes the cache key.
+    pub fn id(&self) -> String {
+        format!("gzip/zlib-rs/{}", self.level)
+    }
+
+    /// Writes `contents` as a gzip tar into `out`; returns (diff_id, compressed digest, size).
+    /// The gzip header carries no time and no file name.
+    pub fn compress(&self, contents: &Contents, out: File) -> io::Result<(Digest, Digest, u64)> {
+        let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+        let gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(self.level));
+        let uncompressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, gz));
+        let uncompressed = contents.write_tar(uncompressed)?;
+        let (buf, diff_id, _) = uncompressed.finish();
+        let gz = buf.into_inner().map_err(|e| e.into_error())?;
+        let (compressed, digest, size) = gz.finish()?.finish();
+        let file = compressed.into_inner().map_err(|e| e.into_error())?;
+        file.sync_all()?;
+        Ok((diff_id, digest, size))
+    }
+}
+
+/// A layer: its contents (to write uncompressed tars on demand), diff_id and gzip blob.
+#[derive(Clone, Debug)]
+pub struct Layer {
+    pub contents: Contents,
+    pub diff_id: Digest,
+    pub blob: Blob,
+    /// The `history` line for this layer, like a Dockerfile step.
+    pub created_by: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Contents {
+        Contents::new(vec![
+            Entry::bytes("/b", b"bee".to_vec(), 0o755),
+            Entry::dir("/a", 0o755),
+            Entry::bytes("/a/x", b"x".to_vec(), 0o644).owned_by(65532, 65532),
+        ])
+    }
+
+    #[test]
+    fn tar_is_sorted_with_fixed_metadata() {
+        let tar = sample().write_tar(Vec::new()).unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let mut seen = Vec::new();
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let h = entry.header();
+            assert_eq!(h.mtime().unwrap(), 0);
+            assert_eq!(h.username().unwrap(), Some(""));
+            seen.push((entry.path().unwrap().display().to_string(), h.mode().unwrap(), h.uid().unwrap()));
+        }
+        assert_eq!(
+            seen,
+            vec![("a/".into(), 0o755, 0), ("a/x".into(), 0o644, 65532), ("b".into(), 0o755, 0)]
+        );
+    }
+
+    #[test]
+    fn same_contents_give_identical_bytes_and_digests() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = Compressor::default();
+        let a = c.compress(&sample(), File::create(dir.path().join("a")).unwrap()).unwrap();
+        let b = c.compress(&sample(), File::create(dir.path().join("b")).unwrap()).unwrap();
+        assert_eq!(a, b);
+        let bytes = std::fs::read(dir.path().join("a")).unwrap();
+        assert_eq!(bytes, std::fs::read(dir.path().join("b")).unwrap());
+        // gzip header: magic, deflate, no flags (so no name), mtime zero.
+        assert_eq!(&bytes[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
+        assert_eq!(a.0, Digest::of(&sample().write_tar(Vec::new()).unwrap()));
+        assert_eq!(a.1, Digest::of(&bytes));
+    }
+
+    #[test]
+    fn key_changes_with_mode_or_content() {
+        let base = sample().key();
+        let other_mode = Contents::new(vec![Entry::bytes("/b", b"bee".to_vec(), 0o700)]).key();
+        let other_data = Contents::new(vec![Entry::bytes("/b", b"bee!".to_vec(), 0o755)]).key();
+        assert_ne!(base, other_mode);
+        assert_ne!(other_mode, other_data);
+    }
+}

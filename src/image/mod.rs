@@ -1,0 +1,144 @@
+//! The core image model: layers, config and manifest, assembled once and read by every sink.
+
+pub mod blob;
+pub mod cache;
+pub mod config;
+pub mod digest;
+pub mod layer;
+pub mod platform;
+
+use blob::Blob;
+use config::{canonical_json, RunConfig};
+use digest::Digest;
+use layer::Layer;
+use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+use platform::Platform;
+
+pub const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub const MEDIA_TYPE_DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+
+/// Which family of media types a manifest uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MediaTypes {
+    Oci,
+    /// Docker image manifest v2 schema 2, for registries that refuse OCI types.
+    Docker,
+}
+
+/// A complete single-platform image. Digests are computed once, here.
+#[derive(Clone, Debug)]
+pub struct Image {
+    pub platform: Platform,
+    pub config: Blob,
+    pub layers: Vec<Layer>,
+    /// The OCI manifest, exactly as hashed.
+    pub manifest: Blob,
+}
+
+impl Image {
+    /// Assembles config and manifest for `layers` run as `run`.
+    pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Layer>) -> Image {
+        let history: Vec<(Digest, String)> =
+            layers.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
+        let config = config::build(run, &platform, &history);
+        let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
+        let manifest = manifest_bytes(&config, &layers, MediaTypes::Oci);
+        let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_MANIFEST, manifest);
+        Image { platform, config, layers, manifest }
+    }
+
+    /// The manifest digest: the image's identity in registries and layouts.
+    pub fn digest(&self) -> &Digest {
+        &self.manifest.digest
+    }
+
+    /// The image ID Docker shows: the config digest.
+    pub fn id(&self) -> &Digest {
+        &self.config.digest
+    }
+
+    /// The manifest in the given media types (the OCI one is `self.manifest`).
+    pub fn manifest_as(&self, types: MediaTypes) -> Blob {
+        match types {
+            MediaTypes::Oci => self.manifest.clone(),
+            MediaTypes::Docker => Blob::from_bytes(
+                MEDIA_TYPE_DOCKER_MANIFEST,
+                manifest_bytes(&self.config, &self.layers, MediaTypes::Docker),
+            ),
+        }
+    }
+
+    /// Every blob a registry or layout needs before the manifest: config, then layers.
+    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        std::iter::once(&self.config).chain(self.layers.iter().map(|l| &l.blob))
+    }
+}
+
+/// A descriptor of `blob` under `media_type`.
+pub fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
+    let digest = oci_spec::image::Digest::try_from(blob.digest.as_str()).expect("our digests are valid");
+    Descriptor::new(MediaType::from(media_type), blob.size, digest)
+}
+
+fn manifest_bytes(config: &Blob, layers: &[Layer], types: MediaTypes) -> Vec<u8> {
+    let (manifest_type, config_type, layer_type) = match types {
+        MediaTypes::Oci => (MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_CONFIG, layer::MEDIA_TYPE_GZIP),
+        MediaTypes::Docker => (MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER),
+    };
+    let manifest = ImageManifestBuilder::default()
+        .schema_version(2u32)
+        .media_type(MediaType::from(manifest_type))
+        .config(descriptor(config, config_type))
+        .layers(layers.iter().map(|l| descriptor(&l.blob, layer_type)).collect::<Vec<_>>())
+        .build()
+        .expect("manifest has every required field");
+    canonical_json(&manifest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use layer::{Compressor, Contents, Entry};
+
+    fn image() -> Image {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = cache::LayerCache::new(dir.path().to_path_buf());
+        let contents = Contents::new(vec![Entry::bytes("/app", b"\x7fELF".to_vec(), 0o755)]);
+        let layer = cache.layer(contents, Compressor::default(), "COPY app /app".into()).unwrap();
+        let run = RunConfig { cmd: vec!["/app".into()], created: config::rfc3339(0), ..Default::default() };
+        Image::assemble(Platform::linux("amd64", None), &run, vec![layer])
+    }
+
+    #[test]
+    fn manifest_references_config_and_layer_by_digest() {
+        let img = image();
+        let m: serde_json::Value = serde_json::from_slice(img.manifest.bytes().unwrap()).unwrap();
+        assert_eq!(m["schemaVersion"], 2);
+        assert_eq!(m["mediaType"], MEDIA_TYPE_OCI_MANIFEST);
+        assert_eq!(m["config"]["digest"], img.config.digest.to_string());
+        assert_eq!(m["config"]["size"], img.config.size);
+        assert_eq!(m["layers"][0]["mediaType"], layer::MEDIA_TYPE_GZIP);
+        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob.digest.to_string());
+        assert_eq!(img.digest(), &Digest::of(img.manifest.bytes().unwrap()));
+    }
+
+    #[test]
+    fn docker_manifest_keeps_digests_and_changes_types() {
+        let img = image();
+        let docker = img.manifest_as(MediaTypes::Docker);
+        let m: serde_json::Value = serde_json::from_slice(docker.bytes().unwrap()).unwrap();
+        assert_eq!(m["mediaType"], MEDIA_TYPE_DOCKER_MANIFEST);
+        assert_eq!(m["config"]["mediaType"], MEDIA_TYPE_DOCKER_CONFIG);
+        assert_eq!(m["layers"][0]["mediaType"], MEDIA_TYPE_DOCKER_LAYER);
+        assert_eq!(m["config"]["digest"], img.config.digest.to_string());
+        assert_ne!(docker.digest, img.manifest.digest);
+    }
+
+    #[test]
+    fn assembling_twice_gives_the_same_digest() {
+        assert_eq!(image().digest(), image().digest());
+    }
+}
