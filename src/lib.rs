@@ -4,3 +4,5 @@
 
 pub mod image;
 pub mod reference;
+pub mod progress;
+pub mod registry;

@@ -1,0 +1,1 @@
+//! Progress events for long steps; the CLI draws them on stderr.

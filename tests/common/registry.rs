@@ -1,0 +1,1 @@
+//! Real registries (CNCF distribution) started on loopback for tests.
