@@ -2,7 +2,16 @@
 //! `FROM scratch` container image, written as an OCI layout, a docker-archive tar,
 //! loaded into a Docker engine, or pushed to a registry.
 
+pub mod build;
+pub mod cli;
+pub mod elf;
+pub mod error;
+pub mod fsutil;
 pub mod image;
-pub mod reference;
+pub mod plan;
 pub mod progress;
+pub mod reference;
 pub mod registry;
+pub mod run;
+pub mod sink;
+pub mod workspace;

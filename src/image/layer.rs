@@ -27,7 +27,11 @@ pub enum FileData {
 #[derive(Clone, Debug)]
 pub enum EntryKind {
     Dir,
-    File { data: FileData, digest: Digest, size: u64 },
+    File {
+        data: FileData,
+        digest: Digest,
+        size: u64,
+    },
 }
 
 /// One entry of a layer: a path relative to `/`, with its owner and mode.
@@ -44,7 +48,13 @@ impl Entry {
     /// A regular file read from disk; hashed now so the layer can be keyed by content.
     pub fn file(path: &str, source: PathBuf, mode: u32) -> io::Result<Entry> {
         let (digest, size) = super::digest::of_file(&source)?;
-        Ok(Entry::with_data(path, FileData::Path(source), digest, size, mode))
+        Ok(Entry::with_data(
+            path,
+            FileData::Path(source),
+            digest,
+            size,
+            mode,
+        ))
     }
 
     /// A regular file held in memory.
@@ -56,12 +66,24 @@ impl Entry {
 
     /// A directory.
     pub fn dir(path: &str, mode: u32) -> Entry {
-        Entry { path: normalize(path), kind: EntryKind::Dir, mode, uid: 0, gid: 0 }
+        Entry {
+            path: normalize(path),
+            kind: EntryKind::Dir,
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
 
     fn with_data(path: &str, data: FileData, digest: Digest, size: u64, mode: u32) -> Entry {
         let kind = EntryKind::File { data, digest, size };
-        Entry { path: normalize(path), kind, mode, uid: 0, gid: 0 }
+        Entry {
+            path: normalize(path),
+            kind,
+            mode,
+            uid: 0,
+            gid: 0,
+        }
     }
 
     /// Sets the owner.
@@ -73,7 +95,9 @@ impl Entry {
 }
 
 fn normalize(path: &str) -> String {
-    path.trim_start_matches('/').trim_end_matches('/').to_string()
+    path.trim_start_matches('/')
+        .trim_end_matches('/')
+        .to_string()
 }
 
 /// The entries of one layer, sorted by path so the tar bytes depend on nothing else.
@@ -102,7 +126,10 @@ impl Contents {
                 EntryKind::Dir => "dir".to_string(),
                 EntryKind::File { digest, size, .. } => format!("file {digest} {size}"),
             };
-            key.push_str(&format!("{} {} {}:{} {:o}\n", e.path, what, e.uid, e.gid, e.mode));
+            key.push_str(&format!(
+                "{} {} {}:{} {:o}\n",
+                e.path, what, e.uid, e.gid, e.mode
+            ));
         }
         key
     }
@@ -165,19 +192,25 @@ impl Compressor {
         format!("gzip/zlib-rs/{}", self.level)
     }
 
-    /// Writes `contents` as a gzip tar into `out`; returns (diff_id, compressed digest, size).
-    /// The gzip header carries no time and no file name.
-    pub fn compress(&self, contents: &Contents, out: File) -> io::Result<(Digest, Digest, u64)> {
+    /// Writes `contents` as a gzip tar into `out`; returns the diff_id and size of the tar,
+    /// and the digest and size of the gzip. The gzip header carries no time and no file name.
+    pub fn compress(
+        &self,
+        contents: &Contents,
+        out: File,
+    ) -> io::Result<(Digest, u64, Digest, u64)> {
         let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
-        let gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(self.level));
+        let gz = GzBuilder::new()
+            .mtime(0)
+            .write(compressed, Compression::new(self.level));
         let uncompressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, gz));
         let uncompressed = contents.write_tar(uncompressed)?;
-        let (buf, diff_id, _) = uncompressed.finish();
+        let (buf, diff_id, diff_size) = uncompressed.finish();
         let gz = buf.into_inner().map_err(|e| e.into_error())?;
         let (compressed, digest, size) = gz.finish()?.finish();
         let file = compressed.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
-        Ok((diff_id, digest, size))
+        Ok((diff_id, diff_size, digest, size))
     }
 }
 
@@ -186,6 +219,8 @@ impl Compressor {
 pub struct Layer {
     pub contents: Contents,
     pub diff_id: Digest,
+    /// The size of the uncompressed tar.
+    pub diff_size: u64,
     pub blob: Blob,
     /// The `history` line for this layer, like a Dockerfile step.
     pub created_by: String,
@@ -213,11 +248,19 @@ mod tests {
             let h = entry.header();
             assert_eq!(h.mtime().unwrap(), 0);
             assert_eq!(h.username().unwrap(), Some(""));
-            seen.push((entry.path().unwrap().display().to_string(), h.mode().unwrap(), h.uid().unwrap()));
+            seen.push((
+                entry.path().unwrap().display().to_string(),
+                h.mode().unwrap(),
+                h.uid().unwrap(),
+            ));
         }
         assert_eq!(
             seen,
-            vec![("a/".into(), 0o755, 0), ("a/x".into(), 0o644, 65532), ("b".into(), 0o755, 0)]
+            vec![
+                ("a/".into(), 0o755, 0),
+                ("a/x".into(), 0o644, 65532),
+                ("b".into(), 0o755, 0)
+            ]
         );
     }
 
@@ -225,15 +268,20 @@ mod tests {
     fn same_contents_give_identical_bytes_and_digests() {
         let dir = tempfile::tempdir().unwrap();
         let c = Compressor::default();
-        let a = c.compress(&sample(), File::create(dir.path().join("a")).unwrap()).unwrap();
-        let b = c.compress(&sample(), File::create(dir.path().join("b")).unwrap()).unwrap();
+        let a = c
+            .compress(&sample(), File::create(dir.path().join("a")).unwrap())
+            .unwrap();
+        let b = c
+            .compress(&sample(), File::create(dir.path().join("b")).unwrap())
+            .unwrap();
         assert_eq!(a, b);
         let bytes = std::fs::read(dir.path().join("a")).unwrap();
         assert_eq!(bytes, std::fs::read(dir.path().join("b")).unwrap());
         // gzip header: magic, deflate, no flags (so no name), mtime zero.
         assert_eq!(&bytes[..8], &[0x1f, 0x8b, 8, 0, 0, 0, 0, 0]);
-        assert_eq!(a.0, Digest::of(&sample().write_tar(Vec::new()).unwrap()));
-        assert_eq!(a.1, Digest::of(&bytes));
+        let tar = sample().write_tar(Vec::new()).unwrap();
+        assert_eq!((a.0, a.1), (Digest::of(&tar), tar.len() as u64));
+        assert_eq!((a.2, a.3), (Digest::of(&bytes), bytes.len() as u64));
     }
 
     #[test]

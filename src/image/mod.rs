@@ -41,13 +41,20 @@ pub struct Image {
 impl Image {
     /// Assembles config and manifest for `layers` run as `run`.
     pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Layer>) -> Image {
-        let history: Vec<(Digest, String)> =
-            layers.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
+        let history: Vec<(Digest, String)> = layers
+            .iter()
+            .map(|l| (l.diff_id.clone(), l.created_by.clone()))
+            .collect();
         let config = config::build(run, &platform, &history);
         let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
         let manifest = manifest_bytes(&config, &layers, MediaTypes::Oci);
         let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_MANIFEST, manifest);
-        Image { platform, config, layers, manifest }
+        Image {
+            platform,
+            config,
+            layers,
+            manifest,
+        }
     }
 
     /// The manifest digest: the image's identity in registries and layouts.
@@ -79,20 +86,34 @@ impl Image {
 
 /// A descriptor of `blob` under `media_type`.
 pub fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
-    let digest = oci_spec::image::Digest::try_from(blob.digest.as_str()).expect("our digests are valid");
+    let digest =
+        oci_spec::image::Digest::try_from(blob.digest.as_str()).expect("our digests are valid");
     Descriptor::new(MediaType::from(media_type), blob.size, digest)
 }
 
 fn manifest_bytes(config: &Blob, layers: &[Layer], types: MediaTypes) -> Vec<u8> {
     let (manifest_type, config_type, layer_type) = match types {
-        MediaTypes::Oci => (MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_CONFIG, layer::MEDIA_TYPE_GZIP),
-        MediaTypes::Docker => (MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER),
+        MediaTypes::Oci => (
+            MEDIA_TYPE_OCI_MANIFEST,
+            MEDIA_TYPE_OCI_CONFIG,
+            layer::MEDIA_TYPE_GZIP,
+        ),
+        MediaTypes::Docker => (
+            MEDIA_TYPE_DOCKER_MANIFEST,
+            MEDIA_TYPE_DOCKER_CONFIG,
+            MEDIA_TYPE_DOCKER_LAYER,
+        ),
     };
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(manifest_type))
         .config(descriptor(config, config_type))
-        .layers(layers.iter().map(|l| descriptor(&l.blob, layer_type)).collect::<Vec<_>>())
+        .layers(
+            layers
+                .iter()
+                .map(|l| descriptor(&l.blob, layer_type))
+                .collect::<Vec<_>>(),
+        )
         .build()
         .expect("manifest has every required field");
     canonical_json(&manifest)
@@ -107,8 +128,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = cache::LayerCache::new(dir.path().to_path_buf());
         let contents = Contents::new(vec![Entry::bytes("/app", b"\x7fELF".to_vec(), 0o755)]);
-        let layer = cache.layer(contents, Compressor::default(), "COPY app /app".into()).unwrap();
-        let run = RunConfig { cmd: vec!["/app".into()], created: config::rfc3339(0), ..Default::default() };
+        let layer = cache
+            .layer(contents, Compressor::default(), "COPY app /app".into())
+            .unwrap();
+        let run = RunConfig {
+            cmd: vec!["/app".into()],
+            created: config::rfc3339(0),
+            ..Default::default()
+        };
         Image::assemble(Platform::linux("amd64", None), &run, vec![layer])
     }
 
@@ -121,7 +148,10 @@ mod tests {
         assert_eq!(m["config"]["digest"], img.config.digest.to_string());
         assert_eq!(m["config"]["size"], img.config.size);
         assert_eq!(m["layers"][0]["mediaType"], layer::MEDIA_TYPE_GZIP);
-        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob.digest.to_string());
+        assert_eq!(
+            m["layers"][0]["digest"],
+            img.layers[0].blob.digest.to_string()
+        );
         assert_eq!(img.digest(), &Digest::of(img.manifest.bytes().unwrap()));
     }
 

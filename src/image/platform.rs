@@ -59,9 +59,18 @@ mod tests {
     #[test]
     fn musl_targets_map_to_docker_platforms() {
         let p = |t| Platform::of_target(t).map(|p| p.to_string());
-        assert_eq!(p("x86_64-unknown-linux-musl").as_deref(), Some("linux/amd64"));
-        assert_eq!(p("aarch64-unknown-linux-musl").as_deref(), Some("linux/arm64"));
-        assert_eq!(p("armv7-unknown-linux-musleabihf").as_deref(), Some("linux/arm/v7"));
+        assert_eq!(
+            p("x86_64-unknown-linux-musl").as_deref(),
+            Some("linux/amd64")
+        );
+        assert_eq!(
+            p("aarch64-unknown-linux-musl").as_deref(),
+            Some("linux/arm64")
+        );
+        assert_eq!(
+            p("armv7-unknown-linux-musleabihf").as_deref(),
+            Some("linux/arm/v7")
+        );
         assert_eq!(p("i686-unknown-linux-musl").as_deref(), Some("linux/386"));
         assert_eq!(p("x86_64-pc-windows-msvc"), None);
     }

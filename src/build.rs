@@ -1,0 +1,273 @@
+//! Runs `cargo build` for one binary and takes its path from cargo's artifact messages.
+
+use cargo_metadata::Message;
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// Everything `cargo build` needs to build the chosen binary.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BuildSpec {
+    pub manifest_path: Option<PathBuf>,
+    pub package: String,
+    pub bin: String,
+    pub features: Vec<String>,
+    pub all_features: bool,
+    pub no_default_features: bool,
+    pub profile: String,
+    pub target: String,
+    pub locked: bool,
+    pub frozen: bool,
+    pub offline: bool,
+    pub quiet: bool,
+    pub verbose: u8,
+}
+
+/// Why the build gave no usable binary.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("could not run cargo: {0}")]
+    Spawn(std::io::Error),
+    #[error("cargo build failed ({status}); its diagnostics are above")]
+    Failed {
+        status: String,
+        missing_c_compiler: Option<String>,
+        target: String,
+    },
+    #[error("cargo build succeeded but reported no executable for bin `{bin}`")]
+    NoArtifact { bin: String },
+    #[error("the Rust target {target} is not installed")]
+    TargetMissing { target: String },
+    #[error("`rustup target add {target}` failed ({status})")]
+    TargetInstall { target: String, status: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Failed { missing_c_compiler: Some(krate), target, .. } => Some(format!(
+                "the crate {krate} compiles C code, and no C compiler for {target} was found: install \
+                 one (on Debian/Ubuntu: `apt-get install musl-tools`, which gives musl-gcc), or set \
+                 CC_{} to a C compiler for that target",
+                target.replace('-', "_")
+            )),
+            Error::TargetMissing { target } => Some(format!("run `rustup target add {target}`")),
+            Error::TargetInstall { target, .. } => {
+                Some(format!("check your network, then run `rustup target add {target}` yourself"))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// The cargo executable: `$CARGO` when cargo runs us as a subcommand, else `cargo`.
+pub fn cargo_exe() -> PathBuf {
+    std::env::var_os("CARGO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "cargo".into())
+}
+
+/// The `cargo build` command for `spec`, as a value (no side effects).
+pub fn cargo_command(spec: &BuildSpec) -> Command {
+    let mut cmd = Command::new(cargo_exe());
+    cmd.arg("build")
+        .arg("--message-format=json-render-diagnostics");
+    if let Some(path) = &spec.manifest_path {
+        cmd.arg("--manifest-path").arg(path);
+    }
+    cmd.args(["--package", &spec.package, "--bin", &spec.bin]);
+    cmd.args(["--profile", &spec.profile, "--target", &spec.target]);
+    if !spec.features.is_empty() {
+        cmd.args(["--features", &spec.features.join(",")]);
+    }
+    for (on, flag) in [
+        (spec.all_features, "--all-features"),
+        (spec.no_default_features, "--no-default-features"),
+        (spec.locked, "--locked"),
+        (spec.frozen, "--frozen"),
+        (spec.offline, "--offline"),
+        (spec.quiet, "--quiet"),
+    ] {
+        if on {
+            cmd.arg(flag);
+        }
+    }
+    for _ in 0..spec.verbose {
+        cmd.arg("--verbose");
+    }
+    cmd
+}
+
+/// Builds the binary, streaming cargo's diagnostics to stderr, and returns its path.
+pub fn build(spec: &BuildSpec) -> Result<PathBuf, Error> {
+    let mut child = cargo_command(spec)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(Error::Spawn)?;
+    // Tee cargo's stderr: show it live, keep its lines to explain a failure.
+    let stderr = child.stderr.take().expect("piped");
+    let tee = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut out = std::io::stderr();
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = writeln!(out, "{line}");
+            kept.push(line);
+        }
+        kept
+    });
+    let mut executable = None;
+    let stdout = BufReader::new(child.stdout.take().expect("piped"));
+    for message in Message::parse_stream(stdout).map_while(Result::ok) {
+        if let Message::CompilerArtifact(artifact) = message {
+            if artifact.target.is_bin() && artifact.target.name == spec.bin {
+                executable = artifact.executable.map(|p| p.into_std_path_buf());
+            }
+        }
+    }
+    let status = child.wait().map_err(Error::Spawn)?;
+    let stderr_lines = tee.join().unwrap_or_default();
+    if !status.success() {
+        return Err(Error::Failed {
+            status: status.to_string(),
+            missing_c_compiler: missing_c_compiler(&stderr_lines),
+            target: spec.target.clone(),
+        });
+    }
+    executable.ok_or_else(|| Error::NoArtifact {
+        bin: spec.bin.clone(),
+    })
+}
+
+/// Finds the crate whose build script failed for want of a C compiler, from cargo's stderr.
+fn missing_c_compiler(lines: &[String]) -> Option<String> {
+    let no_compiler = lines.iter().any(|l| {
+        l.contains("failed to find tool")
+            || l.contains("Failed to find tool")
+            || (l.contains("musl-gcc") && (l.contains("not found") || l.contains("No such file")))
+    });
+    if !no_compiler {
+        return None;
+    }
+    lines.iter().find_map(|l| {
+        let rest = l.split("failed to run custom build command for `").nth(1)?;
+        Some(rest.split('`').next()?.to_string())
+    })
+}
+
+/// Makes sure the standard library for `target` is installed: installs it with rustup
+/// when rustup is there (saying so on stderr), else fails with the command to run.
+pub fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
+    if target_installed(target) {
+        return Ok(());
+    }
+    let rustup_present = Command::new("rustup")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !rustup_present {
+        return Err(Error::TargetMissing {
+            target: target.into(),
+        });
+    }
+    if !quiet {
+        eprintln!("installing the Rust target {target} with `rustup target add {target}`");
+    }
+    let status = Command::new("rustup")
+        .args(["target", "add", target])
+        .status()
+        .map_err(Error::Spawn)?;
+    if !status.success() {
+        return Err(Error::TargetInstall {
+            target: target.into(),
+            status: status.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// Whether the sysroot has `lib/rustlib/<target>`. The sysroot is found next to `$CARGO`
+/// (as rustup lays toolchains out) without spawning a process; else asked of rustc.
+fn target_installed(target: &str) -> bool {
+    let beside_cargo = std::env::var_os("RUSTC").is_none().then(|| {
+        let cargo = PathBuf::from(std::env::var_os("CARGO")?);
+        let sysroot = cargo.parent()?.parent()?.to_path_buf();
+        sysroot.join("lib/rustlib").is_dir().then_some(sysroot)
+    });
+    let sysroot = beside_cargo.flatten().or_else(rustc_sysroot);
+    match sysroot {
+        Some(root) => has_target(&root, target),
+        // No way to tell: let cargo try and report.
+        None => true,
+    }
+}
+
+fn has_target(sysroot: &Path, target: &str) -> bool {
+    sysroot
+        .join("lib/rustlib")
+        .join(target)
+        .join("lib")
+        .is_dir()
+}
+
+fn rustc_sysroot() -> Option<PathBuf> {
+    let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
+    let out = Command::new(rustc)
+        .args(["--print", "sysroot"])
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(cmd: &Command) -> Vec<String> {
+        cmd.get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn command_carries_every_flag() {
+        let spec = BuildSpec {
+            manifest_path: Some("w/Cargo.toml".into()),
+            package: "app".into(),
+            bin: "srv".into(),
+            features: vec!["a".into(), "b".into()],
+            no_default_features: true,
+            profile: "release".into(),
+            target: "x86_64-unknown-linux-musl".into(),
+            locked: true,
+            offline: true,
+            verbose: 2,
+            ..Default::default()
+        };
+        let a = args(&cargo_command(&spec)).join(" ");
+        assert_eq!(
+            a,
+            "build --message-format=json-render-diagnostics --manifest-path w/Cargo.toml --package app \
+             --bin srv --profile release --target x86_64-unknown-linux-musl --features a,b \
+             --no-default-features --locked --offline --verbose --verbose"
+        );
+    }
+
+    #[test]
+    fn names_the_crate_that_needs_a_c_compiler() {
+        let lines: Vec<String> = [
+            "error: failed to run custom build command for `ring v0.17.8`",
+            "  error occurred in cc-rs: failed to find tool \"musl-gcc\": No such file or directory",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(missing_c_compiler(&lines).as_deref(), Some("ring v0.17.8"));
+        assert_eq!(missing_c_compiler(&lines[..1]), None);
+    }
+}

@@ -1,0 +1,136 @@
+//! The command line, shaped like cargo's: flags and help text only, no logic.
+
+use clap::{ArgAction, Parser};
+use std::path::PathBuf;
+
+const EXAMPLES: &str = "\
+Examples:
+  cargo containerize --tag myimage:1.0            build, then load into the local Docker engine
+  cargo containerize --push 127.0.0.1:5000/app:1  build, then push to a registry
+  cargo containerize -o out/                      write an OCI image layout (no Docker needed)
+  cargo containerize --tarball app.tar            write a tar for `docker load`
+  cargo containerize -p server --bin api -t api:dev --tarball api.tar
+
+Results go to stdout, one line per destination; everything else goes to stderr.";
+
+/// Build a FROM-scratch container image of a Cargo binary, with no Dockerfile.
+#[derive(Parser, Debug, Default, Clone)]
+#[command(name = "cargo containerize", bin_name = "cargo containerize", version, after_help = EXAMPLES)]
+pub struct Args {
+    /// Path to Cargo.toml
+    #[arg(long, value_name = "PATH", help_heading = "Package Selection")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package whose binary goes into the image
+    #[arg(short, long, value_name = "SPEC", help_heading = "Package Selection")]
+    pub package: Option<String>,
+    /// Binary target to put into the image
+    #[arg(long, value_name = "NAME", help_heading = "Package Selection")]
+    pub bin: Option<String>,
+
+    /// Space or comma separated list of features to activate
+    #[arg(short = 'F', long, value_name = "FEATURES", action = ArgAction::Append, help_heading = "Feature Selection")]
+    pub features: Vec<String>,
+    /// Activate all available features
+    #[arg(long, help_heading = "Feature Selection")]
+    pub all_features: bool,
+    /// Do not activate the `default` feature
+    #[arg(long, help_heading = "Feature Selection")]
+    pub no_default_features: bool,
+
+    /// Build with the given profile
+    #[arg(
+        long,
+        value_name = "PROFILE-NAME",
+        default_value = "release",
+        help_heading = "Compilation Options"
+    )]
+    pub profile: String,
+    /// Build for the target triple (a static musl target for FROM scratch)
+    #[arg(
+        long,
+        value_name = "TRIPLE",
+        default_value = "x86_64-unknown-linux-musl",
+        help_heading = "Compilation Options"
+    )]
+    pub target: String,
+
+    /// Write an OCI image layout to this directory
+    #[arg(short, long, value_name = "DIR", help_heading = "Outputs")]
+    pub output: Option<PathBuf>,
+    /// Write a tar that `docker load` accepts (also a valid OCI layout)
+    #[arg(long, value_name = "FILE", help_heading = "Outputs")]
+    pub tarball: Option<PathBuf>,
+    /// Load the image into the local Docker engine under NAME[:TAG] (repeatable)
+    #[arg(short, long = "tag", value_name = "NAME[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
+    pub tags: Vec<String>,
+    /// Push the image to REGISTRY/REPO[:TAG] (repeatable; tag defaults to latest)
+    #[arg(long = "push", value_name = "REGISTRY/REPO[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
+    pub push: Vec<String>,
+
+    /// Allow plain HTTP to this registry host (loopback registries always are)
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = ArgAction::Append, help_heading = "Registry Options")]
+    pub insecure_registries: Vec<String>,
+    /// Trust this PEM CA certificate for HTTPS, besides the system's store
+    #[arg(long = "ca-cert", value_name = "FILE", action = ArgAction::Append, help_heading = "Registry Options")]
+    pub ca_certs: Vec<PathBuf>,
+    /// Registry user name (with --password-stdin)
+    #[arg(
+        long,
+        value_name = "USER",
+        requires = "password_stdin",
+        help_heading = "Registry Options"
+    )]
+    pub username: Option<String>,
+    /// Read the registry password or token from standard input
+    #[arg(long, requires = "username", help_heading = "Registry Options")]
+    pub password_stdin: bool,
+
+    /// Require Cargo.lock is up to date
+    #[arg(long, help_heading = "Manifest Options")]
+    pub locked: bool,
+    /// Require Cargo.lock and cache are up to date
+    #[arg(long, help_heading = "Manifest Options")]
+    pub frozen: bool,
+    /// Run without accessing the network
+    #[arg(long, help_heading = "Manifest Options")]
+    pub offline: bool,
+
+    /// Do not print cargo log messages or progress
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Use verbose output (-vv very verbose)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub verbose: u8,
+}
+
+impl Args {
+    /// Parses the process arguments, accepting both `cargo containerize ...` (where cargo
+    /// passes `containerize` as the first argument) and `cargo-containerize ...`.
+    pub fn from_env() -> Args {
+        let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if argv.get(1).is_some_and(|a| a == "containerize") {
+            argv.remove(1);
+        }
+        Args::parse_from(argv)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn definition_is_consistent() {
+        Args::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_release_and_musl() {
+        let a = Args::parse_from(["cargo-containerize", "-t", "a:1", "-t", "b", "-F", "x,y"]);
+        assert_eq!(a.profile, "release");
+        assert_eq!(a.target, "x86_64-unknown-linux-musl");
+        assert_eq!(a.tags, ["a:1", "b"]);
+        assert_eq!(a.features, ["x,y"]);
+    }
+}

@@ -1,0 +1,423 @@
+//! Turns the command line and the workspace into a `Plan`: which binary, which image
+//! settings, which outputs. Every bad-input error is found here, before anything is built.
+
+use crate::build::BuildSpec;
+use crate::cli::Args;
+use crate::image::config::{rfc3339, RunConfig, DEFAULT_PATH};
+use crate::image::platform::Platform;
+use crate::reference::{self, Reference};
+use crate::workspace::{self, Workspace};
+use std::path::PathBuf;
+
+/// Where the image goes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SinkSpec {
+    /// An OCI image layout directory; `default` when no output was asked for.
+    Layout {
+        dir: PathBuf,
+        ref_names: Vec<String>,
+        default: bool,
+    },
+    /// A docker-archive tar (also an OCI layout) carrying `tags`.
+    Archive { path: PathBuf, tags: Vec<Reference> },
+    /// The local Docker engine, under `tags`.
+    Daemon { tags: Vec<Reference> },
+    /// A registry, under `references`.
+    Registry { references: Vec<Reference> },
+}
+
+/// Everything to do, resolved and checked.
+#[derive(Clone, Debug)]
+pub struct Plan {
+    pub build: BuildSpec,
+    pub package_dir: PathBuf,
+    pub target_dir: PathBuf,
+    pub platform: Platform,
+    pub run: RunConfig,
+    pub sinks: Vec<SinkSpec>,
+}
+
+/// Bad input, found before building.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Reference(#[from] reference::Error),
+    #[error(transparent)]
+    Workspace(#[from] workspace::Error),
+    #[error("package `{name}` is not a member of this workspace; members: {}", members.join(", "))]
+    UnknownPackage { name: String, members: Vec<String> },
+    #[error("no binary target named `{bin}`{}", if candidates.is_empty() { String::new() } else { format!("; binaries: {}", candidates.join(", ")) })]
+    UnknownBin {
+        bin: String,
+        candidates: Vec<String>,
+    },
+    #[error("more than one binary could go into the image:\n{}", candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
+    AmbiguousBinary { candidates: Vec<String> },
+    #[error("{} has no binary target, so there is nothing to put into an image", packages.join(", "))]
+    NoBinary { packages: Vec<String> },
+    #[error("SOURCE_DATE_EPOCH should be the number of seconds since 1970-01-01 00:00:00 UTC, got {value:?}")]
+    BadEpoch { value: String },
+    #[error("the target {target} is not a Linux target, so it cannot run in a container")]
+    NotLinux { target: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Workspace(e) => e.hint(),
+            Error::AmbiguousBinary { .. } => Some("choose one with the flags shown".into()),
+            Error::UnknownPackage { .. } | Error::UnknownBin { .. } => {
+                Some("pass one of the names listed".into())
+            }
+            Error::NoBinary { .. } => Some(
+                "add a src/main.rs or a [[bin]] target, or choose another package with -p".into(),
+            ),
+            Error::BadEpoch { .. } => Some(
+                "unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into(),
+            ),
+            Error::NotLinux { .. } => {
+                Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into())
+            }
+            Error::Reference(_) => Some(
+                "a reference is NAME[:TAG]: lowercase name components of a-z, 0-9 and . _ -, \
+                 and a tag of up to 128 letters, digits, _ . -; e.g. myimage:1.0"
+                    .into(),
+            ),
+        }
+    }
+}
+
+/// Parses every `--tag` and `--push` reference. Runs first, so bad names fail before any work.
+pub fn references(args: &Args) -> Result<(Vec<Reference>, Vec<Reference>), Error> {
+    let tags = args
+        .tags
+        .iter()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pushes = args
+        .push
+        .iter()
+        .map(|t| Reference::parse(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok((tags, pushes))
+}
+
+/// Resolves the plan from the command line and the workspace.
+pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
+    let (tags, pushes) = references(args)?;
+    let platform = Platform::of_target(&args.target).ok_or_else(|| Error::NotLinux {
+        target: args.target.clone(),
+    })?;
+    let candidates = candidates(ws);
+    let (package, bin) = select_binary(&candidates, args.package.as_deref(), args.bin.as_deref())?;
+    let pkg = ws
+        .members()
+        .into_iter()
+        .find(|p| p.name.as_str() == package)
+        .expect("selected from members");
+    let package_dir = pkg
+        .manifest_path
+        .parent()
+        .expect("a manifest has a directory")
+        .as_std_path()
+        .to_path_buf();
+    let target_dir = ws.target_directory().to_path_buf();
+    let created = created_time(&package_dir)?;
+    let run = RunConfig {
+        cmd: vec![format!("/{bin}")],
+        env: vec![DEFAULT_PATH.to_string()],
+        created: rfc3339(created),
+        ..Default::default()
+    };
+    let sinks = sinks(args, tags, pushes, &target_dir, &bin);
+    let build = BuildSpec {
+        manifest_path: args.manifest_path.clone(),
+        package,
+        bin,
+        features: args.features.clone(),
+        all_features: args.all_features,
+        no_default_features: args.no_default_features,
+        profile: args.profile.clone(),
+        target: args.target.clone(),
+        locked: args.locked,
+        frozen: args.frozen,
+        offline: args.offline,
+        quiet: args.quiet,
+        verbose: args.verbose,
+    };
+    Ok(Plan {
+        build,
+        package_dir,
+        target_dir,
+        platform,
+        run,
+        sinks,
+    })
+}
+
+fn sinks(
+    args: &Args,
+    tags: Vec<Reference>,
+    pushes: Vec<Reference>,
+    target_dir: &std::path::Path,
+    bin: &str,
+) -> Vec<SinkSpec> {
+    let mut ref_names: Vec<String> = tags
+        .iter()
+        .chain(&pushes)
+        .map(|r| r.tag_or_default().to_string())
+        .collect();
+    ref_names.dedup();
+    if ref_names.is_empty() {
+        ref_names.push(reference::DEFAULT_TAG.to_string());
+    }
+    let mut sinks = Vec::new();
+    if let Some(dir) = &args.output {
+        sinks.push(SinkSpec::Layout {
+            dir: dir.clone(),
+            ref_names: ref_names.clone(),
+            default: false,
+        });
+    }
+    if let Some(path) = &args.tarball {
+        let mut archive_tags = tags.clone();
+        if archive_tags.is_empty() {
+            archive_tags = pushes.clone();
+        }
+        sinks.push(SinkSpec::Archive {
+            path: path.clone(),
+            tags: archive_tags,
+        });
+    }
+    if !tags.is_empty() {
+        sinks.push(SinkSpec::Daemon { tags });
+    }
+    if !pushes.is_empty() {
+        sinks.push(SinkSpec::Registry { references: pushes });
+    }
+    if sinks.is_empty() {
+        let dir = target_dir.join("containerize").join(bin);
+        sinks.push(SinkSpec::Layout {
+            dir,
+            ref_names,
+            default: true,
+        });
+    }
+    sinks
+}
+
+/// A package and its binaries, as the selection sees them.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Candidate {
+    pub package: String,
+    pub bins: Vec<String>,
+    pub default_run: Option<String>,
+    pub default_member: bool,
+}
+
+fn candidates(ws: &Workspace) -> Vec<Candidate> {
+    let defaults: Vec<_> = ws.default_packages().iter().map(|p| p.id.clone()).collect();
+    ws.members()
+        .into_iter()
+        .map(|p| Candidate {
+            package: p.name.to_string(),
+            bins: workspace::bin_names(p)
+                .into_iter()
+                .map(str::to_string)
+                .collect(),
+            default_run: p.default_run.clone(),
+            default_member: defaults.contains(&p.id),
+        })
+        .collect()
+}
+
+/// Picks (package, bin): `--bin` if given; else the package's only binary or its
+/// `default-run`; in a workspace the only binary among the default members.
+pub fn select_binary(
+    all: &[Candidate],
+    package: Option<&str>,
+    bin: Option<&str>,
+) -> Result<(String, String), Error> {
+    let scope: Vec<&Candidate> = match package {
+        Some(name) => {
+            let found =
+                all.iter()
+                    .find(|c| c.package == name)
+                    .ok_or_else(|| Error::UnknownPackage {
+                        name: name.into(),
+                        members: all.iter().map(|c| c.package.clone()).collect(),
+                    })?;
+            vec![found]
+        }
+        None => all.iter().filter(|c| c.default_member).collect(),
+    };
+    let flags = |c: &Candidate, b: &str| format!("-p {} --bin {b}", c.package);
+    if let Some(bin) = bin {
+        // Like cargo, --bin looks in the selected packages; without -p, in the whole workspace.
+        let search: Vec<&Candidate> = if package.is_some() {
+            scope.clone()
+        } else {
+            all.iter().collect()
+        };
+        let hits: Vec<&Candidate> = search
+            .iter()
+            .copied()
+            .filter(|c| c.bins.iter().any(|b| b == bin))
+            .collect();
+        return match hits.as_slice() {
+            [one] => Ok((one.package.clone(), bin.to_string())),
+            [] => Err(Error::UnknownBin {
+                bin: bin.into(),
+                candidates: search
+                    .iter()
+                    .flat_map(|c| c.bins.iter().map(move |b| flags(c, b)))
+                    .collect(),
+            }),
+            many => Err(Error::AmbiguousBinary {
+                candidates: many.iter().map(|c| flags(c, bin)).collect(),
+            }),
+        };
+    }
+    let mut picks: Vec<(String, String)> = Vec::new();
+    let mut all_flags = Vec::new();
+    for c in &scope {
+        match (c.bins.as_slice(), &c.default_run) {
+            ([], _) => {}
+            ([only], _) => picks.push((c.package.clone(), only.clone())),
+            (_, Some(run)) if c.bins.contains(run) => picks.push((c.package.clone(), run.clone())),
+            (bins, _) => picks.extend(bins.iter().map(|b| (c.package.clone(), b.clone()))),
+        }
+        all_flags.extend(c.bins.iter().map(|b| flags(c, b)));
+    }
+    match picks.len() {
+        1 => Ok(picks.remove(0)),
+        0 => Err(Error::NoBinary {
+            packages: scope
+                .iter()
+                .map(|c| format!("package `{}`", c.package))
+                .collect(),
+        }),
+        _ => Err(Error::AmbiguousBinary {
+            candidates: all_flags,
+        }),
+    }
+}
+
+/// The image's creation time: `SOURCE_DATE_EPOCH`, else the last commit touching the
+/// package, else the epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
+fn created_time(package_dir: &std::path::Path) -> Result<i64, Error> {
+    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
+        return value
+            .trim()
+            .parse::<i64>()
+            .map_err(|_| Error::BadEpoch { value });
+    }
+    let out = std::process::Command::new("git")
+        .args(["log", "-1", "--format=%ct", "--", "."])
+        .current_dir(package_dir)
+        .stderr(std::process::Stdio::null())
+        .output();
+    Ok(out
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(
+        package: &str,
+        bins: &[&str],
+        default_run: Option<&str>,
+        default_member: bool,
+    ) -> Candidate {
+        Candidate {
+            package: package.into(),
+            bins: bins.iter().map(|s| s.to_string()).collect(),
+            default_run: default_run.map(str::to_string),
+            default_member,
+        }
+    }
+
+    fn pick(
+        all: &[Candidate],
+        p: Option<&str>,
+        b: Option<&str>,
+    ) -> Result<(String, String), String> {
+        select_binary(all, p, b).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn single_binary_is_chosen() {
+        let all = [c("app", &["app"], None, true)];
+        assert_eq!(pick(&all, None, None), Ok(("app".into(), "app".into())));
+    }
+
+    #[test]
+    fn default_run_breaks_a_tie() {
+        let all = [c("app", &["a", "b"], Some("b"), true)];
+        assert_eq!(pick(&all, None, None), Ok(("app".into(), "b".into())));
+    }
+
+    #[test]
+    fn ambiguity_lists_every_candidate_as_flags() {
+        let all = [
+            c("alpha", &["alpha"], None, true),
+            c("beta", &["beta", "tool"], None, true),
+        ];
+        let err = pick(&all, None, None).unwrap_err();
+        for flags in [
+            "-p alpha --bin alpha",
+            "-p beta --bin beta",
+            "-p beta --bin tool",
+        ] {
+            assert!(err.contains(flags), "{err}");
+        }
+    }
+
+    #[test]
+    fn workspace_uses_the_only_binary_among_default_members() {
+        let all = [
+            c("lib", &[], None, true),
+            c("srv", &["srv"], None, true),
+            c("other", &["x"], None, false),
+        ];
+        assert_eq!(pick(&all, None, None), Ok(("srv".into(), "srv".into())));
+    }
+
+    #[test]
+    fn bin_and_package_flags_select_and_unknown_names_fail() {
+        let all = [
+            c("alpha", &["alpha"], None, true),
+            c("beta", &["beta"], None, true),
+        ];
+        assert_eq!(
+            pick(&all, Some("beta"), None),
+            Ok(("beta".into(), "beta".into()))
+        );
+        assert_eq!(
+            pick(&all, None, Some("alpha")),
+            Ok(("alpha".into(), "alpha".into()))
+        );
+        let err = pick(&all, Some("gamma"), None).unwrap_err();
+        assert!(
+            err.contains("`gamma`") && err.contains("alpha, beta"),
+            "{err}"
+        );
+        let err = pick(&all, None, Some("nope")).unwrap_err();
+        assert!(
+            err.contains("`nope`") && err.contains("-p beta --bin beta"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn no_binary_says_so() {
+        let all = [c("lib-only", &[], None, true)];
+        let err = pick(&all, None, None).unwrap_err();
+        assert!(err.contains("`lib-only` has no binary target"), "{err}");
+    }
+}

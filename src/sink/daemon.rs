@@ -1,0 +1,257 @@
+//! The local Docker engine: streams a docker-archive into `POST /images/load` over the
+//! engine's socket (`DOCKER_HOST`, else `/var/run/docker.sock`).
+
+use super::archive::{self, Layers};
+use crate::image::Image;
+use crate::reference::Reference;
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::TcpStream;
+use std::os::unix::net::UnixStream;
+
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Why the engine did not load the image.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot reach the Docker engine at {endpoint}: {source}")]
+    Unreachable { endpoint: String, source: io::Error },
+    #[error("DOCKER_HOST={0:?} is not supported; expected unix:///path/to/docker.sock or tcp://HOST:PORT")]
+    UnsupportedHost(String),
+    #[error("the Docker engine at {endpoint} refused the image: {message}")]
+    Refused { endpoint: String, message: String },
+    #[error("talking to the Docker engine at {endpoint}: {source}")]
+    Io { endpoint: String, source: io::Error },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Unreachable { .. } => Some(
+                "start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST; or skip \
+                 Docker with --output DIR (OCI layout), --tarball FILE or --push REGISTRY/REPO"
+                    .into(),
+            ),
+            Error::UnsupportedHost(_) => {
+                Some("unset DOCKER_HOST to use /var/run/docker.sock, or use --tarball FILE and `docker load`".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Where the engine listens.
+enum Endpoint {
+    Unix(String),
+    Tcp(String),
+}
+
+impl Endpoint {
+    fn from_env() -> Result<Endpoint, Error> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        if host.is_empty() {
+            return Ok(Endpoint::Unix(DEFAULT_SOCKET.into()));
+        }
+        if let Some(path) = host.strip_prefix("unix://") {
+            return Ok(Endpoint::Unix(path.into()));
+        }
+        if let Some(addr) = host.strip_prefix("tcp://") {
+            if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
+                return Err(Error::UnsupportedHost(format!(
+                    "{host} with DOCKER_TLS_VERIFY"
+                )));
+            }
+            return Ok(Endpoint::Tcp(addr.trim_end_matches('/').into()));
+        }
+        Err(Error::UnsupportedHost(host))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Endpoint::Unix(p) => format!("unix://{p}"),
+            Endpoint::Tcp(a) => format!("tcp://{a}"),
+        }
+    }
+}
+
+trait Stream: Read + Write + Send {}
+impl<T: Read + Write + Send> Stream for T {}
+
+fn connect(endpoint: &Endpoint) -> io::Result<Box<dyn Stream>> {
+    Ok(match endpoint {
+        Endpoint::Unix(p) => Box::new(UnixStream::connect(p)?),
+        Endpoint::Tcp(a) => Box::new(TcpStream::connect(a)?),
+    })
+}
+
+/// Checks that the engine answers `GET /_ping`, so a missing engine fails before building.
+pub fn ping() -> Result<(), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let unreachable = |source| Error::Unreachable {
+        endpoint: describe.clone(),
+        source,
+    };
+    let mut stream = connect(&endpoint).map_err(unreachable)?;
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .map_err(unreachable)?;
+    let (status, _) = read_response(stream).map_err(unreachable)?;
+    if status != 200 {
+        return Err(unreachable(io::Error::other(format!(
+            "GET /_ping answered {status}"
+        ))));
+    }
+    Ok(())
+}
+
+/// Loads `image` into the engine under `tags`. Layers go uncompressed: the engine would
+/// only decompress them again.
+pub fn load(image: &Image, tags: &[Reference]) -> Result<(), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let io_err = |source| Error::Io {
+        endpoint: describe.clone(),
+        source,
+    };
+    let stream = connect(&endpoint).map_err(|source| Error::Unreachable {
+        endpoint: describe.clone(),
+        source,
+    })?;
+    let mut w = BufWriter::with_capacity(1 << 20, stream);
+    w.write_all(
+        b"POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )
+    .map_err(io_err)?;
+    let sent = archive::write(Chunked(&mut w), image, tags, Layers::Uncompressed)
+        .map(drop)
+        .and_then(|()| w.write_all(b"0\r\n\r\n"))
+        .and_then(|()| w.flush());
+    let stream = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+    // Even if sending failed (the engine may stop reading early), its answer says why.
+    let (status, body) = match read_response(stream) {
+        Ok(r) => r,
+        Err(e) => return Err(io_err(sent.err().unwrap_or(e))),
+    };
+    check_load_response(status, &body).map_err(|message| Error::Refused {
+        endpoint: describe.clone(),
+        message,
+    })?;
+    sent.map_err(io_err)
+}
+
+/// A 200 can still carry `{"error": ...}` lines: any of them is a failure.
+fn check_load_response(status: u16, body: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(body);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
+                return Err(err.trim().to_string());
+            }
+            if let Some(msg) = v
+                .get("message")
+                .and_then(|e| e.as_str())
+                .filter(|_| status != 200)
+            {
+                return Err(format!("HTTP {status}: {}", msg.trim()));
+            }
+        }
+    }
+    if status != 200 {
+        return Err(format!("HTTP {status}: {}", text.trim()));
+    }
+    Ok(())
+}
+
+/// Writes each buffer as one HTTP/1.1 chunk.
+struct Chunked<W: Write>(W);
+
+impl<W: Write> Write for Chunked<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        write!(self.0, "{:x}\r\n", buf.len())?;
+        self.0.write_all(buf)?;
+        self.0.write_all(b"\r\n")?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Reads an HTTP/1.1 response: status and de-chunked body.
+fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
+    let mut r = BufReader::new(stream);
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {line:?}")))?;
+    let (mut chunked, mut length) = (false, None);
+    loop {
+        line.clear();
+        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        } else if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse::<u64>().ok();
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| io::Error::other("bad chunk size in the engine's answer"))?;
+            if size == 0 {
+                break;
+            }
+            (&mut r).take(size).read_to_end(&mut body)?;
+            line.clear();
+            r.read_line(&mut line)?;
+        }
+    } else if let Some(n) = length {
+        r.take(n).read_to_end(&mut body)?;
+    } else {
+        r.read_to_end(&mut body)?;
+    }
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_error_line_inside_a_200_is_a_failure() {
+        let body = b"{\"stream\":\"Loading\"}\n{\"errorDetail\":{\"message\":\"bad tar\"},\"error\":\"bad tar\"}\n";
+        assert_eq!(check_load_response(200, body), Err("bad tar".into()));
+        assert_eq!(
+            check_load_response(200, b"{\"stream\":\"Loaded image: a:1\\n\"}\n"),
+            Ok(())
+        );
+        assert!(check_load_response(500, b"{\"message\":\"no space\"}")
+            .unwrap_err()
+            .contains("no space"));
+    }
+
+    #[test]
+    fn chunked_responses_are_decoded() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        assert_eq!(
+            read_response(&raw[..]).unwrap(),
+            (200, b"hello world".to_vec())
+        );
+        let raw = b"HTTP/1.1 400 Bad\r\nContent-Length: 3\r\n\r\nabcdef";
+        assert_eq!(read_response(&raw[..]).unwrap(), (400, b"abc".to_vec()));
+    }
+}

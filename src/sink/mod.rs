@@ -1,0 +1,72 @@
+//! Sinks: where an assembled image goes. Each reads the `Image`; none recomputes a digest.
+
+pub mod archive;
+pub mod daemon;
+pub mod layout;
+
+use crate::fsutil;
+use crate::image::Image;
+use crate::plan::SinkSpec;
+use std::io;
+use std::path::PathBuf;
+
+/// Why a sink failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot write the OCI layout to {}: {source}", dir.display())]
+    Layout { dir: PathBuf, source: io::Error },
+    #[error("cannot write the image tar to {}: {source}", path.display())]
+    Archive { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Daemon(#[from] daemon::Error),
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::Layout { source, .. } | Error::Archive { source, .. } => match source.kind() {
+                io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
+                    Some("choose a path you can write to".into())
+                }
+                io::ErrorKind::AlreadyExists => Some("choose a new or empty directory".into()),
+                _ => None,
+            },
+            Error::Daemon(e) => e.hint(),
+        }
+    }
+}
+
+/// Writes `image` to the local sink `spec`; returns the result lines for stdout.
+/// Registry sinks are published by `crate::registry`.
+pub fn publish_local(spec: &SinkSpec, image: &Image) -> Result<Vec<String>, Error> {
+    let digest = image.digest();
+    match spec {
+        SinkSpec::Layout { dir, ref_names, .. } => {
+            layout::write(dir, image, ref_names).map_err(|source| Error::Layout {
+                dir: dir.clone(),
+                source,
+            })?;
+            Ok(vec![format!("{} {digest}", dir.display())])
+        }
+        SinkSpec::Archive { path, tags } => {
+            fsutil::write_file_atomic(path, |w| {
+                archive::write(w, image, tags, archive::Layers::Compressed).map(drop)
+            })
+            .map_err(|source| Error::Archive {
+                path: path.clone(),
+                source,
+            })?;
+            Ok(vec![format!("{} {digest}", path.display())])
+        }
+        SinkSpec::Daemon { tags } => {
+            daemon::load(image, tags)?;
+            Ok(tags
+                .iter()
+                .map(|t| format!("{} {digest}", t.with_default_tag()))
+                .collect())
+        }
+        SinkSpec::Registry { .. } => {
+            unreachable!("registry sinks are published by crate::registry")
+        }
+    }
+}

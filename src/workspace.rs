@@ -1,0 +1,125 @@
+//! What cargo knows about the workspace: packages, their binary targets, default members.
+
+use cargo_metadata::{Metadata, MetadataCommand, Package};
+use std::path::{Path, PathBuf};
+
+/// Flags that change how cargo reads the workspace.
+#[derive(Clone, Debug, Default)]
+pub struct LoadOptions {
+    pub manifest_path: Option<PathBuf>,
+    pub locked: bool,
+    pub frozen: bool,
+    pub offline: bool,
+}
+
+/// Why the workspace could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("no Cargo.toml at {}", path.display())]
+    MissingManifest { path: PathBuf },
+    #[error("no Cargo.toml in {} or any parent directory", dir.display())]
+    NoManifestHere { dir: PathBuf },
+    #[error("`cargo metadata` failed: {message}")]
+    Metadata { message: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Error::MissingManifest { .. } => {
+                Some("pass --manifest-path with the path of an existing Cargo.toml".into())
+            }
+            Error::NoManifestHere { .. } => Some(
+                "run from a Cargo project directory, or pass --manifest-path path/to/Cargo.toml"
+                    .into(),
+            ),
+            Error::Metadata { .. } => None,
+        }
+    }
+}
+
+/// The workspace as cargo reports it (`cargo metadata --no-deps`).
+pub struct Workspace {
+    pub metadata: Metadata,
+}
+
+impl Workspace {
+    /// Runs `cargo metadata --no-deps`, after checking the manifest exists.
+    pub fn load(opts: &LoadOptions) -> Result<Workspace, Error> {
+        match &opts.manifest_path {
+            Some(path) if !path.is_file() => {
+                return Err(Error::MissingManifest { path: path.clone() })
+            }
+            None => {
+                let dir = std::env::current_dir().unwrap_or_default();
+                if !dir.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
+                    return Err(Error::NoManifestHere { dir });
+                }
+            }
+            _ => {}
+        }
+        let mut cmd = MetadataCommand::new();
+        cmd.no_deps();
+        if let Some(path) = &opts.manifest_path {
+            cmd.manifest_path(path);
+        }
+        let mut other = Vec::new();
+        for (on, flag) in [
+            (opts.locked, "--locked"),
+            (opts.frozen, "--frozen"),
+            (opts.offline, "--offline"),
+        ] {
+            if on {
+                other.push(flag.to_string());
+            }
+        }
+        cmd.other_options(other);
+        let metadata = cmd.exec().map_err(|e| Error::Metadata {
+            message: metadata_message(e),
+        })?;
+        Ok(Workspace { metadata })
+    }
+
+    /// Workspace members, in cargo's order.
+    pub fn members(&self) -> Vec<&Package> {
+        self.metadata.workspace_packages()
+    }
+
+    /// The packages a bare `cargo build` would build: the root package when the manifest
+    /// is a package, else the default members.
+    pub fn default_packages(&self) -> Vec<&Package> {
+        if let Some(root) = self.metadata.root_package() {
+            return vec![root];
+        }
+        let defaults = &self.metadata.workspace_default_members;
+        if defaults.is_available() {
+            self.members()
+                .into_iter()
+                .filter(|p| defaults.contains(&p.id))
+                .collect()
+        } else {
+            self.members()
+        }
+    }
+
+    pub fn target_directory(&self) -> &Path {
+        self.metadata.target_directory.as_std_path()
+    }
+}
+
+/// The names of a package's binary targets.
+pub fn bin_names(package: &Package) -> Vec<&str> {
+    package
+        .targets
+        .iter()
+        .filter(|t| t.is_bin())
+        .map(|t| t.name.as_str())
+        .collect()
+}
+
+fn metadata_message(e: cargo_metadata::Error) -> String {
+    match e {
+        cargo_metadata::Error::CargoMetadata { stderr } => stderr.trim().to_string(),
+        other => other.to_string(),
+    }
+}
