@@ -41,7 +41,7 @@ pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference], layers: Layers) 
     let config = image.config.bytes().expect("configs are held in memory");
     append(
         &mut tar,
-        &blob_path(&image.config.digest.hex()),
+        &blob_path(image.config.digest.hex()),
         image.config.size,
         config,
     )?;
