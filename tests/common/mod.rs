@@ -2,3 +2,228 @@
 #![allow(dead_code)]
 
 pub mod registry;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The marker line every fixture binary prints.
+pub const HELLO_MARKER: &str = "hello from cargo-containerize fixture";
+
+/// The binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_cargo-containerize")
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures")
+}
+
+/// A fixture copied into its own temporary directory.
+pub struct Project {
+    pub dir: tempfile::TempDir,
+}
+
+impl Project {
+    pub fn copy(fixture: &str) -> Project {
+        let dir = tempfile::Builder::new()
+            .prefix("cc-test-")
+            .tempdir()
+            .unwrap();
+        copy_tree(&fixtures().join(fixture), dir.path());
+        Project { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn manifest(&self) -> PathBuf {
+        self.path().join("Cargo.toml")
+    }
+
+    /// `cargo-containerize containerize ARGS` run in the project directory.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::new(bin());
+        c.arg("containerize")
+            .current_dir(self.path())
+            .stdin(Stdio::null());
+        c
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::of(self.cmd().args(args))
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name == "target" {
+            continue;
+        }
+        let ty = entry.file_type().unwrap();
+        if ty.is_dir() {
+            copy_tree(&entry.path(), &to.join(&name));
+        } else {
+            std::fs::copy(entry.path(), to.join(&name)).unwrap();
+        }
+    }
+}
+
+/// A finished command with its output decoded.
+pub struct Run {
+    pub status: std::process::ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn of(cmd: &mut Command) -> Run {
+        let Output {
+            status,
+            stdout,
+            stderr,
+        } = cmd.output().unwrap();
+        Run {
+            status,
+            stdout: String::from_utf8_lossy(&stdout).into(),
+            stderr: String::from_utf8_lossy(&stderr).into(),
+        }
+    }
+
+    pub fn ok(self) -> Run {
+        assert!(
+            self.status.success(),
+            "command failed ({}):\nstdout:\n{}\nstderr:\n{}",
+            self.status,
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    pub fn failed(self) -> Run {
+        assert!(
+            !self.status.success(),
+            "command should have failed:\nstdout:\n{}\nstderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// The digest at the end of the single stdout line.
+    pub fn digest(&self) -> String {
+        let line = self
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or_else(|| panic!("no stdout; stderr:\n{}", self.stderr));
+        line.rsplit(' ').next().unwrap().to_string()
+    }
+}
+
+/// Runs an external tool and returns its output, failing the test if it fails.
+pub fn tool(program: &str, args: &[&str]) -> Run {
+    let run = Run::of(Command::new(program).args(args).stdin(Stdio::null()));
+    assert!(
+        run.status.success(),
+        "{program} {args:?} failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run
+}
+
+/// A Docker image name unique to this test process and call.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!(
+        "cc-{prefix}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst)
+    )
+}
+
+/// Removes Docker images when dropped.
+pub struct DockerImages(pub Vec<String>);
+
+impl Drop for DockerImages {
+    fn drop(&mut self) {
+        for image in &self.0 {
+            let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+        }
+    }
+}
+
+/// `docker run --rm --network none IMAGE ARGS`, stdout.
+pub fn docker_run(image: &str, args: &[&str]) -> String {
+    let mut all = vec!["run", "--rm", "--network", "none", image];
+    all.extend_from_slice(args);
+    tool("docker", &all).stdout
+}
+
+/// `docker inspect IMAGE` as JSON.
+pub fn docker_inspect(image: &str) -> serde_json::Value {
+    let out = tool("docker", &["image", "inspect", image]).stdout;
+    serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+}
+
+/// Reads a blob of an OCI layout.
+pub fn layout_blob(dir: &Path, digest: &str) -> Vec<u8> {
+    std::fs::read(
+        dir.join("blobs/sha256")
+            .join(digest.trim_start_matches("sha256:")),
+    )
+    .unwrap()
+}
+
+/// The config JSON of the image a layout's index points at first.
+pub fn layout_config(dir: &Path) -> serde_json::Value {
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&layout_blob(
+        dir,
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    serde_json::from_slice(&layout_blob(
+        dir,
+        manifest["config"]["digest"].as_str().unwrap(),
+    ))
+    .unwrap()
+}
+
+/// Unpacks `dir:reference` with umoci and runs it with runc; returns the container's stdout.
+pub fn umoci_runc(dir: &Path, reference: &str) -> String {
+    let work = tempfile::tempdir().unwrap();
+    let bundle = work.path().join("bundle");
+    let image = format!("{}:{reference}", dir.display());
+    tool(
+        "umoci",
+        &["unpack", "--image", &image, bundle.to_str().unwrap()],
+    );
+    let config_path = bundle.join("config.json");
+    let mut config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    config["process"]["terminal"] = serde_json::json!(false);
+    std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
+    let id = unique_name("runc");
+    let run = Run::of(
+        Command::new("runc")
+            .args(["run", &id])
+            .current_dir(&bundle)
+            .stdin(Stdio::null()),
+    );
+    let _ = Command::new("runc").args(["delete", "-f", &id]).output();
+    assert!(
+        run.status.success(),
+        "runc run failed:\n{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    run.stdout
+}

@@ -1,0 +1,311 @@
+//! The command line through the real binary: selection, bad input, the output contract.
+
+mod common;
+
+use common::{Project, Run, HELLO_MARKER};
+use std::process::Command;
+
+#[test]
+fn help_lists_the_cargo_flags_and_examples() {
+    let run = Run::of(Command::new(common::bin()).args(["containerize", "--help"])).ok();
+    for flag in [
+        "--manifest-path",
+        "--package",
+        "--bin",
+        "--features",
+        "--all-features",
+        "--no-default-features",
+        "--profile",
+        "--target",
+        "--locked",
+        "--frozen",
+        "--offline",
+        "--quiet",
+        "--verbose",
+        "--output",
+        "--tarball",
+        "--tag",
+        "--push",
+        "Examples:",
+    ] {
+        assert!(
+            run.stdout.contains(flag),
+            "--help lacks {flag}:\n{}",
+            run.stdout
+        );
+    }
+}
+
+#[test]
+fn works_with_and_without_the_subcommand_word() {
+    let p = Project::copy("hello");
+    let out = p.path().join("layout");
+    let a = p.run(&["-q", "-o", out.to_str().unwrap()]).ok();
+    let direct = Run::of(Command::new(common::bin()).current_dir(p.path()).args([
+        "-q",
+        "-o",
+        out.to_str().unwrap(),
+    ]))
+    .ok();
+    assert_eq!(a.digest(), direct.digest());
+}
+
+#[test]
+fn invalid_tags_fail_before_anything_is_built() {
+    let p = Project::copy("hello");
+    let long = format!("app:{}", "x".repeat(129));
+    for (tag, why) in [
+        ("MyImage:1", "uppercase"),
+        ("my image", "other than a-z"),
+        (long.as_str(), "at most 128"),
+        ("app:t!", "contains '!'"),
+    ] {
+        let run = p.run(&["--tag", tag]).failed();
+        assert!(run.stderr.contains(why), "{tag}: {}", run.stderr);
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert!(
+        !p.path().join("target").exists(),
+        "nothing may be built for a bad tag"
+    );
+}
+
+#[test]
+fn a_missing_manifest_is_a_clear_error() {
+    let p = Project::copy("hello");
+    let run = p.run(&["--manifest-path", "nope/Cargo.toml"]).failed();
+    assert!(
+        run.stderr.contains("no Cargo.toml at nope/Cargo.toml"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("--manifest-path"), "{}", run.stderr);
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn ambiguous_workspace_lists_every_binary_as_flags() {
+    let p = Project::copy("two-bins");
+    let run = p.run(&[]).failed();
+    assert!(
+        run.stderr.contains("-p alpha --bin alpha"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("-p beta --bin beta"), "{}", run.stderr);
+    assert!(
+        !p.path().join("target").exists(),
+        "nothing may be built when the choice is ambiguous"
+    );
+}
+
+#[test]
+fn package_and_bin_flags_choose_in_a_workspace() {
+    let p = Project::copy("two-bins");
+    let dir = p.path().join("out");
+    p.run(&["-q", "-p", "beta", "-o", dir.to_str().unwrap()])
+        .ok();
+    let config = common::layout_config(&dir);
+    assert_eq!(config["config"]["Cmd"], serde_json::json!(["/beta"]));
+    let run = p.run(&["--bin", "gamma"]).failed();
+    assert!(
+        run.stderr.contains("no binary target named `gamma`")
+            && run.stderr.contains("-p alpha --bin alpha"),
+        "{}",
+        run.stderr
+    );
+    let run = p.run(&["-p", "delta"]).failed();
+    assert!(
+        run.stderr.contains("package `delta` is not a member")
+            && run.stderr.contains("alpha, beta"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_library_only_crate_says_it_has_no_binary() {
+    let p = Project::copy("lib-only");
+    let run = p.run(&[]).failed();
+    assert!(
+        run.stderr
+            .contains("package `lib-only` has no binary target"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("help:"));
+}
+
+#[test]
+fn a_compile_error_exits_non_zero_with_cargo_diagnostics() {
+    let p = Project::copy("hello");
+    std::fs::write(
+        p.path().join("src/main.rs"),
+        "fn main() { let x: u32 = \"nope\"; }\n",
+    )
+    .unwrap();
+    let run = p.run(&["-o", "out"]).failed();
+    assert!(run.stderr.contains("mismatched types"), "{}", run.stderr);
+    assert!(run.stderr.contains("cargo build failed"), "{}", run.stderr);
+    assert!(run.stdout.is_empty());
+    assert!(!p.path().join("out").exists());
+}
+
+#[test]
+fn an_unwritable_output_path_is_a_clear_error() {
+    let p = Project::copy("hello");
+    std::fs::write(p.path().join("file"), "x").unwrap();
+    let run = p.run(&["-q", "-o", "file/layout"]).failed();
+    assert!(
+        run.stderr
+            .contains("cannot write the OCI layout to file/layout"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("panicked"));
+}
+
+#[test]
+fn exit_is_non_zero_when_one_sink_fails_and_others_still_report() {
+    let p = Project::copy("hello");
+    std::fs::write(p.path().join("file"), "x").unwrap();
+    let run = p
+        .run(&["-q", "-o", "good", "--tarball", "file/bad.tar"])
+        .failed();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 1, "{}", run.stdout);
+    assert!(lines[0].starts_with("good sha256:"), "{}", run.stdout);
+    assert!(
+        run.stderr
+            .contains("cannot write the image tar to file/bad.tar"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn existing_directories_that_are_not_layouts_are_never_replaced() {
+    let p = Project::copy("hello");
+    std::fs::create_dir(p.path().join("mine")).unwrap();
+    std::fs::write(p.path().join("mine/notes.txt"), "keep me").unwrap();
+    let run = p.run(&["-q", "-o", "mine"]).failed();
+    assert!(
+        run.stderr.contains("not an OCI image layout"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(p.path().join("mine/notes.txt")).unwrap(),
+        "keep me"
+    );
+}
+
+#[test]
+fn a_failed_build_leaves_the_previous_layout_intact() {
+    let p = Project::copy("hello");
+    let first = p.run(&["-q", "-o", "out"]).ok();
+    let before = std::fs::read(p.path().join("out/index.json")).unwrap();
+    std::fs::write(p.path().join("src/main.rs"), "fn main() { broken }\n").unwrap();
+    p.run(&["-q", "-o", "out"]).failed();
+    assert_eq!(
+        std::fs::read(p.path().join("out/index.json")).unwrap(),
+        before
+    );
+    assert!(std::fs::read_to_string(p.path().join("out/index.json"))
+        .unwrap()
+        .contains(&first.digest()));
+}
+
+#[test]
+fn no_sink_writes_a_layout_under_the_target_dir_and_says_how_to_use_it() {
+    let p = Project::copy("hello");
+    let run = p.run(&[]).ok();
+    let dir = p.path().join("target/containerize/hello");
+    assert!(dir.join("index.json").is_file());
+    assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+    assert!(
+        run.stdout.starts_with(&dir.display().to_string()),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr.contains("skopeo copy oci:") && run.stderr.contains("--push"),
+        "{}",
+        run.stderr
+    );
+    let out = common::umoci_runc(&dir, "latest");
+    assert!(out.contains(HELLO_MARKER), "{out}");
+}
+
+#[test]
+fn a_bad_source_date_epoch_names_the_variable_and_the_form() {
+    let p = Project::copy("hello");
+    let run = Run::of(p.cmd().env("SOURCE_DATE_EPOCH", "yesterday")).failed();
+    assert!(
+        run.stderr
+            .contains("SOURCE_DATE_EPOCH should be the number of seconds"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_non_linux_target_is_refused() {
+    let p = Project::copy("hello");
+    let run = p.run(&["--target", "x86_64-pc-windows-gnu"]).failed();
+    assert!(
+        run.stderr.contains("not a Linux target") && run.stderr.contains("musl"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_missing_target_without_rustup_gives_the_command() {
+    // The real cargo of the toolchain, called without rustup on PATH.
+    let sysroot = common::tool("rustc", &["--print", "sysroot"])
+        .stdout
+        .trim()
+        .to_string();
+    let target = "riscv64gc-unknown-linux-musl";
+    assert!(
+        !std::path::Path::new(&sysroot)
+            .join("lib/rustlib")
+            .join(target)
+            .exists(),
+        "test needs {target} absent"
+    );
+    let p = Project::copy("hello");
+    let run = Run::of(
+        p.cmd()
+            .env("CARGO", format!("{sysroot}/bin/cargo"))
+            .env("PATH", "/usr/bin:/bin")
+            .env_remove("RUSTC")
+            .args(["--target", target]),
+    )
+    .failed();
+    assert!(
+        run.stderr.contains(&format!("rustup target add {target}")),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_dynamically_linked_binary_is_refused_naming_its_libraries() {
+    let p = Project::copy("hello");
+    let host = common::tool("rustc", &["-vV"]).stdout;
+    let host = host
+        .lines()
+        .find_map(|l| l.strip_prefix("host: "))
+        .unwrap()
+        .to_string();
+    let run = p.run(&["--target", &host]).failed();
+    assert!(
+        run.stderr.contains("dynamically linked") && run.stderr.contains("libc.so"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("musl"), "{}", run.stderr);
+}
