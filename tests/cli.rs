@@ -309,3 +309,37 @@ fn a_dynamically_linked_binary_is_refused_naming_its_libraries() {
     );
     assert!(run.stderr.contains("musl"), "{}", run.stderr);
 }
+
+#[test]
+fn a_c_dependency_without_a_musl_c_compiler_names_the_crate_and_the_fix() {
+    let p = Project::copy("c-dep");
+    let run = Run::of(
+        p.cmd()
+            .env("CC_x86_64_unknown_linux_musl", "/nonexistent/musl-gcc")
+            .args(["-q", "-o", "out"]),
+    )
+    .failed();
+    assert!(
+        run.stderr.contains("the crate c-dep v0.1.0"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("apt-get install musl-tools"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("CC_x86_64_unknown_linux_musl"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_c_dependency_builds_with_musl_gcc_and_runs() {
+    let p = Project::copy("c-dep");
+    p.run(&["-q", "-o", "out"]).ok();
+    let out = common::umoci_runc(&p.path().join("out"), "latest");
+    assert!(out.contains("answer=42"), "{out}");
+}
