@@ -4,6 +4,8 @@ use cargo_metadata::Message;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
 
 /// Everything `cargo build` needs to build the chosen binary.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -100,43 +102,113 @@ pub fn cargo_command(spec: &BuildSpec) -> Command {
 
 /// Builds the binary, streaming cargo's diagnostics to stderr, and returns its path.
 pub fn build(spec: &BuildSpec) -> Result<PathBuf, Error> {
-    let mut child = cargo_command(spec)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(Error::Spawn)?;
-    // Tee cargo's stderr: show it live, keep its lines to explain a failure.
-    let stderr = child.stderr.take().expect("piped");
-    let tee = std::thread::spawn(move || {
-        let mut kept = Vec::new();
-        let mut out = std::io::stderr();
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = writeln!(out, "{line}");
-            kept.push(line);
-        }
-        kept
-    });
-    let mut executable = None;
-    let stdout = BufReader::new(child.stdout.take().expect("piped"));
-    for message in Message::parse_stream(stdout).map_while(Result::ok) {
-        if let Message::CompilerArtifact(artifact) = message {
-            if artifact.target.is_bin() && artifact.target.name == spec.bin {
-                executable = artifact.executable.map(|p| p.into_std_path_buf());
+    let running = Running::spawn(spec)?;
+    running.show_output();
+    running.finish()
+}
+
+/// Holds cargo's stderr lines back until the build is confirmed as the one wanted.
+#[derive(Default)]
+struct Gate {
+    open: bool,
+    pending: Vec<String>,
+}
+
+/// A `cargo build` under way. Its stderr is held back until `show_output`, so a build
+/// started on a guess prints nothing if the guess was wrong.
+pub struct Running {
+    child: std::process::Child,
+    spec: BuildSpec,
+    gate: Arc<Mutex<Gate>>,
+    stderr: JoinHandle<Vec<String>>,
+    artifact: JoinHandle<Option<PathBuf>>,
+}
+
+impl Running {
+    /// Starts `cargo build` for `spec`.
+    pub fn spawn(spec: &BuildSpec) -> Result<Running, Error> {
+        let mut child = cargo_command(spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(Error::Spawn)?;
+        let gate = Arc::new(Mutex::new(Gate::default()));
+        // Tee cargo's stderr: show it live once allowed, keep its lines to explain a failure.
+        let stderr = child.stderr.take().expect("piped");
+        let tee_gate = gate.clone();
+        let stderr = std::thread::spawn(move || {
+            let mut kept = Vec::new();
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut g = tee_gate.lock().unwrap_or_else(|e| e.into_inner());
+                if g.open {
+                    let _ = writeln!(std::io::stderr(), "{line}");
+                } else {
+                    g.pending.push(line.clone());
+                }
+                kept.push(line);
             }
-        }
-    }
-    let status = child.wait().map_err(Error::Spawn)?;
-    let stderr_lines = tee.join().unwrap_or_default();
-    if !status.success() {
-        return Err(Error::Failed {
-            status: status.to_string(),
-            missing_c_compiler: missing_c_compiler(&stderr_lines),
-            target: spec.target.clone(),
+            kept
         });
+        let stdout = BufReader::new(child.stdout.take().expect("piped"));
+        let bin = spec.bin.clone();
+        let artifact = std::thread::spawn(move || {
+            let mut executable = None;
+            for message in Message::parse_stream(stdout).map_while(Result::ok) {
+                if let Message::CompilerArtifact(artifact) = message {
+                    if artifact.target.is_bin() && artifact.target.name == bin {
+                        executable = artifact.executable.map(|p| p.into_std_path_buf());
+                    }
+                }
+            }
+            executable
+        });
+        Ok(Running {
+            child,
+            spec: spec.clone(),
+            gate,
+            stderr,
+            artifact,
+        })
     }
-    executable.ok_or_else(|| Error::NoArtifact {
-        bin: spec.bin.clone(),
-    })
+
+    pub fn spec(&self) -> &BuildSpec {
+        &self.spec
+    }
+
+    /// Prints what cargo said so far, and streams the rest.
+    pub fn show_output(&self) {
+        let mut g = self.gate.lock().unwrap_or_else(|e| e.into_inner());
+        let mut err = std::io::stderr().lock();
+        for line in g.pending.drain(..) {
+            let _ = writeln!(err, "{line}");
+        }
+        g.open = true;
+    }
+
+    /// Waits for cargo and returns the executable's path.
+    pub fn finish(mut self) -> Result<PathBuf, Error> {
+        let status = self.child.wait().map_err(Error::Spawn)?;
+        let stderr_lines = self.stderr.join().unwrap_or_default();
+        let executable = self.artifact.join().unwrap_or_default();
+        if !status.success() {
+            return Err(Error::Failed {
+                status: status.to_string(),
+                missing_c_compiler: missing_c_compiler(&stderr_lines),
+                target: self.spec.target.clone(),
+            });
+        }
+        executable.ok_or_else(|| Error::NoArtifact {
+            bin: self.spec.bin.clone(),
+        })
+    }
+
+    /// Lets an unwanted build run to its end quietly (killing cargo could leave rustc
+    /// processes writing into the target directory), discarding its output.
+    pub fn discard(mut self) {
+        let _ = self.child.wait();
+        let _ = self.stderr.join();
+        let _ = self.artifact.join();
+    }
 }
 
 /// Finds the crate whose build script failed for want of a C compiler, from cargo's stderr.

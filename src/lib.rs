@@ -14,4 +14,5 @@ pub mod reference;
 pub mod registry;
 pub mod run;
 pub mod sink;
+pub mod speculate;
 pub mod workspace;

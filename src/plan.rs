@@ -130,7 +130,20 @@ pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
         ..Default::default()
     };
     let sinks = sinks(args, tags, pushes, &target_dir, &bin);
-    let build = BuildSpec {
+    let build = build_spec(args, package, bin);
+    Ok(Plan {
+        build,
+        package_dir,
+        target_dir,
+        platform,
+        run,
+        sinks,
+    })
+}
+
+/// The `cargo build` of `package`'s `bin` with the command line's cargo flags.
+pub fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec {
+    BuildSpec {
         manifest_path: args.manifest_path.clone(),
         package,
         bin,
@@ -144,15 +157,7 @@ pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
         offline: args.offline,
         quiet: args.quiet,
         verbose: args.verbose,
-    };
-    Ok(Plan {
-        build,
-        package_dir,
-        target_dir,
-        platform,
-        run,
-        sinks,
-    })
+    }
 }
 
 fn sinks(

@@ -1,1 +1,234 @@
-//! Progress events for long steps; the CLI draws them on stderr.
+//! Progress events for long steps (blob uploads), drawn on stderr: indicatif bars on a
+//! terminal, otherwise one line per finished blob. Results never go through here.
+
+use crate::image::digest::Digest;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::collections::HashMap;
+use std::io::IsTerminal;
+use std::sync::Mutex;
+
+/// What happened to one blob.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// An upload began (or restarted from zero).
+    Started { digest: Digest, size: u64 },
+    /// `bytes` more bytes went out.
+    Advanced { digest: Digest, bytes: u64 },
+    /// The registry already had the blob.
+    Skipped { digest: Digest, size: u64 },
+    /// The blob was mounted from another repository of the same registry.
+    Mounted {
+        digest: Digest,
+        size: u64,
+        from: String,
+    },
+    /// The upload finished.
+    Uploaded { digest: Digest, size: u64 },
+    /// A failed try that will be retried from the existence check.
+    Retrying { digest: Digest, reason: String },
+}
+
+enum Draw {
+    Quiet,
+    Lines,
+    Bars {
+        multi: MultiProgress,
+        bars: Mutex<HashMap<Digest, ProgressBar>>,
+    },
+}
+
+/// Receives events from sinks and draws them; can also record them (for tests and summaries).
+pub struct Progress {
+    draw: Draw,
+    recorded: Mutex<Vec<Event>>,
+}
+
+impl Progress {
+    /// Bars when stderr is a terminal, lines otherwise; nothing when `quiet`.
+    pub fn new(quiet: bool) -> Progress {
+        let draw = if quiet {
+            Draw::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Draw::Bars {
+                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
+                bars: Default::default(),
+            }
+        } else {
+            Draw::Lines
+        };
+        Progress {
+            draw,
+            recorded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Draws nothing; only records.
+    pub fn hidden() -> Progress {
+        Progress {
+            draw: Draw::Quiet,
+            recorded: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Every event so far, in order.
+    pub fn events(&self) -> Vec<Event> {
+        self.recorded.lock().unwrap().clone()
+    }
+
+    pub fn emit(&self, event: Event) {
+        match &self.draw {
+            Draw::Quiet => {}
+            Draw::Lines => {
+                if let Some(line) = line(&event) {
+                    eprintln!("{line}");
+                }
+            }
+            Draw::Bars { multi, bars } => draw_bar(multi, bars, &event),
+        }
+        if !matches!(event, Event::Advanced { .. }) {
+            self.recorded.lock().unwrap().push(event);
+        }
+    }
+}
+
+fn draw_bar(multi: &MultiProgress, bars: &Mutex<HashMap<Digest, ProgressBar>>, event: &Event) {
+    let mut bars = bars.lock().unwrap();
+    match event {
+        Event::Started { digest, size } => {
+            let bar = bars.entry(digest.clone()).or_insert_with(|| {
+                let bar = multi.add(ProgressBar::new(*size));
+                let style = ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
+                bar.set_style(style);
+                bar.set_prefix(short(digest));
+                bar
+            });
+            bar.set_position(0);
+        }
+        Event::Advanced { digest, bytes } => {
+            if let Some(bar) = bars.get(digest) {
+                bar.inc(*bytes);
+            }
+        }
+        Event::Retrying { .. } => {}
+        done => {
+            if let Some(bar) = bars.remove(digest_of(done)) {
+                bar.finish_and_clear();
+            }
+            if let Some(line) = line(done) {
+                let _ = multi.println(line);
+            }
+        }
+    }
+}
+
+fn digest_of(event: &Event) -> &Digest {
+    match event {
+        Event::Started { digest, .. }
+        | Event::Advanced { digest, .. }
+        | Event::Skipped { digest, .. }
+        | Event::Mounted { digest, .. }
+        | Event::Uploaded { digest, .. }
+        | Event::Retrying { digest, .. } => digest,
+    }
+}
+
+/// The one line shown for a finished blob (or a retry), if any.
+pub fn line(event: &Event) -> Option<String> {
+    Some(match event {
+        Event::Uploaded { digest, size } => format!("uploaded {} {}", short(digest), human(*size)),
+        Event::Skipped { digest, size } => format!(
+            "skipped {} {} (already in registry)",
+            short(digest),
+            human(*size)
+        ),
+        Event::Mounted { digest, size, from } => {
+            format!("mounted {} {} from {from}", short(digest), human(*size))
+        }
+        Event::Retrying { digest, reason } => format!("retrying {}: {reason}", short(digest)),
+        Event::Started { .. } | Event::Advanced { .. } => return None,
+    })
+}
+
+/// `sha256:` plus the first 12 hex digits and an ellipsis.
+pub fn short(digest: &Digest) -> String {
+    format!("sha256:{}…", &digest.hex()[..12])
+}
+
+/// Decimal units, as registries and Docker show sizes.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit < UNITS.len() - 1 {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_name_the_blob_and_size() {
+        let d = Digest::of(b"x");
+        let up = line(&Event::Uploaded {
+            digest: d.clone(),
+            size: 1_234_567,
+        })
+        .unwrap();
+        assert!(
+            up.starts_with("uploaded sha256:") && up.ends_with("1.2 MB"),
+            "{up}"
+        );
+        let sk = line(&Event::Skipped {
+            digest: d.clone(),
+            size: 10,
+        })
+        .unwrap();
+        assert!(sk.contains("already in registry"), "{sk}");
+        let m = line(&Event::Mounted {
+            digest: d.clone(),
+            size: 10,
+            from: "other/repo".into(),
+        })
+        .unwrap();
+        assert!(m.ends_with("from other/repo"), "{m}");
+        assert_eq!(
+            line(&Event::Advanced {
+                digest: d,
+                bytes: 1
+            }),
+            None
+        );
+        assert_eq!(human(999), "999 B");
+        assert_eq!(human(1500), "1.5 kB");
+    }
+
+    #[test]
+    fn records_events_but_not_advances() {
+        let p = Progress::hidden();
+        let d = Digest::of(b"y");
+        p.emit(Event::Started {
+            digest: d.clone(),
+            size: 3,
+        });
+        p.emit(Event::Advanced {
+            digest: d.clone(),
+            bytes: 3,
+        });
+        p.emit(Event::Uploaded {
+            digest: d.clone(),
+            size: 3,
+        });
+        assert_eq!(p.events().len(), 2);
+    }
+}

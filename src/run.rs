@@ -1,6 +1,6 @@
 //! The whole job: plan, build, assemble once, publish to every sink.
 
-use crate::build;
+use crate::build::{self, Running};
 use crate::cli::Args;
 use crate::elf;
 use crate::error::Error;
@@ -9,6 +9,7 @@ use crate::image::layer::{Compressor, Contents, Entry};
 use crate::image::Image;
 use crate::plan::{self, Plan, SinkSpec};
 use crate::sink;
+use crate::speculate;
 use crate::workspace::{LoadOptions, Workspace};
 use std::io::{IsTerminal, Write};
 
@@ -38,6 +39,9 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     if !tags.is_empty() {
         sink::daemon::ping().map_err(sink::Error::from)?;
     }
+    build::ensure_target(&args.target, args.quiet)?;
+    // Start last time's build for this command line while cargo metadata runs.
+    let guess = speculate::recall(args).and_then(|spec| Running::spawn(&spec).ok());
     let ws = Workspace::load(&LoadOptions {
         manifest_path: args.manifest_path.clone(),
         locked: args.locked,
@@ -46,11 +50,20 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     })
     .map_err(plan::Error::from)?;
     let plan = plan::resolve(args, &ws)?;
-    build::ensure_target(&plan.build.target, args.quiet)?;
+    speculate::remember(args, &plan.build);
+    let running = match guess {
+        Some(guess) if guess.spec() == &plan.build => guess,
+        Some(wrong) => {
+            wrong.discard();
+            Running::spawn(&plan.build)?
+        }
+        None => Running::spawn(&plan.build)?,
+    };
     if args.verbose > 0 {
         eprintln!("running {:?}", build::cargo_command(&plan.build));
     }
-    let binary = build::build(&plan.build)?;
+    running.show_output();
+    let binary = running.finish()?;
     elf::check_static(&binary)?;
     let image = assemble(&plan, &binary, args.quiet)?;
     Ok(publish(&plan, &image, args))

@@ -343,3 +343,39 @@ fn a_c_dependency_builds_with_musl_gcc_and_runs() {
     let out = common::umoci_runc(&p.path().join("out"), "latest");
     assert!(out.contains("answer=42"), "{out}");
 }
+
+#[test]
+fn a_stale_guess_from_the_last_run_never_changes_the_result() {
+    // The first run remembers `hello`; then the binary is renamed, so the next run's
+    // head-start build is the wrong one and must be discarded.
+    let p = Project::copy("hello");
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| Run::of(p.cmd().env("XDG_CACHE_HOME", cache.path()).args(args));
+    run(&["-q", "-o", "a"]).ok();
+    assert_eq!(
+        common::layout_config(&p.path().join("a"))["config"]["Cmd"],
+        serde_json::json!(["/hello"])
+    );
+    let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+    std::fs::write(
+        p.manifest(),
+        manifest.replace(
+            "[dependencies]",
+            "[[bin]]\nname = \"renamed\"\npath = \"src/main.rs\"\n\n[dependencies]",
+        ),
+    )
+    .unwrap();
+    let second = run(&["-o", "b"]).ok();
+    assert_eq!(
+        common::layout_config(&p.path().join("b"))["config"]["Cmd"],
+        serde_json::json!(["/renamed"])
+    );
+    // The discarded guess (`--bin hello`, gone now) failed; none of its output may show.
+    assert!(
+        !second.stderr.contains("no bin target named"),
+        "{}",
+        second.stderr
+    );
+    let out = common::umoci_runc(&p.path().join("b"), "latest");
+    assert!(out.contains(HELLO_MARKER), "{out}");
+}
