@@ -1,1 +1,290 @@
-//! Registry push over the Docker Registry HTTP API v2 (to be written).
+//! Registry push over the Docker Registry HTTP API v2 / OCI distribution spec: blobs first
+//! (existence check, cross-repository mount, upload), then the manifest, per reference.
+
+pub mod auth;
+pub mod credentials;
+pub mod error;
+pub mod session;
+pub mod transport;
+pub mod upload;
+
+pub use credentials::Credentials;
+pub use error::Error;
+
+use crate::image::blob::Blob;
+use crate::image::digest::Digest;
+use crate::image::{Image, MediaTypes};
+use crate::progress::{Event, Progress};
+use crate::reference::Reference;
+use futures_util::{stream, StreamExt};
+use reqwest::Url;
+use session::Session;
+use std::collections::HashMap;
+use transport::{ClientOptions, Transport};
+use upload::Started;
+
+/// How many blobs upload at once.
+pub const MAX_CONCURRENT_UPLOADS: usize = 4;
+/// How many times one blob is tried from its existence check.
+const BLOB_ATTEMPTS: u32 = 3;
+/// Chunk size of the chunked (`PATCH`) upload; `CARGO_CONTAINERIZE_CHUNK_SIZE` changes it.
+const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
+
+/// Options of a push, from the command line.
+#[derive(Clone, Debug, Default)]
+pub struct PushOptions {
+    /// Hosts (`host` or `host:port`) reached over plain HTTP; loopback always is.
+    pub insecure_registries: Vec<String>,
+    /// Extra PEM root certificates (`--ca-cert`); `SSL_CERT_FILE` is honoured too.
+    pub ca_certs: Vec<std::path::PathBuf>,
+    /// Explicit credentials (`--username` + `--password-stdin`); `None` looks them up.
+    pub credentials: Option<Credentials>,
+    /// Trace requests on stderr (never secrets).
+    pub verbose: bool,
+}
+
+/// Where a reference points on the wire.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// `host[:port]` as written: shown in errors, used to find credentials.
+    pub registry: String,
+    /// The API base, e.g. `http://127.0.0.1:5000/` or `https://registry-1.docker.io/`.
+    pub base: Url,
+    pub repository: String,
+    /// The tag, or the digest when the reference names only a digest.
+    pub tag: String,
+}
+
+impl Target {
+    /// Refuses references with no registry host; maps Docker Hub names to its API host.
+    pub fn from_reference(reference: &Reference, insecure: &[String]) -> Result<Target, Error> {
+        let Some(registry) = reference.registry.clone() else {
+            return Err(Error::NoRegistry { reference: reference.to_string(), repository: reference.repository.clone() });
+        };
+        let hub = matches!(registry.as_str(), "docker.io" | "index.docker.io" | "registry-1.docker.io");
+        let api_host = if hub { "registry-1.docker.io" } else { registry.as_str() };
+        let repository = if hub && !reference.repository.contains('/') {
+            format!("library/{}", reference.repository)
+        } else {
+            reference.repository.clone()
+        };
+        let scheme = transport::scheme(&registry, insecure);
+        let base = Url::parse(&format!("{scheme}://{api_host}/")).map_err(|_| Error::NoRegistry {
+            reference: reference.to_string(),
+            repository: reference.repository.clone(),
+        })?;
+        let tag = match (&reference.tag, &reference.digest) {
+            (None, Some(digest)) => digest.to_string(),
+            _ => reference.tag_or_default().to_string(),
+        };
+        Ok(Target { registry, base, repository, tag })
+    }
+}
+
+/// Pushes one image under every reference (same registry/repo or not), returns for each the
+/// manifest digest. Blocks on its own runtime; writes nothing to stdout.
+pub fn push_blocking(image: &Image, references: &[Reference], opts: &PushOptions, progress: &Progress) -> Vec<Result<Digest, Error>> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
+    };
+    runtime.block_on(push(image, references, opts, progress))
+}
+
+fn io_error(what: &str, e: &std::io::Error) -> Error {
+    Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
+}
+
+/// The async core of [`push_blocking`].
+pub async fn push(image: &Image, references: &[Reference], opts: &PushOptions, progress: &Progress) -> Vec<Result<Digest, Error>> {
+    let client_opts = ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose };
+    let transport = match Transport::new(&client_opts) {
+        Ok(t) => t,
+        Err(first) => {
+            let mut out = vec![Err(first)];
+            out.extend(references.iter().skip(1).map(|_| Transport::new(&client_opts).map(|_| unreachable_digest())));
+            return out;
+        }
+    };
+    let mut sessions: HashMap<String, Session> = HashMap::new();
+    // Per registry, the repositories that already hold every blob (mount sources).
+    let mut complete: HashMap<String, Vec<String>> = HashMap::new();
+    let mut results = Vec::new();
+    for reference in references {
+        let result = push_one(&transport, &mut sessions, &mut complete, image, reference, opts, progress).await;
+        results.push(result);
+    }
+    results
+}
+
+fn unreachable_digest() -> Digest {
+    Digest::of(b"")
+}
+
+async fn push_one<'t>(
+    transport: &'t Transport,
+    sessions: &mut HashMap<String, Session<'t>>,
+    complete: &mut HashMap<String, Vec<String>>,
+    image: &Image,
+    reference: &Reference,
+    opts: &PushOptions,
+    progress: &Progress,
+) -> Result<Digest, Error> {
+    let target = Target::from_reference(reference, &opts.insecure_registries)?;
+    if !sessions.contains_key(&target.registry) {
+        let credentials = match &opts.credentials {
+            Some(c) => Some(c.clone()),
+            None => credentials::lookup(&target.registry, &credentials::process_env)
+                .map_err(|message| Error::Credentials { registry: target.registry.clone(), message })?,
+        };
+        let session = Session::connect(transport, &target.registry, target.base.clone(), credentials).await?;
+        sessions.insert(target.registry.clone(), session);
+    }
+    let session = &sessions[&target.registry];
+    let done = complete.entry(target.registry.clone()).or_default();
+    let repo = &target.repository;
+    if !done.contains(repo) {
+        let mount_from = done.first().cloned();
+        push_blobs(session, repo, image, mount_from.as_deref(), progress).await?;
+        done.push(repo.clone());
+    }
+    push_manifest(session, repo, &target.tag, image).await
+}
+
+/// Pushes config and layers, up to [`MAX_CONCURRENT_UPLOADS`] at once; the first error wins.
+async fn push_blobs(s: &Session<'_>, repo: &str, image: &Image, mount_from: Option<&str>, progress: &Progress) -> Result<(), Error> {
+    let mut scopes = vec![auth::push_scope(repo)];
+    if let Some(from) = mount_from {
+        scopes.push(auth::pull_scope(from));
+    }
+    let results: Vec<Result<(), Error>> = stream::iter(image.blobs())
+        .map(|blob| push_blob(s, repo, &scopes, blob, mount_from, progress))
+        .buffer_unordered(MAX_CONCURRENT_UPLOADS)
+        .collect()
+        .await;
+    results.into_iter().collect()
+}
+
+/// One blob, retried from its existence check when a try fails for a transient reason.
+async fn push_blob(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    blob: &Blob,
+    mount_from: Option<&str>,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let mut attempt = 1;
+    loop {
+        match try_push_blob(s, repo, scopes, blob, mount_from, progress).await {
+            Err(e) if attempt < BLOB_ATTEMPTS && (e.is_retryable() || e.status() == Some(401)) => {
+                progress.emit(Event::Retrying { digest: blob.digest.clone(), reason: first_line(&e) });
+                tokio::time::sleep(s.transport.backoff.delay(attempt + 2, None)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn first_line(e: &Error) -> String {
+    e.to_string().lines().next().unwrap_or_default().to_string()
+}
+
+/// HEAD; if absent, mount (when another repository has it) or upload it.
+async fn try_push_blob(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    blob: &Blob,
+    mount_from: Option<&str>,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let (digest, size) = (blob.digest.clone(), blob.size);
+    if upload::blob_exists(s, repo, scopes, &blob.digest).await? {
+        progress.emit(Event::Skipped { digest, size });
+        return Ok(());
+    }
+    let location = match mount_from {
+        Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await {
+            Ok(Started::Mounted) => {
+                progress.emit(Event::Mounted { digest, size, from: from.to_string() });
+                return Ok(());
+            }
+            Ok(Started::Upload(location)) => location,
+            // A refused mount is not fatal: upload instead.
+            Err(_) => new_upload(s, repo, scopes).await?,
+        },
+        None => new_upload(s, repo, scopes).await?,
+    };
+    progress.emit(Event::Started { digest: digest.clone(), size });
+    let chunk_size = chunk_size();
+    if force_chunked() {
+        upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
+    } else {
+        match upload::put_blob(s, scopes, &location, blob, progress).await {
+            // Registries that refuse a monolithic PUT (or its size) take chunks.
+            Err(e) if matches!(e.status(), Some(405 | 413 | 501)) => {
+                let location = new_upload(s, repo, scopes).await?;
+                progress.emit(Event::Started { digest: digest.clone(), size });
+                upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
+            }
+            other => other?,
+        }
+    }
+    progress.emit(Event::Uploaded { digest, size });
+    Ok(())
+}
+
+async fn new_upload(s: &Session<'_>, repo: &str, scopes: &[String]) -> Result<Url, Error> {
+    match upload::start_upload(s, repo, scopes, None).await? {
+        Started::Upload(location) => Ok(location),
+        Started::Mounted => unreachable!("no mount was asked for"),
+    }
+}
+
+fn force_chunked() -> bool {
+    std::env::var("CARGO_CONTAINERIZE_UPLOAD").is_ok_and(|v| v == "chunked")
+}
+
+fn chunk_size() -> u64 {
+    std::env::var("CARGO_CONTAINERIZE_CHUNK_SIZE").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(DEFAULT_CHUNK_SIZE)
+}
+
+/// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.
+async fn push_manifest(s: &Session<'_>, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
+    let scopes = [auth::push_scope(repo)];
+    match upload::put_manifest(s, repo, &scopes, tag, &image.manifest).await {
+        Err(e) if e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415) => {
+            upload::put_manifest(s, repo, &scopes, tag, &image.manifest_as(MediaTypes::Docker)).await
+        }
+        other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(s: &str) -> Result<Target, Error> {
+        Target::from_reference(&Reference::parse(s).unwrap(), &[])
+    }
+
+    #[test]
+    fn references_without_a_registry_are_refused_with_an_example() {
+        let e = target("myimage:1.0").unwrap_err().to_string();
+        assert!(e.contains("127.0.0.1:5000/myimage:1.0"), "{e}");
+    }
+
+    #[test]
+    fn targets_pick_scheme_host_and_tag() {
+        let t = target("127.0.0.1:5000/team/app:1").unwrap();
+        assert_eq!((t.base.as_str(), t.repository.as_str(), t.tag.as_str()), ("http://127.0.0.1:5000/", "team/app", "1"));
+        let t = target("ghcr.io/o/app").unwrap();
+        assert_eq!((t.base.as_str(), t.tag.as_str()), ("https://ghcr.io/", "latest"));
+        let t = target("docker.io/hello").unwrap();
+        assert_eq!((t.base.as_str(), t.repository.as_str()), ("https://registry-1.docker.io/", "library/hello"));
+        let d = Digest::of(b"m");
+        assert_eq!(target(&format!("localhost:5000/a@{d}")).unwrap().tag, d.to_string());
+    }
+}

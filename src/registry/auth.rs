@@ -1,0 +1,274 @@
+//! Registry authentication: `WWW-Authenticate` challenges, and Basic or Bearer tokens per scope.
+
+use super::credentials::Credentials;
+use super::error::Error;
+use super::transport::{check, Body, Transport};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, StatusCode, Url};
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+/// One parsed challenge: `Basic realm="x"` or `Bearer realm="..",service="..",scope=".."`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Challenge {
+    /// Lowercased scheme: `basic` or `bearer`.
+    pub scheme: String,
+    pub params: BTreeMap<String, String>,
+}
+
+impl Challenge {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params.get(name).map(String::as_str)
+    }
+
+    /// The `scope` parameter split on spaces (several scopes may be requested at once).
+    pub fn scopes(&self) -> Vec<String> {
+        self.param("scope").map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect()).unwrap_or_default()
+    }
+}
+
+/// Parses a `WWW-Authenticate` value: several challenges, quoted values that may hold commas
+/// and escaped quotes, and unquoted tokens.
+pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+    let mut out: Vec<Challenge> = Vec::new();
+    let mut rest = header.trim();
+    while !rest.is_empty() {
+        rest = rest.trim_start_matches([',', ' ', '\t']);
+        let end = rest.find([' ', ',', '=']).unwrap_or(rest.len());
+        let word = &rest[..end];
+        let after = &rest[end..];
+        if word.is_empty() {
+            break;
+        }
+        if after.trim_start().starts_with('=') && !out.is_empty() {
+            // A parameter of the current challenge.
+            let after = after.trim_start()[1..].trim_start();
+            let (value, remaining) = parse_value(after);
+            out.last_mut().unwrap().params.insert(word.to_ascii_lowercase(), value);
+            rest = remaining;
+        } else {
+            out.push(Challenge { scheme: word.to_ascii_lowercase(), params: BTreeMap::new() });
+            rest = after;
+        }
+    }
+    out
+}
+
+/// A quoted string (with `\"` escapes) or a token; returns the value and the rest.
+fn parse_value(s: &str) -> (String, &str) {
+    if let Some(body) = s.strip_prefix('"') {
+        let mut value = String::new();
+        let mut chars = body.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '\\' => {
+                    if let Some((_, n)) = chars.next() {
+                        value.push(n);
+                    }
+                }
+                '"' => return (value, &body[i + 1..]),
+                _ => value.push(c),
+            }
+        }
+        (value, "")
+    } else {
+        let end = s.find([',', ' ']).unwrap_or(s.len());
+        (s[..end].to_string(), &s[end..])
+    }
+}
+
+/// `repository:NAME:pull,push`.
+pub fn push_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull,push")
+}
+
+/// `repository:NAME:pull`, for mounting from another repository.
+pub fn pull_scope(repository: &str) -> String {
+    format!("repository:{repository}:pull")
+}
+
+struct Token {
+    value: String,
+    expires: Instant,
+    scopes: BTreeSet<String>,
+}
+
+#[derive(Default)]
+struct State {
+    challenge: Option<Challenge>,
+    scopes: BTreeSet<String>,
+    token: Option<Token>,
+}
+
+/// Authentication for one registry host. Shared by all its requests.
+pub struct Auth {
+    registry: String,
+    credentials: Option<Credentials>,
+    state: tokio::sync::Mutex<State>,
+}
+
+impl Auth {
+    pub fn new(registry: &str, credentials: Option<Credentials>) -> Auth {
+        Auth { registry: registry.to_string(), credentials, state: Default::default() }
+    }
+
+    /// Records the challenge of a `GET /v2/` ping (or of any 401).
+    pub async fn set_challenge(&self, header: Option<&str>) {
+        let challenges = header.map(parse_challenges).unwrap_or_default();
+        let preferred = challenges.iter().find(|c| c.scheme == "bearer").or_else(|| challenges.iter().find(|c| c.scheme == "basic"));
+        self.state.lock().await.challenge = preferred.cloned();
+    }
+
+    /// After a 401: merge the scope the registry asked for and drop the token.
+    pub async fn unauthorized(&self, header: Option<&str>) {
+        let challenges = header.map(parse_challenges).unwrap_or_default();
+        let mut state = self.state.lock().await;
+        if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
+            state.scopes.extend(bearer.scopes());
+            state.challenge = Some(bearer.clone());
+        } else if let Some(basic) = challenges.iter().find(|c| c.scheme == "basic") {
+            state.challenge = Some(basic.clone());
+        }
+        state.token = None;
+    }
+
+    /// The `Authorization` value covering `scopes`, fetching a token when needed.
+    pub async fn header(&self, transport: &Transport, scopes: &[String]) -> Result<Option<HeaderValue>, Error> {
+        let mut state = self.state.lock().await;
+        let Some(challenge) = state.challenge.clone() else { return Ok(None) };
+        if challenge.scheme == "basic" {
+            return Ok(self.credentials.as_ref().map(|c| secret_header(c.basic_header())));
+        }
+        state.scopes.extend(scopes.iter().cloned());
+        let fresh = state.token.as_ref().is_some_and(|t| {
+            t.expires > Instant::now() + Duration::from_secs(10) && scopes.iter().all(|s| t.scopes.contains(s))
+        });
+        if !fresh {
+            let all: Vec<String> = state.scopes.iter().cloned().collect();
+            let (value, expires_in) = self.fetch_token(transport, &challenge, &all).await?;
+            let expires = Instant::now() + Duration::from_secs(expires_in.max(20));
+            state.token = Some(Token { value, expires, scopes: state.scopes.clone() });
+        }
+        Ok(state.token.as_ref().map(|t| secret_header(format!("Bearer {}", t.value))))
+    }
+
+    /// Asks the token endpoint; an identity token uses the OAuth2 refresh grant first.
+    async fn fetch_token(&self, transport: &Transport, challenge: &Challenge, scopes: &[String]) -> Result<(String, u64), Error> {
+        let realm = challenge.param("realm").ok_or_else(|| Error::Protocol {
+            registry: self.registry.clone(),
+            request: super::transport::request(&Method::GET, "/v2/"),
+            message: "the Bearer challenge has no realm".into(),
+        })?;
+        let service = challenge.param("service");
+        if let Some(Credentials::IdentityToken { token, .. }) = &self.credentials {
+            match self.oauth_refresh(transport, realm, service, scopes, token).await {
+                Err(e) if e.status() == Some(404) => {} // Not supported here: fall back to GET.
+                other => return other,
+            }
+        }
+        let mut url = Url::parse(realm).map_err(|_| Error::Protocol {
+            registry: self.registry.clone(),
+            request: super::transport::request(&Method::GET, realm),
+            message: format!("the token realm {realm:?} is not a URL"),
+        })?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(service) = service {
+                q.append_pair("service", service);
+            }
+            for scope in scopes {
+                q.append_pair("scope", scope);
+            }
+        }
+        let mut headers = HeaderMap::new();
+        if let Some(c) = &self.credentials {
+            headers.insert(AUTHORIZATION, secret_header(c.basic_header()));
+        }
+        let resp = transport.send(&self.registry, Method::GET, url.as_str(), &headers, &Body::Empty).await?;
+        let resp = check(&self.registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
+        self.token_from(resp, url.as_str()).await
+    }
+
+    /// `POST realm` with `grant_type=refresh_token`; 200 gives `access_token`.
+    async fn oauth_refresh(
+        &self,
+        transport: &Transport,
+        realm: &str,
+        service: Option<&str>,
+        scopes: &[String],
+        refresh: &str,
+    ) -> Result<(String, u64), Error> {
+        let mut form = Url::parse("http://x/").expect("static URL");
+        form.query_pairs_mut()
+            .append_pair("grant_type", "refresh_token")
+            .append_pair("service", service.unwrap_or(""))
+            .append_pair("client_id", "cargo-containerize")
+            .append_pair("scope", &scopes.join(" "))
+            .append_pair("refresh_token", refresh);
+        let body = Body::Bytes(form.query().unwrap_or("").as_bytes().to_vec(), "application/x-www-form-urlencoded".to_string());
+        let resp = transport.send(&self.registry, Method::POST, realm, &HeaderMap::new(), &body).await?;
+        let resp = check(&self.registry, &Method::POST, realm, resp, &[StatusCode::OK]).await?;
+        self.token_from(resp, realm).await
+    }
+
+    async fn token_from(&self, resp: reqwest::Response, url: &str) -> Result<(String, u64), Error> {
+        #[derive(serde::Deserialize)]
+        struct Reply {
+            token: Option<String>,
+            access_token: Option<String>,
+            expires_in: Option<u64>,
+        }
+        let bad = |message: &str| Error::Protocol {
+            registry: self.registry.clone(),
+            request: super::transport::request(&Method::GET, url),
+            message: message.to_string(),
+        };
+        let bytes = resp.bytes().await.map_err(|_| bad("the token response broke off"))?;
+        let reply: Reply = serde_json::from_slice(&bytes).map_err(|_| bad("the token endpoint did not answer JSON"))?;
+        let token = reply.token.or(reply.access_token).filter(|t| !t.is_empty()).ok_or_else(|| bad("the token endpoint answered no token"))?;
+        Ok((token, reply.expires_in.unwrap_or(60)))
+    }
+}
+
+/// A header value marked sensitive, so that no debug output shows it.
+fn secret_header(value: String) -> HeaderValue {
+    let mut v = HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""));
+    v.set_sensitive(true);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_bearer_with_quoted_commas() {
+        let c = parse_challenges(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push repository:c:pull""#,
+        );
+        assert_eq!(c.len(), 1);
+        assert_eq!(c[0].scheme, "bearer");
+        assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
+        assert_eq!(c[0].param("service"), Some("registry.docker.io"));
+        assert_eq!(c[0].scopes(), ["repository:a/b:pull,push", "repository:c:pull"]);
+    }
+
+    #[test]
+    fn parses_several_challenges_and_tokens() {
+        let c = parse_challenges(r#"Basic realm="Registry Realm", Bearer realm=https://x/token, service="a\"b", error="insufficient_scope""#);
+        assert_eq!(c.len(), 2);
+        assert_eq!(c[0].scheme, "basic");
+        assert_eq!(c[0].param("realm"), Some("Registry Realm"));
+        assert_eq!(c[1].param("realm"), Some("https://x/token"));
+        assert_eq!(c[1].param("service"), Some("a\"b"));
+        assert_eq!(c[1].param("error"), Some("insufficient_scope"));
+        assert!(parse_challenges("").is_empty());
+        assert_eq!(parse_challenges("Basic")[0].scheme, "basic");
+    }
+
+    #[test]
+    fn scopes_name_the_repository() {
+        assert_eq!(push_scope("team/app"), "repository:team/app:pull,push");
+        assert_eq!(pull_scope("x"), "repository:x:pull");
+    }
+}

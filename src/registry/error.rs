@@ -1,0 +1,224 @@
+//! Registry errors: the spec's error envelope plus what failed and how to fix it.
+
+use serde::Deserialize;
+use std::fmt;
+
+/// One entry of the distribution spec's `{"errors": [...]}` envelope.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+pub struct Diagnostic {
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub message: String,
+}
+
+/// The failed request: method and redacted URL.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub url: String,
+}
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, self.url)
+    }
+}
+
+/// Why a push failed. Every message names the registry and the request, and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The reference has no `host[:port]/` part.
+    #[error("cannot push to {reference:?}: it names no registry host; write the registry first, e.g. 127.0.0.1:5000/{repository}:1.0 or ghcr.io/OWNER/{repository}:1.0")]
+    NoRegistry { reference: String, repository: String },
+    /// The registry answered with an unexpected status.
+    #[error("{request} on registry {registry} failed: {status}{}{}", diagnostics_text(.diagnostics), hint_text(&status_hint(.registry, *.status, .diagnostics, &.request.method)))]
+    Status { registry: String, request: Request, status: u16, diagnostics: Vec<Diagnostic> },
+    /// The request never got an answer: DNS, connection, TLS or a broken body.
+    #[error("{request} to registry {registry} failed: {detail}{}", hint_text(&network_hint(.registry, .detail)))]
+    Network { registry: String, request: Request, detail: String },
+    /// The registry answered 2xx but broke the protocol (missing Location, wrong digest...).
+    #[error("{request} on registry {registry}: {message}")]
+    Protocol { registry: String, request: Request, message: String },
+    /// Reading a blob or a CA certificate from disk failed.
+    #[error("{what}: {source}")]
+    Io { what: String, source: std::io::Error },
+    /// Credentials could not be looked up (broken config file or helper).
+    #[error("looking up credentials for {registry}: {message}")]
+    Credentials { registry: String, message: String },
+    /// The TLS setup (e.g. a --ca-cert file) is unusable.
+    #[error("{message}; pass a PEM certificate file to --ca-cert (or SSL_CERT_FILE)")]
+    Tls { message: String },
+}
+
+impl Error {
+    /// Whether retrying the same request may succeed: network errors, 408, 429 and 5xx.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Error::Status { status, .. } => is_retryable_status(*status),
+            Error::Network { detail, .. } => !is_tls_failure(detail),
+            _ => false,
+        }
+    }
+
+    /// The HTTP status, when the registry answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            Error::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+
+    /// Whether any diagnostic carries `code`.
+    pub fn has_code(&self, code: &str) -> bool {
+        matches!(self, Error::Status { diagnostics, .. } if diagnostics.iter().any(|d| d.code == code))
+    }
+}
+
+/// 408, 429 and 5xx are worth retrying.
+pub fn is_retryable_status(status: u16) -> bool {
+    status == 408 || status == 429 || (500..600).contains(&status)
+}
+
+/// Parses the error envelope from a response body; anything else gives no diagnostics.
+pub fn parse_envelope(body: &[u8]) -> Vec<Diagnostic> {
+    #[derive(Deserialize)]
+    struct Envelope {
+        #[serde(default)]
+        errors: Vec<Diagnostic>,
+    }
+    serde_json::from_slice::<Envelope>(body).map(|e| e.errors).unwrap_or_default()
+}
+
+fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
+    diagnostics.iter().map(|d| format!(" ({}: {})", d.code, d.message)).collect()
+}
+
+fn hint_text(hint: &Option<String>) -> String {
+    hint.as_ref().map(|h| format!("\n  hint: {h}")).unwrap_or_default()
+}
+
+fn login_hint(registry: &str) -> String {
+    format!(
+        "log in with `docker login {registry}`, or set CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD, or pass --username USER --password-stdin"
+    )
+}
+
+fn status_hint(registry: &str, status: u16, diagnostics: &[Diagnostic], method: &str) -> Option<String> {
+    let has = |c: &str| diagnostics.iter().any(|d| d.code == c);
+    let hint = match status {
+        401 => format!("the registry refused the credentials (or there were none); {}", login_hint(registry)),
+        403 => format!(
+            "access denied: the account may lack push rights on this repository; check its permissions, or {}",
+            login_hint(registry)
+        ),
+        404 if has("NAME_UNKNOWN") => {
+            "the repository does not exist and this registry does not create it on push; create it first (e.g. in the registry's web UI)".to_string()
+        }
+        429 => "the registry is rate limiting; wait and try again".to_string(),
+        s if (500..600).contains(&s) => "the registry kept failing; try again later".to_string(),
+        _ if method == "HEAD" => "HEAD responses have no body; the status alone is known".to_string(),
+        _ => return None,
+    };
+    Some(hint)
+}
+
+fn network_hint(registry: &str, detail: &str) -> Option<String> {
+    if is_tls_failure(detail) {
+        return Some(format!(
+            "the TLS certificate of {registry} is not trusted; pass its CA certificate with --ca-cert FILE (PEM) or SSL_CERT_FILE, or use --insecure-registry {registry} for a plain-HTTP registry"
+        ));
+    }
+    Some(format!(
+        "check that {registry} is reachable from here (host name, port, firewall, HTTPS_PROXY/NO_PROXY)"
+    ))
+}
+
+/// Whether a transport error's text describes a certificate or TLS handshake failure.
+pub fn is_tls_failure(detail: &str) -> bool {
+    let d = detail.to_ascii_lowercase();
+    ["certificate", "tls", "handshake", "unknownissuer", "invalid peer"].iter().any(|k| d.contains(k))
+}
+
+/// Removes credentials and secret-looking query values from a URL before it is shown.
+pub fn redact_url(url: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (url, None),
+    };
+    let base = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.split_once('/') {
+            Some((authority, path)) => format!("{scheme}://{}/{path}", strip_userinfo(authority)),
+            None => format!("{scheme}://{}", strip_userinfo(rest)),
+        },
+        None => base.to_string(),
+    };
+    let Some(query) = query else { return base };
+    let shown: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if !matches!(k, "digest" | "mount" | "from" | "service" | "scope") => {
+                format!("{k}=<redacted>")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{base}?{}", shown.join("&"))
+}
+
+fn strip_userinfo(authority: &str) -> &str {
+    authority.rsplit_once('@').map_or(authority, |(_, host)| host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_is_parsed_and_shown() {
+        let body = br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":null}]}"#;
+        let e = Error::Status {
+            registry: "r.example".into(),
+            request: Request { method: "PUT".into(), url: "https://r.example/v2/a/manifests/1".into() },
+            status: 403,
+            diagnostics: parse_envelope(body),
+        };
+        let text = e.to_string();
+        assert!(text.contains("PUT https://r.example/v2/a/manifests/1"), "{text}");
+        assert!(text.contains("403") && text.contains("DENIED: requested access"), "{text}");
+        assert!(text.contains("docker login r.example"), "{text}");
+        assert!(!e.is_retryable());
+        assert!(parse_envelope(b"<html>").is_empty());
+    }
+
+    #[test]
+    fn retryable_statuses() {
+        for s in [408, 429, 500, 502, 503, 504] {
+            assert!(is_retryable_status(s), "{s}");
+        }
+        for s in [400, 401, 403, 404, 405, 415] {
+            assert!(!is_retryable_status(s), "{s}");
+        }
+    }
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("https://user:pw@r.io/v2/a/blobs/uploads/x?_state=SECRET&digest=sha256:1"),
+            "https://r.io/v2/a/blobs/uploads/x?_state=<redacted>&digest=sha256:1"
+        );
+        assert_eq!(redact_url("http://127.0.0.1:5000/v2/"), "http://127.0.0.1:5000/v2/");
+        assert_eq!(redact_url("https://s3/x?X-Amz-Signature=abc"), "https://s3/x?X-Amz-Signature=<redacted>");
+    }
+
+    #[test]
+    fn tls_failures_point_to_ca_cert() {
+        let e = Error::Network {
+            registry: "127.0.0.1:5443".into(),
+            request: Request { method: "GET".into(), url: "https://127.0.0.1:5443/v2/".into() },
+            detail: "invalid peer certificate: UnknownIssuer".into(),
+        };
+        assert!(e.to_string().contains("--ca-cert"));
+        assert!(!e.is_retryable());
+    }
+}

@@ -1,0 +1,106 @@
+//! One registry host: its base URL, the `GET /v2/` ping, and authenticated requests that
+//! renew their token once on a 401.
+
+use super::auth::Auth;
+use super::credentials::Credentials;
+use super::error::Error;
+use super::transport::{check, Body, Transport};
+use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
+use reqwest::{Method, Response, StatusCode, Url};
+
+/// A connection to one registry, shared by all pushes to it.
+pub struct Session<'t> {
+    /// `host[:port]` as the user wrote it; named in errors and used for credentials.
+    pub registry: String,
+    /// `http(s)://api-host[:port]`.
+    pub base: Url,
+    pub transport: &'t Transport,
+    auth: Auth,
+}
+
+impl<'t> Session<'t> {
+    /// Pings `GET /v2/` (200, or 401 with the challenge to answer).
+    pub async fn connect(
+        transport: &'t Transport,
+        registry: &str,
+        base: Url,
+        credentials: Option<Credentials>,
+    ) -> Result<Session<'t>, Error> {
+        let session = Session { registry: registry.to_string(), base, transport, auth: Auth::new(registry, credentials) };
+        let url = session.url("/v2/");
+        let resp = transport.send(registry, Method::GET, url.as_str(), &HeaderMap::new(), &Body::Empty).await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            session.auth.set_challenge(www_authenticate(&resp)).await;
+        } else {
+            check(registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
+        }
+        Ok(session)
+    }
+
+    /// An absolute URL on this registry.
+    pub fn url(&self, path: &str) -> Url {
+        self.base.join(path).expect("registry paths are valid")
+    }
+
+    /// Whether `url` is on this registry's host: only then does it get credentials.
+    pub fn same_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base.scheme()
+            && url.host_str() == self.base.host_str()
+            && url.port_or_known_default() == self.base.port_or_known_default()
+    }
+
+    async fn authorize(&self, url: &Url, scopes: &[String], headers: &mut HeaderMap) -> Result<(), Error> {
+        if self.same_origin(url) {
+            if let Some(value) = self.auth.header(self.transport, scopes).await? {
+                headers.insert(AUTHORIZATION, value);
+            }
+        }
+        Ok(())
+    }
+
+    /// A replayable request: retried by the transport, and once more after a 401 with a new token.
+    pub async fn request(
+        &self,
+        method: Method,
+        url: &Url,
+        scopes: &[String],
+        headers: HeaderMap,
+        body: Body,
+        accepted: &[StatusCode],
+    ) -> Result<Response, Error> {
+        let mut renewed = false;
+        loop {
+            let mut h = headers.clone();
+            self.authorize(url, scopes, &mut h).await?;
+            let resp = self.transport.send(&self.registry, method.clone(), url.as_str(), &h, &body).await?;
+            if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
+                self.auth.unauthorized(www_authenticate(&resp)).await;
+                renewed = true;
+                continue;
+            }
+            return check(&self.registry, &method, url.as_str(), resp, accepted).await;
+        }
+    }
+
+    /// A streamed request, sent once (the caller restarts the whole blob on failure).
+    pub async fn stream(
+        &self,
+        method: Method,
+        url: &Url,
+        scopes: &[String],
+        mut headers: HeaderMap,
+        body: reqwest::Body,
+        accepted: &[StatusCode],
+    ) -> Result<Response, Error> {
+        self.authorize(url, scopes, &mut headers).await?;
+        let resp = self.transport.send_once(&self.registry, method.clone(), url.as_str(), headers, Some(body)).await?;
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            self.auth.unauthorized(www_authenticate(&resp)).await;
+        }
+        check(&self.registry, &method, url.as_str(), resp, accepted).await
+    }
+}
+
+fn www_authenticate(resp: &Response) -> Option<&str> {
+    resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
+}

@@ -1,0 +1,262 @@
+//! The HTTP client: scheme choice, TLS roots, one place that checks statuses, and retries
+//! with bounded backoff and jitter.
+
+use super::error::{is_retryable_status, parse_envelope, redact_url, Error, Request};
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
+use reqwest::{Method, Response, StatusCode};
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// At most this much of an error body is read.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// `http` for loopback hosts and hosts named by `--insecure-registry`, else `https`.
+pub fn scheme(host: &str, insecure: &[String]) -> &'static str {
+    let bare = host_without_port(host);
+    if is_loopback(bare) || insecure.iter().any(|i| i == host || i == bare) {
+        "http"
+    } else {
+        "https"
+    }
+}
+
+/// `localhost`, 127.0.0.0/8 and `::1`.
+pub fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `host` from `host[:port]` or `[v6]:port`.
+pub fn host_without_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
+    }
+    host.split_once(':').map_or(host, |(h, _)| h)
+}
+
+/// How many times a request is tried, and how long to wait between tries.
+#[derive(Clone, Debug)]
+pub struct Backoff {
+    pub attempts: u32,
+    pub base: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    /// 5 tries, 200 ms doubling up to 5 s. `CARGO_CONTAINERIZE_RETRY_BASE_MS` changes the base.
+    fn default() -> Self {
+        let base = std::env::var("CARGO_CONTAINERIZE_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+        Backoff { attempts: 5, base: Duration::from_millis(base), max: Duration::from_secs(5) }
+    }
+}
+
+impl Backoff {
+    /// The wait before try `attempt + 1` (attempt counts from 1); `Retry-After` wins, capped at 60 s.
+    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        if let Some(after) = retry_after {
+            return after.min(Duration::from_secs(60));
+        }
+        let exp = self.base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(self.max);
+        // Jitter: up to +50%, from the clock's nanoseconds (no rand dependency needed).
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+        exp + exp.mul_f64((nanos % 1000) as f64 / 2000.0)
+    }
+}
+
+/// Settings of the HTTP client.
+#[derive(Clone, Debug, Default)]
+pub struct ClientOptions {
+    pub ca_certs: Vec<PathBuf>,
+    pub verbose: bool,
+}
+
+/// A body that can be sent again on a retry.
+#[derive(Clone, Debug, Default)]
+pub enum Body {
+    #[default]
+    Empty,
+    Bytes(Vec<u8>, String),
+}
+
+/// The shared reqwest client plus retry policy and tracing.
+pub struct Transport {
+    pub client: reqwest::Client,
+    pub backoff: Backoff,
+    pub verbose: bool,
+}
+
+impl Transport {
+    /// A client that verifies HTTPS with the OS store plus `--ca-cert` files and `SSL_CERT_FILE`;
+    /// proxies come from `HTTPS_PROXY`/`NO_PROXY`. Redirects drop `Authorization` across hosts
+    /// (reqwest's `remove_sensitive_headers`).
+    pub fn new(opts: &ClientOptions) -> Result<Transport, Error> {
+        let mut files = opts.ca_certs.clone();
+        if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+            files.push(PathBuf::from(f));
+        }
+        let mut certs = Vec::new();
+        for file in &files {
+            let pem = std::fs::read(file).map_err(|e| Error::Tls { message: format!("cannot read CA certificate {}: {e}", file.display()) })?;
+            let found = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Tls { message: format!("{} holds no usable PEM certificate: {e}", file.display()) })?;
+            certs.extend(found);
+        }
+        let client = reqwest::Client::builder()
+            .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
+            .tls_certs_merge(certs)
+            .connect_timeout(Duration::from_secs(15))
+            .read_timeout(Duration::from_secs(120))
+            .build()
+            .map_err(|e| Error::Tls { message: format!("cannot set up the HTTPS client: {e}") })?;
+        Ok(Transport { client, backoff: Backoff::default(), verbose: opts.verbose })
+    }
+
+    /// Sends once; `Err` only for transport failures (the status is not checked here).
+    pub async fn send_once(
+        &self,
+        registry: &str,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Option<reqwest::Body>,
+    ) -> Result<Response, Error> {
+        if self.verbose {
+            let auth = headers.get(AUTHORIZATION).map(|v| scheme_of(v)).unwrap_or_default();
+            eprintln!("> {method} {}{auth}", redact_url(url));
+        }
+        let mut req = self.client.request(method.clone(), url).headers(headers);
+        if let Some(body) = body {
+            req = req.body(body);
+        }
+        match req.send().await {
+            Ok(resp) => {
+                if self.verbose {
+                    eprintln!("< {} {method} {}", resp.status().as_u16(), redact_url(url));
+                }
+                Ok(resp)
+            }
+            Err(e) => Err(network_error(registry, &method, url, e)),
+        }
+    }
+
+    /// Sends a replayable request, retrying network errors, 408, 429 and 5xx with backoff.
+    /// Returns the last response whatever its status; callers pass it to [`check`].
+    pub async fn send(&self, registry: &str, method: Method, url: &str, headers: &HeaderMap, body: &Body) -> Result<Response, Error> {
+        let mut attempt = 1;
+        loop {
+            let (headers, body) = with_body(headers.clone(), body);
+            let result = self.send_once(registry, method.clone(), url, headers, body).await;
+            let retry_after = match &result {
+                Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp),
+                Ok(_) => return result,
+                Err(e) if e.is_retryable() => None,
+                Err(_) => return result,
+            };
+            if attempt >= self.backoff.attempts {
+                return result;
+            }
+            let wait = self.backoff.delay(attempt, retry_after);
+            if self.verbose {
+                eprintln!("  retrying {method} {} in {:.1}s", redact_url(url), wait.as_secs_f64());
+            }
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
+    }
+}
+
+fn scheme_of(v: &HeaderValue) -> String {
+    let s = v.to_str().unwrap_or("");
+    format!(" (Authorization: {} <redacted>)", s.split(' ').next().unwrap_or(""))
+}
+
+fn with_body(mut headers: HeaderMap, body: &Body) -> (HeaderMap, Option<reqwest::Body>) {
+    match body {
+        Body::Empty => (headers, None),
+        Body::Bytes(bytes, content_type) => {
+            if let Ok(v) = HeaderValue::from_str(content_type) {
+                headers.insert(reqwest::header::CONTENT_TYPE, v);
+            }
+            (headers, Some(reqwest::Body::from(bytes.clone())))
+        }
+    }
+}
+
+/// `Retry-After` in seconds (the HTTP-date form is treated as 1 s).
+pub fn retry_after(resp: &Response) -> Option<Duration> {
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    Some(Duration::from_secs(v.trim().parse().unwrap_or(1)))
+}
+
+/// A transport failure as an [`Error::Network`], with the whole source chain.
+pub fn network_error(registry: &str, method: &Method, url: &str, e: reqwest::Error) -> Error {
+    let e = e.without_url();
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    Error::Network { registry: registry.to_string(), request: request(method, url), detail }
+}
+
+pub fn request(method: &Method, url: &str) -> Request {
+    Request { method: method.to_string(), url: redact_url(url) }
+}
+
+/// Returns the response if its status is one of `accepted`, else the registry's error.
+pub async fn check(registry: &str, method: &Method, url: &str, resp: Response, accepted: &[StatusCode]) -> Result<Response, Error> {
+    if accepted.contains(&resp.status()) {
+        return Ok(resp);
+    }
+    let status = resp.status().as_u16();
+    let body = read_limited(resp).await;
+    Err(Error::Status {
+        registry: registry.to_string(),
+        request: request(method, url),
+        status,
+        diagnostics: parse_envelope(&body),
+    })
+}
+
+async fn read_limited(mut resp: Response) -> Vec<u8> {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        body.extend_from_slice(&chunk);
+        if body.len() >= MAX_ERROR_BODY {
+            body.truncate(MAX_ERROR_BODY);
+            break;
+        }
+    }
+    body
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_http_only_for_loopback_or_insecure() {
+        assert_eq!(scheme("127.0.0.1:5000", &[]), "http");
+        assert_eq!(scheme("127.3.4.5", &[]), "http");
+        assert_eq!(scheme("localhost:5000", &[]), "http");
+        assert_eq!(scheme("[::1]:5000", &[]), "http");
+        assert_eq!(scheme("ghcr.io", &[]), "https");
+        assert_eq!(scheme("10.0.0.1:5000", &[]), "https");
+        assert_eq!(scheme("10.0.0.1:5000", &["10.0.0.1:5000".into()]), "http");
+        assert_eq!(scheme("reg.lan:5000", &["reg.lan".into()]), "http");
+    }
+
+    #[test]
+    fn backoff_grows_is_bounded_and_honours_retry_after() {
+        let b = Backoff { attempts: 5, base: Duration::from_millis(100), max: Duration::from_millis(800) };
+        let d1 = b.delay(1, None);
+        let d3 = b.delay(3, None);
+        assert!(d1 >= Duration::from_millis(100) && d1 <= Duration::from_millis(150), "{d1:?}");
+        assert!(d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(600), "{d3:?}");
+        assert!(b.delay(20, None) <= Duration::from_millis(1200));
+        assert_eq!(b.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
+    }
+}

@@ -1,0 +1,285 @@
+//! The blob and manifest protocol, one function per request: HEAD, POST (maybe mount),
+//! PUT `?digest=` (monolithic), PATCH chunks, GET upload status, PUT manifest.
+
+use super::error::Error;
+use super::session::Session;
+use super::transport::{request, Body};
+use crate::image::blob::Blob;
+use crate::image::digest::Digest;
+use crate::progress::{Event, Progress};
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
+use reqwest::{Method, Response, StatusCode, Url};
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What `POST .../blobs/uploads/` gave.
+pub enum Started {
+    /// 201: the mount worked; nothing to upload.
+    Mounted,
+    /// 202: upload into this URL.
+    Upload(Url),
+}
+
+/// `HEAD /v2/<repo>/blobs/<digest>`: 200 means present, 404 absent.
+pub async fn blob_exists(s: &Session<'_>, repo: &str, scopes: &[String], digest: &Digest) -> Result<bool, Error> {
+    let url = s.url(&format!("/v2/{repo}/blobs/{digest}"));
+    let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
+    let resp = s.request(Method::HEAD, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
+    Ok(resp.status() == StatusCode::OK)
+}
+
+/// `POST /v2/<repo>/blobs/uploads/`, with `?mount=<digest>&from=<repo>` to cross-mount:
+/// 201 is a finished mount, 202 an upload session in `Location`.
+pub async fn start_upload(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    mount: Option<(&Digest, &str)>,
+) -> Result<Started, Error> {
+    let mut url = s.url(&format!("/v2/{repo}/blobs/uploads/"));
+    if let Some((digest, from)) = mount {
+        // Quay refuses a `mount` without a `from`: always send both.
+        url.query_pairs_mut().append_pair("mount", digest.as_str()).append_pair("from", from);
+    }
+    let ok = [StatusCode::CREATED, StatusCode::ACCEPTED];
+    let resp = s.request(Method::POST, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
+    if resp.status() == StatusCode::CREATED && mount.is_some() {
+        return Ok(Started::Mounted);
+    }
+    Ok(Started::Upload(location(s, &Method::POST, &url, &resp)?))
+}
+
+/// Resolves a `Location` header against the request URL; relative or absolute, query kept.
+pub fn resolve_location(request_url: &Url, location: &str) -> Option<Url> {
+    request_url.join(location).ok()
+}
+
+fn location(s: &Session<'_>, method: &Method, url: &Url, resp: &Response) -> Result<Url, Error> {
+    let value = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
+    value.and_then(|l| resolve_location(url, l)).ok_or_else(|| Error::Protocol {
+        registry: s.registry.clone(),
+        request: request(method, url.as_str()),
+        message: format!("answered {} without a usable Location header", resp.status().as_u16()),
+    })
+}
+
+fn with_digest(location: &Url, digest: &Digest) -> Url {
+    let mut url = location.clone();
+    url.query_pairs_mut().append_pair("digest", digest.as_str());
+    url
+}
+
+/// `PUT <location>?digest=<digest>` with the whole blob streamed from disk: 201.
+pub async fn put_blob(s: &Session<'_>, scopes: &[String], location: &Url, blob: &Blob, progress: &Progress) -> Result<(), Error> {
+    let url = with_digest(location, &blob.digest);
+    let mut headers = octet_headers(blob.size);
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(blob.size));
+    let (body, sent) = stream_body(blob, 0, blob.size)?;
+    let fut = s.stream(Method::PUT, &url, scopes, headers, body, &[StatusCode::CREATED]);
+    report_while(fut, &sent, &blob.digest, progress).await?;
+    Ok(())
+}
+
+/// Chunked upload: `PATCH <location>` with `Content-Range: start-end` per chunk (202 with the
+/// next `Location` and the `Range` received), then `PUT ?digest=` with no body (201).
+/// A 416 means the registry holds another offset: ask it (GET) and resume there.
+pub async fn patch_blob(
+    s: &Session<'_>,
+    scopes: &[String],
+    mut location: Url,
+    blob: &Blob,
+    chunk_size: u64,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let mut offset = 0;
+    let mut mismatches = 0;
+    while offset < blob.size {
+        let len = chunk_size.min(blob.size - offset);
+        let mut headers = octet_headers(len);
+        headers.insert("Content-Range", HeaderValue::from_str(&format!("{}-{}", offset, offset + len - 1)).expect("ascii"));
+        let (body, sent) = stream_body(blob, offset, len)?;
+        let ok = [StatusCode::ACCEPTED, StatusCode::RANGE_NOT_SATISFIABLE];
+        let fut = s.stream(Method::PATCH, &location, scopes, headers, body, &ok);
+        let resp = report_while(fut, &sent, &blob.digest, progress).await?;
+        if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+            mismatches += 1;
+            if mismatches > 3 {
+                return Err(protocol(s, &Method::PATCH, &location, "kept answering 416 Range Not Satisfiable"));
+            }
+            let (next, at) = upload_status(s, scopes, &location).await?;
+            progress.emit(Event::Started { digest: blob.digest.clone(), size: blob.size });
+            progress.emit(Event::Advanced { digest: blob.digest.clone(), bytes: at });
+            (location, offset) = (next, at);
+            continue;
+        }
+        let next = location_of(s, &location, &resp)?;
+        offset = range_end(&resp).unwrap_or(offset + len);
+        location = next;
+    }
+    commit(s, scopes, &location, &blob.digest).await
+}
+
+/// `GET <location>`: 204 with `Range: 0-<last>` gives the bytes the registry holds.
+pub async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
+    let ok = [StatusCode::NO_CONTENT];
+    let resp = s.request(Method::GET, location, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
+    let next = location_of(s, location, &resp)?;
+    Ok((next, range_end(&resp).unwrap_or(0)))
+}
+
+/// `PUT <location>?digest=<digest>` with no body closes a chunked upload: 201.
+pub async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
+    let url = with_digest(location, digest);
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
+    s.request(Method::PUT, &url, scopes, headers, Body::Empty, &[StatusCode::CREATED]).await?;
+    Ok(())
+}
+
+/// `PUT /v2/<repo>/manifests/<tag>` with the exact hashed bytes and their media type: 201.
+/// Checks `Docker-Content-Digest` when the registry sends it.
+pub async fn put_manifest(s: &Session<'_>, repo: &str, scopes: &[String], tag: &str, manifest: &Blob) -> Result<Digest, Error> {
+    let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let bytes = manifest.bytes().map(<[u8]>::to_vec).map_or_else(|| read_all(manifest), Ok)?;
+    let body = Body::Bytes(bytes, manifest.media_type.clone());
+    let resp = s.request(Method::PUT, &url, scopes, HeaderMap::new(), body, &[StatusCode::CREATED]).await?;
+    if let Some(got) = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
+        if got != manifest.digest.as_str() {
+            let message = format!("the registry stored the manifest as {got}, but its digest is {}", manifest.digest);
+            return Err(protocol(s, &Method::PUT, &url, &message));
+        }
+    }
+    Ok(manifest.digest.clone())
+}
+
+fn read_all(blob: &Blob) -> Result<Vec<u8>, Error> {
+    let mut bytes = Vec::new();
+    blob.open()
+        .and_then(|mut r| r.read_to_end(&mut bytes))
+        .map_err(|source| Error::Io { what: format!("reading {}", blob.digest), source })?;
+    Ok(bytes)
+}
+
+fn octet_headers(len: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
+    headers
+}
+
+fn location_of(s: &Session<'_>, url: &Url, resp: &Response) -> Result<Url, Error> {
+    match resp.headers().get(LOCATION) {
+        Some(_) => location(s, &Method::PATCH, url, resp),
+        None => Ok(url.clone()),
+    }
+}
+
+/// `Range: 0-<last>` (or `bytes=0-<last>`) as the next offset.
+fn range_end(resp: &Response) -> Option<u64> {
+    parse_range_end(resp.headers().get(RANGE)?.to_str().ok()?)
+}
+
+pub fn parse_range_end(value: &str) -> Option<u64> {
+    let value = value.trim().trim_start_matches("bytes=");
+    let (_, end) = value.split_once('-')?;
+    end.trim().parse::<u64>().ok().map(|e| e + 1)
+}
+
+fn protocol(s: &Session<'_>, method: &Method, url: &Url, message: &str) -> Error {
+    Error::Protocol { registry: s.registry.clone(), request: request(method, url.as_str()), message: message.to_string() }
+}
+
+/// A body streaming `len` bytes from `offset` of `blob`, read on a thread; counts bytes sent.
+fn stream_body(blob: &Blob, offset: u64, len: u64) -> Result<(reqwest::Body, Arc<AtomicU64>), Error> {
+    let mut reader = blob.open().map_err(|source| Error::Io { what: format!("opening blob {}", blob.digest), source })?;
+    let sent = Arc::new(AtomicU64::new(0));
+    let counter = sent.clone();
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
+    std::thread::spawn(move || {
+        if offset > 0 {
+            if let Err(e) = std::io::copy(&mut reader.by_ref().take(offset), &mut std::io::sink()) {
+                let _ = tx.blocking_send(Err(e));
+                return;
+            }
+        }
+        let mut reader = reader.take(len);
+        loop {
+            let mut buf = vec![0; 256 * 1024];
+            match reader.read(&mut buf) {
+                Ok(0) => return,
+                Ok(n) => {
+                    buf.truncate(n);
+                    if tx.blocking_send(Ok(buf)).is_err() {
+                        return;
+                    }
+                }
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(e));
+                    return;
+                }
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold((rx, counter), |(mut rx, counter)| async move {
+        let item = rx.recv().await?;
+        if let Ok(chunk) = &item {
+            counter.fetch_add(chunk.len() as u64, Ordering::Relaxed);
+        }
+        Some((item, (rx, counter)))
+    });
+    Ok((reqwest::Body::wrap_stream(stream), sent))
+}
+
+/// Drives `fut` while turning the byte counter into `Advanced` events every 100 ms.
+async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
+    fut: F,
+    sent: &AtomicU64,
+    digest: &Digest,
+    progress: &Progress,
+) -> Result<Response, Error> {
+    tokio::pin!(fut);
+    let mut reported = 0;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let mut report = |progress: &Progress| {
+        let now = sent.load(Ordering::Relaxed);
+        if now > reported {
+            progress.emit(Event::Advanced { digest: digest.clone(), bytes: now - reported });
+            reported = now;
+        }
+    };
+    loop {
+        tokio::select! {
+            result = &mut fut => {
+                report(progress);
+                return result;
+            }
+            _ = tick.tick() => report(progress),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_resolve_relative_and_absolute_keeping_query() {
+        let req = Url::parse("http://127.0.0.1:5000/v2/app/blobs/uploads/").unwrap();
+        let rel = resolve_location(&req, "/v2/app/blobs/uploads/abc?_state=xyz").unwrap();
+        assert_eq!(rel.as_str(), "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz");
+        let abs = resolve_location(&req, "https://storage.example/upload/1?sig=s").unwrap();
+        assert_eq!(abs.as_str(), "https://storage.example/upload/1?sig=s");
+        let d = Digest::of(b"x");
+        let put = with_digest(&rel, &d);
+        assert_eq!(put.query(), Some(format!("_state=xyz&digest=sha256%3A{}", d.hex()).as_str()));
+    }
+
+    #[test]
+    fn range_headers_give_the_next_offset() {
+        assert_eq!(parse_range_end("0-1023"), Some(1024));
+        assert_eq!(parse_range_end("bytes=0-9"), Some(10));
+        assert_eq!(parse_range_end("garbage"), None);
+    }
+}
