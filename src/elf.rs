@@ -1,6 +1,11 @@
 //! The static-binary check: a FROM-scratch image has no loader and no shared libraries.
 
-use goblin::elf::{program_header::PT_INTERP, Elf};
+use goblin::container::Ctx;
+use goblin::elf::dynamic::{DT_NEEDED, DT_NULL};
+use goblin::elf::program_header::{ProgramHeader, PT_DYNAMIC, PT_INTERP};
+use goblin::elf::Elf;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// Why a binary cannot run in an empty image.
@@ -37,12 +42,68 @@ impl Error {
 }
 
 /// Fails unless the ELF at `path` has no `PT_INTERP` and no `DT_NEEDED`; static-pie passes.
+/// Reads only the headers and the dynamic segment; the whole file only to explain a failure.
 pub fn check_static(path: &Path) -> Result<(), Error> {
-    let bytes = std::fs::read(path).map_err(|source| Error::Read {
-        path: path.into(),
-        source,
-    })?;
-    check_static_bytes(path, &bytes)
+    let read_err = |source| Error::Read { path: path.into(), source };
+    let mut file = File::open(path).map_err(read_err)?;
+    match looks_static(&mut file) {
+        Ok(true) => Ok(()),
+        // Dynamic, or headers we could not read quickly: let the full parser say which.
+        Ok(false) | Err(_) => {
+            let bytes = std::fs::read(path).map_err(read_err)?;
+            check_static_bytes(path, &bytes)
+        }
+    }
+}
+
+/// True when the program headers have no `PT_INTERP` and the dynamic segment, if any,
+/// has no `DT_NEEDED`.
+fn looks_static(file: &mut File) -> std::io::Result<bool> {
+    let bad = |e: goblin::error::Error| std::io::Error::other(e.to_string());
+    let head = read_at(file, 0, 64)?;
+    let header = Elf::parse_header(&head).map_err(bad)?;
+    let ctx = Ctx::new(header.container().map_err(bad)?, header.endianness().map_err(bad)?);
+    let ph_end = header.e_phoff as usize + header.e_phnum as usize * header.e_phentsize as usize;
+    if ph_end > 1 << 20 {
+        return Ok(false);
+    }
+    let phdr_bytes = read_at(file, 0, ph_end)?;
+    let phdrs = ProgramHeader::parse(&phdr_bytes, header.e_phoff as usize, header.e_phnum as usize, ctx)
+        .map_err(bad)?;
+    if phdrs.iter().any(|ph| ph.p_type == PT_INTERP) {
+        return Ok(false);
+    }
+    let Some(dynamic) = phdrs.iter().find(|ph| ph.p_type == PT_DYNAMIC) else {
+        return Ok(true);
+    };
+    if dynamic.p_filesz > 1 << 20 {
+        return Ok(false);
+    }
+    let bytes = read_at(file, dynamic.p_offset, dynamic.p_filesz as usize)?;
+    let big_endian = ctx.is_big();
+    let wide = ctx.container.is_big();
+    let entry = if wide { 16 } else { 8 };
+    for chunk in bytes.chunks_exact(entry) {
+        let tag = match (wide, big_endian) {
+            (true, false) => u64::from_le_bytes(chunk[..8].try_into().expect("8 bytes")),
+            (true, true) => u64::from_be_bytes(chunk[..8].try_into().expect("8 bytes")),
+            (false, false) => u64::from(u32::from_le_bytes(chunk[..4].try_into().expect("4 bytes"))),
+            (false, true) => u64::from(u32::from_be_bytes(chunk[..4].try_into().expect("4 bytes"))),
+        };
+        match tag {
+            DT_NULL => break,
+            DT_NEEDED => return Ok(false),
+            _ => {}
+        }
+    }
+    Ok(true)
+}
+
+fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    file.seek(SeekFrom::Start(offset))?;
+    let mut buf = Vec::with_capacity(len);
+    file.take(len as u64).read_to_end(&mut buf)?;
+    Ok(buf)
 }
 
 fn check_static_bytes(path: &Path, bytes: &[u8]) -> Result<(), Error> {
@@ -78,6 +139,15 @@ mod tests {
         assert!(msg.contains("libc.so.6"), "{msg}");
         assert!(msg.contains("ld-linux"), "{msg}");
         assert!(err.hint().unwrap().contains("musl"));
+    }
+
+    #[test]
+    fn the_fast_path_agrees_with_the_full_parser() {
+        let mut dynamic = File::open("/bin/ls").unwrap();
+        assert!(!looks_static(&mut dynamic).unwrap());
+        let exe = std::env::current_exe().unwrap();
+        let full = check_static_bytes(&exe, &std::fs::read(&exe).unwrap()).is_ok();
+        assert_eq!(looks_static(&mut File::open(&exe).unwrap()).unwrap(), full);
     }
 
     #[test]

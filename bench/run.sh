@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Benchmarks cargo containerize against the ritual it replaces, side by side in one run.
+# Needs: hyperfine, a running Docker engine, the musl target (bash .ci/setup gives all three).
+# Prints medians and ratios; machines here are noisy, so compare ratios, not absolutes.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/cc-bench.XXXXXX)
+trap 'rm -rf "$work"; docker rmi -f cc-bench:1 cc-classic:1 >/dev/null 2>&1 || true' EXIT
+export DOCKER_BUILDKIT=0
+
+cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+bin_dir=$(mktemp -d "$work/bin.XXXX")
+ln -s "$root/target/release/cargo-containerize" "$bin_dir/cargo-containerize"
+export PATH="$bin_dir:$PATH"
+
+# A project whose binary is about SIZE_MB: real machine code from this system's
+# libraries embedded with include_bytes!, so it compresses like a real binary.
+make_project() {
+  local name=$1 size_mb=$2 dir="$work/$1"
+  mkdir -p "$dir/src"
+  find /usr/lib/x86_64-linux-gnu /usr/bin -maxdepth 1 -type f -size +100k -print0 2>/dev/null \
+    | sort -z | xargs -0 cat 2>/dev/null | head -c $((size_mb * 1000 * 1000)) > "$dir/blob.bin"
+  cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "$name"
+version = "0.1.0"
+edition = "2021"
+
+[workspace]
+TOML
+  cat > "$dir/src/main.rs" <<'RS'
+static BLOB: &[u8] = include_bytes!("../blob.bin");
+fn main() {
+    println!("bench fixture: {} bytes", std::hint::black_box(BLOB).len());
+}
+RS
+  (cd "$dir" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
+  echo "$dir"
+}
+
+median() { # hyperfine JSON -> "median_ms"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(" ".join("%.1f" % (x["median"]*1000) for x in r))' "$1"
+}
+
+report() { # name, json, labels...
+  local name=$1 json=$2; shift 2
+  read -r -a ms <<<"$(median "$json")"
+  printf '\n## %s\n' "$name"
+  local i=0
+  for label in "$@"; do
+    printf '  %-58s %9s ms   %5.2fx\n' "$label" "${ms[$i]}" "$(python3 -c "print(${ms[$i]}/${ms[0]})")"
+    i=$((i + 1))
+  done
+}
+
+hello="$work/hello"
+cp -r "$root/fixtures/hello" "$hello"
+rm -rf "$hello/target"
+(cd "$hello" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
+p10=$(make_project big10 10)
+p90=$(make_project big90 90)
+
+for p in "$hello" "$p10" "$p90"; do
+  name=$(basename "$p")
+  bin="$p/target/x86_64-unknown-linux-musl/release/$name"
+  size=$(stat -c %s "$bin")
+  ctx="$work/ctx-$name"
+  mkdir -p "$ctx"
+  cp "$bin" "$ctx/$name"
+  printf 'FROM scratch\nCOPY ./%s /\nCMD ["/%s"]\n' "$name" "$name" > "$ctx/Dockerfile"
+  cd "$p"
+  hyperfine -N --export-json "$work/tag-$name.json" -w 2 -r 10 \
+    --prepare true "docker build --no-cache -q -t cc-classic:1 $ctx" \
+    --prepare "rm -rf $p/target/containerize/cache" "cargo containerize -q --tag cc-bench:1" \
+    --prepare true "cargo containerize -q --tag cc-bench:1" >/dev/null
+  report "--tag vs docker build --no-cache, $name ($((size / 1000)) kB binary, already built)" "$work/tag-$name.json" \
+    "docker build --no-cache (classic Dockerfile)" \
+    "cargo containerize --tag (layer cache cleared)" \
+    "cargo containerize --tag (unchanged binary)"
+
+  hyperfine -N --export-json "$work/noop-$name.json" -w 3 -r 30 \
+    "cargo build -q --release --target x86_64-unknown-linux-musl" \
+    "cargo containerize -q -o $work/out-$name" \
+    "cargo containerize --version" >/dev/null
+  report "no-op: nothing changed, $name" "$work/noop-$name.json" \
+    "cargo build (no-op)" \
+    "cargo containerize --output (no-op)" \
+    "cargo containerize --version (cargo's subcommand dispatch alone)"
+  read -r -a ms <<<"$(median "$work/noop-$name.json")"
+  python3 -c "b,c,d=${ms[0]},${ms[1]},${ms[2]}; print('  our own cost on top of cargo build + dispatch: %.1f ms; (containerize - dispatch) / cargo build = %.2fx' % (c-b-d, (c-d)/b))"
+done
+
+printf '\n## assembly alone (tar + sha256 + gzip -6, zlib-rs), median of 5\n'
+for p in "$p10" "$p90"; do
+  name=$(basename "$p")
+  cargo bench --quiet --manifest-path "$root/Cargo.toml" --bench assemble -- "$p/target/x86_64-unknown-linux-musl/release/$name" 2>/dev/null | sed 's/^/  /'
+  start=$(date +%s.%N); gzip -6 -c "$p/target/x86_64-unknown-linux-musl/release/$name" > /dev/null; end=$(date +%s.%N)
+  python3 -c "print('  for reference, gzip -6 CLI on the same file: %.3f s' % ($end - $start))"
+done
