@@ -17,6 +17,12 @@ pub enum Error {
     },
     #[error(transparent)]
     Sink(#[from] crate::sink::Error),
+    #[error(transparent)]
+    Registry(#[from] crate::registry::Error),
+    #[error("cannot read the password from standard input: {source}")]
+    Stdin { source: std::io::Error },
+    #[error("--password-stdin was given but standard input was empty")]
+    EmptyPassword,
 }
 
 impl Error {
@@ -28,6 +34,9 @@ impl Error {
             Error::NotStatic(e) => e.hint(),
             Error::Assemble { .. } => None,
             Error::Sink(e) => e.hint(),
+            // Registry errors carry their fix in their message.
+            Error::Registry(_) | Error::Stdin { .. } => None,
+            Error::EmptyPassword => Some("pipe it in: `echo \"$TOKEN\" | cargo containerize --username USER --password-stdin ...`".into()),
         }
     }
 }

@@ -8,10 +8,12 @@ use crate::image::cache::LayerCache;
 use crate::image::layer::{Compressor, Contents, Entry};
 use crate::image::Image;
 use crate::plan::{self, Plan, SinkSpec};
+use crate::progress::Progress;
+use crate::registry;
 use crate::sink;
 use crate::speculate;
 use crate::workspace::{LoadOptions, Workspace};
-use std::io::{IsTerminal, Write};
+use std::io::{IsTerminal, Read, Write};
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
@@ -35,7 +37,10 @@ pub fn report(e: &Error) {
 
 fn run_inner(args: &Args) -> Result<bool, Error> {
     // Bad names fail before anything is built, and so does a missing engine.
-    let (tags, _pushes) = plan::references(args)?;
+    let (tags, pushes) = plan::references(args)?;
+    for reference in &pushes {
+        registry::Target::from_reference(reference, &args.insecure_registries)?;
+    }
     if !tags.is_empty() {
         sink::daemon::ping().map_err(sink::Error::from)?;
     }
@@ -147,11 +152,55 @@ fn publish(plan: &Plan, image: &Image, args: &Args) -> bool {
     all_ok
 }
 
-/// Pushes to every reference; one line per reference.
+/// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
 fn push(
-    _image: &Image,
-    _references: &[crate::reference::Reference],
-    _args: &Args,
+    image: &Image,
+    references: &[crate::reference::Reference],
+    args: &Args,
 ) -> Result<Vec<String>, Error> {
-    unimplemented!("registry push is being wired")
+    let opts = registry::PushOptions {
+        insecure_registries: args.insecure_registries.clone(),
+        ca_certs: args.ca_certs.clone(),
+        credentials: cli_credentials(args)?,
+        verbose: args.verbose > 0,
+    };
+    let progress = Progress::new(args.quiet);
+    let results = registry::push_blocking(image, references, &opts, &progress);
+    let mut lines = Vec::new();
+    let mut first_error = None;
+    for (reference, result) in references.iter().zip(results) {
+        match result {
+            Ok(digest) => lines.push(format!("{}@{digest}", reference.name())),
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(e) => report(&Error::Registry(e)),
+        }
+    }
+    // Successful references are still reported before the failure.
+    if let Some(e) = first_error {
+        let mut out = std::io::stdout().lock();
+        for line in &lines {
+            let _ = writeln!(out, "{line}");
+        }
+        return Err(Error::Registry(e));
+    }
+    Ok(lines)
+}
+
+/// `--username` with `--password-stdin`: the secret is read from standard input.
+fn cli_credentials(args: &Args) -> Result<Option<registry::Credentials>, Error> {
+    let Some(username) = &args.username else {
+        return Ok(None);
+    };
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .map_err(|source| Error::Stdin { source })?;
+    let password = password.trim_end_matches(['\n', '\r']).to_string();
+    if password.is_empty() {
+        return Err(Error::EmptyPassword);
+    }
+    Ok(Some(registry::Credentials::basic(
+        username.clone(),
+        password,
+    )))
 }
