@@ -48,8 +48,8 @@ pub struct PushOptions {
 pub struct Target {
     /// `host[:port]` as written: shown in errors, used to find credentials.
     pub registry: String,
-    /// The API base, e.g. `http://127.0.0.1:5000/` or `https://registry-1.docker.io/`.
-    pub base: Url,
+    /// The API bases to try in order, e.g. `https://127.0.0.1:5000/` then `http://127.0.0.1:5000/`.
+    pub bases: Vec<Url>,
     pub repository: String,
     /// The tag, or the digest when the reference names only a digest.
     pub tag: String,
@@ -59,50 +59,98 @@ impl Target {
     /// Refuses references with no registry host; maps Docker Hub names to its API host.
     pub fn from_reference(reference: &Reference, insecure: &[String]) -> Result<Target, Error> {
         let Some(registry) = reference.registry.clone() else {
-            return Err(Error::NoRegistry { reference: reference.to_string(), repository: reference.repository.clone() });
+            return Err(Error::NoRegistry {
+                reference: reference.to_string(),
+                repository: reference.repository.clone(),
+            });
         };
-        let hub = matches!(registry.as_str(), "docker.io" | "index.docker.io" | "registry-1.docker.io");
-        let api_host = if hub { "registry-1.docker.io" } else { registry.as_str() };
+        let hub = matches!(
+            registry.as_str(),
+            "docker.io" | "index.docker.io" | "registry-1.docker.io"
+        );
+        let api_host = if hub {
+            "registry-1.docker.io"
+        } else {
+            registry.as_str()
+        };
         let repository = if hub && !reference.repository.contains('/') {
             format!("library/{}", reference.repository)
         } else {
             reference.repository.clone()
         };
-        let scheme = transport::scheme(&registry, insecure);
-        let base = Url::parse(&format!("{scheme}://{api_host}/")).map_err(|_| Error::NoRegistry {
-            reference: reference.to_string(),
-            repository: reference.repository.clone(),
-        })?;
+        let bases = transport::schemes(&registry, insecure)
+            .iter()
+            .map(|scheme| Url::parse(&format!("{scheme}://{api_host}/")))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| Error::NoRegistry {
+                reference: reference.to_string(),
+                repository: reference.repository.clone(),
+            })?;
         let tag = match (&reference.tag, &reference.digest) {
             (None, Some(digest)) => digest.to_string(),
             _ => reference.tag_or_default().to_string(),
         };
-        Ok(Target { registry, base, repository, tag })
+        Ok(Target {
+            registry,
+            bases,
+            repository,
+            tag,
+        })
     }
 }
 
 /// Pushes one image under every reference (same registry/repo or not), returns for each the
 /// manifest digest. Blocks on its own runtime; writes nothing to stdout.
-pub fn push_blocking(image: &Image, references: &[Reference], opts: &PushOptions, progress: &Progress) -> Vec<Result<Digest, Error>> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+pub fn push_blocking(
+    image: &Image,
+    references: &[Reference],
+    opts: &PushOptions,
+    progress: &Progress,
+) -> Vec<Result<Digest, Error>> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
-        Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
+        Err(e) => {
+            return references
+                .iter()
+                .map(|_| Err(io_error("starting the async runtime", &e)))
+                .collect()
+        }
     };
     runtime.block_on(push(image, references, opts, progress))
 }
 
 fn io_error(what: &str, e: &std::io::Error) -> Error {
-    Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
+    Error::Io {
+        what: what.to_string(),
+        source: std::io::Error::new(e.kind(), e.to_string()),
+    }
 }
 
 /// The async core of [`push_blocking`].
-pub async fn push(image: &Image, references: &[Reference], opts: &PushOptions, progress: &Progress) -> Vec<Result<Digest, Error>> {
-    let client_opts = ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose };
+pub async fn push(
+    image: &Image,
+    references: &[Reference],
+    opts: &PushOptions,
+    progress: &Progress,
+) -> Vec<Result<Digest, Error>> {
+    let client_opts = ClientOptions {
+        ca_certs: opts.ca_certs.clone(),
+        verbose: opts.verbose,
+    };
     let transport = match Transport::new(&client_opts) {
         Ok(t) => t,
         Err(first) => {
             let mut out = vec![Err(first)];
-            out.extend(references.iter().skip(1).map(|_| Transport::new(&client_opts).map(|_| unreachable_digest())));
+            out.extend(
+                references
+                    .iter()
+                    .skip(1)
+                    .map(|_| Transport::new(&client_opts).map(|_| unreachable_digest())),
+            );
             return out;
         }
     };
@@ -111,7 +159,16 @@ pub async fn push(image: &Image, references: &[Reference], opts: &PushOptions, p
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
     for reference in references {
-        let result = push_one(&transport, &mut sessions, &mut complete, image, reference, opts, progress).await;
+        let result = push_one(
+            &transport,
+            &mut sessions,
+            &mut complete,
+            image,
+            reference,
+            opts,
+            progress,
+        )
+        .await;
         results.push(result);
     }
     results
@@ -134,10 +191,15 @@ async fn push_one<'t>(
     if !sessions.contains_key(&target.registry) {
         let credentials = match &opts.credentials {
             Some(c) => Some(c.clone()),
-            None => credentials::lookup(&target.registry, &credentials::process_env)
-                .map_err(|message| Error::Credentials { registry: target.registry.clone(), message })?,
+            None => credentials::lookup(&target.registry, &credentials::process_env).map_err(
+                |message| Error::Credentials {
+                    registry: target.registry.clone(),
+                    message,
+                },
+            )?,
         };
-        let session = Session::connect(transport, &target.registry, target.base.clone(), credentials).await?;
+        let session =
+            Session::connect(transport, &target.registry, &target.bases, credentials).await?;
         sessions.insert(target.registry.clone(), session);
     }
     let session = &sessions[&target.registry];
@@ -152,7 +214,13 @@ async fn push_one<'t>(
 }
 
 /// Pushes config and layers, up to [`MAX_CONCURRENT_UPLOADS`] at once; the first error wins.
-async fn push_blobs(s: &Session<'_>, repo: &str, image: &Image, mount_from: Option<&str>, progress: &Progress) -> Result<(), Error> {
+async fn push_blobs(
+    s: &Session<'_>,
+    repo: &str,
+    image: &Image,
+    mount_from: Option<&str>,
+    progress: &Progress,
+) -> Result<(), Error> {
     let mut scopes = vec![auth::push_scope(repo)];
     if let Some(from) = mount_from {
         scopes.push(auth::pull_scope(from));
@@ -178,7 +246,10 @@ async fn push_blob(
     loop {
         match try_push_blob(s, repo, scopes, blob, mount_from, progress).await {
             Err(e) if attempt < BLOB_ATTEMPTS && (e.is_retryable() || e.status() == Some(401)) => {
-                progress.emit(Event::Retrying { digest: blob.digest.clone(), reason: first_line(&e) });
+                progress.emit(Event::Retrying {
+                    digest: blob.digest.clone(),
+                    reason: first_line(&e),
+                });
                 tokio::time::sleep(s.transport.backoff.delay(attempt + 2, None)).await;
                 attempt += 1;
             }
@@ -206,9 +277,14 @@ async fn try_push_blob(
         return Ok(());
     }
     let location = match mount_from {
-        Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await {
+        Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await
+        {
             Ok(Started::Mounted) => {
-                progress.emit(Event::Mounted { digest, size, from: from.to_string() });
+                progress.emit(Event::Mounted {
+                    digest,
+                    size,
+                    from: from.to_string(),
+                });
                 return Ok(());
             }
             Ok(Started::Upload(location)) => location,
@@ -217,7 +293,10 @@ async fn try_push_blob(
         },
         None => new_upload(s, repo, scopes).await?,
     };
-    progress.emit(Event::Started { digest: digest.clone(), size });
+    progress.emit(Event::Started {
+        digest: digest.clone(),
+        size,
+    });
     let chunk_size = chunk_size();
     if force_chunked() {
         upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
@@ -226,7 +305,10 @@ async fn try_push_blob(
             // Registries that refuse a monolithic PUT (or its size) take chunks.
             Err(e) if matches!(e.status(), Some(405 | 413 | 501)) => {
                 let location = new_upload(s, repo, scopes).await?;
-                progress.emit(Event::Started { digest: digest.clone(), size });
+                progress.emit(Event::Started {
+                    digest: digest.clone(),
+                    size,
+                });
                 upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
             }
             other => other?,
@@ -248,15 +330,35 @@ fn force_chunked() -> bool {
 }
 
 fn chunk_size() -> u64 {
-    std::env::var("CARGO_CONTAINERIZE_CHUNK_SIZE").ok().and_then(|v| v.parse().ok()).filter(|&n| n > 0).unwrap_or(DEFAULT_CHUNK_SIZE)
+    std::env::var("CARGO_CONTAINERIZE_CHUNK_SIZE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_CHUNK_SIZE)
 }
 
 /// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.
-async fn push_manifest(s: &Session<'_>, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
+async fn push_manifest(
+    s: &Session<'_>,
+    repo: &str,
+    tag: &str,
+    image: &Image,
+) -> Result<Digest, Error> {
     let scopes = [auth::push_scope(repo)];
     match upload::put_manifest(s, repo, &scopes, tag, &image.manifest).await {
-        Err(e) if e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415) => {
-            upload::put_manifest(s, repo, &scopes, tag, &image.manifest_as(MediaTypes::Docker)).await
+        Err(e)
+            if e.has_code("MANIFEST_INVALID")
+                || e.has_code("UNSUPPORTED")
+                || e.status() == Some(415) =>
+        {
+            upload::put_manifest(
+                s,
+                repo,
+                &scopes,
+                tag,
+                &image.manifest_as(MediaTypes::Docker),
+            )
+            .await
         }
         other => other,
     }
@@ -279,12 +381,24 @@ mod tests {
     #[test]
     fn targets_pick_scheme_host_and_tag() {
         let t = target("127.0.0.1:5000/team/app:1").unwrap();
-        assert_eq!((t.base.as_str(), t.repository.as_str(), t.tag.as_str()), ("http://127.0.0.1:5000/", "team/app", "1"));
+        assert_eq!(
+            (t.bases[1].as_str(), t.repository.as_str(), t.tag.as_str()),
+            ("http://127.0.0.1:5000/", "team/app", "1")
+        );
         let t = target("ghcr.io/o/app").unwrap();
-        assert_eq!((t.base.as_str(), t.tag.as_str()), ("https://ghcr.io/", "latest"));
+        assert_eq!(
+            (t.bases.len(), t.bases[0].as_str(), t.tag.as_str()),
+            (1, "https://ghcr.io/", "latest")
+        );
         let t = target("docker.io/hello").unwrap();
-        assert_eq!((t.base.as_str(), t.repository.as_str()), ("https://registry-1.docker.io/", "library/hello"));
+        assert_eq!(
+            (t.bases[0].as_str(), t.repository.as_str()),
+            ("https://registry-1.docker.io/", "library/hello")
+        );
         let d = Digest::of(b"m");
-        assert_eq!(target(&format!("localhost:5000/a@{d}")).unwrap().tag, d.to_string());
+        assert_eq!(
+            target(&format!("localhost:5000/a@{d}")).unwrap().tag,
+            d.to_string()
+        );
     }
 }

@@ -3,8 +3,9 @@
 
 use super::auth::Auth;
 use super::credentials::Credentials;
+use super::error::is_tls_failure;
 use super::error::Error;
-use super::transport::{check, Body, Transport};
+use super::transport::{check, is_loopback, Body, Transport};
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
@@ -19,22 +20,65 @@ pub struct Session<'t> {
 }
 
 impl<'t> Session<'t> {
-    /// Pings `GET /v2/` (200, or 401 with the challenge to answer).
+    /// Pings `GET /v2/` (200, or 401 with the challenge to answer) on each base in turn; a
+    /// later base (plain HTTP on loopback) is tried only when the first did not speak TLS.
     pub async fn connect(
         transport: &'t Transport,
         registry: &str,
-        base: Url,
+        bases: &[Url],
         credentials: Option<Credentials>,
     ) -> Result<Session<'t>, Error> {
-        let session = Session { registry: registry.to_string(), base, transport, auth: Auth::new(registry, credentials) };
-        let url = session.url("/v2/");
-        let resp = transport.send(registry, Method::GET, url.as_str(), &HeaderMap::new(), &Body::Empty).await?;
-        if resp.status() == StatusCode::UNAUTHORIZED {
-            session.auth.set_challenge(www_authenticate(&resp)).await;
-        } else {
-            check(registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
+        let mut first_error = None;
+        for base in bases {
+            let session = Session {
+                registry: registry.to_string(),
+                base: base.clone(),
+                transport,
+                auth: Auth::new(registry, credentials.clone()),
+            };
+            match session.ping().await {
+                Ok(()) => return Ok(session),
+                Err(e @ Error::Network { .. }) if !is_tls_failure(&e.to_string()) => {
+                    first_error.get_or_insert(e);
+                }
+                Err(e) => return Err(e),
+            }
         }
-        Ok(session)
+        Err(first_error.expect("at least one base"))
+    }
+
+    async fn ping(&self) -> Result<(), Error> {
+        let url = self.url("/v2/");
+        let (registry, transport) = (&self.registry, self.transport);
+        // Over https on a loopback host that may speak plain http, fail fast rather than retry.
+        let resp = if url.scheme() == "https" && self.base.host_str().is_some_and(is_loopback) {
+            transport
+                .send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None)
+                .await?
+        } else {
+            transport
+                .send(
+                    registry,
+                    Method::GET,
+                    url.as_str(),
+                    &HeaderMap::new(),
+                    &Body::Empty,
+                )
+                .await?
+        };
+        if resp.status() == StatusCode::UNAUTHORIZED {
+            self.auth.set_challenge(www_authenticate(&resp)).await;
+            return Ok(());
+        }
+        check(
+            registry,
+            &Method::GET,
+            url.as_str(),
+            resp,
+            &[StatusCode::OK],
+        )
+        .await?;
+        Ok(())
     }
 
     /// An absolute URL on this registry.
@@ -49,7 +93,12 @@ impl<'t> Session<'t> {
             && url.port_or_known_default() == self.base.port_or_known_default()
     }
 
-    async fn authorize(&self, url: &Url, scopes: &[String], headers: &mut HeaderMap) -> Result<(), Error> {
+    async fn authorize(
+        &self,
+        url: &Url,
+        scopes: &[String],
+        headers: &mut HeaderMap,
+    ) -> Result<(), Error> {
         if self.same_origin(url) {
             if let Some(value) = self.auth.header(self.transport, scopes).await? {
                 headers.insert(AUTHORIZATION, value);
@@ -72,7 +121,10 @@ impl<'t> Session<'t> {
         loop {
             let mut h = headers.clone();
             self.authorize(url, scopes, &mut h).await?;
-            let resp = self.transport.send(&self.registry, method.clone(), url.as_str(), &h, &body).await?;
+            let resp = self
+                .transport
+                .send(&self.registry, method.clone(), url.as_str(), &h, &body)
+                .await?;
             if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
                 self.auth.unauthorized(www_authenticate(&resp)).await;
                 renewed = true;
@@ -93,7 +145,16 @@ impl<'t> Session<'t> {
         accepted: &[StatusCode],
     ) -> Result<Response, Error> {
         self.authorize(url, scopes, &mut headers).await?;
-        let resp = self.transport.send_once(&self.registry, method.clone(), url.as_str(), headers, Some(body)).await?;
+        let resp = self
+            .transport
+            .send_once(
+                &self.registry,
+                method.clone(),
+                url.as_str(),
+                headers,
+                Some(body),
+            )
+            .await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             self.auth.unauthorized(www_authenticate(&resp)).await;
         }
@@ -102,5 +163,7 @@ impl<'t> Session<'t> {
 }
 
 fn www_authenticate(resp: &Response) -> Option<&str> {
-    resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
+    resp.headers()
+        .get(WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
 }

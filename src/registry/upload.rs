@@ -23,10 +23,24 @@ pub enum Started {
 }
 
 /// `HEAD /v2/<repo>/blobs/<digest>`: 200 means present, 404 absent.
-pub async fn blob_exists(s: &Session<'_>, repo: &str, scopes: &[String], digest: &Digest) -> Result<bool, Error> {
+pub async fn blob_exists(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    digest: &Digest,
+) -> Result<bool, Error> {
     let url = s.url(&format!("/v2/{repo}/blobs/{digest}"));
     let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
-    let resp = s.request(Method::HEAD, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
+    let resp = s
+        .request(
+            Method::HEAD,
+            &url,
+            scopes,
+            HeaderMap::new(),
+            Body::Empty,
+            &ok,
+        )
+        .await?;
     Ok(resp.status() == StatusCode::OK)
 }
 
@@ -41,10 +55,21 @@ pub async fn start_upload(
     let mut url = s.url(&format!("/v2/{repo}/blobs/uploads/"));
     if let Some((digest, from)) = mount {
         // Quay refuses a `mount` without a `from`: always send both.
-        url.query_pairs_mut().append_pair("mount", digest.as_str()).append_pair("from", from);
+        url.query_pairs_mut()
+            .append_pair("mount", digest.as_str())
+            .append_pair("from", from);
     }
     let ok = [StatusCode::CREATED, StatusCode::ACCEPTED];
-    let resp = s.request(Method::POST, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
+    let resp = s
+        .request(
+            Method::POST,
+            &url,
+            scopes,
+            HeaderMap::new(),
+            Body::Empty,
+            &ok,
+        )
+        .await?;
     if resp.status() == StatusCode::CREATED && mount.is_some() {
         return Ok(Started::Mounted);
     }
@@ -58,11 +83,16 @@ pub fn resolve_location(request_url: &Url, location: &str) -> Option<Url> {
 
 fn location(s: &Session<'_>, method: &Method, url: &Url, resp: &Response) -> Result<Url, Error> {
     let value = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
-    value.and_then(|l| resolve_location(url, l)).ok_or_else(|| Error::Protocol {
-        registry: s.registry.clone(),
-        request: request(method, url.as_str()),
-        message: format!("answered {} without a usable Location header", resp.status().as_u16()),
-    })
+    value
+        .and_then(|l| resolve_location(url, l))
+        .ok_or_else(|| Error::Protocol {
+            registry: s.registry.clone(),
+            request: request(method, url.as_str()),
+            message: format!(
+                "answered {} without a usable Location header",
+                resp.status().as_u16()
+            ),
+        })
 }
 
 fn with_digest(location: &Url, digest: &Digest) -> Url {
@@ -72,12 +102,25 @@ fn with_digest(location: &Url, digest: &Digest) -> Url {
 }
 
 /// `PUT <location>?digest=<digest>` with the whole blob streamed from disk: 201.
-pub async fn put_blob(s: &Session<'_>, scopes: &[String], location: &Url, blob: &Blob, progress: &Progress) -> Result<(), Error> {
+pub async fn put_blob(
+    s: &Session<'_>,
+    scopes: &[String],
+    location: &Url,
+    blob: &Blob,
+    progress: &Progress,
+) -> Result<(), Error> {
     let url = with_digest(location, &blob.digest);
     let mut headers = octet_headers(blob.size);
     headers.insert(CONTENT_LENGTH, HeaderValue::from(blob.size));
     let (body, sent) = stream_body(blob, 0, blob.size)?;
-    let fut = s.stream(Method::PUT, &url, scopes, headers, body, &[StatusCode::CREATED]);
+    let fut = s.stream(
+        Method::PUT,
+        &url,
+        scopes,
+        headers,
+        body,
+        &[StatusCode::CREATED],
+    );
     report_while(fut, &sent, &blob.digest, progress).await?;
     Ok(())
 }
@@ -98,7 +141,10 @@ pub async fn patch_blob(
     while offset < blob.size {
         let len = chunk_size.min(blob.size - offset);
         let mut headers = octet_headers(len);
-        headers.insert("Content-Range", HeaderValue::from_str(&format!("{}-{}", offset, offset + len - 1)).expect("ascii"));
+        headers.insert(
+            "Content-Range",
+            HeaderValue::from_str(&format!("{}-{}", offset, offset + len - 1)).expect("ascii"),
+        );
         let (body, sent) = stream_body(blob, offset, len)?;
         let ok = [StatusCode::ACCEPTED, StatusCode::RANGE_NOT_SATISFIABLE];
         let fut = s.stream(Method::PATCH, &location, scopes, headers, body, &ok);
@@ -106,11 +152,22 @@ pub async fn patch_blob(
         if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
             mismatches += 1;
             if mismatches > 3 {
-                return Err(protocol(s, &Method::PATCH, &location, "kept answering 416 Range Not Satisfiable"));
+                return Err(protocol(
+                    s,
+                    &Method::PATCH,
+                    &location,
+                    "kept answering 416 Range Not Satisfiable",
+                ));
             }
             let (next, at) = upload_status(s, scopes, &location).await?;
-            progress.emit(Event::Started { digest: blob.digest.clone(), size: blob.size });
-            progress.emit(Event::Advanced { digest: blob.digest.clone(), bytes: at });
+            progress.emit(Event::Started {
+                digest: blob.digest.clone(),
+                size: blob.size,
+            });
+            progress.emit(Event::Advanced {
+                digest: blob.digest.clone(),
+                bytes: at,
+            });
             (location, offset) = (next, at);
             continue;
         }
@@ -122,32 +179,83 @@ pub async fn patch_blob(
 }
 
 /// `GET <location>`: 204 with `Range: 0-<last>` gives the bytes the registry holds.
-pub async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
+pub async fn upload_status(
+    s: &Session<'_>,
+    scopes: &[String],
+    location: &Url,
+) -> Result<(Url, u64), Error> {
     let ok = [StatusCode::NO_CONTENT];
-    let resp = s.request(Method::GET, location, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
+    let resp = s
+        .request(
+            Method::GET,
+            location,
+            scopes,
+            HeaderMap::new(),
+            Body::Empty,
+            &ok,
+        )
+        .await?;
     let next = location_of(s, location, &resp)?;
     Ok((next, range_end(&resp).unwrap_or(0)))
 }
 
 /// `PUT <location>?digest=<digest>` with no body closes a chunked upload: 201.
-pub async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
+pub async fn commit(
+    s: &Session<'_>,
+    scopes: &[String],
+    location: &Url,
+    digest: &Digest,
+) -> Result<(), Error> {
     let url = with_digest(location, digest);
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
-    s.request(Method::PUT, &url, scopes, headers, Body::Empty, &[StatusCode::CREATED]).await?;
+    s.request(
+        Method::PUT,
+        &url,
+        scopes,
+        headers,
+        Body::Empty,
+        &[StatusCode::CREATED],
+    )
+    .await?;
     Ok(())
 }
 
 /// `PUT /v2/<repo>/manifests/<tag>` with the exact hashed bytes and their media type: 201.
 /// Checks `Docker-Content-Digest` when the registry sends it.
-pub async fn put_manifest(s: &Session<'_>, repo: &str, scopes: &[String], tag: &str, manifest: &Blob) -> Result<Digest, Error> {
+pub async fn put_manifest(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    tag: &str,
+    manifest: &Blob,
+) -> Result<Digest, Error> {
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let bytes = manifest.bytes().map(<[u8]>::to_vec).map_or_else(|| read_all(manifest), Ok)?;
+    let bytes = manifest
+        .bytes()
+        .map(<[u8]>::to_vec)
+        .map_or_else(|| read_all(manifest), Ok)?;
     let body = Body::Bytes(bytes, manifest.media_type.clone());
-    let resp = s.request(Method::PUT, &url, scopes, HeaderMap::new(), body, &[StatusCode::CREATED]).await?;
-    if let Some(got) = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
+    let resp = s
+        .request(
+            Method::PUT,
+            &url,
+            scopes,
+            HeaderMap::new(),
+            body,
+            &[StatusCode::CREATED],
+        )
+        .await?;
+    if let Some(got) = resp
+        .headers()
+        .get("Docker-Content-Digest")
+        .and_then(|v| v.to_str().ok())
+    {
         if got != manifest.digest.as_str() {
-            let message = format!("the registry stored the manifest as {got}, but its digest is {}", manifest.digest);
+            let message = format!(
+                "the registry stored the manifest as {got}, but its digest is {}",
+                manifest.digest
+            );
             return Err(protocol(s, &Method::PUT, &url, &message));
         }
     }
@@ -158,13 +266,19 @@ fn read_all(blob: &Blob) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
     blob.open()
         .and_then(|mut r| r.read_to_end(&mut bytes))
-        .map_err(|source| Error::Io { what: format!("reading {}", blob.digest), source })?;
+        .map_err(|source| Error::Io {
+            what: format!("reading {}", blob.digest),
+            source,
+        })?;
     Ok(bytes)
 }
 
 fn octet_headers(len: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/octet-stream"),
+    );
     headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
     headers
 }
@@ -188,12 +302,23 @@ pub fn parse_range_end(value: &str) -> Option<u64> {
 }
 
 fn protocol(s: &Session<'_>, method: &Method, url: &Url, message: &str) -> Error {
-    Error::Protocol { registry: s.registry.clone(), request: request(method, url.as_str()), message: message.to_string() }
+    Error::Protocol {
+        registry: s.registry.clone(),
+        request: request(method, url.as_str()),
+        message: message.to_string(),
+    }
 }
 
 /// A body streaming `len` bytes from `offset` of `blob`, read on a thread; counts bytes sent.
-fn stream_body(blob: &Blob, offset: u64, len: u64) -> Result<(reqwest::Body, Arc<AtomicU64>), Error> {
-    let mut reader = blob.open().map_err(|source| Error::Io { what: format!("opening blob {}", blob.digest), source })?;
+fn stream_body(
+    blob: &Blob,
+    offset: u64,
+    len: u64,
+) -> Result<(reqwest::Body, Arc<AtomicU64>), Error> {
+    let mut reader = blob.open().map_err(|source| Error::Io {
+        what: format!("opening blob {}", blob.digest),
+        source,
+    })?;
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
@@ -245,7 +370,10 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
     let mut report = |progress: &Progress| {
         let now = sent.load(Ordering::Relaxed);
         if now > reported {
-            progress.emit(Event::Advanced { digest: digest.clone(), bytes: now - reported });
+            progress.emit(Event::Advanced {
+                digest: digest.clone(),
+                bytes: now - reported,
+            });
             reported = now;
         }
     };
@@ -268,12 +396,18 @@ mod tests {
     fn locations_resolve_relative_and_absolute_keeping_query() {
         let req = Url::parse("http://127.0.0.1:5000/v2/app/blobs/uploads/").unwrap();
         let rel = resolve_location(&req, "/v2/app/blobs/uploads/abc?_state=xyz").unwrap();
-        assert_eq!(rel.as_str(), "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz");
+        assert_eq!(
+            rel.as_str(),
+            "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz"
+        );
         let abs = resolve_location(&req, "https://storage.example/upload/1?sig=s").unwrap();
         assert_eq!(abs.as_str(), "https://storage.example/upload/1?sig=s");
         let d = Digest::of(b"x");
         let put = with_digest(&rel, &d);
-        assert_eq!(put.query(), Some(format!("_state=xyz&digest=sha256%3A{}", d.hex()).as_str()));
+        assert_eq!(
+            put.query(),
+            Some(format!("_state=xyz&digest=sha256%3A{}", d.hex()).as_str())
+        );
     }
 
     #[test]

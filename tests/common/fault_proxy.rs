@@ -1,0 +1,314 @@
+//! A fault-injecting HTTP/1.1 proxy of our own, in front of a real registry: it counts
+//! requests by kind and can answer 503s, 429s, drop an upload mid-body or stall uploads.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+/// Which faults to inject.
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Answer every Nth request (counting from 1) with 503 instead of forwarding it.
+    pub every_nth_503: Option<usize>,
+    /// Drop the first blob upload (PUT/PATCH with a body of at least 1 KiB) after half its body.
+    pub drop_one_upload: bool,
+    /// Answer the first manifest PUT with 429 and `Retry-After: 1`.
+    pub manifest_429: bool,
+    /// After forwarding this many upload body bytes in total, stop reading forever.
+    pub stall_after_bytes: Option<u64>,
+}
+
+/// What a request was, by method and path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    Ping,
+    BlobHead,
+    UploadStart,
+    UploadPatch,
+    UploadPut,
+    UploadStatus,
+    ManifestPut,
+    Other,
+}
+
+pub fn kind(method: &str, path: &str) -> Kind {
+    let path = path.split('?').next().unwrap_or(path);
+    match method {
+        _ if path == "/v2/" => Kind::Ping,
+        "HEAD" if path.contains("/blobs/") => Kind::BlobHead,
+        "POST" if path.contains("/blobs/uploads") => Kind::UploadStart,
+        "PATCH" if path.contains("/blobs/uploads") => Kind::UploadPatch,
+        "PUT" if path.contains("/blobs/uploads") => Kind::UploadPut,
+        "GET" if path.contains("/blobs/uploads") => Kind::UploadStatus,
+        "PUT" if path.contains("/manifests/") => Kind::ManifestPut,
+        _ => Kind::Other,
+    }
+}
+
+/// One request seen: its kind and the status the client got (0 when the connection was cut).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Seen {
+    pub kind: Kind,
+    pub status: u16,
+    pub injected: bool,
+}
+
+struct Shared {
+    upstream: u16,
+    faults: Faults,
+    requests: AtomicUsize,
+    dropped: AtomicBool,
+    manifest_429_done: AtomicBool,
+    upload_bytes: AtomicU64,
+    stalled: (Mutex<bool>, Condvar),
+    seen: Mutex<Vec<Seen>>,
+    stop: AtomicBool,
+}
+
+/// The proxy; stops accepting on drop.
+pub struct FaultProxy {
+    pub port: u16,
+    shared: Arc<Shared>,
+}
+
+impl FaultProxy {
+    pub fn start(upstream_port: u16, faults: Faults) -> FaultProxy {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let shared = Arc::new(Shared {
+            upstream: upstream_port,
+            faults,
+            requests: AtomicUsize::new(0),
+            dropped: AtomicBool::new(false),
+            manifest_429_done: AtomicBool::new(false),
+            upload_bytes: AtomicU64::new(0),
+            stalled: (Mutex::new(false), Condvar::new()),
+            seen: Mutex::new(Vec::new()),
+            stop: AtomicBool::new(false),
+        });
+        let s = shared.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.stop.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &s);
+                });
+            }
+        });
+        FaultProxy { port, shared }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    pub fn seen(&self) -> Vec<Seen> {
+        self.shared.seen.lock().unwrap().clone()
+    }
+
+    /// How many requests of `kind` were seen.
+    pub fn count(&self, kind: Kind) -> usize {
+        self.seen().iter().filter(|s| s.kind == kind).count()
+    }
+
+    /// Blob HEADs the registry answered 200 (blob already there).
+    pub fn blobs_found(&self) -> usize {
+        self.seen()
+            .iter()
+            .filter(|s| s.kind == Kind::BlobHead && s.status == 200)
+            .count()
+    }
+
+    /// Blocks until the proxy stalled an upload (or `timeout` passed); true if it did.
+    pub fn wait_stalled(&self, timeout: Duration) -> bool {
+        let (lock, cv) = &self.shared.stalled;
+        let guard = lock.lock().unwrap();
+        let (guard, _) = cv
+            .wait_timeout_while(guard, timeout, |stalled| !*stalled)
+            .unwrap();
+        *guard
+    }
+}
+
+impl Drop for FaultProxy {
+    fn drop(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
+
+/// A request head: first line and headers, as read.
+struct Head {
+    method: String,
+    path: String,
+    lines: Vec<String>,
+    content_length: u64,
+}
+
+fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
+    let mut first = String::new();
+    if r.read_line(&mut first)? == 0 {
+        return Ok(None);
+    }
+    let mut parts = first.split_whitespace();
+    let method = parts.next().unwrap_or("").to_string();
+    let path = parts.next().unwrap_or("").to_string();
+    let mut lines = vec![first.trim_end().to_string()];
+    let mut content_length = 0;
+    loop {
+        let mut h = String::new();
+        if r.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+        let h = h.trim_end().to_string();
+        if let Some((name, value)) = h.split_once(':') {
+            let name = name.to_ascii_lowercase();
+            if name == "content-length" {
+                content_length = value.trim().parse().unwrap_or(0);
+            }
+            if name == "connection" || name == "keep-alive" {
+                continue;
+            }
+        }
+        lines.push(h);
+    }
+    Ok(Some(Head {
+        method,
+        path,
+        lines,
+        content_length,
+    }))
+}
+
+fn record(s: &Shared, kind: Kind, status: u16, injected: bool) {
+    s.seen.lock().unwrap().push(Seen {
+        kind,
+        status,
+        injected,
+    });
+}
+
+fn reply(conn: &mut TcpStream, status: &str, extra: &str) -> std::io::Result<()> {
+    let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#;
+    write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}", body.len())
+}
+
+/// Serves requests on one client connection, each over a fresh upstream connection.
+fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
+    let mut reader = BufReader::new(client.try_clone()?);
+    // A TLS ClientHello (a client probing https first): this proxy speaks plain HTTP only.
+    if reader.fill_buf()?.first() == Some(&0x16) {
+        return Ok(());
+    }
+    while let Some(head) = read_head(&mut reader)? {
+        let kind = kind(&head.method, &head.path);
+        let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
+        let is_upload =
+            matches!(kind, Kind::UploadPatch | Kind::UploadPut) && head.content_length >= 1024;
+        if s.faults.every_nth_503.is_some_and(|k| n % k == 0) {
+            discard(&mut reader, head.content_length)?;
+            record(s, kind, 503, true);
+            reply(&mut client, "503 Service Unavailable", "")?;
+            return Ok(());
+        }
+        if kind == Kind::ManifestPut
+            && s.faults.manifest_429
+            && !s.manifest_429_done.swap(true, Ordering::SeqCst)
+        {
+            discard(&mut reader, head.content_length)?;
+            record(s, kind, 429, true);
+            reply(&mut client, "429 Too Many Requests", "Retry-After: 1\r\n")?;
+            return Ok(());
+        }
+        if is_upload && s.faults.drop_one_upload && !s.dropped.swap(true, Ordering::SeqCst) {
+            discard(&mut reader, head.content_length / 2)?;
+            record(s, kind, 0, true);
+            let _ = client.shutdown(Shutdown::Both);
+            return Ok(());
+        }
+        let status = forward(&mut reader, &mut client, s, &head, is_upload)?;
+        record(s, kind, status, false);
+        if status == 0 {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+fn discard<R: Read>(r: &mut R, n: u64) -> std::io::Result<()> {
+    std::io::copy(&mut r.take(n), &mut std::io::sink())?;
+    Ok(())
+}
+
+/// Forwards one request and its response; returns the status (0 if the exchange broke off).
+fn forward<R: BufRead>(
+    reader: &mut R,
+    client: &mut TcpStream,
+    s: &Shared,
+    head: &Head,
+    is_upload: bool,
+) -> std::io::Result<u16> {
+    let mut up = TcpStream::connect(("127.0.0.1", s.upstream))?;
+    let mut out = head.lines.join("\r\n");
+    out.push_str("\r\nConnection: close\r\n\r\n");
+    up.write_all(out.as_bytes())?;
+    let mut remaining = head.content_length;
+    let mut buf = vec![0; 64 * 1024];
+    while remaining > 0 {
+        let want = buf.len().min(remaining as usize);
+        let n = reader.read(&mut buf[..want])?;
+        if n == 0 {
+            return Ok(0);
+        }
+        up.write_all(&buf[..n])?;
+        remaining -= n as u64;
+        if is_upload {
+            let total = s.upload_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
+            if s.faults
+                .stall_after_bytes
+                .is_some_and(|limit| total >= limit)
+            {
+                let (lock, cv) = &s.stalled;
+                *lock.lock().unwrap() = true;
+                cv.notify_all();
+                while !s.stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                return Ok(0);
+            }
+        }
+    }
+    // Response: pass the head through with `Connection: close`, then the body until EOF.
+    let mut upr = BufReader::new(up);
+    let mut first = String::new();
+    upr.read_line(&mut first)?;
+    let status = first
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let mut resp_head = first.trim_end().to_string();
+    loop {
+        let mut h = String::new();
+        if upr.read_line(&mut h)? == 0 || h == "\r\n" {
+            break;
+        }
+        let lower = h.to_ascii_lowercase();
+        if lower.starts_with("connection:") || lower.starts_with("keep-alive:") {
+            continue;
+        }
+        resp_head.push_str("\r\n");
+        resp_head.push_str(h.trim_end());
+    }
+    resp_head.push_str("\r\nConnection: close\r\n\r\n");
+    client.write_all(resp_head.as_bytes())?;
+    std::io::copy(&mut upr, client)?;
+    let _ = client.shutdown(Shutdown::Both);
+    Ok(status)
+}
