@@ -1,6 +1,9 @@
 //! Helpers shared by the integration tests: fixtures in temp dirs, the real binary, Docker.
 #![allow(dead_code)]
 
+pub mod child;
+pub mod fault_proxy;
+pub mod images;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
