@@ -31,11 +31,7 @@ pub enum Error {
     #[error("could not run cargo: {0}")]
     Spawn(std::io::Error),
     #[error("cargo build failed ({status}); its diagnostics are above")]
-    Failed {
-        status: String,
-        missing_c_compiler: Option<String>,
-        target: String,
-    },
+    Failed { status: String, missing_c_compiler: Option<String>, target: String },
     #[error("cargo build succeeded but reported no executable for bin `{bin}`")]
     NoArtifact { bin: String },
     #[error("the Rust target {target} is not installed")]
@@ -64,16 +60,13 @@ impl Error {
 
 /// The cargo executable: `$CARGO` when cargo runs us as a subcommand, else `cargo`.
 pub fn cargo_exe() -> PathBuf {
-    std::env::var_os("CARGO")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "cargo".into())
+    std::env::var_os("CARGO").map(PathBuf::from).unwrap_or_else(|| "cargo".into())
 }
 
 /// The `cargo build` command for `spec`, as a value (no side effects).
 pub fn cargo_command(spec: &BuildSpec) -> Command {
     let mut cmd = Command::new(cargo_exe());
-    cmd.arg("build")
-        .arg("--message-format=json-render-diagnostics");
+    cmd.arg("build").arg("--message-format=json-render-diagnostics");
     if let Some(path) = &spec.manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }
@@ -127,11 +120,8 @@ pub struct Running {
 impl Running {
     /// Starts `cargo build` for `spec`.
     pub fn spawn(spec: &BuildSpec) -> Result<Running, Error> {
-        let mut child = cargo_command(spec)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(Error::Spawn)?;
+        let mut child =
+            cargo_command(spec).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(Error::Spawn)?;
         let gate = Arc::new(Mutex::new(Gate::default()));
         // Tee cargo's stderr: show it live once allowed, keep its lines to explain a failure.
         let stderr = child.stderr.take().expect("piped");
@@ -162,13 +152,7 @@ impl Running {
             }
             executable
         });
-        Ok(Running {
-            child,
-            spec: spec.clone(),
-            gate,
-            stderr,
-            artifact,
-        })
+        Ok(Running { child, spec: spec.clone(), gate, stderr, artifact })
     }
 
     pub fn spec(&self) -> &BuildSpec {
@@ -197,9 +181,7 @@ impl Running {
                 target: self.spec.target.clone(),
             });
         }
-        executable.ok_or_else(|| Error::NoArtifact {
-            bin: self.spec.bin.clone(),
-        })
+        executable.ok_or_else(|| Error::NoArtifact { bin: self.spec.bin.clone() })
     }
 
     /// Lets an unwanted build run to its end quietly (killing cargo could leave rustc
@@ -240,22 +222,14 @@ pub fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
         .status()
         .is_ok_and(|s| s.success());
     if !rustup_present {
-        return Err(Error::TargetMissing {
-            target: target.into(),
-        });
+        return Err(Error::TargetMissing { target: target.into() });
     }
     if !quiet {
         eprintln!("installing the Rust target {target} with `rustup target add {target}`");
     }
-    let status = Command::new("rustup")
-        .args(["target", "add", target])
-        .status()
-        .map_err(Error::Spawn)?;
+    let status = Command::new("rustup").args(["target", "add", target]).status().map_err(Error::Spawn)?;
     if !status.success() {
-        return Err(Error::TargetInstall {
-            target: target.into(),
-            status: status.to_string(),
-        });
+        return Err(Error::TargetInstall { target: target.into(), status: status.to_string() });
     }
     Ok(())
 }
@@ -277,23 +251,13 @@ fn target_installed(target: &str) -> bool {
 }
 
 fn has_target(sysroot: &Path, target: &str) -> bool {
-    sysroot
-        .join("lib/rustlib")
-        .join(target)
-        .join("lib")
-        .is_dir()
+    sysroot.join("lib/rustlib").join(target).join("lib").is_dir()
 }
 
 fn rustc_sysroot() -> Option<PathBuf> {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
-    let out = Command::new(rustc)
-        .args(["--print", "sysroot"])
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+    let out = Command::new(rustc).args(["--print", "sysroot"]).stderr(Stdio::null()).output().ok()?;
+    out.status.success().then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
 }
 
 #[cfg(test)]
@@ -301,9 +265,7 @@ mod tests {
     use super::*;
 
     fn args(cmd: &Command) -> Vec<String> {
-        cmd.get_args()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect()
+        cmd.get_args().map(|a| a.to_string_lossy().into_owned()).collect()
     }
 
     #[test]

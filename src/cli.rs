@@ -38,12 +38,7 @@ pub struct Args {
     pub no_default_features: bool,
 
     /// Build with the given profile
-    #[arg(
-        long,
-        value_name = "PROFILE-NAME",
-        default_value = "release",
-        help_heading = "Compilation Options"
-    )]
+    #[arg(long, value_name = "PROFILE-NAME", default_value = "release", help_heading = "Compilation Options")]
     pub profile: String,
     /// Build for the target triple (a static musl target for FROM scratch)
     #[arg(
@@ -74,12 +69,7 @@ pub struct Args {
     #[arg(long = "ca-cert", value_name = "FILE", action = ArgAction::Append, help_heading = "Registry Options")]
     pub ca_certs: Vec<PathBuf>,
     /// Registry user name (with --password-stdin)
-    #[arg(
-        long,
-        value_name = "USER",
-        requires = "password_stdin",
-        help_heading = "Registry Options"
-    )]
+    #[arg(long, value_name = "USER", requires = "password_stdin", help_heading = "Registry Options")]
     pub username: Option<String>,
     /// Read the registry password or token from standard input
     #[arg(long, requires = "username", help_heading = "Registry Options")]

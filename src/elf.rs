@@ -12,20 +12,13 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("cannot read {}: {source}", path.display())]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("{} is not an ELF executable: {reason}", path.display())]
     NotElf { path: PathBuf, reason: String },
     #[error("{} is dynamically linked{}{}, so it cannot run in a FROM scratch image", path.display(),
         interpreter.as_ref().map(|i| format!(" (interpreter {i})")).unwrap_or_default(),
         if needed.is_empty() { String::new() } else { format!(" and needs {}", needed.join(", ")) })]
-    NotStatic {
-        path: PathBuf,
-        interpreter: Option<String>,
-        needed: Vec<String>,
-    },
+    NotStatic { path: PathBuf, interpreter: Option<String>, needed: Vec<String> },
 }
 
 impl Error {
@@ -68,8 +61,8 @@ fn looks_static(file: &mut File) -> std::io::Result<bool> {
         return Ok(false);
     }
     let phdr_bytes = read_at(file, 0, ph_end)?;
-    let phdrs = ProgramHeader::parse(&phdr_bytes, header.e_phoff as usize, header.e_phnum as usize, ctx)
-        .map_err(bad)?;
+    let phdrs =
+        ProgramHeader::parse(&phdr_bytes, header.e_phoff as usize, header.e_phnum as usize, ctx).map_err(bad)?;
     if phdrs.iter().any(|ph| ph.p_type == PT_INTERP) {
         return Ok(false);
     }
@@ -107,22 +100,12 @@ fn read_at(file: &mut File, offset: u64, len: usize) -> std::io::Result<Vec<u8>>
 }
 
 fn check_static_bytes(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let elf = Elf::parse(bytes).map_err(|e| Error::NotElf {
-        path: path.into(),
-        reason: e.to_string(),
-    })?;
+    let elf = Elf::parse(bytes).map_err(|e| Error::NotElf { path: path.into(), reason: e.to_string() })?;
     let has_interp = elf.program_headers.iter().any(|ph| ph.p_type == PT_INTERP);
     let needed: Vec<String> = elf.libraries.iter().map(|s| s.to_string()).collect();
     if has_interp || !needed.is_empty() {
-        let interpreter = elf
-            .interpreter
-            .map(str::to_string)
-            .or(has_interp.then(|| "?".to_string()));
-        return Err(Error::NotStatic {
-            path: path.into(),
-            interpreter,
-            needed,
-        });
+        let interpreter = elf.interpreter.map(str::to_string).or(has_interp.then(|| "?".to_string()));
+        return Err(Error::NotStatic { path: path.into(), interpreter, needed });
     }
     Ok(())
 }

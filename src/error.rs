@@ -11,10 +11,7 @@ pub enum Error {
     #[error(transparent)]
     NotStatic(#[from] crate::elf::Error),
     #[error("cannot assemble the image from {}: {source}", binary.display())]
-    Assemble {
-        binary: PathBuf,
-        source: std::io::Error,
-    },
+    Assemble { binary: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Sink(#[from] crate::sink::Error),
     #[error(transparent)]
@@ -36,7 +33,9 @@ impl Error {
             Error::Sink(e) => e.hint(),
             // Registry errors carry their fix in their message.
             Error::Registry(_) | Error::Stdin { .. } => None,
-            Error::EmptyPassword => Some("pipe it in: `echo \"$TOKEN\" | cargo containerize --username USER --password-stdin ...`".into()),
+            Error::EmptyPassword => {
+                Some("pipe it in: `echo \"$TOKEN\" | cargo containerize --username USER --password-stdin ...`".into())
+            }
         }
     }
 }

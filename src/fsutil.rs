@@ -14,15 +14,10 @@ fn parent_of(path: &Path) -> PathBuf {
 }
 
 /// Writes a file through `fill`, into a temporary file beside `path`, then renames it.
-pub fn write_file_atomic(
-    path: &Path,
-    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
-) -> io::Result<()> {
+pub fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let parent = parent_of(path);
     fs::create_dir_all(&parent)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".cargo-containerize-")
-        .tempfile_in(&parent)?;
+    let mut tmp = tempfile::Builder::new().prefix(".cargo-containerize-").tempfile_in(&parent)?;
     {
         let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
         fill(&mut w)?;
@@ -43,22 +38,15 @@ pub fn write_dir_atomic(
     if dir.exists() && !replaceable(dir) {
         return Err(io::Error::new(
             io::ErrorKind::AlreadyExists,
-            format!(
-                "{} exists and is not an OCI image layout; refusing to replace it",
-                dir.display()
-            ),
+            format!("{} exists and is not an OCI image layout; refusing to replace it", dir.display()),
         ));
     }
     let parent = parent_of(dir);
     fs::create_dir_all(&parent)?;
-    let staging = tempfile::Builder::new()
-        .prefix(".cargo-containerize-")
-        .tempdir_in(&parent)?;
+    let staging = tempfile::Builder::new().prefix(".cargo-containerize-").tempdir_in(&parent)?;
     fill(staging.path())?;
     if dir.exists() {
-        let old = tempfile::Builder::new()
-            .prefix(".cargo-containerize-old-")
-            .tempdir_in(&parent)?;
+        let old = tempfile::Builder::new().prefix(".cargo-containerize-old-").tempdir_in(&parent)?;
         let old_path = old.path().join("old");
         fs::rename(dir, &old_path)?;
         if let Err(e) = fs::rename(staging.path(), dir) {

@@ -13,11 +13,7 @@ use std::path::PathBuf;
 #[derive(Clone, Debug, PartialEq)]
 pub enum SinkSpec {
     /// An OCI image layout directory; `default` when no output was asked for.
-    Layout {
-        dir: PathBuf,
-        ref_names: Vec<String>,
-        default: bool,
-    },
+    Layout { dir: PathBuf, ref_names: Vec<String>, default: bool },
     /// A docker-archive tar (also an OCI layout) carrying `tags`.
     Archive { path: PathBuf, tags: Vec<Reference> },
     /// The local Docker engine, under `tags`.
@@ -47,10 +43,7 @@ pub enum Error {
     #[error("package `{name}` is not a member of this workspace; members: {}", members.join(", "))]
     UnknownPackage { name: String, members: Vec<String> },
     #[error("no binary target named `{bin}`{}", if candidates.is_empty() { String::new() } else { format!("; binaries: {}", candidates.join(", ")) })]
-    UnknownBin {
-        bin: String,
-        candidates: Vec<String>,
-    },
+    UnknownBin { bin: String, candidates: Vec<String> },
     #[error("more than one binary could go into the image:\n{}", candidates.iter().map(|c| format!("  {c}")).collect::<Vec<_>>().join("\n"))]
     AmbiguousBinary { candidates: Vec<String> },
     #[error("{} has no binary target, so there is nothing to put into an image", packages.join(", "))]
@@ -66,18 +59,14 @@ impl Error {
         match self {
             Error::Workspace(e) => e.hint(),
             Error::AmbiguousBinary { .. } => Some("choose one with the flags shown".into()),
-            Error::UnknownPackage { .. } | Error::UnknownBin { .. } => {
-                Some("pass one of the names listed".into())
+            Error::UnknownPackage { .. } | Error::UnknownBin { .. } => Some("pass one of the names listed".into()),
+            Error::NoBinary { .. } => {
+                Some("add a src/main.rs or a [[bin]] target, or choose another package with -p".into())
             }
-            Error::NoBinary { .. } => Some(
-                "add a src/main.rs or a [[bin]] target, or choose another package with -p".into(),
-            ),
-            Error::BadEpoch { .. } => Some(
-                "unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into(),
-            ),
-            Error::NotLinux { .. } => {
-                Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into())
+            Error::BadEpoch { .. } => {
+                Some("unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into())
             }
+            Error::NotLinux { .. } => Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into()),
             Error::Reference(_) => Some(
                 "a reference is NAME[:TAG]: lowercase name components of a-z, 0-9 and . _ -, \
                  and a tag of up to 128 letters, digits, _ . -; e.g. myimage:1.0"
@@ -89,38 +78,19 @@ impl Error {
 
 /// Parses every `--tag` and `--push` reference. Runs first, so bad names fail before any work.
 pub fn references(args: &Args) -> Result<(Vec<Reference>, Vec<Reference>), Error> {
-    let tags = args
-        .tags
-        .iter()
-        .map(|t| Reference::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let pushes = args
-        .push
-        .iter()
-        .map(|t| Reference::parse(t))
-        .collect::<Result<Vec<_>, _>>()?;
+    let tags = args.tags.iter().map(|t| Reference::parse(t)).collect::<Result<Vec<_>, _>>()?;
+    let pushes = args.push.iter().map(|t| Reference::parse(t)).collect::<Result<Vec<_>, _>>()?;
     Ok((tags, pushes))
 }
 
 /// Resolves the plan from the command line and the workspace.
 pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let (tags, pushes) = references(args)?;
-    let platform = Platform::of_target(&args.target).ok_or_else(|| Error::NotLinux {
-        target: args.target.clone(),
-    })?;
+    let platform = Platform::of_target(&args.target).ok_or_else(|| Error::NotLinux { target: args.target.clone() })?;
     let candidates = candidates(ws);
     let (package, bin) = select_binary(&candidates, args.package.as_deref(), args.bin.as_deref())?;
-    let pkg = ws
-        .members()
-        .into_iter()
-        .find(|p| p.name.as_str() == package)
-        .expect("selected from members");
-    let package_dir = pkg
-        .manifest_path
-        .parent()
-        .expect("a manifest has a directory")
-        .as_std_path()
-        .to_path_buf();
+    let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
+    let package_dir = pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path().to_path_buf();
     let target_dir = ws.target_directory().to_path_buf();
     let created = created_time(&package_dir)?;
     let run = RunConfig {
@@ -131,14 +101,7 @@ pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     };
     let sinks = sinks(args, tags, pushes, &target_dir, &bin);
     let build = build_spec(args, package, bin);
-    Ok(Plan {
-        build,
-        package_dir,
-        target_dir,
-        platform,
-        run,
-        sinks,
-    })
+    Ok(Plan { build, package_dir, target_dir, platform, run, sinks })
 }
 
 /// The `cargo build` of `package`'s `bin` with the command line's cargo flags.
@@ -167,32 +130,21 @@ fn sinks(
     target_dir: &std::path::Path,
     bin: &str,
 ) -> Vec<SinkSpec> {
-    let mut ref_names: Vec<String> = tags
-        .iter()
-        .chain(&pushes)
-        .map(|r| r.tag_or_default().to_string())
-        .collect();
+    let mut ref_names: Vec<String> = tags.iter().chain(&pushes).map(|r| r.tag_or_default().to_string()).collect();
     ref_names.dedup();
     if ref_names.is_empty() {
         ref_names.push(reference::DEFAULT_TAG.to_string());
     }
     let mut sinks = Vec::new();
     if let Some(dir) = &args.output {
-        sinks.push(SinkSpec::Layout {
-            dir: dir.clone(),
-            ref_names: ref_names.clone(),
-            default: false,
-        });
+        sinks.push(SinkSpec::Layout { dir: dir.clone(), ref_names: ref_names.clone(), default: false });
     }
     if let Some(path) = &args.tarball {
         let mut archive_tags = tags.clone();
         if archive_tags.is_empty() {
             archive_tags = pushes.clone();
         }
-        sinks.push(SinkSpec::Archive {
-            path: path.clone(),
-            tags: archive_tags,
-        });
+        sinks.push(SinkSpec::Archive { path: path.clone(), tags: archive_tags });
     }
     if !tags.is_empty() {
         sinks.push(SinkSpec::Daemon { tags });
@@ -202,11 +154,7 @@ fn sinks(
     }
     if sinks.is_empty() {
         let dir = target_dir.join("containerize").join(bin);
-        sinks.push(SinkSpec::Layout {
-            dir,
-            ref_names,
-            default: true,
-        });
+        sinks.push(SinkSpec::Layout { dir, ref_names, default: true });
     }
     sinks
 }
@@ -226,10 +174,7 @@ fn candidates(ws: &Workspace) -> Vec<Candidate> {
         .into_iter()
         .map(|p| Candidate {
             package: p.name.to_string(),
-            bins: workspace::bin_names(p)
-                .into_iter()
-                .map(str::to_string)
-                .collect(),
+            bins: workspace::bin_names(p).into_iter().map(str::to_string).collect(),
             default_run: p.default_run.clone(),
             default_member: defaults.contains(&p.id),
         })
@@ -238,20 +183,13 @@ fn candidates(ws: &Workspace) -> Vec<Candidate> {
 
 /// Picks (package, bin): `--bin` if given; else the package's only binary or its
 /// `default-run`; in a workspace the only binary among the default members.
-pub fn select_binary(
-    all: &[Candidate],
-    package: Option<&str>,
-    bin: Option<&str>,
-) -> Result<(String, String), Error> {
+pub fn select_binary(all: &[Candidate], package: Option<&str>, bin: Option<&str>) -> Result<(String, String), Error> {
     let scope: Vec<&Candidate> = match package {
         Some(name) => {
-            let found =
-                all.iter()
-                    .find(|c| c.package == name)
-                    .ok_or_else(|| Error::UnknownPackage {
-                        name: name.into(),
-                        members: all.iter().map(|c| c.package.clone()).collect(),
-                    })?;
+            let found = all.iter().find(|c| c.package == name).ok_or_else(|| Error::UnknownPackage {
+                name: name.into(),
+                members: all.iter().map(|c| c.package.clone()).collect(),
+            })?;
             vec![found]
         }
         None => all.iter().filter(|c| c.default_member).collect(),
@@ -259,28 +197,15 @@ pub fn select_binary(
     let flags = |c: &Candidate, b: &str| format!("-p {} --bin {b}", c.package);
     if let Some(bin) = bin {
         // Like cargo, --bin looks in the selected packages; without -p, in the whole workspace.
-        let search: Vec<&Candidate> = if package.is_some() {
-            scope.clone()
-        } else {
-            all.iter().collect()
-        };
-        let hits: Vec<&Candidate> = search
-            .iter()
-            .copied()
-            .filter(|c| c.bins.iter().any(|b| b == bin))
-            .collect();
+        let search: Vec<&Candidate> = if package.is_some() { scope.clone() } else { all.iter().collect() };
+        let hits: Vec<&Candidate> = search.iter().copied().filter(|c| c.bins.iter().any(|b| b == bin)).collect();
         return match hits.as_slice() {
             [one] => Ok((one.package.clone(), bin.to_string())),
             [] => Err(Error::UnknownBin {
                 bin: bin.into(),
-                candidates: search
-                    .iter()
-                    .flat_map(|c| c.bins.iter().map(move |b| flags(c, b)))
-                    .collect(),
+                candidates: search.iter().flat_map(|c| c.bins.iter().map(move |b| flags(c, b))).collect(),
             }),
-            many => Err(Error::AmbiguousBinary {
-                candidates: many.iter().map(|c| flags(c, bin)).collect(),
-            }),
+            many => Err(Error::AmbiguousBinary { candidates: many.iter().map(|c| flags(c, bin)).collect() }),
         };
     }
     let mut picks: Vec<(String, String)> = Vec::new();
@@ -296,15 +221,8 @@ pub fn select_binary(
     }
     match picks.len() {
         1 => Ok(picks.remove(0)),
-        0 => Err(Error::NoBinary {
-            packages: scope
-                .iter()
-                .map(|c| format!("package `{}`", c.package))
-                .collect(),
-        }),
-        _ => Err(Error::AmbiguousBinary {
-            candidates: all_flags,
-        }),
+        0 => Err(Error::NoBinary { packages: scope.iter().map(|c| format!("package `{}`", c.package)).collect() }),
+        _ => Err(Error::AmbiguousBinary { candidates: all_flags }),
     }
 }
 
@@ -312,10 +230,7 @@ pub fn select_binary(
 /// package, else the epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
 fn created_time(package_dir: &std::path::Path) -> Result<i64, Error> {
     if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value
-            .trim()
-            .parse::<i64>()
-            .map_err(|_| Error::BadEpoch { value });
+        return value.trim().parse::<i64>().map_err(|_| Error::BadEpoch { value });
     }
     let out = std::process::Command::new("git")
         .args(["log", "-1", "--format=%ct", "--", "."])
@@ -333,12 +248,7 @@ fn created_time(package_dir: &std::path::Path) -> Result<i64, Error> {
 mod tests {
     use super::*;
 
-    fn c(
-        package: &str,
-        bins: &[&str],
-        default_run: Option<&str>,
-        default_member: bool,
-    ) -> Candidate {
+    fn c(package: &str, bins: &[&str], default_run: Option<&str>, default_member: bool) -> Candidate {
         Candidate {
             package: package.into(),
             bins: bins.iter().map(|s| s.to_string()).collect(),
@@ -347,11 +257,7 @@ mod tests {
         }
     }
 
-    fn pick(
-        all: &[Candidate],
-        p: Option<&str>,
-        b: Option<&str>,
-    ) -> Result<(String, String), String> {
+    fn pick(all: &[Candidate], p: Option<&str>, b: Option<&str>) -> Result<(String, String), String> {
         select_binary(all, p, b).map_err(|e| e.to_string())
     }
 
@@ -369,54 +275,28 @@ mod tests {
 
     #[test]
     fn ambiguity_lists_every_candidate_as_flags() {
-        let all = [
-            c("alpha", &["alpha"], None, true),
-            c("beta", &["beta", "tool"], None, true),
-        ];
+        let all = [c("alpha", &["alpha"], None, true), c("beta", &["beta", "tool"], None, true)];
         let err = pick(&all, None, None).unwrap_err();
-        for flags in [
-            "-p alpha --bin alpha",
-            "-p beta --bin beta",
-            "-p beta --bin tool",
-        ] {
+        for flags in ["-p alpha --bin alpha", "-p beta --bin beta", "-p beta --bin tool"] {
             assert!(err.contains(flags), "{err}");
         }
     }
 
     #[test]
     fn workspace_uses_the_only_binary_among_default_members() {
-        let all = [
-            c("lib", &[], None, true),
-            c("srv", &["srv"], None, true),
-            c("other", &["x"], None, false),
-        ];
+        let all = [c("lib", &[], None, true), c("srv", &["srv"], None, true), c("other", &["x"], None, false)];
         assert_eq!(pick(&all, None, None), Ok(("srv".into(), "srv".into())));
     }
 
     #[test]
     fn bin_and_package_flags_select_and_unknown_names_fail() {
-        let all = [
-            c("alpha", &["alpha"], None, true),
-            c("beta", &["beta"], None, true),
-        ];
-        assert_eq!(
-            pick(&all, Some("beta"), None),
-            Ok(("beta".into(), "beta".into()))
-        );
-        assert_eq!(
-            pick(&all, None, Some("alpha")),
-            Ok(("alpha".into(), "alpha".into()))
-        );
+        let all = [c("alpha", &["alpha"], None, true), c("beta", &["beta"], None, true)];
+        assert_eq!(pick(&all, Some("beta"), None), Ok(("beta".into(), "beta".into())));
+        assert_eq!(pick(&all, None, Some("alpha")), Ok(("alpha".into(), "alpha".into())));
         let err = pick(&all, Some("gamma"), None).unwrap_err();
-        assert!(
-            err.contains("`gamma`") && err.contains("alpha, beta"),
-            "{err}"
-        );
+        assert!(err.contains("`gamma`") && err.contains("alpha, beta"), "{err}");
         let err = pick(&all, None, Some("nope")).unwrap_err();
-        assert!(
-            err.contains("`nope`") && err.contains("-p beta --bin beta"),
-            "{err}"
-        );
+        assert!(err.contains("`nope`") && err.contains("-p beta --bin beta"), "{err}");
     }
 
     #[test]

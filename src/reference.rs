@@ -28,22 +28,14 @@ pub enum Error {
 impl Reference {
     /// Parses a reference; `NAME`, `NAME:TAG`, `HOST/NAME:TAG` and `NAME@sha256:...` forms.
     pub fn parse(input: &str) -> Result<Reference, Error> {
-        let fail = |reason: String| Error::Invalid {
-            input: input.to_string(),
-            reason,
-        };
+        let fail = |reason: String| Error::Invalid { input: input.to_string(), reason };
         if input.is_empty() {
-            return Err(fail(
-                "it is empty; expected NAME[:TAG], e.g. myimage:1.0".into(),
-            ));
+            return Err(fail("it is empty; expected NAME[:TAG], e.g. myimage:1.0".into()));
         }
         let (rest, digest) = match input.split_once('@') {
             Some((rest, d)) => {
-                let digest = Digest::parse(d).ok_or_else(|| {
-                    fail(format!(
-                        "{d:?} is not a digest; expected sha256:<64 lowercase hex>"
-                    ))
-                })?;
+                let digest = Digest::parse(d)
+                    .ok_or_else(|| fail(format!("{d:?} is not a digest; expected sha256:<64 lowercase hex>")))?;
                 (rest, Some(digest))
             }
             None => (input, None),
@@ -63,10 +55,7 @@ impl Reference {
         }
         check_repository(repository).map_err(fail)?;
         if name.len() > 255 {
-            return Err(fail(format!(
-                "the name is {} characters long; at most 255 are allowed",
-                name.len()
-            )));
+            return Err(fail(format!("the name is {} characters long; at most 255 are allowed", name.len())));
         }
         Ok(Reference {
             registry: registry.map(str::to_string),
@@ -112,9 +101,7 @@ impl fmt::Display for Reference {
 /// a `.` or a `:`, or is `localhost`.
 fn split_registry(name: &str) -> (Option<&str>, &str) {
     match name.split_once('/') {
-        Some((first, rest))
-            if first.contains('.') || first.contains(':') || first == "localhost" =>
-        {
+        Some((first, rest)) if first.contains('.') || first.contains(':') || first == "localhost" => {
             (Some(first), rest)
         }
         _ => (None, name),
@@ -127,24 +114,14 @@ fn check_tag(tag: &str) -> Result<(), String> {
         return Err("the tag after ':' is empty".into());
     }
     if tag.len() > 128 {
-        return Err(format!(
-            "the tag is {} characters long; at most 128 are allowed",
-            tag.len()
-        ));
+        return Err(format!("the tag is {} characters long; at most 128 are allowed", tag.len()));
     }
     let ok_first = tag.starts_with(|c: char| c.is_ascii_alphanumeric() || c == '_');
     if !ok_first {
-        return Err(format!(
-            "the tag {tag:?} must start with a letter, digit or '_'"
-        ));
+        return Err(format!("the tag {tag:?} must start with a letter, digit or '_'"));
     }
-    if let Some(c) = tag
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')))
-    {
-        return Err(format!(
-            "the tag {tag:?} contains {c:?}; tags allow only letters, digits, '_', '.' and '-'"
-        ));
+    if let Some(c) = tag.chars().find(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))) {
+        return Err(format!("the tag {tag:?} contains {c:?}; tags allow only letters, digits, '_', '.' and '-'"));
     }
     Ok(())
 }
@@ -155,8 +132,7 @@ fn check_repository(repository: &str) -> Result<(), String> {
         return Err("the repository name is empty".into());
     }
     for component in repository.split('/') {
-        check_component(component)
-            .map_err(|why| format!("repository component {component:?} {why}"))?;
+        check_component(component).map_err(|why| format!("repository component {component:?} {why}"))?;
     }
     Ok(())
 }
@@ -186,9 +162,7 @@ fn check_component(c: &str) -> Result<(), &'static str> {
         let sep = &c[start..i];
         let valid = sep == "." || sep == "_" || sep == "__" || sep.bytes().all(|b| b == b'-');
         if !valid {
-            return Err(
-                "has characters other than a-z, 0-9 and the separators '.', '_', '__' or '-'",
-            );
+            return Err("has characters other than a-z, 0-9 and the separators '.', '_', '__' or '-'");
         }
     }
     Ok(())
@@ -197,9 +171,7 @@ fn check_component(c: &str) -> Result<(), &'static str> {
 /// A registry host: `host[:port]`, with a host of letters, digits, '-', '.', or `[ipv6]`.
 fn check_host(host: &str) -> Result<(), String> {
     let (h, port) = if host.starts_with('[') {
-        let end = host
-            .find(']')
-            .ok_or_else(|| format!("registry host {host:?} has an unclosed '['"))?;
+        let end = host.find(']').ok_or_else(|| format!("registry host {host:?} has an unclosed '['"))?;
         (&host[..=end], host[end + 1..].strip_prefix(':'))
     } else {
         match host.split_once(':') {
@@ -209,15 +181,11 @@ fn check_host(host: &str) -> Result<(), String> {
     };
     if let Some(port) = port {
         if port.parse::<u16>().is_err() {
-            return Err(format!(
-                "registry port {port:?} is not a number from 0 to 65535"
-            ));
+            return Err(format!("registry port {port:?} is not a number from 0 to 65535"));
         }
     }
-    let ok = !h.is_empty()
-        && (h.starts_with('[')
-            || h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
+    let ok =
+        !h.is_empty() && (h.starts_with('[') || h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.'));
     if !ok {
         return Err(format!("registry host {h:?} is not a valid host name"));
     }
@@ -235,14 +203,7 @@ mod tests {
     #[test]
     fn parses_the_usual_forms() {
         let r = parse("myimage:1.0");
-        assert_eq!(
-            (
-                r.registry.as_deref(),
-                r.repository.as_str(),
-                r.tag.as_deref()
-            ),
-            (None, "myimage", Some("1.0"))
-        );
+        assert_eq!((r.registry.as_deref(), r.repository.as_str(), r.tag.as_deref()), (None, "myimage", Some("1.0")));
         let r = parse("127.0.0.1:5000/team/app");
         assert_eq!(r.registry.as_deref(), Some("127.0.0.1:5000"));
         assert_eq!(r.repository, "team/app");
@@ -262,11 +223,7 @@ mod tests {
     #[test]
     fn refuses_what_docker_refuses() {
         let err = |s: &str| Reference::parse(s).unwrap_err().to_string();
-        assert!(
-            err("MyImage:1").contains("uppercase"),
-            "{}",
-            err("MyImage:1")
-        );
+        assert!(err("MyImage:1").contains("uppercase"), "{}", err("MyImage:1"));
         assert!(err("my image").contains("other than a-z"));
         assert!(err("app:bad/tag").contains("port"));
         assert!(err(&format!("app:{}", "x".repeat(129))).contains("at most 128"));

@@ -6,7 +6,7 @@ use crate::elf;
 use crate::error::Error;
 use crate::image::cache::LayerCache;
 use crate::image::layer::{Compressor, Contents, Entry};
-use crate::image::Image;
+use crate::image::{Image, Unpacked};
 use crate::plan::{self, Plan, SinkSpec};
 use crate::progress::Progress;
 use crate::registry;
@@ -14,6 +14,7 @@ use crate::sink;
 use crate::speculate;
 use crate::workspace::{LoadOptions, Workspace};
 use std::io::{IsTerminal, Read, Write};
+use std::path::Path;
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
@@ -70,35 +71,57 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     running.show_output();
     let binary = running.finish()?;
     elf::check_static(&binary)?;
-    let image = assemble(&plan, &binary, args.quiet)?;
-    Ok(publish(&plan, &image, args))
+    Ok(assemble_and_publish(&plan, &binary, args)?)
 }
 
-/// Builds the image once: the binary's layer (cached by content) and the config.
-fn assemble(plan: &Plan, binary: &std::path::Path, quiet: bool) -> Result<Image, Error> {
+/// Assembles the image once and publishes it to every sink, printing one stdout line per
+/// result. A Docker engine gets the uncompressed image, loaded while the layers compress
+/// for the other sinks; a run with only `--tag` never compresses. True when all succeeded.
+fn assemble_and_publish(plan: &Plan, binary: &Path, args: &Args) -> Result<bool, Error> {
     let bin = &plan.build.bin;
-    let assemble_err = |source| Error::Assemble {
-        binary: binary.to_path_buf(),
-        source,
-    };
-    let entry = Entry::file(bin, binary.to_path_buf(), 0o755).map_err(assemble_err)?;
+    let assemble_err = |source| Error::Assemble { binary: binary.to_path_buf(), source };
     let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
-    let spinner = progress_spinner(quiet, &format!("assembling the image of {bin}"));
-    let layer = cache
-        .layer(
-            Contents::new(vec![entry]),
-            Compressor::default(),
-            format!("COPY {bin} /{bin} # cargo containerize"),
-        )
-        .map_err(assemble_err)?;
-    if let Some(s) = spinner {
-        s.finish_and_clear();
-    }
-    Ok(Image::assemble(
-        plan.platform.clone(),
-        &plan.run,
-        vec![layer],
-    ))
+    let (digest, size) = cache.file_digest(binary).map_err(assemble_err)?;
+    let entry = Entry::file_with_digest(bin, binary.to_path_buf(), 0o755, digest, size);
+    let contents = Contents::new(vec![entry]);
+    let created_by = format!("COPY {bin} /{bin} # cargo containerize");
+    let compressor = Compressor::default();
+    let daemon_tags = plan.sinks.iter().find_map(|s| match s {
+        SinkSpec::Daemon { tags } => Some(tags),
+        _ => None,
+    });
+    let others: Vec<&SinkSpec> = plan.sinks.iter().filter(|s| !matches!(s, SinkSpec::Daemon { .. })).collect();
+    let mut all_ok = true;
+    let Some(tags) = daemon_tags else {
+        let spinner = progress_spinner(args.quiet, &format!("compressing the layer of {bin}"));
+        let layer = cache.layer(contents, compressor, created_by).map_err(assemble_err)?;
+        spinner.map(|s| s.finish_and_clear());
+        let image = Image::assemble(plan.platform.clone(), &plan.run, vec![layer]);
+        for spec in others {
+            all_ok &= publish(spec, &image, plan, args);
+        }
+        return Ok(all_ok);
+    };
+    let diff = cache.diff(contents.clone(), compressor, created_by.clone()).map_err(assemble_err)?;
+    let unpacked = Unpacked::assemble(plan.platform.clone(), &plan.run, vec![diff]);
+    std::thread::scope(|scope| {
+        let compressing = (!others.is_empty()).then(|| {
+            scope.spawn(|| {
+                cache.layer(contents, compressor, created_by).map(|l| Image::from_unpacked(&unpacked, vec![l]))
+            })
+        });
+        let loaded = sink::daemon::load(&unpacked, tags)
+            .map(|()| tags.iter().map(|t| format!("{} {}", t.with_default_tag(), unpacked.id())).collect())
+            .map_err(|e| Error::Sink(e.into()));
+        all_ok &= print_result(loaded);
+        if let Some(handle) = compressing {
+            let image = handle.join().expect("compression does not panic").map_err(assemble_err)?;
+            for spec in others {
+                all_ok &= publish(spec, &image, plan, args);
+            }
+        }
+        Ok(all_ok)
+    })
 }
 
 fn progress_spinner(quiet: bool, message: &str) -> Option<indicatif::ProgressBar> {
@@ -110,54 +133,48 @@ fn progress_spinner(quiet: bool, message: &str) -> Option<indicatif::ProgressBar
     Some(bar)
 }
 
-/// Publishes to every sink; prints one stdout line per result. True when all succeeded.
-fn publish(plan: &Plan, image: &Image, args: &Args) -> bool {
-    let mut all_ok = true;
-    let mut out = std::io::stdout().lock();
-    for spec in &plan.sinks {
-        let result: Result<Vec<String>, Error> = match spec {
-            SinkSpec::Registry { references } => push(image, references, args),
-            local => sink::publish_local(local, image).map_err(Error::from),
-        };
-        match result {
-            Ok(lines) => {
-                for line in lines {
-                    let _ = writeln!(out, "{line}");
-                }
-                let _ = out.flush();
-                if let SinkSpec::Layout {
-                    dir,
-                    ref_names,
-                    default: true,
-                } = spec
-                {
-                    if !args.quiet {
-                        let d = dir.display();
-                        let r = &ref_names[0];
-                        eprintln!(
-                            "wrote an OCI image layout to {d} (no --tag, --tarball, --push or --output given)\n  \
-                             load it: skopeo copy oci:{d}:{r} docker-daemon:{}:{r}, or rerun with --tag NAME\n  \
-                             push it: cargo containerize --push REGISTRY/REPO",
-                            plan.build.bin
-                        );
-                    }
-                }
-            }
-            Err(e) => {
-                report(&e);
-                all_ok = false;
-            }
+/// Publishes to one sink other than the engine; true when it succeeded.
+fn publish(spec: &SinkSpec, image: &Image, plan: &Plan, args: &Args) -> bool {
+    let result = match spec {
+        SinkSpec::Registry { references } => push(image, references, args),
+        local => sink::publish_local(local, image).map_err(Error::from),
+    };
+    let ok = print_result(result);
+    if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {
+        if !args.quiet {
+            let d = dir.display();
+            let r = &ref_names[0];
+            eprintln!(
+                "wrote an OCI image layout to {d} (no --tag, --tarball, --push or --output given)\n  \
+                 load it: skopeo copy oci:{d}:{r} docker-daemon:{}:{r}, or rerun with --tag NAME\n  \
+                 push it: cargo containerize --push REGISTRY/REPO",
+                plan.build.bin
+            );
         }
     }
-    all_ok
+    ok
+}
+
+/// Prints a sink's result lines on stdout, or its error on stderr; true on success.
+fn print_result(result: Result<Vec<String>, Error>) -> bool {
+    match result {
+        Ok(lines) => {
+            let mut out = std::io::stdout().lock();
+            for line in lines {
+                let _ = writeln!(out, "{line}");
+            }
+            let _ = out.flush();
+            true
+        }
+        Err(e) => {
+            report(&e);
+            false
+        }
+    }
 }
 
 /// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
-fn push(
-    image: &Image,
-    references: &[crate::reference::Reference],
-    args: &Args,
-) -> Result<Vec<String>, Error> {
+fn push(image: &Image, references: &[crate::reference::Reference], args: &Args) -> Result<Vec<String>, Error> {
     let opts = registry::PushOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_certs: args.ca_certs.clone(),
@@ -192,15 +209,10 @@ fn cli_credentials(args: &Args) -> Result<Option<registry::Credentials>, Error> 
         return Ok(None);
     };
     let mut password = String::new();
-    std::io::stdin()
-        .read_to_string(&mut password)
-        .map_err(|source| Error::Stdin { source })?;
+    std::io::stdin().read_to_string(&mut password).map_err(|source| Error::Stdin { source })?;
     let password = password.trim_end_matches(['\n', '\r']).to_string();
     if password.is_empty() {
         return Err(Error::EmptyPassword);
     }
-    Ok(Some(registry::Credentials::basic(
-        username.clone(),
-        password,
-    )))
+    Ok(Some(registry::Credentials::basic(username.clone(), password)))
 }

@@ -33,11 +33,7 @@ fn path(args: &Args) -> Option<PathBuf> {
 pub fn recall(args: &Args) -> Option<BuildSpec> {
     let text = std::fs::read_to_string(path(args)?).ok()?;
     let (package, bin) = text.trim_end().split_once('\n')?;
-    Some(crate::plan::build_spec(
-        args,
-        package.to_string(),
-        bin.to_string(),
-    ))
+    Some(crate::plan::build_spec(args, package.to_string(), bin.to_string()))
 }
 
 /// Records the chosen package and binary; failures only lose the head start.

@@ -29,10 +29,9 @@ impl Error {
             Error::MissingManifest { .. } => {
                 Some("pass --manifest-path with the path of an existing Cargo.toml".into())
             }
-            Error::NoManifestHere { .. } => Some(
-                "run from a Cargo project directory, or pass --manifest-path path/to/Cargo.toml"
-                    .into(),
-            ),
+            Error::NoManifestHere { .. } => {
+                Some("run from a Cargo project directory, or pass --manifest-path path/to/Cargo.toml".into())
+            }
             Error::Metadata { .. } => None,
         }
     }
@@ -47,9 +46,7 @@ impl Workspace {
     /// Runs `cargo metadata --no-deps`, after checking the manifest exists.
     pub fn load(opts: &LoadOptions) -> Result<Workspace, Error> {
         match &opts.manifest_path {
-            Some(path) if !path.is_file() => {
-                return Err(Error::MissingManifest { path: path.clone() })
-            }
+            Some(path) if !path.is_file() => return Err(Error::MissingManifest { path: path.clone() }),
             None => {
                 let dir = std::env::current_dir().unwrap_or_default();
                 if !dir.ancestors().any(|d| d.join("Cargo.toml").is_file()) {
@@ -64,19 +61,13 @@ impl Workspace {
             cmd.manifest_path(path);
         }
         let mut other = Vec::new();
-        for (on, flag) in [
-            (opts.locked, "--locked"),
-            (opts.frozen, "--frozen"),
-            (opts.offline, "--offline"),
-        ] {
+        for (on, flag) in [(opts.locked, "--locked"), (opts.frozen, "--frozen"), (opts.offline, "--offline")] {
             if on {
                 other.push(flag.to_string());
             }
         }
         cmd.other_options(other);
-        let metadata = cmd.exec().map_err(|e| Error::Metadata {
-            message: metadata_message(e),
-        })?;
+        let metadata = cmd.exec().map_err(|e| Error::Metadata { message: metadata_message(e) })?;
         Ok(Workspace { metadata })
     }
 
@@ -93,10 +84,7 @@ impl Workspace {
         }
         let defaults = &self.metadata.workspace_default_members;
         if defaults.is_available() {
-            self.members()
-                .into_iter()
-                .filter(|p| defaults.contains(&p.id))
-                .collect()
+            self.members().into_iter().filter(|p| defaults.contains(&p.id)).collect()
         } else {
             self.members()
         }
@@ -109,12 +97,7 @@ impl Workspace {
 
 /// The names of a package's binary targets.
 pub fn bin_names(package: &Package) -> Vec<&str> {
-    package
-        .targets
-        .iter()
-        .filter(|t| t.is_bin())
-        .map(|t| t.name.as_str())
-        .collect()
+    package.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.as_str()).collect()
 }
 
 fn metadata_message(e: cargo_metadata::Error) -> String {

@@ -28,11 +28,7 @@ fn help_lists_the_cargo_flags_and_examples() {
         "--push",
         "Examples:",
     ] {
-        assert!(
-            run.stdout.contains(flag),
-            "--help lacks {flag}:\n{}",
-            run.stdout
-        );
+        assert!(run.stdout.contains(flag), "--help lacks {flag}:\n{}", run.stdout);
     }
 }
 
@@ -41,12 +37,8 @@ fn works_with_and_without_the_subcommand_word() {
     let p = Project::copy("hello");
     let out = p.path().join("layout");
     let a = p.run(&["-q", "-o", out.to_str().unwrap()]).ok();
-    let direct = Run::of(Command::new(common::bin()).current_dir(p.path()).args([
-        "-q",
-        "-o",
-        out.to_str().unwrap(),
-    ]))
-    .ok();
+    let direct =
+        Run::of(Command::new(common::bin()).current_dir(p.path()).args(["-q", "-o", out.to_str().unwrap()])).ok();
     assert_eq!(a.digest(), direct.digest());
 }
 
@@ -65,21 +57,14 @@ fn invalid_tags_fail_before_anything_is_built() {
         assert!(run.stderr.contains("help:"), "{}", run.stderr);
         assert!(run.stdout.is_empty());
     }
-    assert!(
-        !p.path().join("target").exists(),
-        "nothing may be built for a bad tag"
-    );
+    assert!(!p.path().join("target").exists(), "nothing may be built for a bad tag");
 }
 
 #[test]
 fn a_missing_manifest_is_a_clear_error() {
     let p = Project::copy("hello");
     let run = p.run(&["--manifest-path", "nope/Cargo.toml"]).failed();
-    assert!(
-        run.stderr.contains("no Cargo.toml at nope/Cargo.toml"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("no Cargo.toml at nope/Cargo.toml"), "{}", run.stderr);
     assert!(run.stderr.contains("--manifest-path"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"));
 }
@@ -88,37 +73,27 @@ fn a_missing_manifest_is_a_clear_error() {
 fn ambiguous_workspace_lists_every_binary_as_flags() {
     let p = Project::copy("two-bins");
     let run = p.run(&[]).failed();
-    assert!(
-        run.stderr.contains("-p alpha --bin alpha"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("-p alpha --bin alpha"), "{}", run.stderr);
     assert!(run.stderr.contains("-p beta --bin beta"), "{}", run.stderr);
-    assert!(
-        !p.path().join("target").exists(),
-        "nothing may be built when the choice is ambiguous"
-    );
+    assert!(!p.path().join("target").exists(), "nothing may be built when the choice is ambiguous");
 }
 
 #[test]
 fn package_and_bin_flags_choose_in_a_workspace() {
     let p = Project::copy("two-bins");
     let dir = p.path().join("out");
-    p.run(&["-q", "-p", "beta", "-o", dir.to_str().unwrap()])
-        .ok();
+    p.run(&["-q", "-p", "beta", "-o", dir.to_str().unwrap()]).ok();
     let config = common::layout_config(&dir);
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["/beta"]));
     let run = p.run(&["--bin", "gamma"]).failed();
     assert!(
-        run.stderr.contains("no binary target named `gamma`")
-            && run.stderr.contains("-p alpha --bin alpha"),
+        run.stderr.contains("no binary target named `gamma`") && run.stderr.contains("-p alpha --bin alpha"),
         "{}",
         run.stderr
     );
     let run = p.run(&["-p", "delta"]).failed();
     assert!(
-        run.stderr.contains("package `delta` is not a member")
-            && run.stderr.contains("alpha, beta"),
+        run.stderr.contains("package `delta` is not a member") && run.stderr.contains("alpha, beta"),
         "{}",
         run.stderr
     );
@@ -128,23 +103,14 @@ fn package_and_bin_flags_choose_in_a_workspace() {
 fn a_library_only_crate_says_it_has_no_binary() {
     let p = Project::copy("lib-only");
     let run = p.run(&[]).failed();
-    assert!(
-        run.stderr
-            .contains("package `lib-only` has no binary target"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("package `lib-only` has no binary target"), "{}", run.stderr);
     assert!(run.stderr.contains("help:"));
 }
 
 #[test]
 fn a_compile_error_exits_non_zero_with_cargo_diagnostics() {
     let p = Project::copy("hello");
-    std::fs::write(
-        p.path().join("src/main.rs"),
-        "fn main() { let x: u32 = \"nope\"; }\n",
-    )
-    .unwrap();
+    std::fs::write(p.path().join("src/main.rs"), "fn main() { let x: u32 = \"nope\"; }\n").unwrap();
     let run = p.run(&["-o", "out"]).failed();
     assert!(run.stderr.contains("mismatched types"), "{}", run.stderr);
     assert!(run.stderr.contains("cargo build failed"), "{}", run.stderr);
@@ -157,12 +123,7 @@ fn an_unwritable_output_path_is_a_clear_error() {
     let p = Project::copy("hello");
     std::fs::write(p.path().join("file"), "x").unwrap();
     let run = p.run(&["-q", "-o", "file/layout"]).failed();
-    assert!(
-        run.stderr
-            .contains("cannot write the OCI layout to file/layout"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("cannot write the OCI layout to file/layout"), "{}", run.stderr);
     assert!(!run.stderr.contains("panicked"));
 }
 
@@ -170,18 +131,11 @@ fn an_unwritable_output_path_is_a_clear_error() {
 fn exit_is_non_zero_when_one_sink_fails_and_others_still_report() {
     let p = Project::copy("hello");
     std::fs::write(p.path().join("file"), "x").unwrap();
-    let run = p
-        .run(&["-q", "-o", "good", "--tarball", "file/bad.tar"])
-        .failed();
+    let run = p.run(&["-q", "-o", "good", "--tarball", "file/bad.tar"]).failed();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{}", run.stdout);
     assert!(lines[0].starts_with("good sha256:"), "{}", run.stdout);
-    assert!(
-        run.stderr
-            .contains("cannot write the image tar to file/bad.tar"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("cannot write the image tar to file/bad.tar"), "{}", run.stderr);
 }
 
 #[test]
@@ -190,15 +144,8 @@ fn existing_directories_that_are_not_layouts_are_never_replaced() {
     std::fs::create_dir(p.path().join("mine")).unwrap();
     std::fs::write(p.path().join("mine/notes.txt"), "keep me").unwrap();
     let run = p.run(&["-q", "-o", "mine"]).failed();
-    assert!(
-        run.stderr.contains("not an OCI image layout"),
-        "{}",
-        run.stderr
-    );
-    assert_eq!(
-        std::fs::read_to_string(p.path().join("mine/notes.txt")).unwrap(),
-        "keep me"
-    );
+    assert!(run.stderr.contains("not an OCI image layout"), "{}", run.stderr);
+    assert_eq!(std::fs::read_to_string(p.path().join("mine/notes.txt")).unwrap(), "keep me");
 }
 
 #[test]
@@ -208,13 +155,8 @@ fn a_failed_build_leaves_the_previous_layout_intact() {
     let before = std::fs::read(p.path().join("out/index.json")).unwrap();
     std::fs::write(p.path().join("src/main.rs"), "fn main() { broken }\n").unwrap();
     p.run(&["-q", "-o", "out"]).failed();
-    assert_eq!(
-        std::fs::read(p.path().join("out/index.json")).unwrap(),
-        before
-    );
-    assert!(std::fs::read_to_string(p.path().join("out/index.json"))
-        .unwrap()
-        .contains(&first.digest()));
+    assert_eq!(std::fs::read(p.path().join("out/index.json")).unwrap(), before);
+    assert!(std::fs::read_to_string(p.path().join("out/index.json")).unwrap().contains(&first.digest()));
 }
 
 #[test]
@@ -224,16 +166,8 @@ fn no_sink_writes_a_layout_under_the_target_dir_and_says_how_to_use_it() {
     let dir = p.path().join("target/containerize/hello");
     assert!(dir.join("index.json").is_file());
     assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
-    assert!(
-        run.stdout.starts_with(&dir.display().to_string()),
-        "{}",
-        run.stdout
-    );
-    assert!(
-        run.stderr.contains("skopeo copy oci:") && run.stderr.contains("--push"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stdout.starts_with(&dir.display().to_string()), "{}", run.stdout);
+    assert!(run.stderr.contains("skopeo copy oci:") && run.stderr.contains("--push"), "{}", run.stderr);
     let out = common::umoci_runc(&dir, "latest");
     assert!(out.contains(HELLO_MARKER), "{out}");
 }
@@ -242,40 +176,22 @@ fn no_sink_writes_a_layout_under_the_target_dir_and_says_how_to_use_it() {
 fn a_bad_source_date_epoch_names_the_variable_and_the_form() {
     let p = Project::copy("hello");
     let run = Run::of(p.cmd().env("SOURCE_DATE_EPOCH", "yesterday")).failed();
-    assert!(
-        run.stderr
-            .contains("SOURCE_DATE_EPOCH should be the number of seconds"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("SOURCE_DATE_EPOCH should be the number of seconds"), "{}", run.stderr);
 }
 
 #[test]
 fn a_non_linux_target_is_refused() {
     let p = Project::copy("hello");
     let run = p.run(&["--target", "x86_64-pc-windows-gnu"]).failed();
-    assert!(
-        run.stderr.contains("not a Linux target") && run.stderr.contains("musl"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("not a Linux target") && run.stderr.contains("musl"), "{}", run.stderr);
 }
 
 #[test]
 fn a_missing_target_without_rustup_gives_the_command() {
     // The real cargo of the toolchain, called without rustup on PATH.
-    let sysroot = common::tool("rustc", &["--print", "sysroot"])
-        .stdout
-        .trim()
-        .to_string();
+    let sysroot = common::tool("rustc", &["--print", "sysroot"]).stdout.trim().to_string();
     let target = "riscv64gc-unknown-linux-musl";
-    assert!(
-        !std::path::Path::new(&sysroot)
-            .join("lib/rustlib")
-            .join(target)
-            .exists(),
-        "test needs {target} absent"
-    );
+    assert!(!std::path::Path::new(&sysroot).join("lib/rustlib").join(target).exists(), "test needs {target} absent");
     let p = Project::copy("hello");
     let run = Run::of(
         p.cmd()
@@ -285,55 +201,27 @@ fn a_missing_target_without_rustup_gives_the_command() {
             .args(["--target", target]),
     )
     .failed();
-    assert!(
-        run.stderr.contains(&format!("rustup target add {target}")),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains(&format!("rustup target add {target}")), "{}", run.stderr);
 }
 
 #[test]
 fn a_dynamically_linked_binary_is_refused_naming_its_libraries() {
     let p = Project::copy("hello");
     let host = common::tool("rustc", &["-vV"]).stdout;
-    let host = host
-        .lines()
-        .find_map(|l| l.strip_prefix("host: "))
-        .unwrap()
-        .to_string();
+    let host = host.lines().find_map(|l| l.strip_prefix("host: ")).unwrap().to_string();
     let run = p.run(&["--target", &host]).failed();
-    assert!(
-        run.stderr.contains("dynamically linked") && run.stderr.contains("libc.so"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("dynamically linked") && run.stderr.contains("libc.so"), "{}", run.stderr);
     assert!(run.stderr.contains("musl"), "{}", run.stderr);
 }
 
 #[test]
 fn a_c_dependency_without_a_musl_c_compiler_names_the_crate_and_the_fix() {
     let p = Project::copy("c-dep");
-    let run = Run::of(
-        p.cmd()
-            .env("CC_x86_64_unknown_linux_musl", "/nonexistent/musl-gcc")
-            .args(["-q", "-o", "out"]),
-    )
-    .failed();
-    assert!(
-        run.stderr.contains("the crate c-dep v0.1.0"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("apt-get install musl-tools"),
-        "{}",
-        run.stderr
-    );
-    assert!(
-        run.stderr.contains("CC_x86_64_unknown_linux_musl"),
-        "{}",
-        run.stderr
-    );
+    let run = Run::of(p.cmd().env("CC_x86_64_unknown_linux_musl", "/nonexistent/musl-gcc").args(["-q", "-o", "out"]))
+        .failed();
+    assert!(run.stderr.contains("the crate c-dep v0.1.0"), "{}", run.stderr);
+    assert!(run.stderr.contains("apt-get install musl-tools"), "{}", run.stderr);
+    assert!(run.stderr.contains("CC_x86_64_unknown_linux_musl"), "{}", run.stderr);
 }
 
 #[test]
@@ -352,30 +240,17 @@ fn a_stale_guess_from_the_last_run_never_changes_the_result() {
     let cache = tempfile::tempdir().unwrap();
     let run = |args: &[&str]| Run::of(p.cmd().env("XDG_CACHE_HOME", cache.path()).args(args));
     run(&["-q", "-o", "a"]).ok();
-    assert_eq!(
-        common::layout_config(&p.path().join("a"))["config"]["Cmd"],
-        serde_json::json!(["/hello"])
-    );
+    assert_eq!(common::layout_config(&p.path().join("a"))["config"]["Cmd"], serde_json::json!(["/hello"]));
     let manifest = std::fs::read_to_string(p.manifest()).unwrap();
     std::fs::write(
         p.manifest(),
-        manifest.replace(
-            "[dependencies]",
-            "[[bin]]\nname = \"renamed\"\npath = \"src/main.rs\"\n\n[dependencies]",
-        ),
+        manifest.replace("[dependencies]", "[[bin]]\nname = \"renamed\"\npath = \"src/main.rs\"\n\n[dependencies]"),
     )
     .unwrap();
     let second = run(&["-o", "b"]).ok();
-    assert_eq!(
-        common::layout_config(&p.path().join("b"))["config"]["Cmd"],
-        serde_json::json!(["/renamed"])
-    );
+    assert_eq!(common::layout_config(&p.path().join("b"))["config"]["Cmd"], serde_json::json!(["/renamed"]));
     // The discarded guess (`--bin hello`, gone now) failed; none of its output may show.
-    assert!(
-        !second.stderr.contains("no bin target named"),
-        "{}",
-        second.stderr
-    );
+    assert!(!second.stderr.contains("no bin target named"), "{}", second.stderr);
     let out = common::umoci_runc(&p.path().join("b"), "latest");
     assert!(out.contains(HELLO_MARKER), "{out}");
 }

@@ -2,49 +2,26 @@
 
 mod common;
 
-use common::{
-    docker_inspect, docker_run, tool, unique_name, DockerImages, Project, Run, HELLO_MARKER,
-};
+use common::{docker_inspect, docker_run, tool, unique_name, DockerImages, Project, Run, HELLO_MARKER};
 use std::process::Command;
 
 #[test]
 fn oci_layout_passes_skopeo_and_runs_under_runc() {
     let p = Project::copy("hello");
     let dir = p.path().join("layout");
-    let run = p
-        .run(&[
-            "-q",
-            "-o",
-            dir.to_str().unwrap(),
-            "--tag",
-            "hello-layout:1.5",
-        ])
-        .ok();
-    let layout_line = run.stdout.lines().next().unwrap();
-    assert!(
-        layout_line.starts_with(&format!("{} sha256:", dir.display())),
-        "{}",
-        run.stdout
-    );
+    let run = p.run(&["-q", "-o", dir.to_str().unwrap(), "--tag", "hello-layout:1.5"]).ok();
+    let prefix = format!("{} sha256:", dir.display());
+    let layout_line = run.stdout.lines().find(|l| l.starts_with(&prefix)).expect("a layout line");
+    let digest = layout_line.rsplit(' ').next().unwrap().to_string();
 
     assert!(dir.join("oci-layout").is_file());
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    assert_eq!(
-        index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"],
-        "1.5"
-    );
-    assert_eq!(index["manifests"][0]["digest"], run.digest());
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"], "1.5");
+    assert_eq!(index["manifests"][0]["digest"], digest);
 
-    let inspect: serde_json::Value = serde_json::from_str(
-        &tool(
-            "skopeo",
-            &["inspect", &format!("oci:{}:1.5", dir.display())],
-        )
-        .stdout,
-    )
-    .unwrap();
-    assert_eq!(inspect["Digest"], run.digest());
+    let inspect: serde_json::Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci:{}:1.5", dir.display())]).stdout).unwrap();
+    assert_eq!(inspect["Digest"], digest);
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Os"], "linux");
     assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
@@ -65,21 +42,11 @@ fn the_layer_holds_only_the_binary_at_root_with_mode_0755_owned_by_root() {
     let p = Project::copy("hello");
     let dir = p.path().join("layout");
     p.run(&["-q", "-o", dir.to_str().unwrap()]).ok();
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&common::layout_blob(
-        &dir,
-        index["manifests"][0]["digest"].as_str().unwrap(),
-    ))
-    .unwrap();
-    assert_eq!(
-        manifest["layers"][0]["mediaType"],
-        "application/vnd.oci.image.layer.v1.tar+gzip"
-    );
-    assert_eq!(
-        manifest["mediaType"],
-        "application/vnd.oci.image.manifest.v1+json"
-    );
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&common::layout_blob(&dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
+    assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     let gz = common::layout_blob(&dir, manifest["layers"][0]["digest"].as_str().unwrap());
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
     let entries: Vec<(String, u32, u64, u64, u64)> = archive
@@ -105,37 +72,15 @@ fn tag_loads_into_docker_and_runs_like_docker_build() {
     let p = Project::copy("hello");
     let name = unique_name("tag");
     let _cleanup = DockerImages(vec![format!("{name}:1.0"), format!("{name}:extra")]);
-    let run = p
-        .run(&[
-            "-q",
-            "--tag",
-            &format!("{name}:1.0"),
-            "--tag",
-            &format!("{name}:extra"),
-        ])
-        .ok();
+    let run = p.run(&["-q", "--tag", &format!("{name}:1.0"), "--tag", &format!("{name}:extra")]).ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
-    assert!(
-        lines[0].starts_with(&format!("{name}:1.0 sha256:")),
-        "{}",
-        run.stdout
-    );
+    assert!(lines[0].starts_with(&format!("{name}:1.0 sha256:")), "{}", run.stdout);
 
-    let listed = tool(
-        "docker",
-        &["images", "--format", "{{.Repository}}:{{.Tag}}", &name],
-    )
-    .stdout;
-    assert!(
-        listed.contains(&format!("{name}:1.0")) && listed.contains(&format!("{name}:extra")),
-        "{listed}"
-    );
+    let listed = tool("docker", &["images", "--format", "{{.Repository}}:{{.Tag}}", &name]).stdout;
+    assert!(listed.contains(&format!("{name}:1.0")) && listed.contains(&format!("{name}:extra")), "{listed}");
     let out = docker_run(&format!("{name}:1.0"), &[]);
-    assert!(
-        out.contains(HELLO_MARKER) && out.contains("arch=x86_64"),
-        "{out}"
-    );
+    assert!(out.contains(HELLO_MARKER) && out.contains("arch=x86_64"), "{out}");
 }
 
 #[test]
@@ -148,17 +93,8 @@ fn image_matches_the_classic_dockerfile_field_by_field() {
 
     // The classic ritual, on the very binary cargo containerize just built.
     let ctx = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        p.path()
-            .join("target/x86_64-unknown-linux-musl/release/hello"),
-        ctx.path().join("hello"),
-    )
-    .unwrap();
-    std::fs::write(
-        ctx.path().join("Dockerfile"),
-        "FROM scratch\nCOPY ./hello /\nCMD [\"/hello\"]\n",
-    )
-    .unwrap();
+    std::fs::copy(p.path().join("target/x86_64-unknown-linux-musl/release/hello"), ctx.path().join("hello")).unwrap();
+    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY ./hello /\nCMD [\"/hello\"]\n").unwrap();
     Run::of(
         Command::new("docker")
             .args(["build", "-q", "-t", &format!("{classic}:1"), "."])
@@ -169,35 +105,16 @@ fn image_matches_the_classic_dockerfile_field_by_field() {
 
     let a = docker_inspect(&format!("{ours}:1"));
     let b = docker_inspect(&format!("{classic}:1"));
-    for field in [
-        "Cmd",
-        "Entrypoint",
-        "Env",
-        "User",
-        "WorkingDir",
-        "ExposedPorts",
-        "Volumes",
-        "Labels",
-        "OnBuild",
-    ] {
-        assert_eq!(
-            a["Config"][field], b["Config"][field],
-            "Config.{field} differs"
-        );
+    for field in ["Cmd", "Entrypoint", "Env", "User", "WorkingDir", "ExposedPorts", "Volumes", "Labels", "OnBuild"] {
+        assert_eq!(a["Config"][field], b["Config"][field], "Config.{field} differs");
     }
     for field in ["Architecture", "Os", "Variant", "Size"] {
         assert_eq!(a[field], b[field], "{field} differs");
     }
     assert_eq!(a["RootFS"]["Type"], b["RootFS"]["Type"]);
-    assert_eq!(
-        a["RootFS"]["Layers"].as_array().unwrap().len(),
-        b["RootFS"]["Layers"].as_array().unwrap().len()
-    );
+    assert_eq!(a["RootFS"]["Layers"].as_array().unwrap().len(), b["RootFS"]["Layers"].as_array().unwrap().len());
     assert_eq!(a["Config"]["Cmd"], serde_json::json!(["/hello"]));
-    assert_eq!(
-        docker_run(&format!("{ours}:1"), &[]),
-        docker_run(&format!("{classic}:1"), &[])
-    );
+    assert_eq!(docker_run(&format!("{ours}:1"), &[]), docker_run(&format!("{classic}:1"), &[]));
 }
 
 #[test]
@@ -206,38 +123,19 @@ fn tarball_loads_on_docker_with_its_tags_and_is_also_an_oci_layout() {
     let name = unique_name("tarball");
     let _cleanup = DockerImages(vec![format!("{name}:2")]);
     let tar_path = p.path().join("image.tar");
-    let run = p.run(&[
-        "-q",
-        "--tarball",
-        tar_path.to_str().unwrap(),
-        "--push",
-        &format!("127.0.0.1:1/{name}:2"),
-    ]);
+    let run = p.run(&["-q", "--tarball", tar_path.to_str().unwrap(), "--push", &format!("127.0.0.1:1/{name}:2")]);
     // --push to a closed port fails, but the tarball is written and reported first.
     let run = run.failed();
-    assert!(
-        run.stdout
-            .starts_with(&format!("{} sha256:", tar_path.display())),
-        "{}",
-        run.stdout
-    );
+    assert!(run.stdout.starts_with(&format!("{} sha256:", tar_path.display())), "{}", run.stdout);
 
     let loaded = tool("docker", &["load", "-i", tar_path.to_str().unwrap()]).stdout;
-    assert!(
-        loaded.contains(&format!("127.0.0.1:1/{name}:2")),
-        "{loaded}"
-    );
+    assert!(loaded.contains(&format!("127.0.0.1:1/{name}:2")), "{loaded}");
     let _cleanup2 = DockerImages(vec![format!("127.0.0.1:1/{name}:2")]);
     assert!(docker_run(&format!("127.0.0.1:1/{name}:2"), &[]).contains(HELLO_MARKER));
 
-    let inspect: serde_json::Value = serde_json::from_str(
-        &tool(
-            "skopeo",
-            &["inspect", &format!("oci-archive:{}:2", tar_path.display())],
-        )
-        .stdout,
-    )
-    .unwrap();
+    let inspect: serde_json::Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", &format!("oci-archive:{}:2", tar_path.display())]).stdout)
+            .unwrap();
     assert_eq!(inspect["Digest"], run.digest());
 }
 
@@ -247,81 +145,58 @@ fn tarball_with_tag_carries_that_tag() {
     let name = unique_name("tartag");
     let tar_path = p.path().join("image.tar");
     let _cleanup = DockerImages(vec![format!("{name}:3")]);
-    p.run(&[
-        "-q",
-        "--tarball",
-        tar_path.to_str().unwrap(),
-        "--output",
-        "lay",
-        "-t",
-        &format!("{name}:3"),
-    ])
-    .ok();
+    p.run(&["-q", "--tarball", tar_path.to_str().unwrap(), "--output", "lay", "-t", &format!("{name}:3")]).ok();
     tool("docker", &["rmi", &format!("{name}:3")]);
     let loaded = tool("docker", &["load", "-i", tar_path.to_str().unwrap()]).stdout;
-    assert!(
-        loaded.contains(&format!("Loaded image: {name}:3")),
-        "{loaded}"
-    );
+    assert!(loaded.contains(&format!("Loaded image: {name}:3")), "{loaded}");
 }
 
 #[test]
 fn no_engine_is_a_clear_error_naming_the_ways_without_docker() {
     let p = Project::copy("hello");
-    let run = Run::of(
-        p.cmd()
-            .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
-            .args(["--tag", "x:1"]),
-    )
-    .failed();
-    assert!(
-        run.stderr
-            .contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"),
-        "{}",
-        run.stderr
-    );
+    let run = Run::of(p.cmd().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args(["--tag", "x:1"])).failed();
+    assert!(run.stderr.contains("cannot reach the Docker engine at unix:///nonexistent/docker.sock"), "{}", run.stderr);
     for way in ["--output", "--tarball", "--push"] {
         assert!(run.stderr.contains(way), "{}", run.stderr);
     }
-    assert!(
-        !p.path().join("target").exists(),
-        "nothing may be built when the engine is unreachable"
-    );
+    assert!(!p.path().join("target").exists(), "nothing may be built when the engine is unreachable");
 }
 
 #[test]
-fn all_sinks_in_one_run_share_one_digest() {
+fn all_sinks_in_one_run_share_one_image() {
     let p = Project::copy("hello");
     let name = unique_name("all");
     let _cleanup = DockerImages(vec![format!("{name}:1")]);
-    let run = p
-        .run(&[
-            "-q",
-            "-o",
-            "lay",
-            "--tarball",
-            "img.tar",
-            "-t",
-            &format!("{name}:1"),
-        ])
-        .ok();
-    let digests: Vec<&str> = run
-        .stdout
-        .lines()
-        .map(|l| l.rsplit(' ').next().unwrap())
-        .collect();
-    assert_eq!(digests.len(), 3, "{}", run.stdout);
-    assert!(digests.iter().all(|d| *d == digests[0]));
-    // Docker's image ID is the config digest shared by every sink.
-    let id = docker_inspect(&format!("{name}:1"))["Id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let config = common::layout_config(&p.path().join("lay"));
-    let manifest_digest = digests[0];
+    let run = p.run(&["-q", "-o", "lay", "--tarball", "img.tar", "-t", &format!("{name}:1")]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "{}", run.stdout);
+    let digest_of = |prefix: &str| {
+        let line = lines.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} line"));
+        line.rsplit(' ').next().unwrap().to_string()
+    };
+    // The layout and the tar carry the same manifest.
+    let manifest_digest = digest_of("lay ");
+    assert_eq!(digest_of("img.tar "), manifest_digest);
+    // The engine reports its image ID: the config digest that manifest names.
     let manifest: serde_json::Value =
-        serde_json::from_slice(&common::layout_blob(&p.path().join("lay"), manifest_digest))
-            .unwrap();
+        serde_json::from_slice(&common::layout_blob(&p.path().join("lay"), &manifest_digest)).unwrap();
+    let id = docker_inspect(&format!("{name}:1"))["Id"].as_str().unwrap().to_string();
     assert_eq!(manifest["config"]["digest"], id);
-    assert_eq!(config["architecture"], "amd64");
+    assert_eq!(digest_of(&format!("{name}:1 ")), id);
+}
+
+#[test]
+fn tag_alone_never_compresses_a_layer() {
+    let p = Project::copy("hello");
+    let name = unique_name("nocompress");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    p.run(&["-q", "-t", &format!("{name}:1")]).ok();
+    let cache = p.path().join("target/containerize/cache");
+    let gz: Vec<_> = std::fs::read_dir(&cache)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|x| x == "gz"))
+        .collect();
+    assert!(gz.is_empty(), "--tag alone compressed {gz:?}");
+    assert!(docker_run(&format!("{name}:1"), &[]).contains(HELLO_MARKER));
 }

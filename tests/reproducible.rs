@@ -20,14 +20,8 @@ fn two_copies_built_apart_give_the_same_manifest_digest() {
     let a = Project::copy("hello");
     let b = Project::copy("hello");
     // Different paths, and different file times, as two checkouts would have.
-    let old = std::fs::File::options()
-        .write(true)
-        .open(b.path().join("src/main.rs"))
-        .unwrap();
-    old.set_modified(
-        std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000),
-    )
-    .unwrap();
+    let old = std::fs::File::options().write(true).open(b.path().join("src/main.rs")).unwrap();
+    old.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_000_000_000)).unwrap();
     let (da, _) = build_layout(&a, None);
     let (db, _) = build_layout(&b, None);
     assert_eq!(da, db);
@@ -36,9 +30,7 @@ fn two_copies_built_apart_give_the_same_manifest_digest() {
     std::fs::remove_dir_all(a.path().join("out")).unwrap();
     let (again, _) = build_layout(&a, None);
     assert_eq!(da, again);
-    let blob_a = std::fs::read_dir(a.path().join("out/blobs/sha256"))
-        .unwrap()
-        .count();
+    let blob_a = std::fs::read_dir(a.path().join("out/blobs/sha256")).unwrap().count();
     assert_eq!(blob_a, 3);
 }
 
@@ -49,10 +41,7 @@ fn source_date_epoch_sets_created() {
     assert_eq!(config["created"], "2023-11-14T22:13:20Z");
     assert_eq!(config["history"][0]["created"], "2023-11-14T22:13:20Z");
     let (d2, config) = build_layout(&p, None);
-    assert_eq!(
-        config["created"], "1970-01-01T00:00:00Z",
-        "outside git the fallback is the epoch"
-    );
+    assert_eq!(config["created"], "1970-01-01T00:00:00Z", "outside git the fallback is the epoch");
     assert_ne!(d1, d2);
 }
 

@@ -35,12 +35,7 @@ impl Blob {
 
     /// A blob stored in a file whose digest and size are already known.
     pub fn from_file(media_type: &str, path: PathBuf, digest: Digest, size: u64) -> Blob {
-        Blob {
-            media_type: media_type.to_string(),
-            digest,
-            size,
-            source: Source::File(path),
-        }
+        Blob { media_type: media_type.to_string(), digest, size, source: Source::File(path) }
     }
 
     /// Opens the blob for reading from the start.
@@ -69,10 +64,7 @@ impl Blob {
 
     /// The same bytes under another media type (Docker v2 fallbacks).
     pub fn with_media_type(&self, media_type: &str) -> Blob {
-        Blob {
-            media_type: media_type.to_string(),
-            ..self.clone()
-        }
+        Blob { media_type: media_type.to_string(), ..self.clone() }
     }
 }
 

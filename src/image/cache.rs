@@ -1,26 +1,29 @@
-//! The layer cache: compressed layers on disk, keyed on their contents' digests and the
-//! compression settings, so an unchanged binary is never compressed twice.
+//! The layer cache: layer digests and compressed layers on disk, keyed on their contents'
+//! digests and the compression settings, so an unchanged binary is never hashed as a tar
+//! or compressed twice. Files are memoised by their metadata, so it is not re-read either.
 
 use super::blob::Blob;
-use super::digest::Digest;
-use super::layer::{Compressor, Contents, Layer, MEDIA_TYPE_GZIP};
+use super::digest::{self, Digest, HashingWriter};
+use super::layer::{Compressor, Contents, Diff, Layer, MEDIA_TYPE_GZIP};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// A directory of `<key>/layer.tar.gz` + `<key>/layer.json`.
+/// A directory of `<key>.json` (digests) and `<key>.tar.gz` (the compressed layer).
 #[derive(Clone, Debug)]
 pub struct LayerCache {
     dir: PathBuf,
 }
 
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, Default)]
 struct Meta {
     diff_id: String,
     diff_size: u64,
-    digest: String,
-    size: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    digest: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    size: Option<u64>,
 }
 
 impl LayerCache {
@@ -32,71 +35,103 @@ impl LayerCache {
         &self.dir
     }
 
-    /// Returns the layer for `contents`, compressing only on a cache miss.
-    pub fn layer(
-        &self,
-        contents: Contents,
-        compressor: Compressor,
-        created_by: String,
-    ) -> io::Result<Layer> {
-        let key = Digest::of(format!("{}\n{}", compressor.id(), contents.key()).as_bytes());
-        let entry_dir = self.dir.join(key.hex());
-        let blob_path = entry_dir.join("layer.tar.gz");
-        if let Some((diff_id, diff_size, blob)) = read_entry(&entry_dir, &blob_path) {
-            return Ok(Layer {
-                contents,
-                diff_id,
-                diff_size,
-                blob,
-                created_by,
-            });
+    fn key(contents: &Contents, compressor: Compressor) -> String {
+        Digest::of(format!("{}\n{}", compressor.id(), contents.key()).as_bytes()).hex().to_string()
+    }
+
+    fn read_meta(&self, key: &str) -> Option<Meta> {
+        serde_json::from_slice(&fs::read(self.dir.join(format!("{key}.json"))).ok()?).ok()
+    }
+
+    fn write_meta(&self, key: &str, meta: &Meta) -> io::Result<()> {
+        let bytes = serde_json::to_vec(meta)?;
+        crate::fsutil::write_file_atomic(&self.dir.join(format!("{key}.json")), |w| w.write_all(&bytes))
+    }
+
+    /// The uncompressed layer (diff_id and size) for `contents`, hashing the tar on a miss
+    /// but never compressing it: all a Docker engine needs.
+    pub fn diff(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Diff> {
+        let key = Self::key(&contents, compressor);
+        if let Some(meta) = self.read_meta(&key) {
+            if let Some(diff_id) = Digest::parse(&meta.diff_id) {
+                return Ok(Diff { contents, diff_id, diff_size: meta.diff_size, created_by });
+            }
+        }
+        let (_, diff_id, diff_size) = contents.write_tar(HashingWriter::new(io::sink()))?.finish();
+        let meta = Meta { diff_id: diff_id.to_string(), diff_size, ..Meta::default() };
+        self.write_meta(&key, &meta)?;
+        Ok(Diff { contents, diff_id, diff_size, created_by })
+    }
+
+    /// The compressed layer for `contents`, compressing only on a miss.
+    pub fn layer(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Layer> {
+        let key = Self::key(&contents, compressor);
+        let blob_path = self.dir.join(format!("{key}.tar.gz"));
+        if let Some(layer) = self.read_meta(&key).and_then(|m| complete(m, &blob_path)) {
+            let (diff_id, diff_size, blob) = layer;
+            return Ok(Layer { contents, diff_id, diff_size, blob, created_by });
         }
         fs::create_dir_all(&self.dir)?;
-        let staging = tempfile::Builder::new()
-            .prefix(".tmp-")
-            .tempdir_in(&self.dir)?;
-        let file = fs::File::create(staging.path().join("layer.tar.gz"))?;
+        let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir)?;
+        let file = tmp.reopen()?;
         let (diff_id, diff_size, digest, size) = compressor.compress(&contents, file)?;
-        let meta = Meta {
-            diff_id: diff_id.to_string(),
-            diff_size,
-            digest: digest.to_string(),
-            size,
-        };
-        fs::write(
-            staging.path().join("layer.json"),
-            serde_json::to_vec(&meta)?,
-        )?;
-        let staged = staging.keep();
-        if fs::rename(&staged, &entry_dir).is_err() {
-            // Another run filled this entry first; its bytes are the same.
-            let _ = fs::remove_dir_all(&staged);
-        }
+        tmp.persist(&blob_path).map_err(|e| e.error)?;
+        let meta = Meta { diff_id: diff_id.to_string(), diff_size, digest: Some(digest.to_string()), size: Some(size) };
+        self.write_meta(&key, &meta)?;
         let blob = Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size);
-        Ok(Layer {
-            contents,
-            diff_id,
-            diff_size,
-            blob,
-            created_by,
-        })
+        Ok(Layer { contents, diff_id, diff_size, blob, created_by })
+    }
+
+    /// The digest and size of a file, re-hashed only when its metadata changed.
+    pub fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
+        let Some(stamp) = stamp(path) else { return digest::of_file(path) };
+        let memo = self.dir.join("files").join(Digest::of(stamp.as_bytes()).hex());
+        if let Some(hit) = fs::read_to_string(&memo).ok().and_then(|s| parse_memo(&s)) {
+            return Ok(hit);
+        }
+        let (digest, size) = digest::of_file(path)?;
+        // Only a file that did not change while it was hashed may be remembered.
+        if self::stamp(path).as_deref() == Some(stamp.as_str()) {
+            let text = format!("{digest} {size}\n");
+            let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(text.as_bytes()));
+        }
+        Ok((digest, size))
     }
 }
 
-/// Reads a complete cache entry; anything missing or inconsistent counts as a miss.
-fn read_entry(entry_dir: &Path, blob_path: &Path) -> Option<(Digest, u64, Blob)> {
-    let meta: Meta = serde_json::from_slice(&fs::read(entry_dir.join("layer.json")).ok()?).ok()?;
-    let size = fs::metadata(blob_path).ok()?.len();
-    if size != meta.size {
+/// A cache entry with its compressed blob present and of the recorded size.
+fn complete(meta: Meta, blob_path: &Path) -> Option<(Digest, u64, Blob)> {
+    let size = meta.size?;
+    if fs::metadata(blob_path).ok()?.len() != size {
         return None;
     }
     let diff_id = Digest::parse(&meta.diff_id)?;
-    let digest = Digest::parse(&meta.digest)?;
-    Some((
-        diff_id,
-        meta.diff_size,
-        Blob::from_file(MEDIA_TYPE_GZIP, blob_path.to_path_buf(), digest, size),
+    let digest = Digest::parse(meta.digest.as_deref()?)?;
+    Some((diff_id, meta.diff_size, Blob::from_file(MEDIA_TYPE_GZIP, blob_path.to_path_buf(), digest, size)))
+}
+
+/// What identifies a file's version without reading it: path, device, inode, size and
+/// modification and change times in nanoseconds.
+fn stamp(path: &Path) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    let path = fs::canonicalize(path).ok()?;
+    let m = fs::metadata(&path).ok()?;
+    Some(format!(
+        "{}\n{} {} {} {}.{} {}.{}",
+        path.display(),
+        m.dev(),
+        m.ino(),
+        m.size(),
+        m.mtime(),
+        m.mtime_nsec(),
+        m.ctime(),
+        m.ctime_nsec()
     ))
+}
+
+fn parse_memo(text: &str) -> Option<(Digest, u64)> {
+    let (digest, size) = text.trim().split_once(' ')?;
+    Some((Digest::parse(digest)?, size.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -104,25 +139,51 @@ mod tests {
     use super::*;
     use crate::image::layer::Entry;
 
+    fn contents() -> Contents {
+        Contents::new(vec![Entry::bytes("/x", vec![7; 4096], 0o755)])
+    }
+
     #[test]
     fn second_lookup_reuses_the_compressed_file() {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
-        let contents = || Contents::new(vec![Entry::bytes("/x", vec![7; 4096], 0o755)]);
-        let first = cache
-            .layer(contents(), Compressor::default(), "a".into())
-            .unwrap();
+        let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
         let path = first.blob.path().unwrap().to_path_buf();
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
-        let second = cache
-            .layer(contents(), Compressor::default(), "a".into())
-            .unwrap();
+        let second = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
         assert_eq!(first.blob.digest, second.blob.digest);
         assert_eq!(first.diff_id, second.diff_id);
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
-        let other = cache
-            .layer(contents(), Compressor { level: 1 }, "a".into())
-            .unwrap();
+        let other = cache.layer(contents(), Compressor { level: 1 }, "a".into()).unwrap();
         assert_ne!(other.blob.path(), first.blob.path());
+    }
+
+    #[test]
+    fn diff_alone_never_compresses_and_agrees_with_the_full_layer() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path().join("c"));
+        let diff = cache.diff(contents(), Compressor::default(), "a".into()).unwrap();
+        let gz_files = || {
+            fs::read_dir(cache.dir())
+                .unwrap()
+                .filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "gz"))
+                .count()
+        };
+        assert_eq!(gz_files(), 0);
+        let layer = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
+        assert_eq!(gz_files(), 1);
+        assert_eq!((diff.diff_id, diff.diff_size), (layer.diff_id, layer.diff_size));
+    }
+
+    #[test]
+    fn file_digests_are_remembered_until_the_file_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path().join("c"));
+        let file = dir.path().join("bin");
+        fs::write(&file, b"one").unwrap();
+        assert_eq!(cache.file_digest(&file).unwrap(), (Digest::of(b"one"), 3));
+        assert_eq!(cache.file_digest(&file).unwrap(), (Digest::of(b"one"), 3));
+        fs::write(&file, b"two").unwrap();
+        assert_eq!(cache.file_digest(&file).unwrap(), (Digest::of(b"two"), 3));
     }
 }

@@ -3,8 +3,7 @@
 use super::digest::Digest;
 use super::platform::Platform;
 use oci_spec::image::{
-    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os,
-    RootFsBuilder,
+    Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -26,11 +25,7 @@ pub struct RunConfig {
 }
 
 /// Builds the config for `layers` (diff_id, created_by) run as `run` on `platform`.
-pub fn build(
-    run: &RunConfig,
-    platform: &Platform,
-    layers: &[(Digest, String)],
-) -> ImageConfiguration {
+pub fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, String)]) -> ImageConfiguration {
     let mut config = ConfigBuilder::default().env(run.env.clone());
     if !run.cmd.is_empty() {
         config = config.cmd(run.cmd.clone());
@@ -51,15 +46,8 @@ pub fn build(
         config = config.labels(run.labels.clone().into_iter().collect::<HashMap<_, _>>());
     }
     let config = config.build().expect("every field of Config has a default");
-    let diff_ids = layers
-        .iter()
-        .map(|(d, _)| d.to_string())
-        .collect::<Vec<_>>();
-    let rootfs = RootFsBuilder::default()
-        .typ("layers")
-        .diff_ids(diff_ids)
-        .build()
-        .expect("rootfs");
+    let diff_ids = layers.iter().map(|(d, _)| d.to_string()).collect::<Vec<_>>();
+    let rootfs = RootFsBuilder::default().typ("layers").diff_ids(diff_ids).build().expect("rootfs");
     let history = layers
         .iter()
         .map(|(_, created_by)| {
@@ -95,12 +83,7 @@ pub fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 /// Days since 1970-01-01 to (year, month, day), after Howard Hinnant's algorithm.
@@ -144,11 +127,7 @@ mod tests {
             ..Default::default()
         };
         let platform = Platform::linux("amd64", None);
-        let config = build(
-            &run,
-            &platform,
-            &[(Digest::of(b"t"), "COPY hello /hello".into())],
-        );
+        let config = build(&run, &platform, &[(Digest::of(b"t"), "COPY hello /hello".into())]);
         let v: serde_json::Value = serde_json::from_slice(&canonical_json(&config)).unwrap();
         assert_eq!(v["architecture"], "amd64");
         assert_eq!(v["os"], "linux");

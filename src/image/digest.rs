@@ -63,20 +63,12 @@ pub struct HashingWriter<W> {
 
 impl<W: Write> HashingWriter<W> {
     pub fn new(inner: W) -> Self {
-        HashingWriter {
-            inner,
-            hasher: Sha256::new(),
-            written: 0,
-        }
+        HashingWriter { inner, hasher: Sha256::new(), written: 0 }
     }
 
     /// Returns the inner writer, the digest and the byte count.
     pub fn finish(self) -> (W, Digest, u64) {
-        (
-            self.inner,
-            Digest::from_sha256(self.hasher.finalize().into()),
-            self.written,
-        )
+        (self.inner, Digest::from_sha256(self.hasher.finalize().into()), self.written)
     }
 }
 
@@ -108,23 +100,14 @@ mod tests {
 
     #[test]
     fn digest_of_empty_input_is_the_well_known_value() {
-        assert_eq!(
-            Digest::of(b"").as_str(),
-            "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        );
+        assert_eq!(Digest::of(b"").as_str(), "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
     }
 
     #[test]
     fn parse_rejects_malformed_digests() {
         assert!(Digest::parse("sha256:abc").is_none());
-        assert!(Digest::parse(
-            "md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
-        )
-        .is_none());
-        assert!(Digest::parse(
-            "sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
-        )
-        .is_none());
+        assert!(Digest::parse("md5:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855").is_none());
+        assert!(Digest::parse("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855").is_none());
         let d = Digest::of(b"x");
         assert_eq!(Digest::parse(d.as_str()), Some(d));
     }

@@ -27,11 +27,7 @@ pub enum FileData {
 #[derive(Clone, Debug)]
 pub enum EntryKind {
     Dir,
-    File {
-        data: FileData,
-        digest: Digest,
-        size: u64,
-    },
+    File { data: FileData, digest: Digest, size: u64 },
 }
 
 /// One entry of a layer: a path relative to `/`, with its owner and mode.
@@ -48,13 +44,12 @@ impl Entry {
     /// A regular file read from disk; hashed now so the layer can be keyed by content.
     pub fn file(path: &str, source: PathBuf, mode: u32) -> io::Result<Entry> {
         let (digest, size) = super::digest::of_file(&source)?;
-        Ok(Entry::with_data(
-            path,
-            FileData::Path(source),
-            digest,
-            size,
-            mode,
-        ))
+        Ok(Entry::with_data(path, FileData::Path(source), digest, size, mode))
+    }
+
+    /// A regular file read from disk whose digest and size are already known.
+    pub fn file_with_digest(path: &str, source: PathBuf, mode: u32, digest: Digest, size: u64) -> Entry {
+        Entry::with_data(path, FileData::Path(source), digest, size, mode)
     }
 
     /// A regular file held in memory.
@@ -66,24 +61,12 @@ impl Entry {
 
     /// A directory.
     pub fn dir(path: &str, mode: u32) -> Entry {
-        Entry {
-            path: normalize(path),
-            kind: EntryKind::Dir,
-            mode,
-            uid: 0,
-            gid: 0,
-        }
+        Entry { path: normalize(path), kind: EntryKind::Dir, mode, uid: 0, gid: 0 }
     }
 
     fn with_data(path: &str, data: FileData, digest: Digest, size: u64, mode: u32) -> Entry {
         let kind = EntryKind::File { data, digest, size };
-        Entry {
-            path: normalize(path),
-            kind,
-            mode,
-            uid: 0,
-            gid: 0,
-        }
+        Entry { path: normalize(path), kind, mode, uid: 0, gid: 0 }
     }
 
     /// Sets the owner.
@@ -95,9 +78,7 @@ impl Entry {
 }
 
 fn normalize(path: &str) -> String {
-    path.trim_start_matches('/')
-        .trim_end_matches('/')
-        .to_string()
+    path.trim_start_matches('/').trim_end_matches('/').to_string()
 }
 
 /// The entries of one layer, sorted by path so the tar bytes depend on nothing else.
@@ -126,10 +107,7 @@ impl Contents {
                 EntryKind::Dir => "dir".to_string(),
                 EntryKind::File { digest, size, .. } => format!("file {digest} {size}"),
             };
-            key.push_str(&format!(
-                "{} {} {}:{} {:o}\n",
-                e.path, what, e.uid, e.gid, e.mode
-            ));
+            key.push_str(&format!("{} {} {}:{} {:o}\n", e.path, what, e.uid, e.gid, e.mode));
         }
         key
     }
@@ -194,15 +172,9 @@ impl Compressor {
 
     /// Writes `contents` as a gzip tar into `out`; returns the diff_id and size of the tar,
     /// and the digest and size of the gzip. The gzip header carries no time and no file name.
-    pub fn compress(
-        &self,
-        contents: &Contents,
-        out: File,
-    ) -> io::Result<(Digest, u64, Digest, u64)> {
+    pub fn compress(&self, contents: &Contents, out: File) -> io::Result<(Digest, u64, Digest, u64)> {
         let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
-        let gz = GzBuilder::new()
-            .mtime(0)
-            .write(compressed, Compression::new(self.level));
+        let gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(self.level));
         let uncompressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, gz));
         let uncompressed = contents.write_tar(uncompressed)?;
         let (buf, diff_id, diff_size) = uncompressed.finish();
@@ -212,6 +184,17 @@ impl Compressor {
         file.sync_all()?;
         Ok((diff_id, diff_size, digest, size))
     }
+}
+
+/// An uncompressed layer: its contents (to write the tar on demand), diff_id and size.
+/// This is all a Docker engine needs; registries and layouts need the compressed `Layer`.
+#[derive(Clone, Debug)]
+pub struct Diff {
+    pub contents: Contents,
+    pub diff_id: Digest,
+    pub diff_size: u64,
+    /// The `history` line for this layer, like a Dockerfile step.
+    pub created_by: String,
 }
 
 /// A layer: its contents (to write uncompressed tars on demand), diff_id and gzip blob.
@@ -224,6 +207,18 @@ pub struct Layer {
     pub blob: Blob,
     /// The `history` line for this layer, like a Dockerfile step.
     pub created_by: String,
+}
+
+impl Layer {
+    /// The uncompressed view of this layer.
+    pub fn diff(&self) -> Diff {
+        Diff {
+            contents: self.contents.clone(),
+            diff_id: self.diff_id.clone(),
+            diff_size: self.diff_size,
+            created_by: self.created_by.clone(),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -248,32 +243,17 @@ mod tests {
             let h = entry.header();
             assert_eq!(h.mtime().unwrap(), 0);
             assert_eq!(h.username().unwrap(), Some(""));
-            seen.push((
-                entry.path().unwrap().display().to_string(),
-                h.mode().unwrap(),
-                h.uid().unwrap(),
-            ));
+            seen.push((entry.path().unwrap().display().to_string(), h.mode().unwrap(), h.uid().unwrap()));
         }
-        assert_eq!(
-            seen,
-            vec![
-                ("a/".into(), 0o755, 0),
-                ("a/x".into(), 0o644, 65532),
-                ("b".into(), 0o755, 0)
-            ]
-        );
+        assert_eq!(seen, vec![("a/".into(), 0o755, 0), ("a/x".into(), 0o644, 65532), ("b".into(), 0o755, 0)]);
     }
 
     #[test]
     fn same_contents_give_identical_bytes_and_digests() {
         let dir = tempfile::tempdir().unwrap();
         let c = Compressor::default();
-        let a = c
-            .compress(&sample(), File::create(dir.path().join("a")).unwrap())
-            .unwrap();
-        let b = c
-            .compress(&sample(), File::create(dir.path().join("b")).unwrap())
-            .unwrap();
+        let a = c.compress(&sample(), File::create(dir.path().join("a")).unwrap()).unwrap();
+        let b = c.compress(&sample(), File::create(dir.path().join("b")).unwrap()).unwrap();
         assert_eq!(a, b);
         let bytes = std::fs::read(dir.path().join("a")).unwrap();
         assert_eq!(bytes, std::fs::read(dir.path().join("b")).unwrap());

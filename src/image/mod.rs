@@ -10,7 +10,7 @@ pub mod platform;
 use blob::Blob;
 use config::{canonical_json, RunConfig};
 use digest::Digest;
-use layer::Layer;
+use layer::{Diff, Layer};
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use platform::Platform;
 
@@ -28,6 +28,30 @@ pub enum MediaTypes {
     Docker,
 }
 
+/// An image whose layers are not compressed yet: its config and uncompressed layers.
+/// A Docker engine loads this directly; compressing it gives the full `Image`.
+#[derive(Clone, Debug)]
+pub struct Unpacked {
+    pub platform: Platform,
+    pub config: Blob,
+    pub layers: Vec<Diff>,
+}
+
+impl Unpacked {
+    /// Builds the config for `layers` run as `run`; computed once, here.
+    pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Diff>) -> Unpacked {
+        let history: Vec<(Digest, String)> = layers.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
+        let config = config::build(run, &platform, &history);
+        let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
+        Unpacked { platform, config, layers }
+    }
+
+    /// The image ID Docker shows: the config digest.
+    pub fn id(&self) -> &Digest {
+        &self.config.digest
+    }
+}
+
 /// A complete single-platform image. Digests are computed once, here.
 #[derive(Clone, Debug)]
 pub struct Image {
@@ -41,19 +65,25 @@ pub struct Image {
 impl Image {
     /// Assembles config and manifest for `layers` run as `run`.
     pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Layer>) -> Image {
-        let history: Vec<(Digest, String)> = layers
-            .iter()
-            .map(|l| (l.diff_id.clone(), l.created_by.clone()))
-            .collect();
-        let config = config::build(run, &platform, &history);
-        let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
+        let unpacked = Unpacked::assemble(platform, run, layers.iter().map(Layer::diff).collect());
+        Image::from_unpacked(&unpacked, layers)
+    }
+
+    /// Completes `unpacked` with its compressed `layers`, reusing its config.
+    pub fn from_unpacked(unpacked: &Unpacked, layers: Vec<Layer>) -> Image {
+        debug_assert!(unpacked.layers.iter().map(|d| &d.diff_id).eq(layers.iter().map(|l| &l.diff_id)));
+        let config = unpacked.config.clone();
         let manifest = manifest_bytes(&config, &layers, MediaTypes::Oci);
         let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_MANIFEST, manifest);
-        Image {
-            platform,
-            config,
-            layers,
-            manifest,
+        Image { platform: unpacked.platform.clone(), config, layers, manifest }
+    }
+
+    /// The uncompressed view, for a Docker engine.
+    pub fn unpacked(&self) -> Unpacked {
+        Unpacked {
+            platform: self.platform.clone(),
+            config: self.config.clone(),
+            layers: self.layers.iter().map(Layer::diff).collect(),
         }
     }
 
@@ -86,34 +116,20 @@ impl Image {
 
 /// A descriptor of `blob` under `media_type`.
 pub fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
-    let digest =
-        oci_spec::image::Digest::try_from(blob.digest.as_str()).expect("our digests are valid");
+    let digest = oci_spec::image::Digest::try_from(blob.digest.as_str()).expect("our digests are valid");
     Descriptor::new(MediaType::from(media_type), blob.size, digest)
 }
 
 fn manifest_bytes(config: &Blob, layers: &[Layer], types: MediaTypes) -> Vec<u8> {
     let (manifest_type, config_type, layer_type) = match types {
-        MediaTypes::Oci => (
-            MEDIA_TYPE_OCI_MANIFEST,
-            MEDIA_TYPE_OCI_CONFIG,
-            layer::MEDIA_TYPE_GZIP,
-        ),
-        MediaTypes::Docker => (
-            MEDIA_TYPE_DOCKER_MANIFEST,
-            MEDIA_TYPE_DOCKER_CONFIG,
-            MEDIA_TYPE_DOCKER_LAYER,
-        ),
+        MediaTypes::Oci => (MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_CONFIG, layer::MEDIA_TYPE_GZIP),
+        MediaTypes::Docker => (MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER),
     };
     let manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(manifest_type))
         .config(descriptor(config, config_type))
-        .layers(
-            layers
-                .iter()
-                .map(|l| descriptor(&l.blob, layer_type))
-                .collect::<Vec<_>>(),
-        )
+        .layers(layers.iter().map(|l| descriptor(&l.blob, layer_type)).collect::<Vec<_>>())
         .build()
         .expect("manifest has every required field");
     canonical_json(&manifest)
@@ -128,14 +144,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = cache::LayerCache::new(dir.path().to_path_buf());
         let contents = Contents::new(vec![Entry::bytes("/app", b"\x7fELF".to_vec(), 0o755)]);
-        let layer = cache
-            .layer(contents, Compressor::default(), "COPY app /app".into())
-            .unwrap();
-        let run = RunConfig {
-            cmd: vec!["/app".into()],
-            created: config::rfc3339(0),
-            ..Default::default()
-        };
+        let layer = cache.layer(contents, Compressor::default(), "COPY app /app".into()).unwrap();
+        let run = RunConfig { cmd: vec!["/app".into()], created: config::rfc3339(0), ..Default::default() };
         Image::assemble(Platform::linux("amd64", None), &run, vec![layer])
     }
 
@@ -148,10 +158,7 @@ mod tests {
         assert_eq!(m["config"]["digest"], img.config.digest.to_string());
         assert_eq!(m["config"]["size"], img.config.size);
         assert_eq!(m["layers"][0]["mediaType"], layer::MEDIA_TYPE_GZIP);
-        assert_eq!(
-            m["layers"][0]["digest"],
-            img.layers[0].blob.digest.to_string()
-        );
+        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob.digest.to_string());
         assert_eq!(img.digest(), &Digest::of(img.manifest.bytes().unwrap()));
     }
 

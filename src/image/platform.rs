@@ -12,11 +12,7 @@ pub struct Platform {
 
 impl Platform {
     pub fn linux(architecture: &str, variant: Option<&str>) -> Platform {
-        Platform {
-            os: "linux".into(),
-            architecture: architecture.into(),
-            variant: variant.map(str::to_string),
-        }
+        Platform { os: "linux".into(), architecture: architecture.into(), variant: variant.map(str::to_string) }
     }
 
     /// The platform a Rust target triple builds for, when it is a Linux target we know.
@@ -59,18 +55,9 @@ mod tests {
     #[test]
     fn musl_targets_map_to_docker_platforms() {
         let p = |t| Platform::of_target(t).map(|p| p.to_string());
-        assert_eq!(
-            p("x86_64-unknown-linux-musl").as_deref(),
-            Some("linux/amd64")
-        );
-        assert_eq!(
-            p("aarch64-unknown-linux-musl").as_deref(),
-            Some("linux/arm64")
-        );
-        assert_eq!(
-            p("armv7-unknown-linux-musleabihf").as_deref(),
-            Some("linux/arm/v7")
-        );
+        assert_eq!(p("x86_64-unknown-linux-musl").as_deref(), Some("linux/amd64"));
+        assert_eq!(p("aarch64-unknown-linux-musl").as_deref(), Some("linux/arm64"));
+        assert_eq!(p("armv7-unknown-linux-musleabihf").as_deref(), Some("linux/arm/v7"));
         assert_eq!(p("i686-unknown-linux-musl").as_deref(), Some("linux/386"));
         assert_eq!(p("x86_64-pc-windows-msvc"), None);
     }

@@ -2,116 +2,96 @@
 //! the same tar is also an OCI image layout.
 
 use super::layout::{index_json, OCI_LAYOUT};
+use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
-use crate::image::layer::{Layer, MTIME};
-use crate::image::Image;
+use crate::image::digest::Digest;
+use crate::image::layer::{Diff, MTIME};
+use crate::image::{Image, Unpacked};
 use crate::reference::Reference;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
 
-/// How layers go into the archive.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Layers {
-    /// The gzip blobs under `blobs/sha256/`: the archive is also an OCI layout.
-    Compressed,
-    /// Plain tars, written on the fly: what a local engine loads fastest.
-    Uncompressed,
-}
-
-/// Writes the archive for `image` carrying `tags` to `w`.
-pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference], layers: Layers) -> io::Result<W> {
+/// Writes a tar for `image` carrying `tags` to `w`: a docker-archive whose compressed
+/// layers sit under `blobs/sha256/`, next to `oci-layout` and `index.json`, so the same tar
+/// is also an OCI image layout.
+pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
-    if layers == Layers::Compressed {
-        let ref_names: Vec<String> = tags
-            .iter()
-            .map(|t| t.tag_or_default().to_string())
-            .collect();
-        let ref_names = if ref_names.is_empty() {
-            vec![crate::reference::DEFAULT_TAG.to_string()]
-        } else {
-            ref_names
-        };
-        append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
-        let index = index_json(image, &ref_names);
-        append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+    let mut ref_names: Vec<String> = tags.iter().map(|t| t.tag_or_default().to_string()).collect();
+    ref_names.dedup();
+    if ref_names.is_empty() {
+        ref_names.push(crate::reference::DEFAULT_TAG.to_string());
     }
-    append_dir(&mut tar, "blobs/")?;
-    append_dir(&mut tar, "blobs/sha256/")?;
-    let config = image.config.bytes().expect("configs are held in memory");
-    append(
-        &mut tar,
-        &blob_path(image.config.digest.hex()),
-        image.config.size,
-        config,
-    )?;
+    append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
+    let index = index_json(image, &ref_names);
+    append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+    append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
-        layer_paths.push(append_layer(&mut tar, layer, layers)?);
+        let path = blob_path(layer.blob.digest.hex());
+        append(&mut tar, &path, layer.blob.size, layer.blob.open()?)?;
+        layer_paths.push(path);
     }
-    if layers == Layers::Compressed {
-        let manifest = image
-            .manifest
-            .bytes()
-            .expect("manifests are held in memory");
-        append(
-            &mut tar,
-            &blob_path(image.digest().hex()),
-            image.manifest.size,
-            manifest,
-        )?;
-    }
-    let manifest = manifest_json(image, tags, &layer_paths);
-    append(
-        &mut tar,
-        "manifest.json",
-        manifest.len() as u64,
-        &manifest[..],
-    )?;
-    let repositories = repositories_json(image, tags);
-    append(
-        &mut tar,
-        "repositories",
-        repositories.len() as u64,
-        &repositories[..],
-    )?;
+    let manifest = image.manifest.bytes().expect("manifests are held in memory");
+    append(&mut tar, &blob_path(image.digest().hex()), image.manifest.size, manifest)?;
+    let top = image.layers.last().map(|l| &l.diff_id);
+    append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
     tar.into_inner()
+}
+
+/// Writes a docker-archive of `image` with plain (uncompressed) layer tars, produced on the
+/// fly: what a local engine loads fastest, with no compression spent.
+pub fn write_unpacked<W: Write>(w: W, image: &Unpacked, tags: &[Reference]) -> io::Result<W> {
+    let mut tar = tar::Builder::new(w);
+    append_config(&mut tar, &image.config)?;
+    let mut layer_paths = Vec::new();
+    for layer in &image.layers {
+        layer_paths.push(append_diff(&mut tar, layer)?);
+    }
+    let top = image.layers.last().map(|l| &l.diff_id);
+    append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
+    tar.into_inner()
+}
+
+fn append_config<W: Write>(tar: &mut tar::Builder<W>, config: &Blob) -> io::Result<()> {
+    append_dir(tar, "blobs/")?;
+    append_dir(tar, "blobs/sha256/")?;
+    let bytes = config.bytes().expect("configs are held in memory");
+    append(tar, &blob_path(config.digest.hex()), config.size, bytes)
+}
+
+/// The docker-archive files: `manifest.json` and the legacy `repositories`.
+fn append_docker_files<W: Write>(
+    tar: &mut tar::Builder<W>,
+    config: &Blob,
+    top: Option<&Digest>,
+    tags: &[Reference],
+    layer_paths: &[String],
+) -> io::Result<()> {
+    let manifest = manifest_json(config, tags, layer_paths);
+    append(tar, "manifest.json", manifest.len() as u64, &manifest[..])?;
+    let repositories = repositories_json(top, tags);
+    append(tar, "repositories", repositories.len() as u64, &repositories[..])
 }
 
 fn blob_path(hex: &str) -> String {
     format!("blobs/sha256/{hex}")
 }
 
-fn append_layer<W: Write>(
-    tar: &mut tar::Builder<W>,
-    layer: &Layer,
-    layers: Layers,
-) -> io::Result<String> {
-    match layers {
-        Layers::Compressed => {
-            let path = blob_path(layer.blob.digest.hex());
-            append(tar, &path, layer.blob.size, layer.blob.open()?)?;
-            Ok(path)
-        }
-        Layers::Uncompressed => {
-            // The tar is produced by a thread into a pipe, so it is never held whole.
-            let path = blob_path(layer.diff_id.hex());
-            let (mut reader, writer) = io::pipe()?;
-            let contents = layer.contents.clone();
-            let producer = std::thread::spawn(move || {
-                contents
-                    .write_tar(io::BufWriter::with_capacity(1 << 20, writer))
-                    .and_then(|w| w.into_inner().map(drop).map_err(|e| e.into_error()))
-            });
-            let result = append(tar, &path, layer.diff_size, &mut reader);
-            drop(reader);
-            producer
-                .join()
-                .map_err(|_| io::Error::other("the layer writer panicked"))??;
-            result?;
-            Ok(path)
-        }
-    }
+/// Appends a layer's plain tar, produced by a thread into a pipe so it is never held whole.
+fn append_diff<W: Write>(tar: &mut tar::Builder<W>, layer: &Diff) -> io::Result<String> {
+    let path = blob_path(layer.diff_id.hex());
+    let (mut reader, writer) = io::pipe()?;
+    let contents = layer.contents.clone();
+    let producer = std::thread::spawn(move || {
+        let w = contents.write_tar(io::BufWriter::with_capacity(1 << 20, writer))?;
+        w.into_inner().map(drop).map_err(|e| e.into_error())
+    });
+    let result = append(tar, &path, layer.diff_size, &mut reader);
+    drop(reader);
+    producer.join().map_err(|_| io::Error::other("the layer writer panicked"))??;
+    result?;
+    Ok(path)
 }
 
 fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
@@ -125,12 +105,7 @@ fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
     h
 }
 
-fn append<W: Write>(
-    tar: &mut tar::Builder<W>,
-    path: &str,
-    size: u64,
-    data: impl Read,
-) -> io::Result<()> {
+fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> io::Result<()> {
     let mut h = header(size, tar::EntryType::Regular, 0o644);
     tar.append_data(&mut h, path, data.take(size))
 }
@@ -141,28 +116,21 @@ fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> io::Result<()>
 }
 
 /// docker-archive `manifest.json`: config, tags and layer paths.
-fn manifest_json(image: &Image, tags: &[Reference], layer_paths: &[String]) -> Vec<u8> {
+fn manifest_json(config: &Blob, tags: &[Reference], layer_paths: &[String]) -> Vec<u8> {
     let repo_tags: Vec<String> = tags.iter().map(Reference::with_default_tag).collect();
     canonical_json(&json!([{
-        "Config": blob_path(image.config.digest.hex()),
+        "Config": blob_path(config.digest.hex()),
         "RepoTags": repo_tags,
         "Layers": layer_paths,
     }]))
 }
 
 /// The legacy `repositories` file: repository → tag → top layer id.
-fn repositories_json(image: &Image, tags: &[Reference]) -> Vec<u8> {
-    let top = image
-        .layers
-        .last()
-        .map(|l| l.diff_id.hex().to_string())
-        .unwrap_or_default();
+fn repositories_json(top: Option<&Digest>, tags: &[Reference]) -> Vec<u8> {
+    let top = top.map(|d| d.hex().to_string()).unwrap_or_default();
     let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
     for t in tags {
-        repos
-            .entry(t.name())
-            .or_default()
-            .insert(t.tag_or_default().to_string(), top.clone());
+        repos.entry(t.name()).or_default().insert(t.tag_or_default().to_string(), top.clone());
     }
     canonical_json(&repos)
 }

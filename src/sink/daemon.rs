@@ -1,8 +1,8 @@
 //! The local Docker engine: streams a docker-archive into `POST /images/load` over the
 //! engine's socket (`DOCKER_HOST`, else `/var/run/docker.sock`).
 
-use super::archive::{self, Layers};
-use crate::image::Image;
+use super::archive;
+use crate::image::Unpacked;
 use crate::reference::Reference;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::TcpStream;
@@ -56,9 +56,7 @@ impl Endpoint {
         }
         if let Some(addr) = host.strip_prefix("tcp://") {
             if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
-                return Err(Error::UnsupportedHost(format!(
-                    "{host} with DOCKER_TLS_VERIFY"
-                )));
+                return Err(Error::UnsupportedHost(format!("{host} with DOCKER_TLS_VERIFY")));
             }
             return Ok(Endpoint::Tcp(addr.trim_end_matches('/').into()));
         }
@@ -87,43 +85,30 @@ fn connect(endpoint: &Endpoint) -> io::Result<Box<dyn Stream>> {
 pub fn ping() -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
-    let unreachable = |source| Error::Unreachable {
-        endpoint: describe.clone(),
-        source,
-    };
+    let unreachable = |source| Error::Unreachable { endpoint: describe.clone(), source };
     let mut stream = connect(&endpoint).map_err(unreachable)?;
-    stream
-        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
-        .map_err(unreachable)?;
+    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").map_err(unreachable)?;
     let (status, _) = read_response(stream).map_err(unreachable)?;
     if status != 200 {
-        return Err(unreachable(io::Error::other(format!(
-            "GET /_ping answered {status}"
-        ))));
+        return Err(unreachable(io::Error::other(format!("GET /_ping answered {status}"))));
     }
     Ok(())
 }
 
 /// Loads `image` into the engine under `tags`. Layers go uncompressed: the engine would
 /// only decompress them again.
-pub fn load(image: &Image, tags: &[Reference]) -> Result<(), Error> {
+pub fn load(image: &Unpacked, tags: &[Reference]) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
-    let io_err = |source| Error::Io {
-        endpoint: describe.clone(),
-        source,
-    };
-    let stream = connect(&endpoint).map_err(|source| Error::Unreachable {
-        endpoint: describe.clone(),
-        source,
-    })?;
+    let io_err = |source| Error::Io { endpoint: describe.clone(), source };
+    let stream = connect(&endpoint).map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
     let mut w = BufWriter::with_capacity(1 << 20, stream);
     w.write_all(
         b"POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
           Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
     )
     .map_err(io_err)?;
-    let sent = archive::write(Chunked(&mut w), image, tags, Layers::Uncompressed)
+    let sent = archive::write_unpacked(Chunked(&mut w), image, tags)
         .map(drop)
         .and_then(|()| w.write_all(b"0\r\n\r\n"))
         .and_then(|()| w.flush());
@@ -133,10 +118,7 @@ pub fn load(image: &Image, tags: &[Reference]) -> Result<(), Error> {
         Ok(r) => r,
         Err(e) => return Err(io_err(sent.err().unwrap_or(e))),
     };
-    check_load_response(status, &body).map_err(|message| Error::Refused {
-        endpoint: describe.clone(),
-        message,
-    })?;
+    check_load_response(status, &body).map_err(|message| Error::Refused { endpoint: describe.clone(), message })?;
     sent.map_err(io_err)
 }
 
@@ -148,11 +130,7 @@ fn check_load_response(status: u16, body: &[u8]) -> Result<(), String> {
             if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
                 return Err(err.trim().to_string());
             }
-            if let Some(msg) = v
-                .get("message")
-                .and_then(|e| e.as_str())
-                .filter(|_| status != 200)
-            {
+            if let Some(msg) = v.get("message").and_then(|e| e.as_str()).filter(|_| status != 200) {
                 return Err(format!("HTTP {status}: {}", msg.trim()));
             }
         }
@@ -235,22 +213,14 @@ mod tests {
     fn an_error_line_inside_a_200_is_a_failure() {
         let body = b"{\"stream\":\"Loading\"}\n{\"errorDetail\":{\"message\":\"bad tar\"},\"error\":\"bad tar\"}\n";
         assert_eq!(check_load_response(200, body), Err("bad tar".into()));
-        assert_eq!(
-            check_load_response(200, b"{\"stream\":\"Loaded image: a:1\\n\"}\n"),
-            Ok(())
-        );
-        assert!(check_load_response(500, b"{\"message\":\"no space\"}")
-            .unwrap_err()
-            .contains("no space"));
+        assert_eq!(check_load_response(200, b"{\"stream\":\"Loaded image: a:1\\n\"}\n"), Ok(()));
+        assert!(check_load_response(500, b"{\"message\":\"no space\"}").unwrap_err().contains("no space"));
     }
 
     #[test]
     fn chunked_responses_are_decoded() {
         let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
-        assert_eq!(
-            read_response(&raw[..]).unwrap(),
-            (200, b"hello world".to_vec())
-        );
+        assert_eq!(read_response(&raw[..]).unwrap(), (200, b"hello world".to_vec()));
         let raw = b"HTTP/1.1 400 Bad\r\nContent-Length: 3\r\n\r\nabcdef";
         assert_eq!(read_response(&raw[..]).unwrap(), (400, b"abc".to_vec()));
     }

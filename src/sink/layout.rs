@@ -61,7 +61,5 @@ pub fn index_json(image: &Image, ref_names: &[String]) -> Vec<u8> {
             })
         })
         .collect();
-    canonical_json(
-        &json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests}),
-    )
+    canonical_json(&json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests}))
 }

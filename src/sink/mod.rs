@@ -37,36 +37,21 @@ impl Error {
 }
 
 /// Writes `image` to the local sink `spec`; returns the result lines for stdout.
-/// Registry sinks are published by `crate::registry`.
+/// The engine (`daemon::load`) and registries (`crate::registry`) are published apart.
 pub fn publish_local(spec: &SinkSpec, image: &Image) -> Result<Vec<String>, Error> {
     let digest = image.digest();
     match spec {
         SinkSpec::Layout { dir, ref_names, .. } => {
-            layout::write(dir, image, ref_names).map_err(|source| Error::Layout {
-                dir: dir.clone(),
-                source,
-            })?;
+            layout::write(dir, image, ref_names).map_err(|source| Error::Layout { dir: dir.clone(), source })?;
             Ok(vec![format!("{} {digest}", dir.display())])
         }
         SinkSpec::Archive { path, tags } => {
-            fsutil::write_file_atomic(path, |w| {
-                archive::write(w, image, tags, archive::Layers::Compressed).map(drop)
-            })
-            .map_err(|source| Error::Archive {
-                path: path.clone(),
-                source,
-            })?;
+            fsutil::write_file_atomic(path, |w| archive::write(w, image, tags).map(drop))
+                .map_err(|source| Error::Archive { path: path.clone(), source })?;
             Ok(vec![format!("{} {digest}", path.display())])
         }
-        SinkSpec::Daemon { tags } => {
-            daemon::load(image, tags)?;
-            Ok(tags
-                .iter()
-                .map(|t| format!("{} {digest}", t.with_default_tag()))
-                .collect())
-        }
-        SinkSpec::Registry { .. } => {
-            unreachable!("registry sinks are published by crate::registry")
+        SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {
+            unreachable!("engines load `Unpacked` images; registries are published by crate::registry")
         }
     }
 }
