@@ -79,13 +79,15 @@ for p in "$hello" "$p10" "$p90"; do
     "cargo containerize --tag (unchanged binary)"
 
   hyperfine -N --export-json "$work/noop-$name.json" -w 3 -r 30 \
-    "cargo build -q --release --target x86_64-unknown-linux-musl" \
-    "cargo containerize -q -o $work/out-$name" \
-    "cargo containerize --version" >/dev/null
+    --prepare true "cargo build -q --release --target x86_64-unknown-linux-musl" \
+    --prepare true "cargo containerize -q -o $work/out-$name" \
+    --prepare true "cargo containerize --version" \
+    --prepare "rm -rf $p/target/containerize/cache" "cargo containerize -q -o $work/new-$name" >/dev/null
   report "no-op: nothing changed, $name" "$work/noop-$name.json" \
     "cargo build (no-op)" \
     "cargo containerize --output (no-op)" \
-    "cargo containerize --version (cargo's subcommand dispatch alone)"
+    "cargo containerize --version (cargo's subcommand dispatch alone)" \
+    "cargo containerize --output, binary new to the layer cache"
   read -r -a ms <<<"$(median "$work/noop-$name.json")"
   python3 -c "b,c,d=${ms[0]},${ms[1]},${ms[2]}; print('  our own cost on top of cargo build + dispatch: %.1f ms; (containerize - dispatch) / cargo build = %.2fx' % (c-b-d, (c-d)/b))"
 done
