@@ -17,11 +17,7 @@ pub enum Event {
     /// The registry already had the blob.
     Skipped { digest: Digest, size: u64 },
     /// The blob was mounted from another repository of the same registry.
-    Mounted {
-        digest: Digest,
-        size: u64,
-        from: String,
-    },
+    Mounted { digest: Digest, size: u64, from: String },
     /// The upload finished.
     Uploaded { digest: Digest, size: u64 },
     /// A failed try that will be retried from the existence check.
@@ -31,10 +27,7 @@ pub enum Event {
 enum Draw {
     Quiet,
     Lines,
-    Bars {
-        multi: MultiProgress,
-        bars: Mutex<HashMap<Digest, ProgressBar>>,
-    },
+    Bars { multi: MultiProgress, bars: Mutex<HashMap<Digest, ProgressBar>> },
 }
 
 /// Receives events from sinks and draws them; can also record them (for tests and summaries).
@@ -56,18 +49,12 @@ impl Progress {
         } else {
             Draw::Lines
         };
-        Progress {
-            draw,
-            recorded: Mutex::new(Vec::new()),
-        }
+        Progress { draw, recorded: Mutex::new(Vec::new()) }
     }
 
     /// Draws nothing; only records.
     pub fn hidden() -> Progress {
-        Progress {
-            draw: Draw::Quiet,
-            recorded: Mutex::new(Vec::new()),
-        }
+        Progress { draw: Draw::Quiet, recorded: Mutex::new(Vec::new()) }
     }
 
     /// Every event so far, in order.
@@ -97,11 +84,9 @@ fn draw_bar(multi: &MultiProgress, bars: &Mutex<HashMap<Digest, ProgressBar>>, e
         Event::Started { digest, size } => {
             let bar = bars.entry(digest.clone()).or_insert_with(|| {
                 let bar = multi.add(ProgressBar::new(*size));
-                let style = ProgressStyle::with_template(
-                    "{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}",
-                )
-                .unwrap_or_else(|_| ProgressStyle::default_bar())
-                .progress_chars("=> ");
+                let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> ");
                 bar.set_style(style);
                 bar.set_prefix(short(digest));
                 bar
@@ -140,11 +125,7 @@ fn digest_of(event: &Event) -> &Digest {
 pub fn line(event: &Event) -> Option<String> {
     Some(match event {
         Event::Uploaded { digest, size } => format!("uploaded {} {}", short(digest), human(*size)),
-        Event::Skipped { digest, size } => format!(
-            "skipped {} {} (already in registry)",
-            short(digest),
-            human(*size)
-        ),
+        Event::Skipped { digest, size } => format!("skipped {} {} (already in registry)", short(digest), human(*size)),
         Event::Mounted { digest, size, from } => {
             format!("mounted {} {} from {from}", short(digest), human(*size))
         }
@@ -180,35 +161,13 @@ mod tests {
     #[test]
     fn lines_name_the_blob_and_size() {
         let d = Digest::of(b"x");
-        let up = line(&Event::Uploaded {
-            digest: d.clone(),
-            size: 1_234_567,
-        })
-        .unwrap();
-        assert!(
-            up.starts_with("uploaded sha256:") && up.ends_with("1.2 MB"),
-            "{up}"
-        );
-        let sk = line(&Event::Skipped {
-            digest: d.clone(),
-            size: 10,
-        })
-        .unwrap();
+        let up = line(&Event::Uploaded { digest: d.clone(), size: 1_234_567 }).unwrap();
+        assert!(up.starts_with("uploaded sha256:") && up.ends_with("1.2 MB"), "{up}");
+        let sk = line(&Event::Skipped { digest: d.clone(), size: 10 }).unwrap();
         assert!(sk.contains("already in registry"), "{sk}");
-        let m = line(&Event::Mounted {
-            digest: d.clone(),
-            size: 10,
-            from: "other/repo".into(),
-        })
-        .unwrap();
+        let m = line(&Event::Mounted { digest: d.clone(), size: 10, from: "other/repo".into() }).unwrap();
         assert!(m.ends_with("from other/repo"), "{m}");
-        assert_eq!(
-            line(&Event::Advanced {
-                digest: d,
-                bytes: 1
-            }),
-            None
-        );
+        assert_eq!(line(&Event::Advanced { digest: d, bytes: 1 }), None);
         assert_eq!(human(999), "999 B");
         assert_eq!(human(1500), "1.5 kB");
     }
@@ -217,18 +176,9 @@ mod tests {
     fn records_events_but_not_advances() {
         let p = Progress::hidden();
         let d = Digest::of(b"y");
-        p.emit(Event::Started {
-            digest: d.clone(),
-            size: 3,
-        });
-        p.emit(Event::Advanced {
-            digest: d.clone(),
-            bytes: 3,
-        });
-        p.emit(Event::Uploaded {
-            digest: d.clone(),
-            size: 3,
-        });
+        p.emit(Event::Started { digest: d.clone(), size: 3 });
+        p.emit(Event::Advanced { digest: d.clone(), bytes: 3 });
+        p.emit(Event::Uploaded { digest: d.clone(), size: 3 });
         assert_eq!(p.events().len(), 2);
     }
 }

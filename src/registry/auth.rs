@@ -24,12 +24,7 @@ impl Challenge {
     /// The `scope` parameter split on spaces (several scopes may be requested at once).
     pub fn scopes(&self) -> Vec<String> {
         self.param("scope")
-            .map(|s| {
-                s.split(' ')
-                    .filter(|s| !s.is_empty())
-                    .map(String::from)
-                    .collect()
-            })
+            .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
             .unwrap_or_default()
     }
 }
@@ -51,16 +46,10 @@ pub fn parse_challenges(header: &str) -> Vec<Challenge> {
             // A parameter of the current challenge.
             let after = after.trim_start()[1..].trim_start();
             let (value, remaining) = parse_value(after);
-            out.last_mut()
-                .unwrap()
-                .params
-                .insert(word.to_ascii_lowercase(), value);
+            out.last_mut().unwrap().params.insert(word.to_ascii_lowercase(), value);
             rest = remaining;
         } else {
-            out.push(Challenge {
-                scheme: word.to_ascii_lowercase(),
-                params: BTreeMap::new(),
-            });
+            out.push(Challenge { scheme: word.to_ascii_lowercase(), params: BTreeMap::new() });
             rest = after;
         }
     }
@@ -122,11 +111,7 @@ pub struct Auth {
 
 impl Auth {
     pub fn new(registry: &str, credentials: Option<Credentials>) -> Auth {
-        Auth {
-            registry: registry.to_string(),
-            credentials,
-            state: Default::default(),
-        }
+        Auth { registry: registry.to_string(), credentials, state: Default::default() }
     }
 
     /// Records the challenge of a `GET /v2/` ping (or of any 401).
@@ -153,40 +138,25 @@ impl Auth {
     }
 
     /// The `Authorization` value covering `scopes`, fetching a token when needed.
-    pub async fn header(
-        &self,
-        transport: &Transport,
-        scopes: &[String],
-    ) -> Result<Option<HeaderValue>, Error> {
+    pub async fn header(&self, transport: &Transport, scopes: &[String]) -> Result<Option<HeaderValue>, Error> {
         let mut state = self.state.lock().await;
         let Some(challenge) = state.challenge.clone() else {
             return Ok(None);
         };
         if challenge.scheme == "basic" {
-            return Ok(self
-                .credentials
-                .as_ref()
-                .map(|c| secret_header(c.basic_header())));
+            return Ok(self.credentials.as_ref().map(|c| secret_header(c.basic_header())));
         }
         state.scopes.extend(scopes.iter().cloned());
         let fresh = state.token.as_ref().is_some_and(|t| {
-            t.expires > Instant::now() + Duration::from_secs(10)
-                && scopes.iter().all(|s| t.scopes.contains(s))
+            t.expires > Instant::now() + Duration::from_secs(10) && scopes.iter().all(|s| t.scopes.contains(s))
         });
         if !fresh {
             let all: Vec<String> = state.scopes.iter().cloned().collect();
             let (value, expires_in) = self.fetch_token(transport, &challenge, &all).await?;
             let expires = Instant::now() + Duration::from_secs(expires_in.max(20));
-            state.token = Some(Token {
-                value,
-                expires,
-                scopes: state.scopes.clone(),
-            });
+            state.token = Some(Token { value, expires, scopes: state.scopes.clone() });
         }
-        Ok(state
-            .token
-            .as_ref()
-            .map(|t| secret_header(format!("Bearer {}", t.value))))
+        Ok(state.token.as_ref().map(|t| secret_header(format!("Bearer {}", t.value))))
     }
 
     /// Asks the token endpoint; an identity token uses the OAuth2 refresh grant first.
@@ -203,10 +173,7 @@ impl Auth {
         })?;
         let service = challenge.param("service");
         if let Some(Credentials::IdentityToken { token, .. }) = &self.credentials {
-            match self
-                .oauth_refresh(transport, realm, service, scopes, token)
-                .await
-            {
+            match self.oauth_refresh(transport, realm, service, scopes, token).await {
                 Err(e) if e.status() == Some(404) => {} // Not supported here: fall back to GET.
                 other => return other,
             }
@@ -229,23 +196,8 @@ impl Auth {
         if let Some(c) = &self.credentials {
             headers.insert(AUTHORIZATION, secret_header(c.basic_header()));
         }
-        let resp = transport
-            .send(
-                &self.registry,
-                Method::GET,
-                url.as_str(),
-                &headers,
-                &Body::Empty,
-            )
-            .await?;
-        let resp = check(
-            &self.registry,
-            &Method::GET,
-            url.as_str(),
-            resp,
-            &[StatusCode::OK],
-        )
-        .await?;
+        let resp = transport.send(&self.registry, Method::GET, url.as_str(), &headers, &Body::Empty).await?;
+        let resp = check(&self.registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
         self.token_from(resp, url.as_str()).await
     }
 
@@ -269,23 +221,8 @@ impl Auth {
             form.query().unwrap_or("").as_bytes().to_vec(),
             "application/x-www-form-urlencoded".to_string(),
         );
-        let resp = transport
-            .send(
-                &self.registry,
-                Method::POST,
-                realm,
-                &HeaderMap::new(),
-                &body,
-            )
-            .await?;
-        let resp = check(
-            &self.registry,
-            &Method::POST,
-            realm,
-            resp,
-            &[StatusCode::OK],
-        )
-        .await?;
+        let resp = transport.send(&self.registry, Method::POST, realm, &HeaderMap::new(), &body).await?;
+        let resp = check(&self.registry, &Method::POST, realm, resp, &[StatusCode::OK]).await?;
         self.token_from(resp, realm).await
     }
 
@@ -301,12 +238,8 @@ impl Auth {
             request: super::transport::request(&Method::GET, url),
             message: message.to_string(),
         };
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|_| bad("the token response broke off"))?;
-        let reply: Reply = serde_json::from_slice(&bytes)
-            .map_err(|_| bad("the token endpoint did not answer JSON"))?;
+        let bytes = resp.bytes().await.map_err(|_| bad("the token response broke off"))?;
+        let reply: Reply = serde_json::from_slice(&bytes).map_err(|_| bad("the token endpoint did not answer JSON"))?;
         let token = reply
             .token
             .or(reply.access_token)
@@ -336,10 +269,7 @@ mod tests {
         assert_eq!(c[0].scheme, "bearer");
         assert_eq!(c[0].param("realm"), Some("https://auth.docker.io/token"));
         assert_eq!(c[0].param("service"), Some("registry.docker.io"));
-        assert_eq!(
-            c[0].scopes(),
-            ["repository:a/b:pull,push", "repository:c:pull"]
-        );
+        assert_eq!(c[0].scopes(), ["repository:a/b:pull,push", "repository:c:pull"]);
     }
 
     #[test]

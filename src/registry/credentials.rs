@@ -23,17 +23,12 @@ pub enum Credentials {
 
 impl Credentials {
     pub fn basic(username: impl Into<String>, password: impl Into<String>) -> Credentials {
-        Credentials::Basic {
-            username: username.into(),
-            password: password.into(),
-        }
+        Credentials::Basic { username: username.into(), password: password.into() }
     }
 
     pub fn username(&self) -> &str {
         match self {
-            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => {
-                username
-            }
+            Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => username,
         }
     }
 
@@ -48,10 +43,7 @@ impl Credentials {
     /// `Basic base64(user:secret)`.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username(), self.secret());
-        format!(
-            "Basic {}",
-            base64::engine::general_purpose::STANDARD.encode(raw)
-        )
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
     }
 }
 
@@ -61,10 +53,7 @@ impl fmt::Debug for Credentials {
             Credentials::Basic { .. } => "Basic",
             Credentials::IdentityToken { .. } => "IdentityToken",
         };
-        f.debug_tuple(kind)
-            .field(&self.username())
-            .field(&"<redacted>")
-            .finish()
+        f.debug_tuple(kind).field(&self.username()).field(&"<redacted>").finish()
     }
 }
 
@@ -78,10 +67,7 @@ pub fn process_env(name: &str) -> Option<String> {
 
 /// Looks up credentials for `host` (`host[:port]`); `Ok(None)` means anonymous.
 pub fn lookup(host: &str, env: Env) -> Result<Option<Credentials>, String> {
-    if let (Some(u), Some(p)) = (
-        env("CARGO_CONTAINERIZE_USERNAME"),
-        env("CARGO_CONTAINERIZE_PASSWORD"),
-    ) {
+    if let (Some(u), Some(p)) = (env("CARGO_CONTAINERIZE_USERNAME"), env("CARGO_CONTAINERIZE_PASSWORD")) {
         return Ok(Some(Credentials::basic(u, p)));
     }
     if let Some(path) = docker_config_path(env) {
@@ -154,23 +140,13 @@ fn read_config(path: &std::path::Path) -> Result<Option<ConfigFile>, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
     };
-    serde_json::from_slice(&text)
-        .map(Some)
-        .map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+    serde_json::from_slice(&text).map(Some).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
 }
 
 /// Docker's order: `credHelpers[host]`, then `credsStore`, then `auths`.
-fn from_docker_config(
-    config: &ConfigFile,
-    host: &str,
-    env: Env,
-) -> Result<Option<Credentials>, String> {
+fn from_docker_config(config: &ConfigFile, host: &str, env: Env) -> Result<Option<Credentials>, String> {
     let key = server_key(host);
-    if let Some(helper) = config
-        .cred_helpers
-        .get(&key)
-        .or_else(|| config.cred_helpers.get(host))
-    {
+    if let Some(helper) = config.cred_helpers.get(&key).or_else(|| config.cred_helpers.get(host)) {
         return run_helper(helper, &key, env);
     }
     if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
@@ -190,27 +166,16 @@ pub fn server_key(host: &str) -> String {
 }
 
 /// `auths` keys may be `host`, `https://host`, `http://host/v1/`...: compare hosts.
-fn from_auths(
-    auths: &HashMap<String, AuthEntry>,
-    host: &str,
-) -> Result<Option<Credentials>, String> {
+fn from_auths(auths: &HashMap<String, AuthEntry>, host: &str) -> Result<Option<Credentials>, String> {
     let key = server_key(host);
     let wanted = normalize_key(&key);
-    let entry = auths.get(&key).or_else(|| {
-        auths
-            .iter()
-            .find(|(k, _)| normalize_key(k) == wanted)
-            .map(|(_, v)| v)
-    });
+    let entry = auths.get(&key).or_else(|| auths.iter().find(|(k, _)| normalize_key(k) == wanted).map(|(_, v)| v));
     let Some(entry) = entry else { return Ok(None) };
     decode_entry(entry, host)
 }
 
 fn normalize_key(key: &str) -> String {
-    let key = key
-        .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
+    let key = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
     key.split('/').next().unwrap_or(key).to_string()
 }
 
@@ -220,20 +185,14 @@ fn decode_entry(entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, St
         let raw = base64::engine::general_purpose::STANDARD
             .decode(auth.trim())
             .map_err(|_| format!("the `auth` entry for {host} is not valid base64"))?;
-        let raw = String::from_utf8(raw)
-            .map_err(|_| format!("the `auth` entry for {host} is not UTF-8"))?;
-        let (u, p) = raw
-            .split_once(':')
-            .ok_or_else(|| format!("the `auth` entry for {host} is not USER:PASSWORD"))?;
+        let raw = String::from_utf8(raw).map_err(|_| format!("the `auth` entry for {host} is not UTF-8"))?;
+        let (u, p) = raw.split_once(':').ok_or_else(|| format!("the `auth` entry for {host} is not USER:PASSWORD"))?;
         username = Some(u.to_string());
         password = Some(p.to_string());
     }
     if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
         let username = username.unwrap_or_default();
-        return Ok(Some(Credentials::IdentityToken {
-            username,
-            token: token.to_string(),
-        }));
+        return Ok(Some(Credentials::IdentityToken { username, token: token.to_string() }));
     }
     Ok(match (username, password) {
         (Some(u), Some(p)) if !u.is_empty() || !p.is_empty() => Some(Credentials::basic(u, p)),
@@ -245,20 +204,17 @@ fn decode_entry(entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, St
 pub fn run_helper(helper: &str, server: &str, env: Env) -> Result<Option<Credentials>, String> {
     let program = format!("docker-credential-{helper}");
     let mut cmd = Command::new(&program);
-    cmd.arg("get")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
     if let Some(path) = env("PATH") {
         cmd.env("PATH", path);
     }
-    let mut child = cmd.spawn().map_err(|e| format!("running {program} (from the Docker config): {e}; install it or remove it from config.json"))?;
+    let mut child = cmd.spawn().map_err(|e| {
+        format!("running {program} (from the Docker config): {e}; install it or remove it from config.json")
+    })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child
-        .wait_with_output()
-        .map_err(|e| format!("running {program}: {e}"))?;
+    let out = child.wait_with_output().map_err(|e| format!("running {program}: {e}"))?;
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         if stdout.contains("credentials not found")
@@ -276,16 +232,13 @@ pub fn run_helper(helper: &str, server: &str, env: Env) -> Result<Option<Credent
         #[serde(rename = "Secret", default)]
         secret: String,
     }
-    let reply: Reply = serde_json::from_str(&stdout)
-        .map_err(|_| format!("{program} get did not print the expected JSON"))?;
+    let reply: Reply =
+        serde_json::from_str(&stdout).map_err(|_| format!("{program} get did not print the expected JSON"))?;
     if reply.secret.is_empty() {
         return Ok(None);
     }
     Ok(Some(if reply.username == "<token>" {
-        Credentials::IdentityToken {
-            username: String::new(),
-            token: reply.secret,
-        }
+        Credentials::IdentityToken { username: String::new(), token: reply.secret }
     } else {
         Credentials::basic(reply.username, reply.secret)
     }))
@@ -313,19 +266,10 @@ mod tests {
     #[test]
     fn debug_redacts_the_secret() {
         let c = Credentials::basic("alice", "hunter2");
-        let t = Credentials::IdentityToken {
-            username: "bob".into(),
-            token: "tok-xyz".into(),
-        };
+        let t = Credentials::IdentityToken { username: "bob".into(), token: "tok-xyz".into() };
         let shown = format!("{c:?} {t:?}");
-        assert!(
-            shown.contains("alice") && shown.contains("<redacted>"),
-            "{shown}"
-        );
-        assert!(
-            !shown.contains("hunter2") && !shown.contains("tok-xyz"),
-            "{shown}"
-        );
+        assert!(shown.contains("alice") && shown.contains("<redacted>"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("tok-xyz"), "{shown}");
     }
 
     #[test]
@@ -335,30 +279,15 @@ mod tests {
             ("CARGO_CONTAINERIZE_PASSWORD", "pw".into()),
             ("DOCKER_CONFIG", "/nonexistent".into()),
         ]);
-        assert_eq!(
-            lookup("r.io", &env).unwrap(),
-            Some(Credentials::basic("ci", "pw"))
-        );
+        assert_eq!(lookup("r.io", &env).unwrap(), Some(Credentials::basic("ci", "pw")));
     }
 
     #[test]
     fn docker_order_is_helper_then_store_then_auths() {
         let dir = tempfile::tempdir().unwrap();
-        helper(
-            dir.path(),
-            "one",
-            r#"read s; echo "{\"Username\":\"h-$s\",\"Secret\":\"s1\"}""#,
-        );
-        helper(
-            dir.path(),
-            "store",
-            r#"read s; echo "{\"Username\":\"store\",\"Secret\":\"s2\"}""#,
-        );
-        helper(
-            dir.path(),
-            "none",
-            "echo 'credentials not found in native keychain'; exit 1",
-        );
+        helper(dir.path(), "one", r#"read s; echo "{\"Username\":\"h-$s\",\"Secret\":\"s1\"}""#);
+        helper(dir.path(), "store", r#"read s; echo "{\"Username\":\"store\",\"Secret\":\"s2\"}""#);
+        helper(dir.path(), "none", "echo 'credentials not found in native keychain'; exit 1");
         let config = serde_json::json!({
             "credHelpers": {"a.io": "one", "none.io": "none"},
             "credsStore": "store",
@@ -369,14 +298,8 @@ mod tests {
             ("DOCKER_CONFIG", dir.path().display().to_string()),
             ("PATH", format!("{}:/usr/bin:/bin", dir.path().display())),
         ]);
-        assert_eq!(
-            lookup("a.io", &env).unwrap(),
-            Some(Credentials::basic("h-a.io", "s1"))
-        );
-        assert_eq!(
-            lookup("b.io", &env).unwrap(),
-            Some(Credentials::basic("store", "s2"))
-        );
+        assert_eq!(lookup("a.io", &env).unwrap(), Some(Credentials::basic("h-a.io", "s1")));
+        assert_eq!(lookup("b.io", &env).unwrap(), Some(Credentials::basic("store", "s2")));
         // A helper named for the host that knows nothing means anonymous, not the store.
         assert_eq!(lookup("none.io", &env).unwrap(), None);
     }
@@ -390,16 +313,10 @@ mod tests {
         }});
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let env = env_of(vec![("DOCKER_CONFIG", dir.path().display().to_string())]);
-        assert_eq!(
-            lookup("docker.io", &env).unwrap(),
-            Some(Credentials::basic("hub", "pw:with:colons"))
-        );
+        assert_eq!(lookup("docker.io", &env).unwrap(), Some(Credentials::basic("hub", "pw:with:colons")));
         assert_eq!(
             lookup("c.io", &env).unwrap(),
-            Some(Credentials::IdentityToken {
-                username: "u".into(),
-                token: "refresh".into()
-            })
+            Some(Credentials::IdentityToken { username: "u".into(), token: "refresh".into() })
         );
         assert_eq!(lookup("d.io", &env).unwrap(), None);
     }
@@ -411,36 +328,20 @@ mod tests {
         let config = serde_json::json!({"auths": {"p.io": {"auth": auth("pod", "man")}}});
         std::fs::write(dir.path().join("containers/auth.json"), config.to_string()).unwrap();
         let env = env_of(vec![
-            (
-                "DOCKER_CONFIG",
-                dir.path().join("nope").display().to_string(),
-            ),
+            ("DOCKER_CONFIG", dir.path().join("nope").display().to_string()),
             ("XDG_RUNTIME_DIR", dir.path().display().to_string()),
         ]);
-        assert_eq!(
-            lookup("p.io", &env).unwrap(),
-            Some(Credentials::basic("pod", "man"))
-        );
+        assert_eq!(lookup("p.io", &env).unwrap(), Some(Credentials::basic("pod", "man")));
     }
 
     #[test]
     fn helper_token_user_means_identity_token() {
         let dir = tempfile::tempdir().unwrap();
-        helper(
-            dir.path(),
-            "tok",
-            r#"echo '{"Username":"<token>","Secret":"rt"}'"#,
-        );
-        let env = env_of(vec![(
-            "PATH",
-            format!("{}:/usr/bin:/bin", dir.path().display()),
-        )]);
+        helper(dir.path(), "tok", r#"echo '{"Username":"<token>","Secret":"rt"}'"#);
+        let env = env_of(vec![("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))]);
         assert_eq!(
             run_helper("tok", "x.io", &env).unwrap(),
-            Some(Credentials::IdentityToken {
-                username: String::new(),
-                token: "rt".into()
-            })
+            Some(Credentials::IdentityToken { username: String::new(), token: "rt".into() })
         );
         let err = run_helper("missing-helper", "x.io", &env).unwrap_err();
         assert!(err.contains("docker-credential-missing-helper"), "{err}");

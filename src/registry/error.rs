@@ -30,38 +30,19 @@ impl fmt::Display for Request {
 pub enum Error {
     /// The reference has no `host[:port]/` part.
     #[error("cannot push to {reference:?}: it names no registry host; write the registry first, e.g. 127.0.0.1:5000/{repository}:1.0 or ghcr.io/OWNER/{repository}:1.0")]
-    NoRegistry {
-        reference: String,
-        repository: String,
-    },
+    NoRegistry { reference: String, repository: String },
     /// The registry answered with an unexpected status.
     #[error("{request} on registry {registry} failed: {status}{}{}", diagnostics_text(.diagnostics), hint_text(&status_hint(.registry, *.status, .diagnostics, &.request.method)))]
-    Status {
-        registry: String,
-        request: Request,
-        status: u16,
-        diagnostics: Vec<Diagnostic>,
-    },
+    Status { registry: String, request: Request, status: u16, diagnostics: Vec<Diagnostic> },
     /// The request never got an answer: DNS, connection, TLS or a broken body.
     #[error("{request} to registry {registry} failed: {detail}{}", hint_text(&network_hint(.registry, .detail)))]
-    Network {
-        registry: String,
-        request: Request,
-        detail: String,
-    },
+    Network { registry: String, request: Request, detail: String },
     /// The registry answered 2xx but broke the protocol (missing Location, wrong digest...).
     #[error("{request} on registry {registry}: {message}")]
-    Protocol {
-        registry: String,
-        request: Request,
-        message: String,
-    },
+    Protocol { registry: String, request: Request, message: String },
     /// Reading a blob or a CA certificate from disk failed.
     #[error("{what}: {source}")]
-    Io {
-        what: String,
-        source: std::io::Error,
-    },
+    Io { what: String, source: std::io::Error },
     /// Credentials could not be looked up (broken config file or helper).
     #[error("looking up credentials for {registry}: {message}")]
     Credentials { registry: String, message: String },
@@ -106,22 +87,15 @@ pub fn parse_envelope(body: &[u8]) -> Vec<Diagnostic> {
         #[serde(default)]
         errors: Vec<Diagnostic>,
     }
-    serde_json::from_slice::<Envelope>(body)
-        .map(|e| e.errors)
-        .unwrap_or_default()
+    serde_json::from_slice::<Envelope>(body).map(|e| e.errors).unwrap_or_default()
 }
 
 fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {
-    diagnostics
-        .iter()
-        .map(|d| format!(" ({}: {})", d.code, d.message))
-        .collect()
+    diagnostics.iter().map(|d| format!(" ({}: {})", d.code, d.message)).collect()
 }
 
 fn hint_text(hint: &Option<String>) -> String {
-    hint.as_ref()
-        .map(|h| format!("\n  hint: {h}"))
-        .unwrap_or_default()
+    hint.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default()
 }
 
 fn login_hint(registry: &str) -> String {
@@ -130,12 +104,7 @@ fn login_hint(registry: &str) -> String {
     )
 }
 
-fn status_hint(
-    registry: &str,
-    status: u16,
-    diagnostics: &[Diagnostic],
-    method: &str,
-) -> Option<String> {
+fn status_hint(registry: &str, status: u16, diagnostics: &[Diagnostic], method: &str) -> Option<String> {
     let has = |c: &str| diagnostics.iter().any(|d| d.code == c);
     let hint = match status {
         401 => format!("the registry refused the credentials (or there were none); {}", login_hint(registry)),
@@ -160,22 +129,13 @@ fn network_hint(registry: &str, detail: &str) -> Option<String> {
             "the TLS certificate of {registry} is not trusted; pass its CA certificate with --ca-cert FILE (PEM) or SSL_CERT_FILE, or use --insecure-registry {registry} for a plain-HTTP registry"
         ));
     }
-    Some(format!(
-        "check that {registry} is reachable from here (host name, port, firewall, HTTPS_PROXY/NO_PROXY)"
-    ))
+    Some(format!("check that {registry} is reachable from here (host name, port, firewall, HTTPS_PROXY/NO_PROXY)"))
 }
 
 /// Whether a transport error's text describes an untrusted or invalid certificate.
 pub fn is_tls_failure(detail: &str) -> bool {
     let d = detail.to_ascii_lowercase();
-    [
-        "certificate",
-        "unknownissuer",
-        "notvalidforname",
-        "invalid peer",
-    ]
-    .iter()
-    .any(|k| d.contains(k))
+    ["certificate", "unknownissuer", "notvalidforname", "invalid peer"].iter().any(|k| d.contains(k))
 }
 
 /// Removes credentials and secret-looking query values from a URL before it is shown.
@@ -205,9 +165,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 fn strip_userinfo(authority: &str) -> &str {
-    authority
-        .rsplit_once('@')
-        .map_or(authority, |(_, host)| host)
+    authority.rsplit_once('@').map_or(authority, |(_, host)| host)
 }
 
 #[cfg(test)]
@@ -216,25 +174,17 @@ mod tests {
 
     #[test]
     fn envelope_is_parsed_and_shown() {
-        let body = br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":null}]}"#;
+        let body =
+            br#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied","detail":null}]}"#;
         let e = Error::Status {
             registry: "r.example".into(),
-            request: Request {
-                method: "PUT".into(),
-                url: "https://r.example/v2/a/manifests/1".into(),
-            },
+            request: Request { method: "PUT".into(), url: "https://r.example/v2/a/manifests/1".into() },
             status: 403,
             diagnostics: parse_envelope(body),
         };
         let text = e.to_string();
-        assert!(
-            text.contains("PUT https://r.example/v2/a/manifests/1"),
-            "{text}"
-        );
-        assert!(
-            text.contains("403") && text.contains("DENIED: requested access"),
-            "{text}"
-        );
+        assert!(text.contains("PUT https://r.example/v2/a/manifests/1"), "{text}");
+        assert!(text.contains("403") && text.contains("DENIED: requested access"), "{text}");
         assert!(text.contains("docker login r.example"), "{text}");
         assert!(!e.is_retryable());
         assert!(parse_envelope(b"<html>").is_empty());
@@ -256,24 +206,15 @@ mod tests {
             redact_url("https://user:pw@r.io/v2/a/blobs/uploads/x?_state=SECRET&digest=sha256:1"),
             "https://r.io/v2/a/blobs/uploads/x?_state=<redacted>&digest=sha256:1"
         );
-        assert_eq!(
-            redact_url("http://127.0.0.1:5000/v2/"),
-            "http://127.0.0.1:5000/v2/"
-        );
-        assert_eq!(
-            redact_url("https://s3/x?X-Amz-Signature=abc"),
-            "https://s3/x?X-Amz-Signature=<redacted>"
-        );
+        assert_eq!(redact_url("http://127.0.0.1:5000/v2/"), "http://127.0.0.1:5000/v2/");
+        assert_eq!(redact_url("https://s3/x?X-Amz-Signature=abc"), "https://s3/x?X-Amz-Signature=<redacted>");
     }
 
     #[test]
     fn tls_failures_point_to_ca_cert() {
         let e = Error::Network {
             registry: "127.0.0.1:5443".into(),
-            request: Request {
-                method: "GET".into(),
-                url: "https://127.0.0.1:5443/v2/".into(),
-            },
+            request: Request { method: "GET".into(), url: "https://127.0.0.1:5443/v2/".into() },
             detail: "invalid peer certificate: UnknownIssuer".into(),
         };
         assert!(e.to_string().contains("--ca-cert"));

@@ -26,7 +26,7 @@ use upload::Started;
 /// How many blobs upload at once.
 pub const MAX_CONCURRENT_UPLOADS: usize = 4;
 /// How many times one blob is tried from its existence check.
-const BLOB_ATTEMPTS: u32 = 3;
+const BLOB_ATTEMPTS: u32 = 5;
 /// Chunk size of the chunked (`PATCH`) upload; `CARGO_CONTAINERIZE_CHUNK_SIZE` changes it.
 const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
 
@@ -64,15 +64,8 @@ impl Target {
                 repository: reference.repository.clone(),
             });
         };
-        let hub = matches!(
-            registry.as_str(),
-            "docker.io" | "index.docker.io" | "registry-1.docker.io"
-        );
-        let api_host = if hub {
-            "registry-1.docker.io"
-        } else {
-            registry.as_str()
-        };
+        let hub = matches!(registry.as_str(), "docker.io" | "index.docker.io" | "registry-1.docker.io");
+        let api_host = if hub { "registry-1.docker.io" } else { registry.as_str() };
         let repository = if hub && !reference.repository.contains('/') {
             format!("library/{}", reference.repository)
         } else {
@@ -90,12 +83,7 @@ impl Target {
             (None, Some(digest)) => digest.to_string(),
             _ => reference.tag_or_default().to_string(),
         };
-        Ok(Target {
-            registry,
-            bases,
-            repository,
-            tag,
-        })
+        Ok(Target { registry, bases, repository, tag })
     }
 }
 
@@ -107,27 +95,15 @@ pub fn push_blocking(
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
-        Err(e) => {
-            return references
-                .iter()
-                .map(|_| Err(io_error("starting the async runtime", &e)))
-                .collect()
-        }
+        Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
     };
     runtime.block_on(push(image, references, opts, progress))
 }
 
 fn io_error(what: &str, e: &std::io::Error) -> Error {
-    Error::Io {
-        what: what.to_string(),
-        source: std::io::Error::new(e.kind(), e.to_string()),
-    }
+    Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
 }
 
 /// The async core of [`push_blocking`].
@@ -137,20 +113,12 @@ pub async fn push(
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
-    let client_opts = ClientOptions {
-        ca_certs: opts.ca_certs.clone(),
-        verbose: opts.verbose,
-    };
+    let client_opts = ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose };
     let transport = match Transport::new(&client_opts) {
         Ok(t) => t,
         Err(first) => {
             let mut out = vec![Err(first)];
-            out.extend(
-                references
-                    .iter()
-                    .skip(1)
-                    .map(|_| Transport::new(&client_opts).map(|_| unreachable_digest())),
-            );
+            out.extend(references.iter().skip(1).map(|_| Transport::new(&client_opts).map(|_| unreachable_digest())));
             return out;
         }
     };
@@ -159,16 +127,7 @@ pub async fn push(
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
     for reference in references {
-        let result = push_one(
-            &transport,
-            &mut sessions,
-            &mut complete,
-            image,
-            reference,
-            opts,
-            progress,
-        )
-        .await;
+        let result = push_one(&transport, &mut sessions, &mut complete, image, reference, opts, progress).await;
         results.push(result);
     }
     results
@@ -191,15 +150,10 @@ async fn push_one<'t>(
     if !sessions.contains_key(&target.registry) {
         let credentials = match &opts.credentials {
             Some(c) => Some(c.clone()),
-            None => credentials::lookup(&target.registry, &credentials::process_env).map_err(
-                |message| Error::Credentials {
-                    registry: target.registry.clone(),
-                    message,
-                },
-            )?,
+            None => credentials::lookup(&target.registry, &credentials::process_env)
+                .map_err(|message| Error::Credentials { registry: target.registry.clone(), message })?,
         };
-        let session =
-            Session::connect(transport, &target.registry, &target.bases, credentials).await?;
+        let session = Session::connect(transport, &target.registry, &target.bases, credentials).await?;
         sessions.insert(target.registry.clone(), session);
     }
     let session = &sessions[&target.registry];
@@ -246,10 +200,7 @@ async fn push_blob(
     loop {
         match try_push_blob(s, repo, scopes, blob, mount_from, progress).await {
             Err(e) if attempt < BLOB_ATTEMPTS && (e.is_retryable() || e.status() == Some(401)) => {
-                progress.emit(Event::Retrying {
-                    digest: blob.digest.clone(),
-                    reason: first_line(&e),
-                });
+                progress.emit(Event::Retrying { digest: blob.digest.clone(), reason: first_line(&e) });
                 tokio::time::sleep(s.transport.backoff.delay(attempt + 2, None)).await;
                 attempt += 1;
             }
@@ -277,14 +228,9 @@ async fn try_push_blob(
         return Ok(());
     }
     let location = match mount_from {
-        Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await
-        {
+        Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await {
             Ok(Started::Mounted) => {
-                progress.emit(Event::Mounted {
-                    digest,
-                    size,
-                    from: from.to_string(),
-                });
+                progress.emit(Event::Mounted { digest, size, from: from.to_string() });
                 return Ok(());
             }
             Ok(Started::Upload(location)) => location,
@@ -293,22 +239,16 @@ async fn try_push_blob(
         },
         None => new_upload(s, repo, scopes).await?,
     };
-    progress.emit(Event::Started {
-        digest: digest.clone(),
-        size,
-    });
+    progress.emit(Event::Started { digest: digest.clone(), size });
     let chunk_size = chunk_size();
     if force_chunked() {
         upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
     } else {
-        match upload::put_blob(s, scopes, &location, blob, progress).await {
+        match put_blob(s, scopes, &location, blob, progress).await {
             // Registries that refuse a monolithic PUT (or its size) take chunks.
             Err(e) if matches!(e.status(), Some(405 | 413 | 501)) => {
                 let location = new_upload(s, repo, scopes).await?;
-                progress.emit(Event::Started {
-                    digest: digest.clone(),
-                    size,
-                });
+                progress.emit(Event::Started { digest: digest.clone(), size });
                 upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
             }
             other => other?,
@@ -316,6 +256,29 @@ async fn try_push_blob(
     }
     progress.emit(Event::Uploaded { digest, size });
     Ok(())
+}
+
+/// The monolithic PUT, sent again to the same session when the registry answered a
+/// retryable status (the session is still open; a broken connection restarts from HEAD).
+async fn put_blob(
+    s: &Session<'_>,
+    scopes: &[String],
+    location: &Url,
+    blob: &Blob,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let mut attempt = 1;
+    loop {
+        match upload::put_blob(s, scopes, location, blob, progress).await {
+            Err(e) if e.status().is_some_and(error::is_retryable_status) && attempt < s.transport.backoff.attempts => {
+                progress.emit(Event::Retrying { digest: blob.digest.clone(), reason: first_line(&e) });
+                tokio::time::sleep(s.transport.backoff.delay(attempt, None)).await;
+                progress.emit(Event::Started { digest: blob.digest.clone(), size: blob.size });
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 async fn new_upload(s: &Session<'_>, repo: &str, scopes: &[String]) -> Result<Url, Error> {
@@ -338,27 +301,11 @@ fn chunk_size() -> u64 {
 }
 
 /// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.
-async fn push_manifest(
-    s: &Session<'_>,
-    repo: &str,
-    tag: &str,
-    image: &Image,
-) -> Result<Digest, Error> {
+async fn push_manifest(s: &Session<'_>, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
     let scopes = [auth::push_scope(repo)];
     match upload::put_manifest(s, repo, &scopes, tag, &image.manifest).await {
-        Err(e)
-            if e.has_code("MANIFEST_INVALID")
-                || e.has_code("UNSUPPORTED")
-                || e.status() == Some(415) =>
-        {
-            upload::put_manifest(
-                s,
-                repo,
-                &scopes,
-                tag,
-                &image.manifest_as(MediaTypes::Docker),
-            )
-            .await
+        Err(e) if e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415) => {
+            upload::put_manifest(s, repo, &scopes, tag, &image.manifest_as(MediaTypes::Docker)).await
         }
         other => other,
     }
@@ -386,19 +333,10 @@ mod tests {
             ("http://127.0.0.1:5000/", "team/app", "1")
         );
         let t = target("ghcr.io/o/app").unwrap();
-        assert_eq!(
-            (t.bases.len(), t.bases[0].as_str(), t.tag.as_str()),
-            (1, "https://ghcr.io/", "latest")
-        );
+        assert_eq!((t.bases.len(), t.bases[0].as_str(), t.tag.as_str()), (1, "https://ghcr.io/", "latest"));
         let t = target("docker.io/hello").unwrap();
-        assert_eq!(
-            (t.bases[0].as_str(), t.repository.as_str()),
-            ("https://registry-1.docker.io/", "library/hello")
-        );
+        assert_eq!((t.bases[0].as_str(), t.repository.as_str()), ("https://registry-1.docker.io/", "library/hello"));
         let d = Digest::of(b"m");
-        assert_eq!(
-            target(&format!("localhost:5000/a@{d}")).unwrap().tag,
-            d.to_string()
-        );
+        assert_eq!(target(&format!("localhost:5000/a@{d}")).unwrap().tag, d.to_string());
     }
 }

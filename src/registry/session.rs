@@ -52,32 +52,15 @@ impl<'t> Session<'t> {
         let (registry, transport) = (&self.registry, self.transport);
         // Over https on a loopback host that may speak plain http, fail fast rather than retry.
         let resp = if url.scheme() == "https" && self.base.host_str().is_some_and(is_loopback) {
-            transport
-                .send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None)
-                .await?
+            transport.send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None).await?
         } else {
-            transport
-                .send(
-                    registry,
-                    Method::GET,
-                    url.as_str(),
-                    &HeaderMap::new(),
-                    &Body::Empty,
-                )
-                .await?
+            transport.send(registry, Method::GET, url.as_str(), &HeaderMap::new(), &Body::Empty).await?
         };
         if resp.status() == StatusCode::UNAUTHORIZED {
             self.auth.set_challenge(www_authenticate(&resp)).await;
             return Ok(());
         }
-        check(
-            registry,
-            &Method::GET,
-            url.as_str(),
-            resp,
-            &[StatusCode::OK],
-        )
-        .await?;
+        check(registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
         Ok(())
     }
 
@@ -93,12 +76,7 @@ impl<'t> Session<'t> {
             && url.port_or_known_default() == self.base.port_or_known_default()
     }
 
-    async fn authorize(
-        &self,
-        url: &Url,
-        scopes: &[String],
-        headers: &mut HeaderMap,
-    ) -> Result<(), Error> {
+    async fn authorize(&self, url: &Url, scopes: &[String], headers: &mut HeaderMap) -> Result<(), Error> {
         if self.same_origin(url) {
             if let Some(value) = self.auth.header(self.transport, scopes).await? {
                 headers.insert(AUTHORIZATION, value);
@@ -121,10 +99,7 @@ impl<'t> Session<'t> {
         loop {
             let mut h = headers.clone();
             self.authorize(url, scopes, &mut h).await?;
-            let resp = self
-                .transport
-                .send(&self.registry, method.clone(), url.as_str(), &h, &body)
-                .await?;
+            let resp = self.transport.send(&self.registry, method.clone(), url.as_str(), &h, &body).await?;
             if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
                 self.auth.unauthorized(www_authenticate(&resp)).await;
                 renewed = true;
@@ -145,16 +120,7 @@ impl<'t> Session<'t> {
         accepted: &[StatusCode],
     ) -> Result<Response, Error> {
         self.authorize(url, scopes, &mut headers).await?;
-        let resp = self
-            .transport
-            .send_once(
-                &self.registry,
-                method.clone(),
-                url.as_str(),
-                headers,
-                Some(body),
-            )
-            .await?;
+        let resp = self.transport.send_once(&self.registry, method.clone(), url.as_str(), headers, Some(body)).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             self.auth.unauthorized(www_authenticate(&resp)).await;
         }
@@ -163,7 +129,5 @@ impl<'t> Session<'t> {
 }
 
 fn www_authenticate(resp: &Response) -> Option<&str> {
-    resp.headers()
-        .get(WWW_AUTHENTICATE)
-        .and_then(|v| v.to_str().ok())
+    resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
 }

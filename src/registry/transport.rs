@@ -49,15 +49,8 @@ pub struct Backoff {
 impl Default for Backoff {
     /// 5 tries, 200 ms doubling up to 5 s. `CARGO_CONTAINERIZE_RETRY_BASE_MS` changes the base.
     fn default() -> Self {
-        let base = std::env::var("CARGO_CONTAINERIZE_RETRY_BASE_MS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(200);
-        Backoff {
-            attempts: 5,
-            base: Duration::from_millis(base),
-            max: Duration::from_secs(5),
-        }
+        let base = std::env::var("CARGO_CONTAINERIZE_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
+        Backoff { attempts: 5, base: Duration::from_millis(base), max: Duration::from_secs(5) }
     }
 }
 
@@ -67,14 +60,9 @@ impl Backoff {
         if let Some(after) = retry_after {
             return after.min(Duration::from_secs(60));
         }
-        let exp = self
-            .base
-            .saturating_mul(1 << attempt.saturating_sub(1).min(16))
-            .min(self.max);
+        let exp = self.base.saturating_mul(1 << attempt.saturating_sub(1).min(16)).min(self.max);
         // Jitter: up to +50%, from the clock's nanoseconds (no rand dependency needed).
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.subsec_nanos());
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
         exp + exp.mul_f64((nanos % 1000) as f64 / 2000.0)
     }
 }
@@ -112,9 +100,8 @@ impl Transport {
         }
         let mut certs = Vec::new();
         for file in &files {
-            let pem = std::fs::read(file).map_err(|e| Error::Tls {
-                message: format!("cannot read CA certificate {}: {e}", file.display()),
-            })?;
+            let pem = std::fs::read(file)
+                .map_err(|e| Error::Tls { message: format!("cannot read CA certificate {}: {e}", file.display()) })?;
             let found = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Tls {
                 message: format!("{} holds no usable PEM certificate: {e}", file.display()),
             })?;
@@ -126,14 +113,8 @@ impl Transport {
             .connect_timeout(Duration::from_secs(15))
             .read_timeout(Duration::from_secs(120))
             .build()
-            .map_err(|e| Error::Tls {
-                message: format!("cannot set up the HTTPS client: {e}"),
-            })?;
-        Ok(Transport {
-            client,
-            backoff: Backoff::default(),
-            verbose: opts.verbose,
-        })
+            .map_err(|e| Error::Tls { message: format!("cannot set up the HTTPS client: {e}") })?;
+        Ok(Transport { client, backoff: Backoff::default(), verbose: opts.verbose })
     }
 
     /// Sends once; `Err` only for transport failures (the status is not checked here).
@@ -146,10 +127,7 @@ impl Transport {
         body: Option<reqwest::Body>,
     ) -> Result<Response, Error> {
         if self.verbose {
-            let auth = headers
-                .get(AUTHORIZATION)
-                .map(|v| scheme_of(v))
-                .unwrap_or_default();
+            let auth = headers.get(AUTHORIZATION).map(|v| scheme_of(v)).unwrap_or_default();
             eprintln!("> {method} {}{auth}", redact_url(url));
         }
         let mut req = self.client.request(method.clone(), url).headers(headers);
@@ -180,9 +158,7 @@ impl Transport {
         let mut attempt = 1;
         loop {
             let (headers, body) = with_body(headers.clone(), body);
-            let result = self
-                .send_once(registry, method.clone(), url, headers, body)
-                .await;
+            let result = self.send_once(registry, method.clone(), url, headers, body).await;
             let retry_after = match &result {
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp),
                 Ok(_) => return result,
@@ -194,11 +170,7 @@ impl Transport {
             }
             let wait = self.backoff.delay(attempt, retry_after);
             if self.verbose {
-                eprintln!(
-                    "  retrying {method} {} in {:.1}s",
-                    redact_url(url),
-                    wait.as_secs_f64()
-                );
+                eprintln!("  retrying {method} {} in {:.1}s", redact_url(url), wait.as_secs_f64());
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -208,10 +180,7 @@ impl Transport {
 
 fn scheme_of(v: &HeaderValue) -> String {
     let s = v.to_str().unwrap_or("");
-    format!(
-        " (Authorization: {} <redacted>)",
-        s.split(' ').next().unwrap_or("")
-    )
+    format!(" (Authorization: {} <redacted>)", s.split(' ').next().unwrap_or(""))
 }
 
 fn with_body(mut headers: HeaderMap, body: &Body) -> (HeaderMap, Option<reqwest::Body>) {
@@ -228,11 +197,7 @@ fn with_body(mut headers: HeaderMap, body: &Body) -> (HeaderMap, Option<reqwest:
 
 /// `Retry-After` in seconds (the HTTP-date form is treated as 1 s).
 pub fn retry_after(resp: &Response) -> Option<Duration> {
-    let v = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?;
+    let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     Some(Duration::from_secs(v.trim().parse().unwrap_or(1)))
 }
 
@@ -246,18 +211,11 @@ pub fn network_error(registry: &str, method: &Method, url: &str, e: reqwest::Err
         detail.push_str(&s.to_string());
         source = s.source();
     }
-    Error::Network {
-        registry: registry.to_string(),
-        request: request(method, url),
-        detail,
-    }
+    Error::Network { registry: registry.to_string(), request: request(method, url), detail }
 }
 
 pub fn request(method: &Method, url: &str) -> Request {
-    Request {
-        method: method.to_string(),
-        url: redact_url(url),
-    }
+    Request { method: method.to_string(), url: redact_url(url) }
 }
 
 /// Returns the response if its status is one of `accepted`, else the registry's error.
@@ -306,34 +264,18 @@ mod tests {
         assert_eq!(schemes("[::1]:5000", &[]), both);
         assert_eq!(schemes("ghcr.io", &[]), ["https"]);
         assert_eq!(schemes("10.0.0.1:5000", &[]), ["https"]);
-        assert_eq!(
-            schemes("10.0.0.1:5000", &["10.0.0.1:5000".into()]),
-            ["http"]
-        );
+        assert_eq!(schemes("10.0.0.1:5000", &["10.0.0.1:5000".into()]), ["http"]);
         assert_eq!(schemes("reg.lan:5000", &["reg.lan".into()]), ["http"]);
     }
 
     #[test]
     fn backoff_grows_is_bounded_and_honours_retry_after() {
-        let b = Backoff {
-            attempts: 5,
-            base: Duration::from_millis(100),
-            max: Duration::from_millis(800),
-        };
+        let b = Backoff { attempts: 5, base: Duration::from_millis(100), max: Duration::from_millis(800) };
         let d1 = b.delay(1, None);
         let d3 = b.delay(3, None);
-        assert!(
-            d1 >= Duration::from_millis(100) && d1 <= Duration::from_millis(150),
-            "{d1:?}"
-        );
-        assert!(
-            d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(600),
-            "{d3:?}"
-        );
+        assert!(d1 >= Duration::from_millis(100) && d1 <= Duration::from_millis(150), "{d1:?}");
+        assert!(d3 >= Duration::from_millis(400) && d3 <= Duration::from_millis(600), "{d3:?}");
         assert!(b.delay(20, None) <= Duration::from_millis(1200));
-        assert_eq!(
-            b.delay(1, Some(Duration::from_secs(2))),
-            Duration::from_secs(2)
-        );
+        assert_eq!(b.delay(1, Some(Duration::from_secs(2))), Duration::from_secs(2));
     }
 }

@@ -1,7 +1,7 @@
 //! The blob and manifest protocol, one function per request: HEAD, POST (maybe mount),
 //! PUT `?digest=` (monolithic), PATCH chunks, GET upload status, PUT manifest.
 
-use super::error::Error;
+use super::error::{is_retryable_status, Error};
 use super::session::Session;
 use super::transport::{request, Body};
 use crate::image::blob::Blob;
@@ -23,24 +23,10 @@ pub enum Started {
 }
 
 /// `HEAD /v2/<repo>/blobs/<digest>`: 200 means present, 404 absent.
-pub async fn blob_exists(
-    s: &Session<'_>,
-    repo: &str,
-    scopes: &[String],
-    digest: &Digest,
-) -> Result<bool, Error> {
+pub async fn blob_exists(s: &Session<'_>, repo: &str, scopes: &[String], digest: &Digest) -> Result<bool, Error> {
     let url = s.url(&format!("/v2/{repo}/blobs/{digest}"));
     let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
-    let resp = s
-        .request(
-            Method::HEAD,
-            &url,
-            scopes,
-            HeaderMap::new(),
-            Body::Empty,
-            &ok,
-        )
-        .await?;
+    let resp = s.request(Method::HEAD, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
     Ok(resp.status() == StatusCode::OK)
 }
 
@@ -55,21 +41,10 @@ pub async fn start_upload(
     let mut url = s.url(&format!("/v2/{repo}/blobs/uploads/"));
     if let Some((digest, from)) = mount {
         // Quay refuses a `mount` without a `from`: always send both.
-        url.query_pairs_mut()
-            .append_pair("mount", digest.as_str())
-            .append_pair("from", from);
+        url.query_pairs_mut().append_pair("mount", digest.as_str()).append_pair("from", from);
     }
     let ok = [StatusCode::CREATED, StatusCode::ACCEPTED];
-    let resp = s
-        .request(
-            Method::POST,
-            &url,
-            scopes,
-            HeaderMap::new(),
-            Body::Empty,
-            &ok,
-        )
-        .await?;
+    let resp = s.request(Method::POST, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
     if resp.status() == StatusCode::CREATED && mount.is_some() {
         return Ok(Started::Mounted);
     }
@@ -83,16 +58,11 @@ pub fn resolve_location(request_url: &Url, location: &str) -> Option<Url> {
 
 fn location(s: &Session<'_>, method: &Method, url: &Url, resp: &Response) -> Result<Url, Error> {
     let value = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
-    value
-        .and_then(|l| resolve_location(url, l))
-        .ok_or_else(|| Error::Protocol {
-            registry: s.registry.clone(),
-            request: request(method, url.as_str()),
-            message: format!(
-                "answered {} without a usable Location header",
-                resp.status().as_u16()
-            ),
-        })
+    value.and_then(|l| resolve_location(url, l)).ok_or_else(|| Error::Protocol {
+        registry: s.registry.clone(),
+        request: request(method, url.as_str()),
+        message: format!("answered {} without a usable Location header", resp.status().as_u16()),
+    })
 }
 
 fn with_digest(location: &Url, digest: &Digest) -> Url {
@@ -113,14 +83,7 @@ pub async fn put_blob(
     let mut headers = octet_headers(blob.size);
     headers.insert(CONTENT_LENGTH, HeaderValue::from(blob.size));
     let (body, sent) = stream_body(blob, 0, blob.size)?;
-    let fut = s.stream(
-        Method::PUT,
-        &url,
-        scopes,
-        headers,
-        body,
-        &[StatusCode::CREATED],
-    );
+    let fut = s.stream(Method::PUT, &url, scopes, headers, body, &[StatusCode::CREATED]);
     report_while(fut, &sent, &blob.digest, progress).await?;
     Ok(())
 }
@@ -148,29 +111,24 @@ pub async fn patch_blob(
         let (body, sent) = stream_body(blob, offset, len)?;
         let ok = [StatusCode::ACCEPTED, StatusCode::RANGE_NOT_SATISFIABLE];
         let fut = s.stream(Method::PATCH, &location, scopes, headers, body, &ok);
-        let resp = report_while(fut, &sent, &blob.digest, progress).await?;
-        if resp.status() == StatusCode::RANGE_NOT_SATISFIABLE {
+        let resp = match report_while(fut, &sent, &blob.digest, progress).await {
+            // A 5xx/429 to a chunk: ask the registry where it stands and go on from there.
+            Err(e) if e.status().is_some_and(is_retryable_status) && mismatches < 5 => None,
+            other => Some(other?),
+        };
+        if resp.as_ref().is_none_or(|r| r.status() == StatusCode::RANGE_NOT_SATISFIABLE) {
             mismatches += 1;
-            if mismatches > 3 {
-                return Err(protocol(
-                    s,
-                    &Method::PATCH,
-                    &location,
-                    "kept answering 416 Range Not Satisfiable",
-                ));
+            if mismatches > 5 {
+                return Err(protocol(s, &Method::PATCH, &location, "kept answering 416 Range Not Satisfiable"));
             }
+            tokio::time::sleep(s.transport.backoff.delay(mismatches, None)).await;
             let (next, at) = upload_status(s, scopes, &location).await?;
-            progress.emit(Event::Started {
-                digest: blob.digest.clone(),
-                size: blob.size,
-            });
-            progress.emit(Event::Advanced {
-                digest: blob.digest.clone(),
-                bytes: at,
-            });
+            progress.emit(Event::Started { digest: blob.digest.clone(), size: blob.size });
+            progress.emit(Event::Advanced { digest: blob.digest.clone(), bytes: at });
             (location, offset) = (next, at);
             continue;
         }
+        let resp = resp.expect("handled above");
         let next = location_of(s, &location, &resp)?;
         offset = range_end(&resp).unwrap_or(offset + len);
         location = next;
@@ -179,45 +137,19 @@ pub async fn patch_blob(
 }
 
 /// `GET <location>`: 204 with `Range: 0-<last>` gives the bytes the registry holds.
-pub async fn upload_status(
-    s: &Session<'_>,
-    scopes: &[String],
-    location: &Url,
-) -> Result<(Url, u64), Error> {
+pub async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
     let ok = [StatusCode::NO_CONTENT];
-    let resp = s
-        .request(
-            Method::GET,
-            location,
-            scopes,
-            HeaderMap::new(),
-            Body::Empty,
-            &ok,
-        )
-        .await?;
+    let resp = s.request(Method::GET, location, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
     let next = location_of(s, location, &resp)?;
     Ok((next, range_end(&resp).unwrap_or(0)))
 }
 
 /// `PUT <location>?digest=<digest>` with no body closes a chunked upload: 201.
-pub async fn commit(
-    s: &Session<'_>,
-    scopes: &[String],
-    location: &Url,
-    digest: &Digest,
-) -> Result<(), Error> {
+pub async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
     let url = with_digest(location, digest);
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
-    s.request(
-        Method::PUT,
-        &url,
-        scopes,
-        headers,
-        Body::Empty,
-        &[StatusCode::CREATED],
-    )
-    .await?;
+    s.request(Method::PUT, &url, scopes, headers, Body::Empty, &[StatusCode::CREATED]).await?;
     Ok(())
 }
 
@@ -231,31 +163,12 @@ pub async fn put_manifest(
     manifest: &Blob,
 ) -> Result<Digest, Error> {
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
-    let bytes = manifest
-        .bytes()
-        .map(<[u8]>::to_vec)
-        .map_or_else(|| read_all(manifest), Ok)?;
+    let bytes = manifest.bytes().map(<[u8]>::to_vec).map_or_else(|| read_all(manifest), Ok)?;
     let body = Body::Bytes(bytes, manifest.media_type.clone());
-    let resp = s
-        .request(
-            Method::PUT,
-            &url,
-            scopes,
-            HeaderMap::new(),
-            body,
-            &[StatusCode::CREATED],
-        )
-        .await?;
-    if let Some(got) = resp
-        .headers()
-        .get("Docker-Content-Digest")
-        .and_then(|v| v.to_str().ok())
-    {
+    let resp = s.request(Method::PUT, &url, scopes, HeaderMap::new(), body, &[StatusCode::CREATED]).await?;
+    if let Some(got) = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
         if got != manifest.digest.as_str() {
-            let message = format!(
-                "the registry stored the manifest as {got}, but its digest is {}",
-                manifest.digest
-            );
+            let message = format!("the registry stored the manifest as {got}, but its digest is {}", manifest.digest);
             return Err(protocol(s, &Method::PUT, &url, &message));
         }
     }
@@ -266,19 +179,13 @@ fn read_all(blob: &Blob) -> Result<Vec<u8>, Error> {
     let mut bytes = Vec::new();
     blob.open()
         .and_then(|mut r| r.read_to_end(&mut bytes))
-        .map_err(|source| Error::Io {
-            what: format!("reading {}", blob.digest),
-            source,
-        })?;
+        .map_err(|source| Error::Io { what: format!("reading {}", blob.digest), source })?;
     Ok(bytes)
 }
 
 fn octet_headers(len: u64) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("application/octet-stream"),
-    );
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     headers.insert(CONTENT_LENGTH, HeaderValue::from(len));
     headers
 }
@@ -310,15 +217,9 @@ fn protocol(s: &Session<'_>, method: &Method, url: &Url, message: &str) -> Error
 }
 
 /// A body streaming `len` bytes from `offset` of `blob`, read on a thread; counts bytes sent.
-fn stream_body(
-    blob: &Blob,
-    offset: u64,
-    len: u64,
-) -> Result<(reqwest::Body, Arc<AtomicU64>), Error> {
-    let mut reader = blob.open().map_err(|source| Error::Io {
-        what: format!("opening blob {}", blob.digest),
-        source,
-    })?;
+fn stream_body(blob: &Blob, offset: u64, len: u64) -> Result<(reqwest::Body, Arc<AtomicU64>), Error> {
+    let mut reader =
+        blob.open().map_err(|source| Error::Io { what: format!("opening blob {}", blob.digest), source })?;
     let sent = Arc::new(AtomicU64::new(0));
     let counter = sent.clone();
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<Vec<u8>>>(4);
@@ -370,10 +271,7 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
     let mut report = |progress: &Progress| {
         let now = sent.load(Ordering::Relaxed);
         if now > reported {
-            progress.emit(Event::Advanced {
-                digest: digest.clone(),
-                bytes: now - reported,
-            });
+            progress.emit(Event::Advanced { digest: digest.clone(), bytes: now - reported });
             reported = now;
         }
     };
@@ -396,18 +294,12 @@ mod tests {
     fn locations_resolve_relative_and_absolute_keeping_query() {
         let req = Url::parse("http://127.0.0.1:5000/v2/app/blobs/uploads/").unwrap();
         let rel = resolve_location(&req, "/v2/app/blobs/uploads/abc?_state=xyz").unwrap();
-        assert_eq!(
-            rel.as_str(),
-            "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz"
-        );
+        assert_eq!(rel.as_str(), "http://127.0.0.1:5000/v2/app/blobs/uploads/abc?_state=xyz");
         let abs = resolve_location(&req, "https://storage.example/upload/1?sig=s").unwrap();
         assert_eq!(abs.as_str(), "https://storage.example/upload/1?sig=s");
         let d = Digest::of(b"x");
         let put = with_digest(&rel, &d);
-        assert_eq!(
-            put.query(),
-            Some(format!("_state=xyz&digest=sha256%3A{}", d.hex()).as_str())
-        );
+        assert_eq!(put.query(), Some(format!("_state=xyz&digest=sha256%3A{}", d.hex()).as_str()));
     }
 
     #[test]

@@ -14,9 +14,7 @@ pub fn is_child() -> bool {
 /// The command running test `name` of this binary, alone, output not captured by the harness.
 pub fn command(name: &str, envs: &[(&str, String)]) -> Command {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"])
-        .env(CHILD_VAR, "1")
-        .stdin(Stdio::null());
+    cmd.args([name, "--exact", "--nocapture", "--test-threads=1"]).env(CHILD_VAR, "1").stdin(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
     }
@@ -30,9 +28,5 @@ pub fn run(name: &str, envs: &[(&str, String)]) -> Output {
 
 /// Starts the child with piped output (to kill it later).
 pub fn spawn(name: &str, envs: &[(&str, String)]) -> Child {
-    command(name, envs)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    command(name, envs).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
 }

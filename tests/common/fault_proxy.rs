@@ -16,7 +16,7 @@ pub struct Faults {
     pub drop_one_upload: bool,
     /// Answer the first manifest PUT with 429 and `Retry-After: 1`.
     pub manifest_429: bool,
-    /// After forwarding this many upload body bytes in total, stop reading forever.
+    /// After forwarding this many bytes of one upload's body, stop reading it forever.
     pub stall_after_bytes: Option<u64>,
 }
 
@@ -62,8 +62,9 @@ struct Shared {
     dropped: AtomicBool,
     manifest_429_done: AtomicBool,
     upload_bytes: AtomicU64,
-    stalled: (Mutex<bool>, Condvar),
-    seen: Mutex<Vec<Seen>>,
+    /// What was seen and whether an upload stalled; `changed` signals every update.
+    state: Mutex<State>,
+    changed: Condvar,
     stop: AtomicBool,
 }
 
@@ -84,8 +85,8 @@ impl FaultProxy {
             dropped: AtomicBool::new(false),
             manifest_429_done: AtomicBool::new(false),
             upload_bytes: AtomicU64::new(0),
-            stalled: (Mutex::new(false), Condvar::new()),
-            seen: Mutex::new(Vec::new()),
+            state: Mutex::new(State::default()),
+            changed: Condvar::new(),
             stop: AtomicBool::new(false),
         });
         let s = shared.clone();
@@ -109,7 +110,7 @@ impl FaultProxy {
     }
 
     pub fn seen(&self) -> Vec<Seen> {
-        self.shared.seen.lock().unwrap().clone()
+        self.shared.state.lock().unwrap().seen.clone()
     }
 
     /// How many requests of `kind` were seen.
@@ -119,20 +120,15 @@ impl FaultProxy {
 
     /// Blob HEADs the registry answered 200 (blob already there).
     pub fn blobs_found(&self) -> usize {
-        self.seen()
-            .iter()
-            .filter(|s| s.kind == Kind::BlobHead && s.status == 200)
-            .count()
+        self.seen().iter().filter(|s| s.kind == Kind::BlobHead && s.status == 200).count()
     }
 
-    /// Blocks until the proxy stalled an upload (or `timeout` passed); true if it did.
-    pub fn wait_stalled(&self, timeout: Duration) -> bool {
-        let (lock, cv) = &self.shared.stalled;
-        let guard = lock.lock().unwrap();
-        let (guard, _) = cv
-            .wait_timeout_while(guard, timeout, |stalled| !*stalled)
-            .unwrap();
-        *guard
+    /// Blocks until `done(seen, stalled)` holds (or `timeout` passed); true if it does.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Seen], bool) -> bool) -> bool {
+        let guard = self.shared.state.lock().unwrap();
+        let (guard, _) =
+            self.shared.changed.wait_timeout_while(guard, timeout, |st| !done(&st.seen, st.stalled)).unwrap();
+        done(&guard.seen, guard.stalled)
     }
 }
 
@@ -178,20 +174,18 @@ fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
         }
         lines.push(h);
     }
-    Ok(Some(Head {
-        method,
-        path,
-        lines,
-        content_length,
-    }))
+    Ok(Some(Head { method, path, lines, content_length }))
+}
+
+#[derive(Default)]
+struct State {
+    seen: Vec<Seen>,
+    stalled: bool,
 }
 
 fn record(s: &Shared, kind: Kind, status: u16, injected: bool) {
-    s.seen.lock().unwrap().push(Seen {
-        kind,
-        status,
-        injected,
-    });
+    s.state.lock().unwrap().seen.push(Seen { kind, status, injected });
+    s.changed.notify_all();
 }
 
 fn reply(conn: &mut TcpStream, status: &str, extra: &str) -> std::io::Result<()> {
@@ -209,18 +203,14 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
     while let Some(head) = read_head(&mut reader)? {
         let kind = kind(&head.method, &head.path);
         let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        let is_upload =
-            matches!(kind, Kind::UploadPatch | Kind::UploadPut) && head.content_length >= 1024;
+        let is_upload = matches!(kind, Kind::UploadPatch | Kind::UploadPut) && head.content_length >= 1024;
         if s.faults.every_nth_503.is_some_and(|k| n % k == 0) {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 503, true);
             reply(&mut client, "503 Service Unavailable", "")?;
             return Ok(());
         }
-        if kind == Kind::ManifestPut
-            && s.faults.manifest_429
-            && !s.manifest_429_done.swap(true, Ordering::SeqCst)
-        {
+        if kind == Kind::ManifestPut && s.faults.manifest_429 && !s.manifest_429_done.swap(true, Ordering::SeqCst) {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 429, true);
             reply(&mut client, "429 Too Many Requests", "Retry-After: 1\r\n")?;
@@ -232,9 +222,9 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             let _ = client.shutdown(Shutdown::Both);
             return Ok(());
         }
-        let status = forward(&mut reader, &mut client, s, &head, is_upload)?;
-        record(s, kind, status, false);
+        let status = forward(&mut reader, &mut client, s, &head, kind, is_upload)?;
         if status == 0 {
+            record(s, kind, 0, false);
             return Ok(());
         }
     }
@@ -252,6 +242,7 @@ fn forward<R: BufRead>(
     client: &mut TcpStream,
     s: &Shared,
     head: &Head,
+    kind: Kind,
     is_upload: bool,
 ) -> std::io::Result<u16> {
     let mut up = TcpStream::connect(("127.0.0.1", s.upstream))?;
@@ -269,14 +260,11 @@ fn forward<R: BufRead>(
         up.write_all(&buf[..n])?;
         remaining -= n as u64;
         if is_upload {
-            let total = s.upload_bytes.fetch_add(n as u64, Ordering::SeqCst) + n as u64;
-            if s.faults
-                .stall_after_bytes
-                .is_some_and(|limit| total >= limit)
-            {
-                let (lock, cv) = &s.stalled;
-                *lock.lock().unwrap() = true;
-                cv.notify_all();
+            s.upload_bytes.fetch_add(n as u64, Ordering::SeqCst);
+            // Stall the one request whose own body passed the limit; others go on.
+            if s.faults.stall_after_bytes.is_some_and(|limit| head.content_length - remaining >= limit) {
+                s.state.lock().unwrap().stalled = true;
+                s.changed.notify_all();
                 while !s.stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(50));
                 }
@@ -288,11 +276,7 @@ fn forward<R: BufRead>(
     let mut upr = BufReader::new(up);
     let mut first = String::new();
     upr.read_line(&mut first)?;
-    let status = first
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+    let status = first.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
     let mut resp_head = first.trim_end().to_string();
     loop {
         let mut h = String::new();
@@ -307,6 +291,8 @@ fn forward<R: BufRead>(
         resp_head.push_str(h.trim_end());
     }
     resp_head.push_str("\r\nConnection: close\r\n\r\n");
+    // Recorded before the client can see the answer, so counts are final when a push returns.
+    record(s, kind, status, false);
     client.write_all(resp_head.as_bytes())?;
     std::io::copy(&mut upr, client)?;
     let _ = client.shutdown(Shutdown::Both);

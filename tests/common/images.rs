@@ -17,24 +17,13 @@ pub fn hello_binary() -> PathBuf {
         let target_dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("push-fixture");
         let manifest = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/hello/Cargo.toml");
         let out = Command::new(env!("CARGO"))
-            .args([
-                "build",
-                "--quiet",
-                "--release",
-                "--target",
-                "x86_64-unknown-linux-musl",
-                "--manifest-path",
-            ])
+            .args(["build", "--quiet", "--release", "--target", "x86_64-unknown-linux-musl", "--manifest-path"])
             .arg(&manifest)
             .arg("--target-dir")
             .arg(&target_dir)
             .output()
             .expect("cargo runs");
-        assert!(
-            out.status.success(),
-            "building fixtures/hello: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "building fixtures/hello: {}", String::from_utf8_lossy(&out.stderr));
         target_dir.join("x86_64-unknown-linux-musl/release/hello")
     })
     .clone()
@@ -50,37 +39,20 @@ pub fn image_with(cache_dir: &Path, label: &str, big_bytes: usize) -> Image {
     let cache = LayerCache::new(cache_dir.join("layers"));
     let fast = Compressor { level: 1 };
     let bin = Entry::file("/hello", hello_binary(), 0o755).unwrap();
-    let mut layers = vec![cache
-        .layer(Contents::new(vec![bin]), fast, "COPY hello /hello".into())
-        .unwrap()];
+    let mut layers = vec![cache.layer(Contents::new(vec![bin]), fast, "COPY hello /hello".into()).unwrap()];
     if big_bytes > 0 {
         let path = cache_dir.join(format!("big-{label}.bin"));
         std::fs::write(&path, noise(big_bytes, label)).unwrap();
         let entry = Entry::file("/data.bin", path, 0o644).unwrap();
-        layers.push(
-            cache
-                .layer(
-                    Contents::new(vec![entry]),
-                    fast,
-                    "COPY data.bin /data.bin".into(),
-                )
-                .unwrap(),
-        );
+        layers.push(cache.layer(Contents::new(vec![entry]), fast, "COPY data.bin /data.bin".into()).unwrap());
     }
-    let run = RunConfig {
-        cmd: vec!["/hello".into(), label.into()],
-        created: rfc3339(0),
-        ..Default::default()
-    };
+    let run = RunConfig { cmd: vec!["/hello".into(), label.into()], created: rfc3339(0), ..Default::default() };
     Image::assemble(Platform::linux("amd64", None), &run, layers)
 }
 
 /// Deterministic xorshift bytes seeded by `seed`.
 fn noise(len: usize, seed: &str) -> Vec<u8> {
-    let mut x: u64 = seed
-        .bytes()
-        .fold(0x9E37_79B9_7F4A_7C15_u64, |a, b| a.rotate_left(5) ^ b as u64)
-        | 1;
+    let mut x: u64 = seed.bytes().fold(0x9E37_79B9_7F4A_7C15_u64, |a, b| a.rotate_left(5) ^ b as u64) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {
         x ^= x << 13;

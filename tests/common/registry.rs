@@ -12,24 +12,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A free loopback port (bound, then released).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 fn openssl(dir: &Path, args: &[&str]) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl is installed");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl is installed");
+    assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// A running `docker-registry serve`; killed on drop.
@@ -51,10 +39,7 @@ impl Registry {
     /// Basic auth from an htpasswd file.
     pub fn htpasswd(user: &str, pass: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new("htpasswd")
-            .args(["-Bbn", user, pass])
-            .output()
-            .expect("htpasswd is installed");
+        let out = Command::new("htpasswd").args(["-Bbn", user, pass]).output().expect("htpasswd is installed");
         assert!(out.status.success());
         std::fs::write(dir.path().join("htpasswd"), &out.stdout).unwrap();
         let auth = format!(
@@ -87,18 +72,7 @@ impl Registry {
                 "/CN=test-token-issuer",
             ],
         );
-        openssl(
-            dir.path(),
-            &[
-                "x509",
-                "-in",
-                "token.pem",
-                "-outform",
-                "DER",
-                "-out",
-                "token.der",
-            ],
-        );
+        openssl(dir.path(), &["x509", "-in", "token.pem", "-outform", "DER", "-out", "token.der"]);
         let server = TokenServer::start(dir.path(), user, pass);
         let auth = format!(
             "auth:\n  token:\n    realm: http://127.0.0.1:{}/token\n    service: test-registry\n    issuer: test-issuer\n    rootcertbundle: {}\n",
@@ -180,12 +154,7 @@ impl Registry {
         Registry::start_with(dir, auth, token_server, "")
     }
 
-    fn start_with(
-        dir: tempfile::TempDir,
-        auth: &str,
-        token_server: Option<TokenServer>,
-        http_extra: &str,
-    ) -> Registry {
+    fn start_with(dir: tempfile::TempDir, auth: &str, token_server: Option<TokenServer>, http_extra: &str) -> Registry {
         let port = free_port();
         let storage = dir.path().join("storage");
         let config = format!(
@@ -203,13 +172,7 @@ impl Registry {
             .stderr(log)
             .spawn()
             .expect("docker-registry is installed (apt-get install docker-registry)");
-        let registry = Registry {
-            port,
-            ca_cert: None,
-            token_server,
-            dir,
-            child,
-        };
+        let registry = Registry { port, ca_cert: None, token_server, dir, child };
         registry.wait_ready();
         registry
     }
@@ -218,11 +181,7 @@ impl Registry {
     fn wait_ready(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "registry did not start:\n{}",
-                self.log()
-            );
+            assert!(Instant::now() < deadline, "registry did not start:\n{}", self.log());
             std::thread::sleep(Duration::from_millis(30));
         }
     }
@@ -274,11 +233,8 @@ impl TokenServer {
         });
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
-        let (requests, refused, stop) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicBool::new(false)),
-        );
+        let (requests, refused, stop) =
+            (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)), Arc::new(AtomicBool::new(false)));
         let (r, f, s) = (requests.clone(), refused.clone(), stop.clone());
         std::thread::spawn(move || {
             for conn in listener.incoming() {
@@ -290,12 +246,7 @@ impl TokenServer {
                 std::thread::spawn(move || serve_token(conn, &issuer, &r, &f));
             }
         });
-        TokenServer {
-            port,
-            requests,
-            refused,
-            stop,
-        }
+        TokenServer { port, requests, refused, stop }
     }
 }
 
@@ -331,29 +282,26 @@ fn serve_token(conn: TcpStream, issuer: &Issuer, requests: &AtomicUsize, refused
     let _ = reader.read_exact(&mut body);
     requests.fetch_add(1, Ordering::SeqCst);
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
-    let params: Vec<(String, String)> = query
-        .split('&')
-        .filter_map(|p| p.split_once('='))
-        .map(|(k, v)| (k.to_string(), percent_decode(v)))
-        .collect();
+    let params: Vec<(String, String)> =
+        query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), percent_decode(v))).collect();
     let expected = format!(
         "Basic {}",
-        base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", issuer.user, issuer.pass))
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", issuer.user, issuer.pass))
     );
     let (status, reply) = match authorization {
         Some(a) if a == expected => ("200 OK", token_reply(issuer, &params, true)),
         Some(_) => {
             refused.fetch_add(1, Ordering::SeqCst);
-            (
-                "401 Unauthorized",
-                r#"{"details":"incorrect username or password"}"#.to_string(),
-            )
+            ("401 Unauthorized", r#"{"details":"incorrect username or password"}"#.to_string())
         }
         None => ("200 OK", token_reply(issuer, &params, false)),
     };
     let mut conn = conn;
-    let _ = write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}", reply.len());
+    let _ = write!(
+        conn,
+        "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+        reply.len()
+    );
 }
 
 fn percent_decode(s: &str) -> String {
@@ -362,10 +310,7 @@ fn percent_decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(
-                std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
-                16,
-            ) {
+            if let Ok(b) = u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
                 out.push(b);
                 i += 3;
                 continue;
@@ -381,11 +326,7 @@ fn percent_decode(s: &str) -> String {
 fn token_reply(issuer: &Issuer, params: &[(String, String)], authenticated: bool) -> String {
     use p256::ecdsa::signature::Signer;
     let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
-    let service = params
-        .iter()
-        .find(|(k, _)| k == "service")
-        .map(|(_, v)| v.clone())
-        .unwrap_or_default();
+    let service = params.iter().find(|(k, _)| k == "service").map(|(_, v)| v.clone()).unwrap_or_default();
     let access: Vec<serde_json::Value> = params
         .iter()
         .filter(|(k, _)| k == "scope" && authenticated)
@@ -396,24 +337,16 @@ fn token_reply(issuer: &Issuer, params: &[(String, String)], authenticated: bool
             Some(serde_json::json!({"type": ty, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
         })
         .collect();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
     let header = serde_json::json!({"typ": "JWT", "alg": "ES256", "x5c": [base64::engine::general_purpose::STANDARD.encode(&issuer.cert_der)]});
     let claims = serde_json::json!({
         "iss": "test-issuer", "sub": if authenticated { issuer.user.as_str() } else { "" }, "aud": service,
         "exp": now + 300, "nbf": now - 10, "iat": now, "jti": format!("{now}-{}", rand_suffix()), "access": access,
     });
-    let signing_input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
+    let signing_input = format!("{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()));
     let signature: p256::ecdsa::Signature = issuer.key.sign(signing_input.as_bytes());
     let jwt = format!("{signing_input}.{}", b64(&signature.to_bytes()));
-    serde_json::json!({"token": jwt, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"})
-        .to_string()
+    serde_json::json!({"token": jwt, "expires_in": 300, "issued_at": "2026-01-01T00:00:00Z"}).to_string()
 }
 
 fn rand_suffix() -> u32 {
@@ -427,14 +360,7 @@ pub fn skopeo_digest(registry: &Registry, name_tag: &str, extra: &[&str]) -> Str
     let mut args = vec!["inspect", "--format", "{{.Digest}}"];
     args.extend_from_slice(extra);
     args.push(&image);
-    let out = Command::new("skopeo")
-        .args(&args)
-        .output()
-        .expect("skopeo is installed");
-    assert!(
-        out.status.success(),
-        "skopeo {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new("skopeo").args(&args).output().expect("skopeo is installed");
+    assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -1,0 +1,162 @@
+//! `--push` under faults, through a fault-injecting proxy of our own in front of a real
+//! registry: 503s, a dropped upload, 429 with Retry-After, re-push and interruption.
+
+mod common;
+
+use cargo_containerize::image::Image;
+use cargo_containerize::progress::{Event, Progress};
+use cargo_containerize::reference::Reference;
+use cargo_containerize::registry::{push_blocking, PushOptions};
+use common::fault_proxy::{FaultProxy, Faults, Kind, Seen};
+use common::registry::{skopeo_digest, Registry};
+use common::{child, images};
+use std::time::{Duration, Instant};
+
+fn push(image: &Image, reference: &str) -> (Result<String, String>, Vec<Event>) {
+    let progress = Progress::hidden();
+    let refs = [Reference::parse(reference).unwrap()];
+    let result = push_blocking(image, &refs, &PushOptions::default(), &progress).pop().unwrap();
+    (result.map(|d| d.to_string()).map_err(|e| e.to_string()), progress.events())
+}
+
+fn uploads(proxy: &FaultProxy) -> usize {
+    proxy.count(Kind::UploadStart) + proxy.count(Kind::UploadPatch) + proxy.count(Kind::UploadPut)
+}
+
+fn faulty_push(registry: &Registry, image: &Image) -> FaultProxy {
+    let faults = Faults { every_nth_503: Some(3), drop_one_upload: true, manifest_429: true, stall_after_bytes: None };
+    let proxy = FaultProxy::start(registry.port, faults);
+    let started = Instant::now();
+    let (result, events) = push(image, &format!("{}/faulty:1", proxy.host()));
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "events: {events:?}\nseen: {:?}", proxy.seen());
+    let seen = proxy.seen();
+    assert!(seen.iter().filter(|s| s.injected && s.status == 503).count() >= 3, "{seen:?}");
+    assert!(seen.iter().any(|s| s.injected && s.status == 0), "no upload was dropped: {seen:?}");
+    assert!(seen.iter().any(|s| s.injected && s.status == 429 && s.kind == Kind::ManifestPut), "{seen:?}");
+    assert!(events.iter().any(|e| matches!(e, Event::Retrying { .. })), "{events:?}");
+    // Retry-After: 1 was honoured.
+    assert!(started.elapsed() >= Duration::from_secs(1));
+    assert_eq!(skopeo_digest(registry, "faulty:1", &["--tls-verify=false"]), image.digest().to_string());
+    proxy
+}
+
+#[test]
+fn push_survives_503s_a_dropped_upload_and_429() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "faults", 2 << 20);
+    faulty_push(&registry, &image);
+}
+
+#[test]
+fn push_survives_faults_docker_run() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "faults-docker", 2 << 20);
+    faulty_push(&registry, &image);
+    let name = format!("{}/faulty:1", registry.host());
+    let _cleanup = common::DockerImages(vec![name.clone()]);
+    common::tool("docker", &["pull", &name]);
+    let out = common::docker_run(&name, &[]);
+    assert!(out.contains(common::HELLO_MARKER), "{out}");
+}
+
+#[test]
+fn repush_of_an_unchanged_image_uploads_no_blob() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "repush", 1 << 20);
+    let first = FaultProxy::start(registry.port, Faults::default());
+    let (result, _) = push(&image, &format!("{}/again:1", first.host()));
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(first.count(Kind::UploadStart), image.blobs().count(), "{:?}", first.seen());
+
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let (result, events) = push(&image, &format!("{}/again:1", proxy.host()));
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(uploads(&proxy), 0, "{:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::BlobHead), image.blobs().count());
+    assert_eq!(proxy.count(Kind::ManifestPut), 1);
+    let skipped = events.iter().filter(|e| matches!(e, Event::Skipped { .. })).count();
+    assert_eq!(skipped, image.blobs().count(), "{events:?}");
+}
+
+/// Child of [`interrupted_push_resumes_and_reuses_what_reached_the_registry`].
+#[test]
+fn child_push_big_image() {
+    if !child::is_child() {
+        return;
+    }
+    let dir = std::path::PathBuf::from(std::env::var("CC_PUSH_CACHE").unwrap());
+    let image = images::image_with(&dir, "big", 24 << 20);
+    let (result, _) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
+    println!("RESULT {result:?}");
+}
+
+#[test]
+fn interrupted_push_resumes_and_reuses_what_reached_the_registry() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "big", 24 << 20);
+    let stalling = FaultProxy::start(registry.port, Faults { stall_after_bytes: Some(6 << 20), ..Default::default() });
+    let envs =
+        [("CC_PUSH_CACHE", dir.path().display().to_string()), ("CC_PUSH_REF", format!("{}/big:1", stalling.host()))];
+    let mut process = child::spawn("child_push_big_image", &envs);
+    // Kill once the big layer is stuck mid-body and the two small blobs (config, hello) are in.
+    let small_done = |seen: &[Seen]| seen.iter().filter(|s| s.kind == Kind::UploadPut && s.status == 201).count() == 2;
+    let ready = stalling.wait_until(Duration::from_secs(60), |seen, stalled| stalled && small_done(seen));
+    process.kill().unwrap();
+    let output = process.wait_with_output().unwrap();
+    assert!(
+        ready,
+        "never stalled with the small blobs in: {:?}\n{}",
+        stalling.seen(),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!String::from_utf8_lossy(&output.stdout).contains("RESULT"), "the push finished before the kill");
+    drop(stalling);
+
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let (result, events) = push(&image, &format!("{}/big:1", proxy.host()));
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
+    assert_eq!(proxy.blobs_found(), 2, "config and hello layer exist: {:?}", proxy.seen());
+    assert!(events.iter().any(|e| matches!(e, Event::Skipped { .. })), "{events:?}");
+    assert_eq!(proxy.count(Kind::UploadStart), 1, "only the big layer uploads again: {:?}", proxy.seen());
+    assert_eq!(skopeo_digest(&registry, "big:1", &["--tls-verify=false"]), image.digest().to_string());
+}
+
+/// Child of [`chunked_upload_with_small_chunks_round_trips`]: env selects chunked PATCH uploads.
+#[test]
+fn child_push_chunked() {
+    if !child::is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "chunked", 1 << 20);
+    let (result, _) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
+    println!("PUSHED {}", image.digest());
+}
+
+#[test]
+fn chunked_upload_with_small_chunks_round_trips() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let envs = [
+        ("CC_PUSH_REF", format!("{}/chunked:1", proxy.host())),
+        ("CARGO_CONTAINERIZE_UPLOAD", "chunked".to_string()),
+        ("CARGO_CONTAINERIZE_CHUNK_SIZE", "300000".to_string()),
+    ];
+    let out = child::run("child_push_chunked", &envs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let digest = stdout
+        .lines()
+        .find_map(|l| l.split_once("PUSHED ").map(|(_, d)| d))
+        .unwrap_or_else(|| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
+        .trim()
+        .to_string();
+    // The 1 MiB layer went up in 4 PATCHes of at most 300000 bytes, the config in 1.
+    assert!(proxy.count(Kind::UploadPatch) >= 5, "{:?}", proxy.seen());
+    assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), digest);
+}
