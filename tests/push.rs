@@ -210,3 +210,147 @@ fn tls_registry_without_ca_cert_mentions_ca_cert() {
     assert!(e.contains("--ca-cert"), "{e}");
     assert!(e.contains("GET https://"), "{e}");
 }
+
+// ---- Through the real binary -------------------------------------------------------------
+
+/// `cargo-containerize containerize --manifest-path hello --push ...` with extra env, stdin.
+fn cli_push(project: &common::Project, args: &[&str], envs: &[(&str, String)], stdin: &str) -> common::Run {
+    use std::io::Write;
+    let mut cmd = project.cmd();
+    cmd.arg("--manifest-path").arg(project.manifest()).args(args);
+    cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let mut child = cmd.spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    common::Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into(),
+        stderr: String::from_utf8_lossy(&out.stderr).into(),
+    }
+}
+
+/// An empty Docker config, so no credentials of the machine are found.
+fn empty_docker_config() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("config.json"), "{}").unwrap();
+    dir
+}
+
+#[test]
+fn cli_push_prints_reference_at_digest() {
+    let registry = Registry::plain();
+    let project = common::Project::copy("hello");
+    let config = empty_docker_config();
+    let envs = [("DOCKER_CONFIG", config.path().display().to_string())];
+    let name = format!("{}/hello:1", registry.host());
+    let run = cli_push(&project, &["--push", &name, "--push", &format!("{}/other:2", registry.host())], &envs, "").ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    let digest = skopeo_digest(&registry, "hello:1", &["--tls-verify=false"]);
+    assert_eq!(lines[0], format!("{}/hello@{digest}", registry.host()));
+    assert_eq!(lines[1], format!("{}/other@{digest}", registry.host()));
+    assert!(run.stderr.contains("mounted sha256:"), "{}", run.stderr);
+}
+
+#[test]
+fn cli_credential_helper_on_path_is_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = Registry::htpasswd("helper-user", "helper-Secret-1");
+    let project = common::Project::copy("hello");
+    let bin = tempfile::tempdir().unwrap();
+    let log = bin.path().join("asked");
+    let helper = bin.path().join("docker-credential-test");
+    let script = format!(
+        "#!/bin/sh\n[ \"$1\" = get ] || exit 1\nread server\necho \"$server\" >> {}\necho '{{\"ServerURL\":\"'$server'\",\"Username\":\"helper-user\",\"Secret\":\"helper-Secret-1\"}}'\n",
+        log.display()
+    );
+    std::fs::write(&helper, script).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let cfg = serde_json::json!({"credHelpers": {registry.host(): "test"}, "auths": {registry.host(): {"auth": "d3Jvbmc6d3Jvbmc="}}});
+    std::fs::write(config.path().join("config.json"), cfg.to_string()).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let envs = [("PATH", path), ("DOCKER_CONFIG", config.path().display().to_string())];
+    let run = cli_push(&project, &["-v", "--push", &format!("{}/hello:1", registry.host())], &envs, "").ok();
+    assert!(run.stdout.starts_with(&format!("{}/hello@sha256:", registry.host())), "{}", run.stdout);
+    assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), registry.host());
+    assert!(!run.stderr.contains("helper-Secret-1") && !run.stdout.contains("helper-Secret-1"), "{}", run.stderr);
+}
+
+#[test]
+fn cli_wrong_password_from_stdin_fails_without_leaking() {
+    let registry = Registry::htpasswd("alice", "the-right-one");
+    let project = common::Project::copy("hello");
+    let config = empty_docker_config();
+    let envs = [("DOCKER_CONFIG", config.path().display().to_string())];
+    let secret = "Wr0ng-stdin-Secret";
+    let args = ["-v", "--username", "alice", "--password-stdin", "--push", &format!("{}/hello:1", registry.host())];
+    let run = cli_push(&project, &args, &envs, &format!("{secret}\n")).failed();
+    assert!(run.stderr.contains("401"), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("docker login {}", registry.host())), "{}", run.stderr);
+    assert!(!run.stderr.contains(secret) && !run.stdout.contains(secret), "{}", run.stderr);
+    assert!(!run.stderr.contains(&base64_of(&format!("alice:{secret}"))), "{}", run.stderr);
+}
+
+// ---- docker pull + docker run of what was pushed (needs a Docker engine) -----------------
+
+/// `docker` with its own config directory (for `docker login` without touching the machine's).
+fn docker(config: &std::path::Path, args: &[&str], stdin: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("docker")
+        .env("DOCKER_CONFIG", config)
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("docker is installed");
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "docker {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into()
+}
+
+/// Pushes the hello image to `registry` with `opts`, logs in if `login` is given, pulls and runs it.
+fn push_pull_run(registry: &Registry, opts: &PushOptions, login: Option<(&str, &str)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "docker");
+    let name = format!("{}/hello-docker:1", registry.host());
+    push_ok(&image, &[&name], opts);
+    let config = empty_docker_config();
+    if let Some((user, pass)) = login {
+        docker(config.path(), &["login", "-u", user, "--password-stdin", &registry.host()], pass);
+    }
+    let _cleanup = common::DockerImages(vec![name.clone()]);
+    docker(config.path(), &["pull", &name], "");
+    let out = docker(config.path(), &["run", "--rm", "--network", "none", &name], "");
+    assert!(out.contains(common::HELLO_MARKER), "{out}");
+}
+
+#[test]
+fn plain_registry_docker_run() {
+    push_pull_run(&Registry::plain(), &PushOptions::default(), None);
+}
+
+#[test]
+fn htpasswd_registry_docker_run() {
+    let registry = Registry::htpasswd("alice", "docker-pass");
+    push_pull_run(&registry, &creds("alice", "docker-pass"), Some(("alice", "docker-pass")));
+}
+
+#[test]
+fn token_registry_docker_run() {
+    let registry = Registry::token("bob", "docker-token-pass");
+    push_pull_run(&registry, &creds("bob", "docker-token-pass"), Some(("bob", "docker-token-pass")));
+}
+
+#[test]
+fn tls_registry_docker_run() {
+    // Docker treats loopback registries as insecure: it skips verification of this certificate.
+    let registry = Registry::tls();
+    let opts = PushOptions { ca_certs: vec![registry.ca_cert.clone().unwrap()], ..Default::default() };
+    push_pull_run(&registry, &opts, None);
+}
