@@ -199,7 +199,7 @@ async fn push_blob(
     let mut attempt = 1;
     loop {
         match try_push_blob(s, repo, scopes, blob, mount_from, progress).await {
-            Err(e) if attempt < BLOB_ATTEMPTS && (e.is_retryable() || e.status() == Some(401)) => {
+            Err(e) if attempt < BLOB_ATTEMPTS && e.is_retryable() => {
                 progress.emit(Event::Retrying { digest: blob.digest.clone(), reason: first_line(&e) });
                 tokio::time::sleep(s.transport.backoff.delay(attempt + 2, None)).await;
                 attempt += 1;
@@ -270,6 +270,8 @@ async fn put_blob(
     let mut attempt = 1;
     loop {
         match upload::put_blob(s, scopes, location, blob, progress).await {
+            // A 401 to the streamed body: the session has renewed its token; send once more.
+            Err(e) if e.status() == Some(401) && attempt == 1 => attempt += 1,
             Err(e) if e.status().is_some_and(error::is_retryable_status) && attempt < s.transport.backoff.attempts => {
                 progress.emit(Event::Retrying { digest: blob.digest.clone(), reason: first_line(&e) });
                 tokio::time::sleep(s.transport.backoff.delay(attempt, None)).await;

@@ -28,7 +28,7 @@ impl<'t> Session<'t> {
         bases: &[Url],
         credentials: Option<Credentials>,
     ) -> Result<Session<'t>, Error> {
-        let mut first_error = None;
+        let mut last_error = None;
         for base in bases {
             let session = Session {
                 registry: registry.to_string(),
@@ -39,12 +39,12 @@ impl<'t> Session<'t> {
             match session.ping().await {
                 Ok(()) => return Ok(session),
                 Err(e @ Error::Network { .. }) if !is_tls_failure(&e.to_string()) => {
-                    first_error.get_or_insert(e);
+                    last_error = Some(e);
                 }
                 Err(e) => return Err(e),
             }
         }
-        Err(first_error.expect("at least one base"))
+        Err(last_error.expect("at least one base"))
     }
 
     async fn ping(&self) -> Result<(), Error> {

@@ -127,7 +127,7 @@ impl Transport {
         body: Option<reqwest::Body>,
     ) -> Result<Response, Error> {
         if self.verbose {
-            let auth = headers.get(AUTHORIZATION).map(|v| scheme_of(v)).unwrap_or_default();
+            let auth = headers.get(AUTHORIZATION).map(scheme_of).unwrap_or_default();
             eprintln!("> {method} {}{auth}", redact_url(url));
         }
         let mut req = self.client.request(method.clone(), url).headers(headers);

@@ -204,7 +204,7 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
         let kind = kind(&head.method, &head.path);
         let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let is_upload = matches!(kind, Kind::UploadPatch | Kind::UploadPut) && head.content_length >= 1024;
-        if s.faults.every_nth_503.is_some_and(|k| n % k == 0) {
+        if s.faults.every_nth_503.is_some_and(|k| n.is_multiple_of(k)) {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 503, true);
             reply(&mut client, "503 Service Unavailable", "")?;
