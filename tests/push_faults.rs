@@ -24,7 +24,7 @@ fn uploads(proxy: &FaultProxy) -> usize {
 }
 
 fn faulty_push(registry: &Registry, image: &Image) -> FaultProxy {
-    let faults = Faults { every_nth_503: Some(3), drop_one_upload: true, manifest_429: true, stall_after_bytes: None };
+    let faults = Faults { every_nth_503: Some(3), drop_one_upload: true, manifest_429: true, ..Default::default() };
     let proxy = FaultProxy::start(registry.port, faults);
     let started = Instant::now();
     let (result, events) = push(image, &format!("{}/faulty:1", proxy.host()));
@@ -159,4 +159,54 @@ fn chunked_upload_with_small_chunks_round_trips() {
     // The 1 MiB layer went up in 4 PATCHes of at most 300000 bytes, the config in 1.
     assert!(proxy.count(Kind::UploadPatch) >= 5, "{:?}", proxy.seen());
     assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), digest);
+}
+
+/// Child of [`stalled_upload_times_out_and_restarts_from_head`].
+#[test]
+fn child_push_stalled() {
+    if !child::is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "stall", 4 << 20);
+    let (result, events) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Retrying { reason, .. } if reason.contains("stalled"))),
+        "{events:?}"
+    );
+    println!("PUSHED {}", image.digest());
+}
+
+#[test]
+fn stalled_upload_times_out_and_restarts_from_head() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { stall_after_bytes: Some(1 << 20), ..Default::default() });
+    let envs = [("CC_PUSH_REF", format!("{}/stall:1", proxy.host())), ("CARGO_CONTAINERIZE_STALL_SECS", "1".into())];
+    let out = child::run("child_push_stalled", &envs);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    // Config, hello layer and the data layer, plus the data layer again after the stall.
+    assert_eq!(proxy.count(Kind::BlobHead), 4, "{:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::UploadStart), 4, "{:?}", proxy.seen());
+}
+
+#[test]
+fn registry_refusing_oci_manifests_gets_docker_v2_schema_2() {
+    let registry = Registry::plain();
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "docker-types");
+    let proxy = FaultProxy::start(registry.port, Faults { refuse_oci_manifests: true, ..Default::default() });
+    let (result, _) = push(&image, &format!("{}/dockertypes:1", proxy.host()));
+    let docker = image.manifest_as(cargo_containerize::image::MediaTypes::Docker);
+    assert_eq!(result.as_deref(), Ok(docker.digest.as_str()));
+    assert_eq!(proxy.count(Kind::ManifestPut), 2, "{:?}", proxy.seen());
+    let raw = common::tool(
+        "skopeo",
+        &["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/dockertypes:1", registry.host())],
+    )
+    .stdout;
+    let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(manifest["mediaType"], cargo_containerize::image::MEDIA_TYPE_DOCKER_MANIFEST);
+    assert_eq!(skopeo_digest(&registry, "dockertypes:1", &["--tls-verify=false"]), docker.digest.to_string());
 }

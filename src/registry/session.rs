@@ -9,6 +9,9 @@ use super::transport::{check, is_loopback, Body, Transport};
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
+/// How long the https probe of a loopback registry may take before plain http is tried.
+const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// A connection to one registry, shared by all pushes to it.
 pub struct Session<'t> {
     /// `host[:port]` as the user wrote it; named in errors and used for credentials.
@@ -52,7 +55,7 @@ impl<'t> Session<'t> {
         let (registry, transport) = (&self.registry, self.transport);
         // Over https on a loopback host that may speak plain http, fail fast rather than retry.
         let resp = if url.scheme() == "https" && self.base.host_str().is_some_and(is_loopback) {
-            transport.send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None).await?
+            transport.send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None, Some(PING_TIMEOUT)).await?
         } else {
             transport.send(registry, Method::GET, url.as_str(), &HeaderMap::new(), &Body::Empty).await?
         };
@@ -120,7 +123,8 @@ impl<'t> Session<'t> {
         accepted: &[StatusCode],
     ) -> Result<Response, Error> {
         self.authorize(url, scopes, &mut headers).await?;
-        let resp = self.transport.send_once(&self.registry, method.clone(), url.as_str(), headers, Some(body)).await?;
+        let resp =
+            self.transport.send_once(&self.registry, method.clone(), url.as_str(), headers, Some(body), None).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
             self.auth.unauthorized(www_authenticate(&resp)).await;
         }

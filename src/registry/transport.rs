@@ -8,6 +8,10 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// The longest a request with a small body may take, answer included. Streamed uploads
+/// have no total limit; they fail when they stop making progress (see `upload`).
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// At most this much of an error body is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
@@ -111,7 +115,6 @@ impl Transport {
             .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
             .tls_certs_merge(certs)
             .connect_timeout(Duration::from_secs(15))
-            .read_timeout(Duration::from_secs(120))
             .build()
             .map_err(|e| Error::Tls { message: format!("cannot set up the HTTPS client: {e}") })?;
         Ok(Transport { client, backoff: Backoff::default(), verbose: opts.verbose })
@@ -125,6 +128,7 @@ impl Transport {
         url: &str,
         headers: HeaderMap,
         body: Option<reqwest::Body>,
+        timeout: Option<Duration>,
     ) -> Result<Response, Error> {
         if self.verbose {
             let auth = headers.get(AUTHORIZATION).map(scheme_of).unwrap_or_default();
@@ -133,6 +137,9 @@ impl Transport {
         let mut req = self.client.request(method.clone(), url).headers(headers);
         if let Some(body) = body {
             req = req.body(body);
+        }
+        if let Some(timeout) = timeout {
+            req = req.timeout(timeout);
         }
         match req.send().await {
             Ok(resp) => {
@@ -158,7 +165,7 @@ impl Transport {
         let mut attempt = 1;
         loop {
             let (headers, body) = with_body(headers.clone(), body);
-            let result = self.send_once(registry, method.clone(), url, headers, body).await;
+            let result = self.send_once(registry, method.clone(), url, headers, body, Some(REQUEST_TIMEOUT)).await;
             let retry_after = match &result {
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp),
                 Ok(_) => return result,

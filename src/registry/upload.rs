@@ -84,7 +84,7 @@ pub async fn put_blob(
     headers.insert(CONTENT_LENGTH, HeaderValue::from(blob.size));
     let (body, sent) = stream_body(blob, 0, blob.size)?;
     let fut = s.stream(Method::PUT, &url, scopes, headers, body, &[StatusCode::CREATED]);
-    report_while(fut, &sent, &blob.digest, progress).await?;
+    report_while(s, &Method::PUT, &url, fut, &sent, &blob.digest, progress).await?;
     Ok(())
 }
 
@@ -111,7 +111,7 @@ pub async fn patch_blob(
         let (body, sent) = stream_body(blob, offset, len)?;
         let ok = [StatusCode::ACCEPTED, StatusCode::RANGE_NOT_SATISFIABLE];
         let fut = s.stream(Method::PATCH, &location, scopes, headers, body, &ok);
-        let resp = match report_while(fut, &sent, &blob.digest, progress).await {
+        let resp = match report_while(s, &Method::PATCH, &location, fut, &sent, &blob.digest, progress).await {
             // A 5xx/429 to a chunk: ask the registry where it stands and go on from there.
             Err(e) if e.status().is_some_and(is_retryable_status) && mismatches < 5 => None,
             other => Some(other?),
@@ -258,8 +258,18 @@ fn stream_body(blob: &Blob, offset: u64, len: u64) -> Result<(reqwest::Body, Arc
     Ok((reqwest::Body::wrap_stream(stream), sent))
 }
 
+/// How long an upload may go without sending a byte (or, once sent, without an answer):
+/// 120 s, or `CARGO_CONTAINERIZE_STALL_SECS`.
+fn stall_timeout() -> Duration {
+    let secs = std::env::var("CARGO_CONTAINERIZE_STALL_SECS").ok().and_then(|v| v.parse().ok());
+    Duration::from_secs(secs.unwrap_or(120))
+}
+
 /// Drives `fut` while turning the byte counter into `Advanced` events every 100 ms.
 async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
+    s: &Session<'_>,
+    method: &Method,
+    url: &Url,
     fut: F,
     sent: &AtomicU64,
     digest: &Digest,
@@ -268,6 +278,8 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
     tokio::pin!(fut);
     let mut reported = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let stall = stall_timeout();
+    let mut last_progress = (0, std::time::Instant::now());
     let mut report = |progress: &Progress| {
         let now = sent.load(Ordering::Relaxed);
         if now > reported {
@@ -281,7 +293,19 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
                 report(progress);
                 return result;
             }
-            _ = tick.tick() => report(progress),
+            _ = tick.tick() => {
+                report(progress);
+                let now = sent.load(Ordering::Relaxed);
+                if now != last_progress.0 {
+                    last_progress = (now, std::time::Instant::now());
+                } else if last_progress.1.elapsed() > stall {
+                    return Err(Error::Network {
+                        registry: s.registry.clone(),
+                        request: request(method, url.as_str()),
+                        detail: format!("no progress for {} s; the connection stalled", stall.as_secs()),
+                    });
+                }
+            }
         }
     }
 }

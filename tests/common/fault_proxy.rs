@@ -16,8 +16,10 @@ pub struct Faults {
     pub drop_one_upload: bool,
     /// Answer the first manifest PUT with 429 and `Retry-After: 1`.
     pub manifest_429: bool,
-    /// After forwarding this many bytes of one upload's body, stop reading it forever.
+    /// After forwarding this many bytes of one upload's body, stop reading it forever (once).
     pub stall_after_bytes: Option<u64>,
+    /// Refuse manifests with OCI media types (400 MANIFEST_INVALID), as some registries do.
+    pub refuse_oci_manifests: bool,
 }
 
 /// What a request was, by method and path.
@@ -61,6 +63,7 @@ struct Shared {
     requests: AtomicUsize,
     dropped: AtomicBool,
     manifest_429_done: AtomicBool,
+    stalled_once: AtomicBool,
     upload_bytes: AtomicU64,
     /// What was seen and whether an upload stalled; `changed` signals every update.
     state: Mutex<State>,
@@ -84,6 +87,7 @@ impl FaultProxy {
             requests: AtomicUsize::new(0),
             dropped: AtomicBool::new(false),
             manifest_429_done: AtomicBool::new(false),
+            stalled_once: AtomicBool::new(false),
             upload_bytes: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -189,7 +193,11 @@ fn record(s: &Shared, kind: Kind, status: u16, injected: bool) {
 }
 
 fn reply(conn: &mut TcpStream, status: &str, extra: &str) -> std::io::Result<()> {
-    let body = r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#;
+    let body = if status.starts_with("400") {
+        r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"OCI media types are not supported"}]}"#
+    } else {
+        r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#
+    };
     write!(conn, "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{extra}Connection: close\r\n\r\n{body}", body.len())
 }
 
@@ -214,6 +222,13 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 429, true);
             reply(&mut client, "429 Too Many Requests", "Retry-After: 1\r\n")?;
+            return Ok(());
+        }
+        let oci = head.lines.iter().any(|l| l.to_ascii_lowercase().starts_with("content-type: application/vnd.oci."));
+        if kind == Kind::ManifestPut && s.faults.refuse_oci_manifests && oci {
+            discard(&mut reader, head.content_length)?;
+            record(s, kind, 400, true);
+            reply(&mut client, "400 Bad Request", "")?;
             return Ok(());
         }
         if is_upload && s.faults.drop_one_upload && !s.dropped.swap(true, Ordering::SeqCst) {
@@ -262,7 +277,9 @@ fn forward<R: BufRead>(
         if is_upload {
             s.upload_bytes.fetch_add(n as u64, Ordering::SeqCst);
             // Stall the one request whose own body passed the limit; others go on.
-            if s.faults.stall_after_bytes.is_some_and(|limit| head.content_length - remaining >= limit) {
+            let limit_reached =
+                s.faults.stall_after_bytes.is_some_and(|limit| head.content_length - remaining >= limit);
+            if limit_reached && !s.stalled_once.swap(true, Ordering::SeqCst) {
                 s.state.lock().unwrap().stalled = true;
                 s.changed.notify_all();
                 while !s.stop.load(Ordering::SeqCst) {
