@@ -354,3 +354,37 @@ fn tls_registry_docker_run() {
     let opts = PushOptions { ca_certs: vec![registry.ca_cert.clone().unwrap()], ..Default::default() };
     push_pull_run(&registry, &opts, None);
 }
+
+/// A Docker config whose `auths` entry for `registry` holds only an identity token.
+fn identity_token_config(registry: &Registry) -> tempfile::TempDir {
+    let config = tempfile::tempdir().unwrap();
+    let token = registry.token_server.as_ref().unwrap().identity_token();
+    let cfg = serde_json::json!({"auths": {registry.host(): {"auth": "", "identitytoken": token}}});
+    std::fs::write(config.path().join("config.json"), cfg.to_string()).unwrap();
+    config
+}
+
+#[test]
+fn cli_identity_token_uses_the_oauth2_refresh_grant() {
+    let registry = Registry::token("carol", "unused-password");
+    let project = common::Project::copy("hello");
+    let config = identity_token_config(&registry);
+    let envs = [("DOCKER_CONFIG", config.path().display().to_string())];
+    let run = cli_push(&project, &["--push", &format!("{}/team/app:1", registry.host())], &envs, "").ok();
+    assert!(run.stdout.starts_with(&format!("{}/team/app@sha256:", registry.host())), "{}", run.stdout);
+    assert!(registry.token_server.as_ref().unwrap().oauth_posts() >= 1);
+}
+
+#[test]
+fn cli_identity_token_falls_back_to_get_when_post_is_404() {
+    let registry = Registry::token("dave", "unused-password");
+    let server = registry.token_server.as_ref().unwrap();
+    server.refuse_oauth_post();
+    let project = common::Project::copy("hello");
+    let config = identity_token_config(&registry);
+    let envs = [("DOCKER_CONFIG", config.path().display().to_string())];
+    let run = cli_push(&project, &["--push", &format!("{}/team/app:1", registry.host())], &envs, "").ok();
+    assert!(run.stdout.starts_with(&format!("{}/team/app@sha256:", registry.host())), "{}", run.stdout);
+    assert_eq!(server.oauth_posts(), 0);
+    assert!(!run.stderr.contains(server.identity_token()), "{}", run.stderr);
+}

@@ -211,6 +211,7 @@ pub struct TokenServer {
     pub requests: Arc<AtomicUsize>,
     pub refused: Arc<AtomicUsize>,
     stop: Arc<AtomicBool>,
+    issuer: Arc<Issuer>,
 }
 
 struct Issuer {
@@ -218,6 +219,10 @@ struct Issuer {
     cert_der: Vec<u8>,
     user: String,
     pass: String,
+    /// The OAuth2 refresh token (Docker's `identitytoken`) this server accepts.
+    identity_token: String,
+    oauth_posts: AtomicUsize,
+    refuse_oauth_post: AtomicBool,
 }
 
 impl TokenServer {
@@ -230,7 +235,11 @@ impl TokenServer {
             cert_der: std::fs::read(dir.join("token.der")).unwrap(),
             user: user.into(),
             pass: pass.into(),
+            identity_token: format!("refresh-token-of-{user}"),
+            oauth_posts: AtomicUsize::new(0),
+            refuse_oauth_post: AtomicBool::new(false),
         });
+        let issuer_handle = issuer.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let (requests, refused, stop) =
@@ -246,7 +255,7 @@ impl TokenServer {
                 std::thread::spawn(move || serve_token(conn, &issuer, &r, &f));
             }
         });
-        TokenServer { port, requests, refused, stop }
+        TokenServer { port, requests, refused, stop, issuer: issuer_handle }
     }
 }
 
@@ -257,12 +266,30 @@ impl Drop for TokenServer {
     }
 }
 
+impl TokenServer {
+    /// The identity token (OAuth2 refresh token) accepted for the user.
+    pub fn identity_token(&self) -> &str {
+        &self.issuer.identity_token
+    }
+
+    /// How many OAuth2 `POST` refresh-token grants were answered.
+    pub fn oauth_posts(&self) -> usize {
+        self.issuer.oauth_posts.load(Ordering::SeqCst)
+    }
+
+    /// Answer `POST /token` with 404, as token servers without OAuth2 support do.
+    pub fn refuse_oauth_post(&self) {
+        self.issuer.refuse_oauth_post.store(true, Ordering::SeqCst);
+    }
+}
+
 fn serve_token(conn: TcpStream, issuer: &Issuer, requests: &AtomicUsize, refused: &AtomicUsize) {
     let mut reader = BufReader::new(conn.try_clone().unwrap());
     let mut line = String::new();
     if reader.read_line(&mut line).is_err() {
         return;
     }
+    let method = line.split(' ').next().unwrap_or("").to_string();
     let target = line.split(' ').nth(1).unwrap_or("/").to_string();
     let mut authorization = None;
     let mut content_length = 0;
@@ -284,12 +311,30 @@ fn serve_token(conn: TcpStream, issuer: &Issuer, requests: &AtomicUsize, refused
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let params: Vec<(String, String)> =
         query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), percent_decode(v))).collect();
+    if method == "POST" {
+        let (status, reply) = oauth_reply(issuer, &body);
+        let mut conn = conn;
+        let _ = write!(
+            conn,
+            "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
+            reply.len()
+        );
+        return;
+    }
+    let with_identity = format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", issuer.user, issuer.identity_token))
+    );
+    let anon_identity =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!(":{}", issuer.identity_token)));
     let expected = format!(
         "Basic {}",
         base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", issuer.user, issuer.pass))
     );
     let (status, reply) = match authorization {
-        Some(a) if a == expected => ("200 OK", token_reply(issuer, &params, true)),
+        Some(a) if a == expected || a == with_identity || a == anon_identity => {
+            ("200 OK", token_reply(issuer, &params, true))
+        }
         Some(_) => {
             refused.fetch_add(1, Ordering::SeqCst);
             ("401 Unauthorized", r#"{"details":"incorrect username or password"}"#.to_string())
@@ -302,6 +347,30 @@ fn serve_token(conn: TcpStream, issuer: &Issuer, requests: &AtomicUsize, refused
         "HTTP/1.1 {status}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{reply}",
         reply.len()
     );
+}
+
+/// `POST /token` with `grant_type=refresh_token&refresh_token=..&service=..&scope=..`.
+fn oauth_reply(issuer: &Issuer, body: &[u8]) -> (&'static str, String) {
+    if issuer.refuse_oauth_post.load(Ordering::SeqCst) {
+        return ("404 Not Found", "{}".into());
+    }
+    let form: Vec<(String, String)> = String::from_utf8_lossy(body)
+        .split('&')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.to_string(), percent_decode(v)))
+        .collect();
+    let get = |k: &str| form.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if get("grant_type") != Some("refresh_token") || get("refresh_token") != Some(issuer.identity_token.as_str()) {
+        return ("401 Unauthorized", r#"{"error":"invalid_grant"}"#.into());
+    }
+    issuer.oauth_posts.fetch_add(1, Ordering::SeqCst);
+    let mut params = vec![("service".to_string(), get("service").unwrap_or("").to_string())];
+    params.push(("scope".to_string(), get("scope").unwrap_or("").to_string()));
+    let reply: serde_json::Value = serde_json::from_str(&token_reply(issuer, &params, true)).unwrap();
+    (
+        "200 OK",
+        serde_json::json!({"access_token": reply["token"], "expires_in": 300, "scope": get("scope")}).to_string(),
+    )
 }
 
 fn percent_decode(s: &str) -> String {
