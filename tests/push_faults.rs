@@ -210,3 +210,56 @@ fn registry_refusing_oci_manifests_gets_docker_v2_schema_2() {
     assert_eq!(manifest["mediaType"], cargo_containerize::image::MEDIA_TYPE_DOCKER_MANIFEST);
     assert_eq!(skopeo_digest(&registry, "dockertypes:1", &["--tls-verify=false"]), docker.digest.to_string());
 }
+
+#[test]
+fn credentials_never_go_to_an_upload_location_on_another_host() {
+    use base64::Engine;
+    let registry = Registry::htpasswd("erin", "erin-Secret");
+    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("erin:erin-Secret"));
+    // The "storage host": another origin that authorizes requests itself, as presigned URLs do.
+    let storage = FaultProxy::start(registry.port, Faults { inject_authorization: Some(basic), ..Default::default() });
+    let front =
+        FaultProxy::start(registry.port, Faults { upload_location_port: Some(storage.port), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "elsewhere");
+    let progress = Progress::hidden();
+    let opts = PushOptions {
+        credentials: Some(cargo_containerize::registry::Credentials::basic("erin", "erin-Secret")),
+        ..Default::default()
+    };
+    let refs = [Reference::parse(&format!("{}/elsewhere:1", front.host())).unwrap()];
+    let result = push_blocking(&image, &refs, &opts, &progress).pop().unwrap();
+    assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(storage.count(Kind::UploadPut), 2, "uploads went to the storage host: {:?}", storage.seen());
+    assert_eq!(storage.authorized_uploads(), 0, "credentials leaked to another host");
+    assert!(front.count(Kind::BlobHead) == 2 && front.count(Kind::ManifestPut) == 1, "{:?}", front.seen());
+}
+
+/// Child of [`http_proxy_variables_are_honoured`]: the proxy comes from the environment.
+#[test]
+fn child_push_via_env_proxy() {
+    if !child::is_child() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "proxied");
+    let (result, events) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
+}
+
+#[test]
+fn http_proxy_variables_are_honoured() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let envs = [
+        ("CC_PUSH_REF", format!("{}/proxied:1", registry.host())),
+        ("HTTP_PROXY", format!("http://{}", proxy.host())),
+        ("http_proxy", format!("http://{}", proxy.host())),
+        ("NO_PROXY", String::new()),
+        ("no_proxy", String::new()),
+    ];
+    let out = child::run("child_push_via_env_proxy", &envs);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(proxy.count(Kind::ManifestPut), 1, "{:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::UploadPut), 2, "{:?}", proxy.seen());
+}

@@ -20,6 +20,10 @@ pub struct Faults {
     pub stall_after_bytes: Option<u64>,
     /// Refuse manifests with OCI media types (400 MANIFEST_INVALID), as some registries do.
     pub refuse_oci_manifests: bool,
+    /// Point upload `Location`s at this other loopback port (another origin, like a storage host).
+    pub upload_location_port: Option<u16>,
+    /// Add this `Authorization` to forwarded requests that carry none (a presigned-URL stand-in).
+    pub inject_authorization: Option<String>,
 }
 
 /// What a request was, by method and path.
@@ -37,6 +41,8 @@ pub enum Kind {
 
 pub fn kind(method: &str, path: &str) -> Kind {
     let path = path.split('?').next().unwrap_or(path);
+    // Absolute-form targets, as clients send them to an HTTP proxy.
+    let path = path.strip_prefix("http://").map_or(path, |rest| &rest[rest.find('/').unwrap_or(rest.len())..]);
     match method {
         _ if path == "/v2/" => Kind::Ping,
         "HEAD" if path.contains("/blobs/") => Kind::BlobHead,
@@ -64,6 +70,7 @@ struct Shared {
     dropped: AtomicBool,
     manifest_429_done: AtomicBool,
     stalled_once: AtomicBool,
+    authorized_uploads: AtomicUsize,
     upload_bytes: AtomicU64,
     /// What was seen and whether an upload stalled; `changed` signals every update.
     state: Mutex<State>,
@@ -88,6 +95,7 @@ impl FaultProxy {
             dropped: AtomicBool::new(false),
             manifest_429_done: AtomicBool::new(false),
             stalled_once: AtomicBool::new(false),
+            authorized_uploads: AtomicUsize::new(0),
             upload_bytes: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -120,6 +128,11 @@ impl FaultProxy {
     /// How many requests of `kind` were seen.
     pub fn count(&self, kind: Kind) -> usize {
         self.seen().iter().filter(|s| s.kind == kind).count()
+    }
+
+    /// Upload PUT/PATCH requests that arrived carrying an `Authorization` header.
+    pub fn authorized_uploads(&self) -> usize {
+        self.shared.authorized_uploads.load(Ordering::SeqCst)
     }
 
     /// Blob HEADs the registry answered 200 (blob already there).
@@ -261,7 +274,14 @@ fn forward<R: BufRead>(
     is_upload: bool,
 ) -> std::io::Result<u16> {
     let mut up = TcpStream::connect(("127.0.0.1", s.upstream))?;
+    let had_auth = head.lines.iter().any(|l| l.to_ascii_lowercase().starts_with("authorization:"));
+    if had_auth && matches!(kind, Kind::UploadPut | Kind::UploadPatch) {
+        s.authorized_uploads.fetch_add(1, Ordering::SeqCst);
+    }
     let mut out = head.lines.join("\r\n");
+    if let (false, Some(auth)) = (had_auth, &s.faults.inject_authorization) {
+        out.push_str(&format!("\r\nAuthorization: {auth}"));
+    }
     out.push_str("\r\nConnection: close\r\n\r\n");
     up.write_all(out.as_bytes())?;
     let mut remaining = head.content_length;
@@ -302,6 +322,13 @@ fn forward<R: BufRead>(
         }
         let lower = h.to_ascii_lowercase();
         if lower.starts_with("connection:") || lower.starts_with("keep-alive:") {
+            continue;
+        }
+        if let (true, Some(port)) = (lower.starts_with("location:"), s.faults.upload_location_port) {
+            let value = h.split_once(':').map_or("", |(_, v)| v).trim();
+            let path =
+                value.strip_prefix("http://").map_or(value, |rest| &rest[rest.find('/').unwrap_or(rest.len())..]);
+            resp_head.push_str(&format!("\r\nLocation: http://127.0.0.1:{port}{path}"));
             continue;
         }
         resp_head.push_str("\r\n");
