@@ -1,6 +1,7 @@
 //! Runs `cargo build` for one binary and takes its path from cargo's artifact messages.
 
 use cargo_metadata::Message;
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -93,8 +94,8 @@ pub fn cargo_command(spec: &BuildSpec) -> Command {
     cmd
 }
 
-/// Builds the binary, streaming cargo's diagnostics to stderr, and returns its path.
-pub fn build(spec: &BuildSpec) -> Result<PathBuf, Error> {
+/// Builds the binary, streaming cargo's diagnostics to stderr.
+pub fn build(spec: &BuildSpec) -> Result<Built, Error> {
     let running = Running::spawn(spec)?;
     running.show_output();
     running.finish()
@@ -114,7 +115,15 @@ pub struct Running {
     spec: BuildSpec,
     gate: Arc<Mutex<Gate>>,
     stderr: JoinHandle<Vec<String>>,
-    artifact: JoinHandle<Option<PathBuf>>,
+    artifact: JoinHandle<(Option<PathBuf>, BTreeSet<String>)>,
+}
+
+/// What a build gave: the executable, and the crates compiled for the target (library
+/// names with `-` as `_`), which tell what the binary links.
+#[derive(Clone, Debug)]
+pub struct Built {
+    pub executable: PathBuf,
+    pub crates: BTreeSet<String>,
 }
 
 impl Running {
@@ -141,16 +150,21 @@ impl Running {
         });
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
         let bin = spec.bin.clone();
+        // Artifacts built for the target (not the host) live under `<target-dir>/<triple>/`.
+        let for_target = format!("/{}/", spec.target);
         let artifact = std::thread::spawn(move || {
             let mut executable = None;
+            let mut crates = BTreeSet::new();
             for message in Message::parse_stream(stdout).map_while(Result::ok) {
                 if let Message::CompilerArtifact(artifact) = message {
                     if artifact.target.is_bin() && artifact.target.name == bin {
                         executable = artifact.executable.map(|p| p.into_std_path_buf());
+                    } else if artifact.filenames.iter().any(|f| f.as_str().contains(&for_target)) {
+                        crates.insert(artifact.target.name.replace('-', "_"));
                     }
                 }
             }
-            executable
+            (executable, crates)
         });
         Ok(Running { child, spec: spec.clone(), gate, stderr, artifact })
     }
@@ -169,11 +183,11 @@ impl Running {
         g.open = true;
     }
 
-    /// Waits for cargo and returns the executable's path.
-    pub fn finish(mut self) -> Result<PathBuf, Error> {
+    /// Waits for cargo and returns the executable's path and the crates it was built from.
+    pub fn finish(mut self) -> Result<Built, Error> {
         let status = self.child.wait().map_err(Error::Spawn)?;
         let stderr_lines = self.stderr.join().unwrap_or_default();
-        let executable = self.artifact.join().unwrap_or_default();
+        let (executable, crates) = self.artifact.join().unwrap_or_default();
         if !status.success() {
             return Err(Error::Failed {
                 status: status.to_string(),
@@ -181,7 +195,8 @@ impl Running {
                 target: self.spec.target.clone(),
             });
         }
-        executable.ok_or_else(|| Error::NoArtifact { bin: self.spec.bin.clone() })
+        let executable = executable.ok_or_else(|| Error::NoArtifact { bin: self.spec.bin.clone() })?;
+        Ok(Built { executable, crates })
     }
 
     /// Lets an unwanted build run to its end quietly (killing cargo could leave rustc

@@ -10,6 +10,7 @@ Examples:
   cargo containerize -o out/                      write an OCI image layout (no Docker needed)
   cargo containerize --tarball app.tar            write a tar for `docker load`
   cargo containerize -p server --bin api -t api:dev --tarball api.tar
+  cargo containerize -t app:1 --expose 8080 --env RUST_LOG=info -- --port 8080
 
 Results go to stdout, one line per destination; everything else goes to stderr.";
 
@@ -58,8 +59,9 @@ pub struct Args {
     /// Load the image into the local Docker engine under NAME[:TAG] (repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
     pub tags: Vec<String>,
-    /// Push the image to REGISTRY/REPO[:TAG] (repeatable; tag defaults to latest)
-    #[arg(long = "push", value_name = "REGISTRY/REPO[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
+    /// Push the image to REGISTRY/REPO[:TAG] (repeatable; the tag defaults to `tags` or latest);
+    /// `:TAG` or no value at all pushes to the `repository` setting
+    #[arg(long = "push", value_name = "REGISTRY/REPO[:TAG]", num_args = 0..=1, default_missing_value = "", action = ArgAction::Append, help_heading = "Outputs")]
     pub push: Vec<String>,
 
     /// Allow plain HTTP to this registry host (loopback registries always are)
@@ -74,6 +76,34 @@ pub struct Args {
     /// Read the registry password or token from standard input
     #[arg(long, requires = "username", help_heading = "Registry Options")]
     pub password_stdin: bool,
+
+    /// Set an environment variable in the image (repeatable)
+    #[arg(long = "env", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
+    pub env: Vec<String>,
+    /// Add a label to the image config (repeatable)
+    #[arg(long = "label", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
+    pub labels: Vec<String>,
+    /// Add an annotation to the manifest (repeatable)
+    #[arg(long = "annotation", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
+    pub annotations: Vec<String>,
+    /// Expose a port, e.g. 8080 or 53/udp (repeatable)
+    #[arg(long = "expose", value_name = "PORT[/PROTO]", action = ArgAction::Append, help_heading = "Image Settings")]
+    pub expose: Vec<String>,
+    /// Run as this user (default 65532:65532, "nonroot"; "root" to opt out)
+    #[arg(long, value_name = "USER[:GROUP]", help_heading = "Image Settings")]
+    pub user: Option<String>,
+    /// Working directory of the container
+    #[arg(long, value_name = "DIR", help_heading = "Image Settings")]
+    pub workdir: Option<String>,
+    /// Copy a file or directory (relative to the current directory) into the image (repeatable)
+    #[arg(long = "include", value_name = "FROM:TO", action = ArgAction::Append, help_heading = "Image Settings")]
+    pub include: Vec<String>,
+    /// Make the binary the Entrypoint, so `docker run IMAGE ARGS` passes ARGS to it
+    #[arg(long, help_heading = "Image Settings")]
+    pub entrypoint: bool,
+    /// Default arguments for the binary
+    #[arg(last = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 
     /// Require Cargo.lock is up to date
     #[arg(long, help_heading = "Manifest Options")]

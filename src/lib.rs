@@ -13,6 +13,8 @@ pub mod progress;
 pub mod reference;
 pub mod registry;
 pub mod run;
+pub mod settings;
 pub mod sink;
+pub mod spec;
 pub mod speculate;
 pub mod workspace;

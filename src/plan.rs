@@ -3,9 +3,11 @@
 
 use crate::build::BuildSpec;
 use crate::cli::Args;
-use crate::image::config::{rfc3339, RunConfig, DEFAULT_PATH};
+use crate::image::config::rfc3339;
 use crate::image::platform::Platform;
 use crate::reference::{self, Reference};
+use crate::settings::{self, Settings};
+use crate::spec::{self, ImageSpec};
 use crate::workspace::{self, Workspace};
 use std::path::PathBuf;
 
@@ -29,7 +31,7 @@ pub struct Plan {
     pub package_dir: PathBuf,
     pub target_dir: PathBuf,
     pub platform: Platform,
-    pub run: RunConfig,
+    pub image: ImageSpec,
     pub sinks: Vec<SinkSpec>,
 }
 
@@ -52,6 +54,10 @@ pub enum Error {
     BadEpoch { value: String },
     #[error("the target {target} is not a Linux target, so it cannot run in a container")]
     NotLinux { target: String },
+    #[error(transparent)]
+    Settings(#[from] settings::Error),
+    #[error("{flag} names no repository, and `repository` is not set")]
+    NoRepository { flag: &'static str },
 }
 
 impl Error {
@@ -67,6 +73,11 @@ impl Error {
                 Some("unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into())
             }
             Error::NotLinux { .. } => Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into()),
+            Error::Settings(e) => e.hint(),
+            Error::NoRepository { flag } => Some(format!(
+                "give {flag} a full reference such as 127.0.0.1:5000/app:1.0, or set `repository = \"REGISTRY/REPO\"` \
+                 in [package.metadata.containerize]"
+            )),
             Error::Reference(_) => Some(
                 "a reference is NAME[:TAG]: lowercase name components of a-z, 0-9 and . _ -, \
                  and a tag of up to 128 letters, digits, _ . -; e.g. myimage:1.0"
@@ -76,11 +87,58 @@ impl Error {
     }
 }
 
-/// Parses every `--tag` and `--push` reference. Runs first, so bad names fail before any work.
-pub fn references(args: &Args) -> Result<(Vec<Reference>, Vec<Reference>), Error> {
-    let tags = args.tags.iter().map(|t| Reference::parse(t)).collect::<Result<Vec<_>, _>>()?;
-    let pushes = args.push.iter().map(|t| Reference::parse(t)).collect::<Result<Vec<_>, _>>()?;
+/// A `--tag` or `--push` value before the settings fill it in.
+#[derive(Clone, Debug, PartialEq)]
+pub enum RefArg {
+    /// A full reference.
+    Full(Reference),
+    /// `:TAG`, or nothing at all (`--push` alone): the `repository` setting supplies the name.
+    TagOnly(Option<String>),
+}
+
+/// Parses every `--tag` and `--push` value. Runs first, so bad names fail before any work.
+pub fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Error> {
+    let parse = |t: &String| -> Result<RefArg, Error> {
+        match t.strip_prefix(':') {
+            _ if t.is_empty() => Ok(RefArg::TagOnly(None)),
+            Some(tag) => {
+                Reference::parse(&format!("x:{tag}"))?;
+                Ok(RefArg::TagOnly(Some(tag.to_string())))
+            }
+            None => Ok(RefArg::Full(Reference::parse(t)?)),
+        }
+    };
+    let tags = args.tags.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let pushes = args.push.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
     Ok((tags, pushes))
+}
+
+/// Fills in references: a name-less one takes `repository`; a tag-less one takes each of
+/// `tags` (else `latest`).
+fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Reference>, Error> {
+    let mut out: Vec<Reference> = Vec::new();
+    for r in refs {
+        let (base, tag) = match r {
+            RefArg::Full(r) => (r.clone(), r.tag.clone()),
+            RefArg::TagOnly(tag) => {
+                let repo = s.repository.as_deref().ok_or(Error::NoRepository { flag })?;
+                (Reference::parse(repo)?, tag)
+            }
+        };
+        let tags: Vec<Option<String>> = match (tag, &base.digest, &s.tags) {
+            (Some(t), _, _) => vec![Some(t)],
+            (None, Some(_), _) => vec![None],
+            (None, None, Some(list)) if !list.is_empty() => list.iter().cloned().map(Some).collect(),
+            (None, None, _) => vec![None],
+        };
+        for tag in tags {
+            let r = Reference { tag, ..base.clone() };
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
 }
 
 /// Resolves the plan from the command line and the workspace.
@@ -92,16 +150,16 @@ pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
     let package_dir = pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path().to_path_buf();
     let target_dir = ws.target_directory().to_path_buf();
-    let created = created_time(&package_dir)?;
-    let run = RunConfig {
-        cmd: vec![format!("/{bin}")],
-        env: vec![DEFAULT_PATH.to_string()],
-        created: rfc3339(created),
-        ..Default::default()
-    };
+    let ws_manifest = ws.metadata.workspace_root.as_std_path().join("Cargo.toml");
+    let settings = spec::settings(&ws.metadata.workspace_metadata, &ws_manifest, pkg, args)?;
+    let tags = expand(tags, &settings, "--tag")?;
+    let pushes = expand(pushes, &settings, "--push")?;
+    let (created, revision) = git_facts(&package_dir)?;
+    let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
+    let image = spec::resolve(settings, &provenance);
     let sinks = sinks(args, tags, pushes, &target_dir, &bin);
     let build = build_spec(args, package, bin);
-    Ok(Plan { build, package_dir, target_dir, platform, run, sinks })
+    Ok(Plan { build, package_dir, target_dir, platform, image, sinks })
 }
 
 /// The `cargo build` of `package`'s `bin` with the command line's cargo flags.
@@ -226,22 +284,25 @@ pub fn select_binary(all: &[Candidate], package: Option<&str>, bin: Option<&str>
     }
 }
 
-/// The image's creation time: `SOURCE_DATE_EPOCH`, else the last commit touching the
-/// package, else the epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
-fn created_time(package_dir: &std::path::Path) -> Result<i64, Error> {
-    if let Ok(value) = std::env::var("SOURCE_DATE_EPOCH") {
-        return value.trim().parse::<i64>().map_err(|_| Error::BadEpoch { value });
-    }
-    let out = std::process::Command::new("git")
-        .args(["log", "-1", "--format=%ct", "--", "."])
-        .current_dir(package_dir)
-        .stderr(std::process::Stdio::null())
-        .output();
-    Ok(out
-        .ok()
-        .filter(|o| o.status.success())
-        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
-        .unwrap_or(0))
+/// The image's creation time, and the git commit for the `revision` label.
+/// `created` is `SOURCE_DATE_EPOCH`, else the last commit touching the package, else the
+/// epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
+fn git_facts(package_dir: &std::path::Path) -> Result<(i64, Option<String>), Error> {
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(args)
+            .current_dir(package_dir)
+            .stderr(std::process::Stdio::null())
+            .output()
+            .ok()
+            .filter(|o| o.status.success())?;
+        Some(String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+    };
+    let created = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => value.trim().parse::<i64>().map_err(|_| Error::BadEpoch { value })?,
+        Err(_) => git(&["log", "-1", "--format=%ct", "--", "."]).and_then(|t| t.parse().ok()).unwrap_or(0),
+    };
+    Ok((created, git(&["rev-parse", "HEAD"])))
 }
 
 #[cfg(test)]

@@ -1,20 +1,21 @@
 //! The whole job: plan, build, assemble once, publish to every sink.
 
-use crate::build::{self, Running};
+use crate::build::{self, Built, Running};
 use crate::cli::Args;
 use crate::elf;
 use crate::error::Error;
+use crate::image;
 use crate::image::cache::LayerCache;
-use crate::image::layer::{Compressor, Contents, Entry};
+use crate::image::layer::{Compressor, Contents, Entry, Layer};
 use crate::image::{Image, Unpacked};
 use crate::plan::{self, Plan, SinkSpec};
 use crate::progress::Progress;
 use crate::registry;
 use crate::sink;
+use crate::spec;
 use crate::speculate;
 use crate::workspace::{LoadOptions, Workspace};
 use std::io::{IsTerminal, Read, Write};
-use std::path::Path;
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
@@ -39,8 +40,10 @@ pub fn report(e: &Error) {
 fn run_inner(args: &Args) -> Result<bool, Error> {
     // Bad names fail before anything is built, and so does a missing engine.
     let (tags, pushes) = plan::references(args)?;
-    for reference in &pushes {
-        registry::Target::from_reference(reference, &args.insecure_registries)?;
+    for push in &pushes {
+        if let plan::RefArg::Full(reference) = push {
+            registry::Target::from_reference(reference, &args.insecure_registries)?;
+        }
     }
     if !tags.is_empty() {
         sink::daemon::ping().map_err(sink::Error::from)?;
@@ -69,23 +72,42 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
         eprintln!("running {:?}", build::cargo_command(&plan.build));
     }
     running.show_output();
-    let binary = running.finish()?;
-    elf::check_static(&binary)?;
-    Ok(assemble_and_publish(&plan, &binary, args)?)
+    let built = running.finish()?;
+    elf::check_static(&built.executable)?;
+    Ok(assemble_and_publish(&plan, &built, args)?)
+}
+
+/// The image's layers, bottom up: the base (users, /tmp, CA bundle), the included files if
+/// any, and the binary. Each is cached on its own, so an unchanged base is shared.
+fn layer_contents(plan: &Plan, built: &Built, cache: &LayerCache) -> std::io::Result<Vec<(Contents, String)>> {
+    let bin = &plan.build.bin;
+    let mut base = plan.image.base.clone();
+    base.ca_bundle = spec::wants_ca_bundle(plan.image.ca_certificates, &built.crates);
+    let what = if base.ca_bundle { "users, /tmp, CA certificates" } else { "users, /tmp" };
+    let mut layers = vec![(image::base::contents(&base), format!("cargo containerize: base ({what})"))];
+    if !plan.image.includes.is_empty() {
+        let listed: Vec<String> =
+            plan.image.includes.iter().map(|i| format!("{} {}", i.from.display(), i.to)).collect();
+        let contents = image::include::contents(&plan.image.includes)?;
+        layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
+    }
+    let (digest, size) = cache.file_digest(&built.executable)?;
+    let entry = Entry::file_with_digest(bin, built.executable.clone(), 0o755, digest, size);
+    layers.push((Contents::new(vec![entry]), format!("COPY {bin} /{bin} # cargo containerize")));
+    Ok(layers)
 }
 
 /// Assembles the image once and publishes it to every sink, printing one stdout line per
 /// result. A Docker engine gets the uncompressed image, loaded while the layers compress
 /// for the other sinks; a run with only `--tag` never compresses. True when all succeeded.
-fn assemble_and_publish(plan: &Plan, binary: &Path, args: &Args) -> Result<bool, Error> {
-    let bin = &plan.build.bin;
-    let assemble_err = |source| Error::Assemble { binary: binary.to_path_buf(), source };
+fn assemble_and_publish(plan: &Plan, built: &Built, args: &Args) -> Result<bool, Error> {
+    let assemble_err = |source| Error::Assemble { binary: built.executable.clone(), source };
     let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
-    let (digest, size) = cache.file_digest(binary).map_err(assemble_err)?;
-    let entry = Entry::file_with_digest(bin, binary.to_path_buf(), 0o755, digest, size);
-    let contents = Contents::new(vec![entry]);
-    let created_by = format!("COPY {bin} /{bin} # cargo containerize");
+    let layers = layer_contents(plan, built, &cache).map_err(assemble_err)?;
     let compressor = Compressor::default();
+    let compress = |layers: Vec<(Contents, String)>| -> std::io::Result<Vec<Layer>> {
+        layers.into_iter().map(|(contents, created_by)| cache.layer(contents, compressor, created_by)).collect()
+    };
     let daemon_tags = plan.sinks.iter().find_map(|s| match s {
         SinkSpec::Daemon { tags } => Some(tags),
         _ => None,
@@ -93,23 +115,24 @@ fn assemble_and_publish(plan: &Plan, binary: &Path, args: &Args) -> Result<bool,
     let others: Vec<&SinkSpec> = plan.sinks.iter().filter(|s| !matches!(s, SinkSpec::Daemon { .. })).collect();
     let mut all_ok = true;
     let Some(tags) = daemon_tags else {
-        let spinner = progress_spinner(args.quiet, &format!("compressing the layer of {bin}"));
-        let layer = cache.layer(contents, compressor, created_by).map_err(assemble_err)?;
+        let spinner = progress_spinner(args.quiet, &format!("compressing the layers of {}", plan.build.bin));
+        let layers = compress(layers).map_err(assemble_err)?;
         spinner.map(|s| s.finish_and_clear());
-        let image = Image::assemble(plan.platform.clone(), &plan.run, vec![layer]);
+        let image = Image::assemble(plan.platform.clone(), &plan.image.run, layers);
         for spec in others {
             all_ok &= publish(spec, &image, plan, args);
         }
         return Ok(all_ok);
     };
-    let diff = cache.diff(contents.clone(), compressor, created_by.clone()).map_err(assemble_err)?;
-    let unpacked = Unpacked::assemble(plan.platform.clone(), &plan.run, vec![diff]);
+    let diffs = layers
+        .iter()
+        .map(|(contents, created_by)| cache.diff(contents.clone(), compressor, created_by.clone()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(assemble_err)?;
+    let unpacked = Unpacked::assemble(plan.platform.clone(), &plan.image.run, diffs);
     std::thread::scope(|scope| {
-        let compressing = (!others.is_empty()).then(|| {
-            scope.spawn(|| {
-                cache.layer(contents, compressor, created_by).map(|l| Image::from_unpacked(&unpacked, vec![l]))
-            })
-        });
+        let compressing = (!others.is_empty())
+            .then(|| scope.spawn(|| compress(layers).map(|layers| Image::from_unpacked(&unpacked, layers))));
         let loaded = sink::daemon::load(&unpacked, tags)
             .map(|()| tags.iter().map(|t| format!("{} {}", t.with_default_tag(), unpacked.id())).collect())
             .map_err(|e| Error::Sink(e.into()));

@@ -24,13 +24,13 @@ fn oci_layout_passes_skopeo_and_runs_under_runc() {
     assert_eq!(inspect["Digest"], digest);
     assert_eq!(inspect["Architecture"], "amd64");
     assert_eq!(inspect["Os"], "linux");
-    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 1);
+    assert_eq!(inspect["Layers"].as_array().unwrap().len(), 2);
 
     let config = common::layout_config(&dir);
     assert_eq!(config["config"]["Cmd"], serde_json::json!(["/hello"]));
     assert!(config["config"].get("Entrypoint").is_none());
-    assert_eq!(config["history"].as_array().unwrap().len(), 1);
-    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 1);
+    assert_eq!(config["history"].as_array().unwrap().len(), 2);
+    assert_eq!(config["rootfs"]["diff_ids"].as_array().unwrap().len(), 2);
 
     let out = common::umoci_runc(&dir, "1.5");
     assert!(out.contains(HELLO_MARKER), "{out}");
@@ -38,7 +38,7 @@ fn oci_layout_passes_skopeo_and_runs_under_runc() {
 }
 
 #[test]
-fn the_layer_holds_only_the_binary_at_root_with_mode_0755_owned_by_root() {
+fn the_top_layer_holds_only_the_binary_at_root_with_mode_0755_owned_by_root() {
     let p = Project::copy("hello");
     let dir = p.path().join("layout");
     p.run(&["-q", "-o", dir.to_str().unwrap()]).ok();
@@ -47,7 +47,9 @@ fn the_layer_holds_only_the_binary_at_root_with_mode_0755_owned_by_root() {
         serde_json::from_slice(&common::layout_blob(&dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
     assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
     assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
-    let gz = common::layout_blob(&dir, manifest["layers"][0]["digest"].as_str().unwrap());
+    let layers = manifest["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 2, "the base layer, then the binary's");
+    let gz = common::layout_blob(&dir, layers[1]["digest"].as_str().unwrap());
     let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
     let entries: Vec<(String, u32, u64, u64, u64)> = archive
         .entries()
@@ -91,10 +93,29 @@ fn image_matches_the_classic_dockerfile_field_by_field() {
     let _cleanup = DockerImages(vec![format!("{ours}:1"), format!("{classic}:1")]);
     p.run(&["-q", "--tag", &format!("{ours}:1")]).ok();
 
-    // The classic ritual, on the very binary cargo containerize just built.
+    // The classic ritual, on the very binary cargo containerize just built, with what the
+    // image holds by default: the nonroot user, /tmp, and the labels Cargo.toml gives.
     let ctx = tempfile::tempdir().unwrap();
     std::fs::copy(p.path().join("target/x86_64-unknown-linux-musl/release/hello"), ctx.path().join("hello")).unwrap();
-    std::fs::write(ctx.path().join("Dockerfile"), "FROM scratch\nCOPY ./hello /\nCMD [\"/hello\"]\n").unwrap();
+    let rootfs = ctx.path().join("rootfs");
+    for dir in ["etc", "home/nonroot", "root", "tmp"] {
+        std::fs::create_dir_all(rootfs.join(dir)).unwrap();
+    }
+    std::fs::write(
+        rootfs.join("etc/passwd"),
+        "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n",
+    )
+    .unwrap();
+    std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnonroot:x:65532:\n").unwrap();
+    let dockerfile = "FROM scratch\n\
+        COPY rootfs/ /\n\
+        COPY ./hello /\n\
+        USER 65532:65532\n\
+        LABEL org.opencontainers.image.title=hello org.opencontainers.image.version=0.1.0 \
+        org.opencontainers.image.description=\"The hello fixture of cargo-containerize's tests\" \
+        org.opencontainers.image.created=1970-01-01T00:00:00Z\n\
+        CMD [\"/hello\"]\n";
+    std::fs::write(ctx.path().join("Dockerfile"), dockerfile).unwrap();
     Run::of(
         Command::new("docker")
             .args(["build", "-q", "-t", &format!("{classic}:1"), "."])
@@ -114,6 +135,11 @@ fn image_matches_the_classic_dockerfile_field_by_field() {
     assert_eq!(a["RootFS"]["Type"], b["RootFS"]["Type"]);
     assert_eq!(a["RootFS"]["Layers"].as_array().unwrap().len(), b["RootFS"]["Layers"].as_array().unwrap().len());
     assert_eq!(a["Config"]["Cmd"], serde_json::json!(["/hello"]));
+    assert_eq!(a["Config"]["User"], "65532:65532");
+    assert_eq!(
+        a["Config"]["Env"],
+        serde_json::json!(["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"])
+    );
     assert_eq!(docker_run(&format!("{ours}:1"), &[]), docker_run(&format!("{classic}:1"), &[]));
 }
 

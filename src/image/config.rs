@@ -20,6 +20,8 @@ pub struct RunConfig {
     pub workdir: Option<String>,
     pub exposed_ports: Vec<String>,
     pub labels: BTreeMap<String, String>,
+    /// Manifest annotations: carried with the image, not part of the config.
+    pub annotations: BTreeMap<String, String>,
     /// RFC 3339 creation time, also used for every history entry.
     pub created: String,
 }

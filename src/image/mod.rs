@@ -1,9 +1,11 @@
 //! The core image model: layers, config and manifest, assembled once and read by every sink.
 
+pub mod base;
 pub mod blob;
 pub mod cache;
 pub mod config;
 pub mod digest;
+pub mod include;
 pub mod layer;
 pub mod platform;
 
@@ -13,6 +15,7 @@ use digest::Digest;
 use layer::{Diff, Layer};
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use platform::Platform;
+use std::collections::BTreeMap;
 
 pub const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -35,6 +38,8 @@ pub struct Unpacked {
     pub platform: Platform,
     pub config: Blob,
     pub layers: Vec<Diff>,
+    /// Annotations for the manifest.
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Unpacked {
@@ -43,7 +48,7 @@ impl Unpacked {
         let history: Vec<(Digest, String)> = layers.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
         let config = config::build(run, &platform, &history);
         let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
-        Unpacked { platform, config, layers }
+        Unpacked { platform, config, layers, annotations: run.annotations.clone() }
     }
 
     /// The image ID Docker shows: the config digest.
@@ -60,6 +65,7 @@ pub struct Image {
     pub layers: Vec<Layer>,
     /// The OCI manifest, exactly as hashed.
     pub manifest: Blob,
+    pub annotations: BTreeMap<String, String>,
 }
 
 impl Image {
@@ -73,9 +79,10 @@ impl Image {
     pub fn from_unpacked(unpacked: &Unpacked, layers: Vec<Layer>) -> Image {
         debug_assert!(unpacked.layers.iter().map(|d| &d.diff_id).eq(layers.iter().map(|l| &l.diff_id)));
         let config = unpacked.config.clone();
-        let manifest = manifest_bytes(&config, &layers, MediaTypes::Oci);
+        let annotations = unpacked.annotations.clone();
+        let manifest = manifest_bytes(&config, &layers, &annotations, MediaTypes::Oci);
         let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_MANIFEST, manifest);
-        Image { platform: unpacked.platform.clone(), config, layers, manifest }
+        Image { platform: unpacked.platform.clone(), config, layers, manifest, annotations }
     }
 
     /// The uncompressed view, for a Docker engine.
@@ -84,6 +91,7 @@ impl Image {
             platform: self.platform.clone(),
             config: self.config.clone(),
             layers: self.layers.iter().map(Layer::diff).collect(),
+            annotations: self.annotations.clone(),
         }
     }
 
@@ -103,7 +111,7 @@ impl Image {
             MediaTypes::Oci => self.manifest.clone(),
             MediaTypes::Docker => Blob::from_bytes(
                 MEDIA_TYPE_DOCKER_MANIFEST,
-                manifest_bytes(&self.config, &self.layers, MediaTypes::Docker),
+                manifest_bytes(&self.config, &self.layers, &self.annotations, MediaTypes::Docker),
             ),
         }
     }
@@ -120,19 +128,25 @@ pub fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
     Descriptor::new(MediaType::from(media_type), blob.size, digest)
 }
 
-fn manifest_bytes(config: &Blob, layers: &[Layer], types: MediaTypes) -> Vec<u8> {
+fn manifest_bytes(
+    config: &Blob,
+    layers: &[Layer],
+    annotations: &BTreeMap<String, String>,
+    types: MediaTypes,
+) -> Vec<u8> {
     let (manifest_type, config_type, layer_type) = match types {
         MediaTypes::Oci => (MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_OCI_CONFIG, layer::MEDIA_TYPE_GZIP),
         MediaTypes::Docker => (MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_LAYER),
     };
-    let manifest = ImageManifestBuilder::default()
+    let mut manifest = ImageManifestBuilder::default()
         .schema_version(2u32)
         .media_type(MediaType::from(manifest_type))
         .config(descriptor(config, config_type))
-        .layers(layers.iter().map(|l| descriptor(&l.blob, layer_type)).collect::<Vec<_>>())
-        .build()
-        .expect("manifest has every required field");
-    canonical_json(&manifest)
+        .layers(layers.iter().map(|l| descriptor(&l.blob, layer_type)).collect::<Vec<_>>());
+    if !annotations.is_empty() {
+        manifest = manifest.annotations(annotations.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
+    }
+    canonical_json(&manifest.build().expect("manifest has every required field"))
 }
 
 #[cfg(test)]

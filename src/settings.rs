@@ -1,0 +1,380 @@
+//! Image settings from `[package.metadata.containerize]` and
+//! `[workspace.metadata.containerize]`: parsed with messages that name the key and the
+//! expected type, and merged (workspace, then package, then command line).
+
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+/// Every key the tables accept, in the order the documentation lists them.
+pub const KEYS: &[&str] = &[
+    "args",
+    "entrypoint",
+    "env",
+    "ports",
+    "user",
+    "workdir",
+    "labels",
+    "annotations",
+    "include",
+    "ca-certificates",
+    "tags",
+    "repository",
+];
+
+/// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum CaCertificates {
+    /// When the binary depends on a crate that loads the system's roots.
+    #[default]
+    Auto,
+    Always,
+    Never,
+}
+
+/// A file or directory copied into the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Include {
+    /// Relative to the package directory (already joined when it comes from Cargo.toml).
+    pub from: PathBuf,
+    /// An absolute path in the image.
+    pub to: String,
+}
+
+/// Settings from one source; `None` or empty means "not set here".
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Settings {
+    pub args: Option<Vec<String>>,
+    pub entrypoint: Option<bool>,
+    pub env: BTreeMap<String, String>,
+    /// Normalised as `PORT/PROTO`.
+    pub ports: Option<Vec<String>>,
+    pub user: Option<String>,
+    pub workdir: Option<String>,
+    pub labels: BTreeMap<String, String>,
+    pub annotations: BTreeMap<String, String>,
+    pub include: Option<Vec<Include>>,
+    pub ca_certificates: Option<CaCertificates>,
+    pub tags: Option<Vec<String>>,
+    pub repository: Option<String>,
+}
+
+/// Where a table came from, for messages.
+#[derive(Clone, Debug)]
+pub struct Origin {
+    pub table: &'static str,
+    pub manifest: PathBuf,
+}
+
+impl fmt::Display for Origin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "[{}] in {}", self.table, self.manifest.display())
+    }
+}
+
+/// A bad key or value.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unknown key `{key}` in {origin}; valid keys: {}", KEYS.join(", "))]
+    UnknownKey { key: String, origin: String },
+    #[error("`{key}` in {origin} must be {expected}, not {got}")]
+    WrongType { key: String, origin: String, expected: &'static str, got: String },
+    #[error("`{key}` in {origin}: {reason}")]
+    BadValue { key: String, origin: String, reason: String },
+    #[error("{flag} {value:?}: {reason}")]
+    BadFlag { flag: &'static str, value: String, reason: String },
+}
+
+impl Error {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            Error::UnknownKey { .. } => "fix the spelling, or remove the key; the README documents each".into(),
+            Error::WrongType { key, expected, .. } => format!("write it as {}", example(key, expected)),
+            Error::BadValue { key, .. } => format!("for example: {}", example(key, "")),
+            Error::BadFlag { flag, .. } => format!("for example: {}", flag_example(flag)),
+        })
+    }
+}
+
+fn example(key: &str, fallback: &str) -> String {
+    match key {
+        "args" => "args = [\"--port\", \"8080\"]".into(),
+        "entrypoint" => "entrypoint = true".into(),
+        "env" => "env = { RUST_LOG = \"info\" }".into(),
+        "ports" => "ports = [8080, \"53/udp\"]".into(),
+        "user" => "user = \"65532:65532\" (or \"root\")".into(),
+        "workdir" => "workdir = \"/data\"".into(),
+        "labels" => "labels = { \"com.example.team\" = \"infra\" }".into(),
+        "annotations" => "annotations = { \"com.example.build\" = \"ci\" }".into(),
+        "include" => "include = [{ from = \"static\", to = \"/srv/static\" }]".into(),
+        "ca-certificates" => "ca-certificates = \"auto\" (or true, false)".into(),
+        "tags" => "tags = [\"1.0\", \"latest\"]".into(),
+        "repository" => "repository = \"ghcr.io/OWNER/APP\"".into(),
+        _ => fallback.into(),
+    }
+}
+
+fn flag_example(flag: &str) -> &'static str {
+    match flag {
+        "--env" => "--env RUST_LOG=info",
+        "--label" => "--label com.example.team=infra",
+        "--annotation" => "--annotation com.example.build=ci",
+        "--expose" => "--expose 8080 or --expose 53/udp",
+        "--include" => "--include static:/srv/static",
+        "--user" => "--user 65532:65532 or --user root",
+        "--workdir" => "--workdir /data",
+        _ => "see --help",
+    }
+}
+
+fn type_name(v: &Value) -> String {
+    match v {
+        Value::Null => "null".into(),
+        Value::Bool(b) => format!("the boolean {b}"),
+        Value::Number(n) => format!("the number {n}"),
+        Value::String(s) => format!("the string {s:?}"),
+        Value::Array(_) => "an array".into(),
+        Value::Object(_) => "a table".into(),
+    }
+}
+
+/// Reads one `containerize` table. `base` is the directory `include.from` is relative to.
+pub fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> Result<Settings, Error> {
+    let origin_s = origin.to_string();
+    let wrong = |key: &str, expected: &'static str, v: &Value| Error::WrongType {
+        key: key.into(),
+        origin: origin_s.clone(),
+        expected,
+        got: type_name(v),
+    };
+    let bad = |key: &str, reason: String| Error::BadValue { key: key.into(), origin: origin_s.clone(), reason };
+    let Value::Object(map) = table else {
+        return Err(wrong("containerize", "a table", table));
+    };
+    let mut s = Settings::default();
+    for (key, v) in map {
+        match key.as_str() {
+            "args" => s.args = Some(strings(v).ok_or_else(|| wrong(key, "an array of strings", v))?),
+            "entrypoint" => s.entrypoint = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?),
+            "env" => s.env = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
+            "labels" => s.labels = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
+            "annotations" => s.annotations = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
+            "ports" => {
+                let items = v.as_array().ok_or_else(|| wrong(key, "an array of ports (8080 or \"53/udp\")", v))?;
+                let mut ports = Vec::new();
+                for item in items {
+                    let text = match item {
+                        Value::Number(n) => n.to_string(),
+                        Value::String(s) => s.clone(),
+                        other => return Err(wrong(key, "an array of ports (8080 or \"53/udp\")", other)),
+                    };
+                    ports.push(port(&text).map_err(|reason| bad(key, reason))?);
+                }
+                s.ports = Some(ports);
+            }
+            "user" => {
+                let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"65532:65532\"", v))?;
+                s.user = Some(user(text).map_err(|reason| bad(key, reason))?);
+            }
+            "workdir" => {
+                let text = v.as_str().ok_or_else(|| wrong(key, "an absolute path string", v))?;
+                s.workdir = Some(workdir(text).map_err(|reason| bad(key, reason))?);
+            }
+            "include" => {
+                let expected = "an array of { from = \"PATH\", to = \"/PATH\" } tables";
+                let items = v.as_array().ok_or_else(|| wrong(key, expected, v))?;
+                let mut includes = Vec::new();
+                for item in items {
+                    let from = item.get("from").and_then(Value::as_str);
+                    let to = item.get("to").and_then(Value::as_str);
+                    let extra = item.as_object().is_some_and(|o| o.keys().any(|k| k != "from" && k != "to"));
+                    let (Some(from), Some(to), false) = (from, to, extra) else {
+                        return Err(wrong(key, expected, item));
+                    };
+                    includes.push(include(base, from, to).map_err(|reason| bad(key, reason))?);
+                }
+                s.include = Some(includes);
+            }
+            "ca-certificates" => {
+                s.ca_certificates = Some(match v {
+                    Value::Bool(true) => CaCertificates::Always,
+                    Value::Bool(false) => CaCertificates::Never,
+                    Value::String(a) if a == "auto" => CaCertificates::Auto,
+                    other => return Err(wrong(key, "\"auto\", true or false", other)),
+                })
+            }
+            "tags" => {
+                let tags = strings(v).ok_or_else(|| wrong(key, "an array of strings", v))?;
+                for tag in &tags {
+                    crate::reference::Reference::parse(&format!("x:{tag}")).map_err(|e| bad(key, e.to_string()))?;
+                }
+                s.tags = Some(tags);
+            }
+            "repository" => {
+                let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"ghcr.io/OWNER/APP\"", v))?;
+                let r = crate::reference::Reference::parse(text).map_err(|e| bad(key, e.to_string()))?;
+                if r.tag.is_some() || r.digest.is_some() {
+                    return Err(bad(key, format!("{text:?} has a tag or digest; put tags in `tags`")));
+                }
+                s.repository = Some(text.to_string());
+            }
+            other => return Err(Error::UnknownKey { key: other.to_string(), origin: origin_s.clone() }),
+        }
+    }
+    Ok(s)
+}
+
+fn strings(v: &Value) -> Option<Vec<String>> {
+    v.as_array()?.iter().map(|x| x.as_str().map(str::to_string)).collect()
+}
+
+fn string_table(v: &Value) -> Option<BTreeMap<String, String>> {
+    v.as_object()?.iter().map(|(k, x)| Some((k.clone(), x.as_str()?.to_string()))).collect()
+}
+
+/// `8080` or `53/udp` → `8080/tcp`, `53/udp`.
+pub fn port(text: &str) -> Result<String, String> {
+    let (num, proto) = text.split_once('/').unwrap_or((text, "tcp"));
+    let n: u16 = num.trim().parse().map_err(|_| format!("{text:?} is not a port number from 1 to 65535"))?;
+    if n == 0 {
+        return Err("port 0 cannot be exposed".into());
+    }
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("{text:?} has protocol {proto:?}; expected tcp, udp or sctp"));
+    }
+    Ok(format!("{n}/{proto}"))
+}
+
+/// A user the image's `/etc/passwd` knows, or numeric ids.
+pub fn user(text: &str) -> Result<String, String> {
+    let known = |part: &str, names: &[&str]| names.contains(&part) || part.parse::<u32>().is_ok();
+    let (u, g) = text.split_once(':').unwrap_or((text, ""));
+    if !known(u, &["root", "nonroot"]) || (!g.is_empty() && !known(g, &["root", "nonroot"])) {
+        return Err(format!(
+            "{text:?} is neither numeric (UID[:GID]) nor a user of the image (root, nonroot); the default is \"65532:65532\""
+        ));
+    }
+    Ok(text.to_string())
+}
+
+fn workdir(text: &str) -> Result<String, String> {
+    if !text.starts_with('/') {
+        return Err(format!("{text:?} is not an absolute path"));
+    }
+    Ok(text.to_string())
+}
+
+/// Checks an include: `from` exists (relative to `base`), `to` is absolute.
+pub fn include(base: &std::path::Path, from: &str, to: &str) -> Result<Include, String> {
+    let path = base.join(from);
+    if !path.exists() {
+        return Err(format!("{} does not exist", path.display()));
+    }
+    if !to.starts_with('/') || to.split('/').any(|c| c == "..") {
+        return Err(format!("the destination {to:?} must be an absolute path in the image, without `..`"));
+    }
+    Ok(Include { from: path, to: to.to_string() })
+}
+
+/// `K=V` flags into a table.
+pub fn pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<String, String>, Error> {
+    values
+        .iter()
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+            _ => Err(Error::BadFlag { flag, value: kv.clone(), reason: "expected KEY=VALUE".into() }),
+        })
+        .collect()
+}
+
+impl Settings {
+    /// `self` overridden by `over`: scalars and lists are replaced, tables merged by key.
+    pub fn merge(mut self, over: Settings) -> Settings {
+        macro_rules! replace {
+            ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
+        }
+        replace!(args, entrypoint, ports, user, workdir, include, ca_certificates, tags, repository);
+        self.env.extend(over.env);
+        self.labels.extend(over.labels);
+        self.annotations.extend(over.annotations);
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn origin() -> Origin {
+        Origin { table: "package.metadata.containerize", manifest: "app/Cargo.toml".into() }
+    }
+
+    fn parse_ok(v: Value) -> Settings {
+        parse(&v, &origin(), std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap()
+    }
+
+    fn parse_err(v: Value) -> String {
+        parse(&v, &origin(), std::path::Path::new(env!("CARGO_MANIFEST_DIR"))).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn every_key_parses() {
+        let s = parse_ok(json!({
+            "args": ["--port", "8080"], "entrypoint": true, "env": {"A": "1"}, "ports": [8080, "53/udp"],
+            "user": "root", "workdir": "/data", "labels": {"l": "v"}, "annotations": {"a": "b"},
+            "include": [{"from": "fixtures", "to": "/srv"}], "ca-certificates": false, "tags": ["1.0"],
+            "repository": "127.0.0.1:5000/app",
+        }));
+        assert_eq!(s.ports, Some(vec!["8080/tcp".to_string(), "53/udp".to_string()]));
+        assert_eq!(s.ca_certificates, Some(CaCertificates::Never));
+        assert_eq!(s.include.unwrap()[0].to, "/srv");
+        assert_eq!(s.entrypoint, Some(true));
+    }
+
+    #[test]
+    fn an_unknown_key_is_named_with_the_valid_ones() {
+        let err = parse_err(json!({"argz": []}));
+        assert!(err.contains("unknown key `argz`"), "{err}");
+        assert!(err.contains("[package.metadata.containerize] in app/Cargo.toml"), "{err}");
+        assert!(err.contains("args, entrypoint, env, ports, user, workdir"), "{err}");
+    }
+
+    #[test]
+    fn a_wrong_type_names_the_key_and_the_expected_type() {
+        let err = parse_err(json!({"ports": "8080"}));
+        assert!(
+            err.contains("`ports`") && err.contains("must be an array of ports") && err.contains("the string \"8080\""),
+            "{err}"
+        );
+        let err = parse_err(json!({"env": {"A": 1}}));
+        assert!(err.contains("`env`") && err.contains("a table of strings"), "{err}");
+        let err = parse_err(json!({"entrypoint": "yes"}));
+        assert!(err.contains("true or false"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_say_why() {
+        assert!(parse_err(json!({"ports": [70000]})).contains("not a port number"));
+        assert!(parse_err(json!({"ports": ["53/xyz"]})).contains("expected tcp, udp or sctp"));
+        assert!(parse_err(json!({"user": "alice"})).contains("neither numeric"));
+        assert!(parse_err(json!({"workdir": "data"})).contains("not an absolute path"));
+        assert!(parse_err(json!({"include": [{"from": "nope", "to": "/x"}]})).contains("does not exist"));
+        assert!(parse_err(json!({"include": [{"from": "src", "to": "x"}]})).contains("absolute path"));
+    }
+
+    #[test]
+    fn package_overrides_workspace_and_tables_merge_by_key() {
+        let ws = Settings {
+            user: Some("root".into()),
+            env: [("A".into(), "1".into()), ("B".into(), "1".into())].into(),
+            ..Default::default()
+        };
+        let pkg = Settings { env: [("B".into(), "2".into())].into(), ..Default::default() };
+        let merged = ws.merge(pkg);
+        assert_eq!(merged.user.as_deref(), Some("root"));
+        assert_eq!(merged.env, [("A".to_string(), "1".to_string()), ("B".to_string(), "2".to_string())].into());
+    }
+}

@@ -1,0 +1,164 @@
+//! What the image holds and how it runs, resolved from the merged settings and the
+//! package's metadata: the run config, the base layer's options and the included files.
+
+use crate::cli::Args;
+use crate::image::base::{self, DEFAULT_USER};
+use crate::image::config::{RunConfig, DEFAULT_PATH};
+use crate::settings::{self, CaCertificates, Include, Origin, Settings};
+use cargo_metadata::Package;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// Crates that load the system's root certificates at run time; with
+/// `ca-certificates = "auto"`, depending on any of them adds the CA bundle.
+pub const SYSTEM_ROOT_CRATES: &[&str] =
+    &["rustls-native-certs", "openssl-probe", "native-tls", "rustls-platform-verifier", "openssl"];
+
+/// The image's contents and settings.
+#[derive(Clone, Debug, Default)]
+pub struct ImageSpec {
+    pub run: RunConfig,
+    pub base: base::Options,
+    pub includes: Vec<Include>,
+    pub ca_certificates: CaCertificates,
+    pub settings: Settings,
+}
+
+/// Merges workspace, package and command-line settings, in that order.
+pub fn settings(
+    workspace_meta: &serde_json::Value,
+    workspace_manifest: &Path,
+    package: &Package,
+    args: &Args,
+) -> Result<Settings, settings::Error> {
+    let ws_dir = workspace_manifest.parent().unwrap_or(Path::new("."));
+    let pkg_manifest = package.manifest_path.as_std_path();
+    let pkg_dir = pkg_manifest.parent().unwrap_or(Path::new("."));
+    let mut merged = Settings::default();
+    if let Some(table) = workspace_meta.get("containerize") {
+        let origin = Origin { table: "workspace.metadata.containerize", manifest: workspace_manifest.to_path_buf() };
+        merged = merged.merge(settings::parse(table, &origin, ws_dir)?);
+    }
+    if let Some(table) = package.metadata.get("containerize") {
+        let origin = Origin { table: "package.metadata.containerize", manifest: pkg_manifest.to_path_buf() };
+        merged = merged.merge(settings::parse(table, &origin, pkg_dir)?);
+    }
+    Ok(merged.merge(from_cli(args)?))
+}
+
+/// The settings the command line gives.
+pub fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
+    let flag = |flag: &'static str, value: &str, reason: String| settings::Error::BadFlag {
+        flag,
+        value: value.to_string(),
+        reason,
+    };
+    let cwd = std::env::current_dir().unwrap_or_default();
+    let mut includes = Vec::new();
+    for inc in &args.include {
+        let (from, to) = inc.rsplit_once(':').ok_or_else(|| flag("--include", inc, "expected FROM:TO".into()))?;
+        includes.push(settings::include(&cwd, from, to).map_err(|r| flag("--include", inc, r))?);
+    }
+    let ports = args
+        .expose
+        .iter()
+        .map(|p| settings::port(p).map_err(|r| flag("--expose", p, r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let user = args.user.as_deref().map(|u| settings::user(u).map_err(|r| flag("--user", u, r))).transpose()?;
+    if let Some(dir) = &args.workdir {
+        if !dir.starts_with('/') {
+            return Err(flag("--workdir", dir, "not an absolute path".into()));
+        }
+    }
+    Ok(Settings {
+        args: (!args.args.is_empty()).then(|| args.args.clone()),
+        entrypoint: args.entrypoint.then_some(true),
+        env: settings::pairs("--env", &args.env)?,
+        ports: (!ports.is_empty()).then_some(ports),
+        user,
+        workdir: args.workdir.clone(),
+        labels: settings::pairs("--label", &args.labels)?,
+        annotations: settings::pairs("--annotation", &args.annotations)?,
+        include: (!includes.is_empty()).then_some(includes),
+        ca_certificates: None,
+        tags: None,
+        repository: None,
+    })
+}
+
+/// Facts about the build that end up in labels.
+pub struct Provenance<'a> {
+    pub package: &'a Package,
+    pub bin: &'a str,
+    pub created: String,
+    pub revision: Option<String>,
+}
+
+/// Resolves the image spec from merged settings.
+pub fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
+    let bin_path = format!("/{}", prov.bin);
+    let args = settings.args.clone().unwrap_or_default();
+    let (entrypoint, cmd) = if settings.entrypoint.unwrap_or(false) {
+        (vec![bin_path], args)
+    } else {
+        (Vec::new(), std::iter::once(bin_path).chain(args).collect())
+    };
+    let mut env = Vec::new();
+    if !settings.env.contains_key("PATH") {
+        env.push(DEFAULT_PATH.to_string());
+    }
+    env.extend(settings.env.iter().map(|(k, v)| format!("{k}={v}")));
+    let user = settings.user.clone().unwrap_or_else(|| DEFAULT_USER.to_string());
+    let mut labels = oci_labels(prov);
+    labels.extend(settings.labels.clone());
+    let run = RunConfig {
+        entrypoint,
+        cmd,
+        env,
+        user: Some(user.clone()),
+        workdir: settings.workdir.clone(),
+        exposed_ports: settings.ports.clone().unwrap_or_default(),
+        labels,
+        annotations: settings.annotations.clone(),
+        created: prov.created.clone(),
+    };
+    let (uid, gid) = base::numeric_ids(&user);
+    let base = base::Options { ca_bundle: false, workdir: settings.workdir.clone().map(|w| (w, uid, gid)) };
+    ImageSpec {
+        run,
+        base,
+        includes: settings.include.clone().unwrap_or_default(),
+        ca_certificates: settings.ca_certificates.unwrap_or_default(),
+        settings,
+    }
+}
+
+/// The `org.opencontainers.image.*` labels Cargo.toml can answer.
+fn oci_labels(prov: &Provenance) -> BTreeMap<String, String> {
+    let p = prov.package;
+    let mut labels = BTreeMap::new();
+    let mut put = |key: &str, value: Option<String>| {
+        if let Some(v) = value.filter(|v| !v.is_empty()) {
+            labels.insert(format!("org.opencontainers.image.{key}"), v);
+        }
+    };
+    put("title", Some(prov.bin.to_string()));
+    put("version", Some(p.version.to_string()));
+    put("description", p.description.clone());
+    put("licenses", p.license.clone());
+    put("source", p.repository.clone());
+    put("url", p.homepage.clone());
+    put("authors", (!p.authors.is_empty()).then(|| p.authors.join(", ")));
+    put("revision", prov.revision.clone());
+    put("created", Some(prov.created.clone()));
+    labels
+}
+
+/// Whether the image gets the CA bundle, given the crates built for the target.
+pub fn wants_ca_bundle(mode: CaCertificates, built_crates: &std::collections::BTreeSet<String>) -> bool {
+    match mode {
+        CaCertificates::Always => true,
+        CaCertificates::Never => false,
+        CaCertificates::Auto => SYSTEM_ROOT_CRATES.iter().any(|c| built_crates.contains(*c)),
+    }
+}
