@@ -263,3 +263,29 @@ fn http_proxy_variables_are_honoured() {
     assert_eq!(proxy.count(Kind::ManifestPut), 1, "{:?}", proxy.seen());
     assert_eq!(proxy.count(Kind::UploadPut), 2, "{:?}", proxy.seen());
 }
+
+#[test]
+fn unauthorized_mid_push_merges_the_scope_and_renews_the_token_once() {
+    let registry = Registry::token("frank", "frank-pass");
+    let server = registry.token_server.as_ref().unwrap();
+    let challenge = format!(
+        r#"Bearer realm="http://127.0.0.1:{}/token",service="test-registry",scope="repository:team/app:pull,push repository:team/base:pull",error="insufficient_scope""#,
+        server.port
+    );
+    let proxy = FaultProxy::start(registry.port, Faults { unauthorized_once: Some(challenge), ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "renew");
+    let progress = Progress::hidden();
+    let opts = PushOptions {
+        credentials: Some(cargo_containerize::registry::Credentials::basic("frank", "frank-pass")),
+        ..Default::default()
+    };
+    let refs = [Reference::parse(&format!("{}/team/app:1", proxy.host())).unwrap()];
+    let result = push_blocking(&image, &refs, &opts, &progress).pop().unwrap();
+    assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+    assert!(proxy.seen().iter().any(|s| s.injected && s.status == 401), "{:?}", proxy.seen());
+    let scopes = server.scopes();
+    assert_eq!(scopes.first().map(String::as_str), Some("repository:team/app:pull,push"), "{scopes:?}");
+    assert!(scopes.iter().any(|s| s == "repository:team/base:pull"), "the challenged scope was not merged: {scopes:?}");
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 2, "one token, then one renewal");
+}

@@ -89,9 +89,16 @@ pub fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
+/// How long a token is used: its `expires_in` less a margin (10 s, or half a short lifetime),
+/// so it is renewed before the registry starts refusing it.
+pub fn refresh_after(expires_in: u64) -> Duration {
+    let lifetime = Duration::from_secs(expires_in);
+    lifetime - (lifetime / 2).min(Duration::from_secs(10))
+}
+
 struct Token {
     value: String,
-    expires: Instant,
+    refresh_at: Instant,
     scopes: BTreeSet<String>,
 }
 
@@ -147,14 +154,15 @@ impl Auth {
             return Ok(self.credentials.as_ref().map(|c| secret_header(c.basic_header())));
         }
         state.scopes.extend(scopes.iter().cloned());
-        let fresh = state.token.as_ref().is_some_and(|t| {
-            t.expires > Instant::now() + Duration::from_secs(10) && scopes.iter().all(|s| t.scopes.contains(s))
-        });
+        let fresh = state
+            .token
+            .as_ref()
+            .is_some_and(|t| t.refresh_at > Instant::now() && scopes.iter().all(|s| t.scopes.contains(s)));
         if !fresh {
             let all: Vec<String> = state.scopes.iter().cloned().collect();
             let (value, expires_in) = self.fetch_token(transport, &challenge, &all).await?;
-            let expires = Instant::now() + Duration::from_secs(expires_in.max(20));
-            state.token = Some(Token { value, expires, scopes: state.scopes.clone() });
+            let refresh_at = Instant::now() + refresh_after(expires_in);
+            state.token = Some(Token { value, refresh_at, scopes: state.scopes.clone() });
         }
         Ok(state.token.as_ref().map(|t| secret_header(format!("Bearer {}", t.value))))
     }
@@ -285,6 +293,14 @@ mod tests {
         assert_eq!(c[1].param("error"), Some("insufficient_scope"));
         assert!(parse_challenges("").is_empty());
         assert_eq!(parse_challenges("Basic")[0].scheme, "basic");
+    }
+
+    #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        assert_eq!(refresh_after(300), Duration::from_secs(290));
+        assert_eq!(refresh_after(60), Duration::from_secs(50));
+        assert_eq!(refresh_after(4), Duration::from_secs(2));
+        assert_eq!(refresh_after(0), Duration::ZERO);
     }
 
     #[test]

@@ -24,6 +24,8 @@ pub struct Faults {
     pub upload_location_port: Option<u16>,
     /// Add this `Authorization` to forwarded requests that carry none (a presigned-URL stand-in).
     pub inject_authorization: Option<String>,
+    /// Answer the first upload start (POST) with 401 and this `WWW-Authenticate` challenge.
+    pub unauthorized_once: Option<String>,
 }
 
 /// What a request was, by method and path.
@@ -71,6 +73,7 @@ struct Shared {
     manifest_429_done: AtomicBool,
     stalled_once: AtomicBool,
     authorized_uploads: AtomicUsize,
+    unauthorized_done: AtomicBool,
     upload_bytes: AtomicU64,
     /// What was seen and whether an upload stalled; `changed` signals every update.
     state: Mutex<State>,
@@ -96,6 +99,7 @@ impl FaultProxy {
             manifest_429_done: AtomicBool::new(false),
             stalled_once: AtomicBool::new(false),
             authorized_uploads: AtomicUsize::new(0),
+            unauthorized_done: AtomicBool::new(false),
             upload_bytes: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -225,6 +229,14 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
         let kind = kind(&head.method, &head.path);
         let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let is_upload = matches!(kind, Kind::UploadPatch | Kind::UploadPut) && head.content_length >= 1024;
+        if let (Kind::UploadStart, Some(challenge)) = (kind, &s.faults.unauthorized_once) {
+            if !s.unauthorized_done.swap(true, Ordering::SeqCst) {
+                discard(&mut reader, head.content_length)?;
+                record(s, kind, 401, true);
+                reply(&mut client, "401 Unauthorized", &format!("WWW-Authenticate: {challenge}\r\n"))?;
+                return Ok(());
+            }
+        }
         if s.faults.every_nth_503.is_some_and(|k| n.is_multiple_of(k)) {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 503, true);

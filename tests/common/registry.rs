@@ -223,6 +223,8 @@ struct Issuer {
     identity_token: String,
     oauth_posts: AtomicUsize,
     refuse_oauth_post: AtomicBool,
+    /// Every `scope` asked for with GET, in order.
+    scopes: std::sync::Mutex<Vec<String>>,
 }
 
 impl TokenServer {
@@ -238,6 +240,7 @@ impl TokenServer {
             identity_token: format!("refresh-token-of-{user}"),
             oauth_posts: AtomicUsize::new(0),
             refuse_oauth_post: AtomicBool::new(false),
+            scopes: Default::default(),
         });
         let issuer_handle = issuer.clone();
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -277,6 +280,11 @@ impl TokenServer {
         self.issuer.oauth_posts.load(Ordering::SeqCst)
     }
 
+    /// Every scope requested with GET so far.
+    pub fn scopes(&self) -> Vec<String> {
+        self.issuer.scopes.lock().unwrap().clone()
+    }
+
     /// Answer `POST /token` with 404, as token servers without OAuth2 support do.
     pub fn refuse_oauth_post(&self) {
         self.issuer.refuse_oauth_post.store(true, Ordering::SeqCst);
@@ -311,6 +319,7 @@ fn serve_token(conn: TcpStream, issuer: &Issuer, requests: &AtomicUsize, refused
     let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
     let params: Vec<(String, String)> =
         query.split('&').filter_map(|p| p.split_once('=')).map(|(k, v)| (k.to_string(), percent_decode(v))).collect();
+    issuer.scopes.lock().unwrap().extend(params.iter().filter(|(k, _)| k == "scope").map(|(_, v)| v.clone()));
     if method == "POST" {
         let (status, reply) = oauth_reply(issuer, &body);
         let mut conn = conn;
