@@ -154,11 +154,27 @@ fn oci_labels(prov: &Provenance) -> BTreeMap<String, String> {
     labels
 }
 
-/// Whether the image gets the CA bundle, given the crates built for the target.
+/// Whether the image gets the CA bundle, given the crates built for the target
+/// (library names, with `_` for `-`).
 pub fn wants_ca_bundle(mode: CaCertificates, built_crates: &std::collections::BTreeSet<String>) -> bool {
     match mode {
         CaCertificates::Always => true,
         CaCertificates::Never => false,
-        CaCertificates::Auto => SYSTEM_ROOT_CRATES.iter().any(|c| built_crates.contains(*c)),
+        CaCertificates::Auto => SYSTEM_ROOT_CRATES.iter().any(|c| built_crates.contains(&c.replace('-', "_"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_adds_the_bundle_only_for_crates_that_load_system_roots() {
+        let built = |names: &[&str]| names.iter().map(|s| s.to_string()).collect();
+        assert!(wants_ca_bundle(CaCertificates::Auto, &built(&["rustls_native_certs", "libc"])));
+        assert!(wants_ca_bundle(CaCertificates::Auto, &built(&["openssl_probe"])));
+        assert!(!wants_ca_bundle(CaCertificates::Auto, &built(&["webpki_roots", "rustls"])));
+        assert!(wants_ca_bundle(CaCertificates::Always, &built(&[])));
+        assert!(!wants_ca_bundle(CaCertificates::Never, &built(&["native_tls"])));
     }
 }

@@ -29,10 +29,7 @@ pub struct Project {
 
 impl Project {
     pub fn copy(fixture: &str) -> Project {
-        let dir = tempfile::Builder::new()
-            .prefix("cc-test-")
-            .tempdir()
-            .unwrap();
+        let dir = tempfile::Builder::new().prefix("cc-test-").tempdir().unwrap();
         copy_tree(&fixtures().join(fixture), dir.path());
         Project { dir }
     }
@@ -48,9 +45,7 @@ impl Project {
     /// `cargo-containerize containerize ARGS` run in the project directory.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin());
-        c.arg("containerize")
-            .current_dir(self.path())
-            .stdin(Stdio::null());
+        c.arg("containerize").current_dir(self.path()).stdin(Stdio::null());
         c
     }
 
@@ -85,16 +80,8 @@ pub struct Run {
 
 impl Run {
     pub fn of(cmd: &mut Command) -> Run {
-        let Output {
-            status,
-            stdout,
-            stderr,
-        } = cmd.output().unwrap();
-        Run {
-            status,
-            stdout: String::from_utf8_lossy(&stdout).into(),
-            stderr: String::from_utf8_lossy(&stderr).into(),
-        }
+        let Output { status, stdout, stderr } = cmd.output().unwrap();
+        Run { status, stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
     }
 
     pub fn ok(self) -> Run {
@@ -120,11 +107,7 @@ impl Run {
 
     /// The digest at the end of the single stdout line.
     pub fn digest(&self) -> String {
-        let line = self
-            .stdout
-            .lines()
-            .next()
-            .unwrap_or_else(|| panic!("no stdout; stderr:\n{}", self.stderr));
+        let line = self.stdout.lines().next().unwrap_or_else(|| panic!("no stdout; stderr:\n{}", self.stderr));
         line.rsplit(' ').next().unwrap().to_string()
     }
 }
@@ -132,23 +115,14 @@ impl Run {
 /// Runs an external tool and returns its output, failing the test if it fails.
 pub fn tool(program: &str, args: &[&str]) -> Run {
     let run = Run::of(Command::new(program).args(args).stdin(Stdio::null()));
-    assert!(
-        run.status.success(),
-        "{program} {args:?} failed:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    assert!(run.status.success(), "{program} {args:?} failed:\n{}\n{}", run.stdout, run.stderr);
     run
 }
 
 /// A Docker image name unique to this test process and call.
 pub fn unique_name(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "cc-{prefix}-{}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::SeqCst)
-    )
+    format!("cc-{prefix}-{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
 }
 
 /// Removes Docker images when dropped.
@@ -177,27 +151,15 @@ pub fn docker_inspect(image: &str) -> serde_json::Value {
 
 /// Reads a blob of an OCI layout.
 pub fn layout_blob(dir: &Path, digest: &str) -> Vec<u8> {
-    std::fs::read(
-        dir.join("blobs/sha256")
-            .join(digest.trim_start_matches("sha256:")),
-    )
-    .unwrap()
+    std::fs::read(dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap()
 }
 
 /// The config JSON of the image a layout's index points at first.
 pub fn layout_config(dir: &Path) -> serde_json::Value {
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&layout_blob(
-        dir,
-        index["manifests"][0]["digest"].as_str().unwrap(),
-    ))
-    .unwrap();
-    serde_json::from_slice(&layout_blob(
-        dir,
-        manifest["config"]["digest"].as_str().unwrap(),
-    ))
-    .unwrap()
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&layout_blob(dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    serde_json::from_slice(&layout_blob(dir, manifest["config"]["digest"].as_str().unwrap())).unwrap()
 }
 
 /// Unpacks `dir:reference` with umoci and runs it with runc; returns the container's stdout.
@@ -205,28 +167,30 @@ pub fn umoci_runc(dir: &Path, reference: &str) -> String {
     let work = tempfile::tempdir().unwrap();
     let bundle = work.path().join("bundle");
     let image = format!("{}:{reference}", dir.display());
-    tool(
-        "umoci",
-        &["unpack", "--image", &image, bundle.to_str().unwrap()],
-    );
+    tool("umoci", &["unpack", "--image", &image, bundle.to_str().unwrap()]);
     let config_path = bundle.join("config.json");
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
+    let mut config: serde_json::Value = serde_json::from_slice(&std::fs::read(&config_path).unwrap()).unwrap();
     config["process"]["terminal"] = serde_json::json!(false);
     std::fs::write(&config_path, serde_json::to_vec(&config).unwrap()).unwrap();
     let id = unique_name("runc");
-    let run = Run::of(
-        Command::new("runc")
-            .args(["run", &id])
-            .current_dir(&bundle)
-            .stdin(Stdio::null()),
-    );
+    let run = Run::of(Command::new("runc").args(["run", &id]).current_dir(&bundle).stdin(Stdio::null()));
     let _ = Command::new("runc").args(["delete", "-f", &id]).output();
-    assert!(
-        run.status.success(),
-        "runc run failed:\n{}\n{}",
-        run.stdout,
-        run.stderr
-    );
+    assert!(run.status.success(), "runc run failed:\n{}\n{}", run.stdout, run.stderr);
     run.stdout
+}
+
+/// Every path in every layer of the first image of a layout.
+pub fn layout_files(dir: &Path) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&layout_blob(dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let mut files = Vec::new();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let gz = layout_blob(dir, layer["digest"].as_str().unwrap());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
+        for entry in archive.entries().unwrap() {
+            files.push(entry.unwrap().path().unwrap().display().to_string().trim_end_matches('/').to_string());
+        }
+    }
+    files
 }

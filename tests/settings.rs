@@ -1,0 +1,237 @@
+//! Image settings from Cargo.toml and the command line, checked in `docker inspect` and
+//! from inside the running container.
+
+mod common;
+
+use common::{docker_inspect, docker_run, unique_name, DockerImages, Project, Run, HELLO_MARKER};
+use serde_json::json;
+
+#[test]
+fn cargo_toml_settings_show_in_docker_inspect() {
+    let p = Project::copy("with-metadata");
+    let name = unique_name("settings");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    p.run(&["-q", "-o", "lay", "-t", &format!("{name}:1")]).ok();
+    let c = &docker_inspect(&format!("{name}:1"))["Config"];
+    assert_eq!(c["Entrypoint"], json!(["/server"]));
+    assert_eq!(c["Cmd"], json!(["--greeting", "hi"]));
+    assert_eq!(
+        c["Env"],
+        json!([
+            "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+            "FROM_WORKSPACE=ws",
+            "RUST_LOG=info",
+            "SHARED=package"
+        ])
+    );
+    assert_eq!(c["ExposedPorts"], json!({"53/udp": {}, "8080/tcp": {}}));
+    assert_eq!(c["User"], "65532:65532");
+    assert_eq!(c["WorkingDir"], "/data");
+    let labels = &c["Labels"];
+    assert_eq!(labels["com.example.team"], "infra", "workspace label");
+    assert_eq!(labels["com.example.tier"], "backend", "package label");
+    assert_eq!(labels["org.opencontainers.image.title"], "server");
+    assert_eq!(labels["org.opencontainers.image.version"], "2.3.4");
+    assert_eq!(labels["org.opencontainers.image.description"], "A configured fixture of cargo-containerize");
+    assert_eq!(labels["org.opencontainers.image.licenses"], "MIT OR Apache-2.0");
+    assert_eq!(labels["org.opencontainers.image.source"], "https://example.com/acme/server");
+    assert_eq!(labels["org.opencontainers.image.url"], "https://example.com/server");
+    assert_eq!(labels["org.opencontainers.image.authors"], "Ada <ada@example.com>, Bob <bob@example.com>");
+    let config = common::layout_config(&p.path().join("lay"));
+    assert_eq!(labels["org.opencontainers.image.created"], config["created"]);
+
+    // Annotations go on the manifest.
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p.path().join("lay/index.json")).unwrap()).unwrap();
+    let manifest: serde_json::Value = serde_json::from_slice(&common::layout_blob(
+        &p.path().join("lay"),
+        index["manifests"][0]["digest"].as_str().unwrap(),
+    ))
+    .unwrap();
+    assert_eq!(manifest["annotations"]["com.example.build"], "fixture");
+    // The layout is named after the configured tags.
+    let names: Vec<&str> = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["1"]);
+}
+
+#[test]
+fn the_container_honours_args_env_user_workdir_and_includes() {
+    let p = Project::copy("with-metadata");
+    let name = unique_name("inside");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    p.run(&["-q", "-t", &format!("{name}:1")]).ok();
+    let out = docker_run(&format!("{name}:1"), &[]);
+    assert!(out.contains("args=--greeting hi"), "{out}");
+    assert!(out.contains("env FROM_WORKSPACE=ws") && out.contains("env SHARED=package"), "{out}");
+    assert!(out.contains("uid=65532 gid=65532"), "{out}");
+    assert!(out.contains("cwd=/data") && out.contains("cwd writable=true"), "{out}");
+    assert!(out.contains("tmp writable=true"), "{out}");
+    assert!(out.contains("include=static content of the fixture"), "{out}");
+    assert!(out.contains("nested=nested"), "{out}");
+    assert!(out.contains("ca bundle=false"), "ca-certificates = false: {out}");
+    // entrypoint = true: arguments to `docker run` reach the binary.
+    let out = docker_run(&format!("{name}:1"), &["--flag", "x"]);
+    assert!(out.contains("args=--flag x"), "{out}");
+}
+
+#[test]
+fn the_command_line_overrides_cargo_toml() {
+    let p = Project::copy("with-metadata");
+    let name = unique_name("cli");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    p.run(&[
+        "-q",
+        "-t",
+        &format!("{name}:1"),
+        "--user",
+        "root",
+        "--env",
+        "FROM_CLI=yes",
+        "--env",
+        "SHARED=cli",
+        "--label",
+        "com.example.tier=edge",
+        "--expose",
+        "9090",
+        "--workdir",
+        "/work",
+        "--",
+        "--from",
+        "cli",
+    ])
+    .ok();
+    let c = &docker_inspect(&format!("{name}:1"))["Config"];
+    assert_eq!(c["User"], "root");
+    assert_eq!(c["ExposedPorts"], json!({"9090/tcp": {}}));
+    assert_eq!(c["Labels"]["com.example.tier"], "edge");
+    assert_eq!(c["Cmd"], json!(["--from", "cli"]));
+    let out = docker_run(&format!("{name}:1"), &[]);
+    assert!(out.contains("uid=0 gid=0") && out.contains("cwd=/work"), "{out}");
+    assert!(
+        out.contains("env FROM_CLI=yes") && out.contains("env SHARED=cli") && out.contains("env FROM_WORKSPACE=ws"),
+        "{out}"
+    );
+    assert!(out.contains("args=--from cli"), "{out}");
+}
+
+#[test]
+fn the_default_image_runs_as_nonroot_with_the_classic_cmd() {
+    let p = Project::copy("hello");
+    let dir = p.path().join("lay");
+    p.run(&["-q", "-o", dir.to_str().unwrap(), "--", "one", "two"]).ok();
+    let config = common::layout_config(&dir);
+    assert_eq!(config["config"]["User"], "65532:65532");
+    assert_eq!(config["config"]["Cmd"], json!(["/hello", "one", "two"]));
+    assert!(config["config"].get("Entrypoint").is_none());
+    let out = common::umoci_runc(&dir, "latest");
+    assert!(out.contains(HELLO_MARKER) && out.contains("args=one two"), "{out}");
+}
+
+#[test]
+fn include_from_the_command_line_is_readable_in_the_container() {
+    let p = Project::copy("with-metadata");
+    std::fs::write(p.path().join("extra.conf"), "from the command line\n").unwrap();
+    let name = unique_name("inc");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    // The CLI include replaces the package's list, so /srv/static is gone.
+    p.run(&["-q", "-t", &format!("{name}:1"), "--include", "extra.conf:/srv/static/hello.txt"]).ok();
+    let out = docker_run(&format!("{name}:1"), &[]);
+    assert!(out.contains("include=from the command line"), "{out}");
+    assert!(out.contains("nested=\n"), "the package's include list was replaced: {out}");
+}
+
+#[test]
+fn tags_and_repository_fill_in_push_and_tag_references() {
+    let p = Project::copy("with-metadata");
+    let name = unique_name("tags");
+    let _cleanup = DockerImages(vec![format!("{name}:2.3.4"), format!("{name}:latest")]);
+    let run = p.run(&["-q", "-t", &name]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(
+        lines[0].starts_with(&format!("{name}:2.3.4 ")) && lines[1].starts_with(&format!("{name}:latest ")),
+        "{}",
+        run.stdout
+    );
+    // `--push :TAG` and a bare `--push` take the repository, here a real registry.
+    let registry = common::registry::Registry::plain();
+    let manifest = std::fs::read_to_string(p.path().join("server/Cargo.toml")).unwrap();
+    let repo = format!("{}/acme/server", registry.host());
+    std::fs::write(p.path().join("server/Cargo.toml"), manifest.replace("127.0.0.1:5000/acme/server", &repo)).unwrap();
+    let run = p.run(&["-q", "--push", ":9.9", "--push"]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 3, "9.9, then the configured 2.3.4 and latest: {}", run.stdout);
+    assert!(lines.iter().all(|l| l.starts_with(&format!("{repo}@sha256:"))), "{}", run.stdout);
+    for tag in ["9.9", "2.3.4", "latest"] {
+        common::tool("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{repo}:{tag}")]);
+    }
+}
+
+#[test]
+fn push_with_only_a_tag_and_no_repository_says_which_key_to_set() {
+    let p = Project::copy("hello");
+    let run = p.run(&["--push", ":1.0"]).failed();
+    assert!(
+        run.stderr.contains("`repository` is not set") && run.stderr.contains("[package.metadata.containerize]"),
+        "{}",
+        run.stderr
+    );
+}
+
+fn with_package_table(p: &Project, table: &str) {
+    let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+    std::fs::write(p.manifest(), format!("{manifest}\n[package.metadata.containerize]\n{table}\n")).unwrap();
+}
+
+#[test]
+fn an_unknown_key_is_named_with_the_valid_keys() {
+    let p = Project::copy("hello");
+    with_package_table(&p, "entrypiont = true");
+    let run = p.run(&[]).failed();
+    assert!(run.stderr.contains("unknown key `entrypiont`"), "{}", run.stderr);
+    assert!(run.stderr.contains("[package.metadata.containerize] in"), "{}", run.stderr);
+    assert!(run.stderr.contains("valid keys: args, entrypoint, env, ports, user, workdir, labels"), "{}", run.stderr);
+    assert!(!p.path().join("target/x86_64-unknown-linux-musl").exists(), "nothing may be built");
+}
+
+#[test]
+fn a_value_of_the_wrong_type_names_the_key_and_the_type() {
+    let p = Project::copy("hello");
+    with_package_table(&p, "ports = \"8080\"");
+    let run = p.run(&[]).failed();
+    assert!(run.stderr.contains("`ports`"), "{}", run.stderr);
+    assert!(run.stderr.contains("must be an array of ports"), "{}", run.stderr);
+    assert!(run.stderr.contains("ports = [8080, \"53/udp\"]"), "the fix shows an example: {}", run.stderr);
+}
+
+#[test]
+fn a_crate_that_loads_system_roots_gets_a_ca_bundle_and_hello_does_not() {
+    let p = Project::copy("tls-roots");
+    let name = unique_name("tls");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    p.run(&["-q", "-t", &format!("{name}:1")]).ok();
+    let out = docker_run(&format!("{name}:1"), &[]);
+    let roots: usize = out.lines().find_map(|l| l.strip_prefix("roots=")).unwrap().parse().unwrap();
+    assert!(roots > 50, "{out}");
+
+    let hello = Project::copy("hello");
+    let dir = hello.path().join("lay");
+    hello.run(&["-q", "-o", dir.to_str().unwrap()]).ok();
+    let files = common::layout_files(&dir);
+    assert!(files.iter().any(|f| f == "etc/passwd"), "{files:?}");
+    assert!(!files.iter().any(|f| f.contains("ssl")), "hello makes no TLS calls: {files:?}");
+}
+
+#[test]
+fn ca_certificates_true_forces_the_bundle() {
+    let p = Project::copy("hello");
+    with_package_table(&p, "ca-certificates = true");
+    let dir = p.path().join("lay");
+    Run::of(p.cmd().args(["-q", "-o", dir.to_str().unwrap()])).ok();
+    assert!(common::layout_files(&dir).iter().any(|f| f == "etc/ssl/certs/ca-certificates.crt"));
+}
