@@ -388,3 +388,17 @@ fn cli_identity_token_falls_back_to_get_when_post_is_404() {
     assert_eq!(server.oauth_posts(), 0);
     assert!(!run.stderr.contains(server.identity_token()), "{}", run.stderr);
 }
+
+#[test]
+fn unusable_ca_cert_file_is_named_with_the_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "bad-ca");
+    let bad = dir.path().join("not-a-cert.pem");
+    std::fs::write(&bad, "hello").unwrap();
+    let opts = PushOptions { ca_certs: vec![bad.clone()], ..Default::default() };
+    let (results, _) = push(&image, &["127.0.0.1:9/a:1", "127.0.0.1:9/b:1"], &opts);
+    for result in results {
+        let e = result.unwrap_err().to_string();
+        assert!(e.contains(&bad.display().to_string()) && e.contains("--ca-cert"), "{e}");
+    }
+}

@@ -47,7 +47,7 @@ pub enum Error {
     #[error("looking up credentials for {registry}: {message}")]
     Credentials { registry: String, message: String },
     /// The TLS setup (e.g. a --ca-cert file) is unusable.
-    #[error("{message}; pass a PEM certificate file to --ca-cert (or SSL_CERT_FILE)")]
+    #[error("{message}")]
     Tls { message: String },
 }
 
@@ -72,6 +72,15 @@ impl Error {
     /// Whether any diagnostic carries `code`.
     pub fn has_code(&self, code: &str) -> bool {
         matches!(self, Error::Status { diagnostics, .. } if diagnostics.iter().any(|d| d.code == code))
+    }
+}
+
+/// A TLS setup error, with the fix.
+pub fn tls_setup(problem: String) -> Error {
+    Error::Tls {
+        message: format!(
+            "{problem}\n  help: --ca-cert and SSL_CERT_FILE take a file of PEM certificates (BEGIN CERTIFICATE)"
+        ),
     }
 }
 

@@ -116,9 +116,11 @@ pub async fn push(
     let client_opts = ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose };
     let transport = match Transport::new(&client_opts) {
         Ok(t) => t,
+        // The same setup error for every reference (the first keeps its source).
         Err(first) => {
+            let message = first.to_string();
             let mut out = vec![Err(first)];
-            out.extend(references.iter().skip(1).map(|_| Transport::new(&client_opts).map(|_| unreachable_digest())));
+            out.extend(references.iter().skip(1).map(|_| Err(Error::Tls { message: message.clone() })));
             return out;
         }
     };
@@ -131,10 +133,6 @@ pub async fn push(
         results.push(result);
     }
     results
-}
-
-fn unreachable_digest() -> Digest {
-    Digest::of(b"")
 }
 
 async fn push_one<'t>(

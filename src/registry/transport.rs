@@ -1,7 +1,7 @@
 //! The HTTP client: scheme choice, TLS roots, one place that checks statuses, and retries
 //! with bounded backoff and jitter.
 
-use super::error::{is_retryable_status, parse_envelope, redact_url, Error, Request};
+use super::error::{is_retryable_status, parse_envelope, redact_url, tls_setup, Error, Request};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, Response, StatusCode};
 use std::net::IpAddr;
@@ -105,10 +105,12 @@ impl Transport {
         let mut certs = Vec::new();
         for file in &files {
             let pem = std::fs::read(file)
-                .map_err(|e| Error::Tls { message: format!("cannot read CA certificate {}: {e}", file.display()) })?;
-            let found = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::Tls {
-                message: format!("{} holds no usable PEM certificate: {e}", file.display()),
-            })?;
+                .map_err(|e| tls_setup(format!("cannot read CA certificate {}: {e}", file.display())))?;
+            let found = reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| tls_setup(format!("{} holds no usable PEM certificate: {e}", file.display())))?;
+            if found.is_empty() {
+                return Err(tls_setup(format!("{} holds no PEM certificate", file.display())));
+            }
             certs.extend(found);
         }
         let client = reqwest::Client::builder()
@@ -116,7 +118,7 @@ impl Transport {
             .tls_certs_merge(certs)
             .connect_timeout(Duration::from_secs(15))
             .build()
-            .map_err(|e| Error::Tls { message: format!("cannot set up the HTTPS client: {e}") })?;
+            .map_err(|e| tls_setup(format!("cannot set up the HTTPS client: {e}")))?;
         Ok(Transport { client, backoff: Backoff::default(), verbose: opts.verbose })
     }
 
