@@ -24,6 +24,10 @@ pub struct BuildSpec {
     pub offline: bool,
     pub quiet: bool,
     pub verbose: u8,
+    /// Extra environment for cargo, such as a cross linker.
+    pub env: Vec<(String, String)>,
+    /// Build with `cargo zigbuild`.
+    pub zig: bool,
 }
 
 /// Why the build gave no usable binary.
@@ -44,10 +48,20 @@ pub enum Error {
 impl Error {
     pub fn hint(&self) -> Option<String> {
         match self {
-            Error::Failed { missing_c_compiler: Some(krate), target, .. } => Some(format!(
+            Error::Failed { missing_c_compiler: Some(krate), target, .. } if is_host_arch(target) => Some(format!(
                 "the crate {krate} compiles C code, and no C compiler for {target} was found: install \
                  one (on Debian/Ubuntu: `apt-get install musl-tools`, which gives musl-gcc), or set \
                  CC_{} to a C compiler for that target",
+                target.replace('-', "_")
+            )),
+            Error::Failed { missing_c_compiler: Some(krate), target, .. } => Some(format!(
+                "the crate {krate} compiles C code for {target}, and no C cross compiler was found: {}, or set \
+                 CC_{} to a C compiler for that target",
+                if which("cargo-zigbuild") {
+                    "cargo-zigbuild is installed, so rerun with --zig".to_string()
+                } else {
+                    "install zig and cargo-zigbuild (`cargo install cargo-zigbuild`) and rerun with --zig".to_string()
+                },
                 target.replace('-', "_")
             )),
             Error::TargetMissing { target } => Some(format!("run `rustup target add {target}`")),
@@ -67,7 +81,8 @@ pub fn cargo_exe() -> PathBuf {
 /// The `cargo build` command for `spec`, as a value (no side effects).
 pub fn cargo_command(spec: &BuildSpec) -> Command {
     let mut cmd = Command::new(cargo_exe());
-    cmd.arg("build").arg("--message-format=json-render-diagnostics");
+    cmd.arg(if spec.zig { "zigbuild" } else { "build" }).arg("--message-format=json-render-diagnostics");
+    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
     if let Some(path) = &spec.manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }
@@ -224,6 +239,51 @@ fn missing_c_compiler(lines: &[String]) -> Option<String> {
     })
 }
 
+/// Whether `target` builds code for the machine we run on.
+pub fn is_host_arch(target: &str) -> bool {
+    target.split('-').next() == Some(std::env::consts::ARCH)
+}
+
+/// Whether a program is on `PATH`.
+fn which(program: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
+}
+
+/// The environment that cross-links `target` with `rust-lld`, which links pure-Rust musl
+/// binaries for any architecture with no cross gcc. Empty for the host's architecture, with
+/// `--zig`, or when the user configured a linker for the target (environment or cargo config).
+pub fn cross_linker_env(target: &str, zig: bool, config_dirs: &[&Path]) -> Vec<(String, String)> {
+    let var = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace(['-', '.'], "_"));
+    if is_host_arch(target) || zig || std::env::var_os(&var).is_some() || linker_configured(target, config_dirs) {
+        return Vec::new();
+    }
+    vec![(var, "rust-lld".to_string())]
+}
+
+/// Whether a cargo config file that applies (`.cargo/config.toml` in `dirs` and their
+/// ancestors, or in `$CARGO_HOME`) sets `[target.<target>] linker`.
+fn linker_configured(target: &str, dirs: &[&Path]) -> bool {
+    let mut files = Vec::new();
+    for dir in dirs {
+        for d in dir.ancestors() {
+            files.push(d.join(".cargo/config.toml"));
+            files.push(d.join(".cargo/config"));
+        }
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    if let Some(home) = home {
+        files.push(home.join("config.toml"));
+        files.push(home.join("config"));
+    }
+    files.iter().any(|f| {
+        let Ok(text) = std::fs::read_to_string(f) else { return false };
+        let Ok(table) = text.parse::<toml::Table>() else { return false };
+        table.get("target").and_then(|t| t.get(target)).and_then(|t| t.get("linker")).is_some()
+    })
+}
+
 /// Makes sure the standard library for `target` is installed: installs it with rustup
 /// when rustup is there (saying so on stderr), else fails with the command to run.
 pub fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
@@ -296,6 +356,7 @@ mod tests {
             locked: true,
             offline: true,
             verbose: 2,
+            env: vec![("CARGO_TARGET_X_LINKER".into(), "rust-lld".into())],
             ..Default::default()
         };
         let a = args(&cargo_command(&spec)).join(" ");
@@ -305,6 +366,24 @@ mod tests {
              --bin srv --profile release --target x86_64-unknown-linux-musl --features a,b \
              --no-default-features --locked --offline --verbose --verbose"
         );
+    }
+
+    #[test]
+    fn foreign_targets_link_with_rust_lld_unless_configured() {
+        let dir = tempfile::tempdir().unwrap();
+        let foreign =
+            if std::env::consts::ARCH == "x86_64" { "aarch64-unknown-linux-musl" } else { "x86_64-unknown-linux-musl" };
+        let host = format!("{}-unknown-linux-musl", std::env::consts::ARCH);
+        assert!(cross_linker_env(&host, false, &[dir.path()]).is_empty());
+        let env = cross_linker_env(foreign, false, &[dir.path()]);
+        assert_eq!(env.len(), 1);
+        assert!(env[0].0.starts_with("CARGO_TARGET_") && env[0].0.ends_with("_UNKNOWN_LINUX_MUSL_LINKER"), "{env:?}");
+        assert_eq!(env[0].1, "rust-lld");
+        assert!(cross_linker_env(foreign, true, &[dir.path()]).is_empty(), "zig links itself");
+        std::fs::create_dir_all(dir.path().join(".cargo")).unwrap();
+        std::fs::write(dir.path().join(".cargo/config.toml"), format!("[target.{foreign}]\nlinker = \"my-cc\"\n"))
+            .unwrap();
+        assert!(cross_linker_env(foreign, false, &[&dir.path().join("sub")]).is_empty());
     }
 
     #[test]

@@ -41,14 +41,20 @@ pub struct Args {
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME", default_value = "release", help_heading = "Compilation Options")]
     pub profile: String,
-    /// Build for the target triple (a static musl target for FROM scratch)
-    #[arg(
-        long,
-        value_name = "TRIPLE",
-        default_value = "x86_64-unknown-linux-musl",
-        help_heading = "Compilation Options"
-    )]
-    pub target: String,
+    /// Build for the target triple, a static musl target for FROM scratch
+    /// [default: x86_64-unknown-linux-musl]
+    #[arg(long, value_name = "TRIPLE", help_heading = "Compilation Options")]
+    pub target: Option<String>,
+
+    /// Build for these platforms, e.g. linux/amd64,linux/arm64: an image index (repeatable)
+    #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',', action = ArgAction::Append, conflicts_with = "target", help_heading = "Compilation Options")]
+    pub platforms: Vec<String>,
+    /// With several platforms, the one --tag and --tarball load (default: this machine's)
+    #[arg(long, value_name = "OS/ARCH[/VARIANT]", help_heading = "Compilation Options")]
+    pub load_platform: Option<String>,
+    /// Build with `cargo zigbuild` (cargo-zigbuild) instead of `cargo build`, for C cross-compiling
+    #[arg(long, help_heading = "Compilation Options")]
+    pub zig: bool,
 
     /// Write an OCI image layout to this directory
     #[arg(short, long, value_name = "DIR", help_heading = "Outputs")]
@@ -123,7 +129,15 @@ pub struct Args {
     pub verbose: u8,
 }
 
+/// The target built when neither `--target`, `--platform` nor `platforms` says otherwise.
+pub const DEFAULT_TARGET: &str = "x86_64-unknown-linux-musl";
+
 impl Args {
+    /// The `--target` given, or the default.
+    pub fn target(&self) -> &str {
+        self.target.as_deref().unwrap_or(DEFAULT_TARGET)
+    }
+
     /// Parses the process arguments, accepting both `cargo containerize ...` (where cargo
     /// passes `containerize` as the first argument) and `cargo-containerize ...`.
     pub fn from_env() -> Args {
@@ -149,7 +163,7 @@ mod tests {
     fn defaults_are_release_and_musl() {
         let a = Args::parse_from(["cargo-containerize", "-t", "a:1", "-t", "b", "-F", "x,y"]);
         assert_eq!(a.profile, "release");
-        assert_eq!(a.target, "x86_64-unknown-linux-musl");
+        assert_eq!(a.target(), "x86_64-unknown-linux-musl");
         assert_eq!(a.tags, ["a:1", "b"]);
         assert_eq!(a.features, ["x,y"]);
     }

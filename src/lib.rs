@@ -10,6 +10,7 @@ pub mod fsutil;
 pub mod image;
 pub mod plan;
 pub mod progress;
+pub mod publish;
 pub mod reference;
 pub mod registry;
 pub mod run;

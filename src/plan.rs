@@ -24,15 +24,31 @@ pub enum SinkSpec {
     Registry { references: Vec<Reference> },
 }
 
+/// One platform's build.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlatformBuild {
+    pub platform: Platform,
+    pub build: BuildSpec,
+}
+
 /// Everything to do, resolved and checked.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub build: BuildSpec,
+    /// One build per platform, in order; at least one.
+    pub builds: Vec<PlatformBuild>,
+    /// With several platforms, the one loaded into Docker or written to `--tarball`.
+    pub load_platform: Option<Platform>,
     pub package_dir: PathBuf,
     pub target_dir: PathBuf,
-    pub platform: Platform,
     pub image: ImageSpec,
     pub sinks: Vec<SinkSpec>,
+}
+
+impl Plan {
+    /// The binary that goes into the image.
+    pub fn bin(&self) -> &str {
+        &self.builds[0].build.bin
+    }
 }
 
 /// Bad input, found before building.
@@ -58,6 +74,10 @@ pub enum Error {
     Settings(#[from] settings::Error),
     #[error("{flag} names no repository, and `repository` is not set")]
     NoRepository { flag: &'static str },
+    #[error(transparent)]
+    Platform(#[from] crate::image::platform::Unsupported),
+    #[error("the image for {wanted} would be loaded into Docker or the tarball, but it is not among the platforms built ({})", built.join(", "))]
+    LoadPlatform { wanted: String, built: Vec<String> },
 }
 
 impl Error {
@@ -74,6 +94,12 @@ impl Error {
             }
             Error::NotLinux { .. } => Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into()),
             Error::Settings(e) => e.hint(),
+            Error::Platform(_) => {
+                Some("pass --platform with platforms from that list, e.g. linux/amd64,linux/arm64".into())
+            }
+            Error::LoadPlatform { .. } => {
+                Some("choose one with --load-platform, e.g. --load-platform linux/arm64".into())
+            }
             Error::NoRepository { flag } => Some(format!(
                 "give {flag} a full reference such as 127.0.0.1:5000/app:1.0, or set `repository = \"REGISTRY/REPO\"` \
                  in [package.metadata.containerize]"
@@ -144,7 +170,6 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
 /// Resolves the plan from the command line and the workspace.
 pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let (tags, pushes) = references(args)?;
-    let platform = Platform::of_target(&args.target).ok_or_else(|| Error::NotLinux { target: args.target.clone() })?;
     let candidates = candidates(ws);
     let (package, bin) = select_binary(&candidates, args.package.as_deref(), args.bin.as_deref())?;
     let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
@@ -156,10 +181,64 @@ pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let pushes = expand(pushes, &settings, "--push")?;
     let (created, revision) = git_facts(&package_dir)?;
     let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
+    let platforms = platforms(args, &settings)?;
     let image = spec::resolve(settings, &provenance);
     let sinks = sinks(args, tags, pushes, &target_dir, &bin);
-    let build = build_spec(args, package, bin);
-    Ok(Plan { build, package_dir, target_dir, platform, image, sinks })
+    let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
+    let builds: Vec<PlatformBuild> = platforms
+        .into_iter()
+        .map(|(platform, target)| {
+            let mut build = build_spec(args, package.clone(), bin.clone());
+            build.env = crate::build::cross_linker_env(&target, args.zig, &config_dirs);
+            build.target = target;
+            PlatformBuild { platform, build }
+        })
+        .collect();
+    let load_platform = load_platform(args, &builds, &sinks)?;
+    Ok(Plan { builds, load_platform, package_dir, target_dir, image, sinks })
+}
+
+/// The platforms to build, each with its target: `--target` (or the default) alone, unless
+/// `--platform` or the `platforms` setting lists several.
+fn platforms(args: &Args, settings: &Settings) -> Result<Vec<(Platform, String)>, Error> {
+    match (&args.target, &settings.platforms) {
+        (None, Some(list)) if !list.is_empty() => {
+            let mut out: Vec<(Platform, String)> = Vec::new();
+            for name in list {
+                let platform = Platform::parse(name)?;
+                let target = platform.musl_target().expect("every parsed platform has a target").to_string();
+                if !out.iter().any(|(p, _)| p == &platform) {
+                    out.push((platform, target));
+                }
+            }
+            Ok(out)
+        }
+        _ => {
+            let target = args.target().to_string();
+            let platform = Platform::of_target(&target).ok_or_else(|| Error::NotLinux { target: target.clone() })?;
+            Ok(vec![(platform, target)])
+        }
+    }
+}
+
+/// With several platforms, the one a Docker engine or a `--tarball` gets (Docker 20.10
+/// cannot load an index): `--load-platform`, else this machine's.
+fn load_platform(args: &Args, builds: &[PlatformBuild], sinks: &[SinkSpec]) -> Result<Option<Platform>, Error> {
+    let loads = sinks.iter().any(|s| matches!(s, SinkSpec::Daemon { .. } | SinkSpec::Archive { .. }));
+    if builds.len() < 2 || !loads {
+        return Ok(None);
+    }
+    let wanted = match &args.load_platform {
+        Some(p) => Platform::parse(p)?,
+        None => Platform::host(),
+    };
+    if !builds.iter().any(|b| b.platform == wanted) {
+        return Err(Error::LoadPlatform {
+            wanted: wanted.to_string(),
+            built: builds.iter().map(|b| b.platform.to_string()).collect(),
+        });
+    }
+    Ok(Some(wanted))
 }
 
 /// The `cargo build` of `package`'s `bin` with the command line's cargo flags.
@@ -172,12 +251,14 @@ pub fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec {
         all_features: args.all_features,
         no_default_features: args.no_default_features,
         profile: args.profile.clone(),
-        target: args.target.clone(),
+        target: args.target().to_string(),
         locked: args.locked,
         frozen: args.frozen,
         offline: args.offline,
         quiet: args.quiet,
         verbose: args.verbose,
+        env: Vec::new(),
+        zig: args.zig,
     }
 }
 

@@ -21,6 +21,7 @@ pub const KEYS: &[&str] = &[
     "ca-certificates",
     "tags",
     "repository",
+    "platforms",
 ];
 
 /// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
@@ -58,6 +59,8 @@ pub struct Settings {
     pub ca_certificates: Option<CaCertificates>,
     pub tags: Option<Vec<String>>,
     pub repository: Option<String>,
+    /// `os/arch[/variant]` strings, checked when the plan maps them to targets.
+    pub platforms: Option<Vec<String>>,
 }
 
 /// Where a table came from, for messages.
@@ -111,6 +114,7 @@ fn example(key: &str, fallback: &str) -> String {
         "ca-certificates" => "ca-certificates = \"auto\" (or true, false)".into(),
         "tags" => "tags = [\"1.0\", \"latest\"]".into(),
         "repository" => "repository = \"ghcr.io/OWNER/APP\"".into(),
+        "platforms" => "platforms = [\"linux/amd64\", \"linux/arm64\"]".into(),
         _ => fallback.into(),
     }
 }
@@ -219,6 +223,13 @@ pub fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> Result<S
                 }
                 s.repository = Some(text.to_string());
             }
+            "platforms" => {
+                let list = strings(v).ok_or_else(|| wrong(key, "an array of strings such as \"linux/arm64\"", v))?;
+                for p in &list {
+                    crate::image::platform::Platform::parse(p).map_err(|e| bad(key, e.to_string()))?;
+                }
+                s.platforms = Some(list);
+            }
             other => return Err(Error::UnknownKey { key: other.to_string(), origin: origin_s.clone() }),
         }
     }
@@ -295,7 +306,7 @@ impl Settings {
         macro_rules! replace {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
-        replace!(args, entrypoint, ports, user, workdir, include, ca_certificates, tags, repository);
+        replace!(args, entrypoint, ports, user, workdir, include, ca_certificates, tags, repository, platforms);
         self.env.extend(over.env);
         self.labels.extend(over.labels);
         self.annotations.extend(over.annotations);

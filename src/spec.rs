@@ -83,6 +83,7 @@ pub fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         ca_certificates: None,
         tags: None,
         repository: None,
+        platforms: (!args.platforms.is_empty()).then(|| args.platforms.clone()),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod cache;
 pub mod config;
 pub mod digest;
 pub mod include;
+pub mod index;
 pub mod layer;
 pub mod platform;
 
@@ -119,6 +120,54 @@ impl Image {
     /// Every blob a registry or layout needs before the manifest: config, then layers.
     pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
         std::iter::once(&self.config).chain(self.layers.iter().map(|l| &l.blob))
+    }
+}
+
+/// What a run produces: one image, or an index of one image per platform.
+#[derive(Clone, Debug)]
+pub enum Artifact {
+    Image(Image),
+    Index(index::Index),
+}
+
+impl Artifact {
+    /// The top manifest: the image's manifest, or the index.
+    pub fn manifest(&self) -> &Blob {
+        match self {
+            Artifact::Image(i) => &i.manifest,
+            Artifact::Index(x) => &x.manifest,
+        }
+    }
+
+    /// The digest a registry or layout knows the artifact by.
+    pub fn digest(&self) -> &Digest {
+        &self.manifest().digest
+    }
+
+    /// Every image in the artifact.
+    pub fn images(&self) -> &[Image] {
+        match self {
+            Artifact::Image(i) => std::slice::from_ref(i),
+            Artifact::Index(x) => &x.images,
+        }
+    }
+
+    /// Every blob, each once, in the order a layout or registry wants them: each image's
+    /// config and layers, then its manifest; an index's manifest last.
+    pub fn all_blobs(&self) -> Vec<&Blob> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        for image in self.images() {
+            for blob in image.blobs().chain(std::iter::once(&image.manifest)) {
+                if seen.insert(&blob.digest) {
+                    out.push(blob);
+                }
+            }
+        }
+        if let Artifact::Index(x) = self {
+            out.push(&x.manifest);
+        }
+        out
     }
 }
 

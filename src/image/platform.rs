@@ -38,6 +38,67 @@ impl Platform {
     }
 }
 
+/// The platforms we build, with their Rust musl targets.
+pub const SUPPORTED: &[(&str, &str)] = &[
+    ("linux/amd64", "x86_64-unknown-linux-musl"),
+    ("linux/arm64", "aarch64-unknown-linux-musl"),
+    ("linux/arm/v7", "armv7-unknown-linux-musleabihf"),
+    ("linux/arm/v6", "arm-unknown-linux-musleabihf"),
+    ("linux/386", "i686-unknown-linux-musl"),
+    ("linux/riscv64", "riscv64gc-unknown-linux-musl"),
+    ("linux/ppc64le", "powerpc64le-unknown-linux-musl"),
+    ("linux/s390x", "s390x-unknown-linux-musl"),
+];
+
+/// A platform string we cannot build for.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("unsupported platform {input:?}; supported: {}", SUPPORTED.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "))]
+pub struct Unsupported {
+    pub input: String,
+}
+
+impl Platform {
+    /// Parses `os/arch[/variant]` (`linux/arm64/v8` is `linux/arm64`).
+    pub fn parse(input: &str) -> Result<Platform, Unsupported> {
+        let normalized = input.trim().to_ascii_lowercase();
+        let normalized = match normalized.as_str() {
+            "linux/arm64/v8" | "linux/aarch64" => "linux/arm64".to_string(),
+            "linux/x86_64" | "linux/amd64/v1" => "linux/amd64".to_string(),
+            "linux/arm" => "linux/arm/v7".to_string(),
+            other => other.to_string(),
+        };
+        let known = SUPPORTED.iter().any(|(p, _)| *p == normalized);
+        let mut parts = normalized.split('/');
+        match (known, parts.next(), parts.next()) {
+            (true, Some(os), Some(arch)) => {
+                Ok(Platform { os: os.into(), architecture: arch.into(), variant: parts.next().map(str::to_string) })
+            }
+            _ => Err(Unsupported { input: input.to_string() }),
+        }
+    }
+
+    /// The Rust musl target that builds for this platform.
+    pub fn musl_target(&self) -> Option<&'static str> {
+        let name = self.to_string();
+        SUPPORTED.iter().find(|(p, _)| *p == name).map(|(_, t)| *t)
+    }
+
+    /// The platform of the machine we run on.
+    pub fn host() -> Platform {
+        let arch = match std::env::consts::ARCH {
+            "x86_64" => "amd64",
+            "aarch64" => "arm64",
+            "x86" => "386",
+            "arm" => "arm",
+            "riscv64" => "riscv64",
+            "powerpc64" => "ppc64le",
+            "s390x" => "s390x",
+            other => other,
+        };
+        Platform::linux(arch, (arch == "arm").then_some("v7"))
+    }
+}
+
 impl fmt::Display for Platform {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.os, self.architecture)?;
@@ -60,5 +121,17 @@ mod tests {
         assert_eq!(p("armv7-unknown-linux-musleabihf").as_deref(), Some("linux/arm/v7"));
         assert_eq!(p("i686-unknown-linux-musl").as_deref(), Some("linux/386"));
         assert_eq!(p("x86_64-pc-windows-msvc"), None);
+    }
+
+    #[test]
+    fn platform_strings_map_to_musl_targets_and_back() {
+        for (name, target) in SUPPORTED {
+            let platform = Platform::parse(name).unwrap();
+            assert_eq!(platform.musl_target(), Some(*target));
+            assert_eq!(Platform::of_target(target).unwrap(), platform, "{name}");
+        }
+        assert_eq!(Platform::parse("linux/arm64/v8").unwrap().to_string(), "linux/arm64");
+        let err = Platform::parse("windows/amd64").unwrap_err().to_string();
+        assert!(err.contains("unsupported platform \"windows/amd64\"") && err.contains("linux/arm64"), "{err}");
     }
 }

@@ -6,7 +6,7 @@ use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
 use crate::image::digest::Digest;
 use crate::image::layer::{Diff, MTIME};
-use crate::image::{Image, Unpacked};
+use crate::image::{Artifact, Image, Unpacked};
 use crate::reference::Reference;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -23,7 +23,7 @@ pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W>
         ref_names.push(crate::reference::DEFAULT_TAG.to_string());
     }
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
-    let index = index_json(image, &ref_names);
+    let index = index_json(&Artifact::Image(image.clone()), &ref_names);
     append(&mut tar, "index.json", index.len() as u64, &index[..])?;
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();

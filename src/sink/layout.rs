@@ -3,25 +3,25 @@
 use crate::fsutil;
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
-use crate::image::Image;
+use crate::image::index::{platform_json, MEDIA_TYPE_OCI_INDEX};
+use crate::image::Artifact;
 use serde_json::json;
 use std::fs;
 use std::io;
 use std::path::Path;
 
-pub const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// Writes `image` as an OCI layout at `dir`, one index entry per reference name,
+/// Writes `artifact` as an OCI layout at `dir`, one `index.json` entry per reference name,
 /// replacing an earlier layout there atomically.
-pub fn write(dir: &Path, image: &Image, ref_names: &[String]) -> io::Result<()> {
+pub fn write(dir: &Path, artifact: &Artifact, ref_names: &[String]) -> io::Result<()> {
     fsutil::write_dir_atomic(dir, is_replaceable, |staging| {
         fs::write(staging.join("oci-layout"), OCI_LAYOUT)?;
-        fs::write(staging.join("index.json"), index_json(image, ref_names))?;
+        fs::write(staging.join("index.json"), index_json(artifact, ref_names))?;
         let blobs = staging.join("blobs/sha256");
         fs::create_dir_all(&blobs)?;
-        for blob in image.blobs().chain(std::iter::once(&image.manifest)) {
+        for blob in artifact.all_blobs() {
             write_blob(&blobs, blob)?;
         }
         Ok(())
@@ -42,23 +42,23 @@ fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
     }
 }
 
-/// The layout's `index.json`: the manifest once per reference name, with its platform.
-pub fn index_json(image: &Image, ref_names: &[String]) -> Vec<u8> {
-    let p = &image.platform;
-    let mut platform = json!({"architecture": p.architecture, "os": p.os});
-    if let Some(v) = &p.variant {
-        platform["variant"] = json!(v);
-    }
+/// The layout's `index.json`: the top manifest once per reference name; an image's entry
+/// carries its platform, an index's lists the platforms itself.
+pub fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
+    let top = artifact.manifest();
     let manifests: Vec<_> = ref_names
         .iter()
         .map(|name| {
-            json!({
-                "mediaType": image.manifest.media_type,
-                "digest": image.digest().to_string(),
-                "size": image.manifest.size,
+            let mut entry = json!({
+                "mediaType": top.media_type,
+                "digest": top.digest.to_string(),
+                "size": top.size,
                 "annotations": {REF_NAME: name},
-                "platform": platform,
-            })
+            });
+            if let Artifact::Image(image) = artifact {
+                entry["platform"] = platform_json(&image.platform);
+            }
+            entry
         })
         .collect();
     canonical_json(&json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests}))

@@ -5,7 +5,7 @@ pub mod daemon;
 pub mod layout;
 
 use crate::fsutil;
-use crate::image::Image;
+use crate::image::{Artifact, Image};
 use crate::plan::SinkSpec;
 use std::io;
 use std::path::PathBuf;
@@ -36,19 +36,19 @@ impl Error {
     }
 }
 
-/// Writes `image` to the local sink `spec`; returns the result lines for stdout.
+/// Writes `artifact` to the local sink `spec`; returns the result lines for stdout. A tar
+/// holds `load`, the one image Docker loads (the artifact itself unless it is an index).
 /// The engine (`daemon::load`) and registries (`crate::registry`) are published apart.
-pub fn publish_local(spec: &SinkSpec, image: &Image) -> Result<Vec<String>, Error> {
-    let digest = image.digest();
+pub fn publish_local(spec: &SinkSpec, artifact: &Artifact, load: &Image) -> Result<Vec<String>, Error> {
     match spec {
         SinkSpec::Layout { dir, ref_names, .. } => {
-            layout::write(dir, image, ref_names).map_err(|source| Error::Layout { dir: dir.clone(), source })?;
-            Ok(vec![format!("{} {digest}", dir.display())])
+            layout::write(dir, artifact, ref_names).map_err(|source| Error::Layout { dir: dir.clone(), source })?;
+            Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
         }
         SinkSpec::Archive { path, tags } => {
-            fsutil::write_file_atomic(path, |w| archive::write(w, image, tags).map(drop))
+            fsutil::write_file_atomic(path, |w| archive::write(w, load, tags).map(drop))
                 .map_err(|source| Error::Archive { path: path.clone(), source })?;
-            Ok(vec![format!("{} {digest}", path.display())])
+            Ok(vec![format!("{} {}", path.display(), load.digest())])
         }
         SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {
             unreachable!("engines load `Unpacked` images; registries are published by crate::registry")

@@ -1,0 +1,106 @@
+//! Image indexes: one manifest per platform, for multi-platform images.
+
+use super::blob::Blob;
+use super::config::canonical_json;
+use super::digest::Digest;
+use super::platform::Platform;
+use super::{Image, MediaTypes};
+use serde_json::json;
+
+pub const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const MEDIA_TYPE_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+
+/// A multi-platform image: its images, and the index that lists their manifests.
+#[derive(Clone, Debug)]
+pub struct Index {
+    pub images: Vec<Image>,
+    /// The OCI index, exactly as hashed.
+    pub manifest: Blob,
+}
+
+impl Index {
+    /// Lists `images` (one per platform, in the order given) in an OCI index.
+    pub fn assemble(images: Vec<Image>) -> Index {
+        let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_INDEX, index_bytes(&images, MediaTypes::Oci));
+        Index { images, manifest }
+    }
+
+    /// The index digest: the multi-platform image's identity.
+    pub fn digest(&self) -> &Digest {
+        &self.manifest.digest
+    }
+
+    /// The image for `platform`, if the index has one.
+    pub fn image_for(&self, platform: &Platform) -> Option<&Image> {
+        self.images.iter().find(|i| &i.platform == platform)
+    }
+
+    /// The index in the given media types; the Docker form lists Docker manifests, which
+    /// registries that refuse OCI types need (see `Image::manifest_as`).
+    pub fn manifest_as(&self, types: MediaTypes) -> Blob {
+        match types {
+            MediaTypes::Oci => self.manifest.clone(),
+            MediaTypes::Docker => Blob::from_bytes(MEDIA_TYPE_DOCKER_LIST, index_bytes(&self.images, types)),
+        }
+    }
+}
+
+/// The JSON of a platform's entry in an index.
+pub fn platform_json(p: &Platform) -> serde_json::Value {
+    let mut platform = json!({"architecture": p.architecture, "os": p.os});
+    if let Some(v) = &p.variant {
+        platform["variant"] = json!(v);
+    }
+    platform
+}
+
+fn index_bytes(images: &[Image], types: MediaTypes) -> Vec<u8> {
+    let media_type = match types {
+        MediaTypes::Oci => MEDIA_TYPE_OCI_INDEX,
+        MediaTypes::Docker => MEDIA_TYPE_DOCKER_LIST,
+    };
+    let manifests: Vec<_> = images
+        .iter()
+        .map(|image| {
+            let m = image.manifest_as(types);
+            json!({
+                "mediaType": m.media_type,
+                "digest": m.digest.to_string(),
+                "size": m.size,
+                "platform": platform_json(&image.platform),
+            })
+        })
+        .collect();
+    canonical_json(&json!({"schemaVersion": 2, "mediaType": media_type, "manifests": manifests}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::cache::LayerCache;
+    use crate::image::config::RunConfig;
+    use crate::image::layer::{Compressor, Contents, Entry};
+
+    fn image(arch: &str, dir: &std::path::Path) -> Image {
+        let cache = LayerCache::new(dir.to_path_buf());
+        let contents = Contents::new(vec![Entry::bytes("/app", arch.as_bytes().to_vec(), 0o755)]);
+        let layer = cache.layer(contents, Compressor::default(), "COPY".into()).unwrap();
+        Image::assemble(Platform::linux(arch, None), &RunConfig::default(), vec![layer])
+    }
+
+    #[test]
+    fn index_lists_each_platform_manifest() {
+        let dir = tempfile::tempdir().unwrap();
+        let index = Index::assemble(vec![image("amd64", dir.path()), image("arm64", dir.path())]);
+        let v: serde_json::Value = serde_json::from_slice(index.manifest.bytes().unwrap()).unwrap();
+        assert_eq!(v["mediaType"], MEDIA_TYPE_OCI_INDEX);
+        assert_eq!(v["manifests"][0]["platform"]["architecture"], "amd64");
+        assert_eq!(v["manifests"][1]["platform"]["architecture"], "arm64");
+        assert_eq!(v["manifests"][1]["digest"], index.images[1].digest().to_string());
+        let docker: serde_json::Value =
+            serde_json::from_slice(index.manifest_as(MediaTypes::Docker).bytes().unwrap()).unwrap();
+        assert_eq!(docker["manifests"][0]["mediaType"], crate::image::MEDIA_TYPE_DOCKER_MANIFEST);
+        assert!(index.image_for(&Platform::linux("arm64", None)).is_some());
+        assert_eq!(Index::assemble(index.images.clone()).digest(), index.digest());
+    }
+}
