@@ -194,3 +194,9 @@ pub fn layout_files(dir: &Path) -> Vec<String> {
     }
     files
 }
+
+/// The digest of the top entry of a layout's `index.json`.
+pub fn layout_index_digest(dir: &Path) -> String {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+}

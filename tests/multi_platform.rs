@@ -1,0 +1,116 @@
+//! Multi-platform images: per-platform builds cross-linked with rust-lld, an OCI index,
+//! and arm64 images run under qemu.
+
+mod common;
+
+use common::{docker_run, tool, unique_name, DockerImages, Project, Run, HELLO_MARKER};
+use serde_json::Value;
+
+fn index_of_layout(dir: &std::path::Path) -> Value {
+    let top: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    assert_eq!(top["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    serde_json::from_slice(&common::layout_blob(dir, top["manifests"][0]["digest"].as_str().unwrap())).unwrap()
+}
+
+fn platforms(index: &Value) -> Vec<String> {
+    index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            format!("{}/{}", m["platform"]["os"].as_str().unwrap(), m["platform"]["architecture"].as_str().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn layout_holds_an_index_of_both_platforms_and_each_image_runs() {
+    let p = Project::copy("hello");
+    let name = unique_name("multi");
+    let _cleanup = DockerImages(vec![format!("{name}:arm"), format!("{name}:amd")]);
+    let dir = p.path().join("lay");
+    let run = p.run(&["-q", "--platform", "linux/amd64,linux/arm64", "-o", dir.to_str().unwrap()]).ok();
+    let index = index_of_layout(&dir);
+    assert_eq!(platforms(&index), ["linux/amd64", "linux/arm64"]);
+    assert_eq!(run.digest(), common::layout_index_digest(&dir));
+    let raw: Value =
+        serde_json::from_str(&tool("skopeo", &["inspect", "--raw", &format!("oci:{}:latest", dir.display())]).stdout)
+            .unwrap();
+    assert_eq!(raw["manifests"].as_array().unwrap().len(), 2);
+    // Each manifest's config names its architecture.
+    for m in index["manifests"].as_array().unwrap() {
+        let manifest: Value =
+            serde_json::from_slice(&common::layout_blob(&dir, m["digest"].as_str().unwrap())).unwrap();
+        let config: Value =
+            serde_json::from_slice(&common::layout_blob(&dir, manifest["config"]["digest"].as_str().unwrap())).unwrap();
+        assert_eq!(config["architecture"], m["platform"]["architecture"]);
+    }
+    // The engine gets one platform, said so on stderr; under qemu the arm64 one runs.
+    let run = p
+        .run(&["--platform", "linux/amd64,linux/arm64", "-t", &format!("{name}:arm"), "--load-platform", "linux/arm64"])
+        .ok();
+    assert!(run.stderr.contains("gets the linux/arm64 image only"), "{}", run.stderr);
+    let out =
+        tool("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &format!("{name}:arm")])
+            .stdout;
+    assert!(out.contains(HELLO_MARKER) && out.contains("arch=aarch64"), "{out}");
+    p.run(&["-q", "--platform", "linux/amd64,linux/arm64", "-t", &format!("{name}:amd")]).ok();
+    let out = docker_run(&format!("{name}:amd"), &[]);
+    assert!(out.contains("arch=x86_64"), "{out}");
+}
+
+#[test]
+fn the_arm64_binary_is_an_aarch64_static_elf_linked_with_rust_lld() {
+    let p = Project::copy("hello");
+    p.run(&["-q", "--platform", "linux/arm64", "-o", "lay"]).ok();
+    let bin = p.path().join("target/aarch64-unknown-linux-musl/release/hello");
+    let bytes = std::fs::read(&bin).unwrap();
+    assert_eq!(&bytes[..4], b"\x7fELF");
+    assert_eq!(u16::from_le_bytes([bytes[18], bytes[19]]), 183, "e_machine is EM_AARCH64");
+    // One platform gives a plain image, not an index.
+    let top: Value = serde_json::from_slice(&std::fs::read(p.path().join("lay/index.json")).unwrap()).unwrap();
+    assert_eq!(top["manifests"][0]["mediaType"], "application/vnd.oci.image.manifest.v1+json");
+    assert_eq!(top["manifests"][0]["platform"]["architecture"], "arm64");
+}
+
+#[test]
+fn platforms_can_come_from_cargo_toml_and_the_index_is_reproducible() {
+    let a = Project::copy("hello");
+    let b = Project::copy("hello");
+    for p in [&a, &b] {
+        let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+        std::fs::write(
+            p.manifest(),
+            format!("{manifest}\n[package.metadata.containerize]\nplatforms = [\"linux/amd64\", \"linux/arm64\"]\n"),
+        )
+        .unwrap();
+    }
+    let da = a.run(&["-q", "-o", "lay"]).ok().digest();
+    let db = b.run(&["-q", "-o", "lay"]).ok().digest();
+    assert_eq!(da, db);
+    assert_eq!(platforms(&index_of_layout(&a.path().join("lay"))), ["linux/amd64", "linux/arm64"]);
+}
+
+#[test]
+fn an_unsupported_platform_lists_the_supported_ones() {
+    let p = Project::copy("hello");
+    let run = p.run(&["--platform", "linux/sparc64"]).failed();
+    assert!(run.stderr.contains("unsupported platform \"linux/sparc64\""), "{}", run.stderr);
+    assert!(run.stderr.contains("linux/amd64, linux/arm64, linux/arm/v7"), "{}", run.stderr);
+    assert!(!p.path().join("target").exists(), "nothing may be built");
+}
+
+#[test]
+fn a_load_platform_that_was_not_built_is_refused() {
+    let p = Project::copy("hello");
+    let run = Run::of(p.cmd().args([
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--tarball",
+        "x.tar",
+        "--load-platform",
+        "linux/386",
+    ]))
+    .failed();
+    assert!(run.stderr.contains("linux/386") && run.stderr.contains("not among the platforms built"), "{}", run.stderr);
+}
