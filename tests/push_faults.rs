@@ -235,7 +235,8 @@ fn credentials_never_go_to_an_upload_location_on_another_host() {
     assert!(front.count(Kind::BlobHead) == 2 && front.count(Kind::ManifestPut) == 1, "{:?}", front.seen());
 }
 
-/// Child of [`http_proxy_variables_are_honoured`]: the proxy comes from the environment.
+/// Child of [`http_proxy_variables_are_honoured_except_for_loopback`]: the proxy comes from
+/// the environment; `CC_PUSH_REFS` are pushed with `CC_INSECURE` as `--insecure-registry`.
 #[test]
 fn child_push_via_env_proxy() {
     if !child::is_child() {
@@ -243,16 +244,23 @@ fn child_push_via_env_proxy() {
     }
     let dir = tempfile::tempdir().unwrap();
     let image = images::hello_image(dir.path(), "proxied");
-    let (result, events) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
+    let refs: Vec<Reference> =
+        std::env::var("CC_PUSH_REFS").unwrap().split(',').map(|r| Reference::parse(r).unwrap()).collect();
+    let opts = PushOptions { insecure_registries: vec![std::env::var("CC_INSECURE").unwrap()], ..Default::default() };
+    for result in push_blocking(&image, &refs, &opts, &Progress::hidden()) {
+        assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+    }
 }
 
 #[test]
-fn http_proxy_variables_are_honoured() {
+fn http_proxy_variables_are_honoured_except_for_loopback() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(registry.port, Faults::default());
+    // A name only the proxy can reach (it forwards everything to the registry).
+    let remote = format!("registry.invalid:{}", registry.port);
     let envs = [
-        ("CC_PUSH_REF", format!("{}/proxied:1", registry.host())),
+        ("CC_PUSH_REFS", format!("{remote}/proxied:1,{}/direct:1", registry.host())),
+        ("CC_INSECURE", remote.clone()),
         ("HTTP_PROXY", format!("http://{}", proxy.host())),
         ("http_proxy", format!("http://{}", proxy.host())),
         ("NO_PROXY", String::new()),
@@ -260,8 +268,13 @@ fn http_proxy_variables_are_honoured() {
     ];
     let out = child::run("child_push_via_env_proxy", &envs);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // Only the remote reference went through the proxy; the loopback one went direct.
     assert_eq!(proxy.count(Kind::ManifestPut), 1, "{:?}", proxy.seen());
     assert_eq!(proxy.count(Kind::UploadPut), 2, "{:?}", proxy.seen());
+    assert_eq!(
+        skopeo_digest(&registry, "direct:1", &["--tls-verify=false"]),
+        skopeo_digest(&registry, "proxied:1", &["--tls-verify=false"])
+    );
 }
 
 #[test]

@@ -113,7 +113,11 @@ impl Transport {
             }
             certs.extend(found);
         }
-        let client = reqwest::Client::builder()
+        let builder = match env_proxy() {
+            Some(proxy) => reqwest::Client::builder().proxy(proxy),
+            None => reqwest::Client::builder().no_proxy(),
+        };
+        let client = builder
             .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
             .tls_certs_merge(certs)
             .connect_timeout(Duration::from_secs(15))
@@ -185,6 +189,26 @@ impl Transport {
             attempt += 1;
         }
     }
+}
+
+/// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (either case) minus `NO_PROXY`; as in Docker (Go's
+/// `ProxyFromEnvironment`), loopback registries are always reached directly.
+fn env_proxy() -> Option<reqwest::Proxy> {
+    let get = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+    let https = get(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]);
+    let http = get(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]);
+    if https.is_none() && http.is_none() {
+        return None;
+    }
+    let proxy = reqwest::Proxy::custom(move |url| {
+        if url.host_str().is_some_and(is_loopback) {
+            return None;
+        }
+        let chosen = if url.scheme() == "https" { https.as_deref() } else { http.as_deref() }?;
+        let with_scheme = if chosen.contains("://") { chosen.to_string() } else { format!("http://{chosen}") };
+        reqwest::Url::parse(&with_scheme).ok()
+    });
+    Some(proxy.no_proxy(reqwest::NoProxy::from_env()))
 }
 
 fn scheme_of(v: &HeaderValue) -> String {
