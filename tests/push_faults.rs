@@ -141,7 +141,8 @@ fn child_push_chunked() {
 #[test]
 fn chunked_upload_with_small_chunks_round_trips() {
     let registry = Registry::plain();
-    let proxy = FaultProxy::start(registry.port, Faults::default());
+    // The second chunk is refused with 416: the client asks the registry where it stands.
+    let proxy = FaultProxy::start(registry.port, Faults { range_416_once: true, ..Default::default() });
     let envs = [
         ("CC_PUSH_REF", format!("{}/chunked:1", proxy.host())),
         ("CARGO_CONTAINERIZE_UPLOAD", "chunked".to_string()),
@@ -158,6 +159,8 @@ fn chunked_upload_with_small_chunks_round_trips() {
         .to_string();
     // The 1 MiB layer went up in 4 PATCHes of at most 300000 bytes, the config in 1.
     assert!(proxy.count(Kind::UploadPatch) >= 5, "{:?}", proxy.seen());
+    assert!(proxy.seen().iter().any(|s| s.injected && s.status == 416), "{:?}", proxy.seen());
+    assert!(proxy.count(Kind::UploadStatus) >= 1, "no GET of the upload status after 416: {:?}", proxy.seen());
     assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), digest);
 }
 

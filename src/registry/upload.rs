@@ -130,7 +130,7 @@ pub async fn patch_blob(
         }
         let resp = resp.expect("handled above");
         let next = location_of(s, &location, &resp)?;
-        offset = range_end(&resp).unwrap_or(offset + len);
+        offset = held_bytes(&resp, true).unwrap_or(offset + len);
         location = next;
     }
     commit(s, scopes, &location, &blob.digest).await
@@ -141,7 +141,7 @@ pub async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -
     let ok = [StatusCode::NO_CONTENT];
     let resp = s.request(Method::GET, location, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
     let next = location_of(s, location, &resp)?;
-    Ok((next, range_end(&resp).unwrap_or(0)))
+    Ok((next, held_bytes(&resp, false).unwrap_or(0)))
 }
 
 /// `PUT <location>?digest=<digest>` with no body closes a chunked upload: 201.
@@ -197,15 +197,18 @@ fn location_of(s: &Session<'_>, url: &Url, resp: &Response) -> Result<Url, Error
     }
 }
 
-/// `Range: 0-<last>` (or `bytes=0-<last>`) as the next offset.
-fn range_end(resp: &Response) -> Option<u64> {
-    parse_range_end(resp.headers().get(RANGE)?.to_str().ok()?)
+/// The bytes the registry holds, from the `Range` header of `resp`.
+fn held_bytes(resp: &Response, after_a_chunk: bool) -> Option<u64> {
+    parse_held_bytes(resp.headers().get(RANGE)?.to_str().ok()?, after_a_chunk)
 }
 
-pub fn parse_range_end(value: &str) -> Option<u64> {
+/// `Range: 0-<last>` (or `bytes=0-<last>`) as a byte count. `0-0` is ambiguous: distribution
+/// sends it for an empty upload, so it means 0 unless a chunk was just accepted.
+pub fn parse_held_bytes(value: &str, after_a_chunk: bool) -> Option<u64> {
     let value = value.trim().trim_start_matches("bytes=");
-    let (_, end) = value.split_once('-')?;
-    end.trim().parse::<u64>().ok().map(|e| e + 1)
+    let (_, last) = value.split_once('-')?;
+    let last: u64 = last.trim().parse().ok()?;
+    Some(if last == 0 && !after_a_chunk { 0 } else { last + 1 })
 }
 
 fn protocol(s: &Session<'_>, method: &Method, url: &Url, message: &str) -> Error {
@@ -328,8 +331,11 @@ mod tests {
 
     #[test]
     fn range_headers_give_the_next_offset() {
-        assert_eq!(parse_range_end("0-1023"), Some(1024));
-        assert_eq!(parse_range_end("bytes=0-9"), Some(10));
-        assert_eq!(parse_range_end("garbage"), None);
+        assert_eq!(parse_held_bytes("0-1023", true), Some(1024));
+        assert_eq!(parse_held_bytes("bytes=0-9", false), Some(10));
+        assert_eq!(parse_held_bytes("0-0", false), Some(0));
+        assert_eq!(parse_held_bytes("0-0", true), Some(1));
+        assert_eq!(parse_held_bytes("0--1", false), None);
+        assert_eq!(parse_held_bytes("garbage", true), None);
     }
 }

@@ -26,6 +26,8 @@ pub struct Faults {
     pub inject_authorization: Option<String>,
     /// Answer the first upload start (POST) with 401 and this `WWW-Authenticate` challenge.
     pub unauthorized_once: Option<String>,
+    /// Answer the second chunk (PATCH) with 416, so the client must ask where the upload stands.
+    pub range_416_once: bool,
 }
 
 /// What a request was, by method and path.
@@ -74,6 +76,7 @@ struct Shared {
     stalled_once: AtomicBool,
     authorized_uploads: AtomicUsize,
     unauthorized_done: AtomicBool,
+    patches: AtomicUsize,
     upload_bytes: AtomicU64,
     /// What was seen and whether an upload stalled; `changed` signals every update.
     state: Mutex<State>,
@@ -100,6 +103,7 @@ impl FaultProxy {
             stalled_once: AtomicBool::new(false),
             authorized_uploads: AtomicUsize::new(0),
             unauthorized_done: AtomicBool::new(false),
+            patches: AtomicUsize::new(0),
             upload_bytes: AtomicU64::new(0),
             state: Mutex::new(State::default()),
             changed: Condvar::new(),
@@ -236,6 +240,12 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
                 reply(&mut client, "401 Unauthorized", &format!("WWW-Authenticate: {challenge}\r\n"))?;
                 return Ok(());
             }
+        }
+        if kind == Kind::UploadPatch && s.faults.range_416_once && s.patches.fetch_add(1, Ordering::SeqCst) == 1 {
+            discard(&mut reader, head.content_length)?;
+            record(s, kind, 416, true);
+            reply(&mut client, "416 Range Not Satisfiable", "")?;
+            return Ok(());
         }
         if s.faults.every_nth_503.is_some_and(|k| n.is_multiple_of(k)) {
             discard(&mut reader, head.content_length)?;
