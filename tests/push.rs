@@ -112,6 +112,20 @@ fn htpasswd_registry_without_credentials_says_how_to_log_in() {
     assert!(e.contains("CARGO_CONTAINERIZE_USERNAME"), "{e}");
 }
 
+#[test]
+fn token_registry_anonymous_push_says_how_to_log_in() {
+    let registry = Registry::token("bob", "t0ken-pass");
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "anon-token");
+    let (results, _) = push(&image, &[&format!("{}/hello:1", registry.host())], &PushOptions::default());
+    let e = results.into_iter().next().unwrap().unwrap_err().to_string();
+    assert!(e.contains("401") && e.contains(&format!("docker login {}", registry.host())), "{e}");
+    // Anonymous tokens were asked for: no Basic credentials, none refused.
+    let server = registry.token_server.as_ref().unwrap();
+    assert!(server.requests.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    assert_eq!(server.refused.load(std::sync::atomic::Ordering::SeqCst), 0);
+}
+
 /// Child of [`wrong_password_fails_clearly_and_never_shows_the_secret`]: pushes with the
 /// credentials in the environment (CI variables), verbose, and prints the error.
 #[test]

@@ -305,3 +305,24 @@ fn unauthorized_mid_push_merges_the_scope_and_renews_the_token_once() {
     assert!(scopes.iter().any(|s| s == "repository:team/base:pull"), "the challenged scope was not merged: {scopes:?}");
     assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 2, "one token, then one renewal");
 }
+
+#[test]
+fn refused_mount_falls_back_to_an_upload() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { refuse_mounts: true, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "no-mount");
+    let h = proxy.host();
+    let refs = [Reference::parse(&format!("{h}/one:1")).unwrap(), Reference::parse(&format!("{h}/two:1")).unwrap()];
+    let progress = Progress::hidden();
+    for result in push_blocking(&image, &refs, &PushOptions::default(), &progress) {
+        assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+    }
+    let events = progress.events();
+    assert!(!events.iter().any(|e| matches!(e, Event::Mounted { .. })), "{events:?}");
+    let uploaded = events.iter().filter(|e| matches!(e, Event::Uploaded { .. })).count();
+    assert_eq!(uploaded, 2 * image.blobs().count(), "{events:?}");
+    // One POST per blob and repository: the refused mount's session was used for the upload.
+    assert_eq!(proxy.count(Kind::UploadStart), 2 * image.blobs().count(), "{:?}", proxy.seen());
+    assert_eq!(skopeo_digest(&registry, "two:1", &["--tls-verify=false"]), image.digest().to_string());
+}

@@ -28,6 +28,8 @@ pub struct Faults {
     pub unauthorized_once: Option<String>,
     /// Answer the second chunk (PATCH) with 416, so the client must ask where the upload stands.
     pub range_416_once: bool,
+    /// Drop `mount`/`from` from upload starts: the registry then answers 202, as a refused mount.
+    pub refuse_mounts: bool,
 }
 
 /// What a request was, by method and path.
@@ -300,7 +302,11 @@ fn forward<R: BufRead>(
     if had_auth && matches!(kind, Kind::UploadPut | Kind::UploadPatch) {
         s.authorized_uploads.fetch_add(1, Ordering::SeqCst);
     }
-    let mut out = head.lines.join("\r\n");
+    let mut lines = head.lines.clone();
+    if s.faults.refuse_mounts && kind == Kind::UploadStart {
+        lines[0] = lines[0].replace("?mount=", "?refused-mount=");
+    }
+    let mut out = lines.join("\r\n");
     if let (false, Some(auth)) = (had_auth, &s.faults.inject_authorization) {
         out.push_str(&format!("\r\nAuthorization: {auth}"));
     }
