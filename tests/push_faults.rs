@@ -326,3 +326,15 @@ fn refused_mount_falls_back_to_an_upload() {
     assert_eq!(proxy.count(Kind::UploadStart), 2 * image.blobs().count(), "{:?}", proxy.seen());
     assert_eq!(skopeo_digest(&registry, "two:1", &["--tls-verify=false"]), image.digest().to_string());
 }
+
+#[test]
+fn wrong_docker_content_digest_is_an_error() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { lie_about_manifest_digest: true, ..Default::default() });
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::hello_image(dir.path(), "lying");
+    let (result, _) = push(&image, &format!("{}/lying:1", proxy.host()));
+    let e = result.unwrap_err();
+    assert!(e.contains("PUT http://") && e.contains("/manifests/1"), "{e}");
+    assert!(e.contains("sha256:0000000000000000") && e.contains(image.digest().as_str()), "{e}");
+}

@@ -30,6 +30,8 @@ pub struct Faults {
     pub range_416_once: bool,
     /// Drop `mount`/`from` from upload starts: the registry then answers 202, as a refused mount.
     pub refuse_mounts: bool,
+    /// Answer manifest PUTs with a wrong `Docker-Content-Digest` (what a broken registry does).
+    pub lie_about_manifest_digest: bool,
 }
 
 /// What a request was, by method and path.
@@ -350,6 +352,15 @@ fn forward<R: BufRead>(
         }
         let lower = h.to_ascii_lowercase();
         if lower.starts_with("connection:") || lower.starts_with("keep-alive:") {
+            continue;
+        }
+        if kind == Kind::ManifestPut
+            && s.faults.lie_about_manifest_digest
+            && lower.starts_with("docker-content-digest:")
+        {
+            resp_head.push_str(
+                "\r\nDocker-Content-Digest: sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            );
             continue;
         }
         if let (true, Some(port)) = (lower.starts_with("location:"), s.faults.upload_location_port) {
