@@ -119,7 +119,12 @@ pub async fn patch_blob(
         if resp.as_ref().is_none_or(|r| r.status() == StatusCode::RANGE_NOT_SATISFIABLE) {
             mismatches += 1;
             if mismatches > 5 {
-                return Err(protocol(s, &Method::PATCH, &location, "kept answering 416 Range Not Satisfiable"));
+                return Err(protocol(
+                    s,
+                    &Method::PATCH,
+                    &location,
+                    "kept refusing chunks (416 Range Not Satisfiable or 5xx) after asking where the upload stands",
+                ));
             }
             tokio::time::sleep(s.transport.backoff.delay(mismatches, None)).await;
             let (next, at) = upload_status(s, scopes, &location).await?;
