@@ -289,7 +289,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn plain_http_only_for_loopback_or_insecure() {
+    fn https_first_and_plain_http_only_for_loopback_or_insecure() {
         let both: &[&str] = &["https", "http"];
         assert_eq!(schemes("127.0.0.1:5000", &[]), both);
         assert_eq!(schemes("127.3.4.5", &[]), both);
