@@ -48,7 +48,9 @@ pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -
         for (pb, layers) in plan.builds.iter().zip(layer_lists) {
             images.push(Image::assemble(pb.platform.clone(), &plan.image.run, compress(layers).map_err(assemble_err)?));
         }
-        spinner.map(|s| s.finish_and_clear());
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
         let artifact = Artifact::Index(Index::assemble(images));
         return Ok(publish_all(plan, &artifact, push));
     }
@@ -61,7 +63,9 @@ pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -
     let Some(tags) = daemon_tags else {
         let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
         let layers = compress(layers).map_err(assemble_err)?;
-        spinner.map(|s| s.finish_and_clear());
+        if let Some(s) = spinner {
+            s.finish_and_clear();
+        }
         let artifact = Artifact::Image(Image::assemble(plan.builds[0].platform.clone(), &plan.image.run, layers));
         return Ok(publish_all(plan, &artifact, push));
     };
@@ -176,10 +180,7 @@ fn push_to(artifact: &Artifact, references: &[Reference], push: &PushSettings) -
         verbose: push.verbose,
     };
     let progress = Progress::new(push.quiet);
-    let results = match artifact {
-        Artifact::Image(image) => registry::push_blocking(image, references, &opts, &progress),
-        Artifact::Index(_) => todo!("index push"),
-    };
+    let results = registry::push_artifact_blocking(artifact, references, &opts, &progress);
     let mut lines = Vec::new();
     let mut first_error = None;
     for (reference, result) in references.iter().zip(results) {

@@ -114,3 +114,58 @@ fn a_load_platform_that_was_not_built_is_refused() {
     .failed();
     assert!(run.stderr.contains("linux/386") && run.stderr.contains("not among the platforms built"), "{}", run.stderr);
 }
+
+#[test]
+fn push_sends_each_platform_then_the_index_and_docker_pulls_arm64() {
+    let registry = common::registry::Registry::plain();
+    let p = Project::copy("hello");
+    let repo = format!("{}/{}", registry.host(), unique_name("idx"));
+    let run = p.run(&["-q", "--platform", "linux/amd64,linux/arm64", "--push", &format!("{repo}:1"), "-o", "lay"]).ok();
+    let pushed = run.stdout.lines().find(|l| l.starts_with(&repo)).expect("a push line");
+    let digest = pushed.rsplit('@').next().unwrap();
+    assert_eq!(digest, common::layout_index_digest(&p.path().join("lay")), "the registry holds the layout's index");
+
+    let raw: Value = serde_json::from_str(
+        &tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &format!("docker://{repo}:1")]).stdout,
+    )
+    .unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(platforms(&raw), ["linux/amd64", "linux/arm64"]);
+    // Each platform's manifest is in the registry by digest.
+    for m in raw["manifests"].as_array().unwrap() {
+        let by_digest = format!("docker://{repo}@{}", m["digest"].as_str().unwrap());
+        tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &by_digest]);
+    }
+
+    let image = format!("{repo}:1");
+    let _cleanup = DockerImages(vec![image.clone()]);
+    tool("docker", &["pull", "-q", "--platform", "linux/arm64", &image]);
+    let out = tool("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &image]).stdout;
+    assert!(out.contains(HELLO_MARKER) && out.contains("arch=aarch64"), "{out}");
+    tool("docker", &["rmi", &image]);
+    tool("docker", &["pull", "-q", "--platform", "linux/amd64", &image]);
+    let out = tool("docker", &["run", "--rm", "--network", "none", "--platform", "linux/amd64", &image]).stdout;
+    assert!(out.contains("arch=x86_64"), "{out}");
+}
+
+#[test]
+fn a_registry_refusing_oci_types_gets_a_docker_manifest_list() {
+    use common::fault_proxy::{FaultProxy, Faults};
+    let registry = common::registry::Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { refuse_oci_manifests: true, ..Default::default() });
+    let p = Project::copy("hello");
+    let name = unique_name("list");
+    p.run(&["-q", "--platform", "linux/amd64,linux/arm64", "--push", &format!("{}/{name}:1", proxy.host())]).ok();
+    let raw: Value = serde_json::from_str(
+        &tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &format!("docker://{}/{name}:1", registry.host())])
+            .stdout,
+    )
+    .unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.docker.distribution.manifest.list.v2+json");
+    assert_eq!(platforms(&raw), ["linux/amd64", "linux/arm64"]);
+    for m in raw["manifests"].as_array().unwrap() {
+        assert_eq!(m["mediaType"], "application/vnd.docker.distribution.manifest.v2+json");
+        let by_digest = format!("docker://{}/{name}@{}", registry.host(), m["digest"].as_str().unwrap());
+        tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &by_digest]);
+    }
+}

@@ -13,7 +13,8 @@ pub use error::Error;
 
 use crate::image::blob::Blob;
 use crate::image::digest::Digest;
-use crate::image::{Image, MediaTypes};
+use crate::image::index::Index;
+use crate::image::{Artifact, Image, MediaTypes};
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;
 use futures_util::{stream, StreamExt};
@@ -102,6 +103,22 @@ pub fn push_blocking(
     runtime.block_on(push(image, references, opts, progress))
 }
 
+/// Pushes an image or, for several platforms, each platform's manifest by digest and then
+/// the index under every reference. Returns for each reference the digest of the top
+/// manifest the registry stored.
+pub fn push_artifact_blocking(
+    artifact: &Artifact,
+    references: &[Reference],
+    opts: &PushOptions,
+    progress: &Progress,
+) -> Vec<Result<Digest, Error>> {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
+    };
+    runtime.block_on(push_artifact(artifact, references, opts, progress))
+}
+
 fn io_error(what: &str, e: &std::io::Error) -> Error {
     Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
 }
@@ -109,6 +126,16 @@ fn io_error(what: &str, e: &std::io::Error) -> Error {
 /// The async core of [`push_blocking`].
 pub async fn push(
     image: &Image,
+    references: &[Reference],
+    opts: &PushOptions,
+    progress: &Progress,
+) -> Vec<Result<Digest, Error>> {
+    push_artifact(&Artifact::Image(image.clone()), references, opts, progress).await
+}
+
+/// The async core of [`push_artifact_blocking`].
+pub async fn push_artifact(
+    artifact: &Artifact,
     references: &[Reference],
     opts: &PushOptions,
     progress: &Progress,
@@ -129,7 +156,7 @@ pub async fn push(
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
     for reference in references {
-        let result = push_one(&transport, &mut sessions, &mut complete, image, reference, opts, progress).await;
+        let result = push_one(&transport, &mut sessions, &mut complete, artifact, reference, opts, progress).await;
         results.push(result);
     }
     results
@@ -139,7 +166,7 @@ async fn push_one<'t>(
     transport: &'t Transport,
     sessions: &mut HashMap<String, Session<'t>>,
     complete: &mut HashMap<String, Vec<String>>,
-    image: &Image,
+    artifact: &Artifact,
     reference: &Reference,
     opts: &PushOptions,
     progress: &Progress,
@@ -159,17 +186,21 @@ async fn push_one<'t>(
     let repo = &target.repository;
     if !done.contains(repo) {
         let mount_from = done.first().cloned();
-        push_blobs(session, repo, image, mount_from.as_deref(), progress).await?;
+        push_blobs(session, repo, artifact, mount_from.as_deref(), progress).await?;
         done.push(repo.clone());
     }
-    push_manifest(session, repo, &target.tag, image).await
+    match artifact {
+        Artifact::Image(image) => push_manifest(session, repo, &target.tag, image).await,
+        Artifact::Index(index) => push_index(session, repo, &target.tag, index).await,
+    }
 }
 
-/// Pushes config and layers, up to [`MAX_CONCURRENT_UPLOADS`] at once; the first error wins.
+/// Pushes every image's config and layers (each blob once), up to
+/// [`MAX_CONCURRENT_UPLOADS`] at once; the first error wins.
 async fn push_blobs(
     s: &Session<'_>,
     repo: &str,
-    image: &Image,
+    artifact: &Artifact,
     mount_from: Option<&str>,
     progress: &Progress,
 ) -> Result<(), Error> {
@@ -177,7 +208,10 @@ async fn push_blobs(
     if let Some(from) = mount_from {
         scopes.push(auth::pull_scope(from));
     }
-    let results: Vec<Result<(), Error>> = stream::iter(image.blobs())
+    let mut seen = std::collections::HashSet::new();
+    let blobs: Vec<&Blob> =
+        artifact.images().iter().flat_map(Image::blobs).filter(|b| seen.insert(&b.digest)).collect();
+    let results: Vec<Result<(), Error>> = stream::iter(blobs)
         .map(|blob| push_blob(s, repo, &scopes, blob, mount_from, progress))
         .buffer_unordered(MAX_CONCURRENT_UPLOADS)
         .collect()
@@ -302,12 +336,51 @@ fn chunk_size() -> u64 {
 
 /// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.
 async fn push_manifest(s: &Session<'_>, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
+    Ok(put_with_fallback(s, repo, tag, &image.manifest, || image.manifest_as(MediaTypes::Docker)).await?.0)
+}
+
+/// PUTs each platform's manifest by digest, then the index under `tag`. When the registry
+/// refuses OCI types, the Docker forms are used throughout: a Docker manifest list names
+/// Docker manifests.
+async fn push_index(s: &Session<'_>, repo: &str, tag: &str, index: &Index) -> Result<Digest, Error> {
     let scopes = [auth::push_scope(repo)];
-    match upload::put_manifest(s, repo, &scopes, tag, &image.manifest).await {
-        Err(e) if e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415) => {
-            upload::put_manifest(s, repo, &scopes, tag, &image.manifest_as(MediaTypes::Docker)).await
+    let mut types = MediaTypes::Oci;
+    for (i, image) in index.images.iter().enumerate() {
+        let manifest = image.manifest_as(types);
+        let docker = || image.manifest_as(MediaTypes::Docker);
+        let (_, fell_back) = put_with_fallback(s, repo, manifest.digest.as_str(), &manifest, docker).await?;
+        if fell_back && types == MediaTypes::Oci {
+            // Refused from this image on: the ones before it need their Docker form too,
+            // so that the Docker manifest list can name them.
+            types = MediaTypes::Docker;
+            for earlier in &index.images[..i] {
+                let docker = earlier.manifest_as(types);
+                upload::put_manifest(s, repo, &scopes, docker.digest.as_str(), &docker).await?;
+            }
         }
-        other => other,
+    }
+    let top = index.manifest_as(types);
+    Ok(put_with_fallback(s, repo, tag, &top, || index.manifest_as(MediaTypes::Docker)).await?.0)
+}
+
+/// PUTs `manifest` under `reference`; if the registry refuses its media types
+/// (MANIFEST_INVALID, UNSUPPORTED, 415), PUTs the Docker form instead, and says so.
+async fn put_with_fallback(
+    s: &Session<'_>,
+    repo: &str,
+    reference: &str,
+    manifest: &Blob,
+    docker: impl FnOnce() -> Blob,
+) -> Result<(Digest, bool), Error> {
+    let scopes = [auth::push_scope(repo)];
+    match upload::put_manifest(s, repo, &scopes, reference, manifest).await {
+        Err(e) if e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415) => {
+            let docker = docker();
+            // A manifest pushed by digest is addressed by the Docker form's own digest.
+            let reference = if reference == manifest.digest.as_str() { docker.digest.as_str() } else { reference };
+            Ok((upload::put_manifest(s, repo, &scopes, reference, &docker).await?, true))
+        }
+        other => Ok((other?, false)),
     }
 }
 
