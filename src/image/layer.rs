@@ -2,7 +2,6 @@
 
 use super::blob::Blob;
 use super::digest::{Digest, HashingWriter};
-use flate2::{Compression, GzBuilder};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -165,24 +164,35 @@ impl Default for Compressor {
 }
 
 impl Compressor {
-    /// Names the algorithm, backend and level, so a change of any of them changes the cache key.
+    /// Names the algorithm, backend, level and chunking, so a change of any of them changes
+    /// the cache key.
     pub fn id(&self) -> String {
-        format!("gzip/zlib-rs/{}", self.level)
+        format!("gzip/zlib-rs/{}/chunks-{}", self.level, super::gzip::CHUNK)
     }
 
     /// Writes `contents` as a gzip tar into `out`; returns the diff_id and size of the tar,
-    /// and the digest and size of the gzip. The gzip header carries no time and no file name.
+    /// and the digest and size of the gzip. The tar is produced on one thread and compressed
+    /// on every core (`gzip::compress`); the gzip header carries no time and no file name.
     pub fn compress(&self, contents: &Contents, out: File) -> io::Result<(Digest, u64, Digest, u64)> {
-        let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
-        let gz = GzBuilder::new().mtime(0).write(compressed, Compression::new(self.level));
-        let uncompressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, gz));
-        let uncompressed = contents.write_tar(uncompressed)?;
-        let (buf, diff_id, diff_size) = uncompressed.finish();
-        let gz = buf.into_inner().map_err(|e| e.into_error())?;
-        let (compressed, digest, size) = gz.finish()?.finish();
-        let file = compressed.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        Ok((diff_id, diff_size, digest, size))
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let (reader, writer) = io::pipe()?;
+        std::thread::scope(|scope| {
+            let producer = scope.spawn(move || -> io::Result<(Digest, u64)> {
+                let tar = contents.write_tar(HashingWriter::new(BufWriter::with_capacity(1 << 20, writer)))?;
+                let (buf, diff_id, diff_size) = tar.finish();
+                buf.into_inner().map_err(|e| e.into_error())?;
+                Ok((diff_id, diff_size))
+            });
+            let compressed = HashingWriter::new(BufWriter::with_capacity(1 << 20, out));
+            let result = super::gzip::compress(reader, compressed, self.level, threads);
+            let produced = producer.join().map_err(|_| io::Error::other("the tar writer panicked"))?;
+            // A compression error explains a broken pipe on the tar side, so it goes first.
+            let (compressed, digest, size) = result?.finish();
+            let (diff_id, diff_size) = produced?;
+            let file = compressed.into_inner().map_err(|e| e.into_error())?;
+            file.sync_all()?;
+            Ok((diff_id, diff_size, digest, size))
+        })
     }
 }
 
