@@ -92,7 +92,56 @@ for p in "$hello" "$p10" "$p90"; do
   python3 -c "b,c,d=${ms[0]},${ms[1]},${ms[2]}; print('  our own cost on top of cargo build + dispatch: %.1f ms; (containerize - dispatch) / cargo build = %.2fx' % (c-b-d, (c-d)/b))"
 done
 
-printf '\n## assembly alone (tar + sha256 + gzip -6, zlib-rs), median of 5\n'
+# Pushing: the same image of each big binary to a loopback registry, first to an empty
+# registry (storage wiped before each run), then again with nothing changed.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+reg="$work/registry"
+mkdir -p "$reg"
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" > "$reg/config.yml"
+docker-registry serve "$reg/config.yml" > "$reg/log" 2>&1 &
+reg_pid=$!
+trap 'kill $reg_pid 2>/dev/null; rm -rf "$work"; docker rmi -f cc-bench:1 cc-classic:1 >/dev/null 2>&1 || true' EXIT
+until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.1; done
+R="127.0.0.1:$port"
+wipe="rm -rf $reg/data"
+for p in "$p10" "$p90"; do
+  name=$(basename "$p")
+  cd "$p"
+  cargo containerize -q -o "$work/lay-$name" -t "$R/docker-$name:1" >/dev/null
+  hyperfine -N --export-json "$work/push1-$name.json" -w 1 -r 5 \
+    --prepare "$wipe" "docker push -q $R/docker-$name:1" \
+    --prepare "$wipe" "skopeo copy -q --dest-tls-verify=false docker-daemon:$R/docker-$name:1 docker://$R/skopeo-d-$name:1" \
+    --prepare "$wipe" "skopeo copy -q --dest-tls-verify=false oci:$work/lay-$name:1 docker://$R/skopeo-o-$name:1" \
+    --prepare "$wipe" "bash $root/bench/curl-push.sh $work/lay-$name $R curl-$name 1" \
+    --prepare "$wipe" "cargo containerize -q --push $R/cc-$name:1" \
+    --prepare "$wipe; rm -rf $p/target/containerize/cache" "cargo containerize -q --push $R/cc-$name:1" >/dev/null
+  report "first push to an empty registry, $name" "$work/push1-$name.json" \
+    "docker push (compresses)" \
+    "skopeo copy docker-daemon: -> registry (compresses)" \
+    "skopeo copy oci: layout -> registry (already compressed)" \
+    "raw curl upload of the same blobs (already compressed)" \
+    "cargo containerize --push (layer cache warm)" \
+    "cargo containerize --push (layer cache cleared: compresses)"
+  docker push -q "$R/docker-$name:1" >/dev/null
+  skopeo copy -q --dest-tls-verify=false "oci:$work/lay-$name:1" "docker://$R/skopeo-o-$name:1"
+  cargo containerize -q --push "$R/cc-$name:1" >/dev/null
+  skopeo copy -q --dest-tls-verify=false "docker-daemon:$R/docker-$name:1" "docker://$R/skopeo-d-$name:1"
+  hyperfine -N --export-json "$work/push2-$name.json" -w 1 -r 10 \
+    "docker push -q $R/docker-$name:1" \
+    "skopeo copy -q --dest-tls-verify=false docker-daemon:$R/docker-$name:1 docker://$R/skopeo-d-$name:1" \
+    "skopeo copy -q --dest-tls-verify=false oci:$work/lay-$name:1 docker://$R/skopeo-o-$name:1" \
+    "cargo containerize -q --push $R/cc-$name:1" \
+    "cargo containerize -q -o $work/noop-lay-$name" >/dev/null
+  report "re-push, nothing changed, $name" "$work/push2-$name.json" \
+    "docker push" \
+    "skopeo copy docker-daemon: -> registry" \
+    "skopeo copy oci: layout -> registry" \
+    "cargo containerize --push" \
+    "cargo containerize --output (the no-op floor: dispatch + cargo build)"
+  docker rmi -f "$R/docker-$name:1" >/dev/null 2>&1 || true
+done
+
+printf '\n## assembly alone (tar + sha256 + parallel gzip -6, zlib-rs), median of 5\n'
 for p in "$p10" "$p90"; do
   name=$(basename "$p")
   cargo bench --quiet --manifest-path "$root/Cargo.toml" --bench assemble -- "$p/target/x86_64-unknown-linux-musl/release/$name" 2>/dev/null | sed 's/^/  /'

@@ -49,7 +49,7 @@ pub struct PushOptions {
 pub struct Target {
     /// `host[:port]` as written: shown in errors, used to find credentials.
     pub registry: String,
-    /// The API bases to try in order, e.g. `https://127.0.0.1:5000/` then `http://127.0.0.1:5000/`.
+    /// The API bases to try in order, e.g. `http://127.0.0.1:5000/` then `https://127.0.0.1:5000/`.
     pub bases: Vec<Url>,
     pub repository: String,
     /// The tag, or the digest when the reference names only a digest.
@@ -96,11 +96,7 @@ pub fn push_blocking(
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
-    };
-    runtime.block_on(push(image, references, opts, progress))
+    push_artifact_blocking(&Artifact::Image(image.clone()), references, opts, progress)
 }
 
 /// Pushes an image or, for several platforms, each platform's manifest by digest and then
@@ -402,7 +398,7 @@ mod tests {
     fn targets_pick_scheme_host_and_tag() {
         let t = target("127.0.0.1:5000/team/app:1").unwrap();
         assert_eq!(
-            (t.bases[1].as_str(), t.repository.as_str(), t.tag.as_str()),
+            (t.bases[0].as_str(), t.repository.as_str(), t.tag.as_str()),
             ("http://127.0.0.1:5000/", "team/app", "1")
         );
         let t = target("ghcr.io/o/app").unwrap();

@@ -31,23 +31,27 @@ impl<'t> Session<'t> {
         bases: &[Url],
         credentials: Option<Credentials>,
     ) -> Result<Session<'t>, Error> {
-        let mut last_error = None;
-        for base in bases {
+        let mut first_error: Option<Error> = None;
+        for (i, base) in bases.iter().enumerate() {
             let session = Session {
                 registry: registry.to_string(),
                 base: base.clone(),
                 transport,
                 auth: Auth::new(registry, credentials.clone()),
             };
+            let more = i + 1 < bases.len();
             match session.ping().await {
                 Ok(()) => return Ok(session),
                 Err(e @ Error::Network { .. }) if !is_tls_failure(&e.to_string()) => {
-                    last_error = Some(e);
+                    first_error.get_or_insert(e);
                 }
+                // Plain http to a TLS port: Go's servers answer 400; try https next, and
+                // report what https says if it fails too.
+                Err(e) if more && base.scheme() == "http" && e.status() == Some(400) => {}
                 Err(e) => return Err(e),
             }
         }
-        Err(last_error.expect("at least one base"))
+        Err(first_error.expect("a base was tried"))
     }
 
     async fn ping(&self) -> Result<(), Error> {

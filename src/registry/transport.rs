@@ -15,14 +15,15 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 /// At most this much of an error body is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// The schemes to try, in order: `http` only for `--insecure-registry` hosts; `https` then
-/// `http` for loopback hosts (a local registry may serve either); else `https` only.
+/// The schemes to try, in order: `http` only for `--insecure-registry` hosts; `http` then
+/// `https` for loopback hosts (a local registry may serve either, and plain http, the usual
+/// case, costs no TLS handshake); else `https` only.
 pub fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str] {
     let bare = host_without_port(host);
     if insecure.iter().any(|i| i == host || i == bare) {
         &["http"]
     } else if is_loopback(bare) {
-        &["https", "http"]
+        &["http", "https"]
     } else {
         &["https"]
     }
@@ -289,8 +290,8 @@ mod tests {
     use super::*;
 
     #[test]
-    fn https_first_and_plain_http_only_for_loopback_or_insecure() {
-        let both: &[&str] = &["https", "http"];
+    fn plain_http_only_for_loopback_or_insecure_hosts() {
+        let both: &[&str] = &["http", "https"];
         assert_eq!(schemes("127.0.0.1:5000", &[]), both);
         assert_eq!(schemes("127.3.4.5", &[]), both);
         assert_eq!(schemes("localhost:5000", &[]), both);
