@@ -169,3 +169,12 @@ fn a_registry_refusing_oci_types_gets_a_docker_manifest_list() {
         tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &by_digest]);
     }
 }
+
+#[test]
+fn a_c_dependency_for_a_foreign_target_names_the_crate_and_the_zig_fix() {
+    let p = Project::copy("c-dep");
+    let run = p.run(&["-q", "--platform", "linux/arm64", "-o", "lay"]).failed();
+    assert!(run.stderr.contains("the crate c-dep v0.1.0"), "{}", run.stderr);
+    assert!(run.stderr.contains("aarch64-unknown-linux-musl"), "{}", run.stderr);
+    assert!(run.stderr.contains("--zig") && run.stderr.contains("CC_aarch64_unknown_linux_musl"), "{}", run.stderr);
+}
