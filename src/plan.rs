@@ -16,8 +16,8 @@ use std::path::PathBuf;
 pub enum SinkSpec {
     /// An OCI image layout directory; `default` when no output was asked for.
     Layout { dir: PathBuf, ref_names: Vec<String>, default: bool },
-    /// A docker-archive tar (also an OCI layout) carrying `tags`.
-    Archive { path: PathBuf, tags: Vec<Reference> },
+    /// A docker-archive tar carrying `tags`, also an OCI layout naming the image `ref_names`.
+    Archive { path: PathBuf, tags: Vec<Reference>, ref_names: Vec<String> },
     /// The local Docker engine, under `tags`.
     Daemon { tags: Vec<Reference> },
     /// A registry, under `references`.
@@ -183,7 +183,7 @@ pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
     let platforms = platforms(args, &settings)?;
     let image = spec::resolve(settings, &provenance);
-    let sinks = sinks(args, tags, pushes, &target_dir, &bin);
+    let sinks = sinks(args, tags, pushes, image.settings.tags.as_deref().unwrap_or_default(), &target_dir, &bin);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
     let builds: Vec<PlatformBuild> = platforms
         .into_iter()
@@ -266,13 +266,23 @@ fn sinks(
     args: &Args,
     tags: Vec<Reference>,
     pushes: Vec<Reference>,
+    configured_tags: &[String],
     target_dir: &std::path::Path,
     bin: &str,
 ) -> Vec<SinkSpec> {
-    let mut ref_names: Vec<String> = tags.iter().chain(&pushes).map(|r| r.tag_or_default().to_string()).collect();
-    ref_names.dedup();
-    if ref_names.is_empty() {
-        ref_names.push(reference::DEFAULT_TAG.to_string());
+    // A layout names the image by each tag used, else the configured tags, else `latest`.
+    let mut names: Vec<String> = tags.iter().chain(&pushes).map(|r| r.tag_or_default().to_string()).collect();
+    if names.is_empty() {
+        names = configured_tags.to_vec();
+    }
+    if names.is_empty() {
+        names.push(reference::DEFAULT_TAG.to_string());
+    }
+    let mut ref_names: Vec<String> = Vec::new();
+    for name in names {
+        if !ref_names.contains(&name) {
+            ref_names.push(name);
+        }
     }
     let mut sinks = Vec::new();
     if let Some(dir) = &args.output {
@@ -283,7 +293,7 @@ fn sinks(
         if archive_tags.is_empty() {
             archive_tags = pushes.clone();
         }
-        sinks.push(SinkSpec::Archive { path: path.clone(), tags: archive_tags });
+        sinks.push(SinkSpec::Archive { path: path.clone(), tags: archive_tags, ref_names: ref_names.clone() });
     }
     if !tags.is_empty() {
         sinks.push(SinkSpec::Daemon { tags });

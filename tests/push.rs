@@ -416,3 +416,24 @@ fn unusable_ca_cert_file_is_named_with_the_fix() {
         assert!(e.contains(&bad.display().to_string()) && e.contains("--ca-cert"), "{e}");
     }
 }
+
+/// Progress: bars (bytes, rate) on a terminal, plain lines otherwise; never on stdout.
+#[test]
+fn progress_draws_bars_on_a_terminal_and_lines_otherwise() {
+    let registry = Registry::plain();
+    let p = common::Project::copy("hello");
+    let bin = common::bin();
+    let reference = format!("{}/progress:1", registry.host());
+    // `script` gives the command a terminal; its output is what that terminal showed.
+    let on_tty = common::tool(
+        "script",
+        &["-qec", &format!("cd {} && {bin} containerize --push {reference}", p.path().display()), "/dev/null"],
+    )
+    .stdout;
+    assert!(on_tty.contains("[==============================]"), "{on_tty}");
+    assert!(on_tty.contains("B/s"), "a rate is shown: {on_tty}");
+    let piped = p.run(&["--push", &format!("{}/progress:2", registry.host())]).ok();
+    assert!(!piped.stderr.contains('\u{1b}'), "no escape codes when stderr is not a terminal: {}", piped.stderr);
+    assert!(piped.stderr.contains("skipped sha256:"), "{}", piped.stderr);
+    assert!(piped.stdout.lines().all(|l| l.starts_with(&registry.host())), "{}", piped.stdout);
+}

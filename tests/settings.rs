@@ -235,3 +235,26 @@ fn ca_certificates_true_forces_the_bundle() {
     Run::of(p.cmd().args(["-q", "-o", dir.to_str().unwrap()])).ok();
     assert!(common::layout_files(&dir).iter().any(|f| f == "etc/ssl/certs/ca-certificates.crt"));
 }
+
+#[test]
+fn a_layout_is_named_by_the_tags_used_else_by_the_configured_tags() {
+    let p = Project::copy("with-metadata");
+    let names = |dir: &str| -> Vec<String> {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p.path().join(dir).join("index.json")).unwrap()).unwrap();
+        index["manifests"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    p.run(&["-q", "-o", "configured"]).ok();
+    assert_eq!(names("configured"), ["2.3.4", "latest"]);
+    let n = unique_name("names");
+    let (x, y, z) = (format!("{n}-x:1"), format!("{n}-y:2"), format!("{n}-z:1"));
+    let _cleanup = DockerImages(vec![x.clone(), y.clone(), z.clone()]);
+    p.run(&["-q", "-o", "used", "--tarball", "used.tar", "-t", &x, "-t", &y, "-t", &z]).ok();
+    assert_eq!(names("used"), ["1", "2"], "each name once, in order");
+    common::tool("skopeo", &["inspect", &format!("oci-archive:{}:2", p.path().join("used.tar").display())]);
+}

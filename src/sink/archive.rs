@@ -15,15 +15,11 @@ use std::io::{self, Read, Write};
 /// Writes a tar for `image` carrying `tags` to `w`: a docker-archive whose compressed
 /// layers sit under `blobs/sha256/`, next to `oci-layout` and `index.json`, so the same tar
 /// is also an OCI image layout.
-pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W> {
+/// `ref_names` name the image in the OCI `index.json`; `tags` go to `manifest.json`.
+pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
-    let mut ref_names: Vec<String> = tags.iter().map(|t| t.tag_or_default().to_string()).collect();
-    ref_names.dedup();
-    if ref_names.is_empty() {
-        ref_names.push(crate::reference::DEFAULT_TAG.to_string());
-    }
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
-    let index = index_json(&Artifact::Image(image.clone()), &ref_names);
+    let index = index_json(&Artifact::Image(image.clone()), ref_names);
     append(&mut tar, "index.json", index.len() as u64, &index[..])?;
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();

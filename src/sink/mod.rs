@@ -45,8 +45,8 @@ pub fn publish_local(spec: &SinkSpec, artifact: &Artifact, load: &Image) -> Resu
             layout::write(dir, artifact, ref_names).map_err(|source| Error::Layout { dir: dir.clone(), source })?;
             Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
         }
-        SinkSpec::Archive { path, tags } => {
-            fsutil::write_file_atomic(path, |w| archive::write(w, load, tags).map(drop))
+        SinkSpec::Archive { path, tags, ref_names } => {
+            fsutil::write_file_atomic(path, |w| archive::write(w, load, tags, ref_names).map(drop))
                 .map_err(|source| Error::Archive { path: path.clone(), source })?;
             Ok(vec![format!("{} {}", path.display(), load.digest())])
         }
