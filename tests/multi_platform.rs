@@ -178,3 +178,15 @@ fn a_c_dependency_for_a_foreign_target_names_the_crate_and_the_zig_fix() {
     assert!(run.stderr.contains("aarch64-unknown-linux-musl"), "{}", run.stderr);
     assert!(run.stderr.contains("--zig") && run.stderr.contains("CC_aarch64_unknown_linux_musl"), "{}", run.stderr);
 }
+
+#[test]
+fn zig_cross_compiles_a_c_dependency_for_arm64() {
+    let p = Project::copy("c-dep");
+    let name = unique_name("zig");
+    let _cleanup = DockerImages(vec![format!("{name}:1")]);
+    p.run(&["-q", "--zig", "--platform", "linux/arm64", "-t", &format!("{name}:1"), "--load-platform", "linux/arm64"])
+        .ok();
+    let out =
+        tool("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &format!("{name}:1")]).stdout;
+    assert!(out.contains("answer=42"), "{out}");
+}
