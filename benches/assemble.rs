@@ -20,7 +20,7 @@ fn main() {
             // Hashing the input is part of assembly: it keys the layer cache.
             let entry = Entry::file("app", file.clone().into(), 0o755).expect("hash input");
             let out = std::fs::File::create(dir.path().join(format!("layer{i}"))).expect("output");
-            let (_, _, _, compressed) =
+            let (_, _, _, _, compressed) =
                 Compressor::default().compress(&Contents::new(vec![entry]), out).expect("compress");
             times.push(start.elapsed().as_secs_f64());
             out_size = compressed;

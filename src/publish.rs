@@ -4,6 +4,7 @@
 use crate::build::Built;
 use crate::error::Error;
 use crate::image::cache::LayerCache;
+use crate::image::growing::Growth;
 use crate::image::index::Index;
 use crate::image::layer::{Compressor, Contents, Entry, Layer};
 use crate::image::{self, Artifact, Image, Unpacked};
@@ -22,6 +23,31 @@ pub struct PushSettings<'a> {
     pub verbose: bool,
 }
 
+/// What every sink shares: the command line's push settings, the registry options (read
+/// once: the password may come from standard input), and one progress display.
+struct Ctx<'a> {
+    push: &'a PushSettings<'a>,
+    opts: Option<registry::PushOptions>,
+    progress: Progress,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(plan: &Plan, push: &'a PushSettings<'a>) -> Result<Ctx<'a>, Error> {
+        let pushes = plan.sinks.iter().any(|s| matches!(s, SinkSpec::Registry { .. }));
+        let opts = if pushes {
+            Some(registry::PushOptions {
+                insecure_registries: push.insecure_registries.to_vec(),
+                ca_certs: push.ca_certs.to_vec(),
+                credentials: cli_credentials(push.username)?,
+                verbose: push.verbose,
+            })
+        } else {
+            None
+        };
+        Ok(Ctx { push, opts, progress: Progress::new(push.quiet) })
+    }
+}
+
 /// Publishes to every sink. True when all succeeded.
 ///
 /// One platform: a Docker engine gets the uncompressed image, loaded while the layers
@@ -29,6 +55,8 @@ pub struct PushSettings<'a> {
 /// every image is compressed, listed in an index, and the engine and `--tarball` get the
 /// load platform's image.
 pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
+    let ctx = Ctx::new(plan, push)?;
+    let ctx = &ctx;
     let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
     let mut layer_lists = Vec::new();
     for (pb, b) in plan.builds.iter().zip(built) {
@@ -52,7 +80,7 @@ pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -
             s.finish_and_clear();
         }
         let artifact = Artifact::Index(Index::assemble(images));
-        return Ok(publish_all(plan, &artifact, push));
+        return Ok(publish_all(plan, &artifact, ctx));
     }
     let layers = layer_lists.pop().expect("one platform");
     let daemon_tags = plan.sinks.iter().find_map(|s| match s {
@@ -62,12 +90,12 @@ pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -
     let others: Vec<&SinkSpec> = plan.sinks.iter().filter(|s| !matches!(s, SinkSpec::Daemon { .. })).collect();
     let Some(tags) = daemon_tags else {
         let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
-        let layers = compress(layers).map_err(assemble_err)?;
+        let layers = compress_with_head_start(plan, &cache, layers, ctx).map_err(assemble_err)?;
         if let Some(s) = spinner {
             s.finish_and_clear();
         }
         let artifact = Artifact::Image(Image::assemble(plan.builds[0].platform.clone(), &plan.image.run, layers));
-        return Ok(publish_all(plan, &artifact, push));
+        return Ok(publish_all(plan, &artifact, ctx));
     };
     let diffs = layers
         .iter()
@@ -82,7 +110,7 @@ pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -
         if let Some(handle) = compressing {
             let artifact = Artifact::Image(handle.join().expect("compression does not panic").map_err(assemble_err)?);
             for spec in others {
-                all_ok &= publish(spec, plan, &artifact, push);
+                all_ok &= publish(spec, plan, &artifact, ctx);
             }
         }
         Ok(all_ok)
@@ -116,12 +144,52 @@ fn layer_contents(
 }
 
 /// Publishes `artifact` to every sink in the plan's order.
-fn publish_all(plan: &Plan, artifact: &Artifact, push: &PushSettings) -> bool {
+fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool {
     let mut all_ok = true;
     for spec in &plan.sinks {
-        all_ok &= publish(spec, plan, artifact, push);
+        all_ok &= publish(spec, plan, artifact, ctx);
     }
     all_ok
+}
+
+/// Compresses the layers; when the image goes to a registry and the binary's layer is new,
+/// uploads that layer to the first registry while it is being compressed
+/// (`registry::upload_growing_blocking`). The push then finds it there. Any failure of the
+/// head start only costs time: the push uploads what is missing.
+fn compress_with_head_start(
+    plan: &Plan,
+    cache: &LayerCache,
+    layers: Vec<(Contents, String)>,
+    ctx: &Ctx,
+) -> std::io::Result<Vec<Layer>> {
+    let first_push = plan.sinks.iter().find_map(|s| match s {
+        SinkSpec::Registry { references } => references.first(),
+        _ => None,
+    });
+    let new_binary = layers.last().is_some_and(|(c, _)| !cache.has_layer(c, Compressor::default()));
+    let (Some(reference), Some(opts), true) = (first_push, &ctx.opts, new_binary) else {
+        return layers.into_iter().map(|(c, created_by)| cache.layer(c, Compressor::default(), created_by)).collect();
+    };
+    let (growth, rx) = Growth::new();
+    let count = layers.len();
+    std::thread::scope(|scope| {
+        let uploader = scope.spawn(|| registry::upload_growing_blocking(reference, opts, &growth, rx, &ctx.progress));
+        let compressed: std::io::Result<Vec<Layer>> = layers
+            .into_iter()
+            .enumerate()
+            .map(|(i, (c, created_by))| {
+                let watch = (i + 1 == count).then_some(&growth);
+                cache.layer_growing(c, Compressor::default(), created_by, watch)
+            })
+            .collect();
+        growth.end();
+        if let Ok(Err(e)) = uploader.join() {
+            if ctx.push.verbose {
+                eprintln!("note: the upload during compression did not finish ({e}); the push uploads the layer");
+            }
+        }
+        compressed
+    })
 }
 
 /// The image that a Docker engine or a tarball gets.
@@ -133,7 +201,8 @@ fn load_image<'a>(plan: &Plan, artifact: &'a Artifact) -> &'a Image {
 }
 
 /// Publishes to one sink; true when it succeeded.
-fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, push: &PushSettings) -> bool {
+fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool {
+    let push = ctx.push;
     let image = load_image(plan, artifact);
     if let (Artifact::Index(_), SinkSpec::Daemon { .. } | SinkSpec::Archive { .. }) = (artifact, spec) {
         if !push.quiet {
@@ -145,7 +214,7 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, push: &PushSetting
         }
     }
     let result = match spec {
-        SinkSpec::Registry { references } => push_to(artifact, references, push),
+        SinkSpec::Registry { references } => push_to(artifact, references, ctx),
         SinkSpec::Daemon { tags } => load(&image.unpacked(), tags),
         local => sink::publish_local(local, artifact, image).map_err(Error::from),
     };
@@ -172,15 +241,9 @@ fn load(unpacked: &Unpacked, tags: &[Reference]) -> Result<Vec<String>, Error> {
 }
 
 /// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
-fn push_to(artifact: &Artifact, references: &[Reference], push: &PushSettings) -> Result<Vec<String>, Error> {
-    let opts = registry::PushOptions {
-        insecure_registries: push.insecure_registries.to_vec(),
-        ca_certs: push.ca_certs.to_vec(),
-        credentials: cli_credentials(push.username)?,
-        verbose: push.verbose,
-    };
-    let progress = Progress::new(push.quiet);
-    let results = registry::push_artifact_blocking(artifact, references, &opts, &progress);
+fn push_to(artifact: &Artifact, references: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let opts = ctx.opts.as_ref().expect("options are made when the plan pushes");
+    let results = registry::push_artifact_blocking(artifact, references, opts, &ctx.progress);
     let mut lines = Vec::new();
     let mut first_error = None;
     for (reference, result) in references.iter().zip(results) {

@@ -338,3 +338,42 @@ fn wrong_docker_content_digest_is_an_error() {
     assert!(e.contains("PUT http://") && e.contains("/manifests/1"), "{e}");
     assert!(e.contains("sha256:0000000000000000") && e.contains(image.digest().as_str()), "{e}");
 }
+
+/// A cold push uploads the binary's layer while it is compressed (one streamed PATCH), and
+/// the push that follows finds it there; the pulled image runs.
+#[test]
+fn a_new_layer_is_uploaded_while_it_compresses() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let p = common::Project::copy("hello");
+    let reference = format!("{}/streamed:1", proxy.host());
+    let run = p.run(&["-v", "--push", &reference]).ok();
+    let seen = proxy.seen();
+    assert_eq!(seen.iter().filter(|s| s.kind == Kind::UploadPatch).count(), 1, "{seen:?}");
+    let binary_layer_skipped = run.stderr.lines().any(|l| l.starts_with("skipped sha256:"));
+    assert!(binary_layer_skipped, "the push found the streamed layer: {}", run.stderr);
+    let image = format!("{}/streamed:1", registry.host());
+    let _cleanup = common::DockerImages(vec![image.clone()]);
+    common::tool("docker", &["pull", "-q", &image]);
+    assert!(common::docker_run(&image, &[]).contains(common::HELLO_MARKER));
+}
+
+/// The same under the fault plan: whatever happens to the streamed upload, the push
+/// completes and the image runs.
+#[test]
+fn a_cold_push_through_faults_still_lands() {
+    let registry = Registry::plain();
+    let faults = Faults { every_nth_503: Some(3), drop_one_upload: true, manifest_429: true, ..Default::default() };
+    let proxy = FaultProxy::start(registry.port, faults);
+    let p = common::Project::copy("hello");
+    let run = common::Run::of(
+        p.cmd().env("CARGO_CONTAINERIZE_RETRY_BASE_MS", "20").args(["--push", &format!("{}/cold:1", proxy.host())]),
+    )
+    .ok();
+    let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+    assert_eq!(skopeo_digest(&registry, "cold:1", &["--tls-verify=false"]), digest);
+    let image = format!("{}/cold:1", registry.host());
+    let _cleanup = common::DockerImages(vec![image.clone()]);
+    common::tool("docker", &["pull", "-q", &image]);
+    assert!(common::docker_run(&image, &[]).contains(common::HELLO_MARKER));
+}

@@ -4,6 +4,7 @@
 
 use super::blob::Blob;
 use super::digest::{self, Digest, HashingWriter};
+use super::growing::Growth;
 use super::layer::{Compressor, Contents, Diff, Layer, MEDIA_TYPE_GZIP};
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -63,8 +64,27 @@ impl LayerCache {
         Ok(Diff { contents, diff_id, diff_size, created_by })
     }
 
+    /// Whether the compressed layer for `contents` is already here.
+    pub fn has_layer(&self, contents: &Contents, compressor: Compressor) -> bool {
+        let key = Self::key(contents, compressor);
+        let blob_path = self.dir.join(format!("{key}.tar.gz"));
+        self.read_meta(&key).and_then(|m| complete(m, &blob_path)).is_some()
+    }
+
     /// The compressed layer for `contents`, compressing only on a miss.
     pub fn layer(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Layer> {
+        self.layer_growing(contents, compressor, created_by, None)
+    }
+
+    /// As [`LayerCache::layer`]; on a miss, `growth` (if any) is offered the file and told
+    /// how far it is written, so it can be uploaded while it is compressed.
+    pub fn layer_growing(
+        &self,
+        contents: Contents,
+        compressor: Compressor,
+        created_by: String,
+        growth: Option<&Growth>,
+    ) -> io::Result<Layer> {
         let key = Self::key(&contents, compressor);
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
         if let Some(layer) = self.read_meta(&key).and_then(|m| complete(m, &blob_path)) {
@@ -74,7 +94,19 @@ impl LayerCache {
         fs::create_dir_all(&self.dir)?;
         let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir)?;
         let file = tmp.reopen()?;
-        let (diff_id, diff_size, digest, size) = compressor.compress(&contents, file)?;
+        let (diff_id, diff_size, digest, size) = match growth {
+            Some(growth) => {
+                growth.start(tmp.reopen()?);
+                let (out, diff_id, diff_size, digest, size) = compressor.compress(&contents, growth.writer(file))?;
+                out.finish().sync_all()?;
+                (diff_id, diff_size, digest, size)
+            }
+            None => {
+                let (file, diff_id, diff_size, digest, size) = compressor.compress(&contents, file)?;
+                file.sync_all()?;
+                (diff_id, diff_size, digest, size)
+            }
+        };
         tmp.persist(&blob_path).map_err(|e| e.error)?;
         let meta = Meta { diff_id: diff_id.to_string(), diff_size, digest: Some(digest.to_string()), size: Some(size) };
         self.write_meta(&key, &meta)?;

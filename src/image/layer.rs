@@ -170,10 +170,11 @@ impl Compressor {
         format!("gzip/zlib-rs/{}/chunks-{}", self.level, super::gzip::CHUNK)
     }
 
-    /// Writes `contents` as a gzip tar into `out`; returns the diff_id and size of the tar,
-    /// and the digest and size of the gzip. The tar is produced on one thread and compressed
-    /// on every core (`gzip::compress`); the gzip header carries no time and no file name.
-    pub fn compress(&self, contents: &Contents, out: File) -> io::Result<(Digest, u64, Digest, u64)> {
+    /// Writes `contents` as a gzip tar into `out`, flushed; returns `out`, the diff_id and size
+    /// of the tar, and the digest and size of the gzip. The tar is produced on one thread and
+    /// compressed on every core (`gzip::compress`); the gzip header carries no time and no
+    /// file name.
+    pub fn compress<W: Write>(&self, contents: &Contents, out: W) -> io::Result<(W, Digest, u64, Digest, u64)> {
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         let (reader, writer) = io::pipe()?;
         std::thread::scope(|scope| {
@@ -189,9 +190,8 @@ impl Compressor {
             // A compression error explains a broken pipe on the tar side, so it goes first.
             let (compressed, digest, size) = result?.finish();
             let (diff_id, diff_size) = produced?;
-            let file = compressed.into_inner().map_err(|e| e.into_error())?;
-            file.sync_all()?;
-            Ok((diff_id, diff_size, digest, size))
+            let out = compressed.into_inner().map_err(|e| e.into_error())?;
+            Ok((out, diff_id, diff_size, digest, size))
         })
     }
 }
@@ -262,8 +262,9 @@ mod tests {
     fn same_contents_give_identical_bytes_and_digests() {
         let dir = tempfile::tempdir().unwrap();
         let c = Compressor::default();
-        let a = c.compress(&sample(), File::create(dir.path().join("a")).unwrap()).unwrap();
-        let b = c.compress(&sample(), File::create(dir.path().join("b")).unwrap()).unwrap();
+        let (_, a0, a1, a2, a3) = c.compress(&sample(), File::create(dir.path().join("a")).unwrap()).unwrap();
+        let (_, b0, b1, b2, b3) = c.compress(&sample(), File::create(dir.path().join("b")).unwrap()).unwrap();
+        let (a, b) = ((a0, a1, a2, a3), (b0, b1, b2, b3));
         assert_eq!(a, b);
         let bytes = std::fs::read(dir.path().join("a")).unwrap();
         assert_eq!(bytes, std::fs::read(dir.path().join("b")).unwrap());

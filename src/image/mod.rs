@@ -5,6 +5,7 @@ pub mod blob;
 pub mod cache;
 pub mod config;
 pub mod digest;
+pub mod growing;
 pub mod gzip;
 pub mod include;
 pub mod index;

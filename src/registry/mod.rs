@@ -4,12 +4,14 @@
 pub mod auth;
 pub mod credentials;
 pub mod error;
+pub mod growing;
 pub mod session;
 pub mod transport;
 pub mod upload;
 
 pub use credentials::Credentials;
 pub use error::Error;
+pub use growing::upload_growing_blocking;
 
 use crate::image::blob::Blob;
 use crate::image::digest::Digest;
@@ -115,6 +117,23 @@ pub fn push_artifact_blocking(
     runtime.block_on(push_artifact(artifact, references, opts, progress))
 }
 
+/// The credentials for `registry`: the command line's, else the keychain's, looked up once
+/// per registry and process (a credential helper may prompt or be slow).
+fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Option<Credentials>, Error> {
+    static FOUND: std::sync::Mutex<Option<HashMap<String, Option<Credentials>>>> = std::sync::Mutex::new(None);
+    if let Some(c) = &opts.credentials {
+        return Ok(Some(c.clone()));
+    }
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(hit) = found.get_or_insert_with(HashMap::new).get(registry) {
+        return Ok(hit.clone());
+    }
+    let looked_up = credentials::lookup(registry, &credentials::process_env)
+        .map_err(|message| Error::Credentials { registry: registry.to_string(), message })?;
+    found.get_or_insert_with(HashMap::new).insert(registry.to_string(), looked_up.clone());
+    Ok(looked_up)
+}
+
 fn io_error(what: &str, e: &std::io::Error) -> Error {
     Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
 }
@@ -169,11 +188,7 @@ async fn push_one<'t>(
 ) -> Result<Digest, Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
     if !sessions.contains_key(&target.registry) {
-        let credentials = match &opts.credentials {
-            Some(c) => Some(c.clone()),
-            None => credentials::lookup(&target.registry, &credentials::process_env)
-                .map_err(|message| Error::Credentials { registry: target.registry.clone(), message })?,
-        };
+        let credentials = credentials_for(&target.registry, opts)?;
         let session = Session::connect(transport, &target.registry, &target.bases, credentials).await?;
         sessions.insert(target.registry.clone(), session);
     }

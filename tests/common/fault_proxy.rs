@@ -174,6 +174,8 @@ struct Head {
     path: String,
     lines: Vec<String>,
     content_length: u64,
+    /// `Transfer-Encoding: chunked`: a streamed body of unknown length.
+    chunked: bool,
 }
 
 fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
@@ -186,6 +188,7 @@ fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
     let path = parts.next().unwrap_or("").to_string();
     let mut lines = vec![first.trim_end().to_string()];
     let mut content_length = 0;
+    let mut chunked = false;
     loop {
         let mut h = String::new();
         if r.read_line(&mut h)? == 0 || h == "\r\n" {
@@ -197,13 +200,16 @@ fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
             if name == "content-length" {
                 content_length = value.trim().parse().unwrap_or(0);
             }
+            if name == "transfer-encoding" && value.to_ascii_lowercase().contains("chunked") {
+                chunked = true;
+            }
             if name == "connection" || name == "keep-alive" {
                 continue;
             }
         }
         lines.push(h);
     }
-    Ok(Some(Head { method, path, lines, content_length }))
+    Ok(Some(Head { method, path, lines, content_length, chunked }))
 }
 
 #[derive(Default)]
@@ -236,7 +242,8 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
     while let Some(head) = read_head(&mut reader)? {
         let kind = kind(&head.method, &head.path);
         let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
-        let is_upload = matches!(kind, Kind::UploadPatch | Kind::UploadPut) && head.content_length >= 1024;
+        let is_upload =
+            matches!(kind, Kind::UploadPatch | Kind::UploadPut) && (head.content_length >= 1024 || head.chunked);
         if let (Kind::UploadStart, Some(challenge)) = (kind, &s.faults.unauthorized_once) {
             if !s.unauthorized_done.swap(true, Ordering::SeqCst) {
                 discard(&mut reader, head.content_length)?;
@@ -285,6 +292,41 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Copies a chunked body, framing and all, to `to` (or drops it); returns the data bytes.
+fn copy_chunked<R: BufRead>(r: &mut R, mut to: Option<&mut TcpStream>) -> std::io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut line = String::new();
+        if r.read_line(&mut line)? == 0 {
+            return Err(std::io::Error::other("the chunked body ended early"));
+        }
+        if let Some(up) = to.as_deref_mut() {
+            up.write_all(line.as_bytes())?;
+        }
+        let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+            .map_err(|_| std::io::Error::other("bad chunk size"))?;
+        if size == 0 {
+            // Trailers, up to the empty line.
+            loop {
+                let mut t = String::new();
+                r.read_line(&mut t)?;
+                if let Some(up) = to.as_deref_mut() {
+                    up.write_all(t.as_bytes())?;
+                }
+                if t == "\r\n" || t.is_empty() {
+                    return Ok(total);
+                }
+            }
+        }
+        let mut data = vec![0; size as usize + 2];
+        r.read_exact(&mut data)?;
+        if let Some(up) = to.as_deref_mut() {
+            up.write_all(&data)?;
+        }
+        total += size;
+    }
+}
+
 fn discard<R: Read>(r: &mut R, n: u64) -> std::io::Result<()> {
     std::io::copy(&mut r.take(n), &mut std::io::sink())?;
     Ok(())
@@ -314,6 +356,12 @@ fn forward<R: BufRead>(
     }
     out.push_str("\r\nConnection: close\r\n\r\n");
     up.write_all(out.as_bytes())?;
+    if head.chunked {
+        let n = copy_chunked(reader, Some(&mut up))?;
+        if is_upload {
+            s.upload_bytes.fetch_add(n, Ordering::SeqCst);
+        }
+    }
     let mut remaining = head.content_length;
     let mut buf = vec![0; 64 * 1024];
     while remaining > 0 {

@@ -1,0 +1,118 @@
+//! Uploading a layer while it is still being compressed: `POST`, one `PATCH` whose body
+//! follows the file as it grows, then `PUT ?digest=` once the digest is known. On a cold
+//! push this hides the upload behind the compression. Any failure only costs the head
+//! start: the push that follows checks each blob with `HEAD` and uploads what is missing.
+
+use super::session::Session;
+use super::transport::{ClientOptions, Transport};
+use super::upload::{self, Started};
+use super::{auth, Error, PushOptions, Target};
+use crate::image::digest::Digest;
+use crate::image::growing::{Growth, Written};
+use crate::progress::{Event, Progress};
+use crate::reference::Reference;
+use reqwest::header::{HeaderMap, HeaderValue, CONTENT_TYPE, LOCATION};
+use reqwest::{Method, StatusCode};
+use sha2::{Digest as _, Sha256};
+use std::fs::File;
+use std::io::Read;
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// Streams the file `growth` offers to `reference`'s repository as it is written. Returns
+/// the digest and size uploaded, or `None` when there was nothing to stream (the layer was
+/// already cached, or compressing it failed).
+pub fn upload_growing_blocking(
+    reference: &Reference,
+    opts: &PushOptions,
+    growth: &Growth,
+    rx: watch::Receiver<Written>,
+    progress: &Progress,
+) -> Result<Option<(Digest, u64)>, Error> {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Io {
+        what: "starting the async runtime".into(),
+        source: std::io::Error::new(e.kind(), e.to_string()),
+    })?;
+    runtime.block_on(upload_growing(reference, opts, growth, rx, progress))
+}
+
+async fn upload_growing(
+    reference: &Reference,
+    opts: &PushOptions,
+    growth: &Growth,
+    mut rx: watch::Receiver<Written>,
+    progress: &Progress,
+) -> Result<Option<(Digest, u64)>, Error> {
+    let target = Target::from_reference(reference, &opts.insecure_registries)?;
+    let transport = Transport::new(&ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose })?;
+    let credentials = super::credentials_for(&target.registry, opts)?;
+    let session = Session::connect(&transport, &target.registry, &target.bases, credentials).await?;
+    // The writer offers the file before its first byte, or ends without one.
+    let file = loop {
+        if let Some(file) = growth.take_reader() {
+            break file;
+        }
+        if rx.borrow_and_update().failed || rx.changed().await.is_err() {
+            return Ok(None);
+        }
+    };
+    let repo = &target.repository;
+    let scopes = [auth::push_scope(repo)];
+    let Started::Upload(location) = upload::start_upload(&session, repo, &scopes, None).await? else {
+        unreachable!("no mount was asked for");
+    };
+    let hasher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
+    let body = reqwest::Body::wrap_stream(follow(file, rx, hasher.clone()));
+    let mut headers = HeaderMap::new();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
+    let resp = session.stream(Method::PATCH, &location, &scopes, headers, body, &[StatusCode::ACCEPTED]).await?;
+    let next = resp
+        .headers()
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|l| upload::resolve_location(&location, l))
+        .unwrap_or(location);
+    let (digest, size) = {
+        let mut h = hasher.lock().unwrap_or_else(|e| e.into_inner());
+        let (sha, size) = std::mem::take(&mut *h);
+        (Digest::from_sha256(sha.finalize().into()), size)
+    };
+    upload::commit(&session, &scopes, &next, &digest).await?;
+    progress.emit(Event::Uploaded { digest: digest.clone(), size });
+    Ok(Some((digest, size)))
+}
+
+/// The file's bytes as they are written, hashed on the way, ending when it is complete;
+/// an error if writing stopped short.
+fn follow(
+    file: File,
+    rx: watch::Receiver<Written>,
+    hasher: Arc<Mutex<(Sha256, u64)>>,
+) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
+    futures_util::stream::unfold(Some((file, rx, 0u64)), move |state| {
+        let hasher = hasher.clone();
+        async move {
+            let (mut file, mut rx, offset) = state?;
+            loop {
+                let w = *rx.borrow_and_update();
+                if offset < w.bytes {
+                    let mut buf = vec![0; (w.bytes - offset).min(1 << 20) as usize];
+                    if let Err(e) = file.read_exact(&mut buf) {
+                        return Some((Err(e), None));
+                    }
+                    let mut h = hasher.lock().unwrap_or_else(|e| e.into_inner());
+                    h.0.update(&buf);
+                    h.1 += buf.len() as u64;
+                    let next = offset + buf.len() as u64;
+                    return Some((Ok(buf), Some((file, rx, next))));
+                }
+                if w.done {
+                    return None;
+                }
+                if w.failed || rx.changed().await.is_err() {
+                    return Some((Err(std::io::Error::other("the layer was not completely written")), None));
+                }
+            }
+        }
+    })
+}
