@@ -18,7 +18,8 @@ use std::io::{IsTerminal, Read, Write};
 pub struct PushSettings<'a> {
     pub insecure_registries: &'a [String],
     pub ca_certs: &'a [std::path::PathBuf],
-    pub username: Option<&'a str>,
+    /// From `--username` with `--password-stdin`, read before the build (see [`cli_credentials`]).
+    pub credentials: Option<registry::Credentials>,
     pub quiet: bool,
     pub verbose: bool,
 }
@@ -32,19 +33,19 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(plan: &Plan, push: &'a PushSettings<'a>) -> Result<Ctx<'a>, Error> {
+    fn new(plan: &Plan, push: &'a PushSettings<'a>) -> Ctx<'a> {
         let pushes = plan.sinks.iter().any(|s| matches!(s, SinkSpec::Registry { .. }));
         let opts = if pushes {
             Some(registry::PushOptions {
                 insecure_registries: push.insecure_registries.to_vec(),
                 ca_certs: push.ca_certs.to_vec(),
-                credentials: cli_credentials(push.username)?,
+                credentials: push.credentials.clone(),
                 verbose: push.verbose,
             })
         } else {
             None
         };
-        Ok(Ctx { push, opts, progress: Progress::new(push.quiet) })
+        Ctx { push, opts, progress: Progress::new(push.quiet) }
     }
 }
 
@@ -55,7 +56,7 @@ impl<'a> Ctx<'a> {
 /// every image is compressed, listed in an index, and the engine and `--tarball` get the
 /// load platform's image.
 pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
-    let ctx = Ctx::new(plan, push)?;
+    let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
     let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
     let mut layer_lists = Vec::new();
@@ -262,7 +263,7 @@ fn push_to(artifact: &Artifact, references: &[Reference], ctx: &Ctx) -> Result<V
 }
 
 /// `--username` with `--password-stdin`: the secret is read from standard input.
-fn cli_credentials(username: Option<&str>) -> Result<Option<registry::Credentials>, Error> {
+pub fn cli_credentials(username: Option<&str>) -> Result<Option<registry::Credentials>, Error> {
     let Some(username) = username else { return Ok(None) };
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password).map_err(|source| Error::Stdin { source })?;

@@ -33,6 +33,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     if !tags.is_empty() {
         sink::daemon::ping().map_err(sink::Error::from)?;
     }
+    let credentials = publish::cli_credentials(args.username.as_deref())?;
     // Install a missing target now, so the head-start build can use it; only a Linux one,
     // which the plan would accept.
     if crate::image::platform::Platform::of_target(args.target()).is_some() {
@@ -52,7 +53,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     let push = PushSettings {
         insecure_registries: &args.insecure_registries,
         ca_certs: &args.ca_certs,
-        username: args.username.as_deref(),
+        credentials,
         quiet: args.quiet,
         verbose: args.verbose > 0,
     };

@@ -254,3 +254,15 @@ fn a_stale_guess_from_the_last_run_never_changes_the_result() {
     let out = common::umoci_runc(&p.path().join("b"), "latest");
     assert!(out.contains(HELLO_MARKER), "{out}");
 }
+
+#[test]
+fn an_empty_password_on_stdin_fails_before_building() {
+    let p = Project::copy("hello");
+    let run = Run::of(p.cmd().args(["--username", "u", "--password-stdin", "--push", "127.0.0.1:1/x:1"])).failed();
+    assert!(
+        run.stderr.contains("standard input was empty") && run.stderr.contains("--password-stdin"),
+        "{}",
+        run.stderr
+    );
+    assert!(!p.path().join("target").exists(), "nothing may be built");
+}
