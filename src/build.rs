@@ -65,6 +65,9 @@ impl Error {
                 target.replace('-', "_")
             )),
             Error::TargetMissing { target } => Some(format!("run `rustup target add {target}`")),
+            Error::NoArtifact { .. } => {
+                Some("rerun with -v to see the cargo command, and check that it builds the binary on its own".into())
+            }
             Error::TargetInstall { target, .. } => {
                 Some(format!("check your network, then run `rustup target add {target}` yourself"))
             }
@@ -107,13 +110,6 @@ pub fn cargo_command(spec: &BuildSpec) -> Command {
         cmd.arg("--verbose");
     }
     cmd
-}
-
-/// Builds the binary, streaming cargo's diagnostics to stderr.
-pub fn build(spec: &BuildSpec) -> Result<Built, Error> {
-    let running = Running::spawn(spec)?;
-    running.show_output();
-    running.finish()
 }
 
 /// Holds cargo's stderr lines back until the build is confirmed as the one wanted.

@@ -64,12 +64,7 @@ pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -
         let assemble_err = |source| Error::Assemble { binary: b.executable.clone(), source };
         layer_lists.push(layer_contents(plan, pb, b, &cache).map_err(assemble_err)?);
     }
-    let compress = |layers: Vec<(Contents, String)>| -> std::io::Result<Vec<Layer>> {
-        layers
-            .into_iter()
-            .map(|(contents, created_by)| cache.layer(contents, Compressor::default(), created_by))
-            .collect()
-    };
+    let compress = |layers| compress_all(&cache, layers);
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
     if plan.builds.len() > 1 {
         let spinner = spinner(push.quiet, &format!("compressing the layers of {} platforms", plan.builds.len()));
@@ -153,6 +148,11 @@ fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool {
     all_ok
 }
 
+/// Compressed layers from the cache, compressing those it lacks.
+fn compress_all(cache: &LayerCache, layers: Vec<(Contents, String)>) -> std::io::Result<Vec<Layer>> {
+    layers.into_iter().map(|(contents, created_by)| cache.layer(contents, Compressor::default(), created_by)).collect()
+}
+
 /// Compresses the layers; when the image goes to a registry and the binary's layer is new,
 /// uploads that layer to the first registry while it is being compressed
 /// (`registry::upload_growing_blocking`). The push then finds it there. Any failure of the
@@ -169,7 +169,7 @@ fn compress_with_head_start(
     });
     let new_binary = layers.last().is_some_and(|(c, _)| !cache.has_layer(c, Compressor::default()));
     let (Some(reference), Some(opts), true) = (first_push, &ctx.opts, new_binary) else {
-        return layers.into_iter().map(|(c, created_by)| cache.layer(c, Compressor::default(), created_by)).collect();
+        return compress_all(cache, layers);
     };
     let (growth, rx) = Growth::new();
     let count = layers.len();

@@ -7,9 +7,8 @@ use common::{docker_run, tool, unique_name, DockerImages, Project, Run, HELLO_MA
 use serde_json::Value;
 
 fn index_of_layout(dir: &std::path::Path) -> Value {
-    let top: Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    assert_eq!(top["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
-    serde_json::from_slice(&common::layout_blob(dir, top["manifests"][0]["digest"].as_str().unwrap())).unwrap()
+    assert_eq!(common::layout_index(dir)["manifests"][0]["mediaType"], "application/vnd.oci.image.index.v1+json");
+    common::layout_manifest(dir)
 }
 
 fn platforms(index: &Value) -> Vec<String> {

@@ -42,9 +42,7 @@ fn the_top_layer_holds_only_the_binary_at_root_with_mode_0755_owned_by_root() {
     let p = Project::copy("hello");
     let dir = p.path().join("layout");
     p.run(&["-q", "-o", dir.to_str().unwrap()]).ok();
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&common::layout_blob(&dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let manifest = common::layout_manifest(&dir);
     assert_eq!(manifest["layers"][0]["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip");
     assert_eq!(manifest["mediaType"], "application/vnd.oci.image.manifest.v1+json");
     let layers = manifest["layers"].as_array().unwrap();

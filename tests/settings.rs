@@ -41,22 +41,10 @@ fn cargo_toml_settings_show_in_docker_inspect() {
     assert_eq!(labels["org.opencontainers.image.created"], config["created"]);
 
     // Annotations go on the manifest.
-    let index: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(p.path().join("lay/index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value = serde_json::from_slice(&common::layout_blob(
-        &p.path().join("lay"),
-        index["manifests"][0]["digest"].as_str().unwrap(),
-    ))
-    .unwrap();
+    let manifest = common::layout_manifest(&p.path().join("lay"));
     assert_eq!(manifest["annotations"]["com.example.build"], "fixture");
-    // The layout is named after the configured tags.
-    let names: Vec<&str> = index["manifests"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["1"]);
+    // The layout is named after the tag used.
+    assert_eq!(common::layout_ref_names(&p.path().join("lay")), ["1"]);
 }
 
 #[test]
@@ -239,16 +227,7 @@ fn ca_certificates_true_forces_the_bundle() {
 #[test]
 fn a_layout_is_named_by_the_tags_used_else_by_the_configured_tags() {
     let p = Project::copy("with-metadata");
-    let names = |dir: &str| -> Vec<String> {
-        let index: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(p.path().join(dir).join("index.json")).unwrap()).unwrap();
-        index["manifests"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string())
-            .collect()
-    };
+    let names = |dir: &str| common::layout_ref_names(&p.path().join(dir));
     p.run(&["-q", "-o", "configured"]).ok();
     assert_eq!(names("configured"), ["2.3.4", "latest"]);
     let n = unique_name("names");

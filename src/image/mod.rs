@@ -103,11 +103,6 @@ impl Image {
         &self.manifest.digest
     }
 
-    /// The image ID Docker shows: the config digest.
-    pub fn id(&self) -> &Digest {
-        &self.config.digest
-    }
-
     /// The manifest in the given media types (the OCI one is `self.manifest`).
     pub fn manifest_as(&self, types: MediaTypes) -> Blob {
         match types {

@@ -154,11 +154,29 @@ pub fn layout_blob(dir: &Path, digest: &str) -> Vec<u8> {
     std::fs::read(dir.join("blobs/sha256").join(digest.trim_start_matches("sha256:"))).unwrap()
 }
 
+/// A layout's `index.json`.
+pub fn layout_index(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap()
+}
+
+/// The manifest a layout's `index.json` points at first.
+pub fn layout_manifest(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&layout_blob(dir, &layout_index_digest(dir))).unwrap()
+}
+
+/// The `org.opencontainers.image.ref.name` of each `index.json` entry, in order.
+pub fn layout_ref_names(dir: &Path) -> Vec<String> {
+    let index = layout_index(dir);
+    let entries = index["manifests"].as_array().unwrap();
+    entries
+        .iter()
+        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string())
+        .collect()
+}
+
 /// The config JSON of the image a layout's index points at first.
 pub fn layout_config(dir: &Path) -> serde_json::Value {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&layout_blob(dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let manifest = layout_manifest(dir);
     serde_json::from_slice(&layout_blob(dir, manifest["config"]["digest"].as_str().unwrap())).unwrap()
 }
 
@@ -181,9 +199,7 @@ pub fn umoci_runc(dir: &Path, reference: &str) -> String {
 
 /// Every path in every layer of the first image of a layout.
 pub fn layout_files(dir: &Path) -> Vec<String> {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&layout_blob(dir, index["manifests"][0]["digest"].as_str().unwrap())).unwrap();
+    let manifest = layout_manifest(dir);
     let mut files = Vec::new();
     for layer in manifest["layers"].as_array().unwrap() {
         let gz = layout_blob(dir, layer["digest"].as_str().unwrap());
@@ -197,6 +213,5 @@ pub fn layout_files(dir: &Path) -> Vec<String> {
 
 /// The digest of the top entry of a layout's `index.json`.
 pub fn layout_index_digest(dir: &Path) -> String {
-    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
-    index["manifests"][0]["digest"].as_str().unwrap().to_string()
+    layout_index(dir)["manifests"][0]["digest"].as_str().unwrap().to_string()
 }
