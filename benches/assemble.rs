@@ -1,7 +1,7 @@
 //! Assembly alone: tar + gzip + hashing of one binary into a layer, in MB/s.
 //! Usage: `cargo bench --bench assemble -- FILE [FILE...]`; prints the median of 5 runs.
 
-use cargo_containerize::image::layer::{Compressor, Contents, Entry};
+use cargo_containerize::api::{Compressor, Contents, Entry};
 use std::time::Instant;
 
 fn main() {

@@ -10,29 +10,29 @@ use std::thread::JoinHandle;
 
 /// Everything `cargo build` needs to build the chosen binary.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct BuildSpec {
-    pub manifest_path: Option<PathBuf>,
-    pub package: String,
-    pub bin: String,
-    pub features: Vec<String>,
-    pub all_features: bool,
-    pub no_default_features: bool,
-    pub profile: String,
-    pub target: String,
-    pub locked: bool,
-    pub frozen: bool,
-    pub offline: bool,
-    pub quiet: bool,
-    pub verbose: u8,
+pub(crate) struct BuildSpec {
+    pub(crate) manifest_path: Option<PathBuf>,
+    pub(crate) package: String,
+    pub(crate) bin: String,
+    pub(crate) features: Vec<String>,
+    pub(crate) all_features: bool,
+    pub(crate) no_default_features: bool,
+    pub(crate) profile: String,
+    pub(crate) target: String,
+    pub(crate) locked: bool,
+    pub(crate) frozen: bool,
+    pub(crate) offline: bool,
+    pub(crate) quiet: bool,
+    pub(crate) verbose: u8,
     /// Extra environment for cargo, such as a cross linker.
-    pub env: Vec<(String, String)>,
+    pub(crate) env: Vec<(String, String)>,
     /// Build with `cargo zigbuild`.
-    pub zig: bool,
+    pub(crate) zig: bool,
 }
 
 /// Why the build gave no usable binary.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("could not run cargo: {0}")]
     Spawn(std::io::Error),
     #[error("cargo build failed ({status}); its diagnostics are above")]
@@ -46,7 +46,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Failed { missing_c_compiler: Some(krate), target, .. } if is_host_arch(target) => Some(format!(
                 "the crate {krate} compiles C code, and no C compiler for {target} was found: install \
@@ -77,12 +77,12 @@ impl Error {
 }
 
 /// The cargo executable: `$CARGO` when cargo runs us as a subcommand, else `cargo`.
-pub fn cargo_exe() -> PathBuf {
+pub(crate) fn cargo_exe() -> PathBuf {
     std::env::var_os("CARGO").map(PathBuf::from).unwrap_or_else(|| "cargo".into())
 }
 
 /// The `cargo build` command for `spec`, as a value (no side effects).
-pub fn cargo_command(spec: &BuildSpec) -> Command {
+pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
     let mut cmd = Command::new(cargo_exe());
     cmd.arg(if spec.zig { "zigbuild" } else { "build" }).arg("--message-format=json-render-diagnostics");
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
@@ -121,7 +121,7 @@ struct Gate {
 
 /// A `cargo build` under way. Its stderr is held back until `show_output`, so a build
 /// started on a guess prints nothing if the guess was wrong.
-pub struct Running {
+pub(crate) struct Running {
     child: std::process::Child,
     spec: BuildSpec,
     gate: Arc<Mutex<Gate>>,
@@ -132,14 +132,14 @@ pub struct Running {
 /// What a build gave: the executable, and the crates compiled for the target (library
 /// names with `-` as `_`), which tell what the binary links.
 #[derive(Clone, Debug)]
-pub struct Built {
-    pub executable: PathBuf,
-    pub crates: BTreeSet<String>,
+pub(crate) struct Built {
+    pub(crate) executable: PathBuf,
+    pub(crate) crates: BTreeSet<String>,
 }
 
 impl Running {
     /// Starts `cargo build` for `spec`.
-    pub fn spawn(spec: &BuildSpec) -> Result<Running, Error> {
+    pub(crate) fn spawn(spec: &BuildSpec) -> Result<Running, Error> {
         let mut child =
             cargo_command(spec).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(Error::Spawn)?;
         let gate = Arc::new(Mutex::new(Gate::default()));
@@ -180,12 +180,12 @@ impl Running {
         Ok(Running { child, spec: spec.clone(), gate, stderr, artifact })
     }
 
-    pub fn spec(&self) -> &BuildSpec {
+    pub(crate) fn spec(&self) -> &BuildSpec {
         &self.spec
     }
 
     /// Prints what cargo said so far, and streams the rest.
-    pub fn show_output(&self) {
+    pub(crate) fn show_output(&self) {
         let mut g = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         let mut err = std::io::stderr().lock();
         for line in g.pending.drain(..) {
@@ -195,7 +195,7 @@ impl Running {
     }
 
     /// Waits for cargo and returns the executable's path and the crates it was built from.
-    pub fn finish(mut self) -> Result<Built, Error> {
+    pub(crate) fn finish(mut self) -> Result<Built, Error> {
         let status = self.child.wait().map_err(Error::Spawn)?;
         let stderr_lines = self.stderr.join().unwrap_or_default();
         let (executable, crates) = self.artifact.join().unwrap_or_default();
@@ -212,7 +212,7 @@ impl Running {
 
     /// Lets an unwanted build run to its end quietly (killing cargo could leave rustc
     /// processes writing into the target directory), discarding its output.
-    pub fn discard(mut self) {
+    pub(crate) fn discard(mut self) {
         let _ = self.child.wait();
         let _ = self.stderr.join();
         let _ = self.artifact.join();
@@ -236,7 +236,7 @@ fn missing_c_compiler(lines: &[String]) -> Option<String> {
 }
 
 /// Whether `target` builds code for the machine we run on.
-pub fn is_host_arch(target: &str) -> bool {
+pub(crate) fn is_host_arch(target: &str) -> bool {
     target.split('-').next() == Some(std::env::consts::ARCH)
 }
 
@@ -248,7 +248,7 @@ fn which(program: &str) -> bool {
 /// The environment that cross-links `target` with `rust-lld`, which links pure-Rust musl
 /// binaries for any architecture with no cross gcc. Empty for the host's architecture, with
 /// `--zig`, or when the user configured a linker for the target (environment or cargo config).
-pub fn cross_linker_env(target: &str, zig: bool, config_dirs: &[&Path]) -> Vec<(String, String)> {
+pub(crate) fn cross_linker_env(target: &str, zig: bool, config_dirs: &[&Path]) -> Vec<(String, String)> {
     let var = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace(['-', '.'], "_"));
     if is_host_arch(target) || zig || std::env::var_os(&var).is_some() || linker_configured(target, config_dirs) {
         return Vec::new();
@@ -282,7 +282,7 @@ fn linker_configured(target: &str, dirs: &[&Path]) -> bool {
 
 /// Makes sure the standard library for `target` is installed: installs it with rustup
 /// when rustup is there (saying so on stderr), else fails with the command to run.
-pub fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
+pub(crate) fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
     if target_installed(target) {
         return Ok(());
     }

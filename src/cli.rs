@@ -20,121 +20,121 @@ Results go to stdout, one line per destination; everything else goes to stderr."
 pub struct Args {
     /// Path to Cargo.toml
     #[arg(long, value_name = "PATH", help_heading = "Package Selection")]
-    pub manifest_path: Option<PathBuf>,
+    pub(crate) manifest_path: Option<PathBuf>,
     /// Package whose binary goes into the image
     #[arg(short, long, value_name = "SPEC", help_heading = "Package Selection")]
-    pub package: Option<String>,
+    pub(crate) package: Option<String>,
     /// Binary target to put into the image
     #[arg(long, value_name = "NAME", help_heading = "Package Selection")]
-    pub bin: Option<String>,
+    pub(crate) bin: Option<String>,
 
     /// Space or comma separated list of features to activate
     #[arg(short = 'F', long, value_name = "FEATURES", action = ArgAction::Append, help_heading = "Feature Selection")]
-    pub features: Vec<String>,
+    pub(crate) features: Vec<String>,
     /// Activate all available features
     #[arg(long, help_heading = "Feature Selection")]
-    pub all_features: bool,
+    pub(crate) all_features: bool,
     /// Do not activate the `default` feature
     #[arg(long, help_heading = "Feature Selection")]
-    pub no_default_features: bool,
+    pub(crate) no_default_features: bool,
 
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME", default_value = "release", help_heading = "Compilation Options")]
-    pub profile: String,
+    pub(crate) profile: String,
     /// Build for the target triple, a static musl target for FROM scratch
     /// [default: x86_64-unknown-linux-musl]
     #[arg(long, value_name = "TRIPLE", help_heading = "Compilation Options")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
 
     /// Build for these platforms, e.g. linux/amd64,linux/arm64: an image index (repeatable)
     #[arg(long = "platform", value_name = "OS/ARCH[/VARIANT]", value_delimiter = ',', action = ArgAction::Append, conflicts_with = "target", help_heading = "Compilation Options")]
-    pub platforms: Vec<String>,
+    pub(crate) platforms: Vec<String>,
     /// With several platforms, the one --tag and --tarball load (default: this machine's)
     #[arg(long, value_name = "OS/ARCH[/VARIANT]", help_heading = "Compilation Options")]
-    pub load_platform: Option<String>,
+    pub(crate) load_platform: Option<String>,
     /// Build with `cargo zigbuild` (cargo-zigbuild) instead of `cargo build`, for C cross-compiling
     #[arg(long, help_heading = "Compilation Options")]
-    pub zig: bool,
+    pub(crate) zig: bool,
 
     /// Write an OCI image layout to this directory
     #[arg(short, long, value_name = "DIR", help_heading = "Outputs")]
-    pub output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Write a tar that `docker load` accepts (also a valid OCI layout)
     #[arg(long, value_name = "FILE", help_heading = "Outputs")]
-    pub tarball: Option<PathBuf>,
+    pub(crate) tarball: Option<PathBuf>,
     /// Load the image into the local Docker engine under NAME[:TAG] (repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
-    pub tags: Vec<String>,
+    pub(crate) tags: Vec<String>,
     /// Push the image to REGISTRY/REPO[:TAG] (repeatable; the tag defaults to `tags` or latest);
     /// `:TAG` or no value at all pushes to the `repository` setting
     #[arg(long = "push", value_name = "REGISTRY/REPO[:TAG]", num_args = 0..=1, default_missing_value = "", action = ArgAction::Append, help_heading = "Outputs")]
-    pub push: Vec<String>,
+    pub(crate) push: Vec<String>,
 
     /// Allow plain HTTP to this registry host (loopback registries always are)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = ArgAction::Append, help_heading = "Registry Options")]
-    pub insecure_registries: Vec<String>,
+    pub(crate) insecure_registries: Vec<String>,
     /// Trust this PEM CA certificate for HTTPS, besides the system's store
     #[arg(long = "ca-cert", value_name = "FILE", action = ArgAction::Append, help_heading = "Registry Options")]
-    pub ca_certs: Vec<PathBuf>,
+    pub(crate) ca_certs: Vec<PathBuf>,
     /// Registry user name (with --password-stdin)
     #[arg(long, value_name = "USER", requires = "password_stdin", help_heading = "Registry Options")]
-    pub username: Option<String>,
+    pub(crate) username: Option<String>,
     /// Read the registry password or token from standard input
     #[arg(long, requires = "username", help_heading = "Registry Options")]
-    pub password_stdin: bool,
+    pub(crate) password_stdin: bool,
 
     /// Set an environment variable in the image (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
-    pub env: Vec<String>,
+    pub(crate) env: Vec<String>,
     /// Add a label to the image config (repeatable)
     #[arg(long = "label", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
-    pub labels: Vec<String>,
+    pub(crate) labels: Vec<String>,
     /// Add an annotation to the manifest (repeatable)
     #[arg(long = "annotation", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
-    pub annotations: Vec<String>,
+    pub(crate) annotations: Vec<String>,
     /// Expose a port, e.g. 8080 or 53/udp (repeatable)
     #[arg(long = "expose", value_name = "PORT[/PROTO]", action = ArgAction::Append, help_heading = "Image Settings")]
-    pub expose: Vec<String>,
+    pub(crate) expose: Vec<String>,
     /// Run as this user (default 65532:65532, "nonroot"; "root" to opt out)
     #[arg(long, value_name = "USER[:GROUP]", help_heading = "Image Settings")]
-    pub user: Option<String>,
+    pub(crate) user: Option<String>,
     /// Working directory of the container
     #[arg(long, value_name = "DIR", help_heading = "Image Settings")]
-    pub workdir: Option<String>,
+    pub(crate) workdir: Option<String>,
     /// Copy a file or directory (relative to the current directory) into the image (repeatable)
     #[arg(long = "include", value_name = "FROM:TO", action = ArgAction::Append, help_heading = "Image Settings")]
-    pub include: Vec<String>,
+    pub(crate) include: Vec<String>,
     /// Make the binary the Entrypoint, so `docker run IMAGE ARGS` passes ARGS to it
     #[arg(long, help_heading = "Image Settings")]
-    pub entrypoint: bool,
+    pub(crate) entrypoint: bool,
     /// Default arguments for the binary
     #[arg(last = true, value_name = "ARGS")]
-    pub args: Vec<String>,
+    pub(crate) args: Vec<String>,
 
     /// Require Cargo.lock is up to date
     #[arg(long, help_heading = "Manifest Options")]
-    pub locked: bool,
+    pub(crate) locked: bool,
     /// Require Cargo.lock and cache are up to date
     #[arg(long, help_heading = "Manifest Options")]
-    pub frozen: bool,
+    pub(crate) frozen: bool,
     /// Run without accessing the network
     #[arg(long, help_heading = "Manifest Options")]
-    pub offline: bool,
+    pub(crate) offline: bool,
 
     /// Do not print cargo log messages or progress
     #[arg(short, long, conflicts_with = "verbose")]
-    pub quiet: bool,
+    pub(crate) quiet: bool,
     /// Use verbose output (-vv very verbose)
     #[arg(short, long, action = ArgAction::Count)]
-    pub verbose: u8,
+    pub(crate) verbose: u8,
 }
 
 /// The target built when neither `--target`, `--platform` nor `platforms` says otherwise.
-pub const DEFAULT_TARGET: &str = "x86_64-unknown-linux-musl";
+pub(crate) const DEFAULT_TARGET: &str = "x86_64-unknown-linux-musl";
 
 impl Args {
     /// The `--target` given, or the default.
-    pub fn target(&self) -> &str {
+    pub(crate) fn target(&self) -> &str {
         self.target.as_deref().unwrap_or(DEFAULT_TARGET)
     }
 

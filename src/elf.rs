@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 /// Why a binary cannot run in an empty image.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot read {}: {source}", path.display())]
     Read { path: PathBuf, source: std::io::Error },
     #[error("{} is not an ELF executable: {reason}", path.display())]
@@ -22,7 +22,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::NotStatic { .. } => Some(
                 "build for a musl target (the default, --target x86_64-unknown-linux-musl), or link \
@@ -36,7 +36,7 @@ impl Error {
 
 /// Fails unless the ELF at `path` has no `PT_INTERP` and no `DT_NEEDED`; static-pie passes.
 /// Reads only the headers and the dynamic segment; the whole file only to explain a failure.
-pub fn check_static(path: &Path) -> Result<(), Error> {
+pub(crate) fn check_static(path: &Path) -> Result<(), Error> {
     let read_err = |source| Error::Read { path: path.into(), source };
     let mut file = File::open(path).map_err(read_err)?;
     match looks_static(&mut file) {

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Plan(#[from] crate::plan::Error),
     #[error(transparent)]
@@ -24,7 +24,7 @@ pub enum Error {
 
 impl Error {
     /// What to do about it: the command to run, the flag to pass, the key to set.
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Plan(e) => e.hint(),
             Error::Build(e) => e.hint(),

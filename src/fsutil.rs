@@ -14,7 +14,7 @@ fn parent_of(path: &Path) -> PathBuf {
 }
 
 /// Writes a file through `fill`, into a temporary file beside `path`, then renames it.
-pub fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let parent = parent_of(path);
     fs::create_dir_all(&parent)?;
     let mut tmp = tempfile::Builder::new().prefix(".cargo-containerize-").tempfile_in(&parent)?;
@@ -30,7 +30,7 @@ pub fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::R
 
 /// Builds a directory through `fill` in a staging directory beside `dir`, then swaps it in.
 /// An existing `dir` is replaced only when `replaceable` says so.
-pub fn write_dir_atomic(
+pub(crate) fn write_dir_atomic(
     dir: &Path,
     replaceable: impl Fn(&Path) -> bool,
     fill: impl FnOnce(&Path) -> io::Result<()>,
@@ -63,7 +63,7 @@ pub fn write_dir_atomic(
 }
 
 /// Places `src` at `dst` by hard link (free for cached layers), or by copy across devices.
-pub fn link_or_copy(src: &Path, dst: &Path) -> io::Result<()> {
+pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> io::Result<()> {
     if fs::hard_link(src, dst).is_ok() {
         return Ok(());
     }

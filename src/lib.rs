@@ -1,21 +1,41 @@
 //! cargo-containerize: builds a Cargo binary for a musl target and wraps it in a
 //! `FROM scratch` container image, written as an OCI layout, a docker-archive tar,
 //! loaded into a Docker engine, or pushed to a registry.
+//!
+//! Every module is private to the crate; the binary needs only [`Args`] and [`run`], and
+//! the integration tests and benchmarks drive the image model and the registry client
+//! through [`api`].
 
-pub mod build;
-pub mod cli;
-pub mod elf;
-pub mod error;
-pub mod fsutil;
-pub mod image;
-pub mod plan;
-pub mod progress;
-pub mod publish;
-pub mod reference;
-pub mod registry;
-pub mod run;
-pub mod settings;
-pub mod sink;
-pub mod spec;
-pub mod speculate;
-pub mod workspace;
+pub(crate) mod build;
+pub(crate) mod cli;
+pub(crate) mod elf;
+pub(crate) mod error;
+pub(crate) mod fsutil;
+pub(crate) mod image;
+pub(crate) mod plan;
+pub(crate) mod progress;
+pub(crate) mod publish;
+pub(crate) mod reference;
+pub(crate) mod registry;
+pub(crate) mod run;
+pub(crate) mod settings;
+pub(crate) mod sink;
+pub(crate) mod spec;
+pub(crate) mod speculate;
+pub(crate) mod workspace;
+
+pub use cli::Args;
+pub use run::run;
+
+/// What the integration tests and the benchmarks use directly: images assembled from
+/// layers, and the registry client that pushes them.
+pub mod api {
+    pub use crate::image::cache::LayerCache;
+    pub use crate::image::config::{rfc3339, RunConfig};
+    pub use crate::image::layer::{Compressor, Contents, Entry};
+    pub use crate::image::platform::Platform;
+    pub use crate::image::{Image, MediaTypes, MEDIA_TYPE_DOCKER_MANIFEST};
+    pub use crate::progress::{Event, Progress};
+    pub use crate::reference::Reference;
+    pub use crate::registry::{push_blocking, Credentials, Error, PushOptions};
+}

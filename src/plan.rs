@@ -13,7 +13,7 @@ use std::path::PathBuf;
 
 /// Where the image goes.
 #[derive(Clone, Debug, PartialEq)]
-pub enum SinkSpec {
+pub(crate) enum SinkSpec {
     /// An OCI image layout directory; `default` when no output was asked for.
     Layout { dir: PathBuf, ref_names: Vec<String>, default: bool },
     /// A docker-archive tar carrying `tags`, also an OCI layout naming the image `ref_names`.
@@ -26,34 +26,34 @@ pub enum SinkSpec {
 
 /// One platform's build.
 #[derive(Clone, Debug, PartialEq)]
-pub struct PlatformBuild {
-    pub platform: Platform,
-    pub build: BuildSpec,
+pub(crate) struct PlatformBuild {
+    pub(crate) platform: Platform,
+    pub(crate) build: BuildSpec,
 }
 
 /// Everything to do, resolved and checked.
 #[derive(Clone, Debug)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// One build per platform, in order; at least one.
-    pub builds: Vec<PlatformBuild>,
+    pub(crate) builds: Vec<PlatformBuild>,
     /// With several platforms, the one loaded into Docker or written to `--tarball`.
-    pub load_platform: Option<Platform>,
-    pub package_dir: PathBuf,
-    pub target_dir: PathBuf,
-    pub image: ImageSpec,
-    pub sinks: Vec<SinkSpec>,
+    pub(crate) load_platform: Option<Platform>,
+    pub(crate) package_dir: PathBuf,
+    pub(crate) target_dir: PathBuf,
+    pub(crate) image: ImageSpec,
+    pub(crate) sinks: Vec<SinkSpec>,
 }
 
 impl Plan {
     /// The binary that goes into the image.
-    pub fn bin(&self) -> &str {
+    pub(crate) fn bin(&self) -> &str {
         &self.builds[0].build.bin
     }
 }
 
 /// Bad input, found before building.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error(transparent)]
     Reference(#[from] reference::Error),
     #[error(transparent)]
@@ -81,7 +81,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Workspace(e) => e.hint(),
             Error::AmbiguousBinary { .. } => Some("choose one with the flags shown".into()),
@@ -115,7 +115,7 @@ impl Error {
 
 /// A `--tag` or `--push` value before the settings fill it in.
 #[derive(Clone, Debug, PartialEq)]
-pub enum RefArg {
+pub(crate) enum RefArg {
     /// A full reference.
     Full(Reference),
     /// `:TAG`, or nothing at all (`--push` alone): the `repository` setting supplies the name.
@@ -123,7 +123,7 @@ pub enum RefArg {
 }
 
 /// Parses every `--tag` and `--push` value. Runs first, so bad names fail before any work.
-pub fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Error> {
+pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Error> {
     let parse = |t: &String| -> Result<RefArg, Error> {
         match t.strip_prefix(':') {
             _ if t.is_empty() => Ok(RefArg::TagOnly(None)),
@@ -168,7 +168,7 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
 }
 
 /// Resolves the plan from the command line and the workspace.
-pub fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
+pub(crate) fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let (tags, pushes) = references(args)?;
     let candidates = candidates(ws);
     let (package, bin) = select_binary(&candidates, args.package.as_deref(), args.bin.as_deref())?;
@@ -242,7 +242,7 @@ fn load_platform(args: &Args, builds: &[PlatformBuild], sinks: &[SinkSpec]) -> R
 }
 
 /// The `cargo build` of `package`'s `bin` with the command line's cargo flags.
-pub fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec {
+pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec {
     BuildSpec {
         manifest_path: args.manifest_path.clone(),
         package,
@@ -310,11 +310,11 @@ fn sinks(
 
 /// A package and its binaries, as the selection sees them.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Candidate {
-    pub package: String,
-    pub bins: Vec<String>,
-    pub default_run: Option<String>,
-    pub default_member: bool,
+pub(crate) struct Candidate {
+    pub(crate) package: String,
+    pub(crate) bins: Vec<String>,
+    pub(crate) default_run: Option<String>,
+    pub(crate) default_member: bool,
 }
 
 fn candidates(ws: &Workspace) -> Vec<Candidate> {
@@ -332,7 +332,11 @@ fn candidates(ws: &Workspace) -> Vec<Candidate> {
 
 /// Picks (package, bin): `--bin` if given; else the package's only binary or its
 /// `default-run`; in a workspace the only binary among the default members.
-pub fn select_binary(all: &[Candidate], package: Option<&str>, bin: Option<&str>) -> Result<(String, String), Error> {
+pub(crate) fn select_binary(
+    all: &[Candidate],
+    package: Option<&str>,
+    bin: Option<&str>,
+) -> Result<(String, String), Error> {
     let scope: Vec<&Candidate> = match package {
         Some(name) => {
             let found = all.iter().find(|c| c.package == name).ok_or_else(|| Error::UnknownPackage {

@@ -38,7 +38,7 @@ pub struct Progress {
 
 impl Progress {
     /// Bars when stderr is a terminal, lines otherwise; nothing when `quiet`.
-    pub fn new(quiet: bool) -> Progress {
+    pub(crate) fn new(quiet: bool) -> Progress {
         let draw = if quiet {
             Draw::Quiet
         } else if std::io::stderr().is_terminal() {
@@ -62,7 +62,7 @@ impl Progress {
         self.recorded.lock().unwrap().clone()
     }
 
-    pub fn emit(&self, event: Event) {
+    pub(crate) fn emit(&self, event: Event) {
         match &self.draw {
             Draw::Quiet => {}
             Draw::Lines => {
@@ -122,7 +122,7 @@ fn digest_of(event: &Event) -> &Digest {
 }
 
 /// The one line shown for a finished blob (or a retry), if any.
-pub fn line(event: &Event) -> Option<String> {
+pub(crate) fn line(event: &Event) -> Option<String> {
     Some(match event {
         Event::Uploaded { digest, size } => format!("uploaded {} {}", short(digest), human(*size)),
         Event::Skipped { digest, size } => format!("skipped {} {} (already in registry)", short(digest), human(*size)),
@@ -135,12 +135,12 @@ pub fn line(event: &Event) -> Option<String> {
 }
 
 /// `sha256:` plus the first 12 hex digits and an ellipsis.
-pub fn short(digest: &Digest) -> String {
+pub(crate) fn short(digest: &Digest) -> String {
     format!("sha256:{}…", &digest.hex()[..12])
 }
 
 /// Decimal units, as registries and Docker show sizes.
-pub fn human(bytes: u64) -> String {
+pub(crate) fn human(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["kB", "MB", "GB", "TB"];
     if bytes < 1000 {
         return format!("{bytes} B");

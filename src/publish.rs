@@ -15,13 +15,13 @@ use crate::{registry, sink, spec};
 use std::io::{IsTerminal, Read, Write};
 
 /// What the command line says about pushing.
-pub struct PushSettings<'a> {
-    pub insecure_registries: &'a [String],
-    pub ca_certs: &'a [std::path::PathBuf],
+pub(crate) struct PushSettings<'a> {
+    pub(crate) insecure_registries: &'a [String],
+    pub(crate) ca_certs: &'a [std::path::PathBuf],
     /// From `--username` with `--password-stdin`, read before the build (see [`cli_credentials`]).
-    pub credentials: Option<registry::Credentials>,
-    pub quiet: bool,
-    pub verbose: bool,
+    pub(crate) credentials: Option<registry::Credentials>,
+    pub(crate) quiet: bool,
+    pub(crate) verbose: bool,
 }
 
 /// What every sink shares: the command line's push settings, the registry options (read
@@ -55,7 +55,7 @@ impl<'a> Ctx<'a> {
 /// compress for the other sinks, and a run with only `--tag` never compresses. Several:
 /// every image is compressed, listed in an index, and the engine and `--tarball` get the
 /// load platform's image.
-pub fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
+pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
     let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
     let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
@@ -263,7 +263,7 @@ fn push_to(artifact: &Artifact, references: &[Reference], ctx: &Ctx) -> Result<V
 }
 
 /// `--username` with `--password-stdin`: the secret is read from standard input.
-pub fn cli_credentials(username: Option<&str>) -> Result<Option<registry::Credentials>, Error> {
+pub(crate) fn cli_credentials(username: Option<&str>) -> Result<Option<registry::Credentials>, Error> {
     let Some(username) = username else { return Ok(None) };
     let mut password = String::new();
     std::io::stdin().read_to_string(&mut password).map_err(|source| Error::Stdin { source })?;
@@ -302,7 +302,7 @@ fn print_result(result: Result<Vec<String>, Error>) -> bool {
 }
 
 /// Prints an error and its fix on stderr.
-pub fn report(e: &Error) {
+pub(crate) fn report(e: &Error) {
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "error: {e}");
     if let Some(hint) = e.hint() {

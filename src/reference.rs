@@ -5,17 +5,17 @@ use crate::image::digest::Digest;
 use std::fmt;
 
 /// The tag used when a reference names none.
-pub const DEFAULT_TAG: &str = "latest";
+pub(crate) const DEFAULT_TAG: &str = "latest";
 
 /// A parsed image reference.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Reference {
     /// `host[:port]`, when the reference names one.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// The repository path, e.g. `library/hello` or `team/app`.
-    pub repository: String,
-    pub tag: Option<String>,
-    pub digest: Option<Digest>,
+    pub(crate) repository: String,
+    pub(crate) tag: Option<String>,
+    pub(crate) digest: Option<Digest>,
 }
 
 /// Why a reference was refused.
@@ -66,12 +66,12 @@ impl Reference {
     }
 
     /// The tag, or `latest`.
-    pub fn tag_or_default(&self) -> &str {
+    pub(crate) fn tag_or_default(&self) -> &str {
         self.tag.as_deref().unwrap_or(DEFAULT_TAG)
     }
 
     /// `[host/]repository` with no tag or digest.
-    pub fn name(&self) -> String {
+    pub(crate) fn name(&self) -> String {
         match &self.registry {
             Some(host) => format!("{host}/{}", self.repository),
             None => self.repository.clone(),
@@ -79,7 +79,7 @@ impl Reference {
     }
 
     /// `[host/]repository:tag`, with `latest` filled in.
-    pub fn with_default_tag(&self) -> String {
+    pub(crate) fn with_default_tag(&self) -> String {
         format!("{}:{}", self.name(), self.tag_or_default())
     }
 }

@@ -8,7 +8,7 @@ use std::fmt;
 use std::path::PathBuf;
 
 /// Every key the tables accept, in the order the documentation lists them.
-pub const KEYS: &[&str] = &[
+pub(crate) const KEYS: &[&str] = &[
     "args",
     "entrypoint",
     "env",
@@ -26,7 +26,7 @@ pub const KEYS: &[&str] = &[
 
 /// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
-pub enum CaCertificates {
+pub(crate) enum CaCertificates {
     /// When the binary depends on a crate that loads the system's roots.
     #[default]
     Auto,
@@ -36,38 +36,38 @@ pub enum CaCertificates {
 
 /// A file or directory copied into the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Include {
+pub(crate) struct Include {
     /// Relative to the package directory (already joined when it comes from Cargo.toml).
-    pub from: PathBuf,
+    pub(crate) from: PathBuf,
     /// An absolute path in the image.
-    pub to: String,
+    pub(crate) to: String,
 }
 
 /// Settings from one source; `None` or empty means "not set here".
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct Settings {
-    pub args: Option<Vec<String>>,
-    pub entrypoint: Option<bool>,
-    pub env: BTreeMap<String, String>,
+pub(crate) struct Settings {
+    pub(crate) args: Option<Vec<String>>,
+    pub(crate) entrypoint: Option<bool>,
+    pub(crate) env: BTreeMap<String, String>,
     /// Normalised as `PORT/PROTO`.
-    pub ports: Option<Vec<String>>,
-    pub user: Option<String>,
-    pub workdir: Option<String>,
-    pub labels: BTreeMap<String, String>,
-    pub annotations: BTreeMap<String, String>,
-    pub include: Option<Vec<Include>>,
-    pub ca_certificates: Option<CaCertificates>,
-    pub tags: Option<Vec<String>>,
-    pub repository: Option<String>,
+    pub(crate) ports: Option<Vec<String>>,
+    pub(crate) user: Option<String>,
+    pub(crate) workdir: Option<String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
+    pub(crate) include: Option<Vec<Include>>,
+    pub(crate) ca_certificates: Option<CaCertificates>,
+    pub(crate) tags: Option<Vec<String>>,
+    pub(crate) repository: Option<String>,
     /// `os/arch[/variant]` strings, checked when the plan maps them to targets.
-    pub platforms: Option<Vec<String>>,
+    pub(crate) platforms: Option<Vec<String>>,
 }
 
 /// Where a table came from, for messages.
 #[derive(Clone, Debug)]
-pub struct Origin {
-    pub table: &'static str,
-    pub manifest: PathBuf,
+pub(crate) struct Origin {
+    pub(crate) table: &'static str,
+    pub(crate) manifest: PathBuf,
 }
 
 impl fmt::Display for Origin {
@@ -78,7 +78,7 @@ impl fmt::Display for Origin {
 
 /// A bad key or value.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("unknown key `{key}` in {origin}; valid keys: {}", KEYS.join(", "))]
     UnknownKey { key: String, origin: String },
     #[error("`{key}` in {origin} must be {expected}, not {got}")]
@@ -90,7 +90,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         Some(match self {
             Error::UnknownKey { .. } => "fix the spelling, or remove the key; the README documents each".into(),
             Error::WrongType { key, expected, .. } => format!("write it as {}", example(key, expected)),
@@ -144,7 +144,7 @@ fn type_name(v: &Value) -> String {
 }
 
 /// Reads one `containerize` table. `base` is the directory `include.from` is relative to.
-pub fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> Result<Settings, Error> {
+pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> Result<Settings, Error> {
     let origin_s = origin.to_string();
     let wrong = |key: &str, expected: &'static str, v: &Value| Error::WrongType {
         key: key.into(),
@@ -245,7 +245,7 @@ fn string_table(v: &Value) -> Option<BTreeMap<String, String>> {
 }
 
 /// `8080` or `53/udp` → `8080/tcp`, `53/udp`.
-pub fn port(text: &str) -> Result<String, String> {
+pub(crate) fn port(text: &str) -> Result<String, String> {
     let (num, proto) = text.split_once('/').unwrap_or((text, "tcp"));
     let n: u16 = num.trim().parse().map_err(|_| format!("{text:?} is not a port number from 1 to 65535"))?;
     if n == 0 {
@@ -259,7 +259,7 @@ pub fn port(text: &str) -> Result<String, String> {
 }
 
 /// A user the image's `/etc/passwd` knows, or numeric ids.
-pub fn user(text: &str) -> Result<String, String> {
+pub(crate) fn user(text: &str) -> Result<String, String> {
     let known = |part: &str, names: &[&str]| names.contains(&part) || part.parse::<u32>().is_ok();
     let (u, g) = text.split_once(':').unwrap_or((text, ""));
     if !known(u, &["root", "nonroot"]) || (!g.is_empty() && !known(g, &["root", "nonroot"])) {
@@ -278,7 +278,7 @@ fn workdir(text: &str) -> Result<String, String> {
 }
 
 /// Checks an include: `from` exists (relative to `base`), `to` is absolute.
-pub fn include(base: &std::path::Path, from: &str, to: &str) -> Result<Include, String> {
+pub(crate) fn include(base: &std::path::Path, from: &str, to: &str) -> Result<Include, String> {
     let path = base.join(from);
     if !path.exists() {
         return Err(format!("{} does not exist", path.display()));
@@ -290,7 +290,7 @@ pub fn include(base: &std::path::Path, from: &str, to: &str) -> Result<Include, 
 }
 
 /// `K=V` flags into a table.
-pub fn pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<String, String>, Error> {
+pub(crate) fn pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<String, String>, Error> {
     values
         .iter()
         .map(|kv| match kv.split_once('=') {
@@ -302,7 +302,7 @@ pub fn pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<String, S
 
 impl Settings {
     /// `self` overridden by `over`: scalars and lists are replaced, tables merged by key.
-    pub fn merge(mut self, over: Settings) -> Settings {
+    pub(crate) fn merge(mut self, over: Settings) -> Settings {
         macro_rules! replace {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }

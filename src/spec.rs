@@ -11,21 +11,21 @@ use std::path::Path;
 
 /// Crates that load the system's root certificates at run time; with
 /// `ca-certificates = "auto"`, depending on any of them adds the CA bundle.
-pub const SYSTEM_ROOT_CRATES: &[&str] =
+pub(crate) const SYSTEM_ROOT_CRATES: &[&str] =
     &["rustls-native-certs", "openssl-probe", "native-tls", "rustls-platform-verifier", "openssl"];
 
 /// The image's contents and settings.
 #[derive(Clone, Debug, Default)]
-pub struct ImageSpec {
-    pub run: RunConfig,
-    pub base: base::Options,
-    pub includes: Vec<Include>,
-    pub ca_certificates: CaCertificates,
-    pub settings: Settings,
+pub(crate) struct ImageSpec {
+    pub(crate) run: RunConfig,
+    pub(crate) base: base::Options,
+    pub(crate) includes: Vec<Include>,
+    pub(crate) ca_certificates: CaCertificates,
+    pub(crate) settings: Settings,
 }
 
 /// Merges workspace, package and command-line settings, in that order.
-pub fn settings(
+pub(crate) fn settings(
     workspace_meta: &serde_json::Value,
     workspace_manifest: &Path,
     package: &Package,
@@ -47,7 +47,7 @@ pub fn settings(
 }
 
 /// The settings the command line gives.
-pub fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
+pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
     let flag = |flag: &'static str, value: &str, reason: String| settings::Error::BadFlag {
         flag,
         value: value.to_string(),
@@ -88,15 +88,15 @@ pub fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
 }
 
 /// Facts about the build that end up in labels.
-pub struct Provenance<'a> {
-    pub package: &'a Package,
-    pub bin: &'a str,
-    pub created: String,
-    pub revision: Option<String>,
+pub(crate) struct Provenance<'a> {
+    pub(crate) package: &'a Package,
+    pub(crate) bin: &'a str,
+    pub(crate) created: String,
+    pub(crate) revision: Option<String>,
 }
 
 /// Resolves the image spec from merged settings.
-pub fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
+pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
     let bin_path = format!("/{}", prov.bin);
     let args = settings.args.clone().unwrap_or_default();
     let (entrypoint, cmd) = if settings.entrypoint.unwrap_or(false) {
@@ -157,7 +157,7 @@ fn oci_labels(prov: &Provenance) -> BTreeMap<String, String> {
 
 /// Whether the image gets the CA bundle, given the crates built for the target
 /// (library names, with `_` for `-`).
-pub fn wants_ca_bundle(mode: CaCertificates, built_crates: &std::collections::BTreeSet<String>) -> bool {
+pub(crate) fn wants_ca_bundle(mode: CaCertificates, built_crates: &std::collections::BTreeSet<String>) -> bool {
     match mode {
         CaCertificates::Always => true,
         CaCertificates::Never => false,

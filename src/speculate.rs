@@ -30,14 +30,14 @@ fn path(args: &Args) -> Option<PathBuf> {
 }
 
 /// The build spec chosen last time for this command line, if any.
-pub fn recall(args: &Args) -> Option<BuildSpec> {
+pub(crate) fn recall(args: &Args) -> Option<BuildSpec> {
     let text = std::fs::read_to_string(path(args)?).ok()?;
     let (package, bin) = text.trim_end().split_once('\n')?;
     Some(crate::plan::build_spec(args, package.to_string(), bin.to_string()))
 }
 
 /// Records the chosen package and binary; failures only lose the head start.
-pub fn remember(args: &Args, spec: &BuildSpec) {
+pub(crate) fn remember(args: &Args, spec: &BuildSpec) {
     let Some(path) = path(args) else { return };
     let text = format!("{}\n{}\n", spec.package, spec.bin);
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {

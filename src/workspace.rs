@@ -5,16 +5,16 @@ use std::path::{Path, PathBuf};
 
 /// Flags that change how cargo reads the workspace.
 #[derive(Clone, Debug, Default)]
-pub struct LoadOptions {
-    pub manifest_path: Option<PathBuf>,
-    pub locked: bool,
-    pub frozen: bool,
-    pub offline: bool,
+pub(crate) struct LoadOptions {
+    pub(crate) manifest_path: Option<PathBuf>,
+    pub(crate) locked: bool,
+    pub(crate) frozen: bool,
+    pub(crate) offline: bool,
 }
 
 /// Why the workspace could not be read.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("no Cargo.toml at {}", path.display())]
     MissingManifest { path: PathBuf },
     #[error("no Cargo.toml in {} or any parent directory", dir.display())]
@@ -24,7 +24,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::MissingManifest { .. } => {
                 Some("pass --manifest-path with the path of an existing Cargo.toml".into())
@@ -38,13 +38,13 @@ impl Error {
 }
 
 /// The workspace as cargo reports it (`cargo metadata --no-deps`).
-pub struct Workspace {
-    pub metadata: Metadata,
+pub(crate) struct Workspace {
+    pub(crate) metadata: Metadata,
 }
 
 impl Workspace {
     /// Runs `cargo metadata --no-deps`, after checking the manifest exists.
-    pub fn load(opts: &LoadOptions) -> Result<Workspace, Error> {
+    pub(crate) fn load(opts: &LoadOptions) -> Result<Workspace, Error> {
         match &opts.manifest_path {
             Some(path) if !path.is_file() => return Err(Error::MissingManifest { path: path.clone() }),
             None => {
@@ -72,13 +72,13 @@ impl Workspace {
     }
 
     /// Workspace members, in cargo's order.
-    pub fn members(&self) -> Vec<&Package> {
+    pub(crate) fn members(&self) -> Vec<&Package> {
         self.metadata.workspace_packages()
     }
 
     /// The packages a bare `cargo build` would build: the root package when the manifest
     /// is a package, else the default members.
-    pub fn default_packages(&self) -> Vec<&Package> {
+    pub(crate) fn default_packages(&self) -> Vec<&Package> {
         if let Some(root) = self.metadata.root_package() {
             return vec![root];
         }
@@ -90,13 +90,13 @@ impl Workspace {
         }
     }
 
-    pub fn target_directory(&self) -> &Path {
+    pub(crate) fn target_directory(&self) -> &Path {
         self.metadata.target_directory.as_std_path()
     }
 }
 
 /// The names of a package's binary targets.
-pub fn bin_names(package: &Package) -> Vec<&str> {
+pub(crate) fn bin_names(package: &Package) -> Vec<&str> {
     package.targets.iter().filter(|t| t.is_bin()).map(|t| t.name.as_str()).collect()
 }
 

@@ -3,10 +3,10 @@
 
 mod common;
 
-use cargo_containerize::image::Image;
-use cargo_containerize::progress::{Event, Progress};
-use cargo_containerize::reference::Reference;
-use cargo_containerize::registry::{push_blocking, Credentials, Error, PushOptions};
+use cargo_containerize::api::Image;
+use cargo_containerize::api::Reference;
+use cargo_containerize::api::{push_blocking, Credentials, Error, PushOptions};
+use cargo_containerize::api::{Event, Progress};
 use common::registry::{skopeo_digest, Registry};
 use common::{child, images};
 use std::process::Command;

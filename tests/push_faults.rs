@@ -3,10 +3,10 @@
 
 mod common;
 
-use cargo_containerize::image::Image;
-use cargo_containerize::progress::{Event, Progress};
-use cargo_containerize::reference::Reference;
-use cargo_containerize::registry::{push_blocking, PushOptions};
+use cargo_containerize::api::Image;
+use cargo_containerize::api::Reference;
+use cargo_containerize::api::{push_blocking, PushOptions};
+use cargo_containerize::api::{Event, Progress};
 use common::fault_proxy::{FaultProxy, Faults, Kind, Seen};
 use common::registry::{skopeo_digest, Registry};
 use common::{child, images};
@@ -201,7 +201,7 @@ fn registry_refusing_oci_manifests_gets_docker_v2_schema_2() {
     let image = images::hello_image(dir.path(), "docker-types");
     let proxy = FaultProxy::start(registry.port, Faults { refuse_oci_manifests: true, ..Default::default() });
     let (result, _) = push(&image, &format!("{}/dockertypes:1", proxy.host()));
-    let docker = image.manifest_as(cargo_containerize::image::MediaTypes::Docker);
+    let docker = image.manifest_as(cargo_containerize::api::MediaTypes::Docker);
     assert_eq!(result.as_deref(), Ok(docker.digest.as_str()));
     assert_eq!(proxy.count(Kind::ManifestPut), 2, "{:?}", proxy.seen());
     let raw = common::tool(
@@ -210,7 +210,7 @@ fn registry_refusing_oci_manifests_gets_docker_v2_schema_2() {
     )
     .stdout;
     let manifest: serde_json::Value = serde_json::from_str(&raw).unwrap();
-    assert_eq!(manifest["mediaType"], cargo_containerize::image::MEDIA_TYPE_DOCKER_MANIFEST);
+    assert_eq!(manifest["mediaType"], cargo_containerize::api::MEDIA_TYPE_DOCKER_MANIFEST);
     assert_eq!(skopeo_digest(&registry, "dockertypes:1", &["--tls-verify=false"]), docker.digest.to_string());
 }
 
@@ -227,7 +227,7 @@ fn credentials_never_go_to_an_upload_location_on_another_host() {
     let image = images::hello_image(dir.path(), "elsewhere");
     let progress = Progress::hidden();
     let opts = PushOptions {
-        credentials: Some(cargo_containerize::registry::Credentials::basic("erin", "erin-Secret")),
+        credentials: Some(cargo_containerize::api::Credentials::basic("erin", "erin-Secret")),
         ..Default::default()
     };
     let refs = [Reference::parse(&format!("{}/elsewhere:1", front.host())).unwrap()];
@@ -293,7 +293,7 @@ fn unauthorized_mid_push_merges_the_scope_and_renews_the_token_once() {
     let image = images::hello_image(dir.path(), "renew");
     let progress = Progress::hidden();
     let opts = PushOptions {
-        credentials: Some(cargo_containerize::registry::Credentials::basic("frank", "frank-pass")),
+        credentials: Some(cargo_containerize::api::Credentials::basic("frank", "frank-pass")),
         ..Default::default()
     };
     let refs = [Reference::parse(&format!("{}/team/app:1", proxy.host())).unwrap()];

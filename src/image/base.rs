@@ -5,27 +5,27 @@ use super::layer::{Contents, Entry};
 use base64::Engine;
 
 /// The uid and gid of the `nonroot` user, as in distroless images.
-pub const NONROOT: u64 = 65532;
+pub(crate) const NONROOT: u64 = 65532;
 
 /// The user an image runs as unless told otherwise.
-pub const DEFAULT_USER: &str = "65532:65532";
+pub(crate) const DEFAULT_USER: &str = "65532:65532";
 
 /// Where TLS libraries look for the system's roots on Linux.
-pub const CA_BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
+pub(crate) const CA_BUNDLE_PATH: &str = "/etc/ssl/certs/ca-certificates.crt";
 
 const PASSWD: &str = "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n";
 const GROUP: &str = "root:x:0:\nnonroot:x:65532:\n";
 
 /// What the base layer holds besides users and `/tmp`.
 #[derive(Clone, Debug, Default)]
-pub struct Options {
-    pub ca_bundle: bool,
+pub(crate) struct Options {
+    pub(crate) ca_bundle: bool,
     /// A working directory to create, owned by this uid:gid.
-    pub workdir: Option<(String, u64, u64)>,
+    pub(crate) workdir: Option<(String, u64, u64)>,
 }
 
 /// The base layer's entries.
-pub fn contents(opts: &Options) -> Contents {
+pub(crate) fn contents(opts: &Options) -> Contents {
     let mut entries = vec![
         Entry::dir("/etc", 0o755),
         Entry::bytes("/etc/passwd", PASSWD.as_bytes().to_vec(), 0o644),
@@ -58,7 +58,7 @@ pub fn contents(opts: &Options) -> Contents {
 
 /// Mozilla's roots from the `webpki-root-certs` crate, as a PEM bundle: the same bytes for
 /// the same crate version, whatever the build host has.
-pub fn ca_bundle_pem() -> String {
+pub(crate) fn ca_bundle_pem() -> String {
     let mut pem = String::new();
     for cert in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
         let b64 = base64::engine::general_purpose::STANDARD.encode(cert.as_ref());
@@ -74,7 +74,7 @@ pub fn ca_bundle_pem() -> String {
 
 /// The numeric uid and gid for a `user` setting: names of the base layer's users map to
 /// their ids; a missing group is the user's.
-pub fn numeric_ids(user: &str) -> (u64, u64) {
+pub(crate) fn numeric_ids(user: &str) -> (u64, u64) {
     let id = |s: &str| match s {
         "root" => Some(0),
         "nonroot" => Some(NONROOT),

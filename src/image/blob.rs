@@ -16,15 +16,15 @@ enum Source {
 /// A content-addressed blob: config, layer or manifest.
 #[derive(Clone, Debug)]
 pub struct Blob {
-    pub media_type: String,
+    pub(crate) media_type: String,
     pub digest: Digest,
-    pub size: u64,
+    pub(crate) size: u64,
     source: Source,
 }
 
 impl Blob {
     /// A blob held in memory; its digest is computed here, once.
-    pub fn from_bytes(media_type: &str, bytes: Vec<u8>) -> Blob {
+    pub(crate) fn from_bytes(media_type: &str, bytes: Vec<u8>) -> Blob {
         Blob {
             media_type: media_type.to_string(),
             digest: Digest::of(&bytes),
@@ -34,12 +34,12 @@ impl Blob {
     }
 
     /// A blob stored in a file whose digest and size are already known.
-    pub fn from_file(media_type: &str, path: PathBuf, digest: Digest, size: u64) -> Blob {
+    pub(crate) fn from_file(media_type: &str, path: PathBuf, digest: Digest, size: u64) -> Blob {
         Blob { media_type: media_type.to_string(), digest, size, source: Source::File(path) }
     }
 
     /// Opens the blob for reading from the start.
-    pub fn open(&self) -> io::Result<Box<dyn Read + Send>> {
+    pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         match &self.source {
             Source::Bytes(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
             Source::File(p) => Ok(Box::new(File::open(p)?)),
@@ -47,7 +47,7 @@ impl Blob {
     }
 
     /// The bytes, when the blob is held in memory.
-    pub fn bytes(&self) -> Option<&[u8]> {
+    pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match &self.source {
             Source::Bytes(b) => Some(b),
             Source::File(_) => None,
@@ -55,16 +55,11 @@ impl Blob {
     }
 
     /// The backing file, when the blob lives on disk.
-    pub fn path(&self) -> Option<&Path> {
+    pub(crate) fn path(&self) -> Option<&Path> {
         match &self.source {
             Source::Bytes(_) => None,
             Source::File(p) => Some(p),
         }
-    }
-
-    /// The same bytes under another media type (Docker v2 fallbacks).
-    pub fn with_media_type(&self, media_type: &str) -> Blob {
-        Blob { media_type: media_type.to_string(), ..self.clone() }
     }
 }
 

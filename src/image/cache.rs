@@ -32,7 +32,8 @@ impl LayerCache {
         LayerCache { dir }
     }
 
-    pub fn dir(&self) -> &Path {
+    #[cfg(test)]
+    pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
 
@@ -51,7 +52,7 @@ impl LayerCache {
 
     /// The uncompressed layer (diff_id and size) for `contents`, hashing the tar on a miss
     /// but never compressing it: all a Docker engine needs.
-    pub fn diff(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Diff> {
+    pub(crate) fn diff(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Diff> {
         let key = Self::key(&contents, compressor);
         if let Some(meta) = self.read_meta(&key) {
             if let Some(diff_id) = Digest::parse(&meta.diff_id) {
@@ -65,7 +66,7 @@ impl LayerCache {
     }
 
     /// Whether the compressed layer for `contents` is already here.
-    pub fn has_layer(&self, contents: &Contents, compressor: Compressor) -> bool {
+    pub(crate) fn has_layer(&self, contents: &Contents, compressor: Compressor) -> bool {
         let key = Self::key(contents, compressor);
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
         self.read_meta(&key).and_then(|m| complete(m, &blob_path)).is_some()
@@ -78,7 +79,7 @@ impl LayerCache {
 
     /// As [`LayerCache::layer`]; on a miss, `growth` (if any) is offered the file and told
     /// how far it is written, so it can be uploaded while it is compressed.
-    pub fn layer_growing(
+    pub(crate) fn layer_growing(
         &self,
         contents: Contents,
         compressor: Compressor,
@@ -115,7 +116,7 @@ impl LayerCache {
     }
 
     /// The digest and size of a file, re-hashed only when its metadata changed.
-    pub fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
+    pub(crate) fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
         let Some(stamp) = stamp(path) else { return digest::of_file(path) };
         let memo = self.dir.join("files").join(Digest::of(stamp.as_bytes()).hex());
         if let Some(hit) = fs::read_to_string(&memo).ok().and_then(|s| parse_memo(&s)) {

@@ -8,7 +8,7 @@ use oci_spec::image::{
 use std::collections::{BTreeMap, HashMap};
 
 /// The `PATH` Docker sets for `FROM scratch` images, kept so `docker inspect` matches.
-pub const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// What the container runs and how: the parts of a Dockerfile after `FROM scratch`.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -27,7 +27,7 @@ pub struct RunConfig {
 }
 
 /// Builds the config for `layers` (diff_id, created_by) run as `run` on `platform`.
-pub fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, String)]) -> ImageConfiguration {
+pub(crate) fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, String)]) -> ImageConfiguration {
     let mut config = ConfigBuilder::default().env(run.env.clone());
     if !run.cmd.is_empty() {
         config = config.cmd(run.cmd.clone());
@@ -75,7 +75,7 @@ pub fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, String)]) 
 
 /// Serialises any value as canonical JSON: object keys sorted, no whitespace. Maps such as
 /// labels are hash maps in `oci-spec`, so this is what keeps digests stable.
-pub fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
+pub(crate) fn canonical_json<T: serde::Serialize>(value: &T) -> Vec<u8> {
     let value = serde_json::to_value(value).expect("image documents serialise");
     serde_json::to_vec(&value).expect("a JSON value serialises")
 }

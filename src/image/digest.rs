@@ -10,12 +10,12 @@ pub struct Digest(String);
 
 impl Digest {
     /// The digest of `bytes`.
-    pub fn of(bytes: &[u8]) -> Digest {
+    pub(crate) fn of(bytes: &[u8]) -> Digest {
         Digest::from_sha256(Sha256::digest(bytes).into())
     }
 
     /// Wraps a finished SHA-256 value.
-    pub fn from_sha256(raw: [u8; 32]) -> Digest {
+    pub(crate) fn from_sha256(raw: [u8; 32]) -> Digest {
         let mut s = String::with_capacity(71);
         s.push_str("sha256:");
         for b in raw {
@@ -25,14 +25,14 @@ impl Digest {
     }
 
     /// Parses `sha256:<64 hex>`; anything else is `None`.
-    pub fn parse(s: &str) -> Option<Digest> {
+    pub(crate) fn parse(s: &str) -> Option<Digest> {
         let hex = s.strip_prefix("sha256:")?;
         let ok = hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
         ok.then(|| Digest(s.to_string()))
     }
 
     /// The hex part, as used for blob file names.
-    pub fn hex(&self) -> &str {
+    pub(crate) fn hex(&self) -> &str {
         &self.0["sha256:".len()..]
     }
 
@@ -55,19 +55,19 @@ impl fmt::Debug for Digest {
 }
 
 /// A writer that hashes and counts everything passing through it.
-pub struct HashingWriter<W> {
+pub(crate) struct HashingWriter<W> {
     inner: W,
     hasher: Sha256,
     written: u64,
 }
 
 impl<W: Write> HashingWriter<W> {
-    pub fn new(inner: W) -> Self {
+    pub(crate) fn new(inner: W) -> Self {
         HashingWriter { inner, hasher: Sha256::new(), written: 0 }
     }
 
     /// Returns the inner writer, the digest and the byte count.
-    pub fn finish(self) -> (W, Digest, u64) {
+    pub(crate) fn finish(self) -> (W, Digest, u64) {
         (self.inner, Digest::from_sha256(self.hasher.finalize().into()), self.written)
     }
 }
@@ -86,7 +86,7 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Hashes a file's contents without holding it in memory.
-pub fn of_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
+pub(crate) fn of_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
     let mut file = std::fs::File::open(path)?;
     let mut w = HashingWriter::new(io::sink());
     io::copy(&mut file, &mut w)?;

@@ -8,34 +8,34 @@ use tokio::sync::watch;
 
 /// How far the file has been written.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Written {
-    pub bytes: u64,
-    pub done: bool,
+pub(crate) struct Written {
+    pub(crate) bytes: u64,
+    pub(crate) done: bool,
     /// Writing stopped short, or never started (the layer was cached): nothing to read.
-    pub failed: bool,
+    pub(crate) failed: bool,
 }
 
 /// The writer's side: a read handle on the file, and the byte count as it grows.
 /// The writer calls [`Growth::end`] when it is finished, whatever happened.
-pub struct Growth {
+pub(crate) struct Growth {
     file: Mutex<Option<File>>,
     tx: watch::Sender<Written>,
 }
 
 impl Growth {
-    pub fn new() -> (Growth, watch::Receiver<Written>) {
+    pub(crate) fn new() -> (Growth, watch::Receiver<Written>) {
         let (tx, rx) = watch::channel(Written::default());
         (Growth { file: Mutex::new(None), tx }, rx)
     }
 
     /// Offers a read handle on the file about to be written.
-    pub fn start(&self, reader: File) {
+    pub(crate) fn start(&self, reader: File) {
         *self.file.lock().unwrap_or_else(|e| e.into_inner()) = Some(reader);
         self.tx.send_replace(Written::default());
     }
 
     /// Takes the read handle, once the writer has offered it.
-    pub fn take_reader(&self) -> Option<File> {
+    pub(crate) fn take_reader(&self) -> Option<File> {
         self.file.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
@@ -44,19 +44,19 @@ impl Growth {
     }
 
     /// Wraps the file's writer so that every write that reaches it is reported.
-    pub fn writer<W: Write>(&self, inner: W) -> GrowthWriter<'_, W> {
+    pub(crate) fn writer<W: Write>(&self, inner: W) -> GrowthWriter<'_, W> {
         GrowthWriter { inner, written: 0, growth: self }
     }
 
     /// Ends the watch: a reader still waiting for a file that is not complete stops, and
     /// treats it as failed.
-    pub fn end(&self) {
+    pub(crate) fn end(&self) {
         self.tx.send_modify(|w| w.failed = !w.done);
     }
 }
 
 /// See [`Growth::writer`].
-pub struct GrowthWriter<'g, W> {
+pub(crate) struct GrowthWriter<'g, W> {
     inner: W,
     written: u64,
     growth: &'g Growth,
@@ -64,7 +64,7 @@ pub struct GrowthWriter<'g, W> {
 
 impl<W: Write> GrowthWriter<'_, W> {
     /// Reports the file complete; call once everything is flushed to it.
-    pub fn finish(self) -> W {
+    pub(crate) fn finish(self) -> W {
         self.growth.advance(self.written, true);
         self.inner
     }

@@ -10,7 +10,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 /// The size of the pieces compressed independently; part of the output's identity.
-pub const CHUNK: usize = 1 << 20;
+pub(crate) const CHUNK: usize = 1 << 20;
 const DICT: usize = 32 << 10;
 
 /// The gzip header: no file name, no time (mtime 0), no extra flags, OS "unknown".
@@ -25,7 +25,12 @@ struct Job {
 
 /// Compresses everything `input` yields into `out` as one gzip member, using `threads`
 /// workers; returns `out`.
-pub fn compress<R: Read + Send, W: Write>(mut input: R, mut out: W, level: u32, threads: usize) -> io::Result<W> {
+pub(crate) fn compress<R: Read + Send, W: Write>(
+    mut input: R,
+    mut out: W,
+    level: u32,
+    threads: usize,
+) -> io::Result<W> {
     out.write_all(&HEADER)?;
     let mut crc = Crc::new();
     let (job_tx, job_rx) = mpsc::sync_channel::<Job>(threads * 2);

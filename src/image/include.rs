@@ -9,7 +9,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 /// The entries for every include, with the parent directories of each destination.
-pub fn contents(includes: &[Include]) -> io::Result<Contents> {
+pub(crate) fn contents(includes: &[Include]) -> io::Result<Contents> {
     let mut entries = Vec::new();
     for inc in includes {
         let to = inc.to.trim_end_matches('/');

@@ -2,42 +2,36 @@
 
 use super::blob::Blob;
 use super::config::canonical_json;
-use super::digest::Digest;
 use super::platform::Platform;
 use super::{Image, MediaTypes};
 use serde_json::json;
 
-pub const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
-pub const MEDIA_TYPE_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+pub(crate) const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const MEDIA_TYPE_DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// A multi-platform image: its images, and the index that lists their manifests.
 #[derive(Clone, Debug)]
-pub struct Index {
-    pub images: Vec<Image>,
+pub(crate) struct Index {
+    pub(crate) images: Vec<Image>,
     /// The OCI index, exactly as hashed.
-    pub manifest: Blob,
+    pub(crate) manifest: Blob,
 }
 
 impl Index {
     /// Lists `images` (one per platform, in the order given) in an OCI index.
-    pub fn assemble(images: Vec<Image>) -> Index {
+    pub(crate) fn assemble(images: Vec<Image>) -> Index {
         let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_INDEX, index_bytes(&images, MediaTypes::Oci));
         Index { images, manifest }
     }
 
-    /// The index digest: the multi-platform image's identity.
-    pub fn digest(&self) -> &Digest {
-        &self.manifest.digest
-    }
-
     /// The image for `platform`, if the index has one.
-    pub fn image_for(&self, platform: &Platform) -> Option<&Image> {
+    pub(crate) fn image_for(&self, platform: &Platform) -> Option<&Image> {
         self.images.iter().find(|i| &i.platform == platform)
     }
 
     /// The index in the given media types; the Docker form lists Docker manifests, which
     /// registries that refuse OCI types need (see `Image::manifest_as`).
-    pub fn manifest_as(&self, types: MediaTypes) -> Blob {
+    pub(crate) fn manifest_as(&self, types: MediaTypes) -> Blob {
         match types {
             MediaTypes::Oci => self.manifest.clone(),
             MediaTypes::Docker => Blob::from_bytes(MEDIA_TYPE_DOCKER_LIST, index_bytes(&self.images, types)),
@@ -46,7 +40,7 @@ impl Index {
 }
 
 /// The JSON of a platform's entry in an index.
-pub fn platform_json(p: &Platform) -> serde_json::Value {
+pub(crate) fn platform_json(p: &Platform) -> serde_json::Value {
     let mut platform = json!({"architecture": p.architecture, "os": p.os});
     if let Some(v) = &p.variant {
         platform["variant"] = json!(v);
@@ -101,6 +95,6 @@ mod tests {
             serde_json::from_slice(index.manifest_as(MediaTypes::Docker).bytes().unwrap()).unwrap();
         assert_eq!(docker["manifests"][0]["mediaType"], crate::image::MEDIA_TYPE_DOCKER_MANIFEST);
         assert!(index.image_for(&Platform::linux("arm64", None)).is_some());
-        assert_eq!(Index::assemble(index.images.clone()).digest(), index.digest());
+        assert_eq!(Index::assemble(index.images.clone()).manifest.digest, index.manifest.digest);
     }
 }

@@ -8,14 +8,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The OCI media type of a gzip-compressed layer.
-pub const MEDIA_TYPE_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+pub(crate) const MEDIA_TYPE_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
 /// Every entry's modification time: the epoch, so no build time leaks into a digest.
-pub const MTIME: u64 = 0;
+pub(crate) const MTIME: u64 = 0;
 
 /// The bytes of a regular file in a layer.
 #[derive(Clone, Debug)]
-pub enum FileData {
+pub(crate) enum FileData {
     /// Read from this path when the tar is written.
     Path(PathBuf),
     /// Held in memory.
@@ -24,7 +24,7 @@ pub enum FileData {
 
 /// What an entry is.
 #[derive(Clone, Debug)]
-pub enum EntryKind {
+pub(crate) enum EntryKind {
     Dir,
     File { data: FileData, digest: Digest, size: u64 },
 }
@@ -32,11 +32,11 @@ pub enum EntryKind {
 /// One entry of a layer: a path relative to `/`, with its owner and mode.
 #[derive(Clone, Debug)]
 pub struct Entry {
-    pub path: String,
-    pub kind: EntryKind,
-    pub mode: u32,
-    pub uid: u64,
-    pub gid: u64,
+    pub(crate) path: String,
+    pub(crate) kind: EntryKind,
+    pub(crate) mode: u32,
+    pub(crate) uid: u64,
+    pub(crate) gid: u64,
 }
 
 impl Entry {
@@ -47,7 +47,7 @@ impl Entry {
     }
 
     /// A regular file read from disk whose digest and size are already known.
-    pub fn file_with_digest(path: &str, source: PathBuf, mode: u32, digest: Digest, size: u64) -> Entry {
+    pub(crate) fn file_with_digest(path: &str, source: PathBuf, mode: u32, digest: Digest, size: u64) -> Entry {
         Entry::with_data(path, FileData::Path(source), digest, size, mode)
     }
 
@@ -59,7 +59,7 @@ impl Entry {
     }
 
     /// A directory.
-    pub fn dir(path: &str, mode: u32) -> Entry {
+    pub(crate) fn dir(path: &str, mode: u32) -> Entry {
         Entry { path: normalize(path), kind: EntryKind::Dir, mode, uid: 0, gid: 0 }
     }
 
@@ -69,7 +69,7 @@ impl Entry {
     }
 
     /// Sets the owner.
-    pub fn owned_by(mut self, uid: u64, gid: u64) -> Entry {
+    pub(crate) fn owned_by(mut self, uid: u64, gid: u64) -> Entry {
         self.uid = uid;
         self.gid = gid;
         self
@@ -93,13 +93,14 @@ impl Contents {
         Contents { entries }
     }
 
-    pub fn entries(&self) -> &[Entry] {
+    #[cfg(test)]
+    pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }
 
     /// A stable description of every entry (path, kind, owner, mode, content digest):
     /// two `Contents` with the same key give the same tar bytes.
-    pub fn key(&self) -> String {
+    pub(crate) fn key(&self) -> String {
         let mut key = String::new();
         for e in &self.entries {
             let what = match &e.kind {
@@ -112,7 +113,7 @@ impl Contents {
     }
 
     /// Writes the uncompressed tar: sorted entries, mtime 0, no user or group names.
-    pub fn write_tar<W: Write>(&self, w: W) -> io::Result<W> {
+    pub(crate) fn write_tar<W: Write>(&self, w: W) -> io::Result<W> {
         let mut builder = tar::Builder::new(w);
         builder.mode(tar::HeaderMode::Deterministic);
         for e in &self.entries {
@@ -166,7 +167,7 @@ impl Default for Compressor {
 impl Compressor {
     /// Names the algorithm, backend, level and chunking, so a change of any of them changes
     /// the cache key.
-    pub fn id(&self) -> String {
+    pub(crate) fn id(&self) -> String {
         format!("gzip/zlib-rs/{}/chunks-{}", self.level, super::gzip::CHUNK)
     }
 
@@ -199,29 +200,29 @@ impl Compressor {
 /// An uncompressed layer: its contents (to write the tar on demand), diff_id and size.
 /// This is all a Docker engine needs; registries and layouts need the compressed `Layer`.
 #[derive(Clone, Debug)]
-pub struct Diff {
-    pub contents: Contents,
-    pub diff_id: Digest,
-    pub diff_size: u64,
+pub(crate) struct Diff {
+    pub(crate) contents: Contents,
+    pub(crate) diff_id: Digest,
+    pub(crate) diff_size: u64,
     /// The `history` line for this layer, like a Dockerfile step.
-    pub created_by: String,
+    pub(crate) created_by: String,
 }
 
 /// A layer: its contents (to write uncompressed tars on demand), diff_id and gzip blob.
 #[derive(Clone, Debug)]
 pub struct Layer {
-    pub contents: Contents,
-    pub diff_id: Digest,
+    pub(crate) contents: Contents,
+    pub(crate) diff_id: Digest,
     /// The size of the uncompressed tar.
-    pub diff_size: u64,
-    pub blob: Blob,
+    pub(crate) diff_size: u64,
+    pub(crate) blob: Blob,
     /// The `history` line for this layer, like a Dockerfile step.
-    pub created_by: String,
+    pub(crate) created_by: String,
 }
 
 impl Layer {
     /// The uncompressed view of this layer.
-    pub fn diff(&self) -> Diff {
+    pub(crate) fn diff(&self) -> Diff {
         Diff {
             contents: self.contents.clone(),
             diff_id: self.diff_id.clone(),

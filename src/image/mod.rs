@@ -1,16 +1,16 @@
 //! The core image model: layers, config and manifest, assembled once and read by every sink.
 
-pub mod base;
-pub mod blob;
-pub mod cache;
-pub mod config;
-pub mod digest;
-pub mod growing;
-pub mod gzip;
-pub mod include;
-pub mod index;
-pub mod layer;
-pub mod platform;
+pub(crate) mod base;
+pub(crate) mod blob;
+pub(crate) mod cache;
+pub(crate) mod config;
+pub(crate) mod digest;
+pub(crate) mod growing;
+pub(crate) mod gzip;
+pub(crate) mod include;
+pub(crate) mod index;
+pub(crate) mod layer;
+pub(crate) mod platform;
 
 use blob::Blob;
 use config::{canonical_json, RunConfig};
@@ -20,11 +20,11 @@ use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use platform::Platform;
 use std::collections::BTreeMap;
 
-pub const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-pub const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+pub(crate) const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub(crate) const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
-pub const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub const MEDIA_TYPE_DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub(crate) const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+pub(crate) const MEDIA_TYPE_DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
 
 /// Which family of media types a manifest uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -37,17 +37,17 @@ pub enum MediaTypes {
 /// An image whose layers are not compressed yet: its config and uncompressed layers.
 /// A Docker engine loads this directly; compressing it gives the full `Image`.
 #[derive(Clone, Debug)]
-pub struct Unpacked {
-    pub platform: Platform,
-    pub config: Blob,
-    pub layers: Vec<Diff>,
+pub(crate) struct Unpacked {
+    pub(crate) platform: Platform,
+    pub(crate) config: Blob,
+    pub(crate) layers: Vec<Diff>,
     /// Annotations for the manifest.
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 impl Unpacked {
     /// Builds the config for `layers` run as `run`; computed once, here.
-    pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Diff>) -> Unpacked {
+    pub(crate) fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Diff>) -> Unpacked {
         let history: Vec<(Digest, String)> = layers.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
         let config = config::build(run, &platform, &history);
         let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
@@ -55,7 +55,7 @@ impl Unpacked {
     }
 
     /// The image ID Docker shows: the config digest.
-    pub fn id(&self) -> &Digest {
+    pub(crate) fn id(&self) -> &Digest {
         &self.config.digest
     }
 }
@@ -63,12 +63,12 @@ impl Unpacked {
 /// A complete single-platform image. Digests are computed once, here.
 #[derive(Clone, Debug)]
 pub struct Image {
-    pub platform: Platform,
-    pub config: Blob,
-    pub layers: Vec<Layer>,
+    pub(crate) platform: Platform,
+    pub(crate) config: Blob,
+    pub(crate) layers: Vec<Layer>,
     /// The OCI manifest, exactly as hashed.
-    pub manifest: Blob,
-    pub annotations: BTreeMap<String, String>,
+    pub(crate) manifest: Blob,
+    pub(crate) annotations: BTreeMap<String, String>,
 }
 
 impl Image {
@@ -79,7 +79,7 @@ impl Image {
     }
 
     /// Completes `unpacked` with its compressed `layers`, reusing its config.
-    pub fn from_unpacked(unpacked: &Unpacked, layers: Vec<Layer>) -> Image {
+    pub(crate) fn from_unpacked(unpacked: &Unpacked, layers: Vec<Layer>) -> Image {
         debug_assert!(unpacked.layers.iter().map(|d| &d.diff_id).eq(layers.iter().map(|l| &l.diff_id)));
         let config = unpacked.config.clone();
         let annotations = unpacked.annotations.clone();
@@ -89,7 +89,7 @@ impl Image {
     }
 
     /// The uncompressed view, for a Docker engine.
-    pub fn unpacked(&self) -> Unpacked {
+    pub(crate) fn unpacked(&self) -> Unpacked {
         Unpacked {
             platform: self.platform.clone(),
             config: self.config.clone(),
@@ -122,14 +122,14 @@ impl Image {
 
 /// What a run produces: one image, or an index of one image per platform.
 #[derive(Clone, Debug)]
-pub enum Artifact {
+pub(crate) enum Artifact {
     Image(Image),
     Index(index::Index),
 }
 
 impl Artifact {
     /// The top manifest: the image's manifest, or the index.
-    pub fn manifest(&self) -> &Blob {
+    pub(crate) fn manifest(&self) -> &Blob {
         match self {
             Artifact::Image(i) => &i.manifest,
             Artifact::Index(x) => &x.manifest,
@@ -142,7 +142,7 @@ impl Artifact {
     }
 
     /// Every image in the artifact.
-    pub fn images(&self) -> &[Image] {
+    pub(crate) fn images(&self) -> &[Image] {
         match self {
             Artifact::Image(i) => std::slice::from_ref(i),
             Artifact::Index(x) => &x.images,
@@ -151,7 +151,7 @@ impl Artifact {
 
     /// Every blob, each once, in the order a layout or registry wants them: each image's
     /// config and layers, then its manifest; an index's manifest last.
-    pub fn all_blobs(&self) -> Vec<&Blob> {
+    pub(crate) fn all_blobs(&self) -> Vec<&Blob> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for image in self.images() {
@@ -169,7 +169,7 @@ impl Artifact {
 }
 
 /// A descriptor of `blob` under `media_type`.
-pub fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
+pub(crate) fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
     let digest = oci_spec::image::Digest::try_from(blob.digest.as_str()).expect("our digests are valid");
     Descriptor::new(MediaType::from(media_type), blob.size, digest)
 }

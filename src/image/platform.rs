@@ -5,9 +5,9 @@ use std::fmt;
 /// An OCI platform: os, architecture and optional variant.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
+    pub(crate) os: String,
+    pub(crate) architecture: String,
+    pub(crate) variant: Option<String>,
 }
 
 impl Platform {
@@ -16,7 +16,7 @@ impl Platform {
     }
 
     /// The platform a Rust target triple builds for, when it is a Linux target we know.
-    pub fn of_target(triple: &str) -> Option<Platform> {
+    pub(crate) fn of_target(triple: &str) -> Option<Platform> {
         let mut parts = triple.split('-');
         let arch = parts.next()?;
         if !triple.contains("-linux-") {
@@ -39,7 +39,7 @@ impl Platform {
 }
 
 /// The platforms we build, with their Rust musl targets.
-pub const SUPPORTED: &[(&str, &str)] = &[
+pub(crate) const SUPPORTED: &[(&str, &str)] = &[
     ("linux/amd64", "x86_64-unknown-linux-musl"),
     ("linux/arm64", "aarch64-unknown-linux-musl"),
     ("linux/arm/v7", "armv7-unknown-linux-musleabihf"),
@@ -53,13 +53,13 @@ pub const SUPPORTED: &[(&str, &str)] = &[
 /// A platform string we cannot build for.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("unsupported platform {input:?}; supported: {}", SUPPORTED.iter().map(|(p, _)| *p).collect::<Vec<_>>().join(", "))]
-pub struct Unsupported {
-    pub input: String,
+pub(crate) struct Unsupported {
+    pub(crate) input: String,
 }
 
 impl Platform {
     /// Parses `os/arch[/variant]` (`linux/arm64/v8` is `linux/arm64`).
-    pub fn parse(input: &str) -> Result<Platform, Unsupported> {
+    pub(crate) fn parse(input: &str) -> Result<Platform, Unsupported> {
         let normalized = input.trim().to_ascii_lowercase();
         let normalized = match normalized.as_str() {
             "linux/arm64/v8" | "linux/aarch64" => "linux/arm64".to_string(),
@@ -78,13 +78,13 @@ impl Platform {
     }
 
     /// The Rust musl target that builds for this platform.
-    pub fn musl_target(&self) -> Option<&'static str> {
+    pub(crate) fn musl_target(&self) -> Option<&'static str> {
         let name = self.to_string();
         SUPPORTED.iter().find(|(p, _)| *p == name).map(|(_, t)| *t)
     }
 
     /// The platform of the machine we run on.
-    pub fn host() -> Platform {
+    pub(crate) fn host() -> Platform {
         let arch = match std::env::consts::ARCH {
             "x86_64" => "amd64",
             "aarch64" => "arm64",

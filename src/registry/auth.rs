@@ -10,19 +10,19 @@ use std::time::{Duration, Instant};
 
 /// One parsed challenge: `Basic realm="x"` or `Bearer realm="..",service="..",scope=".."`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Challenge {
+pub(crate) struct Challenge {
     /// Lowercased scheme: `basic` or `bearer`.
-    pub scheme: String,
-    pub params: BTreeMap<String, String>,
+    pub(crate) scheme: String,
+    pub(crate) params: BTreeMap<String, String>,
 }
 
 impl Challenge {
-    pub fn param(&self, name: &str) -> Option<&str> {
+    pub(crate) fn param(&self, name: &str) -> Option<&str> {
         self.params.get(name).map(String::as_str)
     }
 
     /// The `scope` parameter split on spaces (several scopes may be requested at once).
-    pub fn scopes(&self) -> Vec<String> {
+    pub(crate) fn scopes(&self) -> Vec<String> {
         self.param("scope")
             .map(|s| s.split(' ').filter(|s| !s.is_empty()).map(String::from).collect())
             .unwrap_or_default()
@@ -31,7 +31,7 @@ impl Challenge {
 
 /// Parses a `WWW-Authenticate` value: several challenges, quoted values that may hold commas
 /// and escaped quotes, and unquoted tokens.
-pub fn parse_challenges(header: &str) -> Vec<Challenge> {
+pub(crate) fn parse_challenges(header: &str) -> Vec<Challenge> {
     let mut out: Vec<Challenge> = Vec::new();
     let mut rest = header.trim();
     while !rest.is_empty() {
@@ -80,18 +80,18 @@ fn parse_value(s: &str) -> (String, &str) {
 }
 
 /// `repository:NAME:pull,push`.
-pub fn push_scope(repository: &str) -> String {
+pub(crate) fn push_scope(repository: &str) -> String {
     format!("repository:{repository}:pull,push")
 }
 
 /// `repository:NAME:pull`, for mounting from another repository.
-pub fn pull_scope(repository: &str) -> String {
+pub(crate) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
 /// How long a token is used: its `expires_in` less a margin (10 s, or half a short lifetime),
 /// so it is renewed before the registry starts refusing it.
-pub fn refresh_after(expires_in: u64) -> Duration {
+pub(crate) fn refresh_after(expires_in: u64) -> Duration {
     let lifetime = Duration::from_secs(expires_in);
     lifetime - (lifetime / 2).min(Duration::from_secs(10))
 }
@@ -110,19 +110,19 @@ struct State {
 }
 
 /// Authentication for one registry host. Shared by all its requests.
-pub struct Auth {
+pub(crate) struct Auth {
     registry: String,
     credentials: Option<Credentials>,
     state: tokio::sync::Mutex<State>,
 }
 
 impl Auth {
-    pub fn new(registry: &str, credentials: Option<Credentials>) -> Auth {
+    pub(crate) fn new(registry: &str, credentials: Option<Credentials>) -> Auth {
         Auth { registry: registry.to_string(), credentials, state: Default::default() }
     }
 
     /// Records the challenge of a `GET /v2/` ping (or of any 401).
-    pub async fn set_challenge(&self, header: Option<&str>) {
+    pub(crate) async fn set_challenge(&self, header: Option<&str>) {
         let challenges = header.map(parse_challenges).unwrap_or_default();
         let preferred = challenges
             .iter()
@@ -132,7 +132,7 @@ impl Auth {
     }
 
     /// After a 401: merge the scope the registry asked for and drop the token.
-    pub async fn unauthorized(&self, header: Option<&str>) {
+    pub(crate) async fn unauthorized(&self, header: Option<&str>) {
         let challenges = header.map(parse_challenges).unwrap_or_default();
         let mut state = self.state.lock().await;
         if let Some(bearer) = challenges.iter().find(|c| c.scheme == "bearer") {
@@ -145,7 +145,7 @@ impl Auth {
     }
 
     /// The `Authorization` value covering `scopes`, fetching a token when needed.
-    pub async fn header(&self, transport: &Transport, scopes: &[String]) -> Result<Option<HeaderValue>, Error> {
+    pub(crate) async fn header(&self, transport: &Transport, scopes: &[String]) -> Result<Option<HeaderValue>, Error> {
         let mut state = self.state.lock().await;
         let Some(challenge) = state.challenge.clone() else {
             return Ok(None);

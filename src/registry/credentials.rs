@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 /// Docker Hub's key in `auths` and for credential helpers.
-pub const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
+pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// A secret for one registry. `Debug` never shows the secret.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,14 +26,14 @@ impl Credentials {
         Credentials::Basic { username: username.into(), password: password.into() }
     }
 
-    pub fn username(&self) -> &str {
+    pub(crate) fn username(&self) -> &str {
         match self {
             Credentials::Basic { username, .. } | Credentials::IdentityToken { username, .. } => username,
         }
     }
 
     /// The secret itself; callers must never print it.
-    pub fn secret(&self) -> &str {
+    pub(crate) fn secret(&self) -> &str {
         match self {
             Credentials::Basic { password, .. } => password,
             Credentials::IdentityToken { token, .. } => token,
@@ -41,7 +41,7 @@ impl Credentials {
     }
 
     /// `Basic base64(user:secret)`.
-    pub fn basic_header(&self) -> String {
+    pub(crate) fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username(), self.secret());
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
     }
@@ -58,15 +58,15 @@ impl fmt::Debug for Credentials {
 }
 
 /// Where a lookup reads environment variables from (the process, or a map in tests).
-pub type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
+pub(crate) type Env<'a> = &'a dyn Fn(&str) -> Option<String>;
 
 /// The process environment.
-pub fn process_env(name: &str) -> Option<String> {
+pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// Looks up credentials for `host` (`host[:port]`); `Ok(None)` means anonymous.
-pub fn lookup(host: &str, env: Env) -> Result<Option<Credentials>, String> {
+pub(crate) fn lookup(host: &str, env: Env) -> Result<Option<Credentials>, String> {
     if let (Some(u), Some(p)) = (env("CARGO_CONTAINERIZE_USERNAME"), env("CARGO_CONTAINERIZE_PASSWORD")) {
         return Ok(Some(Credentials::basic(u, p)));
     }
@@ -89,7 +89,7 @@ pub fn lookup(host: &str, env: Env) -> Result<Option<Credentials>, String> {
 
 /// The subset of `config.json` / `auth.json` used here.
 #[derive(Debug, Default, Deserialize)]
-pub struct ConfigFile {
+pub(crate) struct ConfigFile {
     #[serde(default)]
     auths: HashMap<String, AuthEntry>,
     #[serde(default, rename = "credHelpers")]
@@ -158,7 +158,7 @@ fn from_docker_config(config: &ConfigFile, host: &str, env: Env) -> Result<Optio
 }
 
 /// The key Docker uses for `host`: Docker Hub's legacy URL, or the host itself.
-pub fn server_key(host: &str) -> String {
+pub(crate) fn server_key(host: &str) -> String {
     match host {
         "docker.io" | "index.docker.io" | "registry-1.docker.io" => DOCKER_HUB_KEY.to_string(),
         _ => host.to_string(),
@@ -201,7 +201,7 @@ fn decode_entry(entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, St
 }
 
 /// Runs `docker-credential-<helper> get` with the server URL on stdin.
-pub fn run_helper(helper: &str, server: &str, env: Env) -> Result<Option<Credentials>, String> {
+pub(crate) fn run_helper(helper: &str, server: &str, env: Env) -> Result<Option<Credentials>, String> {
     let program = format!("docker-credential-{helper}");
     let mut cmd = Command::new(&program);
     cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());

@@ -7,16 +7,16 @@ use std::fmt;
 #[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
 pub struct Diagnostic {
     #[serde(default)]
-    pub code: String,
+    pub(crate) code: String,
     #[serde(default)]
-    pub message: String,
+    pub(crate) message: String,
 }
 
 /// The failed request: method and redacted URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Request {
-    pub method: String,
-    pub url: String,
+    pub(crate) method: String,
+    pub(crate) url: String,
 }
 
 impl fmt::Display for Request {
@@ -53,7 +53,7 @@ pub enum Error {
 
 impl Error {
     /// Whether retrying the same request may succeed: network errors, 408, 429 and 5xx.
-    pub fn is_retryable(&self) -> bool {
+    pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => is_retryable_status(*status),
             Error::Network { detail, .. } => !is_tls_failure(detail),
@@ -62,7 +62,7 @@ impl Error {
     }
 
     /// The HTTP status, when the registry answered.
-    pub fn status(&self) -> Option<u16> {
+    pub(crate) fn status(&self) -> Option<u16> {
         match self {
             Error::Status { status, .. } => Some(*status),
             _ => None,
@@ -70,13 +70,13 @@ impl Error {
     }
 
     /// Whether any diagnostic carries `code`.
-    pub fn has_code(&self, code: &str) -> bool {
+    pub(crate) fn has_code(&self, code: &str) -> bool {
         matches!(self, Error::Status { diagnostics, .. } if diagnostics.iter().any(|d| d.code == code))
     }
 }
 
 /// A TLS setup error, with the fix.
-pub fn tls_setup(problem: String) -> Error {
+pub(crate) fn tls_setup(problem: String) -> Error {
     Error::Tls {
         message: format!(
             "{problem}\n  help: --ca-cert and SSL_CERT_FILE take a file of PEM certificates (BEGIN CERTIFICATE)"
@@ -85,12 +85,12 @@ pub fn tls_setup(problem: String) -> Error {
 }
 
 /// 408, 429 and 5xx are worth retrying.
-pub fn is_retryable_status(status: u16) -> bool {
+pub(crate) fn is_retryable_status(status: u16) -> bool {
     status == 408 || status == 429 || (500..600).contains(&status)
 }
 
 /// Parses the error envelope from a response body; anything else gives no diagnostics.
-pub fn parse_envelope(body: &[u8]) -> Vec<Diagnostic> {
+pub(crate) fn parse_envelope(body: &[u8]) -> Vec<Diagnostic> {
     #[derive(Deserialize)]
     struct Envelope {
         #[serde(default)]
@@ -142,13 +142,13 @@ fn network_hint(registry: &str, detail: &str) -> Option<String> {
 }
 
 /// Whether a transport error's text describes an untrusted or invalid certificate.
-pub fn is_tls_failure(detail: &str) -> bool {
+pub(crate) fn is_tls_failure(detail: &str) -> bool {
     let d = detail.to_ascii_lowercase();
     ["certificate", "unknownissuer", "notvalidforname", "invalid peer"].iter().any(|k| d.contains(k))
 }
 
 /// Removes credentials and secret-looking query values from a URL before it is shown.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

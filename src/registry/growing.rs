@@ -22,7 +22,7 @@ use tokio::sync::watch;
 /// Streams the file `growth` offers to `reference`'s repository as it is written. Returns
 /// the digest and size uploaded, or `None` when there was nothing to stream (the layer was
 /// already cached, or compressing it failed).
-pub fn upload_growing_blocking(
+pub(crate) fn upload_growing_blocking(
     reference: &Reference,
     opts: &PushOptions,
     growth: &Growth,

@@ -1,17 +1,17 @@
 //! Registry push over the Docker Registry HTTP API v2 / OCI distribution spec: blobs first
 //! (existence check, cross-repository mount, upload), then the manifest, per reference.
 
-pub mod auth;
-pub mod credentials;
-pub mod error;
-pub mod growing;
-pub mod session;
-pub mod transport;
-pub mod upload;
+pub(crate) mod auth;
+pub(crate) mod credentials;
+pub(crate) mod error;
+pub(crate) mod growing;
+pub(crate) mod session;
+pub(crate) mod transport;
+pub(crate) mod upload;
 
 pub use credentials::Credentials;
 pub use error::Error;
-pub use growing::upload_growing_blocking;
+pub(crate) use growing::upload_growing_blocking;
 
 use crate::image::blob::Blob;
 use crate::image::digest::Digest;
@@ -27,7 +27,7 @@ use transport::{ClientOptions, Transport};
 use upload::Started;
 
 /// How many blobs upload at once.
-pub const MAX_CONCURRENT_UPLOADS: usize = 4;
+pub(crate) const MAX_CONCURRENT_UPLOADS: usize = 4;
 /// How many times one blob is tried from its existence check.
 const BLOB_ATTEMPTS: u32 = 5;
 /// Chunk size of the chunked (`PATCH`) upload; `CARGO_CONTAINERIZE_CHUNK_SIZE` changes it.
@@ -48,19 +48,19 @@ pub struct PushOptions {
 
 /// Where a reference points on the wire.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Target {
+pub(crate) struct Target {
     /// `host[:port]` as written: shown in errors, used to find credentials.
-    pub registry: String,
+    pub(crate) registry: String,
     /// The API bases to try in order, e.g. `http://127.0.0.1:5000/` then `https://127.0.0.1:5000/`.
-    pub bases: Vec<Url>,
-    pub repository: String,
+    pub(crate) bases: Vec<Url>,
+    pub(crate) repository: String,
     /// The tag, or the digest when the reference names only a digest.
-    pub tag: String,
+    pub(crate) tag: String,
 }
 
 impl Target {
     /// Refuses references with no registry host; maps Docker Hub names to its API host.
-    pub fn from_reference(reference: &Reference, insecure: &[String]) -> Result<Target, Error> {
+    pub(crate) fn from_reference(reference: &Reference, insecure: &[String]) -> Result<Target, Error> {
         let Some(registry) = reference.registry.clone() else {
             return Err(Error::NoRegistry {
                 reference: reference.to_string(),
@@ -104,7 +104,7 @@ pub fn push_blocking(
 /// Pushes an image or, for several platforms, each platform's manifest by digest and then
 /// the index under every reference. Returns for each reference the digest of the top
 /// manifest the registry stored.
-pub fn push_artifact_blocking(
+pub(crate) fn push_artifact_blocking(
     artifact: &Artifact,
     references: &[Reference],
     opts: &PushOptions,
@@ -138,18 +138,8 @@ fn io_error(what: &str, e: &std::io::Error) -> Error {
     Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
 }
 
-/// The async core of [`push_blocking`].
-pub async fn push(
-    image: &Image,
-    references: &[Reference],
-    opts: &PushOptions,
-    progress: &Progress,
-) -> Vec<Result<Digest, Error>> {
-    push_artifact(&Artifact::Image(image.clone()), references, opts, progress).await
-}
-
 /// The async core of [`push_artifact_blocking`].
-pub async fn push_artifact(
+pub(crate) async fn push_artifact(
     artifact: &Artifact,
     references: &[Reference],
     opts: &PushOptions,

@@ -13,19 +13,19 @@ use reqwest::{Method, Response, StatusCode, Url};
 const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A connection to one registry, shared by all pushes to it.
-pub struct Session<'t> {
+pub(crate) struct Session<'t> {
     /// `host[:port]` as the user wrote it; named in errors and used for credentials.
-    pub registry: String,
+    pub(crate) registry: String,
     /// `http(s)://api-host[:port]`.
-    pub base: Url,
-    pub transport: &'t Transport,
+    pub(crate) base: Url,
+    pub(crate) transport: &'t Transport,
     auth: Auth,
 }
 
 impl<'t> Session<'t> {
     /// Pings `GET /v2/` (200, or 401 with the challenge to answer) on each base in turn; a
     /// later base (plain HTTP on loopback) is tried only when the first did not speak TLS.
-    pub async fn connect(
+    pub(crate) async fn connect(
         transport: &'t Transport,
         registry: &str,
         bases: &[Url],
@@ -72,12 +72,12 @@ impl<'t> Session<'t> {
     }
 
     /// An absolute URL on this registry.
-    pub fn url(&self, path: &str) -> Url {
+    pub(crate) fn url(&self, path: &str) -> Url {
         self.base.join(path).expect("registry paths are valid")
     }
 
     /// Whether `url` is on this registry's host: only then does it get credentials.
-    pub fn same_origin(&self, url: &Url) -> bool {
+    pub(crate) fn same_origin(&self, url: &Url) -> bool {
         url.scheme() == self.base.scheme()
             && url.host_str() == self.base.host_str()
             && url.port_or_known_default() == self.base.port_or_known_default()
@@ -93,7 +93,7 @@ impl<'t> Session<'t> {
     }
 
     /// A replayable request: retried by the transport, and once more after a 401 with a new token.
-    pub async fn request(
+    pub(crate) async fn request(
         &self,
         method: Method,
         url: &Url,
@@ -117,7 +117,7 @@ impl<'t> Session<'t> {
     }
 
     /// A streamed request, sent once (the caller restarts the whole blob on failure).
-    pub async fn stream(
+    pub(crate) async fn stream(
         &self,
         method: Method,
         url: &Url,

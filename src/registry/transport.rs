@@ -10,7 +10,7 @@ use std::time::Duration;
 
 /// The longest a request with a small body may take, answer included. Streamed uploads
 /// have no total limit; they fail when they stop making progress (see `upload`).
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
+pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// At most this much of an error body is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -18,7 +18,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// The schemes to try, in order: `http` only for `--insecure-registry` hosts; `http` then
 /// `https` for loopback hosts (a local registry may serve either, and plain http, the usual
 /// case, costs no TLS handshake); else `https` only.
-pub fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str] {
+pub(crate) fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str] {
     let bare = host_without_port(host);
     if insecure.iter().any(|i| i == host || i == bare) {
         &["http"]
@@ -30,13 +30,13 @@ pub fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str] {
 }
 
 /// `localhost`, 127.0.0.0/8 and `::1`.
-pub fn is_loopback(host: &str) -> bool {
+pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `host` from `host[:port]` or `[v6]:port`.
-pub fn host_without_port(host: &str) -> &str {
+pub(crate) fn host_without_port(host: &str) -> &str {
     if host.starts_with('[') {
         return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
     }
@@ -45,10 +45,10 @@ pub fn host_without_port(host: &str) -> &str {
 
 /// How many times a request is tried, and how long to wait between tries.
 #[derive(Clone, Debug)]
-pub struct Backoff {
-    pub attempts: u32,
-    pub base: Duration,
-    pub max: Duration,
+pub(crate) struct Backoff {
+    pub(crate) attempts: u32,
+    pub(crate) base: Duration,
+    pub(crate) max: Duration,
 }
 
 impl Default for Backoff {
@@ -61,7 +61,7 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait before try `attempt + 1` (attempt counts from 1); `Retry-After` wins, capped at 60 s.
-    pub fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(after) = retry_after {
             return after.min(Duration::from_secs(60));
         }
@@ -74,31 +74,31 @@ impl Backoff {
 
 /// Settings of the HTTP client.
 #[derive(Clone, Debug, Default)]
-pub struct ClientOptions {
-    pub ca_certs: Vec<PathBuf>,
-    pub verbose: bool,
+pub(crate) struct ClientOptions {
+    pub(crate) ca_certs: Vec<PathBuf>,
+    pub(crate) verbose: bool,
 }
 
 /// A body that can be sent again on a retry.
 #[derive(Clone, Debug, Default)]
-pub enum Body {
+pub(crate) enum Body {
     #[default]
     Empty,
     Bytes(Vec<u8>, String),
 }
 
 /// The shared reqwest client plus retry policy and tracing.
-pub struct Transport {
-    pub client: reqwest::Client,
-    pub backoff: Backoff,
-    pub verbose: bool,
+pub(crate) struct Transport {
+    pub(crate) client: reqwest::Client,
+    pub(crate) backoff: Backoff,
+    pub(crate) verbose: bool,
 }
 
 impl Transport {
     /// A client that verifies HTTPS with the OS store plus `--ca-cert` files and `SSL_CERT_FILE`;
     /// proxies come from `HTTPS_PROXY`/`NO_PROXY`. Redirects drop `Authorization` across hosts
     /// (reqwest's `remove_sensitive_headers`).
-    pub fn new(opts: &ClientOptions) -> Result<Transport, Error> {
+    pub(crate) fn new(opts: &ClientOptions) -> Result<Transport, Error> {
         let mut files = opts.ca_certs.clone();
         if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
             files.push(PathBuf::from(f));
@@ -128,7 +128,7 @@ impl Transport {
     }
 
     /// Sends once; `Err` only for transport failures (the status is not checked here).
-    pub async fn send_once(
+    pub(crate) async fn send_once(
         &self,
         registry: &str,
         method: Method,
@@ -161,7 +161,7 @@ impl Transport {
 
     /// Sends a replayable request, retrying network errors, 408, 429 and 5xx with backoff.
     /// Returns the last response whatever its status; callers pass it to [`check`].
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         registry: &str,
         method: Method,
@@ -230,13 +230,13 @@ fn with_body(mut headers: HeaderMap, body: &Body) -> (HeaderMap, Option<reqwest:
 }
 
 /// `Retry-After` in seconds (the HTTP-date form is treated as 1 s).
-pub fn retry_after(resp: &Response) -> Option<Duration> {
+pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
     let v = resp.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
     Some(Duration::from_secs(v.trim().parse().unwrap_or(1)))
 }
 
 /// A transport failure as an [`Error::Network`], with the whole source chain.
-pub fn network_error(registry: &str, method: &Method, url: &str, e: reqwest::Error) -> Error {
+pub(crate) fn network_error(registry: &str, method: &Method, url: &str, e: reqwest::Error) -> Error {
     let e = e.without_url();
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -248,12 +248,12 @@ pub fn network_error(registry: &str, method: &Method, url: &str, e: reqwest::Err
     Error::Network { registry: registry.to_string(), request: request(method, url), detail }
 }
 
-pub fn request(method: &Method, url: &str) -> Request {
+pub(crate) fn request(method: &Method, url: &str) -> Request {
     Request { method: method.to_string(), url: redact_url(url) }
 }
 
 /// Returns the response if its status is one of `accepted`, else the registry's error.
-pub async fn check(
+pub(crate) async fn check(
     registry: &str,
     method: &Method,
     url: &str,

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// What `POST .../blobs/uploads/` gave.
-pub enum Started {
+pub(crate) enum Started {
     /// 201: the mount worked; nothing to upload.
     Mounted,
     /// 202: upload into this URL.
@@ -23,7 +23,12 @@ pub enum Started {
 }
 
 /// `HEAD /v2/<repo>/blobs/<digest>`: 200 means present, 404 absent.
-pub async fn blob_exists(s: &Session<'_>, repo: &str, scopes: &[String], digest: &Digest) -> Result<bool, Error> {
+pub(crate) async fn blob_exists(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    digest: &Digest,
+) -> Result<bool, Error> {
     let url = s.url(&format!("/v2/{repo}/blobs/{digest}"));
     let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
     let resp = s.request(Method::HEAD, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
@@ -32,7 +37,7 @@ pub async fn blob_exists(s: &Session<'_>, repo: &str, scopes: &[String], digest:
 
 /// `POST /v2/<repo>/blobs/uploads/`, with `?mount=<digest>&from=<repo>` to cross-mount:
 /// 201 is a finished mount, 202 an upload session in `Location`.
-pub async fn start_upload(
+pub(crate) async fn start_upload(
     s: &Session<'_>,
     repo: &str,
     scopes: &[String],
@@ -52,7 +57,7 @@ pub async fn start_upload(
 }
 
 /// Resolves a `Location` header against the request URL; relative or absolute, query kept.
-pub fn resolve_location(request_url: &Url, location: &str) -> Option<Url> {
+pub(crate) fn resolve_location(request_url: &Url, location: &str) -> Option<Url> {
     request_url.join(location).ok()
 }
 
@@ -72,7 +77,7 @@ fn with_digest(location: &Url, digest: &Digest) -> Url {
 }
 
 /// `PUT <location>?digest=<digest>` with the whole blob streamed from disk: 201.
-pub async fn put_blob(
+pub(crate) async fn put_blob(
     s: &Session<'_>,
     scopes: &[String],
     location: &Url,
@@ -91,7 +96,7 @@ pub async fn put_blob(
 /// Chunked upload: `PATCH <location>` with `Content-Range: start-end` per chunk (202 with the
 /// next `Location` and the `Range` received), then `PUT ?digest=` with no body (201).
 /// A 416 means the registry holds another offset: ask it (GET) and resume there.
-pub async fn patch_blob(
+pub(crate) async fn patch_blob(
     s: &Session<'_>,
     scopes: &[String],
     mut location: Url,
@@ -142,7 +147,7 @@ pub async fn patch_blob(
 }
 
 /// `GET <location>`: 204 with `Range: 0-<last>` gives the bytes the registry holds.
-pub async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
+pub(crate) async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
     let ok = [StatusCode::NO_CONTENT];
     let resp = s.request(Method::GET, location, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
     let next = location_of(s, location, &resp)?;
@@ -150,7 +155,7 @@ pub async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -
 }
 
 /// `PUT <location>?digest=<digest>` with no body closes a chunked upload: 201.
-pub async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
+pub(crate) async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
     let url = with_digest(location, digest);
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
@@ -160,7 +165,7 @@ pub async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: 
 
 /// `PUT /v2/<repo>/manifests/<tag>` with the exact hashed bytes and their media type: 201.
 /// Checks `Docker-Content-Digest` when the registry sends it.
-pub async fn put_manifest(
+pub(crate) async fn put_manifest(
     s: &Session<'_>,
     repo: &str,
     scopes: &[String],
@@ -209,7 +214,7 @@ fn held_bytes(resp: &Response, after_a_chunk: bool) -> Option<u64> {
 
 /// `Range: 0-<last>` (or `bytes=0-<last>`) as a byte count. `0-0` is ambiguous: distribution
 /// sends it for an empty upload, so it means 0 unless a chunk was just accepted.
-pub fn parse_held_bytes(value: &str, after_a_chunk: bool) -> Option<u64> {
+pub(crate) fn parse_held_bytes(value: &str, after_a_chunk: bool) -> Option<u64> {
     let value = value.trim().trim_start_matches("bytes=");
     let (_, last) = value.split_once('-')?;
     let last: u64 = last.trim().parse().ok()?;

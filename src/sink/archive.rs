@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 /// layers sit under `blobs/sha256/`, next to `oci-layout` and `index.json`, so the same tar
 /// is also an OCI image layout.
 /// `ref_names` name the image in the OCI `index.json`; `tags` go to `manifest.json`.
-pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
+pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
     let index = index_json(&Artifact::Image(image.clone()), ref_names);
@@ -37,7 +37,7 @@ pub fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[Str
 
 /// Writes a docker-archive of `image` with plain (uncompressed) layer tars, produced on the
 /// fly: what a local engine loads fastest, with no compression spent.
-pub fn write_unpacked<W: Write>(w: W, image: &Unpacked, tags: &[Reference]) -> io::Result<W> {
+pub(crate) fn write_unpacked<W: Write>(w: W, image: &Unpacked, tags: &[Reference]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();

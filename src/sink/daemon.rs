@@ -12,7 +12,7 @@ const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
 /// Why the engine did not load the image.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot reach the Docker engine at {endpoint}: {source}")]
     Unreachable { endpoint: String, source: io::Error },
     #[error("DOCKER_HOST={0:?} is not supported; expected unix:///path/to/docker.sock or tcp://HOST:PORT")]
@@ -24,7 +24,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Unreachable { .. } => Some(
                 "start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST; or skip \
@@ -82,7 +82,7 @@ fn connect(endpoint: &Endpoint) -> io::Result<Box<dyn Stream>> {
 }
 
 /// Checks that the engine answers `GET /_ping`, so a missing engine fails before building.
-pub fn ping() -> Result<(), Error> {
+pub(crate) fn ping() -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
     let unreachable = |source| Error::Unreachable { endpoint: describe.clone(), source };
@@ -97,7 +97,7 @@ pub fn ping() -> Result<(), Error> {
 
 /// Loads `image` into the engine under `tags`. Layers go uncompressed: the engine would
 /// only decompress them again.
-pub fn load(image: &Unpacked, tags: &[Reference]) -> Result<(), Error> {
+pub(crate) fn load(image: &Unpacked, tags: &[Reference]) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
     let io_err = |source| Error::Io { endpoint: describe.clone(), source };

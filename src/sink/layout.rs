@@ -10,12 +10,12 @@ use std::fs;
 use std::io;
 use std::path::Path;
 
-pub const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
 /// Writes `artifact` as an OCI layout at `dir`, one `index.json` entry per reference name,
 /// replacing an earlier layout there atomically.
-pub fn write(dir: &Path, artifact: &Artifact, ref_names: &[String]) -> io::Result<()> {
+pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String]) -> io::Result<()> {
     fsutil::write_dir_atomic(dir, is_replaceable, |staging| {
         fs::write(staging.join("oci-layout"), OCI_LAYOUT)?;
         fs::write(staging.join("index.json"), index_json(artifact, ref_names))?;
@@ -44,7 +44,7 @@ fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
 
 /// The layout's `index.json`: the top manifest once per reference name; an image's entry
 /// carries its platform, an index's lists the platforms itself.
-pub fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
+pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
     let top = artifact.manifest();
     let manifests: Vec<_> = ref_names
         .iter()

@@ -1,8 +1,8 @@
 //! Sinks: where an assembled image goes. Each reads the `Image`; none recomputes a digest.
 
-pub mod archive;
-pub mod daemon;
-pub mod layout;
+pub(crate) mod archive;
+pub(crate) mod daemon;
+pub(crate) mod layout;
 
 use crate::fsutil;
 use crate::image::{Artifact, Image};
@@ -12,7 +12,7 @@ use std::path::PathBuf;
 
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("cannot write the OCI layout to {}: {source}", dir.display())]
     Layout { dir: PathBuf, source: io::Error },
     #[error("cannot write the image tar to {}: {source}", path.display())]
@@ -22,7 +22,7 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn hint(&self) -> Option<String> {
+    pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Layout { source, .. } | Error::Archive { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
@@ -39,7 +39,7 @@ impl Error {
 /// Writes `artifact` to the local sink `spec`; returns the result lines for stdout. A tar
 /// holds `load`, the one image Docker loads (the artifact itself unless it is an index).
 /// The engine (`daemon::load`) and registries (`crate::registry`) are published apart.
-pub fn publish_local(spec: &SinkSpec, artifact: &Artifact, load: &Image) -> Result<Vec<String>, Error> {
+pub(crate) fn publish_local(spec: &SinkSpec, artifact: &Artifact, load: &Image) -> Result<Vec<String>, Error> {
     match spec {
         SinkSpec::Layout { dir, ref_names, .. } => {
             layout::write(dir, artifact, ref_names).map_err(|source| Error::Layout { dir: dir.clone(), source })?;

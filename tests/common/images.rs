@@ -1,11 +1,11 @@
 //! Test images built through the library: the `hello` fixture's static binary in one layer,
 //! optionally with a large incompressible second layer.
 
-use cargo_containerize::image::cache::LayerCache;
-use cargo_containerize::image::config::{rfc3339, RunConfig};
-use cargo_containerize::image::layer::{Compressor, Contents, Entry};
-use cargo_containerize::image::platform::Platform;
-use cargo_containerize::image::Image;
+use cargo_containerize::api::Image;
+use cargo_containerize::api::LayerCache;
+use cargo_containerize::api::Platform;
+use cargo_containerize::api::{rfc3339, RunConfig};
+use cargo_containerize::api::{Compressor, Contents, Entry};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
