@@ -119,14 +119,18 @@ struct Gate {
     pending: Vec<String>,
 }
 
-/// A `cargo build` under way. Its stderr is held back until `show_output`, so a build
-/// started on a guess prints nothing if the guess was wrong.
+/// A `cargo build` under way, in a process group of its own. Its stderr is held back until
+/// `show_output`, so a build started on a guess prints nothing if the guess was wrong.
+/// Dropped before [`Running::finish`] (a wrong guess, an early error), it stops the whole
+/// build, cargo and its rustc processes, rather than leave it running.
 pub(crate) struct Running {
     child: std::process::Child,
+    /// Set once the child has been waited for.
+    reaped: bool,
     spec: BuildSpec,
     gate: Arc<Mutex<Gate>>,
-    stderr: JoinHandle<Vec<String>>,
-    artifact: JoinHandle<(Option<PathBuf>, BTreeSet<String>)>,
+    stderr: Option<JoinHandle<Vec<String>>>,
+    artifact: Option<JoinHandle<(Option<PathBuf>, BTreeSet<String>)>>,
 }
 
 /// What a build gave: the executable, and the crates compiled for the target (library
@@ -140,8 +144,14 @@ pub(crate) struct Built {
 impl Running {
     /// Starts `cargo build` for `spec`.
     pub(crate) fn spawn(spec: &BuildSpec) -> Result<Running, Error> {
-        let mut child =
-            cargo_command(spec).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().map_err(Error::Spawn)?;
+        use std::os::unix::process::CommandExt;
+        let mut child = cargo_command(spec)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .map_err(Error::Spawn)?;
+        crate::interrupt::add_group(child.id());
         let gate = Arc::new(Mutex::new(Gate::default()));
         // Tee cargo's stderr: show it live once allowed, keep its lines to explain a failure.
         let stderr = child.stderr.take().expect("piped");
@@ -177,7 +187,7 @@ impl Running {
             }
             (executable, crates)
         });
-        Ok(Running { child, spec: spec.clone(), gate, stderr, artifact })
+        Ok(Running { child, reaped: false, spec: spec.clone(), gate, stderr: Some(stderr), artifact: Some(artifact) })
     }
 
     pub(crate) fn spec(&self) -> &BuildSpec {
@@ -197,8 +207,10 @@ impl Running {
     /// Waits for cargo and returns the executable's path and the crates it was built from.
     pub(crate) fn finish(mut self) -> Result<Built, Error> {
         let status = self.child.wait().map_err(Error::Spawn)?;
-        let stderr_lines = self.stderr.join().unwrap_or_default();
-        let (executable, crates) = self.artifact.join().unwrap_or_default();
+        self.reaped = true;
+        crate::interrupt::remove_group(self.child.id());
+        let stderr_lines = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let (executable, crates) = self.artifact.take().and_then(|h| h.join().ok()).unwrap_or_default();
         if !status.success() {
             return Err(Error::Failed {
                 status: status.to_string(),
@@ -209,13 +221,20 @@ impl Running {
         let executable = executable.ok_or_else(|| Error::NoArtifact { bin: self.spec.bin.clone() })?;
         Ok(Built { executable, crates })
     }
+}
 
-    /// Lets an unwanted build run to its end quietly (killing cargo could leave rustc
-    /// processes writing into the target directory), discarding its output.
-    pub(crate) fn discard(mut self) {
+impl Drop for Running {
+    /// Stops a build nobody will wait for: its process group gets SIGTERM (cargo leaves the
+    /// target directory consistent when interrupted), then it is waited for.
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        if let Ok(None) = self.child.try_wait() {
+            crate::interrupt::kill_group(self.child.id());
+        }
         let _ = self.child.wait();
-        let _ = self.stderr.join();
-        let _ = self.artifact.join();
+        crate::interrupt::remove_group(self.child.id());
     }
 }
 
@@ -307,7 +326,7 @@ pub(crate) fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
 
 /// Whether the sysroot has `lib/rustlib/<target>`. The sysroot is found next to `$CARGO`
 /// (as rustup lays toolchains out) without spawning a process; else asked of rustc.
-fn target_installed(target: &str) -> bool {
+pub(crate) fn target_installed(target: &str) -> bool {
     let beside_cargo = std::env::var_os("RUSTC").is_none().then(|| {
         let cargo = PathBuf::from(std::env::var_os("CARGO")?);
         let sysroot = cargo.parent()?.parent()?.to_path_buf();

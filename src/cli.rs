@@ -104,6 +104,9 @@ pub struct Args {
     /// Copy a file or directory (relative to the current directory) into the image (repeatable)
     #[arg(long = "include", value_name = "FROM:TO", action = ArgAction::Append, help_heading = "Image Settings")]
     pub(crate) include: Vec<String>,
+    /// Let --include copy files from outside the current directory
+    #[arg(long, help_heading = "Image Settings")]
+    pub(crate) allow_include_outside: bool,
     /// Make the binary the Entrypoint, so `docker run IMAGE ARGS` passes ARGS to it
     #[arg(long, help_heading = "Image Settings")]
     pub(crate) entrypoint: bool,

@@ -15,11 +15,17 @@ pub(crate) enum Error {
     #[error(transparent)]
     Sink(#[from] crate::sink::Error),
     #[error(transparent)]
-    Registry(#[from] crate::registry::Error),
+    Registry(#[from] Box<crate::registry::Error>),
     #[error("cannot read the password from standard input: {source}")]
     Stdin { source: std::io::Error },
     #[error("--password-stdin was given but standard input was empty")]
     EmptyPassword,
+    #[error("{set} is set but {missing} is not")]
+    HalfCredentials { set: &'static str, missing: &'static str },
+    #[error("the credentials from {from} could be for any of the registries this run pushes to ({}), and each registry gets only its own", hosts.join(", "))]
+    CredentialsHost { from: &'static str, hosts: Vec<String> },
+    #[error(transparent)]
+    Tuning(#[from] crate::tuning::BadVariable),
 }
 
 impl Error {
@@ -36,6 +42,13 @@ impl Error {
             Error::EmptyPassword => {
                 Some("pipe it in: `echo \"$TOKEN\" | cargo containerize --username USER --password-stdin ...`".into())
             }
+            Error::HalfCredentials { missing, .. } => Some(format!("set {missing} too, or neither of them")),
+            Error::CredentialsHost { hosts, .. } => Some(format!(
+                "set CARGO_CONTAINERIZE_REGISTRY to the host they are for (e.g. CARGO_CONTAINERIZE_REGISTRY={}); \
+                 the other registries use `docker login HOST`",
+                hosts[0]
+            )),
+            Error::Tuning(_) => Some("unset it, or give it a number".into()),
         }
     }
 }

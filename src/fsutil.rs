@@ -1,85 +1,410 @@
-//! Atomic outputs: write beside the destination, then rename, so a failed run never
-//! leaves a half-written file or directory where a good one was.
+//! Files the tool writes, written so that nothing is lost and nothing is left behind:
+//!
+//! - a regular file is written beside its destination and renamed over it, so a failed run
+//!   never leaves it half-written; a symlink is written through, to its target;
+//! - a FIFO, a character device or standard output (`-`) is streamed into; other special
+//!   files are refused;
+//! - new files and directories follow the umask, as `cp` would (a replaced file keeps its mode);
+//! - every temporary file is named `.cargo-containerize-*`, held under a `flock` while it is
+//!   written, and registered for removal on SIGINT/SIGTERM ([`remove_live_temps`]); a killed
+//!   run's leftovers are unlocked, and [`sweep`] removes them at the next run.
 
-use std::fs;
-use std::io::{self, Write};
+use std::fs::{self, File};
+use std::io::{self, IsTerminal, Write};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime};
+
+/// The prefix of every temporary file or directory the tool creates.
+pub(crate) const TEMP_PREFIX: &str = ".cargo-containerize-";
+
+/// A leftover younger than this is never swept: it may have been created a moment ago by
+/// another run that has not locked it yet.
+const SWEEP_MIN_AGE: Duration = Duration::from_secs(2);
+
+/// Temporary paths alive in this process, removed if the process is interrupted.
+static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn register(path: &Path) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
+}
+
+fn unregister(path: &Path) {
+    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != path);
+}
+
+/// Removes every temporary file and directory of this process; for the signal handler.
+pub(crate) fn remove_live_temps() {
+    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
+    for path in live {
+        let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
+    }
+}
 
 /// The directory a path lives in (`.` for a bare file name).
-fn parent_of(path: &Path) -> PathBuf {
+pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
     }
 }
 
-/// Writes a file through `fill`, into a temporary file beside `path`, then renames it.
-pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let parent = parent_of(path);
-    fs::create_dir_all(&parent)?;
-    let mut tmp = tempfile::Builder::new().prefix(".cargo-containerize-").tempfile_in(&parent)?;
-    {
-        let mut w = io::BufWriter::with_capacity(1 << 20, tmp.as_file_mut());
-        fill(&mut w)?;
-        w.flush()?;
-    }
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
+/// A temporary file, locked while this process holds it; removed on drop unless persisted.
+pub(crate) struct TempFile {
+    inner: Option<tempfile::NamedTempFile>,
+    path: PathBuf,
 }
 
-/// Builds a directory through `fill` in a staging directory beside `dir`, then swaps it in.
-/// An existing `dir` is replaced only when `replaceable` says so.
-pub(crate) fn write_dir_atomic(
-    dir: &Path,
-    replaceable: impl Fn(&Path) -> bool,
-    fill: impl FnOnce(&Path) -> io::Result<()>,
-) -> io::Result<()> {
-    if dir.exists() && !replaceable(dir) {
-        return Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not an OCI image layout; refusing to replace it", dir.display()),
-        ));
+impl TempFile {
+    /// A new empty file in `dir` (created if missing), mode 0666 less the umask.
+    pub(crate) fn new_in(dir: &Path) -> io::Result<TempFile> {
+        fs::create_dir_all(dir)?;
+        let inner = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(0o666))
+            .tempfile_in(dir)?;
+        inner.as_file().lock()?;
+        let path = inner.path().to_path_buf();
+        register(&path);
+        Ok(TempFile { inner: Some(inner), path })
     }
-    let parent = parent_of(dir);
-    fs::create_dir_all(&parent)?;
-    let staging = tempfile::Builder::new().prefix(".cargo-containerize-").tempdir_in(&parent)?;
-    fill(staging.path())?;
-    if dir.exists() {
-        let old = tempfile::Builder::new().prefix(".cargo-containerize-old-").tempdir_in(&parent)?;
-        let old_path = old.path().join("old");
-        fs::rename(dir, &old_path)?;
-        if let Err(e) = fs::rename(staging.path(), dir) {
-            let _ = fs::rename(&old_path, dir);
-            return Err(e);
+
+    pub(crate) fn file(&self) -> &File {
+        self.inner.as_ref().expect("held until persisted").as_file()
+    }
+
+    pub(crate) fn file_mut(&mut self) -> &mut File {
+        self.inner.as_mut().expect("held until persisted").as_file_mut()
+    }
+
+    /// Another handle on the same file.
+    pub(crate) fn reopen(&self) -> io::Result<File> {
+        self.inner.as_ref().expect("held until persisted").reopen()
+    }
+
+    /// Renames the file to `dest`, replacing what is there.
+    pub(crate) fn persist(mut self, dest: &Path) -> io::Result<()> {
+        let inner = self.inner.take().expect("held until persisted");
+        let result = inner.persist(dest).map(drop).map_err(|e| e.error);
+        unregister(&self.path);
+        result
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        // The NamedTempFile, if still here, removes the file.
+        drop(self.inner.take());
+        unregister(&self.path);
+    }
+}
+
+/// A temporary directory, locked while this process holds it; removed on drop unless renamed.
+pub(crate) struct TempDir {
+    inner: Option<tempfile::TempDir>,
+    path: PathBuf,
+    _lock: File,
+}
+
+impl TempDir {
+    /// A new empty directory in `dir`, mode 0777 less the umask.
+    pub(crate) fn new_in(dir: &Path) -> io::Result<TempDir> {
+        fs::create_dir_all(dir)?;
+        let inner = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .permissions(fs::Permissions::from_mode(0o777))
+            .tempdir_in(dir)?;
+        let lock = File::open(inner.path())?;
+        lock.lock()?;
+        let path = inner.path().to_path_buf();
+        register(&path);
+        Ok(TempDir { inner: Some(inner), path, _lock: lock })
+    }
+
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Renames the directory to `dest`, which must not exist or be an empty directory.
+    pub(crate) fn rename_to(mut self, dest: &Path) -> io::Result<()> {
+        fs::rename(&self.path, dest)?;
+        // Renamed away: nothing is left to remove.
+        let _ = self.inner.take().expect("held until renamed").keep();
+        unregister(&self.path);
+        Ok(())
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        drop(self.inner.take());
+        unregister(&self.path);
+    }
+}
+
+/// Removes what killed runs left in `dir`: `.cargo-containerize-*` entries no process holds
+/// a lock on. Best effort; never fails.
+pub(crate) fn sweep(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+            continue;
         }
-        drop(old);
-    } else {
-        fs::rename(staging.path(), dir)?;
+        let path = entry.path();
+        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+        let young = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()) < Some(SWEEP_MIN_AGE);
+        if young || !(meta.is_file() || meta.is_dir()) {
+            continue;
+        }
+        let Ok(handle) = File::open(&path) else { continue };
+        if handle.try_lock().is_err() {
+            continue; // A live run holds it.
+        }
+        let _ = if meta.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
     }
-    // The staging path was renamed away; nothing is left to clean up.
-    let _ = staging.keep();
+}
+
+/// Writes an internal file (cache metadata, memos) through `fill`, into a temporary file
+/// beside `path`, then renames it.
+pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let mut tmp = TempFile::new_in(&parent_of(path))?;
+    write_through(tmp.file_mut(), fill)?;
+    tmp.file().sync_all()?;
+    tmp.persist(path)
+}
+
+fn write_through(file: &mut File, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+    let mut w = io::BufWriter::with_capacity(1 << 20, file);
+    fill(&mut w)?;
+    w.flush()
+}
+
+/// Where an output path leads.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Destination {
+    /// Standard output: `-`, or a path that is this process's standard output.
+    Stdout,
+    /// A FIFO or character device, written into as it is.
+    Stream(PathBuf),
+    /// A regular file (or none yet) at this path, symlinks resolved.
+    Regular(PathBuf),
+}
+
+/// Why an output path cannot be written.
+fn refuse(path: &Path, what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is {what}; an output must be a file path, a FIFO, a character device or - (standard output)",
+            path.display()
+        ),
+    )
+}
+
+/// Classifies `path`, following symlinks to their final target.
+pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
+    if is_stdout_path(path) {
+        return Ok(Destination::Stdout);
+    }
+    let resolved = resolve_links(path)?;
+    let meta = match fs::metadata(&resolved) {
+        Ok(m) => m,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::Regular(resolved)),
+        Err(e) => return Err(e),
+    };
+    let ty = meta.file_type();
+    if ty.is_file() {
+        Ok(Destination::Regular(resolved))
+    } else if ty.is_fifo() || ty.is_char_device() {
+        Ok(Destination::Stream(resolved))
+    } else if ty.is_dir() {
+        Err(refuse(path, "a directory"))
+    } else if ty.is_block_device() {
+        Err(refuse(path, "a block device"))
+    } else if ty.is_socket() {
+        Err(refuse(path, "a socket"))
+    } else {
+        Err(refuse(path, "a special file"))
+    }
+}
+
+/// Whether `path` names standard output: `-`, or the file standard output is.
+pub(crate) fn is_stdout_path(path: &Path) -> bool {
+    path == Path::new("-") || is_stdout(path)
+}
+
+/// Whether `path` is the file this process's standard output is.
+fn is_stdout(path: &Path) -> bool {
+    match (fs::metadata(path), fs::metadata("/proc/self/fd/1")) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// `path` with the symlinks of its last component followed, even to a missing target.
+fn resolve_links(path: &Path) -> io::Result<PathBuf> {
+    let mut p = path.to_path_buf();
+    for _ in 0..40 {
+        match fs::symlink_metadata(&p) {
+            Ok(m) if m.file_type().is_symlink() => {
+                let target = fs::read_link(&p)?;
+                p = if target.is_absolute() { target } else { parent_of(&p).join(target) };
+            }
+            _ => return Ok(p),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is a loop of symlinks", path.display())))
+}
+
+/// Writes an output (`--tarball`) through `fill`: atomically for a regular file (through a
+/// symlink to its target, keeping an existing file's mode), by streaming into a FIFO, a
+/// character device or standard output. Waits at most `timeout` for a FIFO's reader.
+pub(crate) fn write_output(
+    path: &Path,
+    timeout: Duration,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    match destination(path)? {
+        Destination::Stdout => {
+            let stdout = io::stdout();
+            if stdout.is_terminal() {
+                return Err(terminal(path));
+            }
+            let mut lock = stdout.lock();
+            fill(&mut lock)?;
+            lock.flush()
+        }
+        Destination::Stream(target) => {
+            let mut file = open_stream(&target, timeout)?;
+            if file.is_terminal() {
+                return Err(terminal(path));
+            }
+            write_through(&mut file, fill)
+        }
+        Destination::Regular(target) => {
+            let keep_mode = fs::metadata(&target).ok().map(|m| m.permissions());
+            let mut tmp = TempFile::new_in(&parent_of(&target))?;
+            if let Some(mode) = keep_mode {
+                tmp.file().set_permissions(mode)?;
+            }
+            write_through(tmp.file_mut(), fill)?;
+            tmp.file().sync_all()?;
+            tmp.persist(&target)
+        }
+    }
+}
+
+fn terminal(path: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "{} is a terminal, and a tar would garble it; redirect it to a file (e.g. `> app.tar`)",
+            path.display()
+        ),
+    )
+}
+
+/// Opens a FIFO or character device for writing, without creating or truncating it. A FIFO
+/// with no reader yet is retried until `timeout`, saying what it waits for.
+fn open_stream(path: &Path, timeout: Duration) -> io::Result<File> {
+    let deadline = std::time::Instant::now() + timeout;
+    let mut announce = None;
+    loop {
+        match fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path) {
+            Ok(file) => {
+                blocking(&file)?;
+                return Ok(file);
+            }
+            // ENXIO: a FIFO nobody reads from yet.
+            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                if std::time::Instant::now() >= deadline {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!(
+                            "nothing read from the FIFO {} within {} s; start its reader (e.g. `docker load < {0}`) first",
+                            path.display(),
+                            timeout.as_secs()
+                        ),
+                    ));
+                }
+                announce.get_or_insert_with(|| {
+                    crate::wait::Announce::after(
+                        (timeout / 2).min(Duration::from_secs(5)),
+                        format!("waiting for a process to read from the FIFO {}", path.display()),
+                    )
+                });
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Clears `O_NONBLOCK`, so writes wait for the reader instead of failing.
+fn blocking(file: &File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor this File owns, with flags read from the same descriptor.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: as above.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
     Ok(())
 }
 
-/// Places `src` at `dst` by hard link (free for cached layers), or by copy across devices.
-pub(crate) fn link_or_copy(src: &Path, dst: &Path) -> io::Result<()> {
-    if fs::hard_link(src, dst).is_ok() {
-        return Ok(());
+/// An exclusive lock on a directory (`flock` on its descriptor), released on drop.
+pub(crate) struct DirLock(#[allow(dead_code)] File);
+
+/// Locks `dir` against other runs writing into it, waiting at most `timeout`.
+pub(crate) fn lock_dir(dir: &Path, timeout: Duration) -> io::Result<DirLock> {
+    let handle = File::open(dir)?;
+    let deadline = std::time::Instant::now() + timeout;
+    let mut announce = None;
+    loop {
+        match handle.try_lock() {
+            Ok(()) => return Ok(DirLock(handle)),
+            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                announce.get_or_insert_with(|| {
+                    crate::wait::Announce::after(
+                        (timeout / 2).min(Duration::from_secs(5)),
+                        format!("waiting for another run that is writing into {}", dir.display()),
+                    )
+                });
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("another process kept {} locked for {} s", dir.display(), timeout.as_secs()),
+                ))
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(e),
+        }
     }
-    fs::copy(src, dst).map(|_| ())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn umask_mode(mode: u32) -> u32 {
+        let probe = tempfile::tempdir().unwrap();
+        let p = probe.path().join("probe");
+        fs::OpenOptions::new().write(true).create(true).mode(mode).open(&p).unwrap();
+        fs::metadata(&p).unwrap().permissions().mode() & 0o777
+    }
+
     #[test]
     fn failed_fill_keeps_the_old_file_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.tar");
-        write_file_atomic(&path, |w| w.write_all(b"good")).unwrap();
-        let err = write_file_atomic(&path, |w| {
+        write_output(&path, Duration::from_secs(1), |w| w.write_all(b"good")).unwrap();
+        let err = write_output(&path, Duration::from_secs(1), |w| {
             w.write_all(b"half")?;
             Err(io::Error::other("boom"))
         });
@@ -89,29 +414,59 @@ mod tests {
     }
 
     #[test]
-    fn failed_dir_fill_keeps_the_old_dir() {
+    fn new_files_follow_the_umask_and_replaced_ones_keep_their_mode() {
         let dir = tempfile::tempdir().unwrap();
-        let out = dir.path().join("layout");
-        write_dir_atomic(&out, |_| true, |d| fs::write(d.join("a"), "1")).unwrap();
-        let err = write_dir_atomic(
-            &out,
-            |_| true,
-            |d| {
-                fs::write(d.join("a"), "2")?;
-                Err(io::Error::other("boom"))
-            },
-        );
-        assert!(err.is_err());
-        assert_eq!(fs::read_to_string(out.join("a")).unwrap(), "1");
-        write_dir_atomic(&out, |_| true, |d| fs::write(d.join("b"), "3")).unwrap();
-        assert!(!out.join("a").exists());
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let path = dir.path().join("new.tar");
+        write_output(&path, Duration::from_secs(1), |w| w.write_all(b"x")).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, umask_mode(0o666));
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        write_output(&path, Duration::from_secs(1), |w| w.write_all(b"y")).unwrap();
+        assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
     }
 
     #[test]
-    fn refuses_to_replace_what_is_not_ours() {
+    fn symlinks_are_written_through_and_special_files_classified() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_dir_atomic(dir.path(), |_| false, |_| Ok(())).unwrap_err();
-        assert!(err.to_string().contains("refusing"));
+        let target = dir.path().join("real.tar");
+        let link = dir.path().join("link.tar");
+        std::os::unix::fs::symlink("real.tar", &link).unwrap();
+        write_output(&link, Duration::from_secs(1), |w| w.write_all(b"through")).unwrap();
+        assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(fs::read(&target).unwrap(), b"through");
+        assert_eq!(destination(Path::new("/dev/null")).unwrap(), Destination::Stream("/dev/null".into()));
+        assert_eq!(destination(Path::new("-")).unwrap(), Destination::Stdout);
+        let err = destination(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        write_output(Path::new("/dev/null"), Duration::from_secs(1), |w| w.write_all(b"gone")).unwrap();
+        assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+    }
+
+    #[test]
+    fn a_fifo_without_a_reader_times_out_with_a_message() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        let err = write_output(&fifo, Duration::from_millis(100), |w| w.write_all(b"x")).unwrap_err();
+        assert!(err.to_string().contains("nothing read from the FIFO"), "{err}");
+        assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    #[test]
+    fn sweep_removes_unlocked_leftovers_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let live = TempFile::new_in(dir.path()).unwrap();
+        let stale = dir.path().join(format!("{TEMP_PREFIX}stale"));
+        let other = dir.path().join("keep.txt");
+        fs::write(&stale, "x").unwrap();
+        fs::write(&other, "x").unwrap();
+        let old = SystemTime::now() - Duration::from_secs(60);
+        for p in [&stale, &live.path] {
+            File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
+        }
+        sweep(dir.path());
+        assert!(!stale.exists());
+        assert!(live.path.exists() && other.exists());
     }
 }

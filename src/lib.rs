@@ -12,9 +12,12 @@ pub(crate) mod elf;
 pub(crate) mod error;
 pub(crate) mod fsutil;
 pub(crate) mod image;
+pub(crate) mod interrupt;
+pub(crate) mod login;
 pub(crate) mod plan;
 pub(crate) mod progress;
 pub(crate) mod publish;
+pub(crate) mod redact;
 pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod run;
@@ -22,6 +25,8 @@ pub(crate) mod settings;
 pub(crate) mod sink;
 pub(crate) mod spec;
 pub(crate) mod speculate;
+pub(crate) mod tuning;
+pub(crate) mod wait;
 pub(crate) mod workspace;
 
 pub use cli::Args;
@@ -38,4 +43,5 @@ pub mod api {
     pub use crate::progress::{Event, Progress};
     pub use crate::reference::Reference;
     pub use crate::registry::{push_blocking, Credentials, Error, PushOptions};
+    pub use crate::tuning::Tuning;
 }

@@ -38,7 +38,6 @@ pub(crate) struct Plan {
     pub(crate) builds: Vec<PlatformBuild>,
     /// With several platforms, the one loaded into Docker or written to `--tarball`.
     pub(crate) load_platform: Option<Platform>,
-    pub(crate) package_dir: PathBuf,
     pub(crate) target_dir: PathBuf,
     pub(crate) image: ImageSpec,
     pub(crate) sinks: Vec<SinkSpec>,
@@ -48,6 +47,21 @@ impl Plan {
     /// The binary that goes into the image.
     pub(crate) fn bin(&self) -> &str {
         &self.builds[0].build.bin
+    }
+
+    /// The registry hosts (`host[:port]`) the run pushes to, in order, each once.
+    pub(crate) fn push_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for sink in &self.sinks {
+            if let SinkSpec::Registry { references } = sink {
+                for host in references.iter().filter_map(|r| r.registry.clone()) {
+                    if !hosts.contains(&host) {
+                        hosts.push(host);
+                    }
+                }
+            }
+        }
+        hosts
     }
 }
 
@@ -66,8 +80,16 @@ pub(crate) enum Error {
     AmbiguousBinary { candidates: Vec<String> },
     #[error("{} has no binary target, so there is nothing to put into an image", packages.join(", "))]
     NoBinary { packages: Vec<String> },
-    #[error("SOURCE_DATE_EPOCH should be the number of seconds since 1970-01-01 00:00:00 UTC, got {value:?}")]
+    #[error("SOURCE_DATE_EPOCH should be the number of seconds since 1970-01-01 00:00:00 UTC, from 0 to {MAX_EPOCH} (the end of year 9999), got {value:?}")]
     BadEpoch { value: String },
+    #[error("an included file cannot be copied: {message}")]
+    Include { message: String },
+    #[error("the workspace of {} has no packages, so there is nothing to put into an image", manifest.display())]
+    EmptyWorkspace { manifest: PathBuf },
+    #[error("{flag} {input:?} names a digest; {}", if *flag == "--push" { "a push destination names a repository and a tag, and the digest is known only once the image is built" } else { "Docker names images NAME[:TAG]" })]
+    DigestDestination { flag: &'static str, input: String },
+    #[error("cannot push to {reference:?}{}: it names no registry host", if *from_setting { " (from the `repository` setting)" } else { "" })]
+    NoRegistryHost { reference: String, repository: String, from_setting: bool },
     #[error("the target {target} is not a Linux target, so it cannot run in a container")]
     NotLinux { target: String },
     #[error(transparent)]
@@ -92,6 +114,24 @@ impl Error {
             Error::BadEpoch { .. } => {
                 Some("unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into())
             }
+            Error::Include { .. } => Some(
+                "remove that file from the included tree, or include only the files you want, one by one".into(),
+            ),
+            Error::EmptyWorkspace { .. } => Some(
+                "add a package with a binary (`cargo new --bin NAME` inside the workspace), or pass --manifest-path \
+                 with the Cargo.toml of a package"
+                    .into(),
+            ),
+            Error::DigestDestination { flag, input } => {
+                let name = input.split('@').next().unwrap_or(input);
+                Some(format!("drop the digest: {flag} {name}; the digest is printed once the image is pushed"))
+            }
+            Error::NoRegistryHost { repository, from_setting: true, .. } => Some(format!(
+                "write the registry host first in `repository`, e.g. repository = \"127.0.0.1:5000/{repository}\" or \"ghcr.io/OWNER/{repository}\""
+            )),
+            Error::NoRegistryHost { repository, .. } => Some(format!(
+                "write the registry host first, e.g. --push 127.0.0.1:5000/{repository}:1.0 or --push ghcr.io/OWNER/{repository}:1.0"
+            )),
             Error::NotLinux { .. } => Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into()),
             Error::Settings(e) => e.hint(),
             Error::Platform(_) => {
@@ -122,20 +162,33 @@ pub(crate) enum RefArg {
     TagOnly(Option<String>),
 }
 
-/// Parses every `--tag` and `--push` value. Runs first, so bad names fail before any work.
+/// Parses every `--tag` and `--push` value. Runs first, so bad names fail before any work:
+/// errors quote the value as typed, a digest is no destination, and a push names its
+/// registry host.
 pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Error> {
-    let parse = |t: &String| -> Result<RefArg, Error> {
-        match t.strip_prefix(':') {
-            _ if t.is_empty() => Ok(RefArg::TagOnly(None)),
-            Some(tag) => {
-                Reference::parse(&format!("x:{tag}"))?;
-                Ok(RefArg::TagOnly(Some(tag.to_string())))
-            }
-            None => Ok(RefArg::Full(Reference::parse(t)?)),
+    let parse = |flag: &'static str, t: &String| -> Result<RefArg, Error> {
+        if t.is_empty() {
+            return Ok(RefArg::TagOnly(None));
         }
+        if let Some(tag) = t.strip_prefix(':') {
+            reference::check_tag(tag).map_err(|reason| reference::Error::Invalid { input: t.clone(), reason })?;
+            return Ok(RefArg::TagOnly(Some(tag.to_string())));
+        }
+        let r = Reference::parse(t)?;
+        if r.digest.is_some() {
+            return Err(Error::DigestDestination { flag, input: t.clone() });
+        }
+        if flag == "--push" && r.registry.is_none() {
+            return Err(Error::NoRegistryHost {
+                reference: t.clone(),
+                repository: r.repository.clone(),
+                from_setting: false,
+            });
+        }
+        Ok(RefArg::Full(r))
     };
-    let tags = args.tags.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
-    let pushes = args.push.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+    let tags = args.tags.iter().map(|t| parse("--tag", t)).collect::<Result<Vec<_>, _>>()?;
+    let pushes = args.push.iter().map(|t| parse("--push", t)).collect::<Result<Vec<_>, _>>()?;
     Ok((tags, pushes))
 }
 
@@ -148,7 +201,15 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
             RefArg::Full(r) => (r.clone(), r.tag.clone()),
             RefArg::TagOnly(tag) => {
                 let repo = s.repository.as_deref().ok_or(Error::NoRepository { flag })?;
-                (Reference::parse(repo)?, tag)
+                let r = Reference::parse(repo)?;
+                if flag == "--push" && r.registry.is_none() {
+                    return Err(Error::NoRegistryHost {
+                        reference: repo.to_string(),
+                        repository: r.repository.clone(),
+                        from_setting: true,
+                    });
+                }
+                (r, tag)
             }
         };
         let tags: Vec<Option<String>> = match (tag, &base.digest, &s.tags) {
@@ -171,6 +232,9 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
 pub(crate) fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let (tags, pushes) = references(args)?;
     let candidates = candidates(ws);
+    if candidates.is_empty() {
+        return Err(Error::EmptyWorkspace { manifest: ws.metadata.workspace_root.as_std_path().join("Cargo.toml") });
+    }
     let (package, bin) = select_binary(&candidates, args.package.as_deref(), args.bin.as_deref())?;
     let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
     let package_dir = pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path().to_path_buf();
@@ -182,6 +246,8 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let (created, revision) = git_facts(&package_dir)?;
     let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
     let platforms = platforms(args, &settings)?;
+    crate::image::include::check(settings.include.as_deref().unwrap_or_default())
+        .map_err(|e| Error::Include { message: e.to_string() })?;
     let image = spec::resolve(settings, &provenance);
     let sinks = sinks(args, tags, pushes, image.settings.tags.as_deref().unwrap_or_default(), &target_dir, &bin);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
@@ -195,7 +261,7 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
         })
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
-    Ok(Plan { builds, load_platform, package_dir, target_dir, image, sinks })
+    Ok(Plan { builds, load_platform, target_dir, image, sinks })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless
@@ -379,6 +445,9 @@ pub(crate) fn select_binary(
     }
 }
 
+/// The last second an RFC 3339 time with a four-digit year can name: 9999-12-31T23:59:59Z.
+pub(crate) const MAX_EPOCH: i64 = 253_402_300_799;
+
 /// The image's creation time, and the git commit for the `revision` label.
 /// `created` is `SOURCE_DATE_EPOCH`, else the last commit touching the package, else the
 /// epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
@@ -394,8 +463,15 @@ fn git_facts(package_dir: &std::path::Path) -> Result<(i64, Option<String>), Err
         Some(String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
     };
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) => value.trim().parse::<i64>().map_err(|_| Error::BadEpoch { value })?,
-        Err(_) => git(&["log", "-1", "--format=%ct", "--", "."]).and_then(|t| t.parse().ok()).unwrap_or(0),
+        Ok(value) => match value.trim().parse::<i64>() {
+            Ok(secs) if (0..=MAX_EPOCH).contains(&secs) => secs,
+            _ => return Err(Error::BadEpoch { value }),
+        },
+        // A commit time outside what an image can carry is clamped, never trusted as is.
+        Err(_) => git(&["log", "-1", "--format=%ct", "--", "."])
+            .and_then(|t| t.parse::<i64>().ok())
+            .unwrap_or(0)
+            .clamp(0, MAX_EPOCH),
     };
     Ok((created, git(&["rev-parse", "HEAD"])))
 }

@@ -3,51 +3,62 @@
 
 use crate::build::Built;
 use crate::error::Error;
+use crate::fsutil;
 use crate::image::cache::LayerCache;
+use crate::image::digest::Digest;
 use crate::image::growing::Growth;
 use crate::image::index::Index;
 use crate::image::layer::{Compressor, Contents, Entry, Layer};
 use crate::image::{self, Artifact, Image, Unpacked};
 use crate::plan::{Plan, PlatformBuild, SinkSpec};
 use crate::progress::Progress;
+use crate::redact::redact;
 use crate::reference::Reference;
+use crate::tuning::Tuning;
 use crate::{registry, sink, spec};
-use std::io::{IsTerminal, Read, Write};
+use std::io::{IsTerminal, Write};
 
-/// What the command line says about pushing.
+/// What the command line says about pushing, and how results are shown.
 pub(crate) struct PushSettings<'a> {
     pub(crate) insecure_registries: &'a [String],
     pub(crate) ca_certs: &'a [std::path::PathBuf],
-    /// From `--username` with `--password-stdin`, read before the build (see [`cli_credentials`]).
-    pub(crate) credentials: Option<registry::Credentials>,
+    /// Explicit credentials, each for its one registry host (see `crate::login`).
+    pub(crate) credentials: Vec<(String, registry::Credentials)>,
     pub(crate) quiet: bool,
     pub(crate) verbose: bool,
+    pub(crate) tuning: Tuning,
 }
 
-/// What every sink shares: the command line's push settings, the registry options (read
-/// once: the password may come from standard input), and one progress display.
+/// What every sink shares: the command line's push settings, the registry options, one
+/// progress display, and where result lines go.
 struct Ctx<'a> {
     push: &'a PushSettings<'a>,
     opts: Option<registry::PushOptions>,
     progress: Progress,
+    /// Standard output carries a tar (`--tarball -`): result lines go to stderr.
+    results_to_stderr: bool,
 }
 
 impl<'a> Ctx<'a> {
     fn new(plan: &Plan, push: &'a PushSettings<'a>) -> Ctx<'a> {
         let pushes = plan.sinks.iter().any(|s| matches!(s, SinkSpec::Registry { .. }));
-        let opts = if pushes {
-            Some(registry::PushOptions {
-                insecure_registries: push.insecure_registries.to_vec(),
-                ca_certs: push.ca_certs.to_vec(),
-                credentials: push.credentials.clone(),
-                verbose: push.verbose,
-            })
-        } else {
-            None
-        };
-        Ctx { push, opts, progress: Progress::new(push.quiet) }
+        let opts = pushes.then(|| registry::PushOptions {
+            insecure_registries: push.insecure_registries.to_vec(),
+            ca_certs: push.ca_certs.to_vec(),
+            credentials: push.credentials.clone(),
+            verbose: push.verbose,
+            quiet: push.quiet,
+            tuning: push.tuning.clone(),
+        });
+        let results_to_stderr =
+            plan.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
+        Ctx { push, opts, progress: Progress::new(push.quiet), results_to_stderr }
     }
 }
+
+/// An upload of the binary's layer begun while it was compressed (see
+/// [`compress_with_head_start`]); the first push waits for it, so that it finds the layer.
+type HeadStart<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Option<(Digest, u64)>, registry::Error>>;
 
 /// Publishes to every sink. True when all succeeded.
 ///
@@ -59,6 +70,7 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSett
     let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
     let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
+    cache.sweep();
     let mut layer_lists = Vec::new();
     for (pb, b) in plan.builds.iter().zip(built) {
         let assemble_err = |source| Error::Assemble { binary: b.executable.clone(), source };
@@ -76,7 +88,7 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSett
             s.finish_and_clear();
         }
         let artifact = Artifact::Index(Index::assemble(images));
-        return Ok(publish_all(plan, &artifact, ctx));
+        return Ok(publish_all(plan, &artifact, ctx, None));
     }
     let layers = layer_lists.pop().expect("one platform");
     let daemon_tags = plan.sinks.iter().find_map(|s| match s {
@@ -85,13 +97,20 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSett
     });
     let others: Vec<&SinkSpec> = plan.sinks.iter().filter(|s| !matches!(s, SinkSpec::Daemon { .. })).collect();
     let Some(tags) = daemon_tags else {
-        let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
-        let layers = compress_with_head_start(plan, &cache, layers, ctx).map_err(assemble_err)?;
-        if let Some(s) = spinner {
-            s.finish_and_clear();
-        }
-        let artifact = Artifact::Image(Image::assemble(plan.builds[0].platform.clone(), &plan.image.run, layers));
-        return Ok(publish_all(plan, &artifact, ctx));
+        let (growth, rx) = Growth::new();
+        return std::thread::scope(|scope| {
+            let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
+            let (layers, head_start) = compress_with_head_start(scope, plan, &cache, layers, ctx, &growth, rx);
+            if let Some(s) = spinner {
+                s.finish_and_clear();
+            }
+            let artifact = Artifact::Image(Image::assemble(
+                plan.builds[0].platform.clone(),
+                &plan.image.run,
+                layers.map_err(assemble_err)?,
+            ));
+            Ok(publish_all(plan, &artifact, ctx, head_start))
+        });
     };
     let diffs = layers
         .iter()
@@ -102,7 +121,7 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSett
     std::thread::scope(|scope| {
         let compressing = (!others.is_empty())
             .then(|| scope.spawn(|| compress(layers).map(|layers| Image::from_unpacked(&unpacked, layers))));
-        let mut all_ok = print_result(load(&unpacked, tags));
+        let mut all_ok = print_result(load(&unpacked, tags, ctx), ctx);
         if let Some(handle) = compressing {
             let artifact = Artifact::Image(handle.join().expect("compression does not panic").map_err(assemble_err)?);
             for spec in others {
@@ -128,8 +147,7 @@ fn layer_contents(
     let what = if base.ca_bundle { "users, /tmp, CA certificates" } else { "users, /tmp" };
     let mut layers = vec![(image::base::contents(&base), format!("cargo containerize: base ({what})"))];
     if !plan.image.includes.is_empty() {
-        let listed: Vec<String> =
-            plan.image.includes.iter().map(|i| format!("{} {}", i.from.display(), i.to)).collect();
+        let listed: Vec<String> = plan.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
         let contents = image::include::contents(&plan.image.includes)?;
         layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
     }
@@ -139,10 +157,18 @@ fn layer_contents(
     Ok(layers)
 }
 
-/// Publishes `artifact` to every sink in the plan's order.
-fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool {
+/// Publishes `artifact` to every sink in the plan's order (local sinks come first, so none
+/// waits for a registry); the first push waits for the head-start upload, if any.
+fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx, mut head_start: Option<HeadStart>) -> bool {
     let mut all_ok = true;
     for spec in &plan.sinks {
+        if let (SinkSpec::Registry { .. }, Some(handle)) = (spec, head_start.take()) {
+            let outcome = handle.join().unwrap_or(Ok(None));
+            if let (Err(e), true) = (outcome, ctx.push.verbose) {
+                let e = redact(&e.to_string());
+                eprintln!("note: the upload during compression did not finish ({e}); the push uploads the layer");
+            }
+        }
         all_ok &= publish(spec, plan, artifact, ctx);
     }
     all_ok
@@ -155,42 +181,38 @@ fn compress_all(cache: &LayerCache, layers: Vec<(Contents, String)>) -> std::io:
 
 /// Compresses the layers; when the image goes to a registry and the binary's layer is new,
 /// uploads that layer to the first registry while it is being compressed
-/// (`registry::upload_growing_blocking`). The push then finds it there. Any failure of the
-/// head start only costs time: the push uploads what is missing.
-fn compress_with_head_start(
-    plan: &Plan,
+/// (`registry::upload_growing_blocking`), and returns that upload still running: local
+/// sinks do not wait for it. Any failure of the head start only costs time: the push
+/// uploads what is missing.
+fn compress_with_head_start<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    plan: &'env Plan,
     cache: &LayerCache,
     layers: Vec<(Contents, String)>,
-    ctx: &Ctx,
-) -> std::io::Result<Vec<Layer>> {
+    ctx: &'env Ctx<'env>,
+    growth: &'env Growth,
+    rx: tokio::sync::watch::Receiver<crate::image::growing::Written>,
+) -> (std::io::Result<Vec<Layer>>, Option<HeadStart<'scope>>) {
     let first_push = plan.sinks.iter().find_map(|s| match s {
         SinkSpec::Registry { references } => references.first(),
         _ => None,
     });
     let new_binary = layers.last().is_some_and(|(c, _)| !cache.has_layer(c, Compressor::default()));
     let (Some(reference), Some(opts), true) = (first_push, &ctx.opts, new_binary) else {
-        return compress_all(cache, layers);
+        return (compress_all(cache, layers), None);
     };
-    let (growth, rx) = Growth::new();
     let count = layers.len();
-    std::thread::scope(|scope| {
-        let uploader = scope.spawn(|| registry::upload_growing_blocking(reference, opts, &growth, rx, &ctx.progress));
-        let compressed: std::io::Result<Vec<Layer>> = layers
-            .into_iter()
-            .enumerate()
-            .map(|(i, (c, created_by))| {
-                let watch = (i + 1 == count).then_some(&growth);
-                cache.layer_growing(c, Compressor::default(), created_by, watch)
-            })
-            .collect();
-        growth.end();
-        if let Ok(Err(e)) = uploader.join() {
-            if ctx.push.verbose {
-                eprintln!("note: the upload during compression did not finish ({e}); the push uploads the layer");
-            }
-        }
-        compressed
-    })
+    let uploader = scope.spawn(move || registry::upload_growing_blocking(reference, opts, growth, rx, &ctx.progress));
+    let compressed: std::io::Result<Vec<Layer>> = layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, created_by))| {
+            let watch = (i + 1 == count).then_some(growth);
+            cache.layer_growing(c, Compressor::default(), created_by, watch)
+        })
+        .collect();
+    growth.end();
+    (compressed, Some(uploader))
 }
 
 /// The image that a Docker engine or a tarball gets.
@@ -216,10 +238,10 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
     }
     let result = match spec {
         SinkSpec::Registry { references } => push_to(artifact, references, ctx),
-        SinkSpec::Daemon { tags } => load(&image.unpacked(), tags),
-        local => sink::publish_local(local, artifact, image).map_err(Error::from),
+        SinkSpec::Daemon { tags } => load(&image.unpacked(), tags, ctx),
+        local => sink::publish_local(local, artifact, image, push.tuning.timeout).map_err(Error::from),
     };
-    let ok = print_result(result);
+    let ok = print_result(result, ctx);
     if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {
         if !push.quiet {
             let d = dir.display();
@@ -236,8 +258,8 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
 }
 
 /// Loads into the engine; one `NAME:TAG sha256:<image ID>` line per tag.
-fn load(unpacked: &Unpacked, tags: &[Reference]) -> Result<Vec<String>, Error> {
-    sink::daemon::load(unpacked, tags).map_err(|e| Error::Sink(e.into()))?;
+fn load(unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
+    sink::daemon::load(unpacked, tags, &ctx.push.tuning).map_err(|e| Error::Sink(e.into()))?;
     Ok(tags.iter().map(|t| format!("{} {}", t.with_default_tag(), unpacked.id())).collect())
 }
 
@@ -251,27 +273,15 @@ fn push_to(artifact: &Artifact, references: &[Reference], ctx: &Ctx) -> Result<V
         match result {
             Ok(digest) => lines.push(format!("{}@{digest}", reference.name())),
             Err(e) if first_error.is_none() => first_error = Some(e),
-            Err(e) => report(&Error::Registry(e)),
+            Err(e) => report(&Error::Registry(Box::new(e))),
         }
     }
     // Successful references are still reported before the failure.
     if let Some(e) = first_error {
-        print_result(Ok(lines));
-        return Err(Error::Registry(e));
+        print_result(Ok(lines), ctx);
+        return Err(Error::Registry(Box::new(e)));
     }
     Ok(lines)
-}
-
-/// `--username` with `--password-stdin`: the secret is read from standard input.
-pub(crate) fn cli_credentials(username: Option<&str>) -> Result<Option<registry::Credentials>, Error> {
-    let Some(username) = username else { return Ok(None) };
-    let mut password = String::new();
-    std::io::stdin().read_to_string(&mut password).map_err(|source| Error::Stdin { source })?;
-    let password = password.trim_end_matches(['\n', '\r']).to_string();
-    if password.is_empty() {
-        return Err(Error::EmptyPassword);
-    }
-    Ok(Some(registry::Credentials::basic(username, password)))
 }
 
 fn spinner(quiet: bool, message: &str) -> Option<indicatif::ProgressBar> {
@@ -283,11 +293,16 @@ fn spinner(quiet: bool, message: &str) -> Option<indicatif::ProgressBar> {
     Some(bar)
 }
 
-/// Prints a sink's result lines on stdout, or its error on stderr; true on success.
-fn print_result(result: Result<Vec<String>, Error>) -> bool {
+/// Prints a sink's result lines on stdout (on stderr when stdout carries a tar), or its
+/// error on stderr; true on success.
+fn print_result(result: Result<Vec<String>, Error>, ctx: &Ctx) -> bool {
     match result {
         Ok(lines) => {
-            let mut out = std::io::stdout().lock();
+            let mut out: Box<dyn Write> = if ctx.results_to_stderr {
+                Box::new(std::io::stderr().lock())
+            } else {
+                Box::new(std::io::stdout().lock())
+            };
             for line in lines {
                 let _ = writeln!(out, "{line}");
             }
@@ -301,11 +316,12 @@ fn print_result(result: Result<Vec<String>, Error>) -> bool {
     }
 }
 
-/// Prints an error and its fix on stderr.
+/// Prints an error and its fix on stderr, with every known secret redacted: messages may
+/// quote a server.
 pub(crate) fn report(e: &Error) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {e}");
+    let _ = writeln!(err, "error: {}", redact(&e.to_string()));
     if let Some(hint) = e.hint() {
-        let _ = writeln!(err, "  help: {hint}");
+        let _ = writeln!(err, "  help: {}", redact(&hint));
     }
 }

@@ -109,7 +109,7 @@ fn split_registry(name: &str) -> (Option<&str>, &str) {
 }
 
 /// A tag: `[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}`.
-fn check_tag(tag: &str) -> Result<(), String> {
+pub(crate) fn check_tag(tag: &str) -> Result<(), String> {
     if tag.is_empty() {
         return Err("the tag after ':' is empty".into());
     }

@@ -4,11 +4,12 @@ use crate::build::{self, Built, Running};
 use crate::cli::Args;
 use crate::elf;
 use crate::error::Error;
+use crate::login;
 use crate::plan::{self, Plan};
 use crate::publish::{self, report, PushSettings};
-use crate::registry;
 use crate::sink;
 use crate::speculate;
+use crate::tuning::Tuning;
 use crate::workspace::{LoadOptions, Workspace};
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
@@ -23,24 +24,20 @@ pub fn run(args: &Args) -> i32 {
 }
 
 fn run_inner(args: &Args) -> Result<bool, Error> {
+    crate::interrupt::install();
+    let env = crate::registry::credentials::process_env;
+    let tuning = Tuning::from_env(&env)?;
     // Bad names fail before anything is built, and so does a missing engine.
-    let (tags, pushes) = plan::references(args)?;
-    for push in &pushes {
-        if let plan::RefArg::Full(reference) = push {
-            registry::Target::from_reference(reference, &args.insecure_registries)?;
-        }
-    }
+    let (tags, _) = plan::references(args)?;
     if !tags.is_empty() {
-        sink::daemon::ping().map_err(sink::Error::from)?;
+        sink::daemon::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
-    let credentials = publish::cli_credentials(args.username.as_deref())?;
-    // Install a missing target now, so the head-start build can use it; only a Linux one,
-    // which the plan would accept.
-    if crate::image::platform::Platform::of_target(args.target()).is_some() {
-        build::ensure_target(args.target(), args.quiet)?;
-    }
-    // Start last time's build for this command line while cargo metadata runs.
-    let guess = speculate::recall(args).and_then(|spec| Running::spawn(&spec).ok());
+    let explicit = login::explicit(args.username.as_deref(), &env)?;
+    // Start last time's build for this command line while cargo metadata runs, if its
+    // target is there: a guess never installs anything.
+    let guess = speculate::recall(args)
+        .filter(|spec| build::target_installed(&spec.target))
+        .and_then(|spec| Running::spawn(&spec).ok());
     let ws = Workspace::load(&LoadOptions {
         manifest_path: args.manifest_path.clone(),
         locked: args.locked,
@@ -49,6 +46,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     })
     .map_err(plan::Error::from)?;
     let plan = plan::resolve(args, &ws)?;
+    let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let built = build_all(&plan, guess, args)?;
     let push = PushSettings {
         insecure_registries: &args.insecure_registries,
@@ -56,6 +54,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
         credentials,
         quiet: args.quiet,
         verbose: args.verbose > 0,
+        tuning,
     };
     publish::assemble_and_publish(&plan, &built, &push)
 }
@@ -72,9 +71,9 @@ fn build_all(plan: &Plan, mut guess: Option<Running>, args: &Args) -> Result<Vec
         let running = match guess.take() {
             Some(g) if g.spec() == &pb.build => g,
             other => {
-                if let Some(wrong) = other {
-                    wrong.discard();
-                }
+                // A wrong guess is stopped (its drop kills its process group) before the
+                // build that is wanted starts.
+                drop(other);
                 Running::spawn(&pb.build)?
             }
         };

@@ -37,10 +37,25 @@ pub(crate) enum CaCertificates {
 /// A file or directory copied into the image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Include {
-    /// Relative to the package directory (already joined when it comes from Cargo.toml).
+    /// The source, symlinks resolved: inside the package (Cargo.toml) or the current
+    /// directory (`--include`), unless `--allow-include-outside` was given.
     pub(crate) from: PathBuf,
-    /// An absolute path in the image.
+    /// How the image's history names the source: relative to the package or the current
+    /// directory, so no host path gets into the image.
+    pub(crate) shown: String,
+    /// An absolute path in the image, normalised (`/srv/www`), never `/`.
     pub(crate) to: String,
+}
+
+/// Where an include's `from` is looked up, and how far it may reach.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IncludeBase<'a> {
+    /// The package directory (Cargo.toml) or the current directory (`--include`).
+    pub(crate) dir: &'a std::path::Path,
+    /// `from` may be absolute (only `--include`).
+    pub(crate) absolute_ok: bool,
+    /// `from` may resolve outside `dir` (`--allow-include-outside`).
+    pub(crate) outside_ok: bool,
 }
 
 /// Settings from one source; `None` or empty means "not set here".
@@ -159,9 +174,20 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
     let mut s = Settings::default();
     for (key, v) in map {
         match key.as_str() {
-            "args" => s.args = Some(strings(v).ok_or_else(|| wrong(key, "an array of strings", v))?),
+            "args" => {
+                let args = strings(v).ok_or_else(|| wrong(key, "an array of strings", v))?;
+                if args.iter().any(|a| a.contains('\0')) {
+                    return Err(bad(key, "an argument holds a NUL character, which no program can receive".into()));
+                }
+                s.args = Some(args);
+            }
             "entrypoint" => s.entrypoint = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?),
-            "env" => s.env = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
+            "env" => {
+                s.env = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?;
+                for (k, value) in &s.env {
+                    env_var(k, value).map_err(|reason| bad(key, reason))?;
+                }
+            }
             "labels" => s.labels = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
             "annotations" => s.annotations = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
             "ports" => {
@@ -196,6 +222,7 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
                     let (Some(from), Some(to), false) = (from, to, extra) else {
                         return Err(wrong(key, expected, item));
                     };
+                    let base = IncludeBase { dir: base, absolute_ok: false, outside_ok: false };
                     includes.push(include(base, from, to).map_err(|reason| bad(key, reason))?);
                 }
                 s.include = Some(includes);
@@ -211,7 +238,7 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             "tags" => {
                 let tags = strings(v).ok_or_else(|| wrong(key, "an array of strings", v))?;
                 for tag in &tags {
-                    crate::reference::Reference::parse(&format!("x:{tag}")).map_err(|e| bad(key, e.to_string()))?;
+                    crate::reference::check_tag(tag).map_err(|reason| bad(key, format!("{tag:?}: {reason}")))?;
                 }
                 s.tags = Some(tags);
             }
@@ -270,30 +297,104 @@ pub(crate) fn user(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
-fn workdir(text: &str) -> Result<String, String> {
+/// The working directory: an absolute path without `.` or `..`, normalised.
+pub(crate) fn workdir(text: &str) -> Result<String, String> {
+    image_path(text).map_err(|why| format!("{text:?} {why}"))
+}
+
+/// An absolute path in the image: starts with `/`, has no `.` or `..` component and no NUL;
+/// doubled and trailing slashes are dropped. `/` itself is allowed (it names the root).
+fn image_path(text: &str) -> Result<String, &'static str> {
     if !text.starts_with('/') {
-        return Err(format!("{text:?} is not an absolute path"));
+        return Err("is not an absolute path");
     }
-    Ok(text.to_string())
+    if text.contains('\0') {
+        return Err("holds a NUL character");
+    }
+    let parts: Vec<&str> = text.split('/').filter(|p| !p.is_empty()).collect();
+    if parts.iter().any(|p| *p == "." || *p == "..") {
+        return Err("has a `.` or `..` component; write the path without them");
+    }
+    Ok(format!("/{}", parts.join("/")))
 }
 
-/// Checks an include: `from` exists (relative to `base`), `to` is absolute.
-pub(crate) fn include(base: &std::path::Path, from: &str, to: &str) -> Result<Include, String> {
-    let path = base.join(from);
-    if !path.exists() {
-        return Err(format!("{} does not exist", path.display()));
+/// An environment variable: a name without `=` or NUL, not empty; a value without NUL.
+pub(crate) fn env_var(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("a variable has an empty name (value {value:?})"));
     }
-    if !to.starts_with('/') || to.split('/').any(|c| c == "..") {
-        return Err(format!("the destination {to:?} must be an absolute path in the image, without `..`"));
+    if name.contains('=') {
+        return Err(format!("the name {name:?} holds `=`, which would make it another variable"));
     }
-    Ok(Include { from: path, to: to.to_string() })
+    if name.contains('\0') || value.contains('\0') {
+        return Err(format!("{name:?} holds a NUL character, which no program can receive"));
+    }
+    Ok(())
 }
 
-/// `K=V` flags into a table.
+/// Checks an include: `from` exists under `base` (symlinks resolved) and is a regular file
+/// or a directory; `to` is an absolute path in the image below `/`.
+pub(crate) fn include(base: IncludeBase, from: &str, to: &str) -> Result<Include, String> {
+    use std::path::Path;
+    if from.contains('\0') {
+        return Err("`from` holds a NUL character".into());
+    }
+    let rel = Path::new(from);
+    let where_ = if base.absolute_ok { "the current directory" } else { "the package directory" };
+    if rel.is_absolute() && !base.absolute_ok {
+        return Err(format!(
+            "`from` {from:?} is an absolute path; it must be relative to {where_} ({})",
+            base.dir.display()
+        ));
+    }
+    let path = base.dir.join(rel);
+    let resolved = std::fs::canonicalize(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{} does not exist", path.display()),
+        _ => format!("{}: {e}", path.display()),
+    })?;
+    let dir = std::fs::canonicalize(base.dir).unwrap_or_else(|_| base.dir.to_path_buf());
+    let inside = resolved.strip_prefix(&dir).ok().map(Path::to_path_buf);
+    if inside.is_none() && !base.outside_ok {
+        return Err(format!(
+            "`from` {from:?} resolves to {}, outside {where_} ({}); {}",
+            resolved.display(),
+            dir.display(),
+            if base.absolute_ok {
+                "pass --allow-include-outside to copy files from anywhere"
+            } else {
+                "include only files of the package, or copy them into it first"
+            }
+        ));
+    }
+    let meta = std::fs::metadata(&resolved).map_err(|e| format!("{}: {e}", resolved.display()))?;
+    if !(meta.is_file() || meta.is_dir()) {
+        return Err(format!(
+            "{} is {}; only regular files and directories can be included",
+            path.display(),
+            crate::image::include::kind_of(&meta)
+        ));
+    }
+    let to = image_path(to).map_err(|why| format!("the destination {to:?} {why}"))?;
+    if to == "/" {
+        return Err("the destination \"/\" is the image's root; name a directory below it, e.g. \"/srv\"".into());
+    }
+    let shown = match inside {
+        Some(p) if p.as_os_str().is_empty() => ".".to_string(),
+        Some(p) => p.display().to_string(),
+        // Outside, by request: only the last component, so no host path is recorded.
+        None => resolved.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "/".into()),
+    };
+    Ok(Include { from: resolved, shown, to })
+}
+
+/// `K=V` flags into a table; a NUL anywhere is refused.
 pub(crate) fn pairs(flag: &'static str, values: &[String]) -> Result<BTreeMap<String, String>, Error> {
     values
         .iter()
         .map(|kv| match kv.split_once('=') {
+            Some(_) if kv.contains('\0') => {
+                Err(Error::BadFlag { flag, value: kv.clone(), reason: "holds a NUL character".into() })
+            }
             Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
             _ => Err(Error::BadFlag { flag, value: kv.clone(), reason: "expected KEY=VALUE".into() }),
         })
@@ -374,6 +475,44 @@ mod tests {
         assert!(parse_err(json!({"workdir": "data"})).contains("not an absolute path"));
         assert!(parse_err(json!({"include": [{"from": "nope", "to": "/x"}]})).contains("does not exist"));
         assert!(parse_err(json!({"include": [{"from": "src", "to": "x"}]})).contains("absolute path"));
+    }
+
+    #[test]
+    fn values_that_would_be_accepted_wrong_are_refused_before_the_build() {
+        assert!(parse_err(json!({"env": {"A=B": "c"}})).contains("holds `=`"));
+        assert!(parse_err(json!({"env": {"": "c"}})).contains("empty name"));
+        assert!(parse_err(json!({"env": {"A": "x\u{0}y"}})).contains("NUL"));
+        assert!(parse_err(json!({"args": ["a\u{0}"]})).contains("NUL"));
+        assert!(parse_err(json!({"workdir": "/../x"})).contains("`..`"));
+        assert!(parse_err(json!({"workdir": "/a/./b"})).contains("`.`"));
+        assert!(parse_err(json!({"include": [{"from": "src", "to": "/"}]})).contains("root"));
+        assert!(parse_err(json!({"include": [{"from": "src", "to": "//"}]})).contains("root"));
+        assert!(parse_err(json!({"include": [{"from": "src", "to": "/a\u{0}"}]})).contains("NUL"));
+        assert!(parse_err(json!({"include": [{"from": "src", "to": "/a/../b"}]})).contains("`..`"));
+        assert!(parse_err(json!({"tags": [""]})).contains("empty"));
+        assert_eq!(parse_ok(json!({"workdir": "/data//x/"})).workdir.as_deref(), Some("/data/x"));
+    }
+
+    #[test]
+    fn include_sources_stay_inside_the_package() {
+        let err = parse_err(json!({"include": [{"from": "/etc/hostname", "to": "/x"}]}));
+        assert!(err.contains("absolute path") && err.contains("relative to the package"), "{err}");
+        let err = parse_err(json!({"include": [{"from": "../../../../../../../../etc/hostname", "to": "/x"}]}));
+        assert!(err.contains("outside the package directory"), "{err}");
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("pkg");
+        std::fs::create_dir_all(&pkg).unwrap();
+        std::os::unix::fs::symlink("/etc/hostname", pkg.join("host")).unwrap();
+        let base = IncludeBase { dir: &pkg, absolute_ok: false, outside_ok: false };
+        assert!(include(base, "host", "/x").unwrap_err().contains("outside the package directory"));
+        std::fs::write(pkg.join("ok.txt"), "x").unwrap();
+        let inc = include(base, "./ok.txt", "/srv//ok.txt").unwrap();
+        assert_eq!((inc.shown.as_str(), inc.to.as_str()), ("ok.txt", "/srv/ok.txt"));
+        let cli = IncludeBase { dir: &pkg, absolute_ok: true, outside_ok: false };
+        assert!(include(cli, "/etc/hostname", "/x").unwrap_err().contains("--allow-include-outside"));
+        let anywhere = IncludeBase { dir: &pkg, absolute_ok: true, outside_ok: true };
+        assert_eq!(include(anywhere, "/etc/hostname", "/x").unwrap().shown, "hostname");
+        assert!(include(anywhere, "/dev/zero", "/x").unwrap_err().contains("character device"));
     }
 
     #[test]

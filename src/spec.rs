@@ -54,10 +54,11 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         reason,
     };
     let cwd = std::env::current_dir().unwrap_or_default();
+    let base = settings::IncludeBase { dir: &cwd, absolute_ok: true, outside_ok: args.allow_include_outside };
     let mut includes = Vec::new();
     for inc in &args.include {
         let (from, to) = inc.rsplit_once(':').ok_or_else(|| flag("--include", inc, "expected FROM:TO".into()))?;
-        includes.push(settings::include(&cwd, from, to).map_err(|r| flag("--include", inc, r))?);
+        includes.push(settings::include(base, from, to).map_err(|r| flag("--include", inc, r))?);
     }
     let ports = args
         .expose
@@ -65,18 +66,22 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         .map(|p| settings::port(p).map_err(|r| flag("--expose", p, r)))
         .collect::<Result<Vec<_>, _>>()?;
     let user = args.user.as_deref().map(|u| settings::user(u).map_err(|r| flag("--user", u, r))).transpose()?;
-    if let Some(dir) = &args.workdir {
-        if !dir.starts_with('/') {
-            return Err(flag("--workdir", dir, "not an absolute path".into()));
-        }
+    let workdir =
+        args.workdir.as_deref().map(|d| settings::workdir(d).map_err(|r| flag("--workdir", d, r))).transpose()?;
+    let env = settings::pairs("--env", &args.env)?;
+    for (k, v) in &env {
+        settings::env_var(k, v).map_err(|r| flag("--env", &format!("{k}={v}"), r))?;
+    }
+    if let Some(a) = args.args.iter().find(|a| a.contains('\0')) {
+        return Err(flag("--", a, "an argument holds a NUL character, which no program can receive".into()));
     }
     Ok(Settings {
         args: (!args.args.is_empty()).then(|| args.args.clone()),
         entrypoint: args.entrypoint.then_some(true),
-        env: settings::pairs("--env", &args.env)?,
+        env,
         ports: (!ports.is_empty()).then_some(ports),
         user,
-        workdir: args.workdir.clone(),
+        workdir,
         labels: settings::pairs("--label", &args.labels)?,
         annotations: settings::pairs("--annotation", &args.annotations)?,
         include: (!includes.is_empty()).then_some(includes),

@@ -29,17 +29,30 @@ fn path(args: &Args) -> Option<PathBuf> {
     Some(dir()?.join(Digest::of(key.as_bytes()).hex()))
 }
 
-/// The build spec chosen last time for this command line, if any.
+/// The build spec chosen last time for this command line, if any: its package, binary,
+/// target and the environment the plan gave it (a cross linker), with this command line's
+/// cargo flags. Settings can change the target (`platforms`) and files the linker, so the
+/// guess is checked against the plan before it is used.
 pub(crate) fn recall(args: &Args) -> Option<BuildSpec> {
     let text = std::fs::read_to_string(path(args)?).ok()?;
-    let (package, bin) = text.trim_end().split_once('\n')?;
-    Some(crate::plan::build_spec(args, package.to_string(), bin.to_string()))
+    let mut lines = text.lines();
+    let (package, bin, target) = (lines.next()?, lines.next()?, lines.next()?);
+    let env =
+        lines.map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect::<Option<Vec<_>>>()?;
+    let mut spec = crate::plan::build_spec(args, package.to_string(), bin.to_string());
+    spec.target = target.to_string();
+    spec.env = env;
+    Some(spec)
 }
 
-/// Records the chosen package and binary; failures only lose the head start.
+/// Records the chosen package, binary, target and build environment; failures only lose
+/// the head start.
 pub(crate) fn remember(args: &Args, spec: &BuildSpec) {
     let Some(path) = path(args) else { return };
-    let text = format!("{}\n{}\n", spec.package, spec.bin);
+    let mut text = format!("{}\n{}\n{}\n", spec.package, spec.bin, spec.target);
+    for (k, v) in &spec.env {
+        text.push_str(&format!("{k}={v}\n"));
+    }
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
         return;
     }

@@ -5,18 +5,27 @@ mod common;
 
 use cargo_containerize::api::Image;
 use cargo_containerize::api::Reference;
-use cargo_containerize::api::{push_blocking, PushOptions};
+use cargo_containerize::api::{push_blocking, PushOptions, Tuning};
 use cargo_containerize::api::{Event, Progress};
 use common::fault_proxy::{FaultProxy, Faults, Kind, Seen};
 use common::registry::{skopeo_digest, Registry};
-use common::{child, images};
+use common::{assert_no_canary, images};
 use std::time::{Duration, Instant};
 
 fn push(image: &Image, reference: &str) -> (Result<String, String>, Vec<Event>) {
+    push_with(image, reference, &PushOptions::default())
+}
+
+/// Pushes one reference through the library; no form of the canary may show in the
+/// result or the events.
+fn push_with(image: &Image, reference: &str, opts: &PushOptions) -> (Result<String, String>, Vec<Event>) {
     let progress = Progress::hidden();
     let refs = [Reference::parse(reference).unwrap()];
-    let result = push_blocking(image, &refs, &PushOptions::default(), &progress).pop().unwrap();
-    (result.map(|d| d.to_string()).map_err(|e| e.to_string()), progress.events())
+    let result = push_blocking(image, &refs, opts, &progress).pop().unwrap();
+    let result = result.map(|d| d.to_string()).map_err(|e| e.to_string());
+    let events = progress.events();
+    assert_no_canary(&[&format!("{result:?} {events:?}")], &[]);
+    (result, events)
 }
 
 fn uploads(proxy: &FaultProxy) -> usize {
@@ -81,61 +90,50 @@ fn repush_of_an_unchanged_image_uploads_no_blob() {
     assert_eq!(skipped, image.blobs().count(), "{events:?}");
 }
 
-/// Child of [`interrupted_push_resumes_and_reuses_what_reached_the_registry`].
-#[test]
-fn child_push_big_image() {
-    if !child::is_child() {
-        return;
-    }
-    let dir = std::path::PathBuf::from(std::env::var("CC_PUSH_CACHE").unwrap());
-    let image = images::image_with(&dir, "big", 24 << 20);
-    let (result, _) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
-    println!("RESULT {result:?}");
-}
-
+/// A CLI push killed while the big layer is stuck mid-body; the next run uploads only what
+/// did not reach the registry.
 #[test]
 fn interrupted_push_resumes_and_reuses_what_reached_the_registry() {
     let registry = Registry::plain();
-    let dir = tempfile::tempdir().unwrap();
-    let image = images::image_with(dir.path(), "big", 24 << 20);
+    let p = common::Project::copy("hello");
+    std::fs::write(p.path().join("big.bin"), images::noise(24 << 20, "big")).unwrap();
     let stalling = FaultProxy::start(registry.port, Faults { stall_after_bytes: Some(6 << 20), ..Default::default() });
-    let envs =
-        [("CC_PUSH_CACHE", dir.path().display().to_string()), ("CC_PUSH_REF", format!("{}/big:1", stalling.host()))];
-    let mut process = child::spawn("child_push_big_image", &envs);
-    // Kill once the big layer is stuck mid-body and the two small blobs (config, hello) are in.
-    let small_done = |seen: &[Seen]| seen.iter().filter(|s| s.kind == Kind::UploadPut && s.status == 201).count() == 2;
-    let ready = stalling.wait_until(Duration::from_secs(60), |seen, stalled| stalled && small_done(seen));
+    let args = |proxy: &FaultProxy| {
+        [
+            "--include".to_string(),
+            "big.bin:/data.bin".to_string(),
+            "--push".to_string(),
+            format!("{}/big:1", proxy.host()),
+        ]
+    };
+    let mut process = p
+        .cmd()
+        .args(args(&stalling))
+        .envs(common::canary_env(&stalling.host()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill once the big layer is stuck mid-body and the three small blobs are in: config,
+    // base layer, and the binary's layer (uploaded while it was compressed).
+    let small_done = |seen: &[Seen]| seen.iter().filter(|s| s.kind == Kind::UploadPut && s.status == 201).count() == 3;
+    let ready = stalling.wait_until(Duration::from_secs(120), |seen, stalled| stalled && small_done(seen));
     process.kill().unwrap();
     let output = process.wait_with_output().unwrap();
-    assert!(
-        ready,
-        "never stalled with the small blobs in: {:?}\n{}",
-        stalling.seen(),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    assert!(!String::from_utf8_lossy(&output.stdout).contains("RESULT"), "the push finished before the kill");
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(ready, "never stalled with the small blobs in: {:?}\n{stderr}", stalling.seen());
+    assert!(stdout.is_empty(), "the push finished before the kill: {stdout}");
+    assert_no_canary(&[&stdout, &stderr], &[p.path()]);
     drop(stalling);
 
     let proxy = FaultProxy::start(registry.port, Faults::default());
-    let (result, events) = push(&image, &format!("{}/big:1", proxy.host()));
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
-    assert_eq!(proxy.blobs_found(), 2, "config and hello layer exist: {:?}", proxy.seen());
-    assert!(events.iter().any(|e| matches!(e, Event::Skipped { .. })), "{events:?}");
+    let run = common::Run::of(p.cmd().args(args(&proxy)).envs(common::canary_env(&proxy.host()))).ok();
+    assert_no_canary(&[&run.stdout, &run.stderr], &[p.path()]);
+    assert_eq!(proxy.blobs_found(), 3, "config, base and binary layers exist: {:?}", proxy.seen());
+    assert!(run.stderr.contains("skipped sha256:"), "{}", run.stderr);
     assert_eq!(proxy.count(Kind::UploadStart), 1, "only the big layer uploads again: {:?}", proxy.seen());
-    assert_eq!(skopeo_digest(&registry, "big:1", &["--tls-verify=false"]), image.digest().to_string());
-}
-
-/// Child of [`chunked_upload_with_small_chunks_round_trips`]: env selects chunked PATCH uploads.
-#[test]
-fn child_push_chunked() {
-    if !child::is_child() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let image = images::image_with(dir.path(), "chunked", 1 << 20);
-    let (result, _) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
-    println!("PUSHED {}", image.digest());
+    let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+    assert_eq!(skopeo_digest(&registry, "big:1", &["--tls-verify=false"]), digest);
 }
 
 #[test]
@@ -143,52 +141,33 @@ fn chunked_upload_with_small_chunks_round_trips() {
     let registry = Registry::plain();
     // The second chunk is refused with 416: the client asks the registry where it stands.
     let proxy = FaultProxy::start(registry.port, Faults { range_416_once: true, ..Default::default() });
-    let envs = [
-        ("CC_PUSH_REF", format!("{}/chunked:1", proxy.host())),
-        ("CARGO_CONTAINERIZE_UPLOAD", "chunked".to_string()),
-        ("CARGO_CONTAINERIZE_CHUNK_SIZE", "300000".to_string()),
-    ];
-    let out = child::run("child_push_chunked", &envs);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    let digest = stdout
-        .lines()
-        .find_map(|l| l.split_once("PUSHED ").map(|(_, d)| d))
-        .unwrap_or_else(|| panic!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr)))
-        .trim()
-        .to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "chunked", 1 << 20);
+    let tuning = Tuning { force_chunked: true, chunk_size: 300_000, ..Tuning::default() };
+    let opts = PushOptions { tuning, ..Default::default() };
+    let (result, _) = push_with(&image, &format!("{}/chunked:1", proxy.host()), &opts);
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
     // The 1 MiB layer went up in 4 PATCHes of at most 300000 bytes, the config in 1.
     assert!(proxy.count(Kind::UploadPatch) >= 5, "{:?}", proxy.seen());
     assert!(proxy.seen().iter().any(|s| s.injected && s.status == 416), "{:?}", proxy.seen());
     assert!(proxy.count(Kind::UploadStatus) >= 1, "no GET of the upload status after 416: {:?}", proxy.seen());
-    assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), digest);
-}
-
-/// Child of [`stalled_upload_times_out_and_restarts_from_head`].
-#[test]
-fn child_push_stalled() {
-    if !child::is_child() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let image = images::image_with(dir.path(), "stall", 4 << 20);
-    let (result, events) = push(&image, &std::env::var("CC_PUSH_REF").unwrap());
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
-    assert!(
-        events.iter().any(|e| matches!(e, Event::Retrying { reason, .. } if reason.contains("stalled"))),
-        "{events:?}"
-    );
-    println!("PUSHED {}", image.digest());
+    assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), image.digest().to_string());
 }
 
 #[test]
 fn stalled_upload_times_out_and_restarts_from_head() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(registry.port, Faults { stall_after_bytes: Some(1 << 20), ..Default::default() });
-    let envs = [("CC_PUSH_REF", format!("{}/stall:1", proxy.host())), ("CARGO_CONTAINERIZE_STALL_SECS", "1".into())];
-    let out = child::run("child_push_stalled", &envs);
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let dir = tempfile::tempdir().unwrap();
+    let image = images::image_with(dir.path(), "stall", 4 << 20);
+    let opts =
+        PushOptions { tuning: Tuning { stall: Duration::from_secs(1), ..Tuning::default() }, ..Default::default() };
+    let (result, events) = push_with(&image, &format!("{}/stall:1", proxy.host()), &opts);
+    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
+    assert!(
+        events.iter().any(|e| matches!(e, Event::Retrying { reason, .. } if reason.contains("stalled"))),
+        "{events:?}"
+    );
     // Config, hello layer and the data layer, plus the data layer again after the stall.
     assert_eq!(proxy.count(Kind::BlobHead), 4, "{:?}", proxy.seen());
     assert_eq!(proxy.count(Kind::UploadStart), 4, "{:?}", proxy.seen());
@@ -227,7 +206,7 @@ fn credentials_never_go_to_an_upload_location_on_another_host() {
     let image = images::hello_image(dir.path(), "elsewhere");
     let progress = Progress::hidden();
     let opts = PushOptions {
-        credentials: Some(cargo_containerize::api::Credentials::basic("erin", "erin-Secret")),
+        credentials: vec![(front.host(), cargo_containerize::api::Credentials::basic("erin", "erin-Secret"))],
         ..Default::default()
     };
     let refs = [Reference::parse(&format!("{}/elsewhere:1", front.host())).unwrap()];
@@ -238,42 +217,30 @@ fn credentials_never_go_to_an_upload_location_on_another_host() {
     assert!(front.count(Kind::BlobHead) == 2 && front.count(Kind::ManifestPut) == 1, "{:?}", front.seen());
 }
 
-/// Child of [`http_proxy_variables_are_honoured_except_for_loopback`]: the proxy comes from
-/// the environment; `CC_PUSH_REFS` are pushed with `CC_INSECURE` as `--insecure-registry`.
-#[test]
-fn child_push_via_env_proxy() {
-    if !child::is_child() {
-        return;
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let image = images::hello_image(dir.path(), "proxied");
-    let refs: Vec<Reference> =
-        std::env::var("CC_PUSH_REFS").unwrap().split(',').map(|r| Reference::parse(r).unwrap()).collect();
-    let opts = PushOptions { insecure_registries: vec![std::env::var("CC_INSECURE").unwrap()], ..Default::default() };
-    for result in push_blocking(&image, &refs, &opts, &Progress::hidden()) {
-        assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
-    }
-}
-
 #[test]
 fn http_proxy_variables_are_honoured_except_for_loopback() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(registry.port, Faults::default());
     // A name only the proxy can reach (it forwards everything to the registry).
     let remote = format!("registry.invalid:{}", registry.port);
-    let envs = [
-        ("CC_PUSH_REFS", format!("{remote}/proxied:1,{}/direct:1", registry.host())),
-        ("CC_INSECURE", remote.clone()),
-        ("HTTP_PROXY", format!("http://{}", proxy.host())),
-        ("http_proxy", format!("http://{}", proxy.host())),
-        ("NO_PROXY", String::new()),
-        ("no_proxy", String::new()),
-    ];
-    let out = child::run("child_push_via_env_proxy", &envs);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    let p = common::Project::copy("hello");
+    let run = common::Run::of(
+        p.cmd()
+            .envs([
+                ("HTTP_PROXY", format!("http://{}", proxy.host())),
+                ("http_proxy", format!("http://{}", proxy.host())),
+                ("NO_PROXY", String::new()),
+                ("no_proxy", String::new()),
+            ])
+            .envs(common::canary_env("canary.invalid"))
+            .args(["--insecure-registry", &remote])
+            .args(["--push", &format!("{remote}/proxied:1"), "--push", &format!("{}/direct:1", registry.host())]),
+    )
+    .ok();
+    assert_no_canary(&[&run.stdout, &run.stderr], &[p.path()]);
     // Only the remote reference went through the proxy; the loopback one went direct.
     assert_eq!(proxy.count(Kind::ManifestPut), 1, "{:?}", proxy.seen());
-    assert_eq!(proxy.count(Kind::UploadPut), 2, "{:?}", proxy.seen());
+    assert!(proxy.count(Kind::UploadPut) >= 1, "{:?}", proxy.seen());
     assert_eq!(
         skopeo_digest(&registry, "direct:1", &["--tls-verify=false"]),
         skopeo_digest(&registry, "proxied:1", &["--tls-verify=false"])
@@ -293,7 +260,7 @@ fn unauthorized_mid_push_merges_the_scope_and_renews_the_token_once() {
     let image = images::hello_image(dir.path(), "renew");
     let progress = Progress::hidden();
     let opts = PushOptions {
-        credentials: Some(cargo_containerize::api::Credentials::basic("frank", "frank-pass")),
+        credentials: vec![(proxy.host(), cargo_containerize::api::Credentials::basic("frank", "frank-pass"))],
         ..Default::default()
     };
     let refs = [Reference::parse(&format!("{}/team/app:1", proxy.host())).unwrap()];

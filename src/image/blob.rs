@@ -3,7 +3,7 @@
 use super::digest::Digest;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Where a blob's bytes live.
@@ -55,7 +55,8 @@ impl Blob {
     }
 
     /// The backing file, when the blob lives on disk.
-    pub(crate) fn path(&self) -> Option<&Path> {
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> Option<&std::path::Path> {
         match &self.source {
             Source::Bytes(_) => None,
             Source::File(p) => Some(p),

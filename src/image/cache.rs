@@ -1,11 +1,17 @@
 //! The layer cache: layer digests and compressed layers on disk, keyed on their contents'
 //! digests and the compression settings, so an unchanged binary is never hashed as a tar
 //! or compressed twice. Files are memoised by their metadata, so it is not re-read either.
+//!
+//! A hit is trusted only while the compressed file is the one written (same inode, size and
+//! times); otherwise it is hashed again, and a file that no longer matches its digest is a
+//! miss. Outputs never share the cache's inodes (layouts copy), so nothing done to an
+//! output can reach the cache.
 
 use super::blob::Blob;
 use super::digest::{self, Digest, HashingWriter};
 use super::growing::Growth;
 use super::layer::{Compressor, Contents, Diff, Layer, MEDIA_TYPE_GZIP};
+use crate::fsutil::TempFile;
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::io;
@@ -25,6 +31,9 @@ struct Meta {
     digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
+    /// The compressed file's identity when it was last known to match `digest`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    stamp: Option<String>,
 }
 
 impl LayerCache {
@@ -65,11 +74,39 @@ impl LayerCache {
         Ok(Diff { contents, diff_id, diff_size, created_by })
     }
 
-    /// Whether the compressed layer for `contents` is already here.
+    /// Whether the compressed layer for `contents` is already here, and intact.
     pub(crate) fn has_layer(&self, contents: &Contents, compressor: Compressor) -> bool {
         let key = Self::key(contents, compressor);
+        self.hit(&key).is_some()
+    }
+
+    /// The cached compressed layer for `key`, verified: its file must be the one recorded,
+    /// or hash to the recorded digest (the record is then renewed). A corrupt file is removed.
+    fn hit(&self, key: &str) -> Option<(Digest, u64, Blob)> {
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
-        self.read_meta(&key).and_then(|m| complete(m, &blob_path)).is_some()
+        let mut meta = self.read_meta(key)?;
+        let (size, digest) = (meta.size?, Digest::parse(meta.digest.as_deref()?)?);
+        let now = stamp(&blob_path)?;
+        if meta.stamp.as_deref() != Some(now.as_str()) {
+            match digest::of_file(&blob_path) {
+                Ok((d, n)) if d == digest && n == size && stamp(&blob_path).as_deref() == Some(now.as_str()) => {
+                    meta.stamp = Some(now);
+                    let _ = self.write_meta(key, &meta);
+                }
+                _ => {
+                    let _ = fs::remove_file(&blob_path);
+                    return None;
+                }
+            }
+        }
+        let diff_id = Digest::parse(&meta.diff_id)?;
+        Some((diff_id, meta.diff_size, Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size)))
+    }
+
+    /// Removes what killed runs left here (temporary layer files).
+    pub(crate) fn sweep(&self) {
+        crate::fsutil::sweep(&self.dir);
+        crate::fsutil::sweep(&self.dir.join("files"));
     }
 
     /// The compressed layer for `contents`, compressing only on a miss.
@@ -88,12 +125,10 @@ impl LayerCache {
     ) -> io::Result<Layer> {
         let key = Self::key(&contents, compressor);
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
-        if let Some(layer) = self.read_meta(&key).and_then(|m| complete(m, &blob_path)) {
-            let (diff_id, diff_size, blob) = layer;
+        if let Some((diff_id, diff_size, blob)) = self.hit(&key) {
             return Ok(Layer { contents, diff_id, diff_size, blob, created_by });
         }
-        fs::create_dir_all(&self.dir)?;
-        let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir)?;
+        let tmp = TempFile::new_in(&self.dir)?;
         let file = tmp.reopen()?;
         let (diff_id, diff_size, digest, size) = match growth {
             Some(growth) => {
@@ -108,8 +143,14 @@ impl LayerCache {
                 (diff_id, diff_size, digest, size)
             }
         };
-        tmp.persist(&blob_path).map_err(|e| e.error)?;
-        let meta = Meta { diff_id: diff_id.to_string(), diff_size, digest: Some(digest.to_string()), size: Some(size) };
+        tmp.persist(&blob_path)?;
+        let meta = Meta {
+            diff_id: diff_id.to_string(),
+            diff_size,
+            digest: Some(digest.to_string()),
+            size: Some(size),
+            stamp: stamp(&blob_path),
+        };
         self.write_meta(&key, &meta)?;
         let blob = Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size);
         Ok(Layer { contents, diff_id, diff_size, blob, created_by })
@@ -130,17 +171,6 @@ impl LayerCache {
         }
         Ok((digest, size))
     }
-}
-
-/// A cache entry with its compressed blob present and of the recorded size.
-fn complete(meta: Meta, blob_path: &Path) -> Option<(Digest, u64, Blob)> {
-    let size = meta.size?;
-    if fs::metadata(blob_path).ok()?.len() != size {
-        return None;
-    }
-    let diff_id = Digest::parse(&meta.diff_id)?;
-    let digest = Digest::parse(meta.digest.as_deref()?)?;
-    Some((diff_id, meta.diff_size, Blob::from_file(MEDIA_TYPE_GZIP, blob_path.to_path_buf(), digest, size)))
 }
 
 /// What identifies a file's version without reading it: path, device, inode, size and
@@ -206,6 +236,27 @@ mod tests {
         let layer = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
         assert_eq!(gz_files(), 1);
         assert_eq!((diff.diff_id, diff.diff_size), (layer.diff_id, layer.diff_size));
+    }
+
+    #[test]
+    fn a_corrupted_cache_entry_is_detected_and_compressed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path().join("c"));
+        let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
+        let path = first.blob.path().unwrap().to_path_buf();
+        let good = fs::read(&path).unwrap();
+        // An in-place edit of the same size: the size alone would not tell.
+        let mut bad = good.clone();
+        bad[20] ^= 0xff;
+        fs::write(&path, &bad).unwrap();
+        // As time passes between the write and the edit (the clock's tick is coarse).
+        let earlier = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        fs::File::options().write(true).open(&path).unwrap().set_modified(earlier).unwrap();
+        assert!(!cache.has_layer(&contents(), Compressor::default()));
+        let again = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
+        assert_eq!(again.blob.digest, first.blob.digest);
+        assert_eq!(fs::read(&path).unwrap(), good);
+        assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob.digest);
     }
 
     #[test]

@@ -1,50 +1,170 @@
 //! The layer of files copied in with `include`: directories walked in sorted order, modes
 //! reduced to 0644 or 0755, owned by root, so only the files' contents matter.
+//!
+//! Nothing but what was asked for leaves the host: symlinks inside the tree are stored as
+//! symlinks (never followed), and one that points outside the tree, or anywhere by an
+//! absolute path, is refused; FIFOs, devices and sockets are refused, by name.
 
 use super::layer::{Contents, Entry};
 use crate::settings::Include;
 use std::fs;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// What a file is, in words.
+pub(crate) fn kind_of(meta: &fs::Metadata) -> &'static str {
+    let t = meta.file_type();
+    if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_symlink() {
+        "a symlink"
+    } else if t.is_dir() {
+        "a directory"
+    } else {
+        "a regular file"
+    }
+}
+
+/// One thing found in an included tree.
+enum Found {
+    Dir(String),
+    File(String, PathBuf, u32),
+    Link(String, String),
+}
+
+/// Checks every include's tree without reading any file: what [`contents`] would refuse,
+/// found before the build.
+pub(crate) fn check(includes: &[Include]) -> io::Result<()> {
+    for inc in includes {
+        walk(inc, &mut |_| Ok(()))?;
+    }
+    Ok(())
+}
 
 /// The entries for every include, with the parent directories of each destination.
 pub(crate) fn contents(includes: &[Include]) -> io::Result<Contents> {
     let mut entries = Vec::new();
     for inc in includes {
-        let to = inc.to.trim_end_matches('/');
-        let parts: Vec<&str> = to.split('/').filter(|p| !p.is_empty()).collect();
+        let parts: Vec<&str> = inc.to.split('/').filter(|p| !p.is_empty()).collect();
         for i in 1..parts.len() {
             entries.push(Entry::dir(&format!("/{}", parts[..i].join("/")), 0o755));
         }
-        add(&inc.from, to, &mut entries)?;
+        walk(inc, &mut |found| {
+            entries.push(match found {
+                Found::Dir(to) => Entry::dir(&to, 0o755),
+                Found::File(to, from, mode) => Entry::file(&to, from, mode)?,
+                Found::Link(to, target) => Entry::symlink(&to, &target),
+            });
+            Ok(())
+        })?;
     }
     Ok(Contents::new(entries))
 }
 
-fn add(from: &Path, to: &str, entries: &mut Vec<Entry>) -> io::Result<()> {
-    let meta = fs::metadata(from)?;
-    if meta.is_dir() {
-        entries.push(Entry::dir(to, 0o755));
-        let mut children: Vec<_> = fs::read_dir(from)?.collect::<Result<_, _>>()?;
+/// Walks `inc.from` (already resolved and checked to be a file or a directory) in sorted
+/// order, handing each entry to `visit` with its path in the image.
+fn walk(inc: &Include, visit: &mut dyn FnMut(Found) -> io::Result<()>) -> io::Result<()> {
+    let root = &inc.from;
+    let meta = fs::metadata(root)?;
+    if !meta.is_dir() {
+        return visit_file(root, &meta, inc.to.clone(), visit);
+    }
+    let mut pending = vec![(root.clone(), inc.to.clone())];
+    while let Some((dir, to)) = pending.pop() {
+        visit(Found::Dir(to.clone()))?;
+        let mut children: Vec<_> = fs::read_dir(&dir)?.collect::<Result<_, _>>()?;
         children.sort_by_key(|c| c.file_name());
+        let mut subdirs = Vec::new();
         for child in children {
+            let path = child.path();
             let name = child.file_name();
-            let name = name.to_str().ok_or_else(|| {
-                io::Error::new(io::ErrorKind::InvalidData, format!("{} is not UTF-8", child.path().display()))
-            })?;
-            add(&child.path(), &format!("{to}/{name}"), entries)?;
+            let name = name.to_str().ok_or_else(|| invalid(format!("{} is not UTF-8", path.display())))?;
+            let child_to = format!("{to}/{name}");
+            let meta = fs::symlink_metadata(&path)?;
+            if meta.file_type().is_symlink() {
+                let target = fs::read_link(&path)?;
+                check_link(root, &path, &target)?;
+                let target = target.to_str().ok_or_else(|| invalid(format!("{} is not UTF-8", path.display())))?;
+                visit(Found::Link(child_to, target.to_string()))?;
+            } else if meta.is_dir() {
+                subdirs.push((path, child_to));
+            } else {
+                visit_file(&path, &meta, child_to, visit)?;
+            }
         }
-    } else {
-        let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
-        entries.push(Entry::file(to, from.to_path_buf(), mode)?);
+        // Depth first, in name order: the entries are sorted again by path anyway.
+        pending.extend(subdirs.into_iter().rev());
     }
     Ok(())
+}
+
+fn visit_file(
+    path: &Path,
+    meta: &fs::Metadata,
+    to: String,
+    visit: &mut dyn FnMut(Found) -> io::Result<()>,
+) -> io::Result<()> {
+    if !meta.is_file() {
+        return Err(invalid(format!(
+            "{} is {}; only regular files, directories and symlinks inside the tree can be included",
+            path.display(),
+            kind_of(meta)
+        )));
+    }
+    let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
+    visit(Found::File(to, path.to_path_buf(), mode))
+}
+
+/// A symlink may point only inside the included tree, by a relative path.
+fn check_link(root: &Path, link: &Path, target: &Path) -> io::Result<()> {
+    let refuse = |why: &str| {
+        invalid(format!(
+            "{} is a symlink to {}, {why}; only links that stay inside the included tree ({}) are copied",
+            link.display(),
+            target.display(),
+            root.display()
+        ))
+    };
+    if target.is_absolute() {
+        return Err(refuse("an absolute path"));
+    }
+    // The link's directory, relative to the root, then the target's components on top.
+    let rel_dir = link.parent().and_then(|d| d.strip_prefix(root).ok()).unwrap_or(Path::new(""));
+    let mut depth: Vec<&std::ffi::OsStr> = rel_dir.iter().collect();
+    for c in target.components() {
+        match c {
+            Component::Normal(n) => depth.push(n),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if depth.pop().is_none() {
+                    return Err(refuse("outside the included tree"));
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return Err(refuse("an absolute path")),
+        }
+    }
+    Ok(())
+}
+
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::symlink;
+
+    fn include(from: PathBuf, to: &str) -> Include {
+        Include { from, shown: "x".into(), to: to.into() }
+    }
 
     #[test]
     fn directories_are_walked_in_order_with_normalised_modes() {
@@ -54,7 +174,7 @@ mod tests {
         fs::write(src.join("z.txt"), "z").unwrap();
         fs::write(src.join("b/run.sh"), "#!/bin/sh").unwrap();
         fs::set_permissions(src.join("b/run.sh"), fs::Permissions::from_mode(0o700)).unwrap();
-        let c = contents(&[Include { from: src, to: "/srv/www".into() }]).unwrap();
+        let c = contents(&[include(src, "/srv/www")]).unwrap();
         let got: Vec<(String, u32)> = c.entries().iter().map(|e| (e.path.clone(), e.mode)).collect();
         assert_eq!(
             got,
@@ -66,5 +186,40 @@ mod tests {
                 ("srv/www/z.txt".to_string(), 0o644),
             ]
         );
+    }
+
+    #[test]
+    fn links_inside_the_tree_are_kept_as_links_and_escaping_ones_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("static");
+        fs::create_dir_all(src.join("v1")).unwrap();
+        fs::write(src.join("v1/app.js"), "x").unwrap();
+        symlink("v1", src.join("current")).unwrap();
+        symlink("../app.js", src.join("v1/up")).unwrap();
+        let c = contents(&[include(src.clone(), "/srv")]).unwrap();
+        let link = c.entries().iter().find(|e| e.path == "srv/current").unwrap();
+        assert!(matches!(&link.kind, crate::image::layer::EntryKind::Symlink { target } if target == "v1"));
+        // `v1/up` -> `../app.js` resolves to `app.js` at the root: inside, so kept.
+        assert!(c.entries().iter().any(|e| e.path == "srv/v1/up"));
+
+        symlink("/etc/shadow", src.join("shadow")).unwrap();
+        let err = contents(&[include(src.clone(), "/srv")]).unwrap_err().to_string();
+        assert!(err.contains("shadow") && err.contains("an absolute path"), "{err}");
+        fs::remove_file(src.join("shadow")).unwrap();
+        symlink("../../outside", src.join("v1/esc")).unwrap();
+        let err = check(&[include(src, "/srv")]).unwrap_err().to_string();
+        assert!(err.contains("outside the included tree"), "{err}");
+    }
+
+    #[test]
+    fn special_files_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("tree");
+        fs::create_dir_all(&src).unwrap();
+        let fifo = std::ffi::CString::new(src.join("pipe").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let err = check(&[include(src, "/srv")]).unwrap_err().to_string();
+        assert!(err.contains("pipe is a FIFO"), "{err}");
     }
 }

@@ -26,7 +26,15 @@ pub(crate) enum FileData {
 #[derive(Clone, Debug)]
 pub(crate) enum EntryKind {
     Dir,
-    File { data: FileData, digest: Digest, size: u64 },
+    File {
+        data: FileData,
+        digest: Digest,
+        size: u64,
+    },
+    /// A symbolic link to `target`, stored as it is.
+    Symlink {
+        target: String,
+    },
 }
 
 /// One entry of a layer: a path relative to `/`, with its owner and mode.
@@ -61,6 +69,17 @@ impl Entry {
     /// A directory.
     pub(crate) fn dir(path: &str, mode: u32) -> Entry {
         Entry { path: normalize(path), kind: EntryKind::Dir, mode, uid: 0, gid: 0 }
+    }
+
+    /// A symbolic link (mode 0777, as links have).
+    pub(crate) fn symlink(path: &str, target: &str) -> Entry {
+        Entry {
+            path: normalize(path),
+            kind: EntryKind::Symlink { target: target.to_string() },
+            mode: 0o777,
+            uid: 0,
+            gid: 0,
+        }
     }
 
     fn with_data(path: &str, data: FileData, digest: Digest, size: u64, mode: u32) -> Entry {
@@ -106,6 +125,7 @@ impl Contents {
             let what = match &e.kind {
                 EntryKind::Dir => "dir".to_string(),
                 EntryKind::File { digest, size, .. } => format!("file {digest} {size}"),
+                EntryKind::Symlink { target } => format!("link {}", target.escape_debug()),
             };
             key.push_str(&format!("{} {} {}:{} {:o}\n", e.path, what, e.uid, e.gid, e.mode));
         }
@@ -145,6 +165,11 @@ impl Contents {
                         }
                         FileData::Bytes(b) => builder.append_data(&mut header, &e.path, &b[..])?,
                     }
+                }
+                EntryKind::Symlink { target } => {
+                    header.set_entry_type(tar::EntryType::Symlink);
+                    header.set_size(0);
+                    builder.append_link(&mut header, &e.path, target)?;
                 }
             }
         }
@@ -277,11 +302,23 @@ mod tests {
     }
 
     #[test]
-    fn key_changes_with_mode_or_content() {
-        let base = sample().key();
-        let other_mode = Contents::new(vec![Entry::bytes("/b", b"bee".to_vec(), 0o700)]).key();
-        let other_data = Contents::new(vec![Entry::bytes("/b", b"bee!".to_vec(), 0o755)]).key();
-        assert_ne!(base, other_mode);
-        assert_ne!(other_mode, other_data);
+    fn key_changes_with_mode_or_content_or_owner_or_link_target() {
+        let one = |e: Entry| Contents::new(vec![e]).key();
+        let base = one(Entry::bytes("/b", b"bee".to_vec(), 0o755));
+        assert_eq!(base, one(Entry::bytes("/b", b"bee".to_vec(), 0o755)));
+        // Each differs from the base in exactly one thing.
+        assert_ne!(base, one(Entry::bytes("/b", b"bee".to_vec(), 0o700)), "mode");
+        assert_ne!(base, one(Entry::bytes("/b", b"bex".to_vec(), 0o755)), "content of the same size");
+        assert_ne!(base, one(Entry::bytes("/b", b"bee".to_vec(), 0o755).owned_by(1, 1)), "owner");
+        assert_ne!(one(Entry::symlink("/l", "a")), one(Entry::symlink("/l", "b")), "link target");
+    }
+
+    #[test]
+    fn symlinks_are_stored_as_links() {
+        let tar = Contents::new(vec![Entry::symlink("/srv/current", "v1")]).write_tar(Vec::new()).unwrap();
+        let mut archive = tar::Archive::new(&tar[..]);
+        let entry = archive.entries().unwrap().next().unwrap().unwrap();
+        assert_eq!(entry.header().entry_type(), tar::EntryType::Symlink);
+        assert_eq!(entry.link_name().unwrap().unwrap().to_str(), Some("v1"));
     }
 }

@@ -89,11 +89,35 @@ pub(crate) fn pull_scope(repository: &str) -> String {
     format!("repository:{repository}:pull")
 }
 
-/// How long a token is used: its `expires_in` less a margin (10 s, or half a short lifetime),
+/// How long a token is used: its lifetime less a margin (10 s, or half a short lifetime),
 /// so it is renewed before the registry starts refusing it.
-pub(crate) fn refresh_after(expires_in: u64) -> Duration {
-    let lifetime = Duration::from_secs(expires_in);
+pub(crate) fn refresh_after(lifetime: Duration) -> Duration {
     lifetime - (lifetime / 2).min(Duration::from_secs(10))
+}
+
+/// The lifetime assumed when a token endpoint gives none, as the distribution spec says.
+const DEFAULT_LIFETIME: Duration = Duration::from_secs(60);
+/// The longest lifetime believed: remote numbers are clamped before any arithmetic.
+const MAX_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Reads a token endpoint's answer: `token` or `access_token`, and `expires_in` as a number
+/// (integer or not) or a string of one, as some servers send; clamped to a day. Returns the
+/// token and its lifetime, or what was wrong.
+pub(crate) fn parse_token_reply(bytes: &[u8]) -> Result<(String, Duration), &'static str> {
+    let reply: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|_| "the token endpoint did not answer JSON")?;
+    let text = |key: &str| reply.get(key).and_then(|v| v.as_str()).filter(|t| !t.is_empty());
+    let token = text("token").or_else(|| text("access_token")).ok_or("the token endpoint answered no token")?;
+    let seconds = match reply.get("expires_in") {
+        Some(serde_json::Value::Number(n)) => n.as_f64(),
+        Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    let lifetime = match seconds {
+        Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s.min(MAX_LIFETIME.as_secs_f64())),
+        _ => DEFAULT_LIFETIME,
+    };
+    Ok((token.to_string(), lifetime))
 }
 
 struct Token {
@@ -118,6 +142,9 @@ pub(crate) struct Auth {
 
 impl Auth {
     pub(crate) fn new(registry: &str, credentials: Option<Credentials>) -> Auth {
+        if let Some(c) = &credentials {
+            c.register_secrets();
+        }
         Auth { registry: registry.to_string(), credentials, state: Default::default() }
     }
 
@@ -160,8 +187,9 @@ impl Auth {
             .is_some_and(|t| t.refresh_at > Instant::now() && scopes.iter().all(|s| t.scopes.contains(s)));
         if !fresh {
             let all: Vec<String> = state.scopes.iter().cloned().collect();
-            let (value, expires_in) = self.fetch_token(transport, &challenge, &all).await?;
-            let refresh_at = Instant::now() + refresh_after(expires_in);
+            let (value, lifetime) = self.fetch_token(transport, &challenge, &all).await?;
+            let now = Instant::now();
+            let refresh_at = now.checked_add(refresh_after(lifetime)).unwrap_or(now);
             state.token = Some(Token { value, refresh_at, scopes: state.scopes.clone() });
         }
         Ok(state.token.as_ref().map(|t| secret_header(format!("Bearer {}", t.value))))
@@ -173,12 +201,14 @@ impl Auth {
         transport: &Transport,
         challenge: &Challenge,
         scopes: &[String],
-    ) -> Result<(String, u64), Error> {
+    ) -> Result<(String, Duration), Error> {
         let realm = challenge.param("realm").ok_or_else(|| Error::Protocol {
             registry: self.registry.clone(),
             request: super::transport::request(&Method::GET, "/v2/"),
             message: "the Bearer challenge has no realm".into(),
         })?;
+        // Credentials go to the realm: it must pass the transport rule before anything is sent.
+        let mut url = transport.check_url(&self.registry, realm, "the token realm")?;
         let service = challenge.param("service");
         if let Some(Credentials::IdentityToken { token, .. }) = &self.credentials {
             match self.oauth_refresh(transport, realm, service, scopes, token).await {
@@ -186,11 +216,6 @@ impl Auth {
                 other => return other,
             }
         }
-        let mut url = Url::parse(realm).map_err(|_| Error::Protocol {
-            registry: self.registry.clone(),
-            request: super::transport::request(&Method::GET, realm),
-            message: format!("the token realm {realm:?} is not a URL"),
-        })?;
         {
             let mut q = url.query_pairs_mut();
             if let Some(service) = service {
@@ -217,7 +242,7 @@ impl Auth {
         service: Option<&str>,
         scopes: &[String],
         refresh: &str,
-    ) -> Result<(String, u64), Error> {
+    ) -> Result<(String, Duration), Error> {
         let mut form = Url::parse("http://x/").expect("static URL");
         form.query_pairs_mut()
             .append_pair("grant_type", "refresh_token")
@@ -234,27 +259,32 @@ impl Auth {
         self.token_from(resp, realm).await
     }
 
-    async fn token_from(&self, resp: reqwest::Response, url: &str) -> Result<(String, u64), Error> {
-        #[derive(serde::Deserialize)]
-        struct Reply {
-            token: Option<String>,
-            access_token: Option<String>,
-            expires_in: Option<u64>,
-        }
+    async fn token_from(&self, resp: reqwest::Response, url: &str) -> Result<(String, Duration), Error> {
         let bad = |message: &str| Error::Protocol {
             registry: self.registry.clone(),
             request: super::transport::request(&Method::GET, url),
             message: message.to_string(),
         };
-        let bytes = resp.bytes().await.map_err(|_| bad("the token response broke off"))?;
-        let reply: Reply = serde_json::from_slice(&bytes).map_err(|_| bad("the token endpoint did not answer JSON"))?;
-        let token = reply
-            .token
-            .or(reply.access_token)
-            .filter(|t| !t.is_empty())
-            .ok_or_else(|| bad("the token endpoint answered no token"))?;
-        Ok((token, reply.expires_in.unwrap_or(60)))
+        let bytes = read_at_most(resp, MAX_TOKEN_REPLY).await.map_err(|_| bad("the token response broke off"))?;
+        let (token, lifetime) = parse_token_reply(&bytes).map_err(bad)?;
+        crate::redact::register(&token);
+        Ok((token, lifetime))
     }
+}
+
+/// The most of a token response that is read; real ones are a few kilobytes.
+const MAX_TOKEN_REPLY: usize = 1 << 20;
+
+/// Reads a body, refusing one longer than `limit`.
+async fn read_at_most(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ()> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|_| ())? {
+        body.extend_from_slice(&chunk);
+        if body.len() > limit {
+            return Err(());
+        }
+    }
+    Ok(body)
 }
 
 /// A header value marked sensitive, so that no debug output shows it.
@@ -297,10 +327,25 @@ mod tests {
 
     #[test]
     fn tokens_are_renewed_before_they_expire() {
-        assert_eq!(refresh_after(300), Duration::from_secs(290));
-        assert_eq!(refresh_after(60), Duration::from_secs(50));
-        assert_eq!(refresh_after(4), Duration::from_secs(2));
-        assert_eq!(refresh_after(0), Duration::ZERO);
+        let s = Duration::from_secs;
+        assert_eq!(refresh_after(s(300)), s(290));
+        assert_eq!(refresh_after(s(60)), s(50));
+        assert_eq!(refresh_after(s(4)), s(2));
+        assert_eq!(refresh_after(s(0)), Duration::ZERO);
+    }
+
+    #[test]
+    fn token_replies_accept_strings_and_floats_and_clamp_absurd_lifetimes() {
+        let life = |body: &str| parse_token_reply(body.as_bytes()).map(|(_, d)| d);
+        assert_eq!(life(r#"{"token":"t","expires_in":300}"#), Ok(Duration::from_secs(300)));
+        assert_eq!(life(r#"{"token":"t","expires_in":"300"}"#), Ok(Duration::from_secs(300)));
+        assert_eq!(life(r#"{"token":"t","expires_in":299.5}"#), Ok(Duration::from_millis(299_500)));
+        assert_eq!(life(r#"{"token":"t","expires_in":18446744073709551615}"#), Ok(MAX_LIFETIME));
+        assert_eq!(life(r#"{"token":"t","expires_in":1e300}"#), Ok(MAX_LIFETIME));
+        assert_eq!(life(r#"{"token":"t","expires_in":-5}"#), Ok(DEFAULT_LIFETIME));
+        assert_eq!(life(r#"{"access_token":"t"}"#), Ok(DEFAULT_LIFETIME));
+        assert_eq!(life(r#"{"token":""}"#), Err("the token endpoint answered no token"));
+        assert_eq!(life("<html>"), Err("the token endpoint did not answer JSON"));
     }
 
     #[test]

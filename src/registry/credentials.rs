@@ -1,13 +1,15 @@
-//! Credentials for a registry host, looked up as the Docker CLI does: explicit or CI variables,
-//! then the Docker config (helpers, store, auths), then Podman's auth files.
+//! Credentials for a registry host, looked up as the Docker CLI does: the Docker config
+//! (helpers, store, auths), then Podman's auth files. Explicit credentials (`--username`, the
+//! CI variables) are scoped to one host at the edge (`crate::publish`).
 
 use base64::Engine;
 use serde::Deserialize;
-use std::collections::HashMap;
+use serde_json::Value;
 use std::fmt;
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::Duration;
 
 /// Docker Hub's key in `auths` and for credential helpers.
 pub(crate) const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
@@ -45,6 +47,17 @@ impl Credentials {
         let raw = format!("{}:{}", self.username(), self.secret());
         format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
     }
+
+    /// Registers the secret and its Basic forms with [`crate::redact`], so that no message
+    /// can show them, even one quoting a server that echoes them.
+    pub(crate) fn register_secrets(&self) {
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        crate::redact::register(self.secret());
+        let raw = format!("{}:{}", self.username(), self.secret());
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            crate::redact::register(&engine.encode(&raw));
+        }
+    }
 }
 
 impl fmt::Debug for Credentials {
@@ -65,55 +78,39 @@ pub(crate) fn process_env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// Looks up credentials for `host` (`host[:port]`); `Ok(None)` means anonymous.
-pub(crate) fn lookup(host: &str, env: Env) -> Result<Option<Credentials>, String> {
-    if let (Some(u), Some(p)) = (env("CARGO_CONTAINERIZE_USERNAME"), env("CARGO_CONTAINERIZE_PASSWORD")) {
-        return Ok(Some(Credentials::basic(u, p)));
+/// Whether two `host[:port]` names are the same registry (Docker Hub's names are one).
+pub(crate) fn same_host(a: &str, b: &str) -> bool {
+    server_key(a).eq_ignore_ascii_case(&server_key(b))
+}
+
+/// Looks up credentials for `host` (`host[:port]`) in the Docker config, then Podman's
+/// auth files; `Ok(None)` means anonymous. A credential helper gets `timeout` to answer.
+/// Errors name the file and the key, never a value from the file.
+pub(crate) fn lookup(host: &str, env: Env, timeout: Duration, quiet: bool) -> Result<Option<Credentials>, String> {
+    let found = lookup_inner(host, env, timeout, quiet)?;
+    if let Some(c) = &found {
+        c.register_secrets();
     }
+    Ok(found)
+}
+
+fn lookup_inner(host: &str, env: Env, timeout: Duration, quiet: bool) -> Result<Option<Credentials>, String> {
     if let Some(path) = docker_config_path(env) {
         if let Some(config) = read_config(&path)? {
-            if let Some(found) = from_docker_config(&config, host, env)? {
+            let helper = Helper { env, timeout, quiet };
+            if let Some(found) = from_docker_config(&config, &path, host, &helper)? {
                 return Ok(Some(found));
             }
         }
     }
     for path in podman_auth_paths(env) {
         if let Some(config) = read_config(&path)? {
-            if let Some(found) = from_auths(&config.auths, host)? {
+            if let Some(found) = from_auths(&config, &path, host)? {
                 return Ok(Some(found));
             }
         }
     }
     Ok(None)
-}
-
-/// The subset of `config.json` / `auth.json` used here.
-#[derive(Debug, Default, Deserialize)]
-pub(crate) struct ConfigFile {
-    #[serde(default)]
-    auths: HashMap<String, AuthEntry>,
-    #[serde(default, rename = "credHelpers")]
-    cred_helpers: HashMap<String, String>,
-    #[serde(default, rename = "credsStore")]
-    creds_store: Option<String>,
-}
-
-#[derive(Default, Deserialize)]
-struct AuthEntry {
-    #[serde(default)]
-    auth: Option<String>,
-    #[serde(default)]
-    username: Option<String>,
-    #[serde(default)]
-    password: Option<String>,
-    #[serde(default)]
-    identitytoken: Option<String>,
-}
-
-impl fmt::Debug for AuthEntry {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AuthEntry(<redacted>)")
-    }
 }
 
 fn docker_config_path(env: Env) -> Option<PathBuf> {
@@ -134,27 +131,65 @@ fn podman_auth_paths(env: Env) -> Vec<PathBuf> {
     paths
 }
 
-fn read_config(path: &std::path::Path) -> Result<Option<ConfigFile>, String> {
+/// The file as a JSON value; what each key holds is checked only for the host asked about,
+/// so a broken entry for another registry does not matter. Never quotes the file.
+fn read_config(path: &Path) -> Result<Option<Value>, String> {
     let text = match std::fs::read(path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
     };
-    serde_json::from_slice(&text).map(Some).map_err(|e| format!("{} is not valid JSON: {e}", path.display()))
+    let value: Value = serde_json::from_slice(&text).map_err(|e| {
+        format!(
+            "{} is not valid JSON (line {}, column {}); fix it, or move it away to push anonymously",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    if !value.is_object() {
+        return Err(format!("{} is not a JSON object; fix it, or move it away to push anonymously", path.display()));
+    }
+    Ok(Some(value))
+}
+
+/// How credential helpers are run.
+struct Helper<'a> {
+    env: Env<'a>,
+    timeout: Duration,
+    quiet: bool,
 }
 
 /// Docker's order: `credHelpers[host]`, then `credsStore`, then `auths`.
-fn from_docker_config(config: &ConfigFile, host: &str, env: Env) -> Result<Option<Credentials>, String> {
+fn from_docker_config(config: &Value, path: &Path, host: &str, helper: &Helper) -> Result<Option<Credentials>, String> {
     let key = server_key(host);
-    if let Some(helper) = config.cred_helpers.get(&key).or_else(|| config.cred_helpers.get(host)) {
-        return run_helper(helper, &key, env);
+    let helpers = config.get("credHelpers").and_then(Value::as_object);
+    let named = helpers.and_then(|h| h.get(&key).or_else(|| h.get(host)));
+    if let Some(name) = named {
+        let name = name.as_str().filter(|n| !n.is_empty()).ok_or_else(|| {
+            format!(
+                "`credHelpers` entry for {host} in {} is not a helper name (a string such as \"pass\")",
+                path.display()
+            )
+        })?;
+        return run_helper(name, &key, helper);
     }
-    if let Some(store) = config.creds_store.as_deref().filter(|s| !s.is_empty()) {
-        if let Some(found) = run_helper(store, &key, env)? {
-            return Ok(Some(found));
+    match config.get("credsStore") {
+        None | Some(Value::Null) => {}
+        Some(Value::String(store)) if store.is_empty() => {}
+        Some(Value::String(store)) => {
+            if let Some(found) = run_helper(store, &key, helper)? {
+                return Ok(Some(found));
+            }
+        }
+        Some(_) => {
+            return Err(format!(
+                "`credsStore` in {} is not a helper name (a string such as \"desktop\")",
+                path.display()
+            ))
         }
     }
-    from_auths(&config.auths, host)
+    from_auths(config, path, host)
 }
 
 /// The key Docker uses for `host`: Docker Hub's legacy URL, or the host itself.
@@ -165,34 +200,48 @@ pub(crate) fn server_key(host: &str) -> String {
     }
 }
 
-/// `auths` keys may be `host`, `https://host`, `http://host/v1/`...: compare hosts.
-fn from_auths(auths: &HashMap<String, AuthEntry>, host: &str) -> Result<Option<Credentials>, String> {
+/// `auths` keys may be `host`, `https://host`, `http://host/v1/`...: compare hosts. Only the
+/// entry for `host` is read.
+fn from_auths(config: &Value, path: &Path, host: &str) -> Result<Option<Credentials>, String> {
+    let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let key = server_key(host);
     let wanted = normalize_key(&key);
     let entry = auths.get(&key).or_else(|| auths.iter().find(|(k, _)| normalize_key(k) == wanted).map(|(_, v)| v));
     let Some(entry) = entry else { return Ok(None) };
-    decode_entry(entry, host)
+    decode_entry(entry, &format!("the `auths` entry for {host} in {}", path.display()))
 }
 
 fn normalize_key(key: &str) -> String {
     let key = key.strip_prefix("https://").or_else(|| key.strip_prefix("http://")).unwrap_or(key);
-    key.split('/').next().unwrap_or(key).to_string()
+    key.split('/').next().unwrap_or(key).to_ascii_lowercase()
 }
 
-fn decode_entry(entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, String> {
-    let (mut username, mut password) = (entry.username.clone(), entry.password.clone());
-    if let Some(auth) = entry.auth.as_deref().filter(|a| !a.is_empty()) {
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(auth.trim())
-            .map_err(|_| format!("the `auth` entry for {host} is not valid base64"))?;
-        let raw = String::from_utf8(raw).map_err(|_| format!("the `auth` entry for {host} is not UTF-8"))?;
-        let (u, p) = raw.split_once(':').ok_or_else(|| format!("the `auth` entry for {host} is not USER:PASSWORD"))?;
+/// Decodes one `auths` entry: `auth` (base64 `user:password`), `username`/`password`, or
+/// `identitytoken`. `what` names the entry in errors, which never show its values.
+fn decode_entry(entry: &Value, what: &str) -> Result<Option<Credentials>, String> {
+    let expected = "an object such as {\"auth\": \"<base64 of user:password>\"}";
+    let Value::Object(fields) = entry else {
+        return Err(format!("{what} is not {expected}; log in again with `docker login`"));
+    };
+    let field = |name: &str| -> Result<Option<String>, String> {
+        match fields.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(format!("`{name}` in {what} is not a string; log in again with `docker login`")),
+        }
+    };
+    let (mut username, mut password) = (field("username")?, field("password")?);
+    if let Some(auth) = field("auth")?.filter(|a| !a.is_empty()) {
+        let bad = || format!("`auth` in {what} is not the base64 of USER:PASSWORD; log in again with `docker login`");
+        let raw = base64::engine::general_purpose::STANDARD.decode(auth.trim()).map_err(|_| bad())?;
+        let raw = String::from_utf8(raw).map_err(|_| bad())?;
+        let (u, p) = raw.split_once(':').ok_or_else(bad)?;
         username = Some(u.to_string());
         password = Some(p.to_string());
     }
-    if let Some(token) = entry.identitytoken.as_deref().filter(|t| !t.is_empty()) {
+    if let Some(token) = field("identitytoken")?.filter(|t| !t.is_empty()) {
         let username = username.unwrap_or_default();
-        return Ok(Some(Credentials::IdentityToken { username, token: token.to_string() }));
+        return Ok(Some(Credentials::IdentityToken { username, token }));
     }
     Ok(match (username, password) {
         (Some(u), Some(p)) if !u.is_empty() || !p.is_empty() => Some(Credentials::basic(u, p)),
@@ -200,12 +249,13 @@ fn decode_entry(entry: &AuthEntry, host: &str) -> Result<Option<Credentials>, St
     })
 }
 
-/// Runs `docker-credential-<helper> get` with the server URL on stdin.
-pub(crate) fn run_helper(helper: &str, server: &str, env: Env) -> Result<Option<Credentials>, String> {
-    let program = format!("docker-credential-{helper}");
+/// Runs `docker-credential-<name> get` with the server URL on stdin; kills it when it does
+/// not answer within the timeout, and says what it waits for once a wait passes a few seconds.
+fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Credentials>, String> {
+    let program = format!("docker-credential-{name}");
     let mut cmd = Command::new(&program);
     cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
-    if let Some(path) = env("PATH") {
+    if let Some(path) = (helper.env)("PATH") {
         cmd.env("PATH", path);
     }
     let mut child = cmd.spawn().map_err(|e| {
@@ -214,7 +264,25 @@ pub(crate) fn run_helper(helper: &str, server: &str, env: Env) -> Result<Option<
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let out = child.wait_with_output().map_err(|e| format!("running {program}: {e}"))?;
+    let announce = (!helper.quiet).then(|| {
+        crate::wait::Announce::after(
+            crate::registry::transport::announce_after(helper.timeout),
+            format!("waiting for {program} (the credential helper for {server}) to answer"),
+        )
+    });
+    let out = crate::wait::output_within(child, helper.timeout);
+    drop(announce);
+    let out = match out {
+        Ok(Some(out)) => out,
+        Ok(None) => {
+            return Err(format!(
+                "{program} did not answer within {} s and was stopped; check that it works on its own \
+                 (`echo {server} | {program} get`), or remove it from config.json",
+                helper.timeout.as_secs()
+            ))
+        }
+        Err(e) => return Err(format!("running {program}: {e}")),
+    };
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
         if stdout.contains("credentials not found")
@@ -257,10 +325,14 @@ mod tests {
         base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
     }
 
-    fn helper(dir: &std::path::Path, name: &str, script: &str) {
+    fn helper(dir: &Path, name: &str, script: &str) {
         let path = dir.join(format!("docker-credential-{name}"));
         std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
+    fn find(host: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Credentials>, String> {
+        lookup(host, env, Duration::from_secs(10), true)
     }
 
     #[test]
@@ -273,13 +345,14 @@ mod tests {
     }
 
     #[test]
-    fn ci_variables_come_first() {
+    fn ci_variables_are_not_read_here() {
+        // They are scoped to one host at the edge (crate::login), never given to every host.
         let env = env_of(vec![
             ("CARGO_CONTAINERIZE_USERNAME", "ci".into()),
             ("CARGO_CONTAINERIZE_PASSWORD", "pw".into()),
             ("DOCKER_CONFIG", "/nonexistent".into()),
         ]);
-        assert_eq!(lookup("r.io", &env).unwrap(), Some(Credentials::basic("ci", "pw")));
+        assert_eq!(find("r.io", &env).unwrap(), None);
     }
 
     #[test]
@@ -298,10 +371,10 @@ mod tests {
             ("DOCKER_CONFIG", dir.path().display().to_string()),
             ("PATH", format!("{}:/usr/bin:/bin", dir.path().display())),
         ]);
-        assert_eq!(lookup("a.io", &env).unwrap(), Some(Credentials::basic("h-a.io", "s1")));
-        assert_eq!(lookup("b.io", &env).unwrap(), Some(Credentials::basic("store", "s2")));
+        assert_eq!(find("a.io", &env).unwrap(), Some(Credentials::basic("h-a.io", "s1")));
+        assert_eq!(find("b.io", &env).unwrap(), Some(Credentials::basic("store", "s2")));
         // A helper named for the host that knows nothing means anonymous, not the store.
-        assert_eq!(lookup("none.io", &env).unwrap(), None);
+        assert_eq!(find("none.io", &env).unwrap(), None);
     }
 
     #[test]
@@ -313,12 +386,41 @@ mod tests {
         }});
         std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
         let env = env_of(vec![("DOCKER_CONFIG", dir.path().display().to_string())]);
-        assert_eq!(lookup("docker.io", &env).unwrap(), Some(Credentials::basic("hub", "pw:with:colons")));
+        assert_eq!(find("docker.io", &env).unwrap(), Some(Credentials::basic("hub", "pw:with:colons")));
         assert_eq!(
-            lookup("c.io", &env).unwrap(),
+            find("c.io", &env).unwrap(),
             Some(Credentials::IdentityToken { username: "u".into(), token: "refresh".into() })
         );
-        assert_eq!(lookup("d.io", &env).unwrap(), None);
+        assert_eq!(find("d.io", &env).unwrap(), None);
+    }
+
+    #[test]
+    fn malformed_entries_for_other_hosts_do_not_matter_and_errors_never_quote_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = auth("alice", "s3cret-value");
+        let config = serde_json::json!({
+            "auths": {
+                "other.io": secret,
+                "weird.io": {"auth": 42},
+                "good.io": {"auth": auth("bob", "pw")},
+                "bad.io": secret,
+                "badfield.io": {"auth": ["x"], "password": secret},
+                "notb64.io": {"auth": "!!" },
+            },
+            "credHelpers": {"x.io": 7},
+        });
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        let env = env_of(vec![("DOCKER_CONFIG", dir.path().display().to_string())]);
+        assert_eq!(find("good.io", &env).unwrap(), Some(Credentials::basic("bob", "pw")));
+        assert_eq!(find("unknown.io", &env).unwrap(), None);
+        for host in ["bad.io", "badfield.io", "notb64.io", "x.io"] {
+            let err = find(host, &env).unwrap_err();
+            assert!(err.contains(host) && err.contains("config.json"), "{err}");
+            assert!(!err.contains(&secret) && !err.contains("YWxpY2U") && !err.contains("!!"), "{err}");
+        }
+        std::fs::write(dir.path().join("config.json"), format!("{{\"auths\": {{\"a\": \"{secret}\" ")).unwrap();
+        let err = find("good.io", &env).unwrap_err();
+        assert!(err.contains("not valid JSON (line 1") && !err.contains(&secret), "{err}");
     }
 
     #[test]
@@ -331,19 +433,25 @@ mod tests {
             ("DOCKER_CONFIG", dir.path().join("nope").display().to_string()),
             ("XDG_RUNTIME_DIR", dir.path().display().to_string()),
         ]);
-        assert_eq!(lookup("p.io", &env).unwrap(), Some(Credentials::basic("pod", "man")));
+        assert_eq!(find("p.io", &env).unwrap(), Some(Credentials::basic("pod", "man")));
     }
 
     #[test]
-    fn helper_token_user_means_identity_token() {
+    fn helper_token_user_means_identity_token_and_a_silent_helper_is_stopped() {
         let dir = tempfile::tempdir().unwrap();
         helper(dir.path(), "tok", r#"echo '{"Username":"<token>","Secret":"rt"}'"#);
+        helper(dir.path(), "hang", "exec sleep 60");
         let env = env_of(vec![("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))]);
+        let h = Helper { env: &env, timeout: Duration::from_millis(300), quiet: true };
         assert_eq!(
-            run_helper("tok", "x.io", &env).unwrap(),
+            run_helper("tok", "x.io", &Helper { timeout: Duration::from_secs(10), ..h }).unwrap(),
             Some(Credentials::IdentityToken { username: String::new(), token: "rt".into() })
         );
-        let err = run_helper("missing-helper", "x.io", &env).unwrap_err();
+        let started = std::time::Instant::now();
+        let err = run_helper("hang", "x.io", &h).unwrap_err();
+        assert!(err.contains("docker-credential-hang did not answer within"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let err = run_helper("missing-helper", "x.io", &h).unwrap_err();
         assert!(err.contains("docker-credential-missing-helper"), "{err}");
     }
 }

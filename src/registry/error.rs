@@ -32,8 +32,12 @@ pub enum Error {
     #[error("cannot push to {reference:?}: it names no registry host; write the registry first, e.g. 127.0.0.1:5000/{repository}:1.0 or ghcr.io/OWNER/{repository}:1.0")]
     NoRegistry { reference: String, repository: String },
     /// The registry answered with an unexpected status.
-    #[error("{request} on registry {registry} failed: {status}{}{}", diagnostics_text(.diagnostics), hint_text(&status_hint(.registry, *.status, .diagnostics, &.request.method)))]
-    Status { registry: String, request: Request, status: u16, diagnostics: Vec<Diagnostic> },
+    #[error("{request} on registry {registry} failed: {status}{}{}", diagnostics_text(.diagnostics), hint_text(&status_hint(.registry, *.status, .diagnostics, &.request.method, .location.as_deref())))]
+    Status { registry: String, request: Request, status: u16, diagnostics: Vec<Diagnostic>, location: Option<Box<str>> },
+    /// A URL to contact (the registry's, its token realm, a redirect, an upload location)
+    /// is plain HTTP on a host that may not get it.
+    #[error("refusing to contact {url} over plain HTTP ({via} given by registry {registry}): {host} is neither a loopback address nor an --insecure-registry host, and plain HTTP would expose credentials and image data to the network\n  help: if {host} really serves only plain HTTP, pass --insecure-registry {host}; otherwise the registry is misconfigured: ask its operator to serve {host} over HTTPS")]
+    Insecure { registry: String, url: String, host: String, via: String },
     /// The request never got an answer: DNS, connection, TLS or a broken body.
     #[error("{request} to registry {registry} failed: {detail}{}", hint_text(&network_hint(.registry, .detail)))]
     Network { registry: String, request: Request, detail: String },
@@ -59,6 +63,11 @@ impl Error {
             Error::Network { detail, .. } => !is_tls_failure(detail),
             _ => false,
         }
+    }
+
+    /// Whether the request got no answer in time.
+    pub(crate) fn is_timeout(&self) -> bool {
+        matches!(self, Error::Network { detail, .. } if detail.contains("timed out"))
     }
 
     /// The HTTP status, when the registry answered.
@@ -113,9 +122,26 @@ fn login_hint(registry: &str) -> String {
     )
 }
 
-fn status_hint(registry: &str, status: u16, diagnostics: &[Diagnostic], method: &str) -> Option<String> {
+fn status_hint(
+    registry: &str,
+    status: u16,
+    diagnostics: &[Diagnostic],
+    method: &str,
+    location: Option<&str>,
+) -> Option<String> {
     let has = |c: &str| diagnostics.iter().any(|d| d.code == c);
     let hint = match status {
+        200..=299 => format!(
+            "{registry} answered {status}, a success code this request does not expect: it does not follow the \
+             Docker Registry HTTP API v2 here; check that {registry} is the registry's API address, not a web page or \
+             a proxy that rewrites answers"
+        ),
+        300..=399 => format!(
+            "{registry} redirected this request{}; redirects are followed at most {} times, never to plain HTTP on \
+             another host, and not for uploads streamed from disk; check the registry address (host, port, https)",
+            location.map(|l| format!(" to {l}")).unwrap_or_default(),
+            10
+        ),
         401 => format!("the registry refused the credentials (or there were none); {}", login_hint(registry)),
         403 => format!(
             "access denied: the account may lack push rights on this repository; check its permissions, or {}",
@@ -190,6 +216,7 @@ mod tests {
             request: Request { method: "PUT".into(), url: "https://r.example/v2/a/manifests/1".into() },
             status: 403,
             diagnostics: parse_envelope(body),
+            location: None,
         };
         let text = e.to_string();
         assert!(text.contains("PUT https://r.example/v2/a/manifests/1"), "{text}");
@@ -197,6 +224,21 @@ mod tests {
         assert!(text.contains("docker login r.example"), "{text}");
         assert!(!e.is_retryable());
         assert!(parse_envelope(b"<html>").is_empty());
+    }
+
+    #[test]
+    fn unexpected_success_and_redirect_codes_have_a_hint() {
+        let status = |status, location: Option<&str>| Error::Status {
+            registry: "r.example".into(),
+            request: Request { method: "POST".into(), url: "https://r.example/v2/a/blobs/uploads/".into() },
+            status,
+            diagnostics: Vec::new(),
+            location: location.map(Box::from),
+        };
+        let ok = status(200, None).to_string();
+        assert!(ok.contains("help:") && ok.contains("success code this request does not expect"), "{ok}");
+        let moved = status(307, Some("https://elsewhere.example/v2/")).to_string();
+        assert!(moved.contains("help:") && moved.contains("redirected this request to https://elsewhere"), "{moved}");
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! follows the file as it grows, then `PUT ?digest=` once the digest is known. On a cold
 //! push this hides the upload behind the compression. Any failure only costs the head
 //! start: the push that follows checks each blob with `HEAD` and uploads what is missing.
+//! The streamed body obeys the stall rule of every upload, so a registry that stops reading
+//! or never answers costs at most the stall time.
 
 use super::session::Session;
-use super::transport::{ClientOptions, Transport};
+use super::transport::{request, Transport};
 use super::upload::{self, Started};
 use super::{auth, Error, PushOptions, Target};
 use crate::image::digest::Digest;
@@ -16,7 +18,9 @@ use reqwest::{Method, StatusCode};
 use sha2::{Digest as _, Sha256};
 use std::fs::File;
 use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Streams the file `growth` offers to `reference`'s repository as it is written. Returns
@@ -44,7 +48,7 @@ async fn upload_growing(
     progress: &Progress,
 ) -> Result<Option<(Digest, u64)>, Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
-    let transport = Transport::new(&ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose })?;
+    let transport = Transport::new(&opts.client_options())?;
     let credentials = super::credentials_for(&target.registry, opts)?;
     let session = Session::connect(&transport, &target.registry, &target.bases, credentials).await?;
     // The writer offers the file before its first byte, or ends without one.
@@ -62,10 +66,13 @@ async fn upload_growing(
         unreachable!("no mount was asked for");
     };
     let hasher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
-    let body = reqwest::Body::wrap_stream(follow(file, rx, hasher.clone()));
+    let sent = Arc::new(AtomicU64::new(0));
+    let watch = rx.clone();
+    let body = reqwest::Body::wrap_stream(follow(file, rx, hasher.clone(), sent.clone()));
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
-    let resp = session.stream(Method::PATCH, &location, &scopes, headers, body, &[StatusCode::ACCEPTED]).await?;
+    let patch = session.stream(Method::PATCH, &location, &scopes, headers, body, &[StatusCode::ACCEPTED]);
+    let resp = unless_stalled(&session, &location, patch, &sent, watch).await?;
     let next = resp
         .headers()
         .get(LOCATION)
@@ -82,15 +89,51 @@ async fn upload_growing(
     Ok(Some((digest, size)))
 }
 
-/// The file's bytes as they are written, hashed on the way, ending when it is complete;
-/// an error if writing stopped short.
+/// Drives the streamed `PATCH` under the stall rule of every upload: it fails once the
+/// registry has taken no byte for the stall time while bytes were ready (waiting for the
+/// compression is not a stall), or has not answered that long after the last one.
+async fn unless_stalled<F: std::future::Future<Output = Result<reqwest::Response, Error>>>(
+    session: &Session<'_>,
+    location: &reqwest::Url,
+    patch: F,
+    sent: &AtomicU64,
+    written: watch::Receiver<Written>,
+) -> Result<reqwest::Response, Error> {
+    tokio::pin!(patch);
+    let stall = session.transport.tuning.stall;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let (mut last, mut since) = (0, Instant::now());
+    loop {
+        tokio::select! {
+            result = &mut patch => return result,
+            _ = tick.tick() => {
+                let now = sent.load(Ordering::Relaxed);
+                let w = *written.borrow();
+                let waiting_for_compression = !w.done && !w.failed && now >= w.bytes;
+                if now != last || waiting_for_compression {
+                    (last, since) = (now, Instant::now());
+                } else if since.elapsed() > stall {
+                    return Err(Error::Network {
+                        registry: session.registry.clone(),
+                        request: request(&Method::PATCH, location.as_str()),
+                        detail: format!("no progress for {} s; the connection stalled", stall.as_secs()),
+                    });
+                }
+            }
+        }
+    }
+}
+
+/// The file's bytes as they are written, hashed and counted on the way, ending when it is
+/// complete; an error if writing stopped short.
 fn follow(
     file: File,
     rx: watch::Receiver<Written>,
     hasher: Arc<Mutex<(Sha256, u64)>>,
+    sent: Arc<AtomicU64>,
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> + Send + 'static {
     futures_util::stream::unfold(Some((file, rx, 0u64)), move |state| {
-        let hasher = hasher.clone();
+        let (hasher, sent) = (hasher.clone(), sent.clone());
         async move {
             let (mut file, mut rx, offset) = state?;
             loop {
@@ -104,6 +147,7 @@ fn follow(
                     h.0.update(&buf);
                     h.1 += buf.len() as u64;
                     let next = offset + buf.len() as u64;
+                    sent.store(next, Ordering::Relaxed);
                     return Some((Ok(buf), Some((file, rx, next))));
                 }
                 if w.done {

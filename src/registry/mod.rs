@@ -30,8 +30,6 @@ use upload::Started;
 pub(crate) const MAX_CONCURRENT_UPLOADS: usize = 4;
 /// How many times one blob is tried from its existence check.
 const BLOB_ATTEMPTS: u32 = 5;
-/// Chunk size of the chunked (`PATCH`) upload; `CARGO_CONTAINERIZE_CHUNK_SIZE` changes it.
-const DEFAULT_CHUNK_SIZE: u64 = 16 << 20;
 
 /// Options of a push, from the command line.
 #[derive(Clone, Debug, Default)]
@@ -40,10 +38,26 @@ pub struct PushOptions {
     pub insecure_registries: Vec<String>,
     /// Extra PEM root certificates (`--ca-cert`); `SSL_CERT_FILE` is honoured too.
     pub ca_certs: Vec<std::path::PathBuf>,
-    /// Explicit credentials (`--username` + `--password-stdin`); `None` looks them up.
-    pub credentials: Option<Credentials>,
+    /// Explicit credentials (`--username` + `--password-stdin`, or the CI variables), each
+    /// for one registry host (`host[:port]`); other hosts look theirs up.
+    pub credentials: Vec<(String, Credentials)>,
     /// Trace requests on stderr (never secrets).
     pub verbose: bool,
+    /// Say nothing on stderr but errors.
+    pub quiet: bool,
+    pub tuning: crate::tuning::Tuning,
+}
+
+impl PushOptions {
+    pub(crate) fn client_options(&self) -> ClientOptions {
+        ClientOptions {
+            ca_certs: self.ca_certs.clone(),
+            insecure: self.insecure_registries.clone(),
+            verbose: self.verbose,
+            quiet: self.quiet,
+            tuning: self.tuning.clone(),
+        }
+    }
 }
 
 /// Where a reference points on the wire.
@@ -117,18 +131,19 @@ pub(crate) fn push_artifact_blocking(
     runtime.block_on(push_artifact(artifact, references, opts, progress))
 }
 
-/// The credentials for `registry`: the command line's, else the keychain's, looked up once
-/// per registry and process (a credential helper may prompt or be slow).
+/// The credentials for `registry`: the explicit ones given for that host, else the
+/// keychain's, looked up once per registry and process (a credential helper may prompt or
+/// be slow).
 fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Option<Credentials>, Error> {
     static FOUND: std::sync::Mutex<Option<HashMap<String, Option<Credentials>>>> = std::sync::Mutex::new(None);
-    if let Some(c) = &opts.credentials {
+    if let Some((_, c)) = opts.credentials.iter().find(|(host, _)| credentials::same_host(host, registry)) {
         return Ok(Some(c.clone()));
     }
     let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(hit) = found.get_or_insert_with(HashMap::new).get(registry) {
         return Ok(hit.clone());
     }
-    let looked_up = credentials::lookup(registry, &credentials::process_env)
+    let looked_up = credentials::lookup(registry, &credentials::process_env, opts.tuning.timeout, opts.quiet)
         .map_err(|message| Error::Credentials { registry: registry.to_string(), message })?;
     found.get_or_insert_with(HashMap::new).insert(registry.to_string(), looked_up.clone());
     Ok(looked_up)
@@ -145,8 +160,7 @@ pub(crate) async fn push_artifact(
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
-    let client_opts = ClientOptions { ca_certs: opts.ca_certs.clone(), verbose: opts.verbose };
-    let transport = match Transport::new(&client_opts) {
+    let transport = match Transport::new(&opts.client_options()) {
         Ok(t) => t,
         // The same setup error for every reference (the first keeps its source).
         Err(first) => {
@@ -273,8 +287,8 @@ async fn try_push_blob(
         None => new_upload(s, repo, scopes).await?,
     };
     progress.emit(Event::Started { digest: digest.clone(), size });
-    let chunk_size = chunk_size();
-    if force_chunked() {
+    let chunk_size = s.transport.tuning.chunk_size;
+    if s.transport.tuning.force_chunked {
         upload::patch_blob(s, scopes, location, blob, chunk_size, progress).await?;
     } else {
         match put_blob(s, scopes, &location, blob, progress).await {
@@ -321,18 +335,6 @@ async fn new_upload(s: &Session<'_>, repo: &str, scopes: &[String]) -> Result<Ur
         Started::Upload(location) => Ok(location),
         Started::Mounted => unreachable!("no mount was asked for"),
     }
-}
-
-fn force_chunked() -> bool {
-    std::env::var("CARGO_CONTAINERIZE_UPLOAD").is_ok_and(|v| v == "chunked")
-}
-
-fn chunk_size() -> u64 {
-    std::env::var("CARGO_CONTAINERIZE_CHUNK_SIZE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_CHUNK_SIZE)
 }
 
 /// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.

@@ -9,7 +9,7 @@ use super::transport::{check, is_loopback, Body, Transport};
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
 
-/// How long the https probe of a loopback registry may take before plain http is tried.
+/// How long the https probe of a loopback registry may take, after plain http failed.
 const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A connection to one registry, shared by all pushes to it.
@@ -23,8 +23,10 @@ pub(crate) struct Session<'t> {
 }
 
 impl<'t> Session<'t> {
-    /// Pings `GET /v2/` (200, or 401 with the challenge to answer) on each base in turn; a
-    /// later base (plain HTTP on loopback) is tried only when the first did not speak TLS.
+    /// Pings `GET /v2/` (200, or 401 with the challenge to answer) on each base in turn: for
+    /// a loopback registry plain `http` first, then `https` when the port turned out to speak
+    /// TLS (it closed the connection, or answered 400 as Go's servers do). A registry that
+    /// accepted the connection and never answered is not tried again.
     pub(crate) async fn connect(
         transport: &'t Transport,
         registry: &str,
@@ -42,6 +44,7 @@ impl<'t> Session<'t> {
             let more = i + 1 < bases.len();
             match session.ping().await {
                 Ok(()) => return Ok(session),
+                Err(e) if e.is_timeout() => return Err(e),
                 Err(e @ Error::Network { .. }) if !is_tls_failure(&e.to_string()) => {
                     first_error.get_or_insert(e);
                 }
@@ -59,7 +62,8 @@ impl<'t> Session<'t> {
         let (registry, transport) = (&self.registry, self.transport);
         // Over https on a loopback host that may speak plain http, fail fast rather than retry.
         let resp = if url.scheme() == "https" && self.base.host_str().is_some_and(is_loopback) {
-            transport.send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None, Some(PING_TIMEOUT)).await?
+            let timeout = PING_TIMEOUT.min(transport.tuning.timeout);
+            transport.send_once(registry, Method::GET, url.as_str(), HeaderMap::new(), None, Some(timeout)).await?
         } else {
             transport.send(registry, Method::GET, url.as_str(), &HeaderMap::new(), &Body::Empty).await?
         };

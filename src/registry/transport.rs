@@ -1,19 +1,19 @@
-//! The HTTP client: scheme choice, TLS roots, one place that checks statuses, and retries
-//! with bounded backoff and jitter.
+//! The HTTP client: scheme choice and the plain-HTTP rule, TLS roots, timeouts, one place
+//! that checks statuses, and retries with bounded backoff and jitter.
 
 use super::error::{is_retryable_status, parse_envelope, redact_url, tls_setup, Error, Request};
-use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
-use reqwest::{Method, Response, StatusCode};
+use crate::tuning::Tuning;
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION};
+use reqwest::{Method, Response, StatusCode, Url};
 use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The longest a request with a small body may take, answer included. Streamed uploads
-/// have no total limit; they fail when they stop making progress (see `upload`).
-pub(crate) const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
-
 /// At most this much of an error body is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// How many redirects a request follows.
+const MAX_REDIRECTS: usize = 10;
 
 /// The schemes to try, in order: `http` only for `--insecure-registry` hosts; `http` then
 /// `https` for loopback hosts (a local registry may serve either, and plain http, the usual
@@ -29,10 +29,26 @@ pub(crate) fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str
     }
 }
 
+/// Whether `url` may be contacted: HTTPS always; plain HTTP only on a loopback host or a
+/// host named with `--insecure-registry` (as `host` or `host:port`). Applies to every URL
+/// the tool contacts: the registry, its token realm, redirects and upload locations.
+pub(crate) fn plain_http_allowed(url: &Url, insecure: &[String]) -> bool {
+    if url.scheme() != "http" {
+        return url.scheme() == "https";
+    }
+    let Some(host) = url.host_str() else { return false };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    let with_port = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    is_loopback(bare) || insecure.iter().any(|i| i.eq_ignore_ascii_case(host) || i.eq_ignore_ascii_case(&with_port))
+}
+
 /// `localhost`, 127.0.0.0/8 and `::1`.
 pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
-    host == "localhost" || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+    host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// `host` from `host[:port]` or `[v6]:port`.
@@ -51,15 +67,12 @@ pub(crate) struct Backoff {
     pub(crate) max: Duration,
 }
 
-impl Default for Backoff {
-    /// 5 tries, 200 ms doubling up to 5 s. `CARGO_CONTAINERIZE_RETRY_BASE_MS` changes the base.
-    fn default() -> Self {
-        let base = std::env::var("CARGO_CONTAINERIZE_RETRY_BASE_MS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
-        Backoff { attempts: 5, base: Duration::from_millis(base), max: Duration::from_secs(5) }
-    }
-}
-
 impl Backoff {
+    /// 5 tries, from `base` doubling up to 5 s.
+    pub(crate) fn new(base: Duration) -> Backoff {
+        Backoff { attempts: 5, base, max: Duration::from_secs(5) }
+    }
+
     /// The wait before try `attempt + 1` (attempt counts from 1); `Retry-After` wins, capped at 60 s.
     pub(crate) fn delay(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
         if let Some(after) = retry_after {
@@ -76,7 +89,11 @@ impl Backoff {
 #[derive(Clone, Debug, Default)]
 pub(crate) struct ClientOptions {
     pub(crate) ca_certs: Vec<PathBuf>,
+    /// Hosts that may be reached over plain HTTP besides loopback ones.
+    pub(crate) insecure: Vec<String>,
     pub(crate) verbose: bool,
+    pub(crate) quiet: bool,
+    pub(crate) tuning: Tuning,
 }
 
 /// A body that can be sent again on a retry.
@@ -87,17 +104,21 @@ pub(crate) enum Body {
     Bytes(Vec<u8>, String),
 }
 
-/// The shared reqwest client plus retry policy and tracing.
+/// The shared reqwest client plus retry policy, timeouts and tracing.
 pub(crate) struct Transport {
     pub(crate) client: reqwest::Client,
     pub(crate) backoff: Backoff,
-    pub(crate) verbose: bool,
+    pub(crate) tuning: Tuning,
+    insecure: Vec<String>,
+    verbose: bool,
+    quiet: bool,
 }
 
 impl Transport {
     /// A client that verifies HTTPS with the OS store plus `--ca-cert` files and `SSL_CERT_FILE`;
     /// proxies come from `HTTPS_PROXY`/`NO_PROXY`. Redirects drop `Authorization` across hosts
-    /// (reqwest's `remove_sensitive_headers`).
+    /// (reqwest's `remove_sensitive_headers`) and are never followed to plain HTTP on a host
+    /// that may not get it.
     pub(crate) fn new(opts: &ClientOptions) -> Result<Transport, Error> {
         let mut files = opts.ca_certs.clone();
         if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
@@ -118,16 +139,57 @@ impl Transport {
             Some(proxy) => reqwest::Client::builder().proxy(proxy),
             None => reqwest::Client::builder().no_proxy(),
         };
+        let insecure = opts.insecure.clone();
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
+            if attempt.previous().len() >= MAX_REDIRECTS {
+                let error = format!("more than {MAX_REDIRECTS} redirects");
+                attempt.error(error)
+            } else if !plain_http_allowed(attempt.url(), &insecure) {
+                let error = InsecureRedirect(redact_url(attempt.url().as_str()));
+                attempt.error(error)
+            } else {
+                attempt.follow()
+            }
+        });
         let client = builder
             .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
             .tls_certs_merge(certs)
-            .connect_timeout(Duration::from_secs(15))
+            .connect_timeout(opts.tuning.connect_timeout())
+            .redirect(redirects)
             .build()
             .map_err(|e| tls_setup(format!("cannot set up the HTTPS client: {e}")))?;
-        Ok(Transport { client, backoff: Backoff::default(), verbose: opts.verbose })
+        Ok(Transport {
+            client,
+            backoff: Backoff::new(opts.tuning.retry_base),
+            tuning: opts.tuning.clone(),
+            insecure: opts.insecure.clone(),
+            verbose: opts.verbose,
+            quiet: opts.quiet,
+        })
+    }
+
+    /// Refuses a URL that the transport rule forbids (see [`plain_http_allowed`]); `via`
+    /// says where the URL came from.
+    pub(crate) fn check_url(&self, registry: &str, url: &str, via: &str) -> Result<Url, Error> {
+        let parsed = Url::parse(url).map_err(|_| Error::Protocol {
+            registry: registry.to_string(),
+            request: request(&Method::GET, url),
+            message: format!("{via} is not a URL"),
+        })?;
+        if plain_http_allowed(&parsed, &self.insecure) {
+            return Ok(parsed);
+        }
+        Err(Error::Insecure {
+            registry: registry.to_string(),
+            url: redact_url(url),
+            host: parsed.host_str().unwrap_or_default().to_string(),
+            via: via.to_string(),
+        })
     }
 
     /// Sends once; `Err` only for transport failures (the status is not checked here).
+    /// With a `timeout` (requests with small bodies), says on stderr what it is waiting for
+    /// once the wait passes a few seconds.
     pub(crate) async fn send_once(
         &self,
         registry: &str,
@@ -137,6 +199,7 @@ impl Transport {
         body: Option<reqwest::Body>,
         timeout: Option<Duration>,
     ) -> Result<Response, Error> {
+        self.check_url(registry, url, "the URL")?;
         if self.verbose {
             let auth = headers.get(AUTHORIZATION).map(scheme_of).unwrap_or_default();
             eprintln!("> {method} {}{auth}", redact_url(url));
@@ -148,19 +211,42 @@ impl Transport {
         if let Some(timeout) = timeout {
             req = req.timeout(timeout);
         }
-        match req.send().await {
+        let sent = req.send();
+        tokio::pin!(sent);
+        let result = match timeout {
+            Some(timeout) => {
+                let announce = announce_after(timeout);
+                tokio::select! {
+                    result = &mut sent => result,
+                    () = tokio::time::sleep(announce) => {
+                        if !self.quiet {
+                            eprintln!(
+                                "waiting for {registry} to answer {method} {} ({} s so far; giving up after {} s)",
+                                redact_url(url),
+                                announce.as_secs_f64().round(),
+                                timeout.as_secs()
+                            );
+                        }
+                        sent.await
+                    }
+                }
+            }
+            None => sent.await,
+        };
+        match result {
             Ok(resp) => {
                 if self.verbose {
                     eprintln!("< {} {method} {}", resp.status().as_u16(), redact_url(url));
                 }
                 Ok(resp)
             }
-            Err(e) => Err(network_error(registry, &method, url, e)),
+            Err(e) => Err(network_error(registry, &method, url, e, timeout)),
         }
     }
 
-    /// Sends a replayable request, retrying network errors, 408, 429 and 5xx with backoff.
-    /// Returns the last response whatever its status; callers pass it to [`check`].
+    /// Sends a replayable request, retrying network errors, 408, 429 and 5xx with backoff;
+    /// a request that timed out is tried once more only. Returns the last response whatever
+    /// its status; callers pass it to [`check`].
     pub(crate) async fn send(
         &self,
         registry: &str,
@@ -170,12 +256,20 @@ impl Transport {
         body: &Body,
     ) -> Result<Response, Error> {
         let mut attempt = 1;
+        let mut timeouts = 0;
         loop {
             let (headers, body) = with_body(headers.clone(), body);
-            let result = self.send_once(registry, method.clone(), url, headers, body, Some(REQUEST_TIMEOUT)).await;
+            let result = self.send_once(registry, method.clone(), url, headers, body, Some(self.tuning.timeout)).await;
             let retry_after = match &result {
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp),
                 Ok(_) => return result,
+                Err(e) if e.is_timeout() => {
+                    timeouts += 1;
+                    if timeouts > 1 {
+                        return result;
+                    }
+                    None
+                }
                 Err(e) if e.is_retryable() => None,
                 Err(_) => return result,
             };
@@ -191,6 +285,27 @@ impl Transport {
         }
     }
 }
+
+/// When to say what a request is waiting for: after 5 s, or half the timeout if shorter.
+pub(crate) fn announce_after(timeout: Duration) -> Duration {
+    (timeout / 2).min(Duration::from_secs(5))
+}
+
+/// The error a redirect to a forbidden plain-HTTP URL fails with.
+#[derive(Debug)]
+struct InsecureRedirect(String);
+
+impl std::fmt::Display for InsecureRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refused a redirect to {} over plain HTTP: that host is neither loopback nor an --insecure-registry host",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for InsecureRedirect {}
 
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (either case) minus `NO_PROXY`; as in Docker (Go's
 /// `ProxyFromEnvironment`), loopback registries are always reached directly.
@@ -236,8 +351,21 @@ pub(crate) fn retry_after(resp: &Response) -> Option<Duration> {
 }
 
 /// A transport failure as an [`Error::Network`], with the whole source chain.
-pub(crate) fn network_error(registry: &str, method: &Method, url: &str, e: reqwest::Error) -> Error {
+pub(crate) fn network_error(
+    registry: &str,
+    method: &Method,
+    url: &str,
+    e: reqwest::Error,
+    timeout: Option<Duration>,
+) -> Error {
     let e = e.without_url();
+    if e.is_timeout() {
+        let detail = match timeout {
+            Some(t) => format!("no answer within {} s (timed out)", t.as_secs()),
+            None => "timed out".to_string(),
+        };
+        return Error::Network { registry: registry.to_string(), request: request(method, url), detail };
+    }
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
@@ -264,12 +392,18 @@ pub(crate) async fn check(
         return Ok(resp);
     }
     let status = resp.status().as_u16();
+    let location = resp
+        .status()
+        .is_redirection()
+        .then(|| resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(|l| redact_url(l).into()))
+        .flatten();
     let body = read_limited(resp).await;
     Err(Error::Status {
         registry: registry.to_string(),
         request: request(method, url),
         status,
         diagnostics: parse_envelope(&body),
+        location,
     })
 }
 

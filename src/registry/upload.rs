@@ -61,13 +61,15 @@ pub(crate) fn resolve_location(request_url: &Url, location: &str) -> Option<Url>
     request_url.join(location).ok()
 }
 
+/// The upload location a response names, checked against the transport rule.
 fn location(s: &Session<'_>, method: &Method, url: &Url, resp: &Response) -> Result<Url, Error> {
     let value = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
-    value.and_then(|l| resolve_location(url, l)).ok_or_else(|| Error::Protocol {
+    let next = value.and_then(|l| resolve_location(url, l)).ok_or_else(|| Error::Protocol {
         registry: s.registry.clone(),
         request: request(method, url.as_str()),
         message: format!("answered {} without a usable Location header", resp.status().as_u16()),
-    })
+    })?;
+    s.transport.check_url(&s.registry, next.as_str(), "the upload location")
 }
 
 fn with_digest(location: &Url, digest: &Digest) -> Url {
@@ -271,13 +273,6 @@ fn stream_body(blob: &Blob, offset: u64, len: u64) -> Result<(reqwest::Body, Arc
     Ok((reqwest::Body::wrap_stream(stream), sent))
 }
 
-/// How long an upload may go without sending a byte (or, once sent, without an answer):
-/// 120 s, or `CARGO_CONTAINERIZE_STALL_SECS`.
-fn stall_timeout() -> Duration {
-    let secs = std::env::var("CARGO_CONTAINERIZE_STALL_SECS").ok().and_then(|v| v.parse().ok());
-    Duration::from_secs(secs.unwrap_or(120))
-}
-
 /// Drives `fut` while turning the byte counter into `Advanced` events every 100 ms.
 async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
     s: &Session<'_>,
@@ -291,7 +286,8 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
     tokio::pin!(fut);
     let mut reported = 0;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let stall = stall_timeout();
+    // An upload that sends nothing (or, once sent, hears nothing) this long is restarted.
+    let stall = s.transport.tuning.stall;
     let mut last_progress = (0, std::time::Instant::now());
     let mut report = |progress: &Progress| {
         let now = sent.load(Ordering::Relaxed);

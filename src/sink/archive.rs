@@ -85,9 +85,19 @@ fn append_diff<W: Write>(tar: &mut tar::Builder<W>, layer: &Diff) -> io::Result<
     });
     let result = append(tar, &path, layer.diff_size, &mut reader);
     drop(reader);
-    producer.join().map_err(|_| io::Error::other("the layer writer panicked"))??;
-    result?;
+    let produced = producer.join().map_err(|_| io::Error::other("the layer writer panicked"))?;
+    first_cause(result, produced)?;
     Ok(path)
+}
+
+/// The error that explains a pipe's failure: the producer's own (a file that changed, say),
+/// unless it is only the broken pipe that the consumer's failure caused; else the consumer's.
+fn first_cause(consumer: io::Result<()>, producer: io::Result<()>) -> io::Result<()> {
+    match (consumer, producer) {
+        (Err(c), Err(p)) if p.kind() == io::ErrorKind::BrokenPipe => Err(c),
+        (_, Err(p)) => Err(p),
+        (c, Ok(())) => c,
+    }
 }
 
 fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
@@ -129,4 +139,21 @@ fn repositories_json(top: Option<&Digest>, tags: &[Reference]) -> Vec<u8> {
         repos.entry(t.name()).or_default().insert(t.tag_or_default().to_string(), top.clone());
     }
     canonical_json(&repos)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_real_error_wins_over_the_broken_pipe_it_caused() {
+        let sink_full = || Err(io::Error::new(io::ErrorKind::StorageFull, "no space left on device"));
+        let broken = || Err(io::Error::new(io::ErrorKind::BrokenPipe, "broken pipe"));
+        let changed = || Err(io::Error::other("bin changed while the image was being assembled"));
+        let short = || Err(io::Error::new(io::ErrorKind::UnexpectedEof, "unexpected end of file"));
+        assert_eq!(first_cause(sink_full(), broken()).unwrap_err().kind(), io::ErrorKind::StorageFull);
+        assert!(first_cause(short(), changed()).unwrap_err().to_string().contains("changed"));
+        assert_eq!(first_cause(sink_full(), Ok(())).unwrap_err().kind(), io::ErrorKind::StorageFull);
+        assert!(first_cause(Ok(()), Ok(())).is_ok());
+    }
 }

@@ -4,9 +4,16 @@
 use super::archive;
 use crate::image::Unpacked;
 use crate::reference::Reference;
+use crate::registry::transport::announce_after;
+use crate::tuning::Tuning;
+use crate::wait::Announce;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
-use std::net::TcpStream;
+use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// The most of the engine's answer that is read.
+const MAX_ANSWER: u64 = 1 << 20;
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
@@ -74,21 +81,61 @@ impl Endpoint {
 trait Stream: Read + Write + Send {}
 impl<T: Read + Write + Send> Stream for T {}
 
-fn connect(endpoint: &Endpoint) -> io::Result<Box<dyn Stream>> {
+/// Connects; every read and write then fails after `idle` without progress.
+fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io::Result<Box<dyn Stream>> {
     Ok(match endpoint {
-        Endpoint::Unix(p) => Box::new(UnixStream::connect(p)?),
-        Endpoint::Tcp(a) => Box::new(TcpStream::connect(a)?),
+        Endpoint::Unix(p) => {
+            let s = UnixStream::connect(p)?;
+            s.set_read_timeout(Some(idle))?;
+            s.set_write_timeout(Some(idle))?;
+            Box::new(s)
+        }
+        Endpoint::Tcp(a) => {
+            let addrs: Vec<_> = a.to_socket_addrs()?.collect();
+            let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{a} resolves to no address"));
+            for addr in addrs {
+                match TcpStream::connect_timeout(&addr, connect_timeout) {
+                    Ok(s) => {
+                        s.set_read_timeout(Some(idle))?;
+                        s.set_write_timeout(Some(idle))?;
+                        return Ok(Box::new(s));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            return Err(last);
+        }
     })
 }
 
-/// Checks that the engine answers `GET /_ping`, so a missing engine fails before building.
-pub(crate) fn ping() -> Result<(), Error> {
+/// A read or write that timed out, said plainly.
+fn timed_out(e: io::Error, what: &str, after: Duration) -> io::Error {
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        io::Error::new(io::ErrorKind::TimedOut, format!("no answer to {what} within {} s", after.as_secs()))
+    } else {
+        e
+    }
+}
+
+/// Checks that the engine answers `GET /_ping`, so a missing engine fails before building;
+/// waits at most the tuning's timeout, saying what it waits for after a few seconds.
+pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
     let unreachable = |source| Error::Unreachable { endpoint: describe.clone(), source };
-    let mut stream = connect(&endpoint).map_err(unreachable)?;
-    stream.write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").map_err(unreachable)?;
-    let (status, _) = read_response(stream).map_err(unreachable)?;
+    let _announce = (!quiet).then(|| {
+        Announce::after(
+            announce_after(tuning.timeout),
+            format!("waiting for the Docker engine at {describe} to answer GET /_ping"),
+        )
+    });
+    let timeout = tuning.timeout;
+    let mut stream = connect(&endpoint, tuning.connect_timeout(), timeout)
+        .map_err(|e| unreachable(timed_out(e, "connecting", timeout)))?;
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
+    let (status, _) = read_response(stream).map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
     if status != 200 {
         return Err(unreachable(io::Error::other(format!("GET /_ping answered {status}"))));
     }
@@ -96,12 +143,15 @@ pub(crate) fn ping() -> Result<(), Error> {
 }
 
 /// Loads `image` into the engine under `tags`. Layers go uncompressed: the engine would
-/// only decompress them again.
-pub(crate) fn load(image: &Unpacked, tags: &[Reference]) -> Result<(), Error> {
+/// only decompress them again. An engine that takes nothing, or answers nothing, for the
+/// stall time fails the load.
+pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
-    let io_err = |source| Error::Io { endpoint: describe.clone(), source };
-    let stream = connect(&endpoint).map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
+    let stall = tuning.stall;
+    let io_err = |source| Error::Io { endpoint: describe.clone(), source: timed_out(source, "the image load", stall) };
+    let stream = connect(&endpoint, tuning.connect_timeout(), stall)
+        .map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
     let mut w = BufWriter::with_capacity(1 << 20, stream);
     w.write_all(
         b"POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
@@ -162,7 +212,8 @@ impl<W: Write> Write for Chunked<W> {
 
 /// Reads an HTTP/1.1 response: status and de-chunked body.
 fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
-    let mut r = BufReader::new(stream);
+    // Headers and chunk framing included, an answer is never read past twice the body limit.
+    let mut r = BufReader::new(stream.take(2 * MAX_ANSWER));
     let mut line = String::new();
     r.read_line(&mut line)?;
     let status = line
@@ -193,14 +244,18 @@ fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
             if size == 0 {
                 break;
             }
-            (&mut r).take(size).read_to_end(&mut body)?;
+            let room = MAX_ANSWER.saturating_sub(body.len() as u64);
+            (&mut r).take(size.min(room)).read_to_end(&mut body)?;
+            if size > room {
+                break;
+            }
             line.clear();
             r.read_line(&mut line)?;
         }
     } else if let Some(n) = length {
-        r.take(n).read_to_end(&mut body)?;
+        r.take(n.min(MAX_ANSWER)).read_to_end(&mut body)?;
     } else {
-        r.read_to_end(&mut body)?;
+        r.take(MAX_ANSWER).read_to_end(&mut body)?;
     }
     Ok((status, body))
 }

@@ -1,52 +1,190 @@
 //! OCI image layout directories: `oci-layout`, `index.json` and `blobs/sha256/*`.
+//!
+//! An existing layout is added to, as skopeo and go-containerregistry's `layout` do: the
+//! blobs it lacks are written (each atomically), then `index.json` is replaced atomically
+//! with every other image kept and this one's names moved to it. The layout is valid at
+//! every moment, so an interrupted run leaves at most unreferenced blobs. A directory that
+//! holds anything but a layout is refused, and nothing in it is touched.
 
-use crate::fsutil;
+use crate::fsutil::{self, TempDir, TempFile};
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
 use crate::image::index::{platform_json, MEDIA_TYPE_OCI_INDEX};
 use crate::image::Artifact;
-use serde_json::json;
+use serde_json::{json, Value};
+use std::collections::HashSet;
 use std::fs;
-use std::io;
+use std::io::{self, Write};
 use std::path::Path;
+use std::time::Duration;
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
 
-/// Writes `artifact` as an OCI layout at `dir`, one `index.json` entry per reference name,
-/// replacing an earlier layout there atomically.
-pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String]) -> io::Result<()> {
-    fsutil::write_dir_atomic(dir, is_replaceable, |staging| {
-        fs::write(staging.join("oci-layout"), OCI_LAYOUT)?;
-        fs::write(staging.join("index.json"), index_json(artifact, ref_names))?;
-        let blobs = staging.join("blobs/sha256");
-        fs::create_dir_all(&blobs)?;
-        for blob in artifact.all_blobs() {
-            write_blob(&blobs, blob)?;
+/// How a layout directory is written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// The user's directory: other images are kept, with their blobs.
+    Add,
+    /// The tool's own directory under `target/`: blobs no image uses any more are removed.
+    Own,
+}
+
+/// Writes `artifact` into the OCI layout at `dir` under each of `ref_names`.
+pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
+    let parent = fsutil::parent_of(dir);
+    fsutil::sweep(&parent);
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            // A new layout is built aside and appears whole, with one rename.
+            let staging = TempDir::new_in(&parent)?;
+            fs::write(staging.path().join("oci-layout"), OCI_LAYOUT)?;
+            add(staging.path(), artifact, ref_names, mode)?;
+            staging.rename_to(dir)
         }
-        Ok(())
-    })
-}
-
-/// An existing directory may be replaced when it is empty or already an OCI layout.
-fn is_replaceable(dir: &Path) -> bool {
-    dir.join("oci-layout").is_file() || fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none())
-}
-
-fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
-    let dst = blobs.join(blob.digest.hex());
-    match (blob.path(), blob.bytes()) {
-        (Some(src), _) => fsutil::link_or_copy(src, &dst),
-        (None, Some(bytes)) => fs::write(dst, bytes),
-        (None, None) => unreachable!("a blob is in memory or in a file"),
+        Err(e) => Err(e),
+        Ok(meta) if !meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory; an OCI layout is a directory", dir.display()),
+        )),
+        Ok(_) => {
+            let _lock = fsutil::lock_dir(dir, LOCK_TIMEOUT)?;
+            let is_layout = dir.join("oci-layout").exists();
+            if !is_layout && fs::read_dir(dir)?.next().is_some() {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "{} holds files but no `oci-layout`, so it is not an OCI image layout; refusing to write into it",
+                        dir.display()
+                    ),
+                ));
+            }
+            if is_layout {
+                check_layout_version(dir)?;
+            } else {
+                write_small(dir, "oci-layout", OCI_LAYOUT)?;
+            }
+            add(dir, artifact, ref_names, mode)
+        }
     }
 }
 
-/// The layout's `index.json`: the top manifest once per reference name; an image's entry
-/// carries its platform, an index's lists the platforms itself.
-pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
+/// How long to wait for another run writing into the same layout.
+const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Adds the blobs the layout lacks, then points `index.json` at the artifact.
+fn add(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
+    let index = read_index(dir)?;
+    let blobs = dir.join("blobs").join("sha256");
+    fs::create_dir_all(&blobs)?;
+    fsutil::sweep(&blobs);
+    for blob in artifact.all_blobs() {
+        write_blob(&blobs, blob)?;
+    }
+    let index = updated_index(index, artifact, ref_names);
+    write_small(dir, "index.json", &canonical_json(&index))?;
+    if mode == Mode::Own {
+        remove_unreferenced(dir, &index)?;
+    }
+    Ok(())
+}
+
+fn check_layout_version(dir: &Path) -> io::Result<()> {
+    let text = fs::read(dir.join("oci-layout"))?;
+    let version = serde_json::from_slice::<Value>(&text)
+        .ok()
+        .and_then(|v| v.get("imageLayoutVersion").and_then(Value::as_str).map(str::to_string));
+    match version.as_deref() {
+        Some(v) if v.starts_with("1.") => Ok(()),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is not an OCI layout file of version 1.x; refusing to change the layout",
+                dir.join("oci-layout").display()
+            ),
+        )),
+    }
+}
+
+/// The layout's `index.json`, or a new empty index; a malformed one is refused, not replaced.
+fn read_index(dir: &Path) -> io::Result<Value> {
+    let path = dir.join("index.json");
+    let text = match fs::read(&path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Ok(json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": []}))
+        }
+        other => other?,
+    };
+    let bad = || {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is not an OCI image index (an object with a `manifests` array); refusing to change the layout: \
+                 fix it, or write to another directory",
+                path.display()
+            ),
+        )
+    };
+    let index: Value = serde_json::from_slice(&text).map_err(|_| bad())?;
+    let ok = index.as_object().is_some_and(|o| o.get("manifests").is_none_or(Value::is_array));
+    if !ok {
+        return Err(bad());
+    }
+    Ok(index)
+}
+
+/// `index` with entries named by any of `ref_names` dropped and the artifact's entries (one
+/// per name) appended; everything else kept as it was.
+fn updated_index(mut index: Value, artifact: &Artifact, ref_names: &[String]) -> Value {
+    let named = |entry: &Value| {
+        entry.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str).map(str::to_string)
+    };
+    let mut manifests: Vec<Value> = index
+        .get("manifests")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|entry| named(entry).is_none_or(|n| !ref_names.contains(&n)))
+        .collect();
+    manifests.extend(entries(artifact, ref_names));
+    index["manifests"] = Value::Array(manifests);
+    index["schemaVersion"] = json!(2);
+    if index.get("mediaType").is_none() {
+        index["mediaType"] = json!(MEDIA_TYPE_OCI_INDEX);
+    }
+    index
+}
+
+/// Writes a small file of the layout atomically.
+fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
+    let mut tmp = TempFile::new_in(dir)?;
+    tmp.file_mut().write_all(bytes)?;
+    tmp.file().sync_all()?;
+    tmp.persist(&dir.join(name))
+}
+
+/// Writes a blob the layout lacks: copied (never linked, so no inode is shared with the
+/// layer cache or another layout) into a temporary file, then renamed into place. A blob
+/// already there with the right size is kept.
+fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
+    let dst = blobs.join(blob.digest.hex());
+    if fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == blob.size) {
+        return Ok(());
+    }
+    let mut tmp = TempFile::new_in(blobs)?;
+    let copied = io::copy(&mut blob.open()?, tmp.file_mut())?;
+    if copied != blob.size {
+        return Err(io::Error::other(format!("blob {} has {copied} bytes, {} expected", blob.digest, blob.size)));
+    }
+    tmp.persist(&dst)
+}
+
+/// The layout's index entries for the artifact: its top manifest once per reference name;
+/// an image's entry carries its platform, an index's lists the platforms itself.
+fn entries(artifact: &Artifact, ref_names: &[String]) -> Vec<Value> {
     let top = artifact.manifest();
-    let manifests: Vec<_> = ref_names
+    ref_names
         .iter()
         .map(|name| {
             let mut entry = json!({
@@ -60,6 +198,61 @@ pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
             }
             entry
         })
-        .collect();
-    canonical_json(&json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests}))
+        .collect()
+}
+
+/// The `index.json` of a layout holding only `artifact`, as a docker-archive tar carries it.
+pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
+    canonical_json(
+        &json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": entries(artifact, ref_names)}),
+    )
+}
+
+/// Removes the blobs that nothing in `index` reaches (manifests, their configs and layers,
+/// nested indexes), from the tool's own layouts only.
+fn remove_unreferenced(dir: &Path, index: &Value) -> io::Result<()> {
+    let blobs = dir.join("blobs").join("sha256");
+    let mut reachable = HashSet::new();
+    let mut pending: Vec<String> = descriptors(index);
+    while let Some(digest) = pending.pop() {
+        let Some(hex) = digest.strip_prefix("sha256:") else { continue };
+        if !reachable.insert(hex.to_string()) {
+            continue;
+        }
+        // Manifests and indexes are small JSON; layers are not parsed.
+        let path = blobs.join(hex);
+        if fs::metadata(&path).is_ok_and(|m| m.len() < 4 << 20) {
+            if let Ok(doc) = serde_json::from_slice::<Value>(&fs::read(&path)?) {
+                pending.extend(descriptors(&doc));
+            }
+        }
+    }
+    for entry in fs::read_dir(&blobs)?.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        if !name.starts_with(fsutil::TEMP_PREFIX) && !reachable.contains(&name) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// The digests a manifest or index document points at.
+fn descriptors(doc: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut take = |d: &Value| {
+        if let Some(digest) = d.get("digest").and_then(Value::as_str) {
+            out.push(digest.to_string());
+        }
+    };
+    for key in ["manifests", "layers"] {
+        for d in doc.get(key).and_then(Value::as_array).into_iter().flatten() {
+            take(d);
+        }
+    }
+    for key in ["config", "subject"] {
+        if let Some(d) = doc.get(key) {
+            take(d);
+        }
+    }
+    out
 }

@@ -51,7 +51,7 @@ pub fn image_with(cache_dir: &Path, label: &str, big_bytes: usize) -> Image {
 }
 
 /// Deterministic xorshift bytes seeded by `seed`.
-fn noise(len: usize, seed: &str) -> Vec<u8> {
+pub fn noise(len: usize, seed: &str) -> Vec<u8> {
     let mut x: u64 = seed.bytes().fold(0x9E37_79B9_7F4A_7C15_u64, |a, b| a.rotate_left(5) ^ b as u64) | 1;
     let mut out = Vec::with_capacity(len + 8);
     while out.len() < len {

@@ -1,8 +1,8 @@
 //! Helpers shared by the integration tests: fixtures in temp dirs, the real binary, Docker.
 #![allow(dead_code)]
 
-pub mod child;
 pub mod fault_proxy;
+pub mod hostile;
 pub mod images;
 pub mod registry;
 
@@ -31,6 +31,9 @@ impl Project {
     pub fn copy(fixture: &str) -> Project {
         let dir = tempfile::Builder::new().prefix("cc-test-").tempdir().unwrap();
         copy_tree(&fixtures().join(fixture), dir.path());
+        let docker = dir.path().join(".home/docker");
+        std::fs::create_dir_all(&docker).unwrap();
+        std::fs::write(docker.join("config.json"), "{}").unwrap();
         Project { dir }
     }
 
@@ -42,11 +45,19 @@ impl Project {
         self.path().join("Cargo.toml")
     }
 
-    /// `cargo-containerize containerize ARGS` run in the project directory.
+    /// `cargo-containerize containerize ARGS` run in the project directory, in an
+    /// environment of its own: caches, Docker and Podman configs inside the project (an
+    /// empty Docker config, unless a test writes one), no credentials or tuning inherited.
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(bin());
         c.arg("containerize").current_dir(self.path()).stdin(Stdio::null());
+        isolate(&mut c, self.path());
         c
+    }
+
+    /// The Docker config directory the tool reads (see [`Project::cmd`]).
+    pub fn docker_config(&self) -> PathBuf {
+        self.path().join(".home/docker")
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
@@ -54,12 +65,98 @@ impl Project {
     }
 }
 
+/// Points every user-level path the tool reads or writes into `home/.home`, and drops
+/// the variables that would change its behaviour.
+pub fn isolate(c: &mut Command, home: &Path) {
+    let home = home.join(".home");
+    c.env("XDG_CACHE_HOME", home.join("cache"))
+        .env("DOCKER_CONFIG", home.join("docker"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("HOME", &home);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().to_string();
+        if name.starts_with("CARGO_CONTAINERIZE_") || name == "REGISTRY_AUTH_FILE" || name == "SOURCE_DATE_EPOCH" {
+            c.env_remove(&name);
+        }
+    }
+}
+
+/// The known password every push test runs with: it must never appear in any output or
+/// any file a run writes, nor its Basic forms.
+pub const CANARY_USER: &str = "canary";
+pub const CANARY_PASSWORD: &str = "Canary-Pa55word-7f3b1c9e";
+
+/// The canary and the forms it travels in (Basic `user:password`, base64 with and without
+/// padding, URL-safe).
+pub fn canary_forms() -> Vec<String> {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine;
+    let raw = format!("{CANARY_USER}:{CANARY_PASSWORD}");
+    let mut forms = vec![CANARY_PASSWORD.to_string()];
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+        forms.push(engine.encode(&raw));
+    }
+    forms
+}
+
+/// The CI variables carrying the canary, for the registry `host`.
+pub fn canary_env(host: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("CARGO_CONTAINERIZE_USERNAME", CANARY_USER.to_string()),
+        ("CARGO_CONTAINERIZE_PASSWORD", CANARY_PASSWORD.to_string()),
+        ("CARGO_CONTAINERIZE_REGISTRY", host.to_string()),
+    ]
+}
+
+/// Fails if any form of the canary is in `texts` or in any file under `dirs`.
+pub fn assert_no_canary(texts: &[&str], dirs: &[&Path]) {
+    let forms = canary_forms();
+    for text in texts {
+        for form in &forms {
+            assert!(!text.contains(form.as_str()), "the canary secret leaked ({form}) into:\n{text}");
+        }
+    }
+    for dir in dirs {
+        for file in files_under(dir) {
+            let Ok(bytes) = std::fs::read(&file) else { continue };
+            for form in &forms {
+                let (first, rest) = (form.as_bytes()[0], &form.as_bytes()[1..]);
+                let found = bytes
+                    .iter()
+                    .enumerate()
+                    .any(|(i, b)| *b == first && bytes.get(i + 1..i + 1 + rest.len()) == Some(rest));
+                assert!(!found, "the canary secret leaked ({form}) into {}", file.display());
+            }
+        }
+    }
+}
+
+/// Every file under `dir` that the tool may have written: of a `target/` directory, only
+/// `target/containerize` (cargo's own outputs are not the tool's).
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(d) = pending.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        let is_target = d.file_name().is_some_and(|n| n == "target");
+        for e in entries.flatten() {
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() && (!is_target || e.file_name() == "containerize") {
+                pending.push(e.path());
+            } else if t.is_file() {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
+
 fn copy_tree(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap() {
         let entry = entry.unwrap();
         let name = entry.file_name();
-        if name == "target" {
+        if name == "target" || name == ".home" {
             continue;
         }
         let ty = entry.file_type().unwrap();

@@ -1,0 +1,48 @@
+//! Ctrl-C and SIGTERM: stop the cargo builds this run started (each runs in a process group
+//! of its own), remove every temporary file and directory, and exit as the signal would
+//! (130 or 143). What SIGKILL leaves behind, the next run sweeps (`crate::fsutil::sweep`).
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use std::sync::{Mutex, Once};
+
+/// Process groups of the cargo builds running now.
+static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// Installs the handler, once per process. Without it (it could not be installed) the
+/// signals keep their default action, and the next run sweeps what is left.
+pub(crate) fn install() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
+        std::thread::spawn(move || {
+            if let Some(signal) = signals.forever().next() {
+                for group in GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+                    kill_group(*group);
+                }
+                crate::fsutil::remove_live_temps();
+                eprintln!("interrupted; temporary files removed");
+                std::process::exit(128 + signal);
+            }
+        });
+    });
+}
+
+/// Records a running build's process group, so an interrupt stops it.
+pub(crate) fn add_group(group: u32) {
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).push(group);
+}
+
+/// Forgets a process group once its leader has been waited for.
+pub(crate) fn remove_group(group: u32) {
+    GROUPS.lock().unwrap_or_else(|e| e.into_inner()).retain(|g| *g != group);
+}
+
+/// Sends SIGTERM to every process of a group whose leader has not been waited for yet (so
+/// its id cannot have been reused).
+pub(crate) fn kill_group(group: u32) {
+    let Ok(pgid) = i32::try_from(group) else { return };
+    // SAFETY: kill(2) with a negative pid signals that process group; no memory is involved.
+    unsafe {
+        libc::kill(-pgid, libc::SIGTERM);
+    }
+}

@@ -1,0 +1,116 @@
+//! Credentials given on the command line (`--username` with `--password-stdin`) or in CI
+//! variables (`CARGO_CONTAINERIZE_USERNAME` and `CARGO_CONTAINERIZE_PASSWORD`), and the one
+//! registry host they are for, as `docker login` is per host:
+//!
+//! 1. `CARGO_CONTAINERIZE_REGISTRY=HOST[:PORT]`, when set;
+//! 2. else the one registry host the run pushes to;
+//! 3. else, with pushes to several hosts, an error that asks which.
+//!
+//! Every other host gets its own credentials from the Docker or Podman configuration.
+
+use crate::error::Error;
+use crate::registry::credentials::same_host;
+use crate::registry::Credentials;
+use std::io::Read;
+
+/// Explicit credentials, before they are given a host.
+pub(crate) struct Explicit {
+    pub(crate) credentials: Credentials,
+    /// Where they came from, for messages: `--username` or the CI variables.
+    pub(crate) source: &'static str,
+}
+
+/// Reads `--password-stdin` (for `--username`), else the CI variables from `env`. Secrets
+/// are registered for redaction at once.
+pub(crate) fn explicit(
+    username: Option<&str>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<Explicit>, Error> {
+    let found = if let Some(username) = username {
+        let mut password = String::new();
+        std::io::stdin().read_to_string(&mut password).map_err(|source| Error::Stdin { source })?;
+        let password = password.trim_end_matches(['\n', '\r']).to_string();
+        if password.is_empty() {
+            return Err(Error::EmptyPassword);
+        }
+        Some(Explicit { credentials: Credentials::basic(username, password), source: "--username" })
+    } else {
+        match (env(USERNAME), env(PASSWORD)) {
+            (Some(u), Some(p)) => Some(Explicit {
+                credentials: Credentials::basic(u, p),
+                source: "CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD",
+            }),
+            (Some(_), None) => return Err(Error::HalfCredentials { set: USERNAME, missing: PASSWORD }),
+            (None, Some(_)) => return Err(Error::HalfCredentials { set: PASSWORD, missing: USERNAME }),
+            (None, None) => None,
+        }
+    };
+    if let Some(e) = &found {
+        e.credentials.register_secrets();
+    }
+    Ok(found)
+}
+
+const USERNAME: &str = "CARGO_CONTAINERIZE_USERNAME";
+const PASSWORD: &str = "CARGO_CONTAINERIZE_PASSWORD";
+const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
+
+/// The registry host the explicit credentials are for, given the hosts the run pushes to
+/// (see the module documentation). No credentials, or no push: none.
+pub(crate) fn scope(
+    explicit: Option<Explicit>,
+    push_hosts: &[String],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Credentials)>, Error> {
+    let Some(explicit) = explicit else { return Ok(Vec::new()) };
+    if let Some(host) = env(REGISTRY) {
+        return Ok(vec![(host, explicit.credentials)]);
+    }
+    let mut hosts: Vec<&String> = Vec::new();
+    for h in push_hosts {
+        if !hosts.iter().any(|k| same_host(k, h)) {
+            hosts.push(h);
+        }
+    }
+    match hosts.as_slice() {
+        [] => Ok(Vec::new()),
+        [one] => Ok(vec![((*one).clone(), explicit.credentials)]),
+        many => {
+            Err(Error::CredentialsHost { from: explicit.source, hosts: many.iter().map(|h| h.to_string()).collect() })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> impl Fn(&str) -> Option<String> {
+        move |k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+    }
+
+    fn given() -> Option<Explicit> {
+        Some(Explicit { credentials: Credentials::basic("ci", "pw-xyz"), source: "--username" })
+    }
+
+    #[test]
+    fn ci_variables_are_read_and_half_of_them_is_an_error() {
+        let e = explicit(None, &env(&[(USERNAME, "ci"), (PASSWORD, "pw")])).unwrap().unwrap();
+        assert_eq!(e.credentials, Credentials::basic("ci", "pw"));
+        let err = explicit(None, &env(&[(USERNAME, "ci")])).err().unwrap().to_string();
+        assert!(err.contains("CARGO_CONTAINERIZE_PASSWORD"), "{err}");
+        assert!(explicit(None, &env(&[])).unwrap().is_none());
+    }
+
+    #[test]
+    fn credentials_go_to_the_one_host_pushed_to_or_the_named_one() {
+        let one = scope(given(), &["r.io".into(), "r.io".into()], &env(&[])).unwrap();
+        assert_eq!(one, vec![("r.io".to_string(), Credentials::basic("ci", "pw-xyz"))]);
+        let named = scope(given(), &["a.io".into(), "b.io".into()], &env(&[(REGISTRY, "b.io")])).unwrap();
+        assert_eq!(named[0].0, "b.io");
+        assert!(scope(given(), &[], &env(&[])).unwrap().is_empty());
+        let err = scope(given(), &["a.io".into(), "b.io:5000".into()], &env(&[])).err().unwrap();
+        let text = format!("{err} {}", err.hint().unwrap());
+        assert!(text.contains("a.io") && text.contains("b.io:5000") && text.contains(REGISTRY), "{text}");
+    }
+}

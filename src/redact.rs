@@ -1,0 +1,52 @@
+//! Known secrets (passwords, their Basic forms, tokens), and their removal from any text
+//! shown to the user: error messages that quote a server, progress lines, traces.
+//! Secrets are registered when they are read or received, before anything can print them.
+
+use std::sync::Mutex;
+
+/// Shorter secrets are not searched for: they would match ordinary words, and a server
+/// echoing them gives nothing away that guessing would not.
+const MIN_LEN: usize = 4;
+
+const REDACTED: &str = "<redacted>";
+
+static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Remembers `secret`, so that [`redact`] removes it from any text.
+pub(crate) fn register(secret: &str) {
+    if secret.len() < MIN_LEN {
+        return;
+    }
+    let mut secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    if !secrets.iter().any(|s| s == secret) {
+        secrets.push(secret.to_string());
+        // Longest first, so a secret that contains another is removed whole.
+        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+}
+
+/// `text` with every registered secret replaced by `<redacted>`.
+pub(crate) fn redact(text: &str) -> String {
+    let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut out = text.to_string();
+    for secret in secrets.iter() {
+        if out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn registered_secrets_are_removed_longest_first() {
+        register("pa55-word-xyz");
+        register("pa55");
+        register("abc");
+        let shown = redact("server says: bad password pa55-word-xyz (pa55) abc");
+        assert_eq!(shown, "server says: bad password <redacted> (<redacted>) abc");
+    }
+}

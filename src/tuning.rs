@@ -1,0 +1,111 @@
+//! Timeouts, retry delays and upload modes. The defaults fit real registries and engines;
+//! `CARGO_CONTAINERIZE_*` variables change them, mostly for tests. Read once, at the edge.
+
+use std::time::Duration;
+
+/// See the module documentation; [`Tuning::from_env`] documents each variable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tuning {
+    /// The first retry delay, doubling up to 5 s.
+    pub retry_base: Duration,
+    /// How long any answer may take: a registry's response to a request with a small body,
+    /// the Docker engine's, a credential helper's. A third of it (at most 10 s) for connecting.
+    pub timeout: Duration,
+    /// An upload that makes no progress this long (or, once sent, gets no answer) is restarted.
+    pub stall: Duration,
+    /// Upload every blob in `PATCH` chunks, as registries that refuse a monolithic `PUT` need.
+    pub force_chunked: bool,
+    /// The size of those chunks.
+    pub chunk_size: u64,
+}
+
+impl Default for Tuning {
+    fn default() -> Tuning {
+        Tuning {
+            retry_base: Duration::from_millis(200),
+            timeout: Duration::from_secs(30),
+            stall: Duration::from_secs(120),
+            force_chunked: false,
+            chunk_size: 16 << 20,
+        }
+    }
+}
+
+/// A tuning variable that is not a number.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}={value:?} is not {expected}")]
+pub(crate) struct BadVariable {
+    pub(crate) name: &'static str,
+    pub(crate) value: String,
+    pub(crate) expected: &'static str,
+}
+
+impl Tuning {
+    /// The defaults, changed by `CARGO_CONTAINERIZE_RETRY_BASE_MS`, `CARGO_CONTAINERIZE_TIMEOUT_SECS`,
+    /// `CARGO_CONTAINERIZE_STALL_SECS`, `CARGO_CONTAINERIZE_UPLOAD=chunked` and
+    /// `CARGO_CONTAINERIZE_CHUNK_SIZE` (bytes).
+    pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Tuning, BadVariable> {
+        let mut t = Tuning::default();
+        let number = |name: &'static str, expected: &'static str| -> Result<Option<u64>, BadVariable> {
+            match env(name).filter(|v| !v.is_empty()) {
+                None => Ok(None),
+                Some(value) => match value.trim().parse::<u64>() {
+                    Ok(n) if n > 0 => Ok(Some(n)),
+                    _ => Err(BadVariable { name, value, expected }),
+                },
+            }
+        };
+        if let Some(ms) = number("CARGO_CONTAINERIZE_RETRY_BASE_MS", "a number of milliseconds above 0")? {
+            t.retry_base = Duration::from_millis(ms.min(60_000));
+        }
+        if let Some(s) = number("CARGO_CONTAINERIZE_TIMEOUT_SECS", "a number of seconds above 0")? {
+            t.timeout = Duration::from_secs(s.min(86_400));
+        }
+        if let Some(s) = number("CARGO_CONTAINERIZE_STALL_SECS", "a number of seconds above 0")? {
+            t.stall = Duration::from_secs(s.min(86_400));
+        }
+        if let Some(n) = number("CARGO_CONTAINERIZE_CHUNK_SIZE", "a number of bytes above 0")? {
+            t.chunk_size = n;
+        }
+        match env("CARGO_CONTAINERIZE_UPLOAD").as_deref() {
+            None | Some("") | Some("monolithic") => {}
+            Some("chunked") => t.force_chunked = true,
+            Some(other) => {
+                return Err(BadVariable {
+                    name: "CARGO_CONTAINERIZE_UPLOAD",
+                    value: other.to_string(),
+                    expected: "\"chunked\" or \"monolithic\"",
+                })
+            }
+        }
+        Ok(t)
+    }
+
+    /// How long connecting may take.
+    pub(crate) fn connect_timeout(&self) -> Duration {
+        (self.timeout / 3).min(Duration::from_secs(10))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variables_change_the_defaults_and_bad_ones_are_named() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        assert_eq!(Tuning::from_env(&env(&[])).unwrap(), Tuning::default());
+        let t = Tuning::from_env(&env(&[
+            ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2"),
+            ("CARGO_CONTAINERIZE_UPLOAD", "chunked"),
+            ("CARGO_CONTAINERIZE_CHUNK_SIZE", "300000"),
+        ]))
+        .unwrap();
+        assert_eq!((t.timeout, t.force_chunked, t.chunk_size), (Duration::from_secs(2), true, 300_000));
+        let err = Tuning::from_env(&env(&[("CARGO_CONTAINERIZE_STALL_SECS", "soon")])).unwrap_err().to_string();
+        assert!(err.contains("CARGO_CONTAINERIZE_STALL_SECS=\"soon\"") && err.contains("seconds"), "{err}");
+        assert!(Tuning::from_env(&env(&[("CARGO_CONTAINERIZE_UPLOAD", "fast")])).is_err());
+    }
+}

@@ -1,0 +1,79 @@
+//! Bounded waits on things outside the tool (a child process, a socket), and the line that
+//! says what the tool is waiting for once a wait passes a few seconds.
+
+use std::io::Read;
+use std::process::{Child, Output};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// Prints its message on stderr once `after` has passed, unless dropped before.
+pub(crate) struct Announce {
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Announce {
+    pub(crate) fn after(after: Duration, message: String) -> Announce {
+        let (tx, rx) = mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
+                eprintln!("{message} ({} s so far)", after.as_secs_f64().round());
+            }
+        });
+        Announce { done: Some(tx) }
+    }
+}
+
+impl Drop for Announce {
+    fn drop(&mut self) {
+        // Wakes the thread: it ends without printing.
+        drop(self.done.take());
+    }
+}
+
+/// Waits for `child` to exit and collects its output, for at most `timeout`; a child still
+/// running then is killed, and `Ok(None)` returned.
+pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Result<Option<Output>> {
+    let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            if let Some(mut p) = pipe {
+                let _ = p.read_to_end(&mut buf);
+            }
+            buf
+        })
+    };
+    let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Ok(None);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let stdout = stdout.join().unwrap_or_default();
+    let stderr = stderr.join().unwrap_or_default();
+    Ok(Some(Output { status, stdout, stderr }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::{Command, Stdio};
+
+    #[test]
+    fn a_child_that_never_exits_is_stopped_at_the_deadline() {
+        let child = Command::new("sleep").arg("30").stdout(Stdio::piped()).spawn().unwrap();
+        let started = Instant::now();
+        assert!(output_within(child, Duration::from_millis(200)).unwrap().is_none());
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
+        let out = output_within(child, Duration::from_secs(10)).unwrap().unwrap();
+        assert_eq!(out.stdout, b"hi\n");
+    }
+}
