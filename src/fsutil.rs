@@ -284,7 +284,9 @@ pub(crate) fn write_output(
         }
         Destination::Regular(target) => {
             let keep_mode = fs::metadata(&target).ok().map(|m| m.permissions());
-            let mut tmp = TempFile::new_in(&parent_of(&target))?;
+            let parent = parent_of(&target);
+            sweep(&parent);
+            let mut tmp = TempFile::new_in(&parent)?;
             if let Some(mode) = keep_mode {
                 tmp.file().set_permissions(mode)?;
             }

@@ -69,7 +69,12 @@ fn build_all(plan: &Plan, mut guess: Option<Running>, args: &Args) -> Result<Vec
     for pb in &plan.builds {
         build::ensure_target(&pb.build.target, args.quiet)?;
         let running = match guess.take() {
-            Some(g) if g.spec() == &pb.build => g,
+            Some(g) if g.spec() == &pb.build => {
+                if args.verbose > 0 {
+                    eprintln!("using the build started from the last run's choice of binary");
+                }
+                g
+            }
             other => {
                 // A wrong guess is stopped (its drop kills its process group) before the
                 // build that is wanted starts.

@@ -132,21 +132,20 @@ pub(crate) fn push_artifact_blocking(
 }
 
 /// The credentials for `registry`: the explicit ones given for that host, else the
-/// keychain's, looked up once per registry and process (a credential helper may prompt or
-/// be slow).
+/// keychain's, looked up once per registry and process (a credential helper may prompt, be
+/// slow, or time out: its answer, or its failure, is not asked for twice).
 fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Option<Credentials>, Error> {
-    static FOUND: std::sync::Mutex<Option<HashMap<String, Option<Credentials>>>> = std::sync::Mutex::new(None);
+    type Found = HashMap<String, Result<Option<Credentials>, String>>;
+    static FOUND: std::sync::Mutex<Option<Found>> = std::sync::Mutex::new(None);
     if let Some((_, c)) = opts.credentials.iter().find(|(host, _)| credentials::same_host(host, registry)) {
         return Ok(Some(c.clone()));
     }
     let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(hit) = found.get_or_insert_with(HashMap::new).get(registry) {
-        return Ok(hit.clone());
-    }
-    let looked_up = credentials::lookup(registry, &credentials::process_env, opts.tuning.timeout, opts.quiet)
-        .map_err(|message| Error::Credentials { registry: registry.to_string(), message })?;
-    found.get_or_insert_with(HashMap::new).insert(registry.to_string(), looked_up.clone());
-    Ok(looked_up)
+    let found = found.get_or_insert_with(HashMap::new);
+    let looked_up = found
+        .entry(registry.to_string())
+        .or_insert_with(|| credentials::lookup(registry, &credentials::process_env, opts.tuning.timeout, opts.quiet));
+    looked_up.clone().map_err(|message| Error::Credentials { registry: registry.to_string(), message })
 }
 
 fn io_error(what: &str, e: &std::io::Error) -> Error {

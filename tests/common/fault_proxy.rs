@@ -32,6 +32,11 @@ pub struct Faults {
     pub refuse_mounts: bool,
     /// Answer manifest PUTs with a wrong `Docker-Content-Digest` (what a broken registry does).
     pub lie_about_manifest_digest: bool,
+    /// Answer `GET /v2/` without `Authorization` with 401 and this challenge (the registry
+    /// behind then takes any token: a stand-in for a Bearer registry).
+    pub challenge: Option<String>,
+    /// Read a streamed (chunked) `PATCH` to its end, then never answer.
+    pub swallow_streamed_patch: bool,
 }
 
 /// What a request was, by method and path.
@@ -244,6 +249,20 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
         let n = s.requests.fetch_add(1, Ordering::SeqCst) + 1;
         let is_upload =
             matches!(kind, Kind::UploadPatch | Kind::UploadPut) && (head.content_length >= 1024 || head.chunked);
+        let had_auth = head.lines.iter().any(|l| l.to_ascii_lowercase().starts_with("authorization:"));
+        if let (Kind::Ping, Some(challenge), false) = (kind, &s.faults.challenge, had_auth) {
+            record(s, kind, 401, true);
+            reply(&mut client, "401 Unauthorized", &format!("WWW-Authenticate: {challenge}\r\n"))?;
+            return Ok(());
+        }
+        if kind == Kind::UploadPatch && head.chunked && s.faults.swallow_streamed_patch {
+            copy_chunked(&mut reader, None)?;
+            record(s, kind, 0, true);
+            while !s.stop.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return Ok(());
+        }
         if let (Kind::UploadStart, Some(challenge)) = (kind, &s.faults.unauthorized_once) {
             if !s.unauthorized_done.swap(true, Ordering::SeqCst) {
                 discard(&mut reader, head.content_length)?;

@@ -1,0 +1,718 @@
+//! The catalogue of hostile inputs: each promise of the README (no secret leaves, no file is
+//! destroyed, nothing hangs, bad input is refused before the build) against the input that
+//! once broke it, through the real binary. Small hostile servers of our own stand in for
+//! registries, token realms, engines and the network (`common::hostile`); real registries
+//! sit behind a fault proxy where the case needs one.
+
+mod common;
+
+use common::fault_proxy::{FaultProxy, Faults, Kind};
+use common::hostile::{Request, Response, Scripted, Silent};
+use common::registry::{skopeo_digest, Registry};
+use common::{assert_no_canary, canary_env, Project, Run, CANARY_PASSWORD, CANARY_USER};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Runs the tool in `p` with `envs` and `args`; no form of the canary may show in its
+/// output or in any file it wrote.
+fn run(p: &Project, envs: &[(&str, String)], args: &[&str]) -> Run {
+    let run = Run::of(p.cmd().envs(envs.iter().map(|(k, v)| (*k, v))).args(args));
+    assert_no_canary(&[&run.stdout, &run.stderr], &[p.path()]);
+    run
+}
+
+/// Nothing was built: cargo never ran for the project.
+fn assert_nothing_built(p: &Project) {
+    assert!(!p.path().join("target").exists(), "the build ran before the bad input was reported");
+}
+
+/// A proxy that records what would have left the machine (the tests' network).
+fn network() -> Scripted {
+    Scripted::start(|_, _| Response::new(502))
+}
+
+fn proxied(capture: &Scripted) -> Vec<(&'static str, String)> {
+    let url = format!("http://{}", capture.host());
+    vec![("HTTP_PROXY", url.clone()), ("http_proxy", url), ("NO_PROXY", String::new()), ("no_proxy", String::new())]
+}
+
+fn with(mut a: Vec<(&'static str, String)>, b: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    a.extend(b);
+    a
+}
+
+// ---- Secrets -------------------------------------------------------------------------------
+
+/// 1. A registry whose token realm is plain HTTP on another host gets nothing sent there;
+/// with `--insecure-registry` for that host the realm is contacted, which shows the
+/// refusal was the rule at work.
+#[test]
+fn a_plain_http_token_realm_on_another_host_gets_no_credentials() {
+    let registry = Scripted::start(|req, _| match req.target.as_str() {
+        "/v2/" => Response::new(401)
+            .header("WWW-Authenticate", r#"Bearer realm="http://auth.hostile.test/token",service="reg""#),
+        _ => Response::new(404),
+    });
+    let net = network();
+    let p = Project::copy("hello");
+    let envs = with(canary_env(&registry.host()), proxied(&net));
+    let reference = format!("{}/app:1", registry.host());
+    let refused = run(&p, &envs, &["--push", &reference]).failed();
+    assert!(
+        refused.stderr.contains("refusing to contact http://auth.hostile.test/token over plain HTTP"),
+        "{}",
+        refused.stderr
+    );
+    assert!(refused.stderr.contains("--insecure-registry auth.hostile.test"), "{}", refused.stderr);
+    assert!(net.seen().is_empty(), "a request left for the realm: {:?}", net.seen());
+
+    let allowed = run(&p, &envs, &["--insecure-registry", "auth.hostile.test", "--push", &reference]).failed();
+    assert!(
+        net.seen().iter().any(|r| r.target.starts_with("http://auth.hostile.test/token")),
+        "{:?}\n{}",
+        net.seen(),
+        allowed.stderr
+    );
+}
+
+/// 1. An upload location, or a redirect, to plain HTTP on another host is refused the same way.
+#[test]
+fn an_upload_location_or_redirect_to_plain_http_elsewhere_is_refused() {
+    let locating = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
+        (_, "/v2/") => Response::new(200),
+        ("HEAD", _) => Response::new(404),
+        ("POST", _) => Response::new(202).header("Location", "http://storage.hostile.test/upload/1"),
+        _ => Response::new(404),
+    });
+    let redirecting =
+        Scripted::start(|_, _| Response::new(307).header("Location", "http://elsewhere.hostile.test/v2/"));
+    let net = network();
+    let p = Project::copy("hello");
+    for (registry, expected) in [
+        (&locating, "refusing to contact http://storage.hostile.test/upload/1 over plain HTTP (the upload location"),
+        (&redirecting, "refused a redirect to http://elsewhere.hostile.test/v2/ over plain HTTP"),
+    ] {
+        let envs = with(canary_env(&registry.host()), proxied(&net));
+        let r = run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).failed();
+        assert!(r.stderr.contains(expected), "{}", r.stderr);
+    }
+    assert!(net.seen().is_empty(), "{:?}", net.seen());
+}
+
+/// 2. Credentials from the CI variables go to one registry host only; with two hosts and no
+/// `CARGO_CONTAINERIZE_REGISTRY` the run stops before contacting either, or building.
+#[test]
+fn explicit_credentials_go_to_one_registry_only() {
+    let a = Registry::htpasswd(CANARY_USER, CANARY_PASSWORD);
+    let b = Scripted::start(|_, _| Response::new(401).header("WWW-Authenticate", r#"Basic realm="b""#));
+    let p = Project::copy("hello");
+    let ci = vec![
+        ("CARGO_CONTAINERIZE_USERNAME", CANARY_USER.to_string()),
+        ("CARGO_CONTAINERIZE_PASSWORD", CANARY_PASSWORD.to_string()),
+    ];
+    let args = ["--push", &format!("{}/app:1", a.host()), "--push", &format!("{}/app:1", b.host())];
+    let ambiguous = run(&p, &ci, &args).failed();
+    assert!(ambiguous.stderr.contains(&a.host()) && ambiguous.stderr.contains(&b.host()), "{}", ambiguous.stderr);
+    assert!(ambiguous.stderr.contains("CARGO_CONTAINERIZE_REGISTRY="), "{}", ambiguous.stderr);
+    assert!(b.seen().is_empty());
+    assert_nothing_built(&p);
+
+    let scoped = run(&p, &with(ci, vec![("CARGO_CONTAINERIZE_REGISTRY", a.host())]), &args).failed();
+    assert!(scoped.stdout.starts_with(&format!("{}/app@sha256:", a.host())), "{}", scoped.stdout);
+    assert!(scoped.stderr.contains(&format!("docker login {}", b.host())), "{}", scoped.stderr);
+    assert!(!b.seen().is_empty());
+    assert!(b.seen().iter().all(|r| r.header("Authorization").is_none()), "{:?}", b.seen());
+}
+
+/// 3. A malformed `auths` entry fails only the host it is for, and no message quotes it.
+#[test]
+fn a_malformed_docker_config_entry_matters_only_for_its_host_and_is_never_quoted() {
+    use base64::Engine;
+    let registry = Registry::plain();
+    let p = Project::copy("hello");
+    // The test writes this secret itself, so it is not the canary (which no file may hold).
+    let secret = base64::engine::general_purpose::STANDARD.encode("alice:Malformed-Secret-42");
+    let write = |config: serde_json::Value| {
+        std::fs::write(p.docker_config().join("config.json"), config.to_string()).unwrap();
+    };
+    write(serde_json::json!({"auths": {"other.example": secret}}));
+    run(&p, &[], &["--push", &format!("{}/app:1", registry.host())]).ok();
+    write(serde_json::json!({"auths": {"other.example": secret, registry.host(): secret}}));
+    let r = run(&p, &[], &["--push", &format!("{}/app:2", registry.host())]).failed();
+    assert!(r.stderr.contains("config.json") && r.stderr.contains(&registry.host()), "{}", r.stderr);
+    assert!(r.stderr.contains("docker login"), "{}", r.stderr);
+    assert!(!r.stderr.contains(&secret) && !r.stderr.contains("YWxpY2U"), "{}", r.stderr);
+}
+
+/// 4. An error body that echoes the `Authorization` header (Basic, or a Bearer token) shows
+/// `<redacted>` in its place.
+#[test]
+fn an_error_body_echoing_the_authorization_header_is_redacted() {
+    // HEAD answers carry no body: the echo comes with the upload's POST.
+    let echo = |req: &Request, challenge: String| match (req.target.as_str(), req.header("Authorization")) {
+        (t, _) if t.starts_with("/token") => Response::new(200).json(r#"{"token":"Bearer-Tok-9d8e7f6a5b"}"#),
+        ("/v2/", None) => Response::new(401).header("WWW-Authenticate", &challenge),
+        (_, Some(_)) if req.method == "HEAD" => Response::new(404),
+        (_, Some(auth)) => Response::new(403)
+            .json(&format!(r#"{{"errors":[{{"code":"DENIED","message":"denied for Authorization: {auth}"}}]}}"#)),
+        (_, None) => Response::new(401).header("WWW-Authenticate", &challenge),
+    };
+    let basic = Scripted::start(move |req, _| echo(req, r#"Basic realm="r""#.to_string()));
+    let bearer = Scripted::start(move |req, port| {
+        echo(req, format!(r#"Bearer realm="http://127.0.0.1:{port}/token",service="reg""#))
+    });
+    let p = Project::copy("hello");
+    for registry in [&basic, &bearer] {
+        let r = run(&p, &canary_env(&registry.host()), &["-v", "--push", &format!("{}/app:1", registry.host())]);
+        let r = r.failed();
+        assert!(
+            r.stderr.contains("DENIED: denied for Authorization: ") && r.stderr.contains("<redacted>"),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("Bearer-Tok-9d8e7f6a5b"), "the token leaked: {}", r.stderr);
+    }
+}
+
+// ---- Files ---------------------------------------------------------------------------------
+
+/// 5. `--tarball` into a character device or a FIFO streams into it and leaves it as it
+/// was; through a symlink it writes the target; `-` and `/dev/stdout` stream to standard
+/// output (the result line then goes to stderr); a directory or a socket is refused.
+#[test]
+fn a_tarball_into_special_files_never_replaces_them() {
+    let p = Project::copy("hello");
+    let dir = p.path().join("out");
+    std::fs::create_dir_all(dir.join("real")).unwrap();
+    let null = dir.join("null");
+    common::tool("mknod", &[null.to_str().unwrap(), "c", "1", "3"]);
+    run(&p, &[], &["--tarball", null.to_str().unwrap()]).ok();
+    assert!(std::fs::metadata(&null).unwrap().file_type().is_char_device());
+
+    let fifo = dir.join("fifo");
+    common::tool("mkfifo", &[fifo.to_str().unwrap()]);
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).unwrap())
+    };
+    run(&p, &[], &["--tarball", fifo.to_str().unwrap()]).ok();
+    let streamed = reader.join().unwrap();
+    assert!(tar_names(&streamed).contains(&"manifest.json".to_string()));
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    let link = dir.join("link.tar");
+    std::os::unix::fs::symlink("real/image.tar", &link).unwrap();
+    run(&p, &[], &["--tarball", link.to_str().unwrap()]).ok();
+    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(tar_names(&std::fs::read(dir.join("real/image.tar")).unwrap()).contains(&"index.json".to_string()));
+
+    for target in ["-", "/dev/stdout"] {
+        let out = p.cmd().args(["--tarball", target]).stdout(Stdio::piped()).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(tar_names(&out.stdout).contains(&"manifest.json".to_string()), "stdout is not a tar");
+        assert!(stderr.lines().any(|l| l.starts_with(&format!("{target} sha256:"))), "{stderr}");
+    }
+
+    let socket = dir.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    for (path, what) in [(&dir, "is a directory"), (&socket, "is a socket")] {
+        let r = run(&p, &[], &["--tarball", path.to_str().unwrap()]).failed();
+        assert!(r.stderr.contains(what), "{}", r.stderr);
+    }
+    assert!(std::fs::metadata(&socket).unwrap().file_type().is_socket());
+}
+
+fn tar_names(bytes: &[u8]) -> Vec<String> {
+    let mut archive = tar::Archive::new(bytes);
+    archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
+}
+
+/// 6. `-o DIR` on an existing layout adds the image (or moves its tag) and keeps every other
+/// image and unrelated file; a directory that is not a layout, or a layout with a broken
+/// `index.json`, is refused and left as it was.
+#[test]
+fn an_output_layout_keeps_other_images_and_unrelated_files() {
+    let p = Project::copy("hello");
+    let first = p.path().join("first");
+    let epoch = |n: &str| vec![("SOURCE_DATE_EPOCH", n.to_string())];
+    let other = run(&p, &epoch("1"), &["-o", first.to_str().unwrap()]).ok().digest();
+    let layout = p.path().join("layout");
+    let src = format!("oci:{}:latest", first.display());
+    common::tool("skopeo", &["copy", "--quiet", &src, &format!("oci:{}:other", layout.display())]);
+    std::fs::write(layout.join("notes.txt"), "mine").unwrap();
+    std::fs::create_dir_all(layout.join("src")).unwrap();
+    std::fs::write(layout.join("src/lib.rs"), "// mine").unwrap();
+
+    let latest = run(&p, &epoch("2"), &["-o", layout.to_str().unwrap()]).ok().digest();
+    assert_ne!(latest, other);
+    run(&p, &epoch("2"), &["-o", layout.to_str().unwrap()]).ok();
+    assert_eq!(common::layout_ref_names(&layout), ["other", "latest"]);
+    let inspect = |tag: &str| {
+        let r =
+            common::tool("skopeo", &["inspect", "--format", "{{.Digest}}", &format!("oci:{}:{tag}", layout.display())]);
+        r.stdout.trim().to_string()
+    };
+    assert_eq!((inspect("other"), inspect("latest")), (other, latest));
+    assert_eq!(std::fs::read_to_string(layout.join("notes.txt")).unwrap(), "mine");
+    assert_eq!(std::fs::read_to_string(layout.join("src/lib.rs")).unwrap(), "// mine");
+
+    let plain = p.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("notes.txt"), "mine").unwrap();
+    let r = run(&p, &[], &["-o", plain.to_str().unwrap()]).failed();
+    assert!(r.stderr.contains("not an OCI image layout"), "{}", r.stderr);
+    assert_eq!(std::fs::read_dir(&plain).unwrap().count(), 1);
+
+    std::fs::write(layout.join("index.json"), "{\"manifests\": 5}").unwrap();
+    let r = run(&p, &[], &["-o", layout.to_str().unwrap()]).failed();
+    assert!(r.stderr.contains("is not an OCI image index"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(layout.join("index.json")).unwrap(), "{\"manifests\": 5}");
+}
+
+/// 7. `include` copies only what the package holds: no absolute or escaping `from`, no
+/// symlink out of the tree (links inside it stay links), no special file, before the build.
+#[test]
+fn include_copies_nothing_from_outside_the_package() {
+    let p = Project::copy("hello");
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "host secret").unwrap();
+    let assets = p.path().join("assets");
+    std::fs::create_dir_all(assets.join("v1")).unwrap();
+    std::fs::write(assets.join("v1/app.js"), "x").unwrap();
+    let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+    let with_include = |from: &str| {
+        let table = format!("\n[package.metadata.containerize]\ninclude = [{{ from = {from:?}, to = \"/srv\" }}]\n");
+        std::fs::write(p.manifest(), manifest.replace("[dependencies]", &format!("{table}\n[dependencies]"))).unwrap();
+    };
+    let relative_out = format!("../{}", pathdiff(outside.path(), p.path()).join("secret.txt").display());
+    for (from, expected) in
+        [(secret.to_str().unwrap(), "is an absolute path"), (relative_out.as_str(), "outside the package directory")]
+    {
+        with_include(from);
+        let r = run(&p, &[], &[]).failed();
+        assert!(r.stderr.contains(expected), "{from}: {}", r.stderr);
+        assert_nothing_built(&p);
+    }
+    with_include("assets");
+    std::os::unix::fs::symlink(&secret, assets.join("shadow")).unwrap();
+    let r = run(&p, &[], &[]).failed();
+    assert!(r.stderr.contains("shadow is a symlink to") && r.stderr.contains("an absolute path"), "{}", r.stderr);
+    std::fs::remove_file(assets.join("shadow")).unwrap();
+    std::os::unix::fs::symlink(format!("../{relative_out}"), assets.join("v1/up")).unwrap();
+    let r = run(&p, &[], &[]).failed();
+    assert!(r.stderr.contains("outside the included tree"), "{}", r.stderr);
+    std::fs::remove_file(assets.join("v1/up")).unwrap();
+    common::tool("mkfifo", &[assets.join("pipe").to_str().unwrap()]);
+    let started = Instant::now();
+    let r = run(&p, &[], &[]).failed();
+    assert!(r.stderr.contains("pipe is a FIFO"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert_nothing_built(&p);
+    std::fs::remove_file(assets.join("pipe")).unwrap();
+
+    // Links inside the tree are stored as links.
+    std::os::unix::fs::symlink("v1", assets.join("current")).unwrap();
+    let layout = p.path().join("layout");
+    run(&p, &[], &["-o", layout.to_str().unwrap()]).ok();
+    let link = layer_entries(&layout).into_iter().find(|(path, _, _)| path == "srv/current");
+    assert_eq!(link, Some(("srv/current".into(), tar::EntryType::Symlink, Some("v1".into()))));
+
+    // From the command line: inside the current directory, or anywhere with the opt-in; the
+    // history then names only the file.
+    let cli = |extra: &[&str]| {
+        let mut args = vec!["-o", layout.to_str().unwrap(), "--include"];
+        let spec = format!("{}:/s", secret.display());
+        args.push(&spec);
+        args.extend_from_slice(extra);
+        run(&p, &[], &args)
+    };
+    std::fs::write(p.manifest(), &manifest).unwrap();
+    let r = cli(&[]).failed();
+    assert!(r.stderr.contains("--allow-include-outside"), "{}", r.stderr);
+    cli(&["--allow-include-outside"]).ok();
+    let config = serde_json::to_string(&common::layout_config(&layout)).unwrap();
+    assert!(config.contains("COPY secret.txt /s") && !config.contains(outside.path().to_str().unwrap()), "{config}");
+    let r = run(&p, &[], &["--allow-include-outside", "--include", "/dev/zero:/z"]).failed();
+    assert!(r.stderr.contains("/dev/zero is a character device"), "{}", r.stderr);
+}
+
+/// `to` relative to `from`, for paths under a common root.
+fn pathdiff(to: &Path, from: &Path) -> PathBuf {
+    let ups = from.components().count();
+    let mut out = PathBuf::new();
+    for _ in 0..ups - 1 {
+        out.push("..");
+    }
+    out.join(to.strip_prefix("/").unwrap())
+}
+
+/// (path, type, link target) of every entry of every layer of a layout's first image.
+fn layer_entries(layout: &Path) -> Vec<(String, tar::EntryType, Option<String>)> {
+    let manifest = common::layout_manifest(layout);
+    let mut out = Vec::new();
+    for layer in manifest["layers"].as_array().unwrap() {
+        let gz = common::layout_blob(layout, layer["digest"].as_str().unwrap());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let link = entry.link_name().unwrap().map(|l| l.display().to_string());
+            let path = entry.path().unwrap().display().to_string().trim_end_matches('/').to_string();
+            out.push((path, entry.header().entry_type(), link));
+        }
+    }
+    out
+}
+
+/// 8. New files follow the umask, as `cp` would: here 027.
+#[test]
+fn outputs_follow_the_umask() {
+    let p = Project::copy("hello");
+    let mut cmd = Command::new("sh");
+    cmd.args([
+        "-c",
+        "umask 027 && exec \"$0\" \"$@\"",
+        common::bin(),
+        "containerize",
+        "-o",
+        "layout",
+        "--tarball",
+        "image.tar",
+    ]);
+    cmd.current_dir(p.path()).stdin(Stdio::null());
+    common::isolate(&mut cmd, p.path());
+    Run::of(&mut cmd).ok();
+    let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&p.path().join("image.tar")), 0o640);
+    assert_eq!(mode(&p.path().join("layout")), 0o750);
+    assert_eq!(mode(&p.path().join("layout/index.json")), 0o640);
+    for blob in std::fs::read_dir(p.path().join("layout/blobs/sha256")).unwrap() {
+        assert_eq!(mode(&blob.unwrap().path()), 0o640);
+    }
+}
+
+/// 9. Layout blobs share no inode with the layer cache, so editing one corrupts nothing else;
+/// an edited cache entry is found by its digest and compressed again.
+#[test]
+fn outputs_and_the_layer_cache_share_nothing() {
+    use sha2::Digest as _;
+    let p = Project::copy("hello");
+    let a = p.path().join("a");
+    run(&p, &[], &["-o", a.to_str().unwrap()]).ok();
+    let blobs = |dir: &Path| -> Vec<PathBuf> {
+        std::fs::read_dir(dir.join("blobs/sha256")).unwrap().map(|e| e.unwrap().path()).collect()
+    };
+    for blob in blobs(&a) {
+        assert_eq!(std::fs::metadata(&blob).unwrap().nlink(), 1, "{} is linked elsewhere", blob.display());
+    }
+    let flip = |path: &Path| {
+        let mut bytes = std::fs::read(path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(path, &bytes).unwrap();
+        let earlier = std::time::SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options().write(true).open(path).unwrap().set_modified(earlier).unwrap();
+    };
+    for blob in blobs(&a) {
+        flip(&blob);
+    }
+    let cache = p.path().join("target/containerize/cache");
+    for entry in std::fs::read_dir(&cache).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "gz") {
+            flip(&path);
+        }
+    }
+    let b = p.path().join("b");
+    run(&p, &[], &["-o", b.to_str().unwrap()]).ok();
+    for blob in blobs(&b) {
+        let hex = format!("{:x}", sha2::Sha256::digest(std::fs::read(&blob).unwrap()));
+        assert_eq!(blob.file_name().unwrap().to_str().unwrap(), hex, "a blob does not match its digest");
+    }
+    common::tool("skopeo", &["inspect", &format!("oci:{}:latest", b.display())]);
+}
+
+/// 10. What a killed run left (temporary files no process holds) is swept by the next run;
+/// Ctrl-C mid-run removes its own temporary files and exits 130.
+#[test]
+fn interrupted_runs_leave_nothing_behind() {
+    let p = Project::copy("hello");
+    let out = p.path().join("out");
+    let cache = p.path().join("target/containerize/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let old = std::time::SystemTime::now() - Duration::from_secs(3600);
+    for dir in [&cache, &out] {
+        let stale = dir.join(".cargo-containerize-stale");
+        std::fs::write(&stale, vec![0; 1 << 20]).unwrap();
+        std::fs::File::options().write(true).open(&stale).unwrap().set_modified(old).unwrap();
+    }
+    run(&p, &[], &["--tarball", "out/image.tar"]).ok();
+    assert_eq!(temp_files(&cache), Vec::<PathBuf>::new());
+    assert_eq!(temp_files(&out), Vec::<PathBuf>::new());
+
+    // A layer big enough that its compression is under way when Ctrl-C comes.
+    std::fs::write(p.path().join("big.bin"), common::images::noise(300 << 20, "sigint")).unwrap();
+    let mut child = p
+        .cmd()
+        .args(["--include", "big.bin:/big.bin", "--tarball", "out/image.tar"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while temp_files(&cache).is_empty() {
+        assert!(Instant::now() < deadline, "compression never started");
+        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be interrupted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    common::tool("kill", &["-INT", &child.id().to_string()]);
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(130), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(temp_files(&cache), Vec::<PathBuf>::new());
+    assert_eq!(temp_files(&out), Vec::<PathBuf>::new());
+    assert!(std::fs::read(out.join("image.tar")).is_ok(), "the earlier tarball is still there");
+}
+
+fn temp_files(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with(".cargo-containerize-"))
+        .collect()
+}
+
+/// 10, 19. SIGTERM during the build stops cargo and its build script; an early error with
+/// last run's build already started stops that build too: no cargo process outlives a run.
+#[test]
+fn no_build_outlives_the_run() {
+    let p = Project::copy("slow-build");
+    run(&p, &[], &[]).ok();
+    let marker = p.path().join("build-script.pid");
+    let slow = vec![("CC_SLOW_BUILD", marker.display().to_string())];
+
+    let mut child = p.cmd().envs(slow.clone()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !marker.exists() || std::fs::read_to_string(&marker).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the build script never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = std::fs::read_to_string(&marker).unwrap();
+    common::tool("kill", &["-TERM", &child.id().to_string()]);
+    assert_eq!(child.wait().unwrap().code(), Some(143));
+    let gone = Instant::now() + Duration::from_secs(20);
+    while Path::new(&format!("/proc/{pid}")).exists() {
+        assert!(Instant::now() < gone, "the build script {pid} outlived the run");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // A settings error after last run's build has started: that build is stopped, not left.
+    let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+    std::fs::write(
+        p.manifest(),
+        manifest.replace("[dependencies]", "[package.metadata.containerize]\nargz = []\n\n[dependencies]"),
+    )
+    .unwrap();
+    let r = run(&p, &slow, &[]).failed();
+    assert!(r.stderr.contains("unknown key `argz`"), "{}", r.stderr);
+    assert_eq!(processes_in(p.path()), Vec::<String>::new(), "a build outlived the run");
+}
+
+/// The processes whose working directory is `dir` or below it.
+fn processes_in(dir: &Path) -> Vec<String> {
+    let dir = dir.canonicalize().unwrap();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+        if cwd.starts_with(&dir) {
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            found.push(String::from_utf8_lossy(&cmdline).replace('\0', " "));
+        }
+    }
+    found
+}
+
+// ---- Hangs and timeouts --------------------------------------------------------------------
+
+/// 11. A registry that reads the streamed upload and never answers costs the stall time,
+/// no more: the layout is written, and the push falls back to a normal upload.
+#[test]
+fn a_registry_swallowing_the_streamed_upload_costs_only_the_stall_time() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { swallow_streamed_patch: true, ..Default::default() });
+    let p = Project::copy("hello");
+    let started = Instant::now();
+    let envs = vec![("CARGO_CONTAINERIZE_STALL_SECS", "2".to_string())];
+    let r = run(&p, &envs, &["-o", "layout", "--push", &format!("{}/app:1", proxy.host())]).ok();
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(r.stdout.lines().any(|l| l.starts_with("layout sha256:")), "{}", r.stdout);
+    let digest = r.stdout.lines().find_map(|l| l.split_once('@').map(|(_, d)| d.to_string())).unwrap();
+    assert!(proxy.seen().iter().any(|s| s.kind == Kind::UploadPatch && s.injected), "{:?}", proxy.seen());
+    assert_eq!(skopeo_digest(&registry, "app:1", &["--tls-verify=false"]), digest);
+}
+
+/// 12. A registry that accepts TCP and never answers: a message once the wait passes a few
+/// seconds, a timeout, and the other destinations still written.
+#[test]
+fn a_silent_registry_times_out_with_a_message() {
+    let silent = Silent::start();
+    let p = Project::copy("hello");
+    let started = Instant::now();
+    let envs = vec![("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let r = run(&p, &envs, &["-o", "layout", "--push", &format!("{}/app:1", silent.host())]).failed();
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(r.stderr.contains(&format!("waiting for {} to answer GET", silent.host())), "{}", r.stderr);
+    assert!(r.stderr.contains("no answer within 2 s"), "{}", r.stderr);
+    assert!(r.stdout.starts_with("layout sha256:"), "{}", r.stdout);
+}
+
+/// 13. A silent `DOCKER_HOST=tcp://` engine, and a credential helper that never exits: each
+/// is named when it times out, and the helper is stopped.
+#[test]
+fn a_silent_engine_and_a_hung_credential_helper_time_out_by_name() {
+    let silent = Silent::start();
+    let p = Project::copy("hello");
+    let envs =
+        vec![("DOCKER_HOST", format!("tcp://{}", silent.host())), ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let started = Instant::now();
+    let r = run(&p, &envs, &["-t", "app:1"]).failed();
+    assert!(started.elapsed() < Duration::from_secs(30), "took {:?}", started.elapsed());
+    assert!(r.stderr.contains(&format!("tcp://{}", silent.host())), "{}", r.stderr);
+    assert!(r.stderr.contains("no answer to GET /_ping within 2 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("waiting for the Docker engine"), "{}", r.stderr);
+    assert_nothing_built(&p);
+
+    let registry = Registry::plain();
+    let bin = tempfile::tempdir().unwrap();
+    let pid_file = bin.path().join("helper.pid");
+    let helper = bin.path().join("docker-credential-hang");
+    std::fs::write(&helper, format!("#!/bin/sh\necho $$ > {}\nexec sleep 600\n", pid_file.display())).unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = serde_json::json!({"credHelpers": {registry.host(): "hang"}});
+    std::fs::write(p.docker_config().join("config.json"), config.to_string()).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let envs = vec![("PATH", path), ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let r = run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).failed();
+    assert!(r.stderr.contains("docker-credential-hang did not answer within 2 s"), "{}", r.stderr);
+    let pid = std::fs::read_to_string(&pid_file).unwrap();
+    assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the helper was left running");
+}
+
+// ---- Crashes and wrong results -------------------------------------------------------------
+
+/// 14. Token lifetimes near `u64::MAX`, as strings or as floats: the push goes through.
+#[test]
+fn absurd_token_lifetimes_are_clamped_and_strings_or_floats_accepted() {
+    let registry = Registry::plain();
+    let p = Project::copy("hello");
+    for expires_in in ["18446744073709551615", "\"300\"", "299.5", "-1", "1e308"] {
+        let body = format!(r#"{{"token":"tok-abc","expires_in":{expires_in}}}"#);
+        let tokens = Scripted::start(move |_, _| Response::new(200).json(&body));
+        let challenge = format!(r#"Bearer realm="http://{}/token",service="reg""#, tokens.host());
+        let proxy = FaultProxy::start(registry.port, Faults { challenge: Some(challenge), ..Default::default() });
+        let r = run(&p, &canary_env(&proxy.host()), &["--push", &format!("{}/app:1", proxy.host())]);
+        assert!(r.status.success(), "expires_in {expires_in}: {}", r.stderr);
+        assert!(!tokens.seen().is_empty(), "no token was asked for");
+    }
+}
+
+/// 15. The history names included files relative to the package: two checkouts give one digest.
+#[test]
+fn included_files_leave_no_host_path_in_the_image() {
+    let digests: Vec<String> = (0..2)
+        .map(|_| {
+            let p = Project::copy("hello");
+            std::fs::create_dir_all(p.path().join("assets")).unwrap();
+            std::fs::write(p.path().join("assets/a.txt"), "a").unwrap();
+            let layout = p.path().join("layout");
+            let r = run(&p, &[], &["--include", "assets:/srv", "-o", layout.to_str().unwrap()]).ok();
+            let config = serde_json::to_string(&common::layout_config(&layout)).unwrap();
+            assert!(config.contains("COPY assets /srv"), "{config}");
+            assert!(!config.contains(p.path().to_str().unwrap()), "{config}");
+            r.digest()
+        })
+        .collect();
+    assert_eq!(digests[0], digests[1]);
+}
+
+/// 16, 17. Values that were once accepted wrong, or refused only after the build, are
+/// refused first, naming the key or flag and quoting what was written.
+#[test]
+fn bad_values_are_refused_before_the_build() {
+    let table = |body: &str| format!("[package.metadata.containerize]\n{body}\n");
+    let cases: Vec<(String, Vec<(&str, String)>, Vec<&str>, &str)> = vec![
+        (table(r#"env = { "A=B" = "c" }"#), vec![], vec![], "holds `=`"),
+        (table(r#"env = { "" = "c" }"#), vec![], vec![], "empty name"),
+        (table(r#"include = [{ from = "src", to = "/" }]"#), vec![], vec![], "the image's root"),
+        (table(r#"include = [{ from = "src", to = "/a\u0000b" }]"#), vec![], vec![], "NUL"),
+        (table(r#"workdir = "/../x""#), vec![], vec![], "`..`"),
+        (table(r#"repository = "app""#), vec![], vec!["--push"], "names no registry host"),
+        (String::new(), vec![("SOURCE_DATE_EPOCH", "-1".into())], vec![], "SOURCE_DATE_EPOCH"),
+        (String::new(), vec![("SOURCE_DATE_EPOCH", "253402300800".into())], vec![], "from 0 to 253402300799"),
+        (
+            String::new(),
+            vec![],
+            vec![
+                "--push",
+                "127.0.0.1:5000/app@sha256:0000000000000000000000000000000000000000000000000000000000000000",
+            ],
+            "names a digest",
+        ),
+        (String::new(), vec![], vec!["-t", ":"], "invalid image reference \":\""),
+        (String::new(), vec![], vec!["--env", "=x"], "expected KEY=VALUE"),
+    ];
+    for (settings, envs, args, expected) in cases {
+        let p = Project::copy("hello");
+        let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+        std::fs::write(p.manifest(), manifest.replace("[dependencies]", &format!("{settings}\n[dependencies]")))
+            .unwrap();
+        let r = run(&p, &envs, &args).failed();
+        assert!(r.stderr.contains(expected), "{settings} {envs:?} {args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("help:"), "no fix offered: {}", r.stderr);
+        assert_nothing_built(&p);
+    }
+    let p = Project::copy("hello");
+    std::fs::write(p.manifest(), "[workspace]\nmembers = []\n").unwrap();
+    let r = run(&p, &[], &[]).failed();
+    assert!(r.stderr.contains(&format!("{} has no packages", p.manifest().display())), "{}", r.stderr);
+}
+
+/// 17. A registry answering an unexpected 200, or a redirect the upload cannot follow: both
+/// explained, with a fix.
+#[test]
+fn unexpected_success_and_redirect_codes_are_explained() {
+    let ok200 = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
+        (_, "/v2/") => Response::new(200),
+        ("HEAD", _) => Response::new(404),
+        _ => Response::new(200),
+    });
+    let moved = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
+        (_, "/v2/") => Response::new(200),
+        ("HEAD", _) => Response::new(404),
+        ("POST", _) => Response::new(202).header("Location", "/v2/app/blobs/uploads/1"),
+        _ => Response::new(307).header("Location", "https://blobs.hostile.test/app"),
+    });
+    let p = Project::copy("hello");
+    for (registry, expected) in
+        [(&ok200, "failed: 200\n  help:"), (&moved, "redirected this request to https://blobs.hostile.test/app")]
+    {
+        let r = run(&p, &canary_env(&registry.host()), &["--push", &format!("{}/app:1", registry.host())]).failed();
+        assert!(r.stderr.contains(expected), "{}", r.stderr);
+    }
+}
+
+// ---- Found by reading the code -------------------------------------------------------------
+
+/// 18. For a single foreign platform, the next run's head-start build is the one wanted.
+#[test]
+fn the_head_start_build_is_used_for_a_foreign_platform() {
+    let p = Project::copy("hello");
+    let args = ["-v", "--platform", "linux/arm64", "-o", "layout"];
+    let first = run(&p, &[], &args).ok();
+    assert!(!first.stderr.contains("using the build started from the last run"), "{}", first.stderr);
+    let second = run(&p, &[], &args).ok();
+    assert!(second.stderr.contains("using the build started from the last run"), "{}", second.stderr);
+}
