@@ -108,9 +108,11 @@ fn explicit_credentials_go_to_one_registry_only() {
     let a = Registry::htpasswd(CANARY_USER, CANARY_PASSWORD);
     let b = Scripted::start(|_, _| Response::new(401).header("WWW-Authenticate", r#"Basic realm="b""#));
     let p = Project::copy("hello");
+    // An empty variable counts as unset.
     let ci = vec![
         ("CARGO_CONTAINERIZE_USERNAME", CANARY_USER.to_string()),
         ("CARGO_CONTAINERIZE_PASSWORD", CANARY_PASSWORD.to_string()),
+        ("CARGO_CONTAINERIZE_REGISTRY", String::new()),
     ];
     let args = ["--push", &format!("{}/app:1", a.host()), "--push", &format!("{}/app:1", b.host())];
     let ambiguous = run(&p, &ci, &args).failed();

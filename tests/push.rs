@@ -182,7 +182,7 @@ fn tls_registry_with_ca_cert_succeeds() {
     let registry = Registry::tls();
     let dir = tempfile::tempdir().unwrap();
     let image = images::hello_image(dir.path(), "tls");
-    // A loopback registry is tried over HTTPS first: this one speaks only HTTPS.
+    // A loopback registry is tried over plain HTTP first, then HTTPS: this one speaks only HTTPS.
     let opts = PushOptions { ca_certs: vec![registry.ca_cert.clone().unwrap()], ..Default::default() };
     let name = format!("{}/hello:1", registry.host());
     push_ok(&image, &[&name], &opts);
@@ -205,14 +205,16 @@ fn tls_registry_without_ca_cert_mentions_ca_cert() {
 
 // ---- Through the real binary -------------------------------------------------------------
 
-/// `cargo-containerize containerize --manifest-path hello --push ...` with extra env, stdin.
-/// Unless the test gives credentials of its own, the canary rides along in the CI
-/// variables, for a host the run does not push to; no form of it may show anywhere.
+/// `cargo-containerize containerize --manifest-path hello --push ...` with extra env, stdin;
+/// the canary rides along (see `common::isolate`), and no form of it may show anywhere.
 fn cli_push(project: &common::Project, args: &[&str], envs: &[(&str, String)], stdin: &str) -> common::Run {
     use std::io::Write;
     let mut cmd = project.cmd();
-    if !envs.iter().any(|(k, _)| k.starts_with("CARGO_CONTAINERIZE_USER")) && !args.contains(&"--username") {
-        cmd.envs(common::canary_env("canary.invalid"));
+    if args.contains(&"--username") {
+        // Not the CI variables: the test gives the credentials on the command line.
+        for name in ["CARGO_CONTAINERIZE_USERNAME", "CARGO_CONTAINERIZE_PASSWORD", "CARGO_CONTAINERIZE_REGISTRY"] {
+            cmd.env_remove(name);
+        }
     }
     cmd.arg("--manifest-path").arg(project.manifest()).args(args);
     cmd.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());

@@ -60,8 +60,11 @@ impl Project {
         self.path().join(".home/docker")
     }
 
+    /// Runs the tool; no form of the canary may show in its output or any file it wrote.
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::of(self.cmd().args(args))
+        let run = Run::of(self.cmd().args(args));
+        assert_no_canary(&[&run.stdout, &run.stderr], &[self.path()]);
+        run
     }
 }
 
@@ -79,6 +82,9 @@ pub fn isolate(c: &mut Command, home: &Path) {
             c.env_remove(&name);
         }
     }
+    // Every run carries the canary, for a host no test pushes to (a test that gives
+    // credentials of its own overrides it); `Project::run` checks that it never shows.
+    c.envs(canary_env("canary.invalid"));
 }
 
 /// The known password every push test runs with: it must never appear in any output or

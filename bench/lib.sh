@@ -1,0 +1,43 @@
+# Shared by the benchmark scripts: fixture projects and hyperfine reporting.
+# Expects $work (a scratch directory) to be set by the sourcing script.
+
+# A project whose binary is about SIZE_MB: real machine code from this system's
+# libraries embedded with include_bytes!, so it compresses like a real binary.
+make_project() {
+  local name=$1 size_mb=$2 dir="$work/$1"
+  mkdir -p "$dir/src"
+  find /usr/lib/x86_64-linux-gnu /usr/bin -maxdepth 1 -type f -size +100k -print0 2>/dev/null \
+    | sort -z | xargs -0 cat 2>/dev/null | head -c $((size_mb * 1000 * 1000)) > "$dir/blob.bin"
+  cat > "$dir/Cargo.toml" <<TOML
+[package]
+name = "$name"
+version = "0.1.0"
+edition = "2021"
+
+[workspace]
+TOML
+  cat > "$dir/src/main.rs" <<'RS'
+static BLOB: &[u8] = include_bytes!("../blob.bin");
+fn main() {
+    println!("bench fixture: {} bytes", std::hint::black_box(BLOB).len());
+}
+RS
+  (cd "$dir" && cargo build --quiet --release --target x86_64-unknown-linux-musl)
+  echo "$dir"
+}
+
+median() { # hyperfine JSON -> "median_ms"
+  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(" ".join("%.1f" % (x["median"]*1000) for x in r))' "$1"
+}
+
+report() { # name, json, labels...
+  local name=$1 json=$2; shift 2
+  read -r -a ms <<<"$(median "$json")"
+  printf '\n## %s\n' "$name"
+  local i=0
+  for label in "$@"; do
+    printf '  %-58s %9s ms   %5.2fx\n' "$label" "${ms[$i]}" "$(python3 -c "print(${ms[$i]}/${ms[0]})")"
+    i=$((i + 1))
+  done
+}
+
