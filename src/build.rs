@@ -159,6 +159,8 @@ impl Running {
         let stderr = std::thread::spawn(move || {
             let mut kept = Vec::new();
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                // A build script can print what it finds in the environment.
+                let line = crate::redact::redact(&line);
                 let mut g = tee_gate.lock().unwrap_or_else(|e| e.into_inner());
                 if g.open {
                     let _ = writeln!(std::io::stderr(), "{line}");

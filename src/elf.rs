@@ -56,10 +56,12 @@ fn looks_static(file: &mut File) -> std::io::Result<bool> {
     let head = read_at(file, 0, 64)?;
     let header = Elf::parse_header(&head).map_err(bad)?;
     let ctx = Ctx::new(header.container().map_err(bad)?, header.endianness().map_err(bad)?);
-    let ph_end = header.e_phoff as usize + header.e_phnum as usize * header.e_phentsize as usize;
-    if ph_end > 1 << 20 {
-        return Ok(false);
-    }
+    // Remote-made numbers: any overflow, or headers past the first MiB, go to the full parser.
+    let table = u64::from(header.e_phnum).checked_mul(u64::from(header.e_phentsize));
+    let ph_end = match table.and_then(|t| t.checked_add(header.e_phoff)) {
+        Some(end) if end <= 1 << 20 => end as usize,
+        _ => return Ok(false),
+    };
     let phdr_bytes = read_at(file, 0, ph_end)?;
     let phdrs =
         ProgramHeader::parse(&phdr_bytes, header.e_phoff as usize, header.e_phnum as usize, ctx).map_err(bad)?;
@@ -73,7 +75,7 @@ fn looks_static(file: &mut File) -> std::io::Result<bool> {
         return Ok(false);
     }
     let bytes = read_at(file, dynamic.p_offset, dynamic.p_filesz as usize)?;
-    let big_endian = ctx.is_big();
+    let big_endian = !ctx.is_little_endian();
     let wide = ctx.container.is_big();
     let entry = if wide { 16 } else { 8 };
     for chunk in bytes.chunks_exact(entry) {

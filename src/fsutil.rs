@@ -57,9 +57,8 @@ pub(crate) struct TempFile {
 }
 
 impl TempFile {
-    /// A new empty file in `dir` (created if missing), mode 0666 less the umask.
+    /// A new empty file in the directory `dir`, mode 0666 less the umask.
     pub(crate) fn new_in(dir: &Path) -> io::Result<TempFile> {
-        fs::create_dir_all(dir)?;
         let inner = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .permissions(fs::Permissions::from_mode(0o666))
@@ -108,9 +107,8 @@ pub(crate) struct TempDir {
 }
 
 impl TempDir {
-    /// A new empty directory in `dir`, mode 0777 less the umask.
+    /// A new empty directory in the directory `dir`, mode 0777 less the umask.
     pub(crate) fn new_in(dir: &Path) -> io::Result<TempDir> {
-        fs::create_dir_all(dir)?;
         let inner = tempfile::Builder::new()
             .prefix(TEMP_PREFIX)
             .permissions(fs::Permissions::from_mode(0o777))
@@ -166,9 +164,11 @@ pub(crate) fn sweep(dir: &Path) {
 }
 
 /// Writes an internal file (cache metadata, memos) through `fill`, into a temporary file
-/// beside `path`, then renames it.
+/// beside `path` (its directory created if missing), then renames it.
 pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let mut tmp = TempFile::new_in(&parent_of(path))?;
+    let parent = parent_of(path);
+    fs::create_dir_all(&parent)?;
+    let mut tmp = TempFile::new_in(&parent)?;
     write_through(tmp.file_mut(), fill)?;
     tmp.file().sync_all()?;
     tmp.persist(path)
@@ -229,6 +229,14 @@ pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
     }
 }
 
+/// Whether an output can go to `path`, as far as can be told without writing.
+pub(crate) fn check_output(path: &Path) -> io::Result<()> {
+    match destination(path)? {
+        Destination::Stdout if io::stdout().is_terminal() => Err(terminal(path)),
+        _ => Ok(()),
+    }
+}
+
 /// Whether `path` names standard output: `-`, or the file standard output is.
 pub(crate) fn is_stdout_path(path: &Path) -> bool {
     path == Path::new("-") || is_stdout(path)
@@ -242,12 +250,16 @@ fn is_stdout(path: &Path) -> bool {
     }
 }
 
-/// `path` with the symlinks of its last component followed, even to a missing target.
+/// `path` with the symlinks of its last component followed, even to a missing target. As
+/// the kernel's `protected_symlinks` does, a link in a sticky world-writable directory (such
+/// as /tmp) is followed only when this process or the directory's owner owns it: otherwise
+/// another user could point a root run's output at any file.
 fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     let mut p = path.to_path_buf();
     for _ in 0..40 {
         match fs::symlink_metadata(&p) {
             Ok(m) if m.file_type().is_symlink() => {
+                check_link_owner(&p, &m)?;
                 let target = fs::read_link(&p)?;
                 p = if target.is_absolute() { target } else { parent_of(&p).join(target) };
             }
@@ -257,12 +269,32 @@ fn resolve_links(path: &Path) -> io::Result<PathBuf> {
     Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is a loop of symlinks", path.display())))
 }
 
+fn check_link_owner(link: &Path, meta: &fs::Metadata) -> io::Result<()> {
+    let dir = fs::metadata(parent_of(link))?;
+    let sticky_and_world_writable = dir.mode() & 0o1002 == 0o1002;
+    // SAFETY: geteuid(2) has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if sticky_and_world_writable && meta.uid() != me && meta.uid() != dir.uid() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "{} is a symlink owned by another user (uid {}) in a sticky world-writable directory; refusing to \
+                 follow it, as the kernel's protected_symlinks does",
+                link.display(),
+                meta.uid()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Writes an output (`--tarball`) through `fill`: atomically for a regular file (through a
 /// symlink to its target, keeping an existing file's mode), by streaming into a FIFO, a
-/// character device or standard output. Waits at most `timeout` for a FIFO's reader.
+/// character device or standard output. Waits at most the tuning's timeout for a FIFO's
+/// reader to come, and its stall time for a reader that stopped reading.
 pub(crate) fn write_output(
     path: &Path,
-    timeout: Duration,
+    tuning: &crate::tuning::Tuning,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
     match destination(path)? {
@@ -271,20 +303,26 @@ pub(crate) fn write_output(
             if stdout.is_terminal() {
                 return Err(terminal(path));
             }
-            let mut lock = stdout.lock();
-            fill(&mut lock)?;
-            lock.flush()
+            let mut out = Polled::new(stdout.lock(), path, tuning.stall);
+            fill(&mut out)?;
+            out.flush()
         }
         Destination::Stream(target) => {
-            let mut file = open_stream(&target, timeout)?;
+            let file = open_stream(&target, tuning.timeout)?;
             if file.is_terminal() {
                 return Err(terminal(path));
             }
-            write_through(&mut file, fill)
+            let mut out = Polled::new(file, path, tuning.stall);
+            fill(&mut out)?;
+            out.flush()
         }
         Destination::Regular(target) => {
             let keep_mode = fs::metadata(&target).ok().map(|m| m.permissions());
             let parent = parent_of(&target);
+            // Directories are created for the path as given, never through a symlink.
+            if target == path {
+                fs::create_dir_all(&parent)?;
+            }
             sweep(&parent);
             let mut tmp = TempFile::new_in(&parent)?;
             if let Some(mode) = keep_mode {
@@ -294,6 +332,79 @@ pub(crate) fn write_output(
             tmp.file().sync_all()?;
             tmp.persist(&target)
         }
+    }
+}
+
+/// A writer into a pipe or FIFO that waits for room at most `stall` (saying so after a few
+/// seconds): a reader that stopped reading fails the write instead of holding the run.
+/// Other files (a character device, a regular file behind standard output) are written as
+/// they are.
+struct Polled<W: Write + std::os::fd::AsRawFd> {
+    inner: W,
+    pipe: bool,
+    stall: Duration,
+    what: String,
+    announced: bool,
+}
+
+impl<W: Write + std::os::fd::AsRawFd> Polled<W> {
+    fn new(inner: W, path: &Path, stall: Duration) -> Polled<W> {
+        use std::os::fd::BorrowedFd;
+        // SAFETY: the descriptor is owned by `inner`, alive for this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(inner.as_raw_fd()) };
+        let pipe = fd
+            .try_clone_to_owned()
+            .ok()
+            .and_then(|f| File::from(f).metadata().ok())
+            .is_some_and(|m| m.file_type().is_fifo());
+        Polled { inner, pipe, stall, what: path.display().to_string(), announced: false }
+    }
+
+    /// Waits until the pipe has room, or `timeout` passed (false).
+    fn wait_for_room(&self, timeout: Duration) -> io::Result<bool> {
+        let mut pfd = libc::pollfd { fd: self.inner.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: one valid pollfd for a descriptor `inner` owns.
+        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
+        match n {
+            n if n < 0 => {
+                let e = io::Error::last_os_error();
+                if e.kind() == io::ErrorKind::Interrupted {
+                    Ok(false)
+                } else {
+                    Err(e)
+                }
+            }
+            0 => Ok(false),
+            _ => Ok(true),
+        }
+    }
+}
+
+impl<W: Write + std::os::fd::AsRawFd> Write for Polled<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !self.pipe || buf.is_empty() {
+            return self.inner.write(buf);
+        }
+        let announce = (self.stall / 2).min(Duration::from_secs(5));
+        if !self.wait_for_room(announce)? {
+            if !self.announced {
+                self.announced = true;
+                eprintln!("waiting for the process reading {} to take more", self.what);
+            }
+            if !self.wait_for_room(self.stall - announce)? {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the process reading {} took nothing for {} s", self.what, self.stall.as_secs()),
+                ));
+            }
+        }
+        // With room reported, a write of at most PIPE_BUF bytes does not block.
+        self.inner.write(&buf[..buf.len().min(libc::PIPE_BUF)])
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
     }
 }
 
@@ -405,8 +516,8 @@ mod tests {
     fn failed_fill_keeps_the_old_file_and_leaves_no_temp() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("out.tar");
-        write_output(&path, Duration::from_secs(1), |w| w.write_all(b"good")).unwrap();
-        let err = write_output(&path, Duration::from_secs(1), |w| {
+        write_output(&path, &crate::tuning::Tuning::default(), |w| w.write_all(b"good")).unwrap();
+        let err = write_output(&path, &crate::tuning::Tuning::default(), |w| {
             w.write_all(b"half")?;
             Err(io::Error::other("boom"))
         });
@@ -419,10 +530,10 @@ mod tests {
     fn new_files_follow_the_umask_and_replaced_ones_keep_their_mode() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("new.tar");
-        write_output(&path, Duration::from_secs(1), |w| w.write_all(b"x")).unwrap();
+        write_output(&path, &crate::tuning::Tuning::default(), |w| w.write_all(b"x")).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, umask_mode(0o666));
         fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
-        write_output(&path, Duration::from_secs(1), |w| w.write_all(b"y")).unwrap();
+        write_output(&path, &crate::tuning::Tuning::default(), |w| w.write_all(b"y")).unwrap();
         assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o640);
     }
 
@@ -432,14 +543,14 @@ mod tests {
         let target = dir.path().join("real.tar");
         let link = dir.path().join("link.tar");
         std::os::unix::fs::symlink("real.tar", &link).unwrap();
-        write_output(&link, Duration::from_secs(1), |w| w.write_all(b"through")).unwrap();
+        write_output(&link, &crate::tuning::Tuning::default(), |w| w.write_all(b"through")).unwrap();
         assert!(fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
         assert_eq!(fs::read(&target).unwrap(), b"through");
         assert_eq!(destination(Path::new("/dev/null")).unwrap(), Destination::Stream("/dev/null".into()));
         assert_eq!(destination(Path::new("-")).unwrap(), Destination::Stdout);
         let err = destination(dir.path()).unwrap_err().to_string();
         assert!(err.contains("is a directory"), "{err}");
-        write_output(Path::new("/dev/null"), Duration::from_secs(1), |w| w.write_all(b"gone")).unwrap();
+        write_output(Path::new("/dev/null"), &crate::tuning::Tuning::default(), |w| w.write_all(b"gone")).unwrap();
         assert!(fs::metadata("/dev/null").unwrap().file_type().is_char_device());
     }
 
@@ -450,9 +561,26 @@ mod tests {
         let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
         // SAFETY: mkfifo with a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-        let err = write_output(&fifo, Duration::from_millis(100), |w| w.write_all(b"x")).unwrap_err();
+        let tuning = crate::tuning::Tuning { timeout: Duration::from_millis(100), ..Default::default() };
+        let err = write_output(&fifo, &tuning, |w| w.write_all(b"x")).unwrap_err();
         assert!(err.to_string().contains("nothing read from the FIFO"), "{err}");
         assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+    }
+
+    #[test]
+    fn a_fifo_reader_that_stops_reading_fails_the_write_in_time() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        // A reader that opens the FIFO and never reads.
+        let _reader = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+        let tuning = crate::tuning::Tuning { stall: Duration::from_millis(300), ..Default::default() };
+        let started = std::time::Instant::now();
+        let err = write_output(&fifo, &tuning, |w| w.write_all(&vec![0; 1 << 20])).unwrap_err();
+        assert!(err.to_string().contains("took nothing for"), "{err}");
+        assert!(started.elapsed() < Duration::from_secs(10));
     }
 
     #[test]

@@ -16,6 +16,8 @@ pub(crate) mod interrupt;
 pub(crate) mod login;
 pub(crate) mod plan;
 pub(crate) mod progress;
+#[cfg(test)]
+mod proptests;
 pub(crate) mod publish;
 pub(crate) mod redact;
 pub(crate) mod reference;

@@ -52,7 +52,7 @@ pub(crate) fn explicit(
 }
 
 const USERNAME: &str = "CARGO_CONTAINERIZE_USERNAME";
-const PASSWORD: &str = "CARGO_CONTAINERIZE_PASSWORD";
+pub(crate) const PASSWORD: &str = "CARGO_CONTAINERIZE_PASSWORD";
 const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
 
 /// The registry host the explicit credentials are for, given the hosts the run pushes to

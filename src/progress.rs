@@ -67,7 +67,7 @@ impl Progress {
             Draw::Quiet => {}
             Draw::Lines => {
                 if let Some(line) = line(&event) {
-                    eprintln!("{line}");
+                    eprintln!("{}", crate::redact::redact(&line));
                 }
             }
             Draw::Bars { multi, bars } => draw_bar(multi, bars, &event),
@@ -104,7 +104,7 @@ fn draw_bar(multi: &MultiProgress, bars: &Mutex<HashMap<Digest, ProgressBar>>, e
                 bar.finish_and_clear();
             }
             if let Some(line) = line(done) {
-                let _ = multi.println(line);
+                let _ = multi.println(crate::redact::redact(&line));
             }
         }
     }

@@ -239,7 +239,7 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
     let result = match spec {
         SinkSpec::Registry { references } => push_to(artifact, references, ctx),
         SinkSpec::Daemon { tags } => load(&image.unpacked(), tags, ctx),
-        local => sink::publish_local(local, artifact, image, push.tuning.timeout).map_err(Error::from),
+        local => sink::publish_local(local, artifact, image, &push.tuning).map_err(Error::from),
     };
     let ok = print_result(result, ctx);
     if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {
@@ -259,7 +259,7 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
 
 /// Loads into the engine; one `NAME:TAG sha256:<image ID>` line per tag.
 fn load(unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
-    sink::daemon::load(unpacked, tags, &ctx.push.tuning).map_err(|e| Error::Sink(e.into()))?;
+    sink::daemon::load(unpacked, tags, &ctx.push.tuning, ctx.push.quiet).map_err(|e| Error::Sink(e.into()))?;
     Ok(tags.iter().map(|t| format!("{} {}", t.with_default_tag(), unpacked.id())).collect())
 }
 

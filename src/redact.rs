@@ -12,8 +12,33 @@ const REDACTED: &str = "<redacted>";
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Remembers `secret`, so that [`redact`] removes it from any text.
+/// Remembers `secret`, and the forms it takes in a URL (percent-encoded in a path, in a
+/// query, as a form value), so that [`redact`] removes it from any text.
 pub(crate) fn register(secret: &str) {
+    if secret.len() < MIN_LEN {
+        return;
+    }
+    let mut url = reqwest::Url::parse("http://x/").expect("static URL");
+    url.set_path(secret);
+    let path = url.path().trim_start_matches('/').to_string();
+    url.set_query(Some(secret));
+    let query = url.query().unwrap_or_default().to_string();
+    url.set_query(None);
+    url.query_pairs_mut().append_pair("k", secret);
+    let form = url.query().unwrap_or_default().trim_start_matches("k=").to_string();
+    let full: String = secret
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    for form in [secret.to_string(), path, query, form, full] {
+        remember(&form);
+    }
+}
+
+fn remember(secret: &str) {
     if secret.len() < MIN_LEN {
         return;
     }
@@ -40,6 +65,13 @@ pub(crate) fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_forms_of_a_secret_are_removed_too() {
+        register("Secret Pass<1>&x=y");
+        let shown = redact("PUT http://r/v2/x/blobs/uploads/Secret%20Pass%3C1%3E&x=y?a=Secret+Pass%3C1%3E%26x%3Dy");
+        assert_eq!(shown, "PUT http://r/v2/x/blobs/uploads/<redacted>?a=<redacted>");
+    }
 
     #[test]
     fn registered_secrets_are_removed_longest_first() {

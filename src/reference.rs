@@ -168,11 +168,19 @@ fn check_component(c: &str) -> Result<(), &'static str> {
     Ok(())
 }
 
-/// A registry host: `host[:port]`, with a host of letters, digits, '-', '.', or `[ipv6]`.
+/// A registry host: `host[:port]`, with a host of letters, digits, '-', '.', or `[ipv6]`;
+/// a port of digits only.
 fn check_host(host: &str) -> Result<(), String> {
-    let (h, port) = if host.starts_with('[') {
-        let end = host.find(']').ok_or_else(|| format!("registry host {host:?} has an unclosed '['"))?;
-        (&host[..=end], host[end + 1..].strip_prefix(':'))
+    let (h, port) = if let Some(rest) = host.strip_prefix('[') {
+        let end = rest.find(']').ok_or_else(|| format!("registry host {host:?} has an unclosed '['"))?;
+        if rest[..end].parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("registry host {host:?} has no IPv6 address between '[' and ']'"));
+        }
+        let after = &rest[end + 1..];
+        if !after.is_empty() && !after.starts_with(':') {
+            return Err(format!("registry host {host:?} has {after:?} after ']'; expected :PORT"));
+        }
+        (&host[..end + 2], after.strip_prefix(':'))
     } else {
         match host.split_once(':') {
             Some((h, p)) => (h, Some(p)),
@@ -180,7 +188,7 @@ fn check_host(host: &str) -> Result<(), String> {
         }
     };
     if let Some(port) = port {
-        if port.parse::<u16>().is_err() {
+        if port.is_empty() || !port.bytes().all(|b| b.is_ascii_digit()) || port.parse::<u16>().is_err() {
             return Err(format!("registry port {port:?} is not a number from 0 to 65535"));
         }
     }
@@ -234,6 +242,11 @@ mod tests {
         assert!(err("a//b").contains("empty"));
         assert!(err("a___b").contains("separators"));
         assert!(err("host:99999/app").contains("port"));
+        assert!(err("host:+80/app").contains("port"));
+        assert!(err("[::1]junk/app").contains("after ']'"));
+        assert!(err("[]:5000/app").contains("no IPv6 address"));
+        assert!(err("[ x ]:1/app").contains("no IPv6 address"));
+        assert_eq!(parse("[::1]:5000/app").registry.as_deref(), Some("[::1]:5000"));
         assert!(err("app@sha256:12").contains("not a digest"));
         assert!(err("").contains("empty"));
         assert!(Reference::parse(&format!("app:{}", "x".repeat(128))).is_ok());

@@ -24,15 +24,17 @@ pub fn run(args: &Args) -> i32 {
 }
 
 fn run_inner(args: &Args) -> Result<bool, Error> {
-    crate::interrupt::install();
     let env = crate::registry::credentials::process_env;
+    let explicit = login::explicit(args.username.as_deref(), &env)?;
+    // Read once: no child (cargo, build scripts, git, credential helpers) inherits it.
+    std::env::remove_var(login::PASSWORD);
+    crate::interrupt::install();
     let tuning = Tuning::from_env(&env)?;
     // Bad names fail before anything is built, and so does a missing engine.
     let (tags, _) = plan::references(args)?;
     if !tags.is_empty() {
         sink::daemon::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
-    let explicit = login::explicit(args.username.as_deref(), &env)?;
     // Start last time's build for this command line while cargo metadata runs, if its
     // target is there: a guess never installs anything.
     let guess = speculate::recall(args)
@@ -46,6 +48,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     })
     .map_err(plan::Error::from)?;
     let plan = plan::resolve(args, &ws)?;
+    sink::check(&plan.sinks)?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let built = build_all(&plan, guess, args)?;
     let push = PushSettings {

@@ -188,8 +188,17 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
                     env_var(k, value).map_err(|reason| bad(key, reason))?;
                 }
             }
-            "labels" => s.labels = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
-            "annotations" => s.annotations = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?,
+            "labels" | "annotations" => {
+                let table = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?;
+                for (k, value) in &table {
+                    metadata_pair(k, value).map_err(|reason| bad(key, reason))?;
+                }
+                if key == "labels" {
+                    s.labels = table;
+                } else {
+                    s.annotations = table;
+                }
+            }
             "ports" => {
                 let items = v.as_array().ok_or_else(|| wrong(key, "an array of ports (8080 or \"53/udp\")", v))?;
                 let mut ports = Vec::new();
@@ -274,7 +283,10 @@ fn string_table(v: &Value) -> Option<BTreeMap<String, String>> {
 /// `8080` or `53/udp` → `8080/tcp`, `53/udp`.
 pub(crate) fn port(text: &str) -> Result<String, String> {
     let (num, proto) = text.split_once('/').unwrap_or((text, "tcp"));
-    let n: u16 = num.trim().parse().map_err(|_| format!("{text:?} is not a port number from 1 to 65535"))?;
+    let num = num.trim();
+    let digits = !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit());
+    let n: u16 =
+        num.parse().ok().filter(|_| digits).ok_or_else(|| format!("{text:?} is not a port number from 1 to 65535"))?;
     if n == 0 {
         return Err("port 0 cannot be exposed".into());
     }
@@ -287,7 +299,9 @@ pub(crate) fn port(text: &str) -> Result<String, String> {
 
 /// A user the image's `/etc/passwd` knows, or numeric ids.
 pub(crate) fn user(text: &str) -> Result<String, String> {
-    let known = |part: &str, names: &[&str]| names.contains(&part) || part.parse::<u32>().is_ok();
+    let numeric =
+        |part: &str| !part.is_empty() && part.bytes().all(|b| b.is_ascii_digit()) && part.parse::<u32>().is_ok();
+    let known = |part: &str, names: &[&str]| names.contains(&part) || numeric(part);
     let (u, g) = text.split_once(':').unwrap_or((text, ""));
     if !known(u, &["root", "nonroot"]) || (!g.is_empty() && !known(g, &["root", "nonroot"])) {
         return Err(format!(
@@ -328,6 +342,17 @@ pub(crate) fn env_var(name: &str, value: &str) -> Result<(), String> {
     }
     if name.contains('\0') || value.contains('\0') {
         return Err(format!("{name:?} holds a NUL character, which no program can receive"));
+    }
+    Ok(())
+}
+
+/// A label or annotation: a key that is not empty, and no NUL anywhere.
+pub(crate) fn metadata_pair(key: &str, value: &str) -> Result<(), String> {
+    if key.is_empty() {
+        return Err(format!("a key is empty (value {value:?})"));
+    }
+    if key.contains('\0') || value.contains('\0') {
+        return Err(format!("{key:?} holds a NUL character"));
     }
     Ok(())
 }
@@ -472,6 +497,8 @@ mod tests {
         assert!(parse_err(json!({"ports": [70000]})).contains("not a port number"));
         assert!(parse_err(json!({"ports": ["53/xyz"]})).contains("expected tcp, udp or sctp"));
         assert!(parse_err(json!({"user": "alice"})).contains("neither numeric"));
+        assert!(parse_err(json!({"user": "+5:+6"})).contains("neither numeric"));
+        assert!(parse_err(json!({"ports": ["+80"]})).contains("not a port number"));
         assert!(parse_err(json!({"workdir": "data"})).contains("not an absolute path"));
         assert!(parse_err(json!({"include": [{"from": "nope", "to": "/x"}]})).contains("does not exist"));
         assert!(parse_err(json!({"include": [{"from": "src", "to": "x"}]})).contains("absolute path"));
@@ -483,6 +510,8 @@ mod tests {
         assert!(parse_err(json!({"env": {"": "c"}})).contains("empty name"));
         assert!(parse_err(json!({"env": {"A": "x\u{0}y"}})).contains("NUL"));
         assert!(parse_err(json!({"args": ["a\u{0}"]})).contains("NUL"));
+        assert!(parse_err(json!({"labels": {"": "x"}})).contains("key is empty"));
+        assert!(parse_err(json!({"annotations": {"n\u{0}": "v"}})).contains("NUL"));
         assert!(parse_err(json!({"workdir": "/../x"})).contains("`..`"));
         assert!(parse_err(json!({"workdir": "/a/./b"})).contains("`.`"));
         assert!(parse_err(json!({"include": [{"from": "src", "to": "/"}]})).contains("root"));

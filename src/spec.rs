@@ -143,8 +143,9 @@ pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
 fn oci_labels(prov: &Provenance) -> BTreeMap<String, String> {
     let p = prov.package;
     let mut labels = BTreeMap::new();
+    // A NUL cannot travel in a label: such a value from Cargo.toml is left out.
     let mut put = |key: &str, value: Option<String>| {
-        if let Some(v) = value.filter(|v| !v.is_empty()) {
+        if let Some(v) = value.filter(|v| !v.is_empty() && !v.contains('\0')) {
             labels.insert(format!("org.opencontainers.image.{key}"), v);
         }
     };

@@ -33,12 +33,29 @@ fn path(args: &Args) -> Option<PathBuf> {
 /// target and the environment the plan gave it (a cross linker), with this command line's
 /// cargo flags. Settings can change the target (`platforms`) and files the linker, so the
 /// guess is checked against the plan before it is used.
+///
+/// The file may come from a shared CI cache: only what the plan itself would produce is
+/// believed (package and binary names, a Linux target, a `rust-lld` cross linker), so it
+/// cannot make the guess run anything else.
 pub(crate) fn recall(args: &Args) -> Option<BuildSpec> {
-    let text = std::fs::read_to_string(path(args)?).ok()?;
+    recall_from(&path(args)?, args)
+}
+
+fn recall_from(file: &std::path::Path, args: &Args) -> Option<BuildSpec> {
+    let text = std::fs::read_to_string(file).ok()?;
     let mut lines = text.lines();
     let (package, bin, target) = (lines.next()?, lines.next()?, lines.next()?);
-    let env =
-        lines.map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string()))).collect::<Option<Vec<_>>>()?;
+    let name = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !name(package) || !name(bin) || !name(target) || crate::image::platform::Platform::of_target(target).is_none() {
+        return None;
+    }
+    let linker = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace(['-', '.'], "_"));
+    let env = lines
+        .map(|l| match l.split_once('=') {
+            Some((k, "rust-lld")) if k == linker => Some((k.to_string(), "rust-lld".to_string())),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
     let mut spec = crate::plan::build_spec(args, package.to_string(), bin.to_string());
     spec.target = target.to_string();
     spec.env = env;
@@ -57,4 +74,30 @@ pub(crate) fn remember(args: &Args, spec: &BuildSpec) {
         return;
     }
     let _ = crate::fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_tampered_selection_file_is_not_believed() {
+        let cache = tempfile::tempdir().unwrap();
+        let args = Args::default();
+        let file = cache.path().join("selection");
+        let write = |text: &str| std::fs::write(&file, text).unwrap();
+        let recall = |args: &Args| recall_from(&file, args);
+        write("app\napp\naarch64-unknown-linux-musl\nCARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER=rust-lld\n");
+        let spec = recall(&args).unwrap();
+        assert_eq!(spec.env, [("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_MUSL_LINKER".into(), "rust-lld".into())]);
+        for bad in [
+            "app\napp\nx86_64-unknown-linux-musl\nRUSTC_WRAPPER=/tmp/evil.sh\n",
+            "app\napp\nx86_64-unknown-linux-musl\nCARGO_TARGET_X86_64_UNKNOWN_LINUX_MUSL_LINKER=/tmp/evil\n",
+            "app\n--config=x\nx86_64-unknown-linux-musl\n",
+            "app\napp\nx86_64-pc-windows-msvc\n",
+        ] {
+            write(bad);
+            assert!(recall(&args).is_none(), "{bad}");
+        }
+    }
 }

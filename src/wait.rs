@@ -31,16 +31,25 @@ impl Drop for Announce {
 }
 
 /// Waits for `child` to exit and collects its output, for at most `timeout`; a child still
-/// running then is killed, and `Ok(None)` returned.
+/// running then is killed, and `Ok(None)` returned. Output is collected until the pipes
+/// close or the deadline passes, whichever comes first: a child that exits but leaves a
+/// process of its own holding the pipes open does not hold the caller.
 pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Result<Option<Output>> {
+    // Each pipe is read on a thread that hands over what it reads as it comes, then `None`.
     let read_all = |pipe: Option<Box<dyn Read + Send>>| {
+        let (tx, rx) = mpsc::channel::<Option<Vec<u8>>>();
         std::thread::spawn(move || {
-            let mut buf = Vec::new();
             if let Some(mut p) = pipe {
-                let _ = p.read_to_end(&mut buf);
+                let mut buf = vec![0; 8192];
+                while let Ok(n @ 1..) = p.read(&mut buf) {
+                    if tx.send(Some(buf[..n].to_vec())).is_err() {
+                        return;
+                    }
+                }
             }
-            buf
-        })
+            let _ = tx.send(None);
+        });
+        rx
     };
     let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
@@ -56,8 +65,19 @@ pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Res
         }
         std::thread::sleep(Duration::from_millis(10));
     };
-    let stdout = stdout.join().unwrap_or_default();
-    let stderr = stderr.join().unwrap_or_default();
+    let end = deadline.max(Instant::now() + Duration::from_millis(100));
+    let collect = |rx: mpsc::Receiver<Option<Vec<u8>>>| {
+        let mut out = Vec::new();
+        loop {
+            match rx.recv_timeout(end.saturating_duration_since(Instant::now())) {
+                Ok(Some(chunk)) => out.extend(chunk),
+                // The pipe closed, or a process the child left holds it open: take what came.
+                Ok(None) | Err(_) => return out,
+            }
+        }
+    };
+    let stdout = collect(stdout);
+    let stderr = collect(stderr);
     Ok(Some(Output { status, stdout, stderr }))
 }
 
@@ -75,5 +95,19 @@ mod tests {
         let child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
         let out = output_within(child, Duration::from_secs(10)).unwrap().unwrap();
         assert_eq!(out.stdout, b"hi\n");
+    }
+
+    #[test]
+    fn a_child_leaving_a_process_on_its_pipes_does_not_hold_the_caller() {
+        let child = Command::new("sh")
+            .args(["-c", "sleep 30 & echo done"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        let out = output_within(child, Duration::from_millis(500)).unwrap().unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        assert_eq!(out.stdout, b"done\n");
     }
 }

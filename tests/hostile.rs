@@ -10,7 +10,7 @@ use common::fault_proxy::{FaultProxy, Faults, Kind};
 use common::hostile::{Request, Response, Scripted, Silent};
 use common::registry::{skopeo_digest, Registry};
 use common::{assert_no_canary, canary_env, Project, Run, CANARY_PASSWORD, CANARY_USER};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -45,7 +45,7 @@ fn with(mut a: Vec<(&'static str, String)>, b: Vec<(&'static str, String)>) -> V
 
 // ---- Secrets -------------------------------------------------------------------------------
 
-/// 1. A registry whose token realm is plain HTTP on another host gets nothing sent there;
+/// Item 1: A registry whose token realm is plain HTTP on another host gets nothing sent there;
 /// with `--insecure-registry` for that host the realm is contacted, which shows the
 /// refusal was the rule at work.
 #[test]
@@ -77,7 +77,7 @@ fn a_plain_http_token_realm_on_another_host_gets_no_credentials() {
     );
 }
 
-/// 1. An upload location, or a redirect, to plain HTTP on another host is refused the same way.
+/// Item 1: An upload location, or a redirect, to plain HTTP on another host is refused the same way.
 #[test]
 fn an_upload_location_or_redirect_to_plain_http_elsewhere_is_refused() {
     let locating = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
@@ -101,7 +101,7 @@ fn an_upload_location_or_redirect_to_plain_http_elsewhere_is_refused() {
     assert!(net.seen().is_empty(), "{:?}", net.seen());
 }
 
-/// 2. Credentials from the CI variables go to one registry host only; with two hosts and no
+/// Item 2: Credentials from the CI variables go to one registry host only; with two hosts and no
 /// `CARGO_CONTAINERIZE_REGISTRY` the run stops before contacting either, or building.
 #[test]
 fn explicit_credentials_go_to_one_registry_only() {
@@ -128,7 +128,7 @@ fn explicit_credentials_go_to_one_registry_only() {
     assert!(b.seen().iter().all(|r| r.header("Authorization").is_none()), "{:?}", b.seen());
 }
 
-/// 3. A malformed `auths` entry fails only the host it is for, and no message quotes it.
+/// Item 3: A malformed `auths` entry fails only the host it is for, and no message quotes it.
 #[test]
 fn a_malformed_docker_config_entry_matters_only_for_its_host_and_is_never_quoted() {
     use base64::Engine;
@@ -148,7 +148,7 @@ fn a_malformed_docker_config_entry_matters_only_for_its_host_and_is_never_quoted
     assert!(!r.stderr.contains(&secret) && !r.stderr.contains("YWxpY2U"), "{}", r.stderr);
 }
 
-/// 4. An error body that echoes the `Authorization` header (Basic, or a Bearer token) shows
+/// Item 4: An error body that echoes the `Authorization` header (Basic, or a Bearer token) shows
 /// `<redacted>` in its place.
 #[test]
 fn an_error_body_echoing_the_authorization_header_is_redacted() {
@@ -165,7 +165,19 @@ fn an_error_body_echoing_the_authorization_header_is_redacted() {
     let bearer = Scripted::start(move |req, port| {
         echo(req, format!(r#"Bearer realm="http://127.0.0.1:{port}/token",service="reg""#))
     });
+    // A 500 that echoes it is retried: the retry lines are shown too.
+    let failing = Scripted::start(|req, _| match (req.target.as_str(), req.header("Authorization")) {
+        ("/v2/", None) => Response::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+        (_, Some(_)) if req.method == "HEAD" => Response::new(404),
+        (_, Some(auth)) => Response::new(500).json(&format!(
+            r#"{{"errors":[{{"code":"UNKNOWN","message":"internal error for Authorization: {auth}"}}]}}"#
+        )),
+        (_, None) => Response::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+    });
     let p = Project::copy("hello");
+    let envs = with(canary_env(&failing.host()), vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".into())]);
+    let r = run(&p, &envs, &["--push", &format!("{}/app:1", failing.host())]).failed();
+    assert!(r.stderr.contains("retrying sha256:") && r.stderr.contains("<redacted>"), "{}", r.stderr);
     for registry in [&basic, &bearer] {
         let r = run(&p, &canary_env(&registry.host()), &["-v", "--push", &format!("{}/app:1", registry.host())]);
         let r = r.failed();
@@ -180,7 +192,7 @@ fn an_error_body_echoing_the_authorization_header_is_redacted() {
 
 // ---- Files ---------------------------------------------------------------------------------
 
-/// 5. `--tarball` into a character device or a FIFO streams into it and leaves it as it
+/// Item 5: `--tarball` into a character device or a FIFO streams into it and leaves it as it
 /// was; through a symlink it writes the target; `-` and `/dev/stdout` stream to standard
 /// output (the result line then goes to stderr); a directory or a socket is refused.
 #[test]
@@ -232,7 +244,7 @@ fn tar_names(bytes: &[u8]) -> Vec<String> {
     archive.entries().unwrap().map(|e| e.unwrap().path().unwrap().display().to_string()).collect()
 }
 
-/// 6. `-o DIR` on an existing layout adds the image (or moves its tag) and keeps every other
+/// Item 6: `-o DIR` on an existing layout adds the image (or moves its tag) and keeps every other
 /// image and unrelated file; a directory that is not a layout, or a layout with a broken
 /// `index.json`, is refused and left as it was.
 #[test]
@@ -274,7 +286,7 @@ fn an_output_layout_keeps_other_images_and_unrelated_files() {
     assert_eq!(std::fs::read_to_string(layout.join("index.json")).unwrap(), "{\"manifests\": 5}");
 }
 
-/// 7. `include` copies only what the package holds: no absolute or escaping `from`, no
+/// Item 7: `include` copies only what the package holds: no absolute or escaping `from`, no
 /// symlink out of the tree (links inside it stay links), no special file, before the build.
 #[test]
 fn include_copies_nothing_from_outside_the_package() {
@@ -369,7 +381,7 @@ fn layer_entries(layout: &Path) -> Vec<(String, tar::EntryType, Option<String>)>
     out
 }
 
-/// 8. New files follow the umask, as `cp` would: here 027.
+/// Item 8: New files follow the umask, as `cp` would: here 027.
 #[test]
 fn outputs_follow_the_umask() {
     let p = Project::copy("hello");
@@ -396,7 +408,7 @@ fn outputs_follow_the_umask() {
     }
 }
 
-/// 9. Layout blobs share no inode with the layer cache, so editing one corrupts nothing else;
+/// Item 9: Layout blobs share no inode with the layer cache, so editing one corrupts nothing else;
 /// an edited cache entry is found by its digest and compressed again.
 #[test]
 fn outputs_and_the_layer_cache_share_nothing() {
@@ -437,7 +449,7 @@ fn outputs_and_the_layer_cache_share_nothing() {
     common::tool("skopeo", &["inspect", &format!("oci:{}:latest", b.display())]);
 }
 
-/// 10. What a killed run left (temporary files no process holds) is swept by the next run;
+/// Item 10: What a killed run left (temporary files no process holds) is swept by the next run;
 /// Ctrl-C mid-run removes its own temporary files and exits 130.
 #[test]
 fn interrupted_runs_leave_nothing_behind() {
@@ -487,7 +499,7 @@ fn temp_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// 10, 19. SIGTERM during the build stops cargo and its build script; an early error with
+/// Items 10 and 19: SIGTERM during the build stops cargo and its build script; an early error with
 /// last run's build already started stops that build too: no cargo process outlives a run.
 #[test]
 fn no_build_outlives_the_run() {
@@ -539,7 +551,7 @@ fn processes_in(dir: &Path) -> Vec<String> {
 
 // ---- Hangs and timeouts --------------------------------------------------------------------
 
-/// 11. A registry that reads the streamed upload and never answers costs the stall time,
+/// Item 11: A registry that reads the streamed upload and never answers costs the stall time,
 /// no more: the layout is written, and the push falls back to a normal upload.
 #[test]
 fn a_registry_swallowing_the_streamed_upload_costs_only_the_stall_time() {
@@ -556,7 +568,7 @@ fn a_registry_swallowing_the_streamed_upload_costs_only_the_stall_time() {
     assert_eq!(skopeo_digest(&registry, "app:1", &["--tls-verify=false"]), digest);
 }
 
-/// 12. A registry that accepts TCP and never answers: a message once the wait passes a few
+/// Item 12: A registry that accepts TCP and never answers: a message once the wait passes a few
 /// seconds, a timeout, and the other destinations still written.
 #[test]
 fn a_silent_registry_times_out_with_a_message() {
@@ -571,7 +583,7 @@ fn a_silent_registry_times_out_with_a_message() {
     assert!(r.stdout.starts_with("layout sha256:"), "{}", r.stdout);
 }
 
-/// 13. A silent `DOCKER_HOST=tcp://` engine, and a credential helper that never exits: each
+/// Item 13: A silent `DOCKER_HOST=tcp://` engine, and a credential helper that never exits: each
 /// is named when it times out, and the helper is stopped.
 #[test]
 fn a_silent_engine_and_a_hung_credential_helper_time_out_by_name() {
@@ -598,14 +610,18 @@ fn a_silent_engine_and_a_hung_credential_helper_time_out_by_name() {
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
     let envs = vec![("PATH", path), ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
     let r = run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).failed();
-    assert!(r.stderr.contains("docker-credential-hang did not answer within 2 s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("`credHelpers` names for") && r.stderr.contains("did not answer within 2 s"),
+        "{}",
+        r.stderr
+    );
     let pid = std::fs::read_to_string(&pid_file).unwrap();
     assert!(!Path::new(&format!("/proc/{}", pid.trim())).exists(), "the helper was left running");
 }
 
 // ---- Crashes and wrong results -------------------------------------------------------------
 
-/// 14. Token lifetimes near `u64::MAX`, as strings or as floats: the push goes through.
+/// Item 14: Token lifetimes near `u64::MAX`, as strings or as floats: the push goes through.
 #[test]
 fn absurd_token_lifetimes_are_clamped_and_strings_or_floats_accepted() {
     let registry = Registry::plain();
@@ -621,7 +637,7 @@ fn absurd_token_lifetimes_are_clamped_and_strings_or_floats_accepted() {
     }
 }
 
-/// 15. The history names included files relative to the package: two checkouts give one digest.
+/// Item 15: The history names included files relative to the package: two checkouts give one digest.
 #[test]
 fn included_files_leave_no_host_path_in_the_image() {
     let digests: Vec<String> = (0..2)
@@ -640,12 +656,13 @@ fn included_files_leave_no_host_path_in_the_image() {
     assert_eq!(digests[0], digests[1]);
 }
 
-/// 16, 17. Values that were once accepted wrong, or refused only after the build, are
+/// Items 16 and 17: Values that were once accepted wrong, or refused only after the build, are
 /// refused first, naming the key or flag and quoting what was written.
 #[test]
 fn bad_values_are_refused_before_the_build() {
     let table = |body: &str| format!("[package.metadata.containerize]\n{body}\n");
-    let cases: Vec<(String, Vec<(&str, String)>, Vec<&str>, &str)> = vec![
+    type Case<'a> = (String, Vec<(&'a str, String)>, Vec<&'a str>, &'a str);
+    let cases: Vec<Case> = vec![
         (table(r#"env = { "A=B" = "c" }"#), vec![], vec![], "holds `=`"),
         (table(r#"env = { "" = "c" }"#), vec![], vec![], "empty name"),
         (table(r#"include = [{ from = "src", to = "/" }]"#), vec![], vec![], "the image's root"),
@@ -682,7 +699,7 @@ fn bad_values_are_refused_before_the_build() {
     assert!(r.stderr.contains(&format!("{} has no packages", p.manifest().display())), "{}", r.stderr);
 }
 
-/// 17. A registry answering an unexpected 200, or a redirect the upload cannot follow: both
+/// Item 17: A registry answering an unexpected 200, or a redirect the upload cannot follow: both
 /// explained, with a fix.
 #[test]
 fn unexpected_success_and_redirect_codes_are_explained() {
@@ -708,7 +725,7 @@ fn unexpected_success_and_redirect_codes_are_explained() {
 
 // ---- Found by reading the code -------------------------------------------------------------
 
-/// 18. For a single foreign platform, the next run's head-start build is the one wanted.
+/// Item 18: For a single foreign platform, the next run's head-start build is the one wanted.
 #[test]
 fn the_head_start_build_is_used_for_a_foreign_platform() {
     let p = Project::copy("hello");
@@ -717,4 +734,153 @@ fn the_head_start_build_is_used_for_a_foreign_platform() {
     assert!(!first.stderr.contains("using the build started from the last run"), "{}", first.stderr);
     let second = run(&p, &[], &args).ok();
     assert!(second.stderr.contains("using the build started from the last run"), "{}", second.stderr);
+}
+
+// ---- Found by a hostile review of the first pass -------------------------------------------
+
+/// Item 5: a symlink another user planted in a sticky world-writable directory is not
+/// followed (as the kernel's `protected_symlinks` would not), and no directory is created
+/// through a dangling one.
+#[test]
+fn a_symlink_planted_by_another_user_is_not_followed() {
+    let p = Project::copy("hello");
+    let sticky = p.path().join("sticky");
+    std::fs::create_dir_all(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = p.path().join("victim");
+    std::fs::write(&victim, "precious").unwrap();
+    let planted = sticky.join("image.tar");
+    std::os::unix::fs::symlink(&victim, &planted).unwrap();
+    common::tool("chown", &["-h", "nobody", planted.to_str().unwrap()]);
+    let r = run(&p, &[], &["--tarball", planted.to_str().unwrap()]).failed();
+    assert!(r.stderr.contains("symlink owned by another user"), "{}", r.stderr);
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+    assert_nothing_built(&p);
+
+    let dangling = p.path().join("dangling.tar");
+    std::os::unix::fs::symlink(p.path().join("new/deeper/x.tar"), &dangling).unwrap();
+    run(&p, &[], &["--tarball", dangling.to_str().unwrap()]).failed();
+    assert!(!p.path().join("new").exists(), "a directory was made through a link");
+}
+
+/// Item 5: a reader that opened the FIFO and takes nothing fails the write after the stall
+/// time, with a message, instead of holding the run.
+#[test]
+fn a_fifo_reader_that_takes_nothing_costs_only_the_stall_time() {
+    let p = Project::copy("hello");
+    let fifo = p.path().join("fifo");
+    common::tool("mkfifo", &[fifo.to_str().unwrap()]);
+    let _reader = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    let started = Instant::now();
+    let envs = vec![("CARGO_CONTAINERIZE_STALL_SECS", "2".to_string())];
+    let r = run(&p, &envs, &["--tarball", fifo.to_str().unwrap()]).failed();
+    assert!(r.stderr.contains("took nothing for 2 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("waiting for the process reading"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Item 6: outputs that cannot be written are found before the build; a FIFO where the
+/// layout's `index.json` should be is refused, not read.
+#[test]
+fn unwritable_outputs_are_found_before_the_build() {
+    let p = Project::copy("hello");
+    let dir = p.path().join("a-dir");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("notes.txt"), "mine").unwrap();
+    for (args, expected) in [
+        (vec!["--tarball", "a-dir"], "is a directory"),
+        (vec!["-o", "a-dir"], "not an OCI image layout"),
+        (vec!["--tarball", "line\nbreak.tar"], "line break"),
+    ] {
+        let r = run(&p, &[], &args).failed();
+        assert!(r.stderr.contains(expected), "{args:?}: {}", r.stderr);
+        assert_nothing_built(&p);
+    }
+    let layout = p.path().join("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    common::tool("mkfifo", &[layout.join("index.json").to_str().unwrap()]);
+    let started = Instant::now();
+    let r = run(&p, &[], &["-o", "layout"]).failed();
+    assert!(r.stderr.contains("is not a regular file"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Item 6: runs writing the same new layout at once all succeed, into one layout.
+#[test]
+fn concurrent_runs_share_a_new_layout() {
+    let p = Project::copy("hello");
+    run(&p, &[], &["-o", "warm"]).ok();
+    let children: Vec<_> = (0..4)
+        .map(|i| {
+            p.cmd()
+                .env("SOURCE_DATE_EPOCH", (i + 1).to_string())
+                .args(["-o", "shared"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(out.status.success(), "{stderr}");
+        let digest = stdout.trim().rsplit(' ').next().unwrap().to_string();
+        // Every image reached the layout, whichever holds the tag now.
+        assert!(p.path().join("shared/blobs/sha256").join(digest.trim_start_matches("sha256:")).is_file());
+    }
+    assert_eq!(common::layout_ref_names(&p.path().join("shared")), ["latest"]);
+    common::tool("skopeo", &["inspect", &format!("oci:{}:latest", p.path().join("shared").display())]);
+}
+
+/// Item 3 (endless uploads): a registry that accepts every chunk but never moves the upload
+/// forward fails it, instead of taking chunks for ever.
+#[test]
+fn a_registry_that_never_moves_a_chunked_upload_forward_fails_it() {
+    let registry = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
+        (_, "/v2/") => Response::new(200),
+        ("HEAD", _) => Response::new(404),
+        ("POST", _) => Response::new(202).header("Location", "/v2/app/blobs/uploads/1"),
+        ("PUT", _) => Response::new(405),
+        ("PATCH", _) => Response::new(202).header("Location", "/v2/app/blobs/uploads/1").header("Range", "0-0"),
+        _ => Response::new(404),
+    });
+    let p = Project::copy("hello");
+    let started = Instant::now();
+    let envs = vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".to_string())];
+    let r = run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).failed();
+    assert!(r.stderr.contains("accepted chunks but kept holding"), "{}", r.stderr);
+    assert!(started.elapsed() < Duration::from_secs(60));
+    assert!(registry.seen().iter().filter(|r| r.method == "PATCH").count() < 200, "{}", registry.seen().len());
+}
+
+/// Item 2 (secrets): the password read from the CI variables reaches no child process:
+/// not cargo, not a build script.
+#[test]
+fn the_registry_password_reaches_no_build_script() {
+    let p = Project::copy("slow-build");
+    let seen = p.path().join("seen-by-build-script");
+    let envs = vec![("CC_SEEN_ENV", seen.display().to_string())];
+    run(&p, &envs, &[]).ok();
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "", "the build script saw the password");
+}
+
+/// Item 13: a credential helper that answers and exits, leaving a process of its own on its
+/// output, does not hold the run.
+#[test]
+fn a_credential_helper_leaving_a_process_behind_does_not_hold_the_run() {
+    let registry = Registry::plain();
+    let p = Project::copy("hello");
+    let bin = tempfile::tempdir().unwrap();
+    let helper = bin.path().join("docker-credential-bg");
+    std::fs::write(&helper, "#!/bin/sh\nread s\nsleep 600 &\necho '{\"Username\":\"u\",\"Secret\":\"x\"}'\n").unwrap();
+    std::fs::set_permissions(&helper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = serde_json::json!({"credHelpers": {registry.host(): "bg"}});
+    std::fs::write(p.docker_config().join("config.json"), config.to_string()).unwrap();
+    let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
+    let envs = vec![("PATH", path), ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "3".to_string())];
+    let started = Instant::now();
+    run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).ok();
+    assert!(started.elapsed() < Duration::from_secs(60));
 }

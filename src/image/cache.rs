@@ -128,6 +128,7 @@ impl LayerCache {
         if let Some((diff_id, diff_size, blob)) = self.hit(&key) {
             return Ok(Layer { contents, diff_id, diff_size, blob, created_by });
         }
+        fs::create_dir_all(&self.dir)?;
         let tmp = TempFile::new_in(&self.dir)?;
         let file = tmp.reopen()?;
         let (diff_id, diff_size, digest, size) = match growth {

@@ -113,8 +113,9 @@ pub(crate) fn parse_token_reply(bytes: &[u8]) -> Result<(String, Duration), &'st
         Some(serde_json::Value::String(s)) => s.trim().parse::<f64>().ok(),
         _ => None,
     };
+    // At least a second: a token must serve at least one request.
     let lifetime = match seconds {
-        Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s.min(MAX_LIFETIME.as_secs_f64())),
+        Some(s) if s.is_finite() && s > 0.0 => Duration::from_secs_f64(s.clamp(1.0, MAX_LIFETIME.as_secs_f64())),
         _ => DEFAULT_LIFETIME,
     };
     Ok((token.to_string(), lifetime))
@@ -343,6 +344,7 @@ mod tests {
         assert_eq!(life(r#"{"token":"t","expires_in":18446744073709551615}"#), Ok(MAX_LIFETIME));
         assert_eq!(life(r#"{"token":"t","expires_in":1e300}"#), Ok(MAX_LIFETIME));
         assert_eq!(life(r#"{"token":"t","expires_in":-5}"#), Ok(DEFAULT_LIFETIME));
+        assert_eq!(life(r#"{"token":"t","expires_in":"1e-10"}"#), Ok(Duration::from_secs(1)));
         assert_eq!(life(r#"{"access_token":"t"}"#), Ok(DEFAULT_LIFETIME));
         assert_eq!(life(r#"{"token":""}"#), Err("the token endpoint answered no token"));
         assert_eq!(life("<html>"), Err("the token endpoint did not answer JSON"));

@@ -134,11 +134,20 @@ fn podman_auth_paths(env: Env) -> Vec<PathBuf> {
 /// The file as a JSON value; what each key holds is checked only for the host asked about,
 /// so a broken entry for another registry does not matter. Never quotes the file.
 fn read_config(path: &Path) -> Result<Option<Value>, String> {
-    let text = match std::fs::read(path) {
-        Ok(t) => t,
+    const MAX: u64 = 16 << 20;
+    match std::fs::metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
-    };
+        // A FIFO here must not hang the run, nor a link to a device fill the memory.
+        Ok(m) if !m.is_file() || m.len() > MAX => {
+            return Err(format!("{} is not a regular file of at most 16 MiB", path.display()))
+        }
+        Ok(_) => {}
+    }
+    let mut text = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX), &mut text))
+        .map_err(|e| format!("reading {}: {e}", path.display()))?;
     let value: Value = serde_json::from_slice(&text).map_err(|e| {
         format!(
             "{} is not valid JSON (line {}, column {}); fix it, or move it away to push anonymously",
@@ -172,13 +181,15 @@ fn from_docker_config(config: &Value, path: &Path, host: &str, helper: &Helper) 
                 path.display()
             )
         })?;
-        return run_helper(name, &key, helper);
+        let what = format!("the credential helper that `credHelpers` names for {host} in {}", path.display());
+        return run_helper(name, &key, &what, helper);
     }
     match config.get("credsStore") {
         None | Some(Value::Null) => {}
         Some(Value::String(store)) if store.is_empty() => {}
         Some(Value::String(store)) => {
-            if let Some(found) = run_helper(store, &key, helper)? {
+            let what = format!("the credential helper that `credsStore` names in {}", path.display());
+            if let Some(found) = run_helper(store, &key, &what, helper)? {
                 return Ok(Some(found));
             }
         }
@@ -251,7 +262,12 @@ fn decode_entry(entry: &Value, what: &str) -> Result<Option<Credentials>, String
 
 /// Runs `docker-credential-<name> get` with the server URL on stdin; kills it when it does
 /// not answer within the timeout, and says what it waits for once a wait passes a few seconds.
-fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Credentials>, String> {
+/// Messages name the helper by `what` (the key of the config file), never by the name the
+/// file gives: that is a value of the file, and may be a secret written in the wrong place.
+fn run_helper(name: &str, server: &str, what: &str, helper: &Helper) -> Result<Option<Credentials>, String> {
+    if name.is_empty() || name.contains(['/', '\0']) {
+        return Err(format!("{what} is not a helper name (a word such as \"pass\", run as docker-credential-<name>)"));
+    }
     let program = format!("docker-credential-{name}");
     let mut cmd = Command::new(&program);
     cmd.arg("get").stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
@@ -259,7 +275,7 @@ fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Creden
         cmd.env("PATH", path);
     }
     let mut child = cmd.spawn().map_err(|e| {
-        format!("running {program} (from the Docker config): {e}; install it or remove it from config.json")
+        format!("cannot run {what} (docker-credential-<name> on PATH): {e}; install it, or remove it from the file")
     })?;
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
@@ -267,7 +283,7 @@ fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Creden
     let announce = (!helper.quiet).then(|| {
         crate::wait::Announce::after(
             crate::registry::transport::announce_after(helper.timeout),
-            format!("waiting for {program} (the credential helper for {server}) to answer"),
+            format!("waiting for {what} to answer for {server}"),
         )
     });
     let out = crate::wait::output_within(child, helper.timeout);
@@ -276,12 +292,12 @@ fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Creden
         Ok(Some(out)) => out,
         Ok(None) => {
             return Err(format!(
-                "{program} did not answer within {} s and was stopped; check that it works on its own \
-                 (`echo {server} | {program} get`), or remove it from config.json",
+                "{what} did not answer within {} s and was stopped; check that it works on its own \
+                 (`echo {server} | docker-credential-<name> get`), or remove it from the file",
                 helper.timeout.as_secs()
             ))
         }
-        Err(e) => return Err(format!("running {program}: {e}")),
+        Err(e) => return Err(format!("running {what}: {e}")),
     };
     let stdout = String::from_utf8_lossy(&out.stdout);
     if !out.status.success() {
@@ -291,7 +307,7 @@ fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Creden
             return Ok(None);
         }
         // The helper's output may hold secrets: show only its exit status.
-        return Err(format!("{program} get failed ({})", out.status));
+        return Err(format!("{what} failed ({})", out.status));
     }
     #[derive(Deserialize)]
     struct Reply {
@@ -300,8 +316,7 @@ fn run_helper(name: &str, server: &str, helper: &Helper) -> Result<Option<Creden
         #[serde(rename = "Secret", default)]
         secret: String,
     }
-    let reply: Reply =
-        serde_json::from_str(&stdout).map_err(|_| format!("{program} get did not print the expected JSON"))?;
+    let reply: Reply = serde_json::from_str(&stdout).map_err(|_| format!("{what} did not print the expected JSON"))?;
     if reply.secret.is_empty() {
         return Ok(None);
     }
@@ -444,14 +459,14 @@ mod tests {
         let env = env_of(vec![("PATH", format!("{}:/usr/bin:/bin", dir.path().display()))]);
         let h = Helper { env: &env, timeout: Duration::from_millis(300), quiet: true };
         assert_eq!(
-            run_helper("tok", "x.io", &Helper { timeout: Duration::from_secs(10), ..h }).unwrap(),
+            run_helper("tok", "x.io", "tok", &Helper { timeout: Duration::from_secs(10), ..h }).unwrap(),
             Some(Credentials::IdentityToken { username: String::new(), token: "rt".into() })
         );
         let started = std::time::Instant::now();
-        let err = run_helper("hang", "x.io", &h).unwrap_err();
-        assert!(err.contains("docker-credential-hang did not answer within"), "{err}");
+        let err = run_helper("hang", "x.io", "the helper", &h).unwrap_err();
+        assert!(err.contains("the helper did not answer within"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
-        let err = run_helper("missing-helper", "x.io", &h).unwrap_err();
-        assert!(err.contains("docker-credential-missing-helper"), "{err}");
+        let err = run_helper("missing-helper", "x.io", "the helper", &h).unwrap_err();
+        assert!(err.contains("cannot run the helper") && !err.contains("missing-helper"), "{err}");
     }
 }

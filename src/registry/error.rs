@@ -173,8 +173,13 @@ pub(crate) fn is_tls_failure(detail: &str) -> bool {
     ["certificate", "unknownissuer", "notvalidforname", "invalid peer"].iter().any(|k| d.contains(k))
 }
 
-/// Removes credentials and secret-looking query values from a URL before it is shown.
+/// Removes credentials, secret-looking query values and every known secret (see
+/// `crate::redact`) from a URL before it is shown.
 pub(crate) fn redact_url(url: &str) -> String {
+    crate::redact::redact(&strip_url_secrets(url))
+}
+
+fn strip_url_secrets(url: &str) -> String {
     let (base, query) = match url.split_once('?') {
         Some((b, q)) => (b, Some(q)),
         None => (url, None),

@@ -255,8 +255,9 @@ async fn push_blob(
     }
 }
 
+/// The first line of an error, secrets removed: it is shown as a retry's reason.
 fn first_line(e: &Error) -> String {
-    e.to_string().lines().next().unwrap_or_default().to_string()
+    crate::redact::redact(e.to_string().lines().next().unwrap_or_default())
 }
 
 /// HEAD; if absent, mount (when another repository has it) or upload it.

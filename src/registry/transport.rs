@@ -245,8 +245,8 @@ impl Transport {
     }
 
     /// Sends a replayable request, retrying network errors, 408, 429 and 5xx with backoff;
-    /// a request that timed out is tried once more only. Returns the last response whatever
-    /// its status; callers pass it to [`check`].
+    /// a request that timed out is not tried again. Returns the last response whatever its
+    /// status; callers pass it to [`check`].
     pub(crate) async fn send(
         &self,
         registry: &str,
@@ -256,20 +256,14 @@ impl Transport {
         body: &Body,
     ) -> Result<Response, Error> {
         let mut attempt = 1;
-        let mut timeouts = 0;
         loop {
             let (headers, body) = with_body(headers.clone(), body);
             let result = self.send_once(registry, method.clone(), url, headers, body, Some(self.tuning.timeout)).await;
             let retry_after = match &result {
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp),
                 Ok(_) => return result,
-                Err(e) if e.is_timeout() => {
-                    timeouts += 1;
-                    if timeouts > 1 {
-                        return result;
-                    }
-                    None
-                }
+                // A server that did not answer in time will not answer a second time either.
+                Err(e) if e.is_timeout() => return result,
                 Err(e) if e.is_retryable() => None,
                 Err(_) => return result,
             };

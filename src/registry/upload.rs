@@ -97,7 +97,9 @@ pub(crate) async fn put_blob(
 
 /// Chunked upload: `PATCH <location>` with `Content-Range: start-end` per chunk (202 with the
 /// next `Location` and the `Range` received), then `PUT ?digest=` with no body (201).
-/// A 416 means the registry holds another offset: ask it (GET) and resume there.
+/// A 416 means the registry holds another offset: ask it (GET) and resume there. Every chunk
+/// must move the upload forward, within the blob: a registry that claims otherwise more than
+/// five times fails the upload, so no registry can keep it going for ever.
 pub(crate) async fn patch_blob(
     s: &Session<'_>,
     scopes: &[String],
@@ -135,6 +137,7 @@ pub(crate) async fn patch_blob(
             }
             tokio::time::sleep(s.transport.backoff.delay(mismatches, None)).await;
             let (next, at) = upload_status(s, scopes, &location).await?;
+            let at = within(s, &location, at, blob.size)?;
             progress.emit(Event::Started { digest: blob.digest.clone(), size: blob.size });
             progress.emit(Event::Advanced { digest: blob.digest.clone(), bytes: at });
             (location, offset) = (next, at);
@@ -142,10 +145,26 @@ pub(crate) async fn patch_blob(
         }
         let resp = resp.expect("handled above");
         let next = location_of(s, &location, &resp)?;
-        offset = held_bytes(&resp, true).unwrap_or(offset + len);
-        location = next;
+        let held = within(s, &location, held_bytes(&resp, true).unwrap_or(offset + len), blob.size)?;
+        if held <= offset {
+            mismatches += 1;
+            if mismatches > 5 {
+                let message = format!("accepted chunks but kept holding {held} bytes of {}", blob.size);
+                return Err(protocol(s, &Method::PATCH, &location, &message));
+            }
+        }
+        (offset, location) = (held, next);
     }
     commit(s, scopes, &location, &blob.digest).await
+}
+
+/// A byte count a registry reports, checked against the blob's size.
+fn within(s: &Session<'_>, location: &Url, held: u64, size: u64) -> Result<u64, Error> {
+    if held > size {
+        let message = format!("claims to hold {held} bytes of a {size}-byte blob");
+        return Err(protocol(s, &Method::PATCH, location, &message));
+    }
+    Ok(held)
 }
 
 /// `GET <location>`: 204 with `Range: 0-<last>` gives the bytes the registry holds.
@@ -220,7 +239,10 @@ pub(crate) fn parse_held_bytes(value: &str, after_a_chunk: bool) -> Option<u64> 
     let value = value.trim().trim_start_matches("bytes=");
     let (_, last) = value.split_once('-')?;
     let last: u64 = last.trim().parse().ok()?;
-    Some(if last == 0 && !after_a_chunk { 0 } else { last + 1 })
+    if last == 0 && !after_a_chunk {
+        return Some(0);
+    }
+    last.checked_add(1)
 }
 
 fn protocol(s: &Session<'_>, method: &Method, url: &Url, message: &str) -> Error {
@@ -343,5 +365,6 @@ mod tests {
         assert_eq!(parse_held_bytes("0-0", true), Some(1));
         assert_eq!(parse_held_bytes("0--1", false), None);
         assert_eq!(parse_held_bytes("garbage", true), None);
+        assert_eq!(parse_held_bytes("0-18446744073709551615", true), None);
     }
 }

@@ -78,8 +78,41 @@ impl Endpoint {
     }
 }
 
-trait Stream: Read + Write + Send {}
-impl<T: Read + Write + Send> Stream for T {}
+/// A connection to the engine: a unix or TCP socket.
+trait Stream: Read + Write + Send {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+}
+
+impl Stream for UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+}
+
+/// Reads from the engine with two limits: `idle` without a byte, and a `deadline` for the
+/// whole answer, so an engine that sends a byte now and then cannot hold the run either.
+struct Bounded {
+    stream: Box<dyn Stream>,
+    idle: Duration,
+    deadline: std::time::Instant,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the answer took too long"));
+        }
+        self.stream.set_read_timeout(Some(left.min(self.idle)))?;
+        self.stream.read(buf)
+    }
+}
 
 /// Connects; every read and write then fails after `idle` without progress.
 fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io::Result<Box<dyn Stream>> {
@@ -135,7 +168,8 @@ pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     stream
         .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
         .map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
-    let (status, _) = read_response(stream).map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
+    let bounded = Bounded { stream, idle: timeout, deadline: std::time::Instant::now() + timeout };
+    let (status, _) = read_response(bounded).map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
     if status != 200 {
         return Err(unreachable(io::Error::other(format!("GET /_ping answered {status}"))));
     }
@@ -145,7 +179,7 @@ pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
 /// Loads `image` into the engine under `tags`. Layers go uncompressed: the engine would
 /// only decompress them again. An engine that takes nothing, or answers nothing, for the
 /// stall time fails the load.
-pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning) -> Result<(), Error> {
+pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
     let stall = tuning.stall;
@@ -163,6 +197,14 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning) -> Res
         .and_then(|()| w.write_all(b"0\r\n\r\n"))
         .and_then(|()| w.flush());
     let stream = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+    let _announce = (!quiet).then(|| {
+        Announce::after(
+            Duration::from_secs(5),
+            format!("waiting for the Docker engine at {describe} to load the image"),
+        )
+    });
+    // Loading is the engine's work, and may take a while: ten stall times at most.
+    let stream = Bounded { stream, idle: stall, deadline: std::time::Instant::now() + stall * 10 };
     // Even if sending failed (the engine may stop reading early), its answer says why.
     let (status, body) = match read_response(stream) {
         Ok(r) => r,

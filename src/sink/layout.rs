@@ -33,40 +33,67 @@ pub(crate) enum Mode {
 /// Writes `artifact` into the OCI layout at `dir` under each of `ref_names`.
 pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
     let parent = fsutil::parent_of(dir);
-    fsutil::sweep(&parent);
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // A new layout is built aside and appears whole, with one rename.
+            fs::create_dir_all(&parent)?;
+            fsutil::sweep(&parent);
             let staging = TempDir::new_in(&parent)?;
             fs::write(staging.path().join("oci-layout"), OCI_LAYOUT)?;
             add(staging.path(), artifact, ref_names, mode)?;
-            staging.rename_to(dir)
+            match staging.rename_to(dir) {
+                // Another run made it meanwhile: add to that one.
+                Err(e) if dir.is_dir() && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+                    write(dir, artifact, ref_names, mode)
+                }
+                other => other,
+            }
         }
         Err(e) => Err(e),
-        Ok(meta) if !meta.is_dir() => Err(io::Error::new(
-            io::ErrorKind::AlreadyExists,
-            format!("{} exists and is not a directory; an OCI layout is a directory", dir.display()),
-        )),
+        Ok(meta) if !meta.is_dir() => Err(not_a_directory(dir)),
         Ok(_) => {
             let _lock = fsutil::lock_dir(dir, LOCK_TIMEOUT)?;
             let is_layout = dir.join("oci-layout").exists();
             if !is_layout && fs::read_dir(dir)?.next().is_some() {
-                return Err(io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!(
-                        "{} holds files but no `oci-layout`, so it is not an OCI image layout; refusing to write into it",
-                        dir.display()
-                    ),
-                ));
+                return Err(not_a_layout(dir));
             }
             if is_layout {
                 check_layout_version(dir)?;
+                fsutil::sweep(dir);
             } else {
                 write_small(dir, "oci-layout", OCI_LAYOUT)?;
             }
             add(dir, artifact, ref_names, mode)
         }
     }
+}
+
+/// Whether a layout can be written at `dir`: it is missing, an empty directory, or a layout.
+pub(crate) fn check(dir: &Path) -> io::Result<()> {
+    match fs::metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+        Ok(meta) if !meta.is_dir() => Err(not_a_directory(dir)),
+        Ok(_) if dir.join("oci-layout").exists() || fs::read_dir(dir)?.next().is_none() => Ok(()),
+        Ok(_) => Err(not_a_layout(dir)),
+    }
+}
+
+fn not_a_directory(dir: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("{} exists and is not a directory; an OCI layout is a directory", dir.display()),
+    )
+}
+
+fn not_a_layout(dir: &Path) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "{} holds files but no `oci-layout`, so it is not an OCI image layout; refusing to write into it",
+            dir.display()
+        ),
+    )
 }
 
 /// How long to wait for another run writing into the same layout.
@@ -90,7 +117,7 @@ fn add(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io:
 }
 
 fn check_layout_version(dir: &Path) -> io::Result<()> {
-    let text = fs::read(dir.join("oci-layout"))?;
+    let text = read_small(&dir.join("oci-layout"))?;
     let version = serde_json::from_slice::<Value>(&text)
         .ok()
         .and_then(|v| v.get("imageLayoutVersion").and_then(Value::as_str).map(str::to_string));
@@ -109,7 +136,7 @@ fn check_layout_version(dir: &Path) -> io::Result<()> {
 /// The layout's `index.json`, or a new empty index; a malformed one is refused, not replaced.
 fn read_index(dir: &Path) -> io::Result<Value> {
     let path = dir.join("index.json");
-    let text = match fs::read(&path) {
+    let text = match read_small(&path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return Ok(json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": []}))
         }
@@ -154,6 +181,28 @@ fn updated_index(mut index: Value, artifact: &Artifact, ref_names: &[String]) ->
         index["mediaType"] = json!(MEDIA_TYPE_OCI_INDEX);
     }
     index
+}
+
+/// The most of a layout's `index.json` or `oci-layout` that is read.
+const MAX_SMALL: u64 = 64 << 20;
+
+/// Reads a small file of the layout, which must be a regular file of at most [`MAX_SMALL`]
+/// bytes: a FIFO or a link to a device there must not hang the run or fill the memory.
+fn read_small(path: &Path) -> io::Result<Vec<u8>> {
+    let meta = fs::metadata(path)?;
+    if !meta.is_file() || meta.len() > MAX_SMALL {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} is not a regular file of at most {} MiB; refusing to change the layout",
+                path.display(),
+                MAX_SMALL >> 20
+            ),
+        ));
+    }
+    let mut bytes = Vec::new();
+    io::Read::read_to_end(&mut io::Read::take(fs::File::open(path)?, MAX_SMALL), &mut bytes)?;
+    Ok(bytes)
 }
 
 /// Writes a small file of the layout atomically.

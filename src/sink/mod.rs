@@ -40,15 +40,40 @@ impl Error {
     }
 }
 
+/// Checks, before the build, what can be checked of every local destination: a layout
+/// directory that is new, empty or already a layout; a tarball path that leads to a file,
+/// a FIFO, a character device or a standard output that is not a terminal; and no line
+/// break in either path, which would break the one-line-per-result contract of stdout.
+pub(crate) fn check(sinks: &[SinkSpec]) -> Result<(), Error> {
+    let no_line_break = |path: &std::path::Path| {
+        if path.to_string_lossy().contains(['\n', '\r']) {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the path holds a line break; choose another"));
+        }
+        Ok(())
+    };
+    for spec in sinks {
+        match spec {
+            SinkSpec::Layout { dir, .. } => no_line_break(dir)
+                .and_then(|()| layout::check(dir))
+                .map_err(|source| Error::Layout { dir: dir.clone(), source })?,
+            SinkSpec::Archive { path, .. } => no_line_break(path)
+                .and_then(|()| fsutil::check_output(path))
+                .map_err(|source| Error::Archive { path: path.clone(), source })?,
+            SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {}
+        }
+    }
+    Ok(())
+}
+
 /// Writes `artifact` to the local sink `spec`; returns the result lines for stdout. A tar
 /// holds `load`, the one image Docker loads (the artifact itself unless it is an index).
 /// The engine (`daemon::load`) and registries (`crate::registry`) are published apart.
-/// `timeout` bounds the wait for a FIFO's reader.
+/// The tuning bounds the waits for a FIFO's (or standard output's) reader.
 pub(crate) fn publish_local(
     spec: &SinkSpec,
     artifact: &Artifact,
     load: &Image,
-    timeout: std::time::Duration,
+    tuning: &crate::tuning::Tuning,
 ) -> Result<Vec<String>, Error> {
     match spec {
         SinkSpec::Layout { dir, ref_names, default } => {
@@ -58,7 +83,7 @@ pub(crate) fn publish_local(
             Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
         }
         SinkSpec::Archive { path, tags, ref_names } => {
-            fsutil::write_output(path, timeout, |w| archive::write(w, load, tags, ref_names).map(drop))
+            fsutil::write_output(path, tuning, |w| archive::write(w, load, tags, ref_names).map(drop))
                 .map_err(|source| Error::Archive { path: path.clone(), source })?;
             Ok(vec![format!("{} {}", path.display(), load.digest())])
         }
