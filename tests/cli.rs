@@ -128,14 +128,25 @@ fn an_unwritable_output_path_is_a_clear_error() {
 }
 
 #[test]
-fn exit_is_non_zero_when_one_sink_fails_and_others_still_report() {
+fn an_output_that_cannot_be_written_is_refused_before_the_build() {
     let p = Project::copy("hello");
     std::fs::write(p.path().join("file"), "x").unwrap();
     let run = p.run(&["-q", "-o", "good", "--tarball", "file/bad.tar"]).failed();
+    assert!(run.stderr.contains("cannot write the image tar to file/bad.tar"), "{}", run.stderr);
+    assert!(run.stdout.is_empty() && !p.path().join("target").exists(), "{}", run.stdout);
+}
+
+#[test]
+fn exit_is_non_zero_when_one_sink_fails_and_others_still_report() {
+    let p = Project::copy("hello");
+    // A device that refuses every write (ENOSPC), as /dev/full does: found only by writing.
+    let full = p.path().join("full");
+    common::tool("mknod", &[full.to_str().unwrap(), "c", "1", "7"]);
+    let run = p.run(&["-q", "-o", "good", "--tarball", "full"]).failed();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 1, "{}", run.stdout);
     assert!(lines[0].starts_with("good sha256:"), "{}", run.stdout);
-    assert!(run.stderr.contains("cannot write the image tar to file/bad.tar"), "{}", run.stderr);
+    assert!(run.stderr.contains("cannot write the image tar to full"), "{}", run.stderr);
 }
 
 #[test]
