@@ -317,7 +317,7 @@ pub(crate) fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
         return Err(Error::TargetMissing { target: target.into() });
     }
     if !quiet {
-        eprintln!("installing the Rust target {target} with `rustup target add {target}`");
+        crate::say!("installing the Rust target {target} with `rustup target add {target}`");
     }
     let status = Command::new("rustup").args(["target", "add", target]).status().map_err(Error::Spawn)?;
     if !status.success() {

@@ -24,6 +24,8 @@ pub(crate) enum Error {
     HalfCredentials { set: &'static str, missing: &'static str },
     #[error("the credentials from {from} could be for any of the registries this run pushes to ({}), and each registry gets only its own", hosts.join(", "))]
     CredentialsHost { from: &'static str, hosts: Vec<String> },
+    #[error("CARGO_CONTAINERIZE_REGISTRY is not a registry host: {reason}")]
+    BadRegistryVariable { reason: String },
     #[error(transparent)]
     Tuning(#[from] crate::tuning::BadVariable),
 }
@@ -49,6 +51,9 @@ impl Error {
                 hosts[0]
             )),
             Error::Tuning(_) => Some("unset it, or give it a number".into()),
+            Error::BadRegistryVariable { .. } => {
+                Some("give it as HOST or HOST:PORT, as in the image reference, e.g. ghcr.io or 127.0.0.1:5000".into())
+            }
         }
     }
 }

@@ -180,6 +180,38 @@ fn write_through(file: &mut File, fill: impl FnOnce(&mut dyn Write) -> io::Resul
     w.flush()
 }
 
+/// Reads a small file that must be a regular file of at most `max` bytes. It is opened
+/// without blocking and checked once open, so a FIFO, a device or a link to one put there
+/// is refused: it can neither hold the run nor fill the memory.
+pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() || meta.len() > max {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a regular file of at most {max} bytes", path.display()),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    Ok(bytes)
+}
+
+/// Makes sure `dir` is a real directory (created if missing), never a symlink: what is
+/// written into it, or removed from it, stays in it.
+pub(crate) fn real_dir(dir: &Path) -> io::Result<()> {
+    match fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(dir),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("{} is not a directory (a symlink, or a file); refusing to write through it", dir.display()),
+        )),
+    }
+}
+
 /// Where an output path leads.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum Destination {
@@ -207,7 +239,7 @@ pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
     if is_stdout_path(path) {
         return Ok(Destination::Stdout);
     }
-    let resolved = resolve_links(path)?;
+    let (resolved, _) = resolve_links(path)?;
     let meta = match fs::metadata(&resolved) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Destination::Regular(resolved)),
@@ -230,10 +262,27 @@ pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
 }
 
 /// Whether an output can go to `path`, as far as can be told without writing.
+/// A regular file's directory must take a new file (tried, with a temporary file); a
+/// character device or standard output must not be a terminal.
 pub(crate) fn check_output(path: &Path) -> io::Result<()> {
     match destination(path)? {
         Destination::Stdout if io::stdout().is_terminal() => Err(terminal(path)),
-        _ => Ok(()),
+        Destination::Stdout => Ok(()),
+        Destination::Stream(target) if fs::metadata(&target)?.file_type().is_char_device() => {
+            let device = fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&target)?;
+            if device.is_terminal() {
+                return Err(terminal(path));
+            }
+            Ok(())
+        }
+        Destination::Stream(_) => Ok(()),
+        Destination::Regular(target) => {
+            let mut dir = parent_of(&target);
+            while !dir.exists() {
+                dir = parent_of(&dir);
+            }
+            TempFile::new_in(&dir).map(drop)
+        }
     }
 }
 
@@ -250,23 +299,57 @@ fn is_stdout(path: &Path) -> bool {
     }
 }
 
-/// `path` with the symlinks of its last component followed, even to a missing target. As
-/// the kernel's `protected_symlinks` does, a link in a sticky world-writable directory (such
-/// as /tmp) is followed only when this process or the directory's owner owns it: otherwise
-/// another user could point a root run's output at any file.
-fn resolve_links(path: &Path) -> io::Result<PathBuf> {
-    let mut p = path.to_path_buf();
-    for _ in 0..40 {
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.file_type().is_symlink() => {
-                check_link_owner(&p, &m)?;
-                let target = fs::read_link(&p)?;
-                p = if target.is_absolute() { target } else { parent_of(&p).join(target) };
+/// `path` resolved as the kernel would resolve it, every symlink followed (the last one
+/// even to a missing target: what follows a missing component is taken as written), made
+/// absolute; and whether any symlink was followed. As the kernel's `protected_symlinks`
+/// does, a link in a sticky world-writable directory (such as /tmp) is followed only when
+/// this process or that directory's owner owns it: otherwise another user could point a root
+/// run's output at any file or directory.
+pub(crate) fn resolve_links(path: &Path) -> io::Result<(PathBuf, bool)> {
+    use std::path::Component;
+    let mut resolved = if path.is_absolute() { PathBuf::from("/") } else { std::env::current_dir()? };
+    let mut pending: Vec<std::ffi::OsString> = Vec::new();
+    let push = |pending: &mut Vec<std::ffi::OsString>, p: &Path| {
+        for c in p.components().rev() {
+            match c {
+                Component::Normal(n) => pending.push(n.to_os_string()),
+                Component::ParentDir => pending.push("..".into()),
+                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
             }
-            _ => return Ok(p),
+        }
+    };
+    push(&mut pending, path);
+    let (mut links, mut missing) = (0, false);
+    while let Some(c) = pending.pop() {
+        if c == ".." {
+            resolved.pop();
+            continue;
+        }
+        let next = resolved.join(&c);
+        match fs::symlink_metadata(&next) {
+            Ok(m) if m.file_type().is_symlink() && !missing => {
+                links += 1;
+                if links > 40 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!("{} leads through more than 40 symlinks", path.display()),
+                    ));
+                }
+                check_link_owner(&next, &m)?;
+                let target = fs::read_link(&next)?;
+                if target.is_absolute() {
+                    resolved = PathBuf::from("/");
+                }
+                push(&mut pending, &target);
+            }
+            Ok(_) => resolved = next,
+            Err(_) => {
+                missing = true;
+                resolved = next;
+            }
         }
     }
-    Err(io::Error::new(io::ErrorKind::InvalidInput, format!("{} is a loop of symlinks", path.display())))
+    Ok((resolved, links > 0))
 }
 
 fn check_link_owner(link: &Path, meta: &fs::Metadata) -> io::Result<()> {
@@ -303,7 +386,10 @@ pub(crate) fn write_output(
             if stdout.is_terminal() {
                 return Err(terminal(path));
             }
-            let mut out = Polled::new(stdout.lock(), path, tuning.stall);
+            // Straight to the descriptor: no buffer of std's may block behind the poll.
+            let _lock = stdout.lock();
+            let file = File::from(std::os::fd::AsFd::as_fd(&stdout).try_clone_to_owned()?);
+            let mut out = io::BufWriter::with_capacity(1 << 16, Polled::new(file, path, tuning.stall));
             fill(&mut out)?;
             out.flush()
         }
@@ -312,7 +398,7 @@ pub(crate) fn write_output(
             if file.is_terminal() {
                 return Err(terminal(path));
             }
-            let mut out = Polled::new(file, path, tuning.stall);
+            let mut out = io::BufWriter::with_capacity(1 << 16, Polled::new(file, path, tuning.stall));
             fill(&mut out)?;
             out.flush()
         }
@@ -320,7 +406,7 @@ pub(crate) fn write_output(
             let keep_mode = fs::metadata(&target).ok().map(|m| m.permissions());
             let parent = parent_of(&target);
             // Directories are created for the path as given, never through a symlink.
-            if target == path {
+            if !resolve_links(path)?.1 {
                 fs::create_dir_all(&parent)?;
             }
             sweep(&parent);
@@ -335,36 +421,41 @@ pub(crate) fn write_output(
     }
 }
 
-/// A writer into a pipe or FIFO that waits for room at most `stall` (saying so after a few
-/// seconds): a reader that stopped reading fails the write instead of holding the run.
-/// Other files (a character device, a regular file behind standard output) are written as
-/// they are.
-struct Polled<W: Write + std::os::fd::AsRawFd> {
-    inner: W,
-    pipe: bool,
+/// A writer into a pipe, FIFO or socket that waits for room at most `stall` (saying so
+/// after a few seconds): a reader that stopped reading fails the write instead of holding
+/// the run. Other files (a character device, a regular file behind standard output) are
+/// written as they are.
+struct Polled {
+    file: File,
+    kind: Kind,
     stall: Duration,
     what: String,
     announced: bool,
 }
 
-impl<W: Write + std::os::fd::AsRawFd> Polled<W> {
-    fn new(inner: W, path: &Path, stall: Duration) -> Polled<W> {
-        use std::os::fd::BorrowedFd;
-        // SAFETY: the descriptor is owned by `inner`, alive for this call.
-        let fd = unsafe { BorrowedFd::borrow_raw(inner.as_raw_fd()) };
-        let pipe = fd
-            .try_clone_to_owned()
-            .ok()
-            .and_then(|f| File::from(f).metadata().ok())
-            .is_some_and(|m| m.file_type().is_fifo());
-        Polled { inner, pipe, stall, what: path.display().to_string(), announced: false }
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Plain,
+    Pipe,
+    Socket,
+}
+
+impl Polled {
+    fn new(file: File, path: &Path, stall: Duration) -> Polled {
+        let kind = match file.metadata().map(|m| m.file_type()) {
+            Ok(t) if t.is_fifo() => Kind::Pipe,
+            Ok(t) if t.is_socket() => Kind::Socket,
+            _ => Kind::Plain,
+        };
+        Polled { file, kind, stall, what: path.display().to_string(), announced: false }
     }
 
-    /// Waits until the pipe has room, or `timeout` passed (false).
+    /// Waits until there is room, or `timeout` passed (false).
     fn wait_for_room(&self, timeout: Duration) -> io::Result<bool> {
-        let mut pfd = libc::pollfd { fd: self.inner.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+        use std::os::fd::AsRawFd;
+        let mut pfd = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
         let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd for a descriptor `inner` owns.
+        // SAFETY: one valid pollfd, for a descriptor `file` owns.
         let n = unsafe { libc::poll(&mut pfd, 1, ms) };
         match n {
             n if n < 0 => {
@@ -379,32 +470,65 @@ impl<W: Write + std::os::fd::AsRawFd> Polled<W> {
             _ => Ok(true),
         }
     }
+
+    /// Waits for room within the stall time, saying so once after a few seconds.
+    fn room(&mut self) -> io::Result<()> {
+        let announce = (self.stall / 2).min(Duration::from_secs(5));
+        if self.wait_for_room(announce)? {
+            return Ok(());
+        }
+        if !self.announced {
+            self.announced = true;
+            crate::say!("waiting for the process reading {} to take more", self.what);
+        }
+        if self.wait_for_room(self.stall - announce)? {
+            return Ok(());
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the process reading {} took nothing for {} s", self.what, self.stall.as_secs()),
+        ))
+    }
 }
 
-impl<W: Write + std::os::fd::AsRawFd> Write for Polled<W> {
+impl Write for Polled {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        if !self.pipe || buf.is_empty() {
-            return self.inner.write(buf);
+        use std::os::fd::AsRawFd;
+        if buf.is_empty() {
+            return Ok(0);
         }
-        let announce = (self.stall / 2).min(Duration::from_secs(5));
-        if !self.wait_for_room(announce)? {
-            if !self.announced {
-                self.announced = true;
-                eprintln!("waiting for the process reading {} to take more", self.what);
+        match self.kind {
+            Kind::Plain => self.file.write(buf),
+            Kind::Pipe => {
+                self.room()?;
+                // With room reported, a write of at most PIPE_BUF bytes does not block.
+                self.file.write(&buf[..buf.len().min(libc::PIPE_BUF)])
             }
-            if !self.wait_for_room(self.stall - announce)? {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("the process reading {} took nothing for {} s", self.what, self.stall.as_secs()),
-                ));
-            }
+            Kind::Socket => loop {
+                // SAFETY: send(2) on a descriptor `file` owns, from a live buffer of that length.
+                let n = unsafe {
+                    libc::send(
+                        self.file.as_raw_fd(),
+                        buf.as_ptr().cast(),
+                        buf.len(),
+                        libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL,
+                    )
+                };
+                if n >= 0 {
+                    return Ok(n as usize);
+                }
+                let e = io::Error::last_os_error();
+                match e.kind() {
+                    io::ErrorKind::WouldBlock => self.room()?,
+                    io::ErrorKind::Interrupted => {}
+                    _ => return Err(e),
+                }
+            },
         }
-        // With room reported, a write of at most PIPE_BUF bytes does not block.
-        self.inner.write(&buf[..buf.len().min(libc::PIPE_BUF)])
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
+        self.file.flush()
     }
 }
 
@@ -429,8 +553,11 @@ fn open_stream(path: &Path, timeout: Duration) -> io::Result<File> {
                 blocking(&file)?;
                 return Ok(file);
             }
-            // ENXIO: a FIFO nobody reads from yet.
-            Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+            // ENXIO: a FIFO nobody reads from yet (for a device, there is no device behind it).
+            Err(e)
+                if e.raw_os_error() == Some(libc::ENXIO)
+                    && fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) =>
+            {
                 if std::time::Instant::now() >= deadline {
                     return Err(io::Error::new(
                         io::ErrorKind::TimedOut,

@@ -20,7 +20,7 @@ pub(crate) fn install() {
                     kill_group(*group);
                 }
                 crate::fsutil::remove_live_temps();
-                eprintln!("interrupted; temporary files removed");
+                crate::say!("interrupted; temporary files removed");
                 std::process::exit(128 + signal);
             }
         });

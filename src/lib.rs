@@ -6,6 +6,16 @@
 //! the integration tests and benchmarks drive the image model and the registry client
 //! through [`api`].
 
+/// Writes a line on stderr. Unlike `eprintln!`, a closed stderr (a reader that went away)
+/// is not a panic: the run goes on, and its exit status still tells.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+pub(crate) use say;
+
 pub(crate) mod build;
 pub(crate) mod cli;
 pub(crate) mod elf;

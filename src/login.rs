@@ -52,7 +52,32 @@ pub(crate) fn explicit(
 }
 
 const USERNAME: &str = "CARGO_CONTAINERIZE_USERNAME";
-pub(crate) const PASSWORD: &str = "CARGO_CONTAINERIZE_PASSWORD";
+const PASSWORD: &str = "CARGO_CONTAINERIZE_PASSWORD";
+
+/// Removes the password variable from the process, once it has been read: from the
+/// variables every child inherits, and from the environment block the process started with,
+/// which `/proc/<pid>/environ` shows to any process of the same user (a build script, say).
+pub(crate) fn forget_password_variable() {
+    extern "C" {
+        static mut environ: *mut *mut libc::c_char;
+    }
+    let prefix = format!("{PASSWORD}=");
+    // SAFETY: runs at start-up, before any thread that reads the environment exists; walks
+    // the NULL-terminated `environ` array and overwrites, within each entry's own length,
+    // only the value of the one variable, then lets unsetenv remove the entry.
+    unsafe {
+        let mut entry = environ;
+        while !entry.is_null() && !(*entry).is_null() {
+            let bytes = std::ffi::CStr::from_ptr(*entry).to_bytes();
+            if bytes.starts_with(prefix.as_bytes()) {
+                let value = (*entry).add(prefix.len());
+                std::ptr::write_bytes(value, b'x', bytes.len() - prefix.len());
+            }
+            entry = entry.add(1);
+        }
+    }
+    std::env::remove_var(PASSWORD);
+}
 const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
 
 /// The registry host the explicit credentials are for, given the hosts the run pushes to
@@ -64,6 +89,7 @@ pub(crate) fn scope(
 ) -> Result<Vec<(String, Credentials)>, Error> {
     let Some(explicit) = explicit else { return Ok(Vec::new()) };
     if let Some(host) = env(REGISTRY) {
+        crate::reference::check_host(&host).map_err(|reason| Error::BadRegistryVariable { reason })?;
         return Ok(vec![(host, explicit.credentials)]);
     }
     let mut hosts: Vec<&String> = Vec::new();
@@ -108,6 +134,8 @@ mod tests {
         assert_eq!(one, vec![("r.io".to_string(), Credentials::basic("ci", "pw-xyz"))]);
         let named = scope(given(), &["a.io".into(), "b.io".into()], &env(&[(REGISTRY, "b.io")])).unwrap();
         assert_eq!(named[0].0, "b.io");
+        let err = scope(given(), &["a.io".into()], &env(&[(REGISTRY, "https://b.io")])).err().unwrap().to_string();
+        assert!(err.contains("CARGO_CONTAINERIZE_REGISTRY") && err.contains("host"), "{err}");
         assert!(scope(given(), &[], &env(&[])).unwrap().is_empty());
         let err = scope(given(), &["a.io".into(), "b.io:5000".into()], &env(&[])).err().unwrap();
         let text = format!("{err} {}", err.hint().unwrap());

@@ -8,6 +8,7 @@ use crate::image::platform::Platform;
 use crate::reference::{self, Reference};
 use crate::settings::{self, Settings};
 use crate::spec::{self, ImageSpec};
+use crate::tuning::Tuning;
 use crate::workspace::{self, Workspace};
 use std::path::PathBuf;
 
@@ -82,6 +83,8 @@ pub(crate) enum Error {
     NoBinary { packages: Vec<String> },
     #[error("SOURCE_DATE_EPOCH should be the number of seconds since 1970-01-01 00:00:00 UTC, from 0 to {MAX_EPOCH} (the end of year 9999), got {value:?}")]
     BadEpoch { value: String },
+    #[error("`{what}` did not answer within {seconds} s")]
+    GitTimeout { what: String, seconds: u64 },
     #[error("an included file cannot be copied: {message}")]
     Include { message: String },
     #[error("the workspace of {} has no packages, so there is nothing to put into an image", manifest.display())]
@@ -114,6 +117,10 @@ impl Error {
             Error::BadEpoch { .. } => {
                 Some("unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into())
             }
+            Error::GitTimeout { .. } => Some(
+                "check that `git status` works in the package's directory: a damaged .git can make git wait for ever"
+                    .into(),
+            ),
             Error::Include { .. } => Some(
                 "remove that file from the included tree, or include only the files you want, one by one".into(),
             ),
@@ -229,7 +236,7 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
 }
 
 /// Resolves the plan from the command line and the workspace.
-pub(crate) fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
+pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Plan, Error> {
     let (tags, pushes) = references(args)?;
     let candidates = candidates(ws);
     if candidates.is_empty() {
@@ -243,7 +250,7 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace) -> Result<Plan, Error> {
     let settings = spec::settings(&ws.metadata.workspace_metadata, &ws_manifest, pkg, args)?;
     let tags = expand(tags, &settings, "--tag")?;
     let pushes = expand(pushes, &settings, "--push")?;
-    let (created, revision) = git_facts(&package_dir)?;
+    let (created, revision) = git_facts(&package_dir, tuning, args.quiet)?;
     let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
     let platforms = platforms(args, &settings)?;
     crate::image::include::check(settings.include.as_deref().unwrap_or_default())
@@ -451,16 +458,33 @@ pub(crate) const MAX_EPOCH: i64 = 253_402_300_799;
 /// The image's creation time, and the git commit for the `revision` label.
 /// `created` is `SOURCE_DATE_EPOCH`, else the last commit touching the package, else the
 /// epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
-fn git_facts(package_dir: &std::path::Path) -> Result<(i64, Option<String>), Error> {
-    let git = |args: &[&str]| {
-        let out = std::process::Command::new("git")
+/// Git gets the tuning's timeout: one that does not answer is an error (falling back to
+/// another time would change the image silently), named, with the fix.
+fn git_facts(package_dir: &std::path::Path, tuning: &Tuning, quiet: bool) -> Result<(i64, Option<String>), Error> {
+    let git = |args: &[&str]| -> Result<Option<String>, Error> {
+        let Ok(child) = std::process::Command::new("git")
             .args(args)
             .current_dir(package_dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
-            .output()
+            .spawn()
+        else {
+            return Ok(None);
+        };
+        let what = format!("git {}", args.join(" "));
+        let _announce = (!quiet).then(|| {
+            crate::wait::Announce::after(
+                crate::registry::transport::announce_after(tuning.timeout),
+                format!("waiting for `{what}` in {}", package_dir.display()),
+            )
+        });
+        let out = crate::wait::output_within(child, tuning.timeout)
             .ok()
-            .filter(|o| o.status.success())?;
-        Some(String::from_utf8_lossy(&out.stdout).trim().to_string()).filter(|s| !s.is_empty())
+            .flatten()
+            .ok_or(Error::GitTimeout { what, seconds: tuning.timeout.as_secs() })?;
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Ok(Some(text).filter(|s| out.status.success() && !s.is_empty()))
     };
     let created = match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(value) => match value.trim().parse::<i64>() {
@@ -468,12 +492,12 @@ fn git_facts(package_dir: &std::path::Path) -> Result<(i64, Option<String>), Err
             _ => return Err(Error::BadEpoch { value }),
         },
         // A commit time outside what an image can carry is clamped, never trusted as is.
-        Err(_) => git(&["log", "-1", "--format=%ct", "--", "."])
+        Err(_) => git(&["log", "-1", "--format=%ct", "--", "."])?
             .and_then(|t| t.parse::<i64>().ok())
             .unwrap_or(0)
             .clamp(0, MAX_EPOCH),
     };
-    Ok((created, git(&["rev-parse", "HEAD"])))
+    Ok((created, git(&["rev-parse", "HEAD"])?))
 }
 
 #[cfg(test)]

@@ -67,7 +67,7 @@ impl Progress {
             Draw::Quiet => {}
             Draw::Lines => {
                 if let Some(line) = line(&event) {
-                    eprintln!("{}", crate::redact::redact(&line));
+                    crate::say!("{}", crate::redact::redact(&line));
                 }
             }
             Draw::Bars { multi, bars } => draw_bar(multi, bars, &event),

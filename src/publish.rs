@@ -166,7 +166,7 @@ fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx, mut head_start: Opti
             let outcome = handle.join().unwrap_or(Ok(None));
             if let (Err(e), true) = (outcome, ctx.push.verbose) {
                 let e = redact(&e.to_string());
-                eprintln!("note: the upload during compression did not finish ({e}); the push uploads the layer");
+                crate::say!("note: the upload during compression did not finish ({e}); the push uploads the layer");
             }
         }
         all_ok &= publish(spec, plan, artifact, ctx);
@@ -229,7 +229,7 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
     let image = load_image(plan, artifact);
     if let (Artifact::Index(_), SinkSpec::Daemon { .. } | SinkSpec::Archive { .. }) = (artifact, spec) {
         if !push.quiet {
-            eprintln!(
+            crate::say!(
                 "note: {} gets the {} image only: a Docker 20.10 engine cannot load an index (choose with --load-platform)",
                 if matches!(spec, SinkSpec::Daemon { .. }) { "the Docker engine" } else { "the tarball" },
                 image.platform
@@ -246,7 +246,7 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
         if !push.quiet {
             let d = dir.display();
             let r = &ref_names[0];
-            eprintln!(
+            crate::say!(
                 "wrote an OCI image layout to {d} (no --tag, --tarball, --push or --output given)\n  \
                  load it: skopeo copy oci:{d}:{r} docker-daemon:{}:{r}, or rerun with --tag NAME\n  \
                  push it: cargo containerize --push REGISTRY/REPO",

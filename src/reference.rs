@@ -170,7 +170,7 @@ fn check_component(c: &str) -> Result<(), &'static str> {
 
 /// A registry host: `host[:port]`, with a host of letters, digits, '-', '.', or `[ipv6]`;
 /// a port of digits only.
-fn check_host(host: &str) -> Result<(), String> {
+pub(crate) fn check_host(host: &str) -> Result<(), String> {
     let (h, port) = if let Some(rest) = host.strip_prefix('[') {
         let end = rest.find(']').ok_or_else(|| format!("registry host {host:?} has an unclosed '['"))?;
         if rest[..end].parse::<std::net::Ipv6Addr>().is_err() {

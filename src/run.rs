@@ -26,12 +26,18 @@ pub fn run(args: &Args) -> i32 {
 fn run_inner(args: &Args) -> Result<bool, Error> {
     let env = crate::registry::credentials::process_env;
     let explicit = login::explicit(args.username.as_deref(), &env)?;
-    // Read once: no child (cargo, build scripts, git, credential helpers) inherits it.
-    std::env::remove_var(login::PASSWORD);
+    // Read once: no child (cargo, build scripts, git, credential helpers) inherits it or
+    // finds it in /proc.
+    login::forget_password_variable();
     crate::interrupt::install();
     let tuning = Tuning::from_env(&env)?;
+    crate::tuning::check_unicode()?;
     // Bad names fail before anything is built, and so does a missing engine.
-    let (tags, _) = plan::references(args)?;
+    let (tags, pushes) = plan::references(args)?;
+    sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
+    if !pushes.is_empty() {
+        crate::registry::transport::ca_certificates(&args.ca_certs).map_err(Box::new)?;
+    }
     if !tags.is_empty() {
         sink::daemon::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
@@ -47,7 +53,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
         offline: args.offline,
     })
     .map_err(plan::Error::from)?;
-    let plan = plan::resolve(args, &ws)?;
+    let plan = plan::resolve(args, &ws, &tuning)?;
     sink::check(&plan.sinks)?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let built = build_all(&plan, guess, args)?;
@@ -74,7 +80,7 @@ fn build_all(plan: &Plan, mut guess: Option<Running>, args: &Args) -> Result<Vec
         let running = match guess.take() {
             Some(g) if g.spec() == &pb.build => {
                 if args.verbose > 0 {
-                    eprintln!("using the build started from the last run's choice of binary");
+                    crate::say!("using the build started from the last run's choice of binary");
                 }
                 g
             }
@@ -86,7 +92,7 @@ fn build_all(plan: &Plan, mut guess: Option<Running>, args: &Args) -> Result<Vec
             }
         };
         if args.verbose > 0 {
-            eprintln!("running {:?}", build::cargo_command(&pb.build));
+            crate::say!("running {:?}", build::cargo_command(&pb.build));
         }
         running.show_output();
         let b = running.finish()?;

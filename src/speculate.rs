@@ -42,7 +42,7 @@ pub(crate) fn recall(args: &Args) -> Option<BuildSpec> {
 }
 
 fn recall_from(file: &std::path::Path, args: &Args) -> Option<BuildSpec> {
-    let text = std::fs::read_to_string(file).ok()?;
+    let text = String::from_utf8(crate::fsutil::read_regular(file, 64 << 10).ok()?).ok()?;
     let mut lines = text.lines();
     let (package, bin, target) = (lines.next()?, lines.next()?, lines.next()?);
     let name = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
@@ -70,7 +70,7 @@ pub(crate) fn remember(args: &Args, spec: &BuildSpec) {
     for (k, v) in &spec.env {
         text.push_str(&format!("{k}={v}\n"));
     }
-    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+    if crate::fsutil::read_regular(&path, 64 << 10).is_ok_and(|old| old == text.as_bytes()) {
         return;
     }
     let _ = crate::fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()));

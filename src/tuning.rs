@@ -40,6 +40,35 @@ pub(crate) struct BadVariable {
     pub(crate) expected: &'static str,
 }
 
+/// Every `CARGO_CONTAINERIZE_*` variable must be text: one that is not would otherwise be
+/// taken as unset, silently.
+pub(crate) fn check_unicode() -> Result<(), BadVariable> {
+    for (name, value) in std::env::vars_os() {
+        let Some(name) = name.to_str() else { continue };
+        if name.starts_with("CARGO_CONTAINERIZE_") && value.to_str().is_none() {
+            return Err(BadVariable {
+                name: KNOWN.iter().find(|k| **k == name).copied().unwrap_or("a CARGO_CONTAINERIZE_ variable"),
+                // Never the value itself: it may be the password.
+                value: "(bytes that are not UTF-8)".to_string(),
+                expected: "valid UTF-8 text",
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The variables the tool reads.
+const KNOWN: &[&str] = &[
+    "CARGO_CONTAINERIZE_RETRY_BASE_MS",
+    "CARGO_CONTAINERIZE_TIMEOUT_SECS",
+    "CARGO_CONTAINERIZE_STALL_SECS",
+    "CARGO_CONTAINERIZE_CHUNK_SIZE",
+    "CARGO_CONTAINERIZE_UPLOAD",
+    "CARGO_CONTAINERIZE_USERNAME",
+    "CARGO_CONTAINERIZE_PASSWORD",
+    "CARGO_CONTAINERIZE_REGISTRY",
+];
+
 impl Tuning {
     /// The defaults, changed by `CARGO_CONTAINERIZE_RETRY_BASE_MS`, `CARGO_CONTAINERIZE_TIMEOUT_SECS`,
     /// `CARGO_CONTAINERIZE_STALL_SECS`, `CARGO_CONTAINERIZE_UPLOAD=chunked` and

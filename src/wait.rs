@@ -16,7 +16,7 @@ impl Announce {
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
-                eprintln!("{message} ({} s so far)", after.as_secs_f64().round());
+                crate::say!("{message} ({} s so far)", after.as_secs_f64().round());
             }
         });
         Announce { done: Some(tx) }

@@ -856,14 +856,15 @@ fn a_registry_that_never_moves_a_chunked_upload_forward_fails_it() {
 }
 
 /// Item 2 (secrets): the password read from the CI variables reaches no child process:
-/// not cargo, not a build script.
+/// not cargo, not a build script, not even through `/proc/<pid>/environ` of the tool.
 #[test]
 fn the_registry_password_reaches_no_build_script() {
     let p = Project::copy("slow-build");
     let seen = p.path().join("seen-by-build-script");
     let envs = vec![("CC_SEEN_ENV", seen.display().to_string())];
     run(&p, &envs, &[]).ok();
-    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "", "the build script saw the password");
+    let found = std::fs::read_to_string(&seen).unwrap();
+    assert!(!found.contains(CANARY_PASSWORD), "a build script found the password: {found}");
 }
 
 /// Item 13: a credential helper that answers and exits, leaving a process of its own on its
@@ -883,4 +884,233 @@ fn a_credential_helper_leaving_a_process_behind_does_not_hold_the_run() {
     let started = Instant::now();
     run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).ok();
     assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+// ---- Found by a second hostile review -------------------------------------------------------
+
+/// Item 1: a 401 from another host (an upload location) names a realm; it is never taken, so
+/// the registry's credentials never go there.
+#[test]
+fn a_challenge_from_an_upload_host_is_never_answered_with_credentials() {
+    let storage = Scripted::start(|req, port| match req.target.as_str() {
+        "/steal" => Response::new(200).json(r#"{"token":"stolen"}"#),
+        _ => Response::new(401)
+            .header("WWW-Authenticate", &format!(r#"Bearer realm="http://localhost:{port}/steal",service="s""#)),
+    });
+    let storage_port = storage.port;
+    let registry =
+        Scripted::start(move |req, _| match (req.method.as_str(), req.target.as_str(), req.header("Authorization")) {
+            (_, "/v2/", None) => Response::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+            ("HEAD", _, _) => Response::new(404),
+            ("POST", _, _) => {
+                Response::new(202).header("Location", &format!("http://localhost:{storage_port}/upload/1"))
+            }
+            _ => Response::new(404),
+        });
+    let p = Project::copy("hello");
+    let r = run(&p, &canary_env(&registry.host()), &["--push", &format!("{}/app:1", registry.host())]).failed();
+    assert!(r.stderr.contains("401"), "{}", r.stderr);
+    let seen = storage.seen();
+    assert!(!seen.is_empty(), "the upload never reached the storage host");
+    assert!(seen.iter().all(|q| q.target != "/steal" && q.header("Authorization").is_none()), "{seen:?}");
+}
+
+/// Item 10 (second review): a redirect answered to the OAuth2 refresh-token POST is not
+/// followed, so the refresh token goes nowhere else.
+#[test]
+fn a_redirected_refresh_token_post_is_not_followed() {
+    let elsewhere = Scripted::start(|_, _| Response::new(200).json(r#"{"access_token":"x"}"#));
+    let target = format!("http://localhost:{}/steal", elsewhere.port);
+    let registry = Scripted::start(move |req, port| match (req.method.as_str(), req.target.as_str()) {
+        (_, "/v2/") => Response::new(401)
+            .header("WWW-Authenticate", &format!(r#"Bearer realm="http://127.0.0.1:{port}/token",service="reg""#)),
+        ("POST", t) if t.starts_with("/token") => Response::new(307).header("Location", &target),
+        _ => Response::new(404),
+    });
+    let p = Project::copy("hello");
+    let config =
+        serde_json::json!({"auths": {registry.host(): {"auth": "", "identitytoken": "IdTok-refresh-SECRET-1234"}}});
+    std::fs::write(p.docker_config().join("config.json"), config.to_string()).unwrap();
+    let r = run(&p, &[], &["--push", &format!("{}/app:1", registry.host())]).failed();
+    assert!(elsewhere.seen().is_empty(), "the refresh token was sent on: {:?}", elsewhere.seen());
+    assert!(!r.stderr.contains("IdTok-refresh-SECRET-1234"), "{}", r.stderr);
+}
+
+/// Items 3 and 5 (second review): a symlinked `blobs` directory in a layout is refused
+/// (nothing is written or deleted through it); a blob of the right size but the wrong
+/// content is replaced; FIFOs in the caches and the layout hold nothing up.
+#[test]
+fn layouts_and_caches_resist_planted_links_fifos_and_corrupt_blobs() {
+    let p = Project::copy("hello");
+    run(&p, &[], &[]).ok();
+    let default = p.path().join("target/containerize/hello");
+    let victim = p.path().join("victim");
+    std::fs::create_dir_all(victim.join("sha256")).unwrap();
+    std::fs::write(victim.join("sha256/important-file"), "keep").unwrap();
+    std::fs::remove_dir_all(default.join("blobs")).unwrap();
+    std::os::unix::fs::symlink(&victim, default.join("blobs")).unwrap();
+    let r = run(&p, &[], &[]).failed();
+    assert!(r.stderr.contains("refusing to write through it"), "{}", r.stderr);
+    assert_eq!(std::fs::read_dir(victim.join("sha256")).unwrap().count(), 1);
+    assert!(victim.join("sha256/important-file").exists());
+
+    let out = p.path().join("out");
+    run(&p, &[], &["-o", out.to_str().unwrap()]).ok();
+    let largest = std::fs::read_dir(out.join("blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .max_by_key(|b| std::fs::metadata(b).unwrap().len())
+        .unwrap();
+    let size = std::fs::metadata(&largest).unwrap().len() as usize;
+    std::fs::write(&largest, vec![0; size]).unwrap();
+    run(&p, &[], &["-o", out.to_str().unwrap()]).ok();
+    let copy = p.path().join("copy");
+    common::tool(
+        "skopeo",
+        &["copy", "--quiet", &format!("oci:{}:latest", out.display()), &format!("dir:{}", copy.display())],
+    );
+
+    // FIFOs where the selection cache and the file-digest memo keep their files.
+    let fifo_over = |path: &Path| {
+        std::fs::remove_file(path).unwrap();
+        common::tool("mkfifo", &[path.to_str().unwrap()]);
+    };
+    for dir in
+        [p.path().join(".home/cache/cargo-containerize/selection"), p.path().join("target/containerize/cache/files")]
+    {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            fifo_over(&entry.unwrap().path());
+        }
+    }
+    let started = Instant::now();
+    run(&p, &[], &["-o", out.to_str().unwrap()]).ok();
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+/// Items 6 and 7 (second review): an engine socket that never accepts, and a git that never
+/// answers, each cost the timeout, named.
+#[test]
+fn an_engine_that_never_accepts_and_a_git_that_never_answers_time_out() {
+    let p = Project::copy("hello");
+    let path = p.path().join("engine.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+    // Fill the backlog: listen(0) leaves room for one pending connection, which is taken,
+    // and nothing ever accepts.
+    // SAFETY: listen(2) on a socket this listener owns.
+    assert_eq!(unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) }, 0);
+    let _held = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    let envs = vec![
+        ("DOCKER_HOST", format!("unix://{}", path.display())),
+        ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "3".to_string()),
+    ];
+    let started = Instant::now();
+    let r = run(&p, &envs, &["-t", "app:1"]).failed();
+    assert!(started.elapsed() < Duration::from_secs(30), "{:?}: {}", started.elapsed(), r.stderr);
+    assert!(r.stderr.contains("cannot reach the Docker engine"), "{}", r.stderr);
+
+    common::tool("git", &["-C", p.path().to_str().unwrap(), "init", "-q"]);
+    let head = p.path().join(".git/HEAD");
+    std::fs::remove_file(&head).unwrap();
+    common::tool("mkfifo", &[head.to_str().unwrap()]);
+    let started = Instant::now();
+    let r = run(&p, &[("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())], &["-o", "layout"]).failed();
+    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(r.stderr.contains("did not answer within 2 s") && r.stderr.contains("git "), "{}", r.stderr);
+}
+
+/// Item 8 (second review): a token answer that comes one byte at a time costs the timeout
+/// once, with a message, and is reported as a timeout.
+#[test]
+fn a_dribbling_token_answer_costs_the_timeout_once() {
+    let registry = common::hostile::Dribbling::start(Duration::from_millis(500));
+    let p = Project::copy("hello");
+    let envs = with(canary_env(&registry.host()), vec![("CARGO_CONTAINERIZE_TIMEOUT_SECS", "3".to_string())]);
+    let started = Instant::now();
+    let r = run(&p, &envs, &["--push", &format!("{}/app:1", registry.host())]).failed();
+    // The head-start upload and the push each meet it once.
+    assert!(started.elapsed() < Duration::from_secs(20), "{:?}: {}", started.elapsed(), r.stderr);
+    assert!(r.stderr.contains("no answer within 3 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("waiting for"), "{}", r.stderr);
+}
+
+/// Item 9 (second review): `--tarball -` into a socket nobody reads fails after the stall
+/// time; a closed stderr makes no run fail.
+#[test]
+fn a_socket_stdout_nobody_reads_and_a_closed_stderr() {
+    let p = Project::copy("hello");
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let started = Instant::now();
+    let out = p
+        .cmd()
+        .env("CARGO_CONTAINERIZE_STALL_SECS", "2")
+        .args(["--tarball", "-"])
+        .stdout(Stdio::from(std::os::fd::OwnedFd::from(theirs)))
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    drop(ours);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(stderr.contains("took nothing for 2 s"), "{stderr}");
+    assert!(started.elapsed() < Duration::from_secs(60));
+
+    // stderr closed before the run starts: the run still succeeds, quietly.
+    let mut child = p.cmd().args(["-o", "layout"]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
+
+/// Items 11, 12 and 14 (second review): symlinks planted by another user are not followed
+/// anywhere on an output's path; outputs and CA files that cannot be used are found before
+/// the build (before last run's build is even started); a device with nothing behind it is
+/// not waited for as if it were a FIFO.
+#[test]
+fn planted_links_odd_devices_and_bad_files_are_refused_before_the_build() {
+    let p = Project::copy("slow-build");
+    run(&p, &[], &[]).ok();
+    std::fs::remove_dir_all(p.path().join("target")).unwrap();
+    let sticky = p.path().join("sticky");
+    std::fs::create_dir_all(&sticky).unwrap();
+    std::fs::set_permissions(&sticky, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    let victim = p.path().join("victimdir");
+    std::fs::create_dir_all(&victim).unwrap();
+    for name in ["layout", "sub"] {
+        let link = sticky.join(name);
+        std::os::unix::fs::symlink(&victim, &link).unwrap();
+        common::tool("chown", &["-h", "nobody", link.to_str().unwrap()]);
+    }
+    let broken = p.path().join("broken");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    std::fs::write(broken.join("index.json"), "[").unwrap();
+    let tty = p.path().join("ttydev");
+    common::tool("mknod", &[tty.to_str().unwrap(), "c", "5", "0"]);
+    let marker = p.path().join("guess-started");
+    let slow = vec![("CC_SLOW_BUILD", marker.display().to_string())];
+    for (args, expected) in [
+        (vec!["-o", "sticky/layout"], "symlink owned by another user"),
+        (vec!["--tarball", "sticky/sub/x.tar"], "symlink owned by another user"),
+        (vec!["-o", "broken"], "is not an OCI image index"),
+        (vec!["--tarball", "/proc/x.tar"], "cannot write the image tar"),
+        (vec!["--push", "127.0.0.1:9/app:1", "--ca-cert", "/nonexistent.pem"], "cannot read CA certificate"),
+    ] {
+        let r = run(&p, &slow, &args).failed();
+        assert!(r.stderr.contains(expected), "{args:?}: {}", r.stderr);
+        assert_nothing_built(&p);
+        assert!(!marker.exists(), "last run's build started before {args:?} was refused");
+    }
+    assert_eq!(std::fs::read_dir(&victim).unwrap().count(), 0);
+    let out = Command::new("setsid")
+        .arg(common::bin())
+        .args(["containerize", "--tarball", tty.to_str().unwrap()])
+        .current_dir(p.path())
+        .envs([("CARGO_CONTAINERIZE_TIMEOUT_SECS", "30")])
+        .env("XDG_CACHE_HOME", p.path().join(".home/cache"))
+        .env("DOCKER_CONFIG", p.path().join(".home/docker"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !stderr.contains("FIFO"), "{stderr}");
 }

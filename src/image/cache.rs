@@ -51,7 +51,7 @@ impl LayerCache {
     }
 
     fn read_meta(&self, key: &str) -> Option<Meta> {
-        serde_json::from_slice(&fs::read(self.dir.join(format!("{key}.json"))).ok()?).ok()
+        serde_json::from_slice(&crate::fsutil::read_regular(&self.dir.join(format!("{key}.json")), 64 << 10).ok()?).ok()
     }
 
     fn write_meta(&self, key: &str, meta: &Meta) -> io::Result<()> {
@@ -161,7 +161,8 @@ impl LayerCache {
     pub(crate) fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
         let Some(stamp) = stamp(path) else { return digest::of_file(path) };
         let memo = self.dir.join("files").join(Digest::of(stamp.as_bytes()).hex());
-        if let Some(hit) = fs::read_to_string(&memo).ok().and_then(|s| parse_memo(&s)) {
+        let memo_text = crate::fsutil::read_regular(&memo, 4 << 10).ok().and_then(|b| String::from_utf8(b).ok());
+        if let Some(hit) = memo_text.and_then(|s| parse_memo(&s)) {
             return Ok(hit);
         }
         let (digest, size) = digest::of_file(path)?;

@@ -86,8 +86,13 @@ impl<W: Write> Write for HashingWriter<W> {
 }
 
 /// Hashes a file's contents without holding it in memory.
+/// Only a regular file is read (a FIFO or device put in its place is refused at once).
 pub(crate) fn of_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
-    let mut file = std::fs::File::open(path)?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a regular file", path.display())));
+    }
     let mut w = HashingWriter::new(io::sink());
     io::copy(&mut file, &mut w)?;
     let (_, digest, size) = w.finish();

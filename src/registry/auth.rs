@@ -1,7 +1,7 @@
 //! Registry authentication: `WWW-Authenticate` challenges, and Basic or Bearer tokens per scope.
 
 use super::credentials::Credentials;
-use super::error::Error;
+use super::error::{Error, Request};
 use super::transport::{check, Body, Transport};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
@@ -132,6 +132,9 @@ struct State {
     challenge: Option<Challenge>,
     scopes: BTreeSet<String>,
     token: Option<Token>,
+    /// The token endpoint did not answer in time: every later request fails at once with
+    /// this, instead of waiting the timeout again.
+    timed_out: Option<(String, Request, String)>,
 }
 
 /// Authentication for one registry host. Shared by all its requests.
@@ -187,8 +190,21 @@ impl Auth {
             .as_ref()
             .is_some_and(|t| t.refresh_at > Instant::now() && scopes.iter().all(|s| t.scopes.contains(s)));
         if !fresh {
+            if let Some((registry, request, detail)) = &state.timed_out {
+                return Err(Error::Network {
+                    registry: registry.clone(),
+                    request: request.clone(),
+                    detail: detail.clone(),
+                });
+            }
             let all: Vec<String> = state.scopes.iter().cloned().collect();
-            let (value, lifetime) = self.fetch_token(transport, &challenge, &all).await?;
+            let (value, lifetime) = match self.fetch_token(transport, &challenge, &all).await {
+                Err(Error::Network { registry, request, detail }) if detail.contains("timed out") => {
+                    state.timed_out = Some((registry.clone(), request.clone(), detail.clone()));
+                    return Err(Error::Network { registry, request, detail });
+                }
+                other => other?,
+            };
             let now = Instant::now();
             let refresh_at = now.checked_add(refresh_after(lifetime)).unwrap_or(now);
             state.token = Some(Token { value, refresh_at, scopes: state.scopes.clone() });
@@ -232,7 +248,7 @@ impl Auth {
         }
         let resp = transport.send(&self.registry, Method::GET, url.as_str(), &headers, &Body::Empty).await?;
         let resp = check(&self.registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
-        self.token_from(resp, url.as_str()).await
+        self.token_from(transport, resp, &Method::GET, url.as_str()).await
     }
 
     /// `POST realm` with `grant_type=refresh_token`; 200 gives `access_token`.
@@ -251,22 +267,29 @@ impl Auth {
             .append_pair("client_id", "cargo-containerize")
             .append_pair("scope", &scopes.join(" "))
             .append_pair("refresh_token", refresh);
-        let body = Body::Bytes(
+        // The form holds the refresh token: never sent on to another host by a redirect.
+        let body = Body::Secret(
             form.query().unwrap_or("").as_bytes().to_vec(),
             "application/x-www-form-urlencoded".to_string(),
         );
         let resp = transport.send(&self.registry, Method::POST, realm, &HeaderMap::new(), &body).await?;
         let resp = check(&self.registry, &Method::POST, realm, resp, &[StatusCode::OK]).await?;
-        self.token_from(resp, realm).await
+        self.token_from(transport, resp, &Method::POST, realm).await
     }
 
-    async fn token_from(&self, resp: reqwest::Response, url: &str) -> Result<(String, Duration), Error> {
+    async fn token_from(
+        &self,
+        transport: &Transport,
+        resp: reqwest::Response,
+        method: &Method,
+        url: &str,
+    ) -> Result<(String, Duration), Error> {
         let bad = |message: &str| Error::Protocol {
             registry: self.registry.clone(),
-            request: super::transport::request(&Method::GET, url),
+            request: super::transport::request(method, url),
             message: message.to_string(),
         };
-        let bytes = read_at_most(resp, MAX_TOKEN_REPLY).await.map_err(|_| bad("the token response broke off"))?;
+        let bytes = transport.body(&self.registry, method, url, resp, MAX_TOKEN_REPLY).await?;
         let (token, lifetime) = parse_token_reply(&bytes).map_err(bad)?;
         crate::redact::register(&token);
         Ok((token, lifetime))
@@ -275,18 +298,6 @@ impl Auth {
 
 /// The most of a token response that is read; real ones are a few kilobytes.
 const MAX_TOKEN_REPLY: usize = 1 << 20;
-
-/// Reads a body, refusing one longer than `limit`.
-async fn read_at_most(mut resp: reqwest::Response, limit: usize) -> Result<Vec<u8>, ()> {
-    let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|_| ())? {
-        body.extend_from_slice(&chunk);
-        if body.len() > limit {
-            return Err(());
-        }
-    }
-    Ok(body)
-}
 
 /// A header value marked sensitive, so that no debug output shows it.
 fn secret_header(value: String) -> HeaderValue {

@@ -134,20 +134,12 @@ fn podman_auth_paths(env: Env) -> Vec<PathBuf> {
 /// The file as a JSON value; what each key holds is checked only for the host asked about,
 /// so a broken entry for another registry does not matter. Never quotes the file.
 fn read_config(path: &Path) -> Result<Option<Value>, String> {
-    const MAX: u64 = 16 << 20;
-    match std::fs::metadata(path) {
+    // A FIFO here must not hang the run, nor a link to a device fill the memory.
+    let text = match crate::fsutil::read_regular(path, 16 << 20) {
+        Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(format!("reading {}: {e}", path.display())),
-        // A FIFO here must not hang the run, nor a link to a device fill the memory.
-        Ok(m) if !m.is_file() || m.len() > MAX => {
-            return Err(format!("{} is not a regular file of at most 16 MiB", path.display()))
-        }
-        Ok(_) => {}
-    }
-    let mut text = Vec::new();
-    std::fs::File::open(path)
-        .and_then(|f| std::io::Read::read_to_end(&mut std::io::Read::take(f, MAX), &mut text))
-        .map_err(|e| format!("reading {}: {e}", path.display()))?;
+    };
     let value: Value = serde_json::from_slice(&text).map_err(|e| {
         format!(
             "{} is not valid JSON (line {}, column {}); fix it, or move it away to push anonymously",

@@ -60,7 +60,9 @@ impl Error {
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => is_retryable_status(*status),
-            Error::Network { detail, .. } => !is_tls_failure(detail),
+            // A server that did not answer in time is not asked again: that would only
+            // multiply the wait.
+            Error::Network { detail, .. } => !is_tls_failure(detail) && !detail.contains("timed out"),
             _ => false,
         }
     }

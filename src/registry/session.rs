@@ -68,7 +68,7 @@ impl<'t> Session<'t> {
             transport.send(registry, Method::GET, url.as_str(), &HeaderMap::new(), &Body::Empty).await?
         };
         if resp.status() == StatusCode::UNAUTHORIZED {
-            self.auth.set_challenge(www_authenticate(&resp)).await;
+            self.auth.set_challenge(self.challenge(&resp)).await;
             return Ok(());
         }
         check(registry, &Method::GET, url.as_str(), resp, &[StatusCode::OK]).await?;
@@ -112,7 +112,7 @@ impl<'t> Session<'t> {
             self.authorize(url, scopes, &mut h).await?;
             let resp = self.transport.send(&self.registry, method.clone(), url.as_str(), &h, &body).await?;
             if resp.status() == StatusCode::UNAUTHORIZED && !renewed {
-                self.auth.unauthorized(www_authenticate(&resp)).await;
+                self.auth.unauthorized(self.challenge(&resp)).await;
                 renewed = true;
                 continue;
             }
@@ -134,12 +134,20 @@ impl<'t> Session<'t> {
         let resp =
             self.transport.send_once(&self.registry, method.clone(), url.as_str(), headers, Some(body), None).await?;
         if resp.status() == StatusCode::UNAUTHORIZED {
-            self.auth.unauthorized(www_authenticate(&resp)).await;
+            self.auth.unauthorized(self.challenge(&resp)).await;
         }
         check(&self.registry, &method, url.as_str(), resp, accepted).await
     }
 }
 
-fn www_authenticate(resp: &Response) -> Option<&str> {
-    resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
+impl Session<'_> {
+    /// The `WWW-Authenticate` challenge of a response, when it came from this registry: a
+    /// challenge from another host (an upload location, a redirect) names a realm that would
+    /// get this registry's credentials, so it is never taken.
+    fn challenge<'r>(&self, resp: &'r Response) -> Option<&'r str> {
+        if !self.same_origin(resp.url()) {
+            return None;
+        }
+        resp.headers().get(WWW_AUTHENTICATE).and_then(|v| v.to_str().ok())
+    }
 }

@@ -12,6 +12,9 @@ use std::time::Duration;
 /// At most this much of an error body is read.
 const MAX_ERROR_BODY: usize = 64 * 1024;
 
+/// How long an error body may take to arrive.
+const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// How many redirects a request follows.
 const MAX_REDIRECTS: usize = 10;
 
@@ -96,22 +99,48 @@ pub(crate) struct ClientOptions {
     pub(crate) tuning: Tuning,
 }
 
-/// A body that can be sent again on a retry.
+/// A body that can be sent again on a retry, with its content type.
 #[derive(Clone, Debug, Default)]
 pub(crate) enum Body {
     #[default]
     Empty,
     Bytes(Vec<u8>, String),
+    /// A body holding a secret (an OAuth2 refresh token): its request follows no redirect,
+    /// since a 307 would send the body on to wherever it points.
+    Secret(Vec<u8>, String),
 }
 
 /// The shared reqwest client plus retry policy, timeouts and tracing.
 pub(crate) struct Transport {
     pub(crate) client: reqwest::Client,
+    /// The same, following no redirect: for bodies that hold a secret.
+    no_redirects: reqwest::Client,
     pub(crate) backoff: Backoff,
     pub(crate) tuning: Tuning,
     insecure: Vec<String>,
     verbose: bool,
     quiet: bool,
+}
+
+/// The extra roots: each `--ca-cert` file and `SSL_CERT_FILE`, read as PEM. A file that
+/// cannot be read, or holds no certificate, is an error naming it; checked before the build.
+pub(crate) fn ca_certificates(ca_certs: &[PathBuf]) -> Result<Vec<reqwest::Certificate>, Error> {
+    let mut files = ca_certs.to_vec();
+    if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
+        files.push(PathBuf::from(f));
+    }
+    let mut certs = Vec::new();
+    for file in &files {
+        let pem = crate::fsutil::read_regular(file, 16 << 20)
+            .map_err(|e| tls_setup(format!("cannot read CA certificate {}: {e}", file.display())))?;
+        let found = reqwest::Certificate::from_pem_bundle(&pem)
+            .map_err(|e| tls_setup(format!("{} holds no usable PEM certificate: {e}", file.display())))?;
+        if found.is_empty() {
+            return Err(tls_setup(format!("{} holds no PEM certificate", file.display())));
+        }
+        certs.extend(found);
+    }
+    Ok(certs)
 }
 
 impl Transport {
@@ -120,23 +149,10 @@ impl Transport {
     /// (reqwest's `remove_sensitive_headers`) and are never followed to plain HTTP on a host
     /// that may not get it.
     pub(crate) fn new(opts: &ClientOptions) -> Result<Transport, Error> {
-        let mut files = opts.ca_certs.clone();
-        if let Some(f) = std::env::var_os("SSL_CERT_FILE").filter(|f| !f.is_empty()) {
-            files.push(PathBuf::from(f));
-        }
-        let mut certs = Vec::new();
-        for file in &files {
-            let pem = std::fs::read(file)
-                .map_err(|e| tls_setup(format!("cannot read CA certificate {}: {e}", file.display())))?;
-            let found = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|e| tls_setup(format!("{} holds no usable PEM certificate: {e}", file.display())))?;
-            if found.is_empty() {
-                return Err(tls_setup(format!("{} holds no PEM certificate", file.display())));
-            }
-            certs.extend(found);
-        }
-        let builder = match env_proxy() {
-            Some(proxy) => reqwest::Client::builder().proxy(proxy),
+        let certs = ca_certificates(&opts.ca_certs)?;
+        let proxy = env_proxy()?;
+        let builder = || match &proxy {
+            Some(proxy) => reqwest::Client::builder().proxy(proxy.clone()),
             None => reqwest::Client::builder().no_proxy(),
         };
         let insecure = opts.insecure.clone();
@@ -151,15 +167,18 @@ impl Transport {
                 attempt.follow()
             }
         });
-        let client = builder
-            .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
-            .tls_certs_merge(certs)
-            .connect_timeout(opts.tuning.connect_timeout())
-            .redirect(redirects)
-            .build()
-            .map_err(|e| tls_setup(format!("cannot set up the HTTPS client: {e}")))?;
+        let build = |redirects: reqwest::redirect::Policy| {
+            builder()
+                .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
+                .tls_certs_merge(certs.clone())
+                .connect_timeout(opts.tuning.connect_timeout())
+                .redirect(redirects)
+                .build()
+                .map_err(|e| tls_setup(format!("cannot set up the HTTPS client: {e}")))
+        };
         Ok(Transport {
-            client,
+            client: build(redirects)?,
+            no_redirects: build(reqwest::redirect::Policy::none())?,
             backoff: Backoff::new(opts.tuning.retry_base),
             tuning: opts.tuning.clone(),
             insecure: opts.insecure.clone(),
@@ -199,12 +218,26 @@ impl Transport {
         body: Option<reqwest::Body>,
         timeout: Option<Duration>,
     ) -> Result<Response, Error> {
+        self.send_via(&self.client, registry, method, url, headers, body, timeout).await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn send_via(
+        &self,
+        client: &reqwest::Client,
+        registry: &str,
+        method: Method,
+        url: &str,
+        headers: HeaderMap,
+        body: Option<reqwest::Body>,
+        timeout: Option<Duration>,
+    ) -> Result<Response, Error> {
         self.check_url(registry, url, "the URL")?;
         if self.verbose {
             let auth = headers.get(AUTHORIZATION).map(scheme_of).unwrap_or_default();
-            eprintln!("> {method} {}{auth}", redact_url(url));
+            crate::say!("> {method} {}{auth}", redact_url(url));
         }
-        let mut req = self.client.request(method.clone(), url).headers(headers);
+        let mut req = client.request(method.clone(), url).headers(headers);
         if let Some(body) = body {
             req = req.body(body);
         }
@@ -220,7 +253,7 @@ impl Transport {
                     result = &mut sent => result,
                     () = tokio::time::sleep(announce) => {
                         if !self.quiet {
-                            eprintln!(
+                            crate::say!(
                                 "waiting for {registry} to answer {method} {} ({} s so far; giving up after {} s)",
                                 redact_url(url),
                                 announce.as_secs_f64().round(),
@@ -236,7 +269,7 @@ impl Transport {
         match result {
             Ok(resp) => {
                 if self.verbose {
-                    eprintln!("< {} {method} {}", resp.status().as_u16(), redact_url(url));
+                    crate::say!("< {} {method} {}", resp.status().as_u16(), redact_url(url));
                 }
                 Ok(resp)
             }
@@ -256,9 +289,11 @@ impl Transport {
         body: &Body,
     ) -> Result<Response, Error> {
         let mut attempt = 1;
+        let client = if matches!(body, Body::Secret(..)) { &self.no_redirects } else { &self.client };
         loop {
             let (headers, body) = with_body(headers.clone(), body);
-            let result = self.send_once(registry, method.clone(), url, headers, body, Some(self.tuning.timeout)).await;
+            let timeout = Some(self.tuning.timeout);
+            let result = self.send_via(client, registry, method.clone(), url, headers, body, timeout).await;
             let retry_after = match &result {
                 Ok(resp) if is_retryable_status(resp.status().as_u16()) => retry_after(resp),
                 Ok(_) => return result,
@@ -272,11 +307,63 @@ impl Transport {
             }
             let wait = self.backoff.delay(attempt, retry_after);
             if self.verbose {
-                eprintln!("  retrying {method} {} in {:.1}s", redact_url(url), wait.as_secs_f64());
+                crate::say!("  retrying {method} {} in {:.1}s", redact_url(url), wait.as_secs_f64());
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
+    }
+}
+
+impl Transport {
+    /// Reads a response's body, at most `limit` bytes, within the timeout (which reqwest
+    /// applies to the body too), saying on stderr once the wait passes a few seconds.
+    pub(crate) async fn body(
+        &self,
+        registry: &str,
+        method: &Method,
+        url: &str,
+        mut resp: Response,
+        limit: usize,
+    ) -> Result<Vec<u8>, Error> {
+        let announce = announce_after(self.tuning.timeout);
+        let read = async {
+            let mut body = Vec::new();
+            while let Some(chunk) = resp.chunk().await? {
+                body.extend_from_slice(&chunk);
+                if body.len() > limit {
+                    break;
+                }
+            }
+            Ok::<_, reqwest::Error>(body)
+        };
+        tokio::pin!(read);
+        let result = tokio::select! {
+            r = &mut read => r,
+            () = tokio::time::sleep(announce) => {
+                if !self.quiet {
+                    crate::say!("waiting for {registry} to finish answering {method} {} ({} s so far)", redact_url(url), announce.as_secs());
+                }
+                // reqwest's own deadline for this request bounds the rest.
+                match tokio::time::timeout(self.tuning.timeout, &mut read).await {
+                    Ok(r) => r,
+                    Err(_) => return Err(Error::Network {
+                        registry: registry.to_string(),
+                        request: request(method, url),
+                        detail: format!("no answer within {} s (timed out)", self.tuning.timeout.as_secs()),
+                    }),
+                }
+            }
+        };
+        let body = result.map_err(|e| network_error(registry, method, url, e, Some(self.tuning.timeout)))?;
+        if body.len() > limit {
+            return Err(Error::Protocol {
+                registry: registry.to_string(),
+                request: request(method, url),
+                message: format!("answered more than {limit} bytes"),
+            });
+        }
+        Ok(body)
     }
 }
 
@@ -303,12 +390,27 @@ impl std::error::Error for InsecureRedirect {}
 
 /// `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY` (either case) minus `NO_PROXY`; as in Docker (Go's
 /// `ProxyFromEnvironment`), loopback registries are always reached directly.
-fn env_proxy() -> Option<reqwest::Proxy> {
-    let get = |names: &[&str]| names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()));
+fn env_proxy() -> Result<Option<reqwest::Proxy>, Error> {
+    let get = |names: &[&'static str]| {
+        names.iter().find_map(|n| std::env::var(n).ok().filter(|v| !v.is_empty()).map(|v| (*n, v)))
+    };
     let https = get(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]);
     let http = get(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]);
+    // A proxy that is not a URL is an error, not a reason to go direct.
+    for (name, value) in https.iter().chain(&http) {
+        let with_scheme = if value.contains("://") { value.clone() } else { format!("http://{value}") };
+        if reqwest::Url::parse(&with_scheme).is_err() {
+            return Err(Error::Tls {
+                message: format!(
+                    "{name} is not a proxy URL\n  help: set it as http://HOST:PORT (or http://USER:PASSWORD@HOST:PORT), or unset it"
+                ),
+            });
+        }
+    }
+    let https = https.map(|(_, v)| v);
+    let http = http.map(|(_, v)| v);
     if https.is_none() && http.is_none() {
-        return None;
+        return Ok(None);
     }
     let proxy = reqwest::Proxy::custom(move |url| {
         if url.host_str().is_some_and(is_loopback) {
@@ -318,7 +420,7 @@ fn env_proxy() -> Option<reqwest::Proxy> {
         let with_scheme = if chosen.contains("://") { chosen.to_string() } else { format!("http://{chosen}") };
         reqwest::Url::parse(&with_scheme).ok()
     });
-    Some(proxy.no_proxy(reqwest::NoProxy::from_env()))
+    Ok(Some(proxy.no_proxy(reqwest::NoProxy::from_env())))
 }
 
 fn scheme_of(v: &HeaderValue) -> String {
@@ -329,7 +431,7 @@ fn scheme_of(v: &HeaderValue) -> String {
 fn with_body(mut headers: HeaderMap, body: &Body) -> (HeaderMap, Option<reqwest::Body>) {
     match body {
         Body::Empty => (headers, None),
-        Body::Bytes(bytes, content_type) => {
+        Body::Bytes(bytes, content_type) | Body::Secret(bytes, content_type) => {
             if let Ok(v) = HeaderValue::from_str(content_type) {
                 headers.insert(reqwest::header::CONTENT_TYPE, v);
             }
@@ -391,7 +493,8 @@ pub(crate) async fn check(
         .is_redirection()
         .then(|| resp.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(|l| redact_url(l).into()))
         .flatten();
-    let body = read_limited(resp).await;
+    // An error body is small; one that comes slowly is not waited for long.
+    let body = tokio::time::timeout(ERROR_BODY_TIMEOUT, read_limited(resp)).await.unwrap_or_default();
     Err(Error::Status {
         registry: registry.to_string(),
         request: request(method, url),

@@ -118,7 +118,15 @@ impl Read for Bounded {
 fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io::Result<Box<dyn Stream>> {
     Ok(match endpoint {
         Endpoint::Unix(p) => {
-            let s = UnixStream::connect(p)?;
+            // A socket whose backlog is full blocks connect(2) with no limit: wait on a thread.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let path = p.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(UnixStream::connect(path));
+            });
+            let s = rx
+                .recv_timeout(connect_timeout)
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the socket accepted no connection in time"))??;
             s.set_read_timeout(Some(idle))?;
             s.set_write_timeout(Some(idle))?;
             Box::new(s)

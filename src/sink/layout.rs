@@ -9,6 +9,7 @@
 use crate::fsutil::{self, TempDir, TempFile};
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
+use crate::image::digest;
 use crate::image::index::{platform_json, MEDIA_TYPE_OCI_INDEX};
 use crate::image::Artifact;
 use serde_json::{json, Value};
@@ -32,6 +33,9 @@ pub(crate) enum Mode {
 
 /// Writes `artifact` into the OCI layout at `dir` under each of `ref_names`.
 pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
+    // Symlinks on the way are followed only as the kernel's protected_symlinks would.
+    let (dir, _) = fsutil::resolve_links(dir)?;
+    let dir = dir.as_path();
     let parent = fsutil::parent_of(dir);
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -68,13 +72,28 @@ pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode:
     }
 }
 
-/// Whether a layout can be written at `dir`: it is missing, an empty directory, or a layout.
+/// Whether a layout can be written at `dir`: it is missing (and its parent takes new
+/// entries), an empty directory, or a layout whose `oci-layout` and `index.json` can be
+/// read; checked before the build.
 pub(crate) fn check(dir: &Path) -> io::Result<()> {
+    let (dir, _) = fsutil::resolve_links(dir)?;
+    let dir = dir.as_path();
     match fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let mut ancestor = fsutil::parent_of(dir);
+            while !ancestor.exists() {
+                ancestor = fsutil::parent_of(&ancestor);
+            }
+            TempDir::new_in(&ancestor).map(drop)
+        }
         Err(e) => Err(e),
         Ok(meta) if !meta.is_dir() => Err(not_a_directory(dir)),
-        Ok(_) if dir.join("oci-layout").exists() || fs::read_dir(dir)?.next().is_none() => Ok(()),
+        Ok(_) if dir.join("oci-layout").exists() => {
+            check_layout_version(dir)?;
+            read_index(dir)?;
+            TempFile::new_in(dir).map(drop)
+        }
+        Ok(_) if fs::read_dir(dir)?.next().is_none() => TempFile::new_in(dir).map(drop),
         Ok(_) => Err(not_a_layout(dir)),
     }
 }
@@ -103,7 +122,8 @@ const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 fn add(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
     let index = read_index(dir)?;
     let blobs = dir.join("blobs").join("sha256");
-    fs::create_dir_all(&blobs)?;
+    fsutil::real_dir(&dir.join("blobs"))?;
+    fsutil::real_dir(&blobs)?;
     fsutil::sweep(&blobs);
     for blob in artifact.all_blobs() {
         write_blob(&blobs, blob)?;
@@ -186,23 +206,9 @@ fn updated_index(mut index: Value, artifact: &Artifact, ref_names: &[String]) ->
 /// The most of a layout's `index.json` or `oci-layout` that is read.
 const MAX_SMALL: u64 = 64 << 20;
 
-/// Reads a small file of the layout, which must be a regular file of at most [`MAX_SMALL`]
-/// bytes: a FIFO or a link to a device there must not hang the run or fill the memory.
+/// Reads a small file of the layout (see `fsutil::read_regular`).
 fn read_small(path: &Path) -> io::Result<Vec<u8>> {
-    let meta = fs::metadata(path)?;
-    if !meta.is_file() || meta.len() > MAX_SMALL {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!(
-                "{} is not a regular file of at most {} MiB; refusing to change the layout",
-                path.display(),
-                MAX_SMALL >> 20
-            ),
-        ));
-    }
-    let mut bytes = Vec::new();
-    io::Read::read_to_end(&mut io::Read::take(fs::File::open(path)?, MAX_SMALL), &mut bytes)?;
-    Ok(bytes)
+    fsutil::read_regular(path, MAX_SMALL)
 }
 
 /// Writes a small file of the layout atomically.
@@ -215,10 +221,12 @@ fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
 
 /// Writes a blob the layout lacks: copied (never linked, so no inode is shared with the
 /// layer cache or another layout) into a temporary file, then renamed into place. A blob
-/// already there with the right size is kept.
+/// already there is kept when its content matches its digest, and replaced otherwise.
 fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
     let dst = blobs.join(blob.digest.hex());
-    if fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == blob.size) {
+    let same_size = fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == blob.size);
+    // A blob already there is kept only if it is what its name says.
+    if same_size && digest::of_file(&dst).is_ok_and(|(d, _)| d == blob.digest) {
         return Ok(());
     }
     let mut tmp = TempFile::new_in(blobs)?;
@@ -268,10 +276,9 @@ fn remove_unreferenced(dir: &Path, index: &Value) -> io::Result<()> {
         if !reachable.insert(hex.to_string()) {
             continue;
         }
-        // Manifests and indexes are small JSON; layers are not parsed.
-        let path = blobs.join(hex);
-        if fs::metadata(&path).is_ok_and(|m| m.len() < 4 << 20) {
-            if let Ok(doc) = serde_json::from_slice::<Value>(&fs::read(&path)?) {
+        // Manifests and indexes are small JSON; layers, and anything odd, are not parsed.
+        if let Ok(bytes) = fsutil::read_regular(&blobs.join(hex), 4 << 20) {
+            if let Ok(doc) = serde_json::from_slice::<Value>(&bytes) {
                 pending.extend(descriptors(&doc));
             }
         }

@@ -10,7 +10,7 @@ use crate::fsutil;
 use crate::image::{Artifact, Image};
 use crate::plan::SinkSpec;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
@@ -40,27 +40,39 @@ impl Error {
     }
 }
 
-/// Checks, before the build, what can be checked of every local destination: a layout
-/// directory that is new, empty or already a layout; a tarball path that leads to a file,
-/// a FIFO, a character device or a standard output that is not a terminal; and no line
-/// break in either path, which would break the one-line-per-result contract of stdout.
+/// Checks, before the build, what can be checked of every local destination (see
+/// [`check_paths`]).
 pub(crate) fn check(sinks: &[SinkSpec]) -> Result<(), Error> {
-    let no_line_break = |path: &std::path::Path| {
+    for spec in sinks {
+        match spec {
+            SinkSpec::Layout { dir, .. } => check_paths(Some(dir), None)?,
+            SinkSpec::Archive { path, .. } => check_paths(None, Some(path))?,
+            SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// A layout directory must be new (its parent taking new entries), empty or a readable
+/// layout; a tarball path must lead to a file whose directory takes new files, a FIFO, a
+/// character device or a standard output that is not a terminal; and neither may hold a
+/// line break, which would break the one-line-per-result contract of stdout.
+pub(crate) fn check_paths(layout: Option<&Path>, tarball: Option<&Path>) -> Result<(), Error> {
+    let no_line_break = |path: &Path| {
         if path.to_string_lossy().contains(['\n', '\r']) {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "the path holds a line break; choose another"));
         }
         Ok(())
     };
-    for spec in sinks {
-        match spec {
-            SinkSpec::Layout { dir, .. } => no_line_break(dir)
-                .and_then(|()| layout::check(dir))
-                .map_err(|source| Error::Layout { dir: dir.clone(), source })?,
-            SinkSpec::Archive { path, .. } => no_line_break(path)
-                .and_then(|()| fsutil::check_output(path))
-                .map_err(|source| Error::Archive { path: path.clone(), source })?,
-            SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {}
-        }
+    if let Some(dir) = layout {
+        no_line_break(dir)
+            .and_then(|()| layout::check(dir))
+            .map_err(|source| Error::Layout { dir: dir.to_path_buf(), source })?;
+    }
+    if let Some(path) = tarball {
+        no_line_break(path)
+            .and_then(|()| fsutil::check_output(path))
+            .map_err(|source| Error::Archive { path: path.to_path_buf(), source })?;
     }
     Ok(())
 }

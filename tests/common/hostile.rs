@@ -184,3 +184,61 @@ fn write_response(mut conn: TcpStream, resp: &Response) -> std::io::Result<()> {
     conn.write_all(&resp.body)?;
     conn.flush()
 }
+
+/// A registry whose token realm sends its answer's headers at once and then its body one
+/// byte at a time, every `every`.
+pub struct Dribbling {
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Dribbling {
+    pub fn start(every: std::time::Duration) -> Dribbling {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if s.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Ok(mut conn) = conn else { continue };
+                let s = s.clone();
+                std::thread::spawn(move || {
+                    let Some(req) = read_request(&conn) else { return };
+                    if req.target == "/v2/" && req.header("Authorization").is_none() {
+                        let challenge = format!(r#"Bearer realm="http://127.0.0.1:{port}/token",service="reg""#);
+                        let resp = Response::new(401).header("WWW-Authenticate", &challenge);
+                        let _ = write_response(conn, &resp);
+                        return;
+                    }
+                    let body = br#"{"token":"tok-dribbled","expires_in":300}"#;
+                    let head =
+                        format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", body.len());
+                    if conn.write_all(head.as_bytes()).is_err() {
+                        return;
+                    }
+                    for b in body {
+                        if s.load(Ordering::SeqCst) || conn.write_all(&[*b]).is_err() {
+                            return;
+                        }
+                        std::thread::sleep(every);
+                    }
+                });
+            }
+        });
+        Dribbling { port, stop }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Dribbling {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+    }
+}
