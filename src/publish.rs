@@ -37,6 +37,8 @@ struct Ctx<'a> {
     progress: Progress,
     /// Standard output carries a tar (`--tarball -`): result lines go to stderr.
     results_to_stderr: bool,
+    /// What the layer cache knows of file digests, so layouts check their blobs for free.
+    memo: crate::image::cache::FileDigests,
 }
 
 impl<'a> Ctx<'a> {
@@ -52,8 +54,14 @@ impl<'a> Ctx<'a> {
         });
         let results_to_stderr =
             plan.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
-        Ctx { push, opts, progress: Progress::new(push.quiet), results_to_stderr }
+        let memo = cache(plan).files();
+        Ctx { push, opts, progress: Progress::new(push.quiet), results_to_stderr, memo }
     }
+}
+
+/// The layer cache of the plan's target directory.
+fn cache(plan: &Plan) -> LayerCache {
+    LayerCache::new(plan.target_dir.join("containerize").join("cache"))
 }
 
 /// An upload of the binary's layer begun while it was compressed (see
@@ -69,7 +77,7 @@ type HeadStart<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Option<(Di
 pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
     let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
-    let cache = LayerCache::new(plan.target_dir.join("containerize").join("cache"));
+    let cache = cache(plan);
     cache.sweep();
     let mut layer_lists = Vec::new();
     for (pb, b) in plan.builds.iter().zip(built) {
@@ -239,7 +247,7 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
     let result = match spec {
         SinkSpec::Registry { references } => push_to(artifact, references, ctx),
         SinkSpec::Daemon { tags } => load(&image.unpacked(), tags, ctx),
-        local => sink::publish_local(local, artifact, image, &push.tuning).map_err(Error::from),
+        local => sink::publish_local(local, artifact, image, &push.tuning, &ctx.memo).map_err(Error::from),
     };
     let ok = print_result(result, ctx);
     if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {

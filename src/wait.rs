@@ -54,16 +54,25 @@ pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Res
     let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
+    // The child is waited for on a thread, so its exit is seen at once; on the deadline it
+    // is killed by id (not reaped until that thread's wait returns, so the id is still its).
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(timeout) {
+        Ok(status) => status?,
+        Err(_) => {
+            if let Ok(pid) = i32::try_from(pid) {
+                // SAFETY: kill(2) on the id of a child that has not been reaped.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+            let _ = rx.recv();
             return Ok(None);
         }
-        std::thread::sleep(Duration::from_millis(10));
     };
     let end = deadline.max(Instant::now() + Duration::from_millis(100));
     let collect = |rx: mpsc::Receiver<Option<Vec<u8>>>| {

@@ -159,8 +159,28 @@ impl LayerCache {
 
     /// The digest and size of a file, re-hashed only when its metadata changed.
     pub(crate) fn file_digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
+        self.files().digest(path)
+    }
+
+    /// The memo of file digests this cache keeps.
+    pub(crate) fn files(&self) -> FileDigests {
+        FileDigests { dir: self.dir.join("files") }
+    }
+}
+
+/// File digests memoised by the file's identity (path, device, inode, size and times): a
+/// file is hashed again only once it changed. For the built binary, and for the blobs a
+/// layout already holds, which are then checked against their names at no cost.
+#[derive(Clone, Debug)]
+pub(crate) struct FileDigests {
+    dir: PathBuf,
+}
+
+impl FileDigests {
+    /// The digest and size of `path`, from the memo while the file is the one recorded.
+    pub(crate) fn digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
         let Some(stamp) = stamp(path) else { return digest::of_file(path) };
-        let memo = self.dir.join("files").join(Digest::of(stamp.as_bytes()).hex());
+        let memo = self.memo(&stamp);
         let memo_text = crate::fsutil::read_regular(&memo, 4 << 10).ok().and_then(|b| String::from_utf8(b).ok());
         if let Some(hit) = memo_text.and_then(|s| parse_memo(&s)) {
             return Ok(hit);
@@ -168,10 +188,26 @@ impl LayerCache {
         let (digest, size) = digest::of_file(path)?;
         // Only a file that did not change while it was hashed may be remembered.
         if self::stamp(path).as_deref() == Some(stamp.as_str()) {
-            let text = format!("{digest} {size}\n");
-            let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(text.as_bytes()));
+            self.write(&memo, &digest, size);
         }
         Ok((digest, size))
+    }
+
+    /// Records the digest of a file just written from bytes of known digest.
+    pub(crate) fn record(&self, path: &Path, digest: &Digest, size: u64) {
+        if let Some(stamp) = stamp(path) {
+            self.write(&self.memo(&stamp), digest, size);
+        }
+    }
+
+    fn memo(&self, stamp: &str) -> PathBuf {
+        self.dir.join(Digest::of(stamp.as_bytes()).hex())
+    }
+
+    /// Best effort: a memo that cannot be written only costs a hash next time.
+    fn write(&self, memo: &Path, digest: &Digest, size: u64) {
+        let text = format!("{digest} {size}\n");
+        let _ = crate::fsutil::write_file_atomic(memo, |w| w.write_all(text.as_bytes()));
     }
 }
 

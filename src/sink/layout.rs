@@ -8,8 +8,8 @@
 
 use crate::fsutil::{self, TempDir, TempFile};
 use crate::image::blob::Blob;
+use crate::image::cache::FileDigests;
 use crate::image::config::canonical_json;
-use crate::image::digest;
 use crate::image::index::{platform_json, MEDIA_TYPE_OCI_INDEX};
 use crate::image::Artifact;
 use serde_json::{json, Value};
@@ -32,7 +32,14 @@ pub(crate) enum Mode {
 }
 
 /// Writes `artifact` into the OCI layout at `dir` under each of `ref_names`.
-pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
+/// `memo` knows the digests of the blobs it wrote, so checking them costs nothing.
+pub(crate) fn write(
+    dir: &Path,
+    artifact: &Artifact,
+    ref_names: &[String],
+    mode: Mode,
+    memo: &FileDigests,
+) -> io::Result<()> {
     // Symlinks on the way are followed only as the kernel's protected_symlinks would.
     let (dir, _) = fsutil::resolve_links(dir)?;
     let dir = dir.as_path();
@@ -44,11 +51,11 @@ pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode:
             fsutil::sweep(&parent);
             let staging = TempDir::new_in(&parent)?;
             fs::write(staging.path().join("oci-layout"), OCI_LAYOUT)?;
-            add(staging.path(), artifact, ref_names, mode)?;
+            add(staging.path(), artifact, ref_names, mode, memo)?;
             match staging.rename_to(dir) {
                 // Another run made it meanwhile: add to that one.
                 Err(e) if dir.is_dir() && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
-                    write(dir, artifact, ref_names, mode)
+                    write(dir, artifact, ref_names, mode, memo)
                 }
                 other => other,
             }
@@ -67,7 +74,7 @@ pub(crate) fn write(dir: &Path, artifact: &Artifact, ref_names: &[String], mode:
             } else {
                 write_small(dir, "oci-layout", OCI_LAYOUT)?;
             }
-            add(dir, artifact, ref_names, mode)
+            add(dir, artifact, ref_names, mode, memo)
         }
     }
 }
@@ -119,14 +126,14 @@ fn not_a_layout(dir: &Path) -> io::Error {
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Adds the blobs the layout lacks, then points `index.json` at the artifact.
-fn add(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode) -> io::Result<()> {
+fn add(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode, memo: &FileDigests) -> io::Result<()> {
     let index = read_index(dir)?;
     let blobs = dir.join("blobs").join("sha256");
     fsutil::real_dir(&dir.join("blobs"))?;
     fsutil::real_dir(&blobs)?;
     fsutil::sweep(&blobs);
     for blob in artifact.all_blobs() {
-        write_blob(&blobs, blob)?;
+        write_blob(&blobs, blob, memo)?;
     }
     let index = updated_index(index, artifact, ref_names);
     write_small(dir, "index.json", &canonical_json(&index))?;
@@ -222,11 +229,12 @@ fn write_small(dir: &Path, name: &str, bytes: &[u8]) -> io::Result<()> {
 /// Writes a blob the layout lacks: copied (never linked, so no inode is shared with the
 /// layer cache or another layout) into a temporary file, then renamed into place. A blob
 /// already there is kept when its content matches its digest, and replaced otherwise.
-fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
+fn write_blob(blobs: &Path, blob: &Blob, memo: &FileDigests) -> io::Result<()> {
     let dst = blobs.join(blob.digest.hex());
     let same_size = fs::symlink_metadata(&dst).is_ok_and(|m| m.is_file() && m.len() == blob.size);
-    // A blob already there is kept only if it is what its name says.
-    if same_size && digest::of_file(&dst).is_ok_and(|(d, _)| d == blob.digest) {
+    // A blob already there is kept only if it is what its name says (the memo knows the
+    // ones this tool wrote, while they are unchanged).
+    if same_size && memo.digest(&dst).is_ok_and(|(d, _)| d == blob.digest) {
         return Ok(());
     }
     let mut tmp = TempFile::new_in(blobs)?;
@@ -234,7 +242,9 @@ fn write_blob(blobs: &Path, blob: &Blob) -> io::Result<()> {
     if copied != blob.size {
         return Err(io::Error::other(format!("blob {} has {copied} bytes, {} expected", blob.digest, blob.size)));
     }
-    tmp.persist(&dst)
+    tmp.persist(&dst)?;
+    memo.record(&dst, &blob.digest, blob.size);
+    Ok(())
 }
 
 /// The layout's index entries for the artifact: its top manifest once per reference name;

@@ -86,11 +86,12 @@ pub(crate) fn publish_local(
     artifact: &Artifact,
     load: &Image,
     tuning: &crate::tuning::Tuning,
+    memo: &crate::image::cache::FileDigests,
 ) -> Result<Vec<String>, Error> {
     match spec {
         SinkSpec::Layout { dir, ref_names, default } => {
             let mode = if *default { layout::Mode::Own } else { layout::Mode::Add };
-            layout::write(dir, artifact, ref_names, mode)
+            layout::write(dir, artifact, ref_names, mode, memo)
                 .map_err(|source| Error::Layout { dir: dir.clone(), source })?;
             Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
         }
