@@ -1114,3 +1114,28 @@ fn planted_links_odd_devices_and_bad_files_are_refused_before_the_build() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success() && !stderr.contains("FIFO"), "{stderr}");
 }
+
+/// Item 18: a single foreign platform installs no other target. A cargo whose sysroot holds
+/// only the aarch64 target, and a rustup that records what it is asked: nothing is asked
+/// for x86_64.
+#[test]
+fn a_single_foreign_platform_installs_no_other_target() {
+    let p = Project::copy("hello");
+    let fake = tempfile::tempdir().unwrap();
+    let write_script = |path: PathBuf, body: String| {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    write_script(fake.path().join("toolchain/bin/cargo"), format!("#!/bin/sh\nexec {} \"$@\"\n", env!("CARGO")));
+    std::fs::create_dir_all(fake.path().join("toolchain/lib/rustlib/aarch64-unknown-linux-musl/lib")).unwrap();
+    let log = fake.path().join("rustup.log");
+    write_script(fake.path().join("bin/rustup"), format!("#!/bin/sh\necho \"$@\" >> {}\n", log.display()));
+    let path = format!("{}:{}", fake.path().join("bin").display(), std::env::var("PATH").unwrap());
+    let envs = vec![("CARGO", fake.path().join("toolchain/bin/cargo").display().to_string()), ("PATH", path)];
+    for _ in 0..2 {
+        run(&p, &envs, &["--platform", "linux/arm64", "-o", "layout"]).ok();
+    }
+    let asked = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(!asked.contains("x86_64"), "rustup was asked for x86_64: {asked}");
+}
