@@ -164,13 +164,13 @@ pub(crate) fn sweep(dir: &Path) {
 }
 
 /// Writes an internal file (cache metadata, memos) through `fill`, into a temporary file
-/// beside `path` (its directory created if missing), then renames it.
+/// beside `path` (its directory created if missing), then renames it. Not synced: a cache
+/// entry lost in a crash is only a miss.
 pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
     let parent = parent_of(path);
     fs::create_dir_all(&parent)?;
     let mut tmp = TempFile::new_in(&parent)?;
     write_through(tmp.file_mut(), fill)?;
-    tmp.file().sync_all()?;
     tmp.persist(path)
 }
 
@@ -276,14 +276,42 @@ pub(crate) fn check_output(path: &Path) -> io::Result<()> {
             Ok(())
         }
         Destination::Stream(_) => Ok(()),
-        Destination::Regular(target) => {
-            let mut dir = parent_of(&target);
-            while !dir.exists() {
-                dir = parent_of(&dir);
-            }
-            TempFile::new_in(&dir).map(drop)
-        }
+        Destination::Regular(target) => output_parent(path, &target, false).map(drop),
     }
+}
+
+/// The directory an output at `target` (`path` resolved) goes into. Missing directories are
+/// made (with `create`; else the nearest existing one must take new entries) for the path
+/// as given, never through a symlink: behind a link, the directory must exist. The same
+/// rule for the check before the build and for the write.
+pub(crate) fn output_parent(path: &Path, target: &Path, create: bool) -> io::Result<PathBuf> {
+    let parent = parent_of(target);
+    if parent.is_dir() {
+        if !create {
+            TempFile::new_in(&parent)?;
+        }
+        return Ok(parent);
+    }
+    if resolve_links(path)?.1 {
+        return Err(io::Error::new(
+            io::ErrorKind::NotFound,
+            format!(
+                "{} leads through a symlink to {}, whose directory does not exist; refusing to create directories through a link",
+                path.display(),
+                target.display()
+            ),
+        ));
+    }
+    if create {
+        fs::create_dir_all(&parent)?;
+    } else {
+        let mut ancestor = parent.clone();
+        while !ancestor.exists() {
+            ancestor = parent_of(&ancestor);
+        }
+        TempFile::new_in(&ancestor)?;
+    }
+    Ok(parent)
 }
 
 /// Whether `path` names standard output: `-`, or the file standard output is.
@@ -404,11 +432,7 @@ pub(crate) fn write_output(
         }
         Destination::Regular(target) => {
             let keep_mode = fs::metadata(&target).ok().map(|m| m.permissions());
-            let parent = parent_of(&target);
-            // Directories are created for the path as given, never through a symlink.
-            if !resolve_links(path)?.1 {
-                fs::create_dir_all(&parent)?;
-            }
+            let parent = output_parent(path, &target, true)?;
             sweep(&parent);
             let mut tmp = TempFile::new_in(&parent)?;
             if let Some(mode) = keep_mode {
@@ -453,21 +477,19 @@ impl Polled {
     /// Waits until there is room, or `timeout` passed (false).
     fn wait_for_room(&self, timeout: Duration) -> io::Result<bool> {
         use std::os::fd::AsRawFd;
-        let mut pfd = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
-        let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
-        // SAFETY: one valid pollfd, for a descriptor `file` owns.
-        let n = unsafe { libc::poll(&mut pfd, 1, ms) };
-        match n {
-            n if n < 0 => {
-                let e = io::Error::last_os_error();
-                if e.kind() == io::ErrorKind::Interrupted {
-                    Ok(false)
-                } else {
-                    Err(e)
-                }
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            let mut pfd = libc::pollfd { fd: self.file.as_raw_fd(), events: libc::POLLOUT, revents: 0 };
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let ms = i32::try_from(left.as_millis()).unwrap_or(i32::MAX);
+            // SAFETY: one valid pollfd, for a descriptor `file` owns.
+            match unsafe { libc::poll(&mut pfd, 1, ms) } {
+                // A signal interrupted the wait: wait on for what is left of it.
+                n if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                n if n < 0 => return Err(io::Error::last_os_error()),
+                0 => return Ok(false),
+                _ => return Ok(true),
             }
-            0 => Ok(false),
-            _ => Ok(true),
         }
     }
 

@@ -64,6 +64,27 @@ fn cache(plan: &Plan) -> LayerCache {
     LayerCache::new(plan.target_dir.join("containerize").join("cache"))
 }
 
+/// The layer cache, or, when it cannot be written (a read-only mount, a file in its place),
+/// a temporary one for this run, said on stderr: a cache is no reason to fail. The
+/// temporary directory lives as long as the second value.
+fn usable_cache(plan: &Plan, quiet: bool) -> std::io::Result<(LayerCache, Option<fsutil::TempDir>)> {
+    let cache = cache(plan);
+    let probe = std::fs::create_dir_all(cache.dir()).and_then(|()| fsutil::TempFile::new_in(cache.dir()));
+    match probe {
+        Ok(_) => Ok((cache, None)),
+        Err(e) => {
+            if !quiet {
+                crate::say!(
+                    "note: the layer cache at {} cannot be written ({e}); this run uses a temporary one",
+                    cache.dir().display()
+                );
+            }
+            let scratch = fsutil::TempDir::new_in(&std::env::temp_dir())?;
+            Ok((LayerCache::new(scratch.path().join("cache")), Some(scratch)))
+        }
+    }
+}
+
 /// An upload of the binary's layer begun while it was compressed (see
 /// [`compress_with_head_start`]); the first push waits for it, so that it finds the layer.
 type HeadStart<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Option<(Digest, u64)>, registry::Error>>;
@@ -77,7 +98,8 @@ type HeadStart<'scope> = std::thread::ScopedJoinHandle<'scope, Result<Option<(Di
 pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
     let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
-    let cache = cache(plan);
+    let (cache, _scratch) = usable_cache(plan, push.quiet)
+        .map_err(|source| Error::Assemble { binary: built[0].executable.clone(), source })?;
     cache.sweep();
     let mut layer_lists = Vec::new();
     for (pb, b) in plan.builds.iter().zip(built) {
@@ -311,10 +333,15 @@ fn print_result(result: Result<Vec<String>, Error>, ctx: &Ctx) -> bool {
             } else {
                 Box::new(std::io::stdout().lock())
             };
-            for line in lines {
-                let _ = writeln!(out, "{line}");
+            // A result that cannot be written (stdout closed, a full disk) is a failure.
+            let written = lines.iter().try_for_each(|line| writeln!(out, "{line}")).and_then(|()| out.flush());
+            if let Err(e) = written {
+                crate::say!(
+                    "error: cannot write the result to {}: {e}",
+                    if ctx.results_to_stderr { "stderr" } else { "standard output" }
+                );
+                return false;
             }
-            let _ = out.flush();
             true
         }
         Err(e) => {

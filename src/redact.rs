@@ -50,6 +50,24 @@ fn remember(secret: &str) {
     }
 }
 
+/// Text a server sent, made safe to print: control characters (escape sequences that could
+/// retitle a terminal, erase or forge lines) shown escaped, and at most `max` characters.
+pub(crate) fn server_text(text: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, c) in text.chars().enumerate() {
+        if i == max {
+            out.push('…');
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// `text` with every registered secret replaced by `<redacted>`.
 pub(crate) fn redact(text: &str) -> String {
     let secrets = SECRETS.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,6 +83,12 @@ pub(crate) fn redact(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn server_text_is_escaped_and_bounded() {
+        assert_eq!(server_text("ok\u{1b}]0;pwned\u{7}\nforged", 100), "ok\\u{1b}]0;pwned\\u{7}\\nforged");
+        assert_eq!(server_text("abcdef", 3), "abc…");
+    }
 
     #[test]
     fn url_forms_of_a_secret_are_removed_too() {

@@ -25,13 +25,13 @@ pub fn run(args: &Args) -> i32 {
 
 fn run_inner(args: &Args) -> Result<bool, Error> {
     let env = crate::registry::credentials::process_env;
+    crate::tuning::check_unicode()?;
     let explicit = login::explicit(args.username.as_deref(), &env)?;
     // Read once: no child (cargo, build scripts, git, credential helpers) inherits it or
     // finds it in /proc.
     login::forget_password_variable();
     crate::interrupt::install();
     let tuning = Tuning::from_env(&env)?;
-    crate::tuning::check_unicode()?;
     // Bad names fail before anything is built, and so does a missing engine.
     let (tags, pushes) = plan::references(args)?;
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;

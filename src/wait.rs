@@ -30,10 +30,12 @@ impl Drop for Announce {
     }
 }
 
+/// How long, once the child has exited, its pipes are read on: what it wrote is in them
+/// already, and a process it left behind holding them open must not hold the caller.
+const AFTER_EXIT: Duration = Duration::from_millis(200);
+
 /// Waits for `child` to exit and collects its output, for at most `timeout`; a child still
-/// running then is killed, and `Ok(None)` returned. Output is collected until the pipes
-/// close or the deadline passes, whichever comes first: a child that exits but leaves a
-/// process of its own holding the pipes open does not hold the caller.
+/// running then is killed, and `Ok(None)` returned.
 pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Result<Option<Output>> {
     // Each pipe is read on a thread that hands over what it reads as it comes, then `None`.
     let read_all = |pipe: Option<Box<dyn Read + Send>>| {
@@ -53,28 +55,29 @@ pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Res
     };
     let stdout = read_all(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
     let stderr = read_all(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + timeout;
-    // The child is waited for on a thread, so its exit is seen at once; on the deadline it
-    // is killed by id (not reaped until that thread's wait returns, so the id is still its).
+    // A thread waits for the child's exit without reaping it (WNOWAIT): until it is reaped
+    // here, its id cannot be reused, so killing it by id on the deadline is safe.
     let pid = child.id();
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = tx.send(child.wait());
-    });
-    let status = match rx.recv_timeout(timeout) {
-        Ok(status) => status?,
-        Err(_) => {
-            if let Ok(pid) = i32::try_from(pid) {
-                // SAFETY: kill(2) on the id of a child that has not been reaped.
-                unsafe {
-                    libc::kill(pid, libc::SIGKILL);
-                }
+        // SAFETY: a zeroed siginfo_t for waitid(2) to fill; P_PID with our child's id.
+        let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+        let flags = libc::WEXITED | libc::WNOWAIT;
+        // SAFETY: as above; the pointer is to a live local.
+        while unsafe { libc::waitid(libc::P_PID, pid as libc::id_t, &mut info, flags) } != 0 {
+            if std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                break;
             }
-            let _ = rx.recv();
-            return Ok(None);
         }
-    };
-    let end = deadline.max(Instant::now() + Duration::from_millis(100));
+        let _ = tx.send(());
+    });
+    if rx.recv_timeout(timeout).is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Ok(None);
+    }
+    let status = child.wait()?;
+    let end = Instant::now() + AFTER_EXIT;
     let collect = |rx: mpsc::Receiver<Option<Vec<u8>>>| {
         let mut out = Vec::new();
         loop {
@@ -109,14 +112,15 @@ mod tests {
     #[test]
     fn a_child_leaving_a_process_on_its_pipes_does_not_hold_the_caller() {
         let child = Command::new("sh")
-            .args(["-c", "sleep 30 & echo done"])
+            .args(["-c", "sleep 60 & echo done"])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
         let started = Instant::now();
-        let out = output_within(child, Duration::from_millis(500)).unwrap().unwrap();
-        assert!(started.elapsed() < Duration::from_secs(10));
+        let out = output_within(child, Duration::from_secs(30)).unwrap().unwrap();
+        // Well under the timeout: only the short wait after the exit.
+        assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert_eq!(out.stdout, b"done\n");
     }
 }

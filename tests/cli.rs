@@ -37,8 +37,10 @@ fn works_with_and_without_the_subcommand_word() {
     let p = Project::copy("hello");
     let out = p.path().join("layout");
     let a = p.run(&["-q", "-o", out.to_str().unwrap()]).ok();
-    let direct =
-        Run::of(Command::new(common::bin()).current_dir(p.path()).args(["-q", "-o", out.to_str().unwrap()])).ok();
+    let mut cmd = Command::new(common::bin());
+    cmd.current_dir(p.path()).args(["-q", "-o", out.to_str().unwrap()]);
+    common::isolate(&mut cmd, p.path());
+    let direct = Run::of(&mut cmd).ok();
     assert_eq!(a.digest(), direct.digest());
 }
 

@@ -149,9 +149,22 @@ fn push_sends_each_platform_then_the_index_and_docker_pulls_arm64() {
 
 #[test]
 fn a_registry_refusing_oci_types_gets_a_docker_manifest_list() {
-    use common::fault_proxy::{FaultProxy, Faults};
+    use common::fault_proxy::Faults;
+    docker_list_for(Faults { refuse_oci_manifests: true, ..Default::default() });
+}
+
+/// A registry that takes OCI manifests but refuses the OCI index: the Docker list it gets
+/// instead names Docker manifests that are all there.
+#[test]
+fn a_registry_refusing_only_the_oci_index_gets_a_complete_docker_manifest_list() {
+    use common::fault_proxy::Faults;
+    docker_list_for(Faults { refuse_oci_index: true, ..Default::default() });
+}
+
+fn docker_list_for(faults: common::fault_proxy::Faults) {
+    use common::fault_proxy::FaultProxy;
     let registry = common::registry::Registry::plain();
-    let proxy = FaultProxy::start(registry.port, Faults { refuse_oci_manifests: true, ..Default::default() });
+    let proxy = FaultProxy::start(registry.port, faults);
     let p = Project::copy("hello");
     let name = unique_name("list");
     p.run(&["-q", "--platform", "linux/amd64,linux/arm64", "--push", &format!("{}/{name}:1", proxy.host())]).ok();

@@ -42,7 +42,16 @@ impl Blob {
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         match &self.source {
             Source::Bytes(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
-            Source::File(p) => Ok(Box::new(File::open(p)?)),
+            Source::File(p) => Ok(Box::new(super::digest::open_regular(p)?)),
+        }
+    }
+
+    /// Copies the blob into `out`: file to file in the kernel (`copy_file_range`, a reflink
+    /// where the filesystem has them) when the blob lives in a file. Returns the bytes copied.
+    pub(crate) fn copy_to(&self, out: &mut File) -> io::Result<u64> {
+        match &self.source {
+            Source::Bytes(b) => io::copy(&mut &b[..], out),
+            Source::File(p) => io::copy(&mut super::digest::open_regular(p)?, out),
         }
     }
 

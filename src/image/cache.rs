@@ -41,7 +41,6 @@ impl LayerCache {
         LayerCache { dir }
     }
 
-    #[cfg(test)]
     pub(crate) fn dir(&self) -> &Path {
         &self.dir
     }
@@ -83,21 +82,30 @@ impl LayerCache {
     /// The cached compressed layer for `key`, verified: its file must be the one recorded,
     /// or hash to the recorded digest (the record is then renewed). A corrupt file is removed.
     fn hit(&self, key: &str) -> Option<(Digest, u64, Blob)> {
+        use std::os::unix::fs::MetadataExt;
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
         let mut meta = self.read_meta(key)?;
         let (size, digest) = (meta.size?, Digest::parse(meta.digest.as_deref()?)?);
-        let now = stamp(&blob_path)?;
-        if meta.stamp.as_deref() != Some(now.as_str()) {
-            match digest::of_file(&blob_path) {
-                Ok((d, n)) if d == digest && n == size && stamp(&blob_path).as_deref() == Some(now.as_str()) => {
-                    meta.stamp = Some(now);
-                    let _ = self.write_meta(key, &meta);
-                }
-                _ => {
+        let mut file = digest::open_regular(&blob_path).ok()?;
+        let opened = file.metadata().ok()?;
+        let id = identity(&opened);
+        if meta.stamp.as_deref() != Some(id.as_str()) {
+            let (d, n) = digest::of_open(&mut file).ok()?;
+            let unchanged = file.metadata().is_ok_and(|m| identity(&m) == id);
+            if d != digest || n != size {
+                // Remove only the file that was hashed: not one another run has put there since.
+                let same =
+                    fs::symlink_metadata(&blob_path).is_ok_and(|m| m.dev() == opened.dev() && m.ino() == opened.ino());
+                if same {
                     let _ = fs::remove_file(&blob_path);
-                    return None;
                 }
+                return None;
             }
+            if !unchanged {
+                return None;
+            }
+            meta.stamp = Some(id);
+            let _ = self.write_meta(key, &meta);
         }
         let diff_id = Digest::parse(&meta.diff_id)?;
         Some((diff_id, meta.diff_size, Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size)))
@@ -150,7 +158,7 @@ impl LayerCache {
             diff_size,
             digest: Some(digest.to_string()),
             size: Some(size),
-            stamp: stamp(&blob_path),
+            stamp: fs::metadata(&blob_path).ok().map(|m| identity(&m)),
         };
         self.write_meta(&key, &meta)?;
         let blob = Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size);
@@ -168,9 +176,10 @@ impl LayerCache {
     }
 }
 
-/// File digests memoised by the file's identity (path, device, inode, size and times): a
-/// file is hashed again only once it changed. For the built binary, and for the blobs a
-/// layout already holds, which are then checked against their names at no cost.
+/// File digests memoised by path, with the file's identity (device, inode, size and times):
+/// a file is hashed again only once it changed. For the built binary, and for the blobs a
+/// layout already holds, which are then checked against their names at no cost. One memo
+/// per path, so the memo does not grow with every version of a file.
 #[derive(Clone, Debug)]
 pub(crate) struct FileDigests {
     dir: PathBuf,
@@ -179,55 +188,54 @@ pub(crate) struct FileDigests {
 impl FileDigests {
     /// The digest and size of `path`, from the memo while the file is the one recorded.
     pub(crate) fn digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
-        let Some(stamp) = stamp(path) else { return digest::of_file(path) };
-        let memo = self.memo(&stamp);
-        let memo_text = crate::fsutil::read_regular(&memo, 4 << 10).ok().and_then(|b| String::from_utf8(b).ok());
-        if let Some(hit) = memo_text.and_then(|s| parse_memo(&s)) {
+        let mut file = digest::open_regular(path)?;
+        let id = identity(&file.metadata()?);
+        let Some(memo) = self.memo(path) else { return digest::of_open(&mut file) };
+        if let Some(hit) = self.read(&memo, &id) {
             return Ok(hit);
         }
-        let (digest, size) = digest::of_file(path)?;
+        let (digest, size) = digest::of_open(&mut file)?;
         // Only a file that did not change while it was hashed may be remembered.
-        if self::stamp(path).as_deref() == Some(stamp.as_str()) {
-            self.write(&memo, &digest, size);
+        if file.metadata().is_ok_and(|m| identity(&m) == id) {
+            self.write(&memo, &id, &digest, size);
         }
         Ok((digest, size))
     }
 
     /// Records the digest of a file just written from bytes of known digest.
     pub(crate) fn record(&self, path: &Path, digest: &Digest, size: u64) {
-        if let Some(stamp) = stamp(path) {
-            self.write(&self.memo(&stamp), digest, size);
+        let (Some(memo), Ok(meta)) = (self.memo(path), fs::metadata(path)) else { return };
+        let id = identity(&meta);
+        if self.read(&memo, &id).is_none_or(|(d, n)| &d != digest || n != size) {
+            self.write(&memo, &id, digest, size);
         }
     }
 
-    fn memo(&self, stamp: &str) -> PathBuf {
-        self.dir.join(Digest::of(stamp.as_bytes()).hex())
+    /// The memo of a path: named by the digest of its canonical form.
+    fn memo(&self, path: &Path) -> Option<PathBuf> {
+        let path = fs::canonicalize(path).ok()?;
+        Some(self.dir.join(Digest::of(path.as_os_str().as_encoded_bytes()).hex()))
+    }
+
+    /// The memo's digest and size, when it holds this identity.
+    fn read(&self, memo: &Path, id: &str) -> Option<(Digest, u64)> {
+        let text = String::from_utf8(crate::fsutil::read_regular(memo, 4 << 10).ok()?).ok()?;
+        let (stored, rest) = text.split_once('\n')?;
+        (stored == id).then(|| parse_memo(rest)).flatten()
     }
 
     /// Best effort: a memo that cannot be written only costs a hash next time.
-    fn write(&self, memo: &Path, digest: &Digest, size: u64) {
-        let text = format!("{digest} {size}\n");
+    fn write(&self, memo: &Path, id: &str, digest: &Digest, size: u64) {
+        let text = format!("{id}\n{digest} {size}\n");
         let _ = crate::fsutil::write_file_atomic(memo, |w| w.write_all(text.as_bytes()));
     }
 }
 
-/// What identifies a file's version without reading it: path, device, inode, size and
+/// What identifies a file's version without reading it: device, inode, size, and
 /// modification and change times in nanoseconds.
-fn stamp(path: &Path) -> Option<String> {
+fn identity(m: &fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt;
-    let path = fs::canonicalize(path).ok()?;
-    let m = fs::metadata(&path).ok()?;
-    Some(format!(
-        "{}\n{} {} {} {}.{} {}.{}",
-        path.display(),
-        m.dev(),
-        m.ino(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec(),
-        m.ctime(),
-        m.ctime_nsec()
-    ))
+    format!("{} {} {} {}.{} {}.{}", m.dev(), m.ino(), m.size(), m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec())
 }
 
 fn parse_memo(text: &str) -> Option<(Digest, u64)> {
@@ -295,6 +303,27 @@ mod tests {
         assert_eq!(again.blob.digest, first.blob.digest);
         assert_eq!(fs::read(&path).unwrap(), good);
         assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob.digest);
+    }
+
+    #[test]
+    fn a_cache_entry_swapped_for_a_symlink_is_a_miss() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path().join("c"));
+        let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
+        let path = first.blob.path().unwrap().to_path_buf();
+        let secret = dir.path().join("secret");
+        fs::copy(&path, &secret).unwrap();
+        fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(&secret, &path).unwrap();
+        // Even with the record made to name the other file's identity, a link is not followed.
+        let meta_path = dir
+            .path()
+            .join("c")
+            .join(format!("{}.json", path.file_stem().unwrap().to_str().unwrap().trim_end_matches(".tar")));
+        let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
+        meta["stamp"] = serde_json::json!(identity(&fs::metadata(&secret).unwrap()));
+        fs::write(&meta_path, meta.to_string()).unwrap();
+        assert!(!cache.has_layer(&contents(), Compressor::default()));
     }
 
     #[test]

@@ -88,13 +88,58 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Hashes a file's contents without holding it in memory.
 /// Only a regular file is read (a FIFO or device put in its place is refused at once).
 pub(crate) fn of_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
+    of_open(&mut open_regular(path)?)
+}
+
+/// Opens `path` for reading, only if it is a regular file and not a symlink (a file swapped
+/// for a link to elsewhere, or for a FIFO, is refused rather than followed or waited on).
+pub(crate) fn open_regular(path: &std::path::Path) -> io::Result<std::fs::File> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => io::Error::new(io::ErrorKind::InvalidData, format!("{} is a symlink", path.display())),
+            _ => e,
+        })?;
     if !file.metadata()?.is_file() {
         return Err(io::Error::new(io::ErrorKind::InvalidData, format!("{} is not a regular file", path.display())));
     }
+    Ok(file)
+}
+
+/// A reader that hashes what it reads.
+pub(crate) struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: io::Read> HashingReader<R> {
+    pub(crate) fn new(inner: R) -> Self {
+        HashingReader { inner, hasher: Sha256::new(), read: 0 }
+    }
+
+    /// The digest and size of everything read.
+    pub(crate) fn finish(self) -> (Digest, u64) {
+        (Digest::from_sha256(self.hasher.finalize().into()), self.read)
+    }
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// The digest and size of what is left to read of an open file.
+pub(crate) fn of_open(file: &mut std::fs::File) -> io::Result<(Digest, u64)> {
     let mut w = HashingWriter::new(io::sink());
-    io::copy(&mut file, &mut w)?;
+    io::copy(file, &mut w)?;
     let (_, digest, size) = w.finish();
     Ok((digest, size))
 }

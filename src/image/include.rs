@@ -72,7 +72,11 @@ pub(crate) fn contents(includes: &[Include]) -> io::Result<Contents> {
 /// order, handing each entry to `visit` with its path in the image.
 fn walk(inc: &Include, visit: &mut dyn FnMut(Found) -> io::Result<()>) -> io::Result<()> {
     let root = &inc.from;
-    let meta = fs::metadata(root)?;
+    // `from` was resolved when it was checked: a symlink now is a tree swapped since.
+    let meta = fs::symlink_metadata(root)?;
+    if meta.file_type().is_symlink() {
+        return Err(invalid(format!("{} was replaced by a symlink after it was checked", root.display())));
+    }
     if !meta.is_dir() {
         return visit_file(root, &meta, inc.to.clone(), visit);
     }
@@ -122,7 +126,9 @@ fn visit_file(
     visit(Found::File(to, path.to_path_buf(), mode))
 }
 
-/// A symlink may point only inside the included tree, by a relative path.
+/// A symlink may point only inside the included tree, by a relative path. Where it leads
+/// is worked out as the kernel would: through the tree's own links (so `a -> .` then
+/// `b -> a/..` is seen to leave it), and, for a target that exists, by its real path.
 fn check_link(root: &Path, link: &Path, target: &Path) -> io::Result<()> {
     let refuse = |why: &str| {
         invalid(format!(
@@ -135,13 +141,23 @@ fn check_link(root: &Path, link: &Path, target: &Path) -> io::Result<()> {
     if target.is_absolute() {
         return Err(refuse("an absolute path"));
     }
-    // The link's directory, relative to the root, then the target's components on top.
+    if let Ok(real) = std::fs::canonicalize(link) {
+        return if real.starts_with(root) { Ok(()) } else { Err(refuse("outside the included tree")) };
+    }
+    // A dangling link: walk its target from the link's directory, refusing a `..` that
+    // follows a component that is itself a link (its real parent is elsewhere).
     let rel_dir = link.parent().and_then(|d| d.strip_prefix(root).ok()).unwrap_or(Path::new(""));
     let mut depth: Vec<&std::ffi::OsStr> = rel_dir.iter().collect();
+    let mut through_link = false;
     for c in target.components() {
         match c {
-            Component::Normal(n) => depth.push(n),
+            Component::Normal(n) => {
+                depth.push(n);
+                let here: PathBuf = depth.iter().collect();
+                through_link |= fs::symlink_metadata(root.join(here)).is_ok_and(|m| m.file_type().is_symlink());
+            }
             Component::CurDir => {}
+            Component::ParentDir if through_link => return Err(refuse("outside the included tree")),
             Component::ParentDir => {
                 if depth.pop().is_none() {
                     return Err(refuse("outside the included tree"));
@@ -207,8 +223,19 @@ mod tests {
         assert!(err.contains("shadow") && err.contains("an absolute path"), "{err}");
         fs::remove_file(src.join("shadow")).unwrap();
         symlink("../../outside", src.join("v1/esc")).unwrap();
-        let err = check(&[include(src, "/srv")]).unwrap_err().to_string();
+        let err = check(&[include(src.clone(), "/srv")]).unwrap_err().to_string();
         assert!(err.contains("outside the included tree"), "{err}");
+        fs::remove_file(src.join("v1/esc")).unwrap();
+
+        // Through the tree's own links: `here -> .` is the root, `up -> here/..` its parent.
+        symlink(".", src.join("here")).unwrap();
+        symlink("here/..", src.join("up")).unwrap();
+        let err = check(&[include(src.clone(), "/srv")]).unwrap_err().to_string();
+        assert!(err.contains("up is a symlink") && err.contains("outside the included tree"), "{err}");
+        fs::remove_file(src.join("up")).unwrap();
+        symlink("here/../missing", src.join("dangling")).unwrap();
+        let err = check(&[include(src, "/srv")]).unwrap_err().to_string();
+        assert!(err.contains("dangling is a symlink") && err.contains("outside the included tree"), "{err}");
     }
 
     #[test]

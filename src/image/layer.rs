@@ -2,7 +2,7 @@
 
 use super::blob::Blob;
 use super::digest::{Digest, HashingWriter};
-use std::fs::File;
+use std::io::Read as _;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -148,20 +148,29 @@ impl Contents {
                     header.set_size(0);
                     builder.append_data(&mut header, format!("{}/", e.path), io::empty())?;
                 }
-                EntryKind::File { data, size, .. } => {
+                EntryKind::File { data, size, digest } => {
                     header.set_entry_type(tar::EntryType::Regular);
                     header.set_size(*size);
                     match data {
+                        // What goes into the tar is hashed on the way: it must be what the
+                        // layer is keyed by, or the layer would be cached under a lie.
                         FileData::Path(p) => {
-                            let file = File::open(p)?;
+                            let changed = |now: &str| {
+                                io::Error::other(format!(
+                                    "{} changed while the image was being assembled ({now}); run again",
+                                    p.display()
+                                ))
+                            };
+                            let file = super::digest::open_regular(p)?;
                             let got = file.metadata()?.len();
                             if got != *size {
-                                return Err(io::Error::other(format!(
-                                    "{} changed while the image was being assembled ({size} bytes hashed, {got} now)",
-                                    p.display()
-                                )));
+                                return Err(changed(&format!("{size} bytes hashed, {got} now")));
                             }
-                            builder.append_data(&mut header, &e.path, file)?;
+                            let mut reader = super::digest::HashingReader::new(file.take(*size));
+                            builder.append_data(&mut header, &e.path, &mut reader)?;
+                            if reader.finish() != (digest.clone(), *size) {
+                                return Err(changed("its content differs from what was hashed"));
+                            }
                         }
                         FileData::Bytes(b) => builder.append_data(&mut header, &e.path, &b[..])?,
                     }
@@ -260,6 +269,7 @@ impl Layer {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::fs::File;
 
     fn sample() -> Contents {
         Contents::new(vec![
@@ -311,6 +321,23 @@ mod tests {
         assert_ne!(base, one(Entry::bytes("/b", b"bex".to_vec(), 0o755)), "content of the same size");
         assert_ne!(base, one(Entry::bytes("/b", b"bee".to_vec(), 0o755).owned_by(1, 1)), "owner");
         assert_ne!(one(Entry::symlink("/l", "a")), one(Entry::symlink("/l", "b")), "link target");
+    }
+
+    #[test]
+    fn a_file_changed_after_it_was_hashed_fails_the_tar() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a.txt");
+        std::fs::write(&path, "AAAA").unwrap();
+        let contents = Contents::new(vec![Entry::file("/a.txt", path.clone(), 0o644).unwrap()]);
+        std::fs::write(&path, "BBBB").unwrap();
+        let err = contents.write_tar(Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("changed while the image was being assembled"), "{err}");
+        // Swapped for a link to elsewhere: refused, not followed.
+        std::fs::write(dir.path().join("secret"), "AAAA").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), &path).unwrap();
+        let err = contents.write_tar(Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("is a symlink"), "{err}");
     }
 
     #[test]

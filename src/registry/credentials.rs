@@ -1,6 +1,6 @@
 //! Credentials for a registry host, looked up as the Docker CLI does: the Docker config
 //! (helpers, store, auths), then Podman's auth files. Explicit credentials (`--username`, the
-//! CI variables) are scoped to one host at the edge (`crate::publish`).
+//! CI variables) are scoped to one host at the edge (`crate::login`).
 
 use base64::Engine;
 use serde::Deserialize;

@@ -107,7 +107,14 @@ pub(crate) fn parse_envelope(body: &[u8]) -> Vec<Diagnostic> {
         #[serde(default)]
         errors: Vec<Diagnostic>,
     }
-    serde_json::from_slice::<Envelope>(body).map(|e| e.errors).unwrap_or_default()
+    // What a server says is escaped and bounded before it can reach a terminal.
+    let mut errors = serde_json::from_slice::<Envelope>(body).map(|e| e.errors).unwrap_or_default();
+    errors.truncate(10);
+    for d in &mut errors {
+        d.code = crate::redact::server_text(&d.code, 64);
+        d.message = crate::redact::server_text(&d.message, 1000);
+    }
+    errors
 }
 
 fn diagnostics_text(diagnostics: &[Diagnostic]) -> String {

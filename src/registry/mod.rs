@@ -363,7 +363,23 @@ async fn push_index(s: &Session<'_>, repo: &str, tag: &str, index: &Index) -> Re
         }
     }
     let top = index.manifest_as(types);
-    Ok(put_with_fallback(s, repo, tag, &top, || index.manifest_as(MediaTypes::Docker)).await?.0)
+    match upload::put_manifest(s, repo, &scopes, tag, &top).await {
+        // The OCI index refused though its manifests were taken: the Docker manifest list
+        // names Docker manifests, so every image's Docker form goes first.
+        Err(e) if types == MediaTypes::Oci && refuses_media_type(&e) => {
+            for image in &index.images {
+                let docker = image.manifest_as(MediaTypes::Docker);
+                upload::put_manifest(s, repo, &scopes, docker.digest.as_str(), &docker).await?;
+            }
+            upload::put_manifest(s, repo, &scopes, tag, &index.manifest_as(MediaTypes::Docker)).await
+        }
+        other => other,
+    }
+}
+
+/// Whether a registry's answer refuses a manifest for its media type.
+fn refuses_media_type(e: &Error) -> bool {
+    e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415)
 }
 
 /// PUTs `manifest` under `reference`; if the registry refuses its media types
@@ -377,7 +393,7 @@ async fn put_with_fallback(
 ) -> Result<(Digest, bool), Error> {
     let scopes = [auth::push_scope(repo)];
     match upload::put_manifest(s, repo, &scopes, reference, manifest).await {
-        Err(e) if e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || e.status() == Some(415) => {
+        Err(e) if refuses_media_type(&e) => {
             let docker = docker();
             // A manifest pushed by digest is addressed by the Docker form's own digest.
             let reference = if reference == manifest.digest.as_str() { docker.digest.as_str() } else { reference };

@@ -45,7 +45,8 @@ impl<'t> Session<'t> {
             match session.ping().await {
                 Ok(()) => return Ok(session),
                 Err(e) if e.is_timeout() => return Err(e),
-                Err(e @ Error::Network { .. }) if !is_tls_failure(&e.to_string()) => {
+                Err(e @ Error::Network { .. }) if !matches!(&e, Error::Network { detail, .. } if is_tls_failure(detail)) =>
+                {
                     first_error.get_or_insert(e);
                 }
                 // Plain http to a TLS port: Go's servers answer 400; try https next, and

@@ -22,10 +22,10 @@ const MAX_REDIRECTS: usize = 10;
 /// `https` for loopback hosts (a local registry may serve either, and plain http, the usual
 /// case, costs no TLS handshake); else `https` only.
 pub(crate) fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str] {
-    let bare = host_without_port(host);
-    if insecure.iter().any(|i| i == host || i == bare) {
+    let (name, port) = split_host(host);
+    if named_insecure(name, port, insecure) {
         &["http"]
-    } else if is_loopback(bare) {
+    } else if is_loopback(name) {
         &["http", "https"]
     } else {
         &["https"]
@@ -40,26 +40,38 @@ pub(crate) fn plain_http_allowed(url: &Url, insecure: &[String]) -> bool {
         return url.scheme() == "https";
     }
     let Some(host) = url.host_str() else { return false };
-    let bare = host.trim_start_matches('[').trim_end_matches(']');
-    let with_port = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
-    is_loopback(bare) || insecure.iter().any(|i| i.eq_ignore_ascii_case(host) || i.eq_ignore_ascii_case(&with_port))
+    let name = host.trim_start_matches('[').trim_end_matches(']');
+    is_loopback(name) || named_insecure(name, url.port_or_known_default(), insecure)
+}
+
+/// Whether `--insecure-registry` names this host (and port): entries are `HOST`, `HOST:PORT`,
+/// `[V6]`, `[V6]:PORT` or a bare IPv6 address; names compare without regard to case.
+fn named_insecure(name: &str, port: Option<u16>, insecure: &[String]) -> bool {
+    insecure.iter().any(|entry| {
+        let (entry_name, entry_port) = split_host(entry);
+        entry_name.eq_ignore_ascii_case(name) && (entry_port.is_none() || entry_port == port)
+    })
+}
+
+/// `host[:port]`, `[v6][:port]` or a bare IPv6 address: the name (brackets dropped) and the port.
+pub(crate) fn split_host(host: &str) -> (&str, Option<u16>) {
+    if let Some(rest) = host.strip_prefix('[') {
+        let (name, after) = rest.split_once(']').unwrap_or((rest, ""));
+        return (name, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+    }
+    match host.matches(':').count() {
+        1 => {
+            let (name, port) = host.split_once(':').expect("one colon");
+            (name, port.parse().ok())
+        }
+        _ => (host, None),
+    }
 }
 
 /// `localhost`, 127.0.0.0/8 and `::1`.
 pub(crate) fn is_loopback(host: &str) -> bool {
     let host = host.trim_start_matches('[').trim_end_matches(']');
     host.eq_ignore_ascii_case("localhost") || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `host` from `host[:port]` or `[v6]:port`.
-pub(crate) fn host_without_port(host: &str) -> &str {
-    if host.starts_with('[') {
-        return host.split_once(']').map_or(host, |(h, _)| &h[1..]);
-    }
-    host.split_once(':').map_or(host, |(h, _)| h)
 }
 
 /// How many times a request is tried, and how long to wait between tries.
@@ -531,6 +543,17 @@ mod tests {
         assert_eq!(schemes("10.0.0.1:5000", &[]), ["https"]);
         assert_eq!(schemes("10.0.0.1:5000", &["10.0.0.1:5000".into()]), ["http"]);
         assert_eq!(schemes("reg.lan:5000", &["reg.lan".into()]), ["http"]);
+        assert_eq!(schemes("reg.lan:5000", &["Reg.LAN:5000".into()]), ["http"]);
+        assert_eq!(schemes("reg.lan:5000", &["reg.lan:6000".into()]), ["https"]);
+        assert_eq!(schemes("[fd00::1]:5000", &["[fd00::1]".into()]), ["http"]);
+        assert_eq!(schemes("[fd00::1]:5000", &["fd00::1".into()]), ["http"]);
+        let allowed = |url: &str, entry: &str| plain_http_allowed(&Url::parse(url).unwrap(), &[entry.to_string()]);
+        assert!(allowed("http://[fd00::1]:5000/v2/", "fd00::1"));
+        assert!(allowed("http://[fd00::1]:5000/v2/", "[fd00::1]:5000"));
+        assert!(allowed("http://reg.lan:5000/v2/", "Reg.LAN"));
+        assert!(!allowed("http://reg.lan:5000/v2/", "reg.lan:80"));
+        assert!(allowed("http://reg.lan/v2/", "reg.lan:80"));
+        assert!(!allowed("http://other.lan/v2/", "reg.lan"));
     }
 
     #[test]

@@ -199,6 +199,7 @@ pub(crate) async fn put_manifest(
     let resp = s.request(Method::PUT, &url, scopes, HeaderMap::new(), body, &[StatusCode::CREATED]).await?;
     if let Some(got) = resp.headers().get("Docker-Content-Digest").and_then(|v| v.to_str().ok()) {
         if got != manifest.digest.as_str() {
+            let got = crate::redact::server_text(got, 100);
             let message = format!("the registry stored the manifest as {got}, but its digest is {}", manifest.digest);
             return Err(protocol(s, &Method::PUT, &url, &message));
         }

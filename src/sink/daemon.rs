@@ -46,6 +46,11 @@ impl Error {
     }
 }
 
+/// `DOCKER_HOST` as it may be shown: user information (`ssh://user:password@host`) removed.
+fn shown_host(host: &str) -> String {
+    crate::redact::server_text(&crate::registry::error::redact_url(host), 200)
+}
+
 /// Where the engine listens.
 enum Endpoint {
     Unix(String),
@@ -61,13 +66,17 @@ impl Endpoint {
         if let Some(path) = host.strip_prefix("unix://") {
             return Ok(Endpoint::Unix(path.into()));
         }
-        if let Some(addr) = host.strip_prefix("tcp://") {
+        // As Docker reads it: a path after the address is ignored, the port defaults to 2375.
+        if let Some(rest) = host.strip_prefix("tcp://") {
             if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
-                return Err(Error::UnsupportedHost(format!("{host} with DOCKER_TLS_VERIFY")));
+                return Err(Error::UnsupportedHost(format!("{} with DOCKER_TLS_VERIFY", shown_host(&host))));
             }
-            return Ok(Endpoint::Tcp(addr.trim_end_matches('/').into()));
+            let addr = rest.split('/').next().unwrap_or(rest);
+            let has_port = addr.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok());
+            let addr = if has_port { addr.to_string() } else { format!("{addr}:2375") };
+            return Ok(Endpoint::Tcp(addr));
         }
-        Err(Error::UnsupportedHost(host))
+        Err(Error::UnsupportedHost(shown_host(&host)))
     }
 
     fn describe(&self) -> String {
@@ -81,17 +90,27 @@ impl Endpoint {
 /// A connection to the engine: a unix or TCP socket.
 trait Stream: Read + Write + Send {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Ends the request: the engine then answers what it made of it.
+    fn shutdown_write(&self);
 }
 
 impl Stream for UnixStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         UnixStream::set_read_timeout(self, timeout)
     }
+
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
 }
 
 impl Stream for TcpStream {
     fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
     }
 }
 
@@ -205,6 +224,10 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet:
         .and_then(|()| w.write_all(b"0\r\n\r\n"))
         .and_then(|()| w.flush());
     let stream = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+    if sent.is_err() {
+        // The body broke off: say so now, rather than leave the engine waiting for the rest.
+        stream.shutdown_write();
+    }
     let _announce = (!quiet).then(|| {
         Announce::after(
             Duration::from_secs(5),
@@ -223,20 +246,22 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet:
 }
 
 /// A 200 can still carry `{"error": ...}` lines: any of them is a failure.
+/// What the engine says is escaped and bounded before it is shown.
 fn check_load_response(status: u16, body: &[u8]) -> Result<(), String> {
     let text = String::from_utf8_lossy(body);
+    let shown = |s: &str| crate::redact::server_text(s.trim(), 1000);
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
             if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
-                return Err(err.trim().to_string());
+                return Err(shown(err));
             }
             if let Some(msg) = v.get("message").and_then(|e| e.as_str()).filter(|_| status != 200) {
-                return Err(format!("HTTP {status}: {}", msg.trim()));
+                return Err(format!("HTTP {status}: {}", shown(msg)));
             }
         }
     }
     if status != 200 {
-        return Err(format!("HTTP {status}: {}", text.trim()));
+        return Err(format!("HTTP {status}: {}", shown(&text)));
     }
     Ok(())
 }
@@ -265,12 +290,23 @@ fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
     // Headers and chunk framing included, an answer is never read past twice the body limit.
     let mut r = BufReader::new(stream.take(2 * MAX_ANSWER));
     let mut line = String::new();
-    r.read_line(&mut line)?;
-    let status = line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| io::Error::other(format!("not an HTTP response: {line:?}")))?;
+    let status = loop {
+        line.clear();
+        (&mut r).take(8 << 10).read_line(&mut line)?;
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+            io::Error::other(format!("not an HTTP response: {}", crate::redact::server_text(&line, 200)))
+        })?;
+        if !(100..200).contains(&status) {
+            break status;
+        }
+        // An interim answer (100 Continue): its headers, then the real one.
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+    };
     let (mut chunked, mut length) = (false, None);
     loop {
         line.clear();
@@ -328,5 +364,7 @@ mod tests {
         assert_eq!(read_response(&raw[..]).unwrap(), (200, b"hello world".to_vec()));
         let raw = b"HTTP/1.1 400 Bad\r\nContent-Length: 3\r\n\r\nabcdef";
         assert_eq!(read_response(&raw[..]).unwrap(), (400, b"abc".to_vec()));
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(read_response(&raw[..]).unwrap(), (200, b"ok".to_vec()));
     }
 }

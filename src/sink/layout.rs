@@ -34,20 +34,19 @@ pub(crate) enum Mode {
 /// Writes `artifact` into the OCI layout at `dir` under each of `ref_names`.
 /// `memo` knows the digests of the blobs it wrote, so checking them costs nothing.
 pub(crate) fn write(
-    dir: &Path,
+    given: &Path,
     artifact: &Artifact,
     ref_names: &[String],
     mode: Mode,
     memo: &FileDigests,
 ) -> io::Result<()> {
     // Symlinks on the way are followed only as the kernel's protected_symlinks would.
-    let (dir, _) = fsutil::resolve_links(dir)?;
+    let (dir, _) = fsutil::resolve_links(given)?;
     let dir = dir.as_path();
-    let parent = fsutil::parent_of(dir);
     match fs::metadata(dir) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             // A new layout is built aside and appears whole, with one rename.
-            fs::create_dir_all(&parent)?;
+            let parent = fsutil::output_parent(given, dir, true)?;
             fsutil::sweep(&parent);
             let staging = TempDir::new_in(&parent)?;
             fs::write(staging.path().join("oci-layout"), OCI_LAYOUT)?;
@@ -55,9 +54,13 @@ pub(crate) fn write(
             match staging.rename_to(dir) {
                 // Another run made it meanwhile: add to that one.
                 Err(e) if dir.is_dir() && matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
-                    write(dir, artifact, ref_names, mode, memo)
+                    write(given, artifact, ref_names, mode, memo)
                 }
-                other => other,
+                Err(e) => Err(e),
+                Ok(()) => {
+                    record_blobs(dir, artifact, memo);
+                    Ok(())
+                }
             }
         }
         Err(e) => Err(e),
@@ -74,7 +77,9 @@ pub(crate) fn write(
             } else {
                 write_small(dir, "oci-layout", OCI_LAYOUT)?;
             }
-            add(dir, artifact, ref_names, mode, memo)
+            add(dir, artifact, ref_names, mode, memo)?;
+            record_blobs(dir, artifact, memo);
+            Ok(())
         }
     }
 }
@@ -82,17 +87,11 @@ pub(crate) fn write(
 /// Whether a layout can be written at `dir`: it is missing (and its parent takes new
 /// entries), an empty directory, or a layout whose `oci-layout` and `index.json` can be
 /// read; checked before the build.
-pub(crate) fn check(dir: &Path) -> io::Result<()> {
-    let (dir, _) = fsutil::resolve_links(dir)?;
+pub(crate) fn check(given: &Path) -> io::Result<()> {
+    let (dir, _) = fsutil::resolve_links(given)?;
     let dir = dir.as_path();
     match fs::metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            let mut ancestor = fsutil::parent_of(dir);
-            while !ancestor.exists() {
-                ancestor = fsutil::parent_of(&ancestor);
-            }
-            TempDir::new_in(&ancestor).map(drop)
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fsutil::output_parent(given, dir, false).map(drop),
         Err(e) => Err(e),
         Ok(meta) if !meta.is_dir() => Err(not_a_directory(dir)),
         Ok(_) if dir.join("oci-layout").exists() => {
@@ -238,13 +237,20 @@ fn write_blob(blobs: &Path, blob: &Blob, memo: &FileDigests) -> io::Result<()> {
         return Ok(());
     }
     let mut tmp = TempFile::new_in(blobs)?;
-    let copied = io::copy(&mut blob.open()?, tmp.file_mut())?;
+    let copied = blob.copy_to(tmp.file_mut())?;
     if copied != blob.size {
         return Err(io::Error::other(format!("blob {} has {copied} bytes, {} expected", blob.digest, blob.size)));
     }
-    tmp.persist(&dst)?;
-    memo.record(&dst, &blob.digest, blob.size);
-    Ok(())
+    tmp.persist(&dst)
+}
+
+/// Tells the memo the digests of the layout's blobs at their final paths (a new layout's
+/// were written under a staging name), so the next run checks them without reading them.
+fn record_blobs(dir: &Path, artifact: &Artifact, memo: &FileDigests) {
+    let blobs = dir.join("blobs").join("sha256");
+    for blob in artifact.all_blobs() {
+        memo.record(&blobs.join(blob.digest.hex()), &blob.digest, blob.size);
+    }
 }
 
 /// The layout's index entries for the artifact: its top manifest once per reference name;

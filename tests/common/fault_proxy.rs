@@ -37,6 +37,8 @@ pub struct Faults {
     pub challenge: Option<String>,
     /// Read a streamed (chunked) `PATCH` to its end, then never answer.
     pub swallow_streamed_patch: bool,
+    /// Refuse only OCI image indexes (400 MANIFEST_INVALID); OCI manifests are taken.
+    pub refuse_oci_index: bool,
 }
 
 /// What a request was, by method and path.
@@ -290,7 +292,13 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             return Ok(());
         }
         let oci = head.lines.iter().any(|l| l.to_ascii_lowercase().starts_with("content-type: application/vnd.oci."));
-        if kind == Kind::ManifestPut && s.faults.refuse_oci_manifests && oci {
+        let oci_index = head
+            .lines
+            .iter()
+            .any(|l| l.to_ascii_lowercase().starts_with("content-type: application/vnd.oci.image.index"));
+        if kind == Kind::ManifestPut
+            && ((s.faults.refuse_oci_manifests && oci) || (s.faults.refuse_oci_index && oci_index))
+        {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 400, true);
             reply(&mut client, "400 Bad Request", "")?;
