@@ -1,7 +1,7 @@
 //! Registry authentication: `WWW-Authenticate` challenges, and Basic or Bearer tokens per scope.
 
 use super::credentials::Credentials;
-use super::error::{Error, Request};
+use super::error::{Error, Failure, Request};
 use super::transport::{check, Body, Transport};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
@@ -191,17 +191,13 @@ impl Auth {
             .is_some_and(|t| t.refresh_at > Instant::now() && scopes.iter().all(|s| t.scopes.contains(s)));
         if !fresh {
             if let Some((registry, request, detail)) = &state.timed_out {
-                return Err(Error::Network {
-                    registry: registry.clone(),
-                    request: request.clone(),
-                    detail: detail.clone(),
-                });
+                return Err(Error::network(registry, request.clone(), detail.clone(), Failure::Timeout));
             }
             let all: Vec<String> = state.scopes.iter().cloned().collect();
             let (value, lifetime) = match self.fetch_token(transport, &challenge, &all).await {
-                Err(Error::Network { registry, request, detail }) if detail.contains("timed out") => {
+                Err(Error::Network { registry, request, detail, kind: Failure::Timeout }) => {
                     state.timed_out = Some((registry.clone(), request.clone(), detail.clone()));
-                    return Err(Error::Network { registry, request, detail });
+                    return Err(Error::network(&registry, request, detail, Failure::Timeout));
                 }
                 other => other?,
             };

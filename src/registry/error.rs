@@ -38,9 +38,9 @@ pub enum Error {
     /// is plain HTTP on a host that may not get it.
     #[error("refusing to contact {url} over plain HTTP ({via} given by registry {registry}): {host} is neither a loopback address nor an --insecure-registry host, and plain HTTP would expose credentials and image data to the network\n  help: if {host} really serves only plain HTTP, pass --insecure-registry {host}; otherwise the registry is misconfigured: ask its operator to serve {host} over HTTPS")]
     Insecure { registry: String, url: String, host: String, via: String },
-    /// The request never got an answer: DNS, connection, TLS or a broken body.
-    #[error("{request} to registry {registry} failed: {detail}{}", hint_text(&network_hint(.registry, .detail)))]
-    Network { registry: String, request: Request, detail: String },
+    /// The request never got an answer: DNS, connection, TLS, a timeout or a broken body.
+    #[error("{request} to registry {registry} failed: {detail}{}", hint_text(&network_hint(.registry, *.kind)))]
+    Network { registry: String, request: Request, detail: String, kind: Failure },
     /// The registry answered 2xx but broke the protocol (missing Location, wrong digest...).
     #[error("{request} on registry {registry}: {message}")]
     Protocol { registry: String, request: Request, message: String },
@@ -55,21 +55,44 @@ pub enum Error {
     Tls { message: String },
 }
 
+/// What kind of network failure an [`Error::Network`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// No answer within the timeout.
+    Timeout,
+    /// An upload made no progress for the stall time.
+    Stalled,
+    /// The certificate was not trusted, or TLS failed.
+    Tls,
+    /// Anything else: DNS, a refused or broken connection.
+    Other,
+}
+
 impl Error {
+    /// A failure to get an answer, of `kind`.
+    pub(crate) fn network(registry: &str, request: Request, detail: String, kind: Failure) -> Error {
+        Error::Network { registry: registry.to_string(), request, detail, kind }
+    }
+
     /// Whether retrying the same request may succeed: network errors, 408, 429 and 5xx.
+    /// A server that did not answer in time is not asked again (that would only multiply
+    /// the wait), nor one whose certificate is not trusted.
     pub(crate) fn is_retryable(&self) -> bool {
         match self {
             Error::Status { status, .. } => is_retryable_status(*status),
-            // A server that did not answer in time is not asked again: that would only
-            // multiply the wait.
-            Error::Network { detail, .. } => !is_tls_failure(detail) && !detail.contains("timed out"),
+            Error::Network { kind, .. } => matches!(kind, Failure::Stalled | Failure::Other),
             _ => false,
         }
     }
 
     /// Whether the request got no answer in time.
     pub(crate) fn is_timeout(&self) -> bool {
-        matches!(self, Error::Network { detail, .. } if detail.contains("timed out"))
+        matches!(self, Error::Network { kind: Failure::Timeout, .. })
+    }
+
+    /// Whether TLS failed (an untrusted certificate, or no TLS on the other end).
+    pub(crate) fn is_tls(&self) -> bool {
+        matches!(self, Error::Network { kind: Failure::Tls, .. })
     }
 
     /// The HTTP status, when the registry answered.
@@ -167,8 +190,8 @@ fn status_hint(
     Some(hint)
 }
 
-fn network_hint(registry: &str, detail: &str) -> Option<String> {
-    if is_tls_failure(detail) {
+fn network_hint(registry: &str, kind: Failure) -> Option<String> {
+    if kind == Failure::Tls {
         return Some(format!(
             "the TLS certificate of {registry} is not trusted; pass its CA certificate with --ca-cert FILE (PEM) or SSL_CERT_FILE, or use --insecure-registry {registry} for a plain-HTTP registry"
         ));
@@ -277,11 +300,10 @@ mod tests {
 
     #[test]
     fn tls_failures_point_to_ca_cert() {
-        let e = Error::Network {
-            registry: "127.0.0.1:5443".into(),
-            request: Request { method: "GET".into(), url: "https://127.0.0.1:5443/v2/".into() },
-            detail: "invalid peer certificate: UnknownIssuer".into(),
-        };
+        let detail = "invalid peer certificate: UnknownIssuer";
+        let request = Request { method: "GET".into(), url: "https://127.0.0.1:5443/v2/".into() };
+        let e = Error::network("127.0.0.1:5443", request, detail.into(), Failure::Tls);
+        assert!(is_tls_failure(detail));
         assert!(e.to_string().contains("--ca-cert"));
         assert!(!e.is_retryable());
     }

@@ -6,7 +6,7 @@
 //! or never answers costs at most the stall time.
 
 use super::session::Session;
-use super::transport::{request, Transport};
+use super::transport::Transport;
 use super::upload::{self, Started};
 use super::{auth, Error, PushOptions, Target};
 use crate::image::digest::Digest;
@@ -113,11 +113,7 @@ async fn unless_stalled<F: std::future::Future<Output = Result<reqwest::Response
                 if now != last || waiting_for_compression {
                     (last, since) = (now, Instant::now());
                 } else if since.elapsed() > stall {
-                    return Err(Error::Network {
-                        registry: session.registry.clone(),
-                        request: request(&Method::PATCH, location.as_str()),
-                        detail: format!("no progress for {} s; the connection stalled", stall.as_secs()),
-                    });
+                    return Err(super::transport::stalled(&session.registry, &Method::PATCH, location.as_str(), stall));
                 }
             }
         }

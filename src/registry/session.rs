@@ -3,7 +3,6 @@
 
 use super::auth::Auth;
 use super::credentials::Credentials;
-use super::error::is_tls_failure;
 use super::error::Error;
 use super::transport::{check, is_loopback, Body, Transport};
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
@@ -45,8 +44,7 @@ impl<'t> Session<'t> {
             match session.ping().await {
                 Ok(()) => return Ok(session),
                 Err(e) if e.is_timeout() => return Err(e),
-                Err(e @ Error::Network { .. }) if !matches!(&e, Error::Network { detail, .. } if is_tls_failure(detail)) =>
-                {
+                Err(e @ Error::Network { .. }) if !e.is_tls() => {
                     first_error.get_or_insert(e);
                 }
                 // Plain http to a TLS port: Go's servers answer 400; try https next, and

@@ -1,7 +1,9 @@
 //! The HTTP client: scheme choice and the plain-HTTP rule, TLS roots, timeouts, one place
 //! that checks statuses, and retries with bounded backoff and jitter.
 
-use super::error::{is_retryable_status, parse_envelope, redact_url, tls_setup, Error, Request};
+use super::error::{
+    is_retryable_status, is_tls_failure, parse_envelope, redact_url, tls_setup, Error, Failure, Request,
+};
 use crate::tuning::Tuning;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
@@ -359,11 +361,7 @@ impl Transport {
                 // reqwest's own deadline for this request bounds the rest.
                 match tokio::time::timeout(self.tuning.timeout, &mut read).await {
                     Ok(r) => r,
-                    Err(_) => return Err(Error::Network {
-                        registry: registry.to_string(),
-                        request: request(method, url),
-                        detail: format!("no answer within {} s (timed out)", self.tuning.timeout.as_secs()),
-                    }),
+                    Err(_) => return Err(timed_out(registry, method, url, self.tuning.timeout)),
                 }
             }
         };
@@ -468,11 +466,10 @@ pub(crate) fn network_error(
 ) -> Error {
     let e = e.without_url();
     if e.is_timeout() {
-        let detail = match timeout {
-            Some(t) => format!("no answer within {} s (timed out)", t.as_secs()),
-            None => "timed out".to_string(),
+        return match timeout {
+            Some(t) => timed_out(registry, method, url, t),
+            None => Error::network(registry, request(method, url), "timed out".into(), Failure::Timeout),
         };
-        return Error::Network { registry: registry.to_string(), request: request(method, url), detail };
     }
     let mut detail = e.to_string();
     let mut source = std::error::Error::source(&e);
@@ -481,7 +478,20 @@ pub(crate) fn network_error(
         detail.push_str(&s.to_string());
         source = s.source();
     }
-    Error::Network { registry: registry.to_string(), request: request(method, url), detail }
+    let kind = if is_tls_failure(&detail) { Failure::Tls } else { Failure::Other };
+    Error::network(registry, request(method, url), detail, kind)
+}
+
+/// No answer within `after`.
+pub(crate) fn timed_out(registry: &str, method: &Method, url: &str, after: Duration) -> Error {
+    let detail = format!("no answer within {} s (timed out)", after.as_secs());
+    Error::network(registry, request(method, url), detail, Failure::Timeout)
+}
+
+/// An upload that made no progress for `after`: restarted from its existence check.
+pub(crate) fn stalled(registry: &str, method: &Method, url: &str, after: Duration) -> Error {
+    let detail = format!("no progress for {} s; the connection stalled", after.as_secs());
+    Error::network(registry, request(method, url), detail, Failure::Stalled)
 }
 
 pub(crate) fn request(method: &Method, url: &str) -> Request {

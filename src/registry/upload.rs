@@ -331,11 +331,7 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
                 if now != last_progress.0 {
                     last_progress = (now, std::time::Instant::now());
                 } else if last_progress.1.elapsed() > stall {
-                    return Err(Error::Network {
-                        registry: s.registry.clone(),
-                        request: request(method, url.as_str()),
-                        detail: format!("no progress for {} s; the connection stalled", stall.as_secs()),
-                    });
+                    return Err(super::transport::stalled(&s.registry, method, url.as_str(), stall));
                 }
             }
         }

@@ -1,216 +1,14 @@
-//! Files the tool writes, written so that nothing is lost and nothing is left behind:
-//!
-//! - a regular file is written beside its destination and renamed over it, so a failed run
-//!   never leaves it half-written; a symlink is written through, to its target;
-//! - a FIFO, a character device or standard output (`-`) is streamed into; other special
-//!   files are refused;
-//! - new files and directories follow the umask, as `cp` would (a replaced file keeps its mode);
-//! - every temporary file is named `.cargo-containerize-*`, held under a `flock` while it is
-//!   written, and registered for removal on SIGINT/SIGTERM ([`remove_live_temps`]); a killed
-//!   run's leftovers are unlocked, and [`sweep`] removes them at the next run.
+//! Where an output path leads (a regular file, a FIFO or device, standard output), and
+//! writing it there: atomically for a file, by streaming otherwise, with bounded waits on
+//! whoever reads.
 
+use super::temp::write_through;
+use super::{output_parent, resolve_links, sweep, TempFile};
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Write};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::time::{Duration, SystemTime};
-
-/// The prefix of every temporary file or directory the tool creates.
-pub(crate) const TEMP_PREFIX: &str = ".cargo-containerize-";
-
-/// A leftover younger than this is never swept: it may have been created a moment ago by
-/// another run that has not locked it yet.
-const SWEEP_MIN_AGE: Duration = Duration::from_secs(2);
-
-/// Temporary paths alive in this process, removed if the process is interrupted.
-static LIVE: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
-
-fn register(path: &Path) {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner()).push(path.to_path_buf());
-}
-
-fn unregister(path: &Path) {
-    LIVE.lock().unwrap_or_else(|e| e.into_inner()).retain(|p| p != path);
-}
-
-/// Removes every temporary file and directory of this process; for the signal handler.
-pub(crate) fn remove_live_temps() {
-    let live = std::mem::take(&mut *LIVE.lock().unwrap_or_else(|e| e.into_inner()));
-    for path in live {
-        let _ = fs::remove_file(&path).or_else(|_| fs::remove_dir_all(&path));
-    }
-}
-
-/// The directory a path lives in (`.` for a bare file name).
-pub(crate) fn parent_of(path: &Path) -> PathBuf {
-    match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    }
-}
-
-/// A temporary file, locked while this process holds it; removed on drop unless persisted.
-pub(crate) struct TempFile {
-    inner: Option<tempfile::NamedTempFile>,
-    path: PathBuf,
-}
-
-impl TempFile {
-    /// A new empty file in the directory `dir`, mode 0666 less the umask.
-    pub(crate) fn new_in(dir: &Path) -> io::Result<TempFile> {
-        let inner = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(0o666))
-            .tempfile_in(dir)?;
-        inner.as_file().lock()?;
-        let path = inner.path().to_path_buf();
-        register(&path);
-        Ok(TempFile { inner: Some(inner), path })
-    }
-
-    pub(crate) fn file(&self) -> &File {
-        self.inner.as_ref().expect("held until persisted").as_file()
-    }
-
-    pub(crate) fn file_mut(&mut self) -> &mut File {
-        self.inner.as_mut().expect("held until persisted").as_file_mut()
-    }
-
-    /// Another handle on the same file.
-    pub(crate) fn reopen(&self) -> io::Result<File> {
-        self.inner.as_ref().expect("held until persisted").reopen()
-    }
-
-    /// Renames the file to `dest`, replacing what is there.
-    pub(crate) fn persist(mut self, dest: &Path) -> io::Result<()> {
-        let inner = self.inner.take().expect("held until persisted");
-        let result = inner.persist(dest).map(drop).map_err(|e| e.error);
-        unregister(&self.path);
-        result
-    }
-}
-
-impl Drop for TempFile {
-    fn drop(&mut self) {
-        // The NamedTempFile, if still here, removes the file.
-        drop(self.inner.take());
-        unregister(&self.path);
-    }
-}
-
-/// A temporary directory, locked while this process holds it; removed on drop unless renamed.
-pub(crate) struct TempDir {
-    inner: Option<tempfile::TempDir>,
-    path: PathBuf,
-    _lock: File,
-}
-
-impl TempDir {
-    /// A new empty directory in the directory `dir`, mode 0777 less the umask.
-    pub(crate) fn new_in(dir: &Path) -> io::Result<TempDir> {
-        let inner = tempfile::Builder::new()
-            .prefix(TEMP_PREFIX)
-            .permissions(fs::Permissions::from_mode(0o777))
-            .tempdir_in(dir)?;
-        let lock = File::open(inner.path())?;
-        lock.lock()?;
-        let path = inner.path().to_path_buf();
-        register(&path);
-        Ok(TempDir { inner: Some(inner), path, _lock: lock })
-    }
-
-    pub(crate) fn path(&self) -> &Path {
-        &self.path
-    }
-
-    /// Renames the directory to `dest`, which must not exist or be an empty directory.
-    pub(crate) fn rename_to(mut self, dest: &Path) -> io::Result<()> {
-        fs::rename(&self.path, dest)?;
-        // Renamed away: nothing is left to remove.
-        let _ = self.inner.take().expect("held until renamed").keep();
-        unregister(&self.path);
-        Ok(())
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        drop(self.inner.take());
-        unregister(&self.path);
-    }
-}
-
-/// Removes what killed runs left in `dir`: `.cargo-containerize-*` entries no process holds
-/// a lock on. Best effort; never fails.
-pub(crate) fn sweep(dir: &Path) {
-    let Ok(entries) = fs::read_dir(dir) else { return };
-    for entry in entries.flatten() {
-        if !entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
-            continue;
-        }
-        let path = entry.path();
-        let Ok(meta) = fs::symlink_metadata(&path) else { continue };
-        let young = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()) < Some(SWEEP_MIN_AGE);
-        if young || !(meta.is_file() || meta.is_dir()) {
-            continue;
-        }
-        let Ok(handle) = File::open(&path) else { continue };
-        if handle.try_lock().is_err() {
-            continue; // A live run holds it.
-        }
-        let _ = if meta.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
-    }
-}
-
-/// Writes an internal file (cache metadata, memos) through `fill`, into a temporary file
-/// beside `path` (its directory created if missing), then renames it. Not synced: a cache
-/// entry lost in a crash is only a miss.
-pub(crate) fn write_file_atomic(path: &Path, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let parent = parent_of(path);
-    fs::create_dir_all(&parent)?;
-    let mut tmp = TempFile::new_in(&parent)?;
-    write_through(tmp.file_mut(), fill)?;
-    tmp.persist(path)
-}
-
-fn write_through(file: &mut File, fill: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let mut w = io::BufWriter::with_capacity(1 << 20, file);
-    fill(&mut w)?;
-    w.flush()
-}
-
-/// Reads a small file that must be a regular file of at most `max` bytes. It is opened
-/// without blocking and checked once open, so a FIFO, a device or a link to one put there
-/// is refused: it can neither hold the run nor fill the memory.
-pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    let file = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
-    let meta = file.metadata()?;
-    if !meta.is_file() || meta.len() > max {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not a regular file of at most {max} bytes", path.display()),
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(max).read_to_end(&mut bytes)?;
-    Ok(bytes)
-}
-
-/// Makes sure `dir` is a real directory (created if missing), never a symlink: what is
-/// written into it, or removed from it, stays in it.
-pub(crate) fn real_dir(dir: &Path) -> io::Result<()> {
-    match fs::symlink_metadata(dir) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::create_dir(dir),
-        Err(e) => Err(e),
-        Ok(m) if m.is_dir() => Ok(()),
-        Ok(_) => Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} is not a directory (a symlink, or a file); refusing to write through it", dir.display()),
-        )),
-    }
-}
+use std::time::Duration;
 
 /// Where an output path leads.
 #[derive(Debug, PartialEq, Eq)]
@@ -280,40 +78,6 @@ pub(crate) fn check_output(path: &Path) -> io::Result<()> {
     }
 }
 
-/// The directory an output at `target` (`path` resolved) goes into. Missing directories are
-/// made (with `create`; else the nearest existing one must take new entries) for the path
-/// as given, never through a symlink: behind a link, the directory must exist. The same
-/// rule for the check before the build and for the write.
-pub(crate) fn output_parent(path: &Path, target: &Path, create: bool) -> io::Result<PathBuf> {
-    let parent = parent_of(target);
-    if parent.is_dir() {
-        if !create {
-            TempFile::new_in(&parent)?;
-        }
-        return Ok(parent);
-    }
-    if resolve_links(path)?.1 {
-        return Err(io::Error::new(
-            io::ErrorKind::NotFound,
-            format!(
-                "{} leads through a symlink to {}, whose directory does not exist; refusing to create directories through a link",
-                path.display(),
-                target.display()
-            ),
-        ));
-    }
-    if create {
-        fs::create_dir_all(&parent)?;
-    } else {
-        let mut ancestor = parent.clone();
-        while !ancestor.exists() {
-            ancestor = parent_of(&ancestor);
-        }
-        TempFile::new_in(&ancestor)?;
-    }
-    Ok(parent)
-}
-
 /// Whether `path` names standard output: `-`, or the file standard output is.
 pub(crate) fn is_stdout_path(path: &Path) -> bool {
     path == Path::new("-") || is_stdout(path)
@@ -325,78 +89,6 @@ fn is_stdout(path: &Path) -> bool {
         (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
         _ => false,
     }
-}
-
-/// `path` resolved as the kernel would resolve it, every symlink followed (the last one
-/// even to a missing target: what follows a missing component is taken as written), made
-/// absolute; and whether any symlink was followed. As the kernel's `protected_symlinks`
-/// does, a link in a sticky world-writable directory (such as /tmp) is followed only when
-/// this process or that directory's owner owns it: otherwise another user could point a root
-/// run's output at any file or directory.
-pub(crate) fn resolve_links(path: &Path) -> io::Result<(PathBuf, bool)> {
-    use std::path::Component;
-    let mut resolved = if path.is_absolute() { PathBuf::from("/") } else { std::env::current_dir()? };
-    let mut pending: Vec<std::ffi::OsString> = Vec::new();
-    let push = |pending: &mut Vec<std::ffi::OsString>, p: &Path| {
-        for c in p.components().rev() {
-            match c {
-                Component::Normal(n) => pending.push(n.to_os_string()),
-                Component::ParentDir => pending.push("..".into()),
-                Component::CurDir | Component::RootDir | Component::Prefix(_) => {}
-            }
-        }
-    };
-    push(&mut pending, path);
-    let (mut links, mut missing) = (0, false);
-    while let Some(c) = pending.pop() {
-        if c == ".." {
-            resolved.pop();
-            continue;
-        }
-        let next = resolved.join(&c);
-        match fs::symlink_metadata(&next) {
-            Ok(m) if m.file_type().is_symlink() && !missing => {
-                links += 1;
-                if links > 40 {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!("{} leads through more than 40 symlinks", path.display()),
-                    ));
-                }
-                check_link_owner(&next, &m)?;
-                let target = fs::read_link(&next)?;
-                if target.is_absolute() {
-                    resolved = PathBuf::from("/");
-                }
-                push(&mut pending, &target);
-            }
-            Ok(_) => resolved = next,
-            Err(_) => {
-                missing = true;
-                resolved = next;
-            }
-        }
-    }
-    Ok((resolved, links > 0))
-}
-
-fn check_link_owner(link: &Path, meta: &fs::Metadata) -> io::Result<()> {
-    let dir = fs::metadata(parent_of(link))?;
-    let sticky_and_world_writable = dir.mode() & 0o1002 == 0o1002;
-    // SAFETY: geteuid(2) has no preconditions and cannot fail.
-    let me = unsafe { libc::geteuid() };
-    if sticky_and_world_writable && meta.uid() != me && meta.uid() != dir.uid() {
-        return Err(io::Error::new(
-            io::ErrorKind::PermissionDenied,
-            format!(
-                "{} is a symlink owned by another user (uid {}) in a sticky world-writable directory; refusing to \
-                 follow it, as the kernel's protected_symlinks does",
-                link.display(),
-                meta.uid()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// Writes an output (`--tarball`) through `fill`: atomically for a regular file (through a
@@ -619,40 +311,10 @@ fn blocking(file: &File) -> io::Result<()> {
     Ok(())
 }
 
-/// An exclusive lock on a directory (`flock` on its descriptor), released on drop.
-pub(crate) struct DirLock(#[allow(dead_code)] File);
-
-/// Locks `dir` against other runs writing into it, waiting at most `timeout`.
-pub(crate) fn lock_dir(dir: &Path, timeout: Duration) -> io::Result<DirLock> {
-    let handle = File::open(dir)?;
-    let deadline = std::time::Instant::now() + timeout;
-    let mut announce = None;
-    loop {
-        match handle.try_lock() {
-            Ok(()) => return Ok(DirLock(handle)),
-            Err(fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
-                announce.get_or_insert_with(|| {
-                    crate::wait::Announce::after(
-                        (timeout / 2).min(Duration::from_secs(5)),
-                        format!("waiting for another run that is writing into {}", dir.display()),
-                    )
-                });
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            Err(fs::TryLockError::WouldBlock) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    format!("another process kept {} locked for {} s", dir.display(), timeout.as_secs()),
-                ))
-            }
-            Err(fs::TryLockError::Error(e)) => return Err(e),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn umask_mode(mode: u32) -> u32 {
         let probe = tempfile::tempdir().unwrap();
@@ -730,22 +392,5 @@ mod tests {
         let err = write_output(&fifo, &tuning, |w| w.write_all(&vec![0; 1 << 20])).unwrap_err();
         assert!(err.to_string().contains("took nothing for"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
-    }
-
-    #[test]
-    fn sweep_removes_unlocked_leftovers_only() {
-        let dir = tempfile::tempdir().unwrap();
-        let live = TempFile::new_in(dir.path()).unwrap();
-        let stale = dir.path().join(format!("{TEMP_PREFIX}stale"));
-        let other = dir.path().join("keep.txt");
-        fs::write(&stale, "x").unwrap();
-        fs::write(&other, "x").unwrap();
-        let old = SystemTime::now() - Duration::from_secs(60);
-        for p in [&stale, &live.path] {
-            File::options().write(true).open(p).unwrap().set_modified(old).unwrap();
-        }
-        sweep(dir.path());
-        assert!(!stale.exists());
-        assert!(live.path.exists() && other.exists());
     }
 }

@@ -1,0 +1,111 @@
+//! Assembling the image from the built binaries: the layers (base, includes, binary), each
+//! from the layer cache or compressed anew, the binary's upload begun while it compresses.
+
+use crate::build::Built;
+use crate::fsutil;
+use crate::image::cache::LayerCache;
+use crate::image::digest::Digest;
+use crate::image::growing::Growth;
+use crate::image::layer::{Compressor, Contents, Entry, Layer};
+use crate::plan::{Plan, PlatformBuild, SinkSpec};
+use crate::progress::Progress;
+use crate::{image, registry, spec};
+
+/// The layer cache of the plan's target directory.
+pub(crate) fn cache(plan: &Plan) -> LayerCache {
+    LayerCache::new(plan.target_dir.join("containerize").join("cache"))
+}
+
+/// The layer cache, or, when it cannot be written (a read-only mount, a file in its place),
+/// a temporary one for this run, said on stderr: a cache is no reason to fail. The
+/// temporary directory lives as long as the second value.
+pub(crate) fn usable_cache(plan: &Plan, quiet: bool) -> std::io::Result<(LayerCache, Option<fsutil::TempDir>)> {
+    let cache = cache(plan);
+    let probe = std::fs::create_dir_all(cache.dir()).and_then(|()| fsutil::TempFile::new_in(cache.dir()));
+    match probe {
+        Ok(_) => Ok((cache, None)),
+        Err(e) => {
+            if !quiet {
+                crate::say!(
+                    "note: the layer cache at {} cannot be written ({e}); this run uses a temporary one",
+                    cache.dir().display()
+                );
+            }
+            let scratch = fsutil::TempDir::new_in(&std::env::temp_dir())?;
+            Ok((LayerCache::new(scratch.path().join("cache")), Some(scratch)))
+        }
+    }
+}
+
+/// An upload of the binary's layer begun while it was compressed (see
+/// [`compress_with_head_start`]); the first push waits for it, so that it finds the layer.
+pub(crate) type HeadStart<'scope> =
+    std::thread::ScopedJoinHandle<'scope, Result<Option<(Digest, u64)>, registry::Error>>;
+
+/// The image's layers, bottom up: the base (users, /tmp, CA bundle), the included files if
+/// any, and the binary. Each is cached on its own, so an unchanged base is shared, also
+/// across platforms.
+pub(crate) fn layer_contents(
+    plan: &Plan,
+    pb: &PlatformBuild,
+    built: &Built,
+    cache: &LayerCache,
+) -> std::io::Result<Vec<(Contents, String)>> {
+    let bin = &pb.build.bin;
+    let mut base = plan.image.base.clone();
+    base.ca_bundle = spec::wants_ca_bundle(plan.image.ca_certificates, &built.crates);
+    let what = if base.ca_bundle { "users, /tmp, CA certificates" } else { "users, /tmp" };
+    let mut layers = vec![(image::base::contents(&base), format!("cargo containerize: base ({what})"))];
+    if !plan.image.includes.is_empty() {
+        let listed: Vec<String> = plan.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
+        let contents = image::include::contents(&plan.image.includes)?;
+        layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
+    }
+    let (digest, size) = cache.file_digest(&built.executable)?;
+    let entry = Entry::file_with_digest(bin, built.executable.clone(), 0o755, digest, size);
+    layers.push((Contents::new(vec![entry]), format!("COPY {bin} /{bin} # cargo containerize")));
+    Ok(layers)
+}
+
+/// Compressed layers from the cache, compressing those it lacks.
+pub(crate) fn compress_all(cache: &LayerCache, layers: Vec<(Contents, String)>) -> std::io::Result<Vec<Layer>> {
+    layers.into_iter().map(|(contents, created_by)| cache.layer(contents, Compressor::default(), created_by)).collect()
+}
+
+/// Compresses the layers; when the image goes to a registry and the binary's layer is new,
+/// uploads that layer to the first registry while it is being compressed
+/// (`registry::upload_growing_blocking`), and returns that upload still running: local
+/// sinks do not wait for it. Any failure of the head start only costs time: the push
+/// uploads what is missing.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn compress_with_head_start<'scope, 'env>(
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    plan: &'env Plan,
+    cache: &LayerCache,
+    layers: Vec<(Contents, String)>,
+    opts: Option<&'env registry::PushOptions>,
+    progress: &'env Progress,
+    growth: &'env Growth,
+    rx: tokio::sync::watch::Receiver<crate::image::growing::Written>,
+) -> (std::io::Result<Vec<Layer>>, Option<HeadStart<'scope>>) {
+    let first_push = plan.sinks.iter().find_map(|s| match s {
+        SinkSpec::Registry { references } => references.first(),
+        _ => None,
+    });
+    let new_binary = layers.last().is_some_and(|(c, _)| !cache.has_layer(c, Compressor::default()));
+    let (Some(reference), Some(opts), true) = (first_push, opts, new_binary) else {
+        return (compress_all(cache, layers), None);
+    };
+    let count = layers.len();
+    let uploader = scope.spawn(move || registry::upload_growing_blocking(reference, opts, growth, rx, progress));
+    let compressed: std::io::Result<Vec<Layer>> = layers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (c, created_by))| {
+            let watch = (i + 1 == count).then_some(growth);
+            cache.layer_growing(c, Compressor::default(), created_by, watch)
+        })
+        .collect();
+    growth.end();
+    (compressed, Some(uploader))
+}
