@@ -191,6 +191,12 @@ fn status_hint(
 }
 
 fn network_hint(registry: &str, kind: Failure) -> Option<String> {
+    if kind == Failure::Timeout {
+        return Some(format!(
+            "{registry} did not answer in time: check that it is reachable and that a registry listens there (not \
+             another service); for a slow one, raise CARGO_CONTAINERIZE_TIMEOUT_SECS"
+        ));
+    }
     if kind == Failure::Tls {
         return Some(format!(
             "the TLS certificate of {registry} is not trusted; pass its CA certificate with --ca-cert FILE (PEM) or SSL_CERT_FILE, or use --insecure-registry {registry} for a plain-HTTP registry"

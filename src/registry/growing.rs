@@ -23,6 +23,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
+/// How long the head start waits for any answer.
+const HEAD_START_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Streams the file `growth` offers to `reference`'s repository as it is written. Returns
 /// the digest and size uploaded, or `None` when there was nothing to stream (the layer was
 /// already cached, or compressing it failed).
@@ -48,7 +51,11 @@ async fn upload_growing(
     progress: &Progress,
 ) -> Result<Option<(Digest, u64)>, Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
-    let transport = Transport::new(&opts.client_options())?;
+    // A head start is worth little against a registry slow to answer: it gives up early
+    // (the push that follows waits the full timeout), so a silent registry costs one wait.
+    let mut client = opts.client_options();
+    client.tuning.timeout = client.tuning.timeout.min(HEAD_START_TIMEOUT);
+    let transport = Transport::new(&client)?;
     let credentials = super::credentials_for(&target.registry, opts)?;
     let session = Session::connect(&transport, &target.registry, &target.bases, credentials).await?;
     // The writer offers the file before its first byte, or ends without one.
