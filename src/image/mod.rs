@@ -137,7 +137,7 @@ impl Artifact {
     }
 
     /// The digest a registry or layout knows the artifact by.
-    pub fn digest(&self) -> &Digest {
+    pub(crate) fn digest(&self) -> &Digest {
         &self.manifest().digest
     }
 
