@@ -71,7 +71,7 @@ pub struct Args {
     pub(crate) push: Vec<String>,
 
     /// Allow plain HTTP to this registry host (loopback registries always are)
-    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", action = ArgAction::Append, help_heading = "Registry Options")]
+    #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = insecure_host, action = ArgAction::Append, help_heading = "Registry Options")]
     pub(crate) insecure_registries: Vec<String>,
     /// Trust this PEM CA certificate for HTTPS, besides the system's store
     #[arg(long = "ca-cert", value_name = "FILE", action = ArgAction::Append, help_heading = "Registry Options")]
@@ -152,6 +152,11 @@ impl Args {
     }
 }
 
+/// An `--insecure-registry` value is a host, checked when the command line is read.
+fn insecure_host(value: &str) -> Result<String, String> {
+    crate::registry::transport::insecure_entry(value).map(|_| value.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,5 +174,13 @@ mod tests {
         assert_eq!(a.target(), "x86_64-unknown-linux-musl");
         assert_eq!(a.tags, ["a:1", "b"]);
         assert_eq!(a.features, ["x,y"]);
+    }
+
+    #[test]
+    fn an_insecure_registry_must_be_a_host() {
+        let a = Args::try_parse_from(["cargo-containerize", "--insecure-registry", "[fd00::1]:5000"]).unwrap();
+        assert_eq!(a.insecure_registries, ["[fd00::1]:5000"]);
+        let e = Args::try_parse_from(["cargo-containerize", "--insecure-registry", "http://reg.lan"]).unwrap_err();
+        assert!(e.to_string().contains("expected HOST, HOST:PORT or [IPV6]:PORT"), "{e}");
     }
 }

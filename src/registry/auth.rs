@@ -1,7 +1,7 @@
 //! Registry authentication: `WWW-Authenticate` challenges, and Basic or Bearer tokens per scope.
 
 use super::credentials::Credentials;
-use super::error::{Error, Failure, Request};
+use super::error::Error;
 use super::transport::{check, Body, Transport};
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION};
 use reqwest::{Method, StatusCode, Url};
@@ -132,9 +132,10 @@ struct State {
     challenge: Option<Challenge>,
     scopes: BTreeSet<String>,
     token: Option<Token>,
-    /// The token endpoint did not answer in time: every later request fails at once with
-    /// this, instead of waiting the timeout again.
-    timed_out: Option<(String, Request, String)>,
+    /// The token endpoint failed (after its own retries): every later request that needs a
+    /// token fails at once with this, instead of asking (and waiting) again. A new 401
+    /// challenge clears it.
+    failed: Option<Error>,
 }
 
 /// Authentication for one registry host. Shared by all its requests.
@@ -173,6 +174,7 @@ impl Auth {
             state.challenge = Some(basic.clone());
         }
         state.token = None;
+        state.failed = None;
     }
 
     /// The `Authorization` value covering `scopes`, fetching a token when needed.
@@ -190,16 +192,16 @@ impl Auth {
             .as_ref()
             .is_some_and(|t| t.refresh_at > Instant::now() && scopes.iter().all(|s| t.scopes.contains(s)));
         if !fresh {
-            if let Some((registry, request, detail)) = &state.timed_out {
-                return Err(Error::network(registry, request.clone(), detail.clone(), Failure::Timeout));
+            if let Some(failed) = &state.failed {
+                return Err(failed.duplicate());
             }
             let all: Vec<String> = state.scopes.iter().cloned().collect();
             let (value, lifetime) = match self.fetch_token(transport, &challenge, &all).await {
-                Err(Error::Network { registry, request, detail, kind: Failure::Timeout }) => {
-                    state.timed_out = Some((registry.clone(), request.clone(), detail.clone()));
-                    return Err(Error::network(&registry, request, detail, Failure::Timeout));
+                Ok(token) => token,
+                Err(e) => {
+                    state.failed = Some(e.duplicate());
+                    return Err(e);
                 }
-                other => other?,
             };
             let now = Instant::now();
             let refresh_at = now.checked_add(refresh_after(lifetime)).unwrap_or(now);

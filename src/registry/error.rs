@@ -103,6 +103,39 @@ impl Error {
         }
     }
 
+    /// A copy of this error, for a failure remembered and reported again (an I/O error keeps
+    /// its kind and message).
+    pub(crate) fn duplicate(&self) -> Error {
+        match self {
+            Error::NoRegistry { reference, repository } => {
+                Error::NoRegistry { reference: reference.clone(), repository: repository.clone() }
+            }
+            Error::Status { registry, request, status, diagnostics, location } => Error::Status {
+                registry: registry.clone(),
+                request: request.clone(),
+                status: *status,
+                diagnostics: diagnostics.clone(),
+                location: location.clone(),
+            },
+            Error::Insecure { registry, url, host, via } => {
+                Error::Insecure { registry: registry.clone(), url: url.clone(), host: host.clone(), via: via.clone() }
+            }
+            Error::Network { registry, request, detail, kind } => {
+                Error::network(registry, request.clone(), detail.clone(), *kind)
+            }
+            Error::Protocol { registry, request, message } => {
+                Error::Protocol { registry: registry.clone(), request: request.clone(), message: message.clone() }
+            }
+            Error::Io { what, source } => {
+                Error::Io { what: what.clone(), source: std::io::Error::new(source.kind(), source.to_string()) }
+            }
+            Error::Credentials { registry, message } => {
+                Error::Credentials { registry: registry.clone(), message: message.clone() }
+            }
+            Error::Tls { message } => Error::Tls { message: message.clone() },
+        }
+    }
+
     /// Whether any diagnostic carries `code`.
     pub(crate) fn has_code(&self, code: &str) -> bool {
         matches!(self, Error::Status { diagnostics, .. } if diagnostics.iter().any(|d| d.code == code))

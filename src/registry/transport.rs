@@ -24,10 +24,10 @@ const MAX_REDIRECTS: usize = 10;
 /// `https` for loopback hosts (a local registry may serve either, and plain http, the usual
 /// case, costs no TLS handshake); else `https` only.
 pub(crate) fn schemes(host: &str, insecure: &[String]) -> &'static [&'static str] {
-    let (name, port) = split_host(host);
-    if named_insecure(name, port, insecure) {
+    let Ok(url) = Url::parse(&format!("http://{host}/")) else { return &["https"] };
+    if named_insecure(&url, insecure) {
         &["http"]
-    } else if is_loopback(name) {
+    } else if url.host_str().is_some_and(is_loopback) {
         &["http", "https"]
     } else {
         &["https"]
@@ -41,33 +41,38 @@ pub(crate) fn plain_http_allowed(url: &Url, insecure: &[String]) -> bool {
     if url.scheme() != "http" {
         return url.scheme() == "https";
     }
+    url.host_str().is_some_and(is_loopback) || named_insecure(url, insecure)
+}
+
+/// Whether `--insecure-registry` names the host (and port) of this plain-HTTP `url`. Hosts
+/// compare as URLs compare them, so `Reg.LAN`, `10.0.0.001` and `[fd00:0::1]` name
+/// `reg.lan`, `10.0.0.1` and `[fd00::1]`; an entry without a port names every port.
+fn named_insecure(url: &Url, insecure: &[String]) -> bool {
     let Some(host) = url.host_str() else { return false };
-    let name = host.trim_start_matches('[').trim_end_matches(']');
-    is_loopback(name) || named_insecure(name, url.port_or_known_default(), insecure)
+    insecure
+        .iter()
+        .filter_map(|entry| insecure_entry(entry).ok())
+        .any(|(name, port)| name == host && port.is_none_or(|p| Some(p) == url.port_or_known_default()))
 }
 
-/// Whether `--insecure-registry` names this host (and port): entries are `HOST`, `HOST:PORT`,
-/// `[V6]`, `[V6]:PORT` or a bare IPv6 address; names compare without regard to case.
-fn named_insecure(name: &str, port: Option<u16>, insecure: &[String]) -> bool {
-    insecure.iter().any(|entry| {
-        let (entry_name, entry_port) = split_host(entry);
-        entry_name.eq_ignore_ascii_case(name) && (entry_port.is_none() || entry_port == port)
-    })
-}
-
-/// `host[:port]`, `[v6][:port]` or a bare IPv6 address: the name (brackets dropped) and the port.
-pub(crate) fn split_host(host: &str) -> (&str, Option<u16>) {
-    if let Some(rest) = host.strip_prefix('[') {
-        let (name, after) = rest.split_once(']').unwrap_or((rest, ""));
-        return (name, after.strip_prefix(':').and_then(|p| p.parse().ok()));
+/// An `--insecure-registry` entry: `HOST`, `HOST:PORT`, `[V6]`, `[V6]:PORT` or a bare IPv6
+/// address, as the host a URL shows (lower case, IPv6 in brackets) and an optional port.
+pub(crate) fn insecure_entry(entry: &str) -> Result<(String, Option<u16>), String> {
+    let problem =
+        || format!("{entry:?} is not a registry host; expected HOST, HOST:PORT or [IPV6]:PORT, e.g. 10.0.0.5:5000");
+    if entry.is_empty() || entry.contains(['/', '@', '?', '#', ' ']) {
+        return Err(problem());
     }
-    match host.matches(':').count() {
-        1 => {
-            let (name, port) = host.split_once(':').expect("one colon");
-            (name, port.parse().ok())
-        }
-        _ => (host, None),
-    }
+    let bare_v6 = !entry.starts_with('[') && entry.matches(':').count() > 1;
+    let authority = if bare_v6 { format!("[{entry}]") } else { entry.to_string() };
+    let url = Url::parse(&format!("http://{authority}/")).map_err(|_| problem())?;
+    let host = url.host_str().ok_or_else(problem)?.to_string();
+    // `Url` forgets a port equal to the scheme's default: keep the one written.
+    let port = match authority.rsplit_once(':') {
+        Some((_, p)) if !p.ends_with(']') => Some(p.parse::<u16>().map_err(|_| problem())?),
+        _ => None,
+    };
+    Ok((host, port))
 }
 
 /// `localhost`, 127.0.0.0/8 and `::1`.
@@ -564,6 +569,18 @@ mod tests {
         assert!(!allowed("http://reg.lan:5000/v2/", "reg.lan:80"));
         assert!(allowed("http://reg.lan/v2/", "reg.lan:80"));
         assert!(!allowed("http://other.lan/v2/", "reg.lan"));
+        // Spellings of the same host name it; look-alikes do not.
+        assert!(allowed("http://[fd00::1]:5000/v2/", "[fd00:0:0::1]:5000"));
+        assert!(allowed("http://[fd00::1]:5000/v2/", "fd00:0000::1"));
+        assert!(allowed("http://10.0.0.1:5000/v2/", "10.0.0.001"));
+        assert!(allowed("http://reg.lan./v2/", "reg.lan.") && !allowed("http://reg.lan.evil/v2/", "reg.lan"));
+        assert!(!allowed("http://10.0.0.10/v2/", "10.0.0.1"));
+        assert_eq!(schemes("[fd00::1]:5000", &["[FD00:0::1]:5000".into()]), ["http"]);
+        assert_eq!(schemes("10.0.0.1:5000", &["10.0.0.001".into()]), ["http"]);
+        for bad in ["", "reg.lan/path", "user@reg.lan", "reg.lan:port", "reg.lan:99999", "[fd00::1"] {
+            assert!(insecure_entry(bad).is_err(), "{bad:?}");
+            assert!(!allowed("http://reg.lan/v2/", bad), "{bad:?}");
+        }
     }
 
     #[test]
