@@ -64,6 +64,13 @@ pub(crate) fn resolve_links(path: &Path) -> io::Result<(PathBuf, bool)> {
     let (mut links, mut missing) = (0, false);
     while let Some(c) = pending.pop() {
         if c == ".." {
+            // As the kernel: `..` after a component that does not exist leads nowhere.
+            if missing {
+                return Err(io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("{} goes back (`..`) out of {}, which does not exist", path.display(), resolved.display()),
+                ));
+            }
             resolved.pop();
             continue;
         }

@@ -6,6 +6,7 @@ use super::temp::write_through;
 use super::{output_parent, resolve_links, sweep, TempFile};
 use std::fs::{self, File};
 use std::io::{self, IsTerminal, Write};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -36,6 +37,11 @@ fn refuse(path: &Path, what: &str) -> io::Error {
 pub(crate) fn destination(path: &Path) -> io::Result<Destination> {
     if is_stdout_path(path) {
         return Ok(Destination::Stdout);
+    }
+    // `new/`, `new/.` and `..` name directories even when nothing is there yet.
+    let last = path.as_os_str().as_bytes().rsplit(|b| *b == b'/').next().unwrap_or_default();
+    if matches!(last, b"" | b"." | b"..") {
+        return Err(refuse(path, "a directory name, not a file name (add one, e.g. image.tar)"));
     }
     let (resolved, _) = resolve_links(path)?;
     let meta = match fs::metadata(&resolved) {
@@ -392,5 +398,21 @@ mod tests {
         let err = write_output(&fifo, &tuning, |w| w.write_all(&vec![0; 1 << 20])).unwrap_err();
         assert!(err.to_string().contains("took nothing for"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn directory_names_and_dot_dot_past_a_missing_directory_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["new/", "new/.", "new/.."] {
+            let err = check_output(&dir.path().join(name)).unwrap_err().to_string();
+            assert!(err.contains("a directory name, not a file name"), "{name}: {err}");
+        }
+        // `nope/../x` would be `x` if `..` were taken textually; the kernel finds no `nope`.
+        let err = check_output(&dir.path().join("nope/../x.tar")).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::NotFound, "{err}");
+        assert!(err.to_string().contains("which does not exist"), "{err}");
+        fs::create_dir(dir.path().join("real")).unwrap();
+        check_output(&dir.path().join("real/../x.tar")).unwrap();
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1, "a check wrote something");
     }
 }

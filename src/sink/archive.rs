@@ -4,7 +4,7 @@
 use super::layout::{index_json, OCI_LAYOUT};
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
-use crate::image::digest::Digest;
+use crate::image::digest::{Digest, HashingReader};
 use crate::image::layer::{Diff, MTIME};
 use crate::image::{Artifact, Image, Unpacked};
 use crate::reference::Reference;
@@ -25,7 +25,15 @@ pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
         let path = blob_path(layer.blob.digest.hex());
-        append(&mut tar, &path, layer.blob.size, layer.blob.open()?)?;
+        // Hashed on the way in: a cached layer that changed during the run fails the tar.
+        let mut reader = HashingReader::new(layer.blob.open()?);
+        append(&mut tar, &path, layer.blob.size, &mut reader)?;
+        if reader.finish() != (layer.blob.digest.clone(), layer.blob.size) {
+            return Err(io::Error::other(format!(
+                "layer {} changed during the run (the layer cache was modified); run again",
+                layer.blob.digest
+            )));
+        }
         layer_paths.push(path);
     }
     let manifest = image.manifest.bytes().expect("manifests are held in memory");
@@ -155,5 +163,26 @@ mod tests {
         assert!(first_cause(short(), changed()).unwrap_err().to_string().contains("changed"));
         assert_eq!(first_cause(sink_full(), Ok(())).unwrap_err().kind(), io::ErrorKind::StorageFull);
         assert!(first_cause(Ok(()), Ok(())).is_ok());
+    }
+
+    #[test]
+    fn a_cached_layer_changed_during_the_run_fails_the_tar() {
+        use crate::image::cache::LayerCache;
+        use crate::image::config::RunConfig;
+        use crate::image::layer::{Compressor, Contents, Entry};
+        use crate::image::platform::Platform;
+        let dir = tempfile::tempdir().unwrap();
+        let cache = LayerCache::new(dir.path().to_path_buf());
+        let contents = Contents::new(vec![Entry::bytes("/app", b"app".to_vec(), 0o755)]);
+        let layer = cache.layer(contents, Compressor::default(), "COPY".into()).unwrap();
+        let image = Image::assemble(Platform::linux("amd64", None), &RunConfig::default(), vec![layer]);
+        write(Vec::new(), &image, &[], &[]).unwrap();
+        // Same size, other bytes: only hashing the layer as it goes in can tell.
+        let path = image.layers[0].blob.path().expect("a cached layer is a file").to_path_buf();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        let err = write(Vec::new(), &image, &[], &[]).unwrap_err().to_string();
+        assert!(err.contains("changed during the run"), "{err}");
     }
 }

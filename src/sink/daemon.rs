@@ -72,6 +72,10 @@ impl Endpoint {
                 return Err(Error::UnsupportedHost(format!("{} with DOCKER_TLS_VERIFY", shown_host(&host))));
             }
             let addr = rest.split('/').next().unwrap_or(rest);
+            // No user information in a Docker TCP address: refused, and never shown.
+            if addr.contains('@') {
+                return Err(Error::UnsupportedHost(shown_host(&host)));
+            }
             let has_port = addr.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok());
             let addr = if has_port { addr.to_string() } else { format!("{addr}:2375") };
             return Ok(Endpoint::Tcp(addr));
@@ -223,7 +227,9 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet:
         .map(drop)
         .and_then(|()| w.write_all(b"0\r\n\r\n"))
         .and_then(|()| w.flush());
-    let stream = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+    // The socket back, whatever happened to the body: the engine's answer says what it made
+    // of it, even when it stopped reading early.
+    let (stream, _unsent) = w.into_parts();
     if sent.is_err() {
         // The body broke off: say so now, rather than leave the engine waiting for the rest.
         stream.shutdown_write();
@@ -236,13 +242,24 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet:
     });
     // Loading is the engine's work, and may take a while: ten stall times at most.
     let stream = Bounded { stream, idle: stall, deadline: std::time::Instant::now() + stall * 10 };
-    // Even if sending failed (the engine may stop reading early), its answer says why.
+    // Which failure explains the others: a body that broke off here (a file changed while it
+    // was read) over the engine's complaint about the short tar; the engine's answer over
+    // the broken pipe its early refusal caused.
+    let local = sent.as_ref().is_err_and(|e| !is_broken_connection(e));
     let (status, body) = match read_response(stream) {
         Ok(r) => r,
         Err(e) => return Err(io_err(sent.err().unwrap_or(e))),
     };
+    if local {
+        return sent.map_err(io_err);
+    }
     check_load_response(status, &body).map_err(|message| Error::Refused { endpoint: describe.clone(), message })?;
     sent.map_err(io_err)
+}
+
+/// Whether a write failed because the other end went away.
+fn is_broken_connection(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted)
 }
 
 /// A 200 can still carry `{"error": ...}` lines: any of them is a failure.

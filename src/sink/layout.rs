@@ -237,9 +237,15 @@ fn write_blob(blobs: &Path, blob: &Blob, memo: &FileDigests) -> io::Result<()> {
         return Ok(());
     }
     let mut tmp = TempFile::new_in(blobs)?;
-    let copied = blob.copy_to(tmp.file_mut())?;
-    if copied != blob.size {
-        return Err(io::Error::other(format!("blob {} has {copied} bytes, {} expected", blob.digest, blob.size)));
+    blob.copy_to(tmp.file_mut())?;
+    // The copy is read back and checked: the memo will vouch for it from now on.
+    let mut copy = tmp.reopen()?;
+    let (digest, size) = crate::image::digest::of_open(&mut copy)?;
+    if (&digest, size) != (&blob.digest, blob.size) {
+        return Err(io::Error::other(format!(
+            "the copy of blob {} does not match it (its source changed during the run); run again",
+            blob.digest
+        )));
     }
     tmp.persist(&dst)
 }
@@ -299,10 +305,12 @@ fn remove_unreferenced(dir: &Path, index: &Value) -> io::Result<()> {
             }
         }
     }
+    // Best effort: only files are removed, and what cannot be is left for another time.
     for entry in fs::read_dir(&blobs)?.flatten() {
         let name = entry.file_name().to_string_lossy().to_string();
-        if !name.starts_with(fsutil::TEMP_PREFIX) && !reachable.contains(&name) {
-            fs::remove_file(entry.path())?;
+        let file = entry.file_type().is_ok_and(|t| t.is_file() || t.is_symlink());
+        if file && !name.starts_with(fsutil::TEMP_PREFIX) && !reachable.contains(&name) {
+            let _ = fs::remove_file(entry.path());
         }
     }
     Ok(())
@@ -327,4 +335,29 @@ fn descriptors(doc: &Value) -> Vec<String> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::cache::LayerCache;
+    use crate::image::digest::Digest;
+
+    #[test]
+    fn a_blob_whose_source_does_not_match_its_digest_is_not_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let (blobs, source) = (dir.path().join("blobs"), dir.path().join("layer"));
+        fs::create_dir(&blobs).unwrap();
+        fs::write(&source, b"changed").unwrap();
+        let memo = LayerCache::new(dir.path().join("cache")).files();
+        // The digest and size recorded for the layer are of other bytes of the same length.
+        let blob = Blob::from_file("application/octet-stream", source.clone(), Digest::of(b"content"), 7);
+        let err = write_blob(&blobs, &blob, &memo).unwrap_err().to_string();
+        assert!(err.contains("does not match it"), "{err}");
+        assert_eq!(fs::read_dir(&blobs).unwrap().count(), 0, "a blob or a temporary file was left");
+        // The right bytes are written.
+        fs::write(&source, b"content").unwrap();
+        write_blob(&blobs, &blob, &memo).unwrap();
+        assert_eq!(fs::read(blobs.join(Digest::of(b"content").hex())).unwrap(), b"content");
+    }
 }
