@@ -58,7 +58,7 @@ pub(crate) fn layer_contents(
     let mut layers = vec![(image::base::contents(&base), format!("cargo containerize: base ({what})"))];
     if !plan.image.includes.is_empty() {
         let listed: Vec<String> = plan.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
-        let contents = image::include::contents(&plan.image.includes)?;
+        let contents = image::include::contents(&plan.image.includes, bin)?;
         layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
     }
     let (digest, size) = cache.file_digest(&built.executable)?;

@@ -253,7 +253,7 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Pl
     let (created, revision) = git_facts(&package_dir, tuning, args.quiet)?;
     let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
     let platforms = platforms(args, &settings)?;
-    crate::image::include::check(settings.include.as_deref().unwrap_or_default())
+    crate::image::include::check(settings.include.as_deref().unwrap_or_default(), &bin)
         .map_err(|e| Error::Include { message: e.to_string() })?;
     let image = spec::resolve(settings, &provenance);
     let sinks = sinks(args, tags, pushes, image.settings.tags.as_deref().unwrap_or_default(), &target_dir, &bin);

@@ -40,23 +40,26 @@ enum Found {
 }
 
 /// Checks every include's tree without reading any file: what [`contents`] would refuse,
-/// found before the build.
-pub(crate) fn check(includes: &[Include]) -> io::Result<()> {
+/// found before the build. `bin` is the binary's name: its path (`/bin`) is not an include's.
+pub(crate) fn check(includes: &[Include], bin: &str) -> io::Result<()> {
+    let mut claims = Claims::new(bin);
     for inc in includes {
-        walk(inc, &mut |_| Ok(()))?;
+        claims.parents(inc)?;
+        walk(inc, &mut |found| claims.claim(&found, inc))?;
     }
     Ok(())
 }
 
 /// The entries for every include, with the parent directories of each destination.
-pub(crate) fn contents(includes: &[Include]) -> io::Result<Contents> {
+pub(crate) fn contents(includes: &[Include], bin: &str) -> io::Result<Contents> {
+    let mut claims = Claims::new(bin);
     let mut entries = Vec::new();
     for inc in includes {
-        let parts: Vec<&str> = inc.to.split('/').filter(|p| !p.is_empty()).collect();
-        for i in 1..parts.len() {
-            entries.push(Entry::dir(&format!("/{}", parts[..i].join("/")), 0o755));
+        for parent in claims.parents(inc)? {
+            entries.push(Entry::dir(&parent, 0o755));
         }
         walk(inc, &mut |found| {
+            claims.claim(&found, inc)?;
             entries.push(match found {
                 Found::Dir(to) => Entry::dir(&to, 0o755),
                 Found::File(to, from, mode) => Entry::file(&to, from, mode)?,
@@ -66,6 +69,58 @@ pub(crate) fn contents(includes: &[Include]) -> io::Result<Contents> {
         })?;
     }
     Ok(Contents::new(entries))
+}
+
+/// What each path of the image holds and which include put it there, so that two includes
+/// that disagree (two files at one path, a file where a directory is) are refused instead of
+/// one silently winning. Directories merge, as `COPY` merges them.
+struct Claims {
+    paths: std::collections::BTreeMap<String, (bool, String)>,
+}
+
+impl Claims {
+    fn new(bin: &str) -> Claims {
+        let mut paths = std::collections::BTreeMap::new();
+        paths.insert(format!("/{bin}"), (false, format!("the binary {bin}")));
+        Claims { paths }
+    }
+
+    /// Claims the directories above `inc.to`; returns them, outermost first.
+    fn parents(&mut self, inc: &Include) -> io::Result<Vec<String>> {
+        let parts: Vec<&str> = inc.to.split('/').filter(|p| !p.is_empty()).collect();
+        let dirs: Vec<String> = (1..parts.len()).map(|i| format!("/{}", parts[..i].join("/"))).collect();
+        for dir in &dirs {
+            self.insert(dir, true, inc)?;
+        }
+        Ok(dirs)
+    }
+
+    fn claim(&mut self, found: &Found, inc: &Include) -> io::Result<()> {
+        match found {
+            Found::Dir(to) => self.insert(to, true, inc),
+            Found::File(to, ..) | Found::Link(to, _) => self.insert(to, false, inc),
+        }
+    }
+
+    fn insert(&mut self, path: &str, dir: bool, inc: &Include) -> io::Result<()> {
+        let by = format!("include {} ({})", inc.shown, inc.to);
+        match self.paths.get(path) {
+            None => {
+                self.paths.insert(path.to_string(), (dir, by));
+                Ok(())
+            }
+            Some((true, _)) if dir => Ok(()),
+            Some((was_dir, other)) => {
+                let what = |d: bool| if d { "a directory" } else { "a file" };
+                let other = if *other == by { "another entry of the same include".to_string() } else { other.clone() };
+                Err(invalid(format!(
+                    "{by} puts {} at {path} in the image, where {other} puts {}; give the includes different destinations (`to`) so that nothing is silently replaced",
+                    what(dir),
+                    what(*was_dir)
+                )))
+            }
+        }
+    }
 }
 
 /// Walks `inc.from` (already resolved and checked to be a file or a directory) in sorted
@@ -190,7 +245,7 @@ mod tests {
         fs::write(src.join("z.txt"), "z").unwrap();
         fs::write(src.join("b/run.sh"), "#!/bin/sh").unwrap();
         fs::set_permissions(src.join("b/run.sh"), fs::Permissions::from_mode(0o700)).unwrap();
-        let c = contents(&[include(src, "/srv/www")]).unwrap();
+        let c = contents(&[include(src, "/srv/www")], "app").unwrap();
         let got: Vec<(String, u32)> = c.entries().iter().map(|e| (e.path.clone(), e.mode)).collect();
         assert_eq!(
             got,
@@ -212,30 +267,67 @@ mod tests {
         fs::write(src.join("v1/app.js"), "x").unwrap();
         symlink("v1", src.join("current")).unwrap();
         symlink("../app.js", src.join("v1/up")).unwrap();
-        let c = contents(&[include(src.clone(), "/srv")]).unwrap();
+        let c = contents(&[include(src.clone(), "/srv")], "app").unwrap();
         let link = c.entries().iter().find(|e| e.path == "srv/current").unwrap();
         assert!(matches!(&link.kind, crate::image::layer::EntryKind::Symlink { target } if target == "v1"));
         // `v1/up` -> `../app.js` resolves to `app.js` at the root: inside, so kept.
         assert!(c.entries().iter().any(|e| e.path == "srv/v1/up"));
 
         symlink("/etc/shadow", src.join("shadow")).unwrap();
-        let err = contents(&[include(src.clone(), "/srv")]).unwrap_err().to_string();
+        let err = contents(&[include(src.clone(), "/srv")], "app").unwrap_err().to_string();
         assert!(err.contains("shadow") && err.contains("an absolute path"), "{err}");
         fs::remove_file(src.join("shadow")).unwrap();
         symlink("../../outside", src.join("v1/esc")).unwrap();
-        let err = check(&[include(src.clone(), "/srv")]).unwrap_err().to_string();
+        let err = check(&[include(src.clone(), "/srv")], "app").unwrap_err().to_string();
         assert!(err.contains("outside the included tree"), "{err}");
         fs::remove_file(src.join("v1/esc")).unwrap();
 
         // Through the tree's own links: `here -> .` is the root, `up -> here/..` its parent.
         symlink(".", src.join("here")).unwrap();
         symlink("here/..", src.join("up")).unwrap();
-        let err = check(&[include(src.clone(), "/srv")]).unwrap_err().to_string();
+        let err = check(&[include(src.clone(), "/srv")], "app").unwrap_err().to_string();
         assert!(err.contains("up is a symlink") && err.contains("outside the included tree"), "{err}");
         fs::remove_file(src.join("up")).unwrap();
         symlink("here/../missing", src.join("dangling")).unwrap();
-        let err = check(&[include(src, "/srv")]).unwrap_err().to_string();
+        let err = check(&[include(src, "/srv")], "app").unwrap_err().to_string();
         assert!(err.contains("dangling is a symlink") && err.contains("outside the included tree"), "{err}");
+    }
+
+    #[test]
+    fn includes_that_disagree_are_refused_and_directories_merge() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+        fs::create_dir_all(a.join("conf")).unwrap();
+        fs::create_dir_all(b.join("conf")).unwrap();
+        fs::write(a.join("conf/one"), "1").unwrap();
+        fs::write(b.join("conf/two"), "2").unwrap();
+        let file = dir.path().join("file");
+        fs::write(&file, "f").unwrap();
+        let named =
+            |from: &Path, shown: &str, to: &str| Include { from: from.into(), shown: shown.into(), to: to.into() };
+        // Two trees into one directory merge.
+        let c = contents(&[named(&a, "a", "/etc/app"), named(&b, "b", "/etc/app")], "app").unwrap();
+        let paths: Vec<&str> = c.entries().iter().map(|e| e.path.as_str()).collect();
+        assert_eq!(paths, ["etc", "etc/app", "etc/app/conf", "etc/app/conf/one", "etc/app/conf/two"]);
+        // The same file twice: refused, naming both.
+        let err = check(&[named(&a, "a", "/etc/app"), named(&a, "a2", "/etc/app")], "app").unwrap_err().to_string();
+        assert!(
+            err.contains("include a2 (/etc/app) puts a file at /etc/app/conf/one")
+                && err.contains("include a (/etc/app)"),
+            "{err}"
+        );
+        // A file where another include has a directory, either way round.
+        let err =
+            check(&[named(&a, "a", "/etc/app"), named(&file, "file", "/etc/app/conf")], "app").unwrap_err().to_string();
+        assert!(err.contains("puts a file at /etc/app/conf") && err.contains("puts a directory"), "{err}");
+        let err = check(&[named(&file, "file", "/etc"), named(&a, "a", "/etc/app")], "app").unwrap_err().to_string();
+        assert!(err.contains("puts a directory at /etc") && err.contains("include file (/etc) puts a file"), "{err}");
+        // The binary's own path, or a directory there.
+        let err = contents(&[named(&file, "file", "/app")], "app").unwrap_err().to_string();
+        assert!(err.contains("at /app in the image, where the binary app puts a file"), "{err}");
+        let err = check(&[named(&file, "file", "/app/data")], "app").unwrap_err().to_string();
+        assert!(err.contains("puts a directory at /app"), "{err}");
+        assert!(check(&[named(&file, "file", "/app.conf")], "app").is_ok());
     }
 
     #[test]
@@ -246,7 +338,7 @@ mod tests {
         let fifo = std::ffi::CString::new(src.join("pipe").to_str().unwrap()).unwrap();
         // SAFETY: mkfifo with a valid NUL-terminated path.
         assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
-        let err = check(&[include(src, "/srv")]).unwrap_err().to_string();
+        let err = check(&[include(src, "/srv")], "app").unwrap_err().to_string();
         assert!(err.contains("pipe is a FIFO"), "{err}");
     }
 }
