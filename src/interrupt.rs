@@ -3,10 +3,19 @@
 //! (130 or 143). What SIGKILL leaves behind, the next run sweeps (`crate::fsutil::sweep`).
 
 use signal_hook::consts::{SIGINT, SIGTERM};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Mutex, Once};
 
 /// Process groups of the cargo builds running now.
 static GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// The signal being handled, 0 before one comes. Set before any build is stopped, so a
+/// build that fails because it was stopped is known for what it is.
+static SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// Held by the handler from the signal to the exit: the main thread waits on it rather than
+/// exit first (with a build's failure code) while temporary files are being removed.
+static HANDLING: Mutex<()> = Mutex::new(());
 
 /// Installs the handler, once per process. Without it (it could not be installed) the
 /// signals keep their default action, and the next run sweeps what is left.
@@ -16,6 +25,8 @@ pub(crate) fn install() {
         let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else { return };
         std::thread::spawn(move || {
             if let Some(signal) = signals.forever().next() {
+                let _handling = HANDLING.lock().unwrap_or_else(|e| e.into_inner());
+                SIGNAL.store(signal, Ordering::SeqCst);
                 for group in GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                     kill_group(*group);
                 }
@@ -25,6 +36,17 @@ pub(crate) fn install() {
             }
         });
     });
+}
+
+/// After a signal: waits for the handler to clean up and end the process, and returns the
+/// code to exit with should it not (128 + the signal). `None` when no signal came.
+pub(crate) fn exit_code_if_interrupted() -> Option<i32> {
+    let signal = SIGNAL.load(Ordering::SeqCst);
+    if signal == 0 {
+        return None;
+    }
+    drop(HANDLING.lock());
+    Some(128 + signal)
 }
 
 /// Records a running build's process group, so an interrupt stops it.

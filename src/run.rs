@@ -14,7 +14,12 @@ use crate::workspace::{LoadOptions, Workspace};
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
-    match run_inner(args) {
+    let result = run_inner(args);
+    // A build stopped by Ctrl-C fails: that is the signal's doing, not an error to report.
+    if let Some(code) = crate::interrupt::exit_code_if_interrupted() {
+        return code;
+    }
+    match result {
         Ok(all_ok) => i32::from(!all_ok),
         Err(e) => {
             report(&e);

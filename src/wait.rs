@@ -30,6 +30,9 @@ impl Drop for Announce {
     }
 }
 
+/// The most of a child's output (each of stdout and stderr) that is kept.
+const MAX_OUTPUT: usize = 1 << 20;
+
 /// How long, once the child has exited, its pipes are read on: what it wrote is in them
 /// already, and a process it left behind holding them open must not hold the caller.
 const AFTER_EXIT: Duration = Duration::from_millis(200);
@@ -37,14 +40,18 @@ const AFTER_EXIT: Duration = Duration::from_millis(200);
 /// Waits for `child` to exit and collects its output, for at most `timeout`; a child still
 /// running then is killed, and `Ok(None)` returned.
 pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Result<Option<Output>> {
-    // Each pipe is read on a thread that hands over what it reads as it comes, then `None`.
+    // Each pipe is read on a thread that hands over what it reads as it comes, then `None`;
+    // past MAX_OUTPUT it reads on but keeps nothing, so a child cannot fill the memory.
     let read_all = |pipe: Option<Box<dyn Read + Send>>| {
         let (tx, rx) = mpsc::channel::<Option<Vec<u8>>>();
         std::thread::spawn(move || {
             if let Some(mut p) = pipe {
                 let mut buf = vec![0; 8192];
+                let mut kept = 0;
                 while let Ok(n @ 1..) = p.read(&mut buf) {
-                    if tx.send(Some(buf[..n].to_vec())).is_err() {
+                    let take = n.min(MAX_OUTPUT.saturating_sub(kept));
+                    kept += take;
+                    if take > 0 && tx.send(Some(buf[..take].to_vec())).is_err() {
                         return;
                     }
                 }
@@ -122,5 +129,18 @@ mod tests {
         // Well under the timeout: only the short wait after the exit.
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert_eq!(out.stdout, b"done\n");
+    }
+
+    #[test]
+    fn a_child_writing_without_end_is_kept_to_a_bound() {
+        let child = Command::new("sh")
+            .args(["-c", "yes | head -c 5000000"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = output_within(child, Duration::from_secs(60)).unwrap().expect("it exits");
+        assert!(out.status.success());
+        assert_eq!(out.stdout.len(), MAX_OUTPUT);
     }
 }
