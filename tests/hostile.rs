@@ -75,6 +75,10 @@ fn a_plain_http_token_realm_on_another_host_gets_no_credentials() {
         net.seen(),
         allowed.stderr
     );
+    // A realm that keeps failing is asked once per run (with the transport's retries), not
+    // again for every blob and every retry of it.
+    let realm = net.seen().iter().filter(|r| r.target.starts_with("http://auth.hostile.test/token")).count();
+    assert!(realm <= 5, "the failing realm was asked {realm} times\n{}", allowed.stderr);
 }
 
 /// Item 1: An upload location, or a redirect, to plain HTTP on another host is refused the same way.
@@ -1162,6 +1166,13 @@ fn odd_caches_outputs_answers_and_docker_hosts() {
     let status = p.cmd().args(["-q", "-o", "layout"]).stdout(std::fs::File::create(&full).unwrap()).status().unwrap();
     assert!(!status.success(), "a result that could not be written was counted a success");
 
+    // `new/` names a directory that is not there yet: no file called `new` is written.
+    for path in ["new/", "new/.", ".."] {
+        let r = run(&p, &[], &["--tarball", path]).failed();
+        assert!(r.stderr.contains("is a directory name, not a file name"), "{path}: {}", r.stderr);
+        assert!(!p.path().join("new").exists(), "{path}");
+    }
+
     let escaping = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
         (_, "/v2/") => Response::new(200),
         ("HEAD", _) => Response::new(404),
@@ -1174,11 +1185,14 @@ fn odd_caches_outputs_answers_and_docker_hosts() {
     assert!(r.stderr.contains("\\u{1b}]0;pwned"), "{}", r.stderr);
 
     let envs = vec![
-        ("DOCKER_HOST", "tcp://127.0.0.1/v1.41".to_string()),
+        ("DOCKER_HOST", "tcp://cc-test.invalid/v1.41".to_string()),
         ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "3".to_string()),
     ];
     let r = run(&p, &envs, &["-t", "app:1"]).failed();
-    assert!(r.stderr.contains("tcp://127.0.0.1:2375"), "{}", r.stderr);
+    assert!(r.stderr.contains("tcp://cc-test.invalid:2375"), "{}", r.stderr);
+    // Docker has no credentials in a tcp:// address: one written there is refused unsent.
+    let r = run(&p, &[("DOCKER_HOST", "tcp://user:hunter2-secret@127.0.0.1:9".to_string())], &["-t", "app:1"]).failed();
+    assert!(!r.stderr.contains("hunter2-secret") && r.stderr.contains("DOCKER_HOST"), "{}", r.stderr);
     let r = run(&p, &[("DOCKER_HOST", "ssh://user:hunter2-secret@host".to_string())], &["-t", "app:1"]).failed();
     assert!(!r.stderr.contains("hunter2-secret") && r.stderr.contains("ssh://host"), "{}", r.stderr);
 }
