@@ -83,7 +83,7 @@ pub(crate) fn compress_with_head_start<'scope, 'env>(
     plan: &'env Plan,
     cache: &LayerCache,
     layers: Vec<(Contents, String)>,
-    opts: Option<&'env registry::PushOptions>,
+    opts: &'env registry::PushOptions,
     progress: &'env Progress,
     growth: &'env Growth,
     rx: tokio::sync::watch::Receiver<crate::image::growing::Written>,
@@ -93,7 +93,7 @@ pub(crate) fn compress_with_head_start<'scope, 'env>(
         _ => None,
     });
     let new_binary = layers.last().is_some_and(|(c, _)| !cache.has_layer(c, Compressor::default()));
-    let (Some(reference), Some(opts), true) = (first_push, opts, new_binary) else {
+    let (Some(reference), true) = (first_push, new_binary) else {
         return (compress_all(cache, layers), None);
     };
     let count = layers.len();

@@ -266,11 +266,16 @@ fn which(program: &str) -> bool {
     std::env::var_os("PATH").is_some_and(|paths| std::env::split_paths(&paths).any(|d| d.join(program).is_file()))
 }
 
+/// The variable that names cargo's linker for `target`: `CARGO_TARGET_<TRIPLE>_LINKER`.
+pub(crate) fn linker_variable(target: &str) -> String {
+    format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace(['-', '.'], "_"))
+}
+
 /// The environment that cross-links `target` with `rust-lld`, which links pure-Rust musl
 /// binaries for any architecture with no cross gcc. Empty for the host's architecture, with
 /// `--zig`, or when the user configured a linker for the target (environment or cargo config).
 pub(crate) fn cross_linker_env(target: &str, zig: bool, config_dirs: &[&Path]) -> Vec<(String, String)> {
-    let var = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace(['-', '.'], "_"));
+    let var = linker_variable(target);
     if is_host_arch(target) || zig || std::env::var_os(&var).is_some() || linker_configured(target, config_dirs) {
         return Vec::new();
     }

@@ -473,13 +473,8 @@ fn git_facts(package_dir: &std::path::Path, tuning: &Tuning, quiet: bool) -> Res
             return Ok(None);
         };
         let what = format!("git {}", args.join(" "));
-        let _announce = (!quiet).then(|| {
-            crate::wait::Announce::after(
-                crate::registry::transport::announce_after(tuning.timeout),
-                format!("waiting for `{what}` in {}", package_dir.display()),
-            )
-        });
-        let out = crate::wait::output_within(child, tuning.timeout)
+        let waiting = (!quiet).then(|| format!("waiting for `{what}` in {}", package_dir.display()));
+        let out = crate::wait::output_within(child, tuning.timeout, waiting)
             .ok()
             .flatten()
             .ok_or(Error::GitTimeout { what, seconds: tuning.timeout.as_secs() })?;

@@ -13,26 +13,14 @@ use crate::plan::{Plan, SinkSpec};
 use crate::progress::Progress;
 use crate::redact::redact;
 use crate::reference::Reference;
-use crate::tuning::Tuning;
-use crate::{registry, sink};
+use crate::registry::{self, PushOptions};
+use crate::sink;
 use std::io::{IsTerminal, Write};
 
-/// What the command line says about pushing, and how results are shown.
-pub(crate) struct PushSettings<'a> {
-    pub(crate) insecure_registries: &'a [String],
-    pub(crate) ca_certs: &'a [std::path::PathBuf],
-    /// Explicit credentials, each for its one registry host (see `crate::login`).
-    pub(crate) credentials: Vec<(String, registry::Credentials)>,
-    pub(crate) quiet: bool,
-    pub(crate) verbose: bool,
-    pub(crate) tuning: Tuning,
-}
-
-/// What every sink shares: the command line's push settings, the registry options, one
-/// progress display, and where result lines go.
+/// What every sink shares: the run's push options (which also say how quiet to be, and
+/// bound every wait), one progress display, and where result lines go.
 struct Ctx<'a> {
-    push: &'a PushSettings<'a>,
-    opts: Option<registry::PushOptions>,
+    push: &'a PushOptions,
     progress: Progress,
     /// Standard output carries a tar (`--tarball -`): result lines go to stderr.
     results_to_stderr: bool,
@@ -41,20 +29,11 @@ struct Ctx<'a> {
 }
 
 impl<'a> Ctx<'a> {
-    fn new(plan: &Plan, push: &'a PushSettings<'a>) -> Ctx<'a> {
-        let pushes = plan.sinks.iter().any(|s| matches!(s, SinkSpec::Registry { .. }));
-        let opts = pushes.then(|| registry::PushOptions {
-            insecure_registries: push.insecure_registries.to_vec(),
-            ca_certs: push.ca_certs.to_vec(),
-            credentials: push.credentials.clone(),
-            verbose: push.verbose,
-            quiet: push.quiet,
-            tuning: push.tuning.clone(),
-        });
+    fn new(plan: &Plan, push: &'a PushOptions) -> Ctx<'a> {
         let results_to_stderr =
             plan.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
         let memo = assemble::cache(plan).files();
-        Ctx { push, opts, progress: Progress::new(push.quiet), results_to_stderr, memo }
+        Ctx { push, progress: Progress::new(push.quiet), results_to_stderr, memo }
     }
 }
 
@@ -64,7 +43,7 @@ impl<'a> Ctx<'a> {
 /// compress for the other sinks, and a run with only `--tag` never compresses. Several:
 /// every image is compressed, listed in an index, and the engine and `--tarball` get the
 /// load platform's image.
-pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSettings) -> Result<bool, Error> {
+pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushOptions) -> Result<bool, Error> {
     let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
     let (cache, _scratch) = usable_cache(plan, push.quiet)
@@ -100,7 +79,7 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushSett
         return std::thread::scope(|scope| {
             let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
             let (layers, head_start) =
-                compress_with_head_start(scope, plan, &cache, layers, ctx.opts.as_ref(), &ctx.progress, &growth, rx);
+                compress_with_head_start(scope, plan, &cache, layers, ctx.push, &ctx.progress, &growth, rx);
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
@@ -199,8 +178,7 @@ fn load(unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String
 
 /// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
 fn push_to(artifact: &Artifact, references: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let opts = ctx.opts.as_ref().expect("options are made when the plan pushes");
-    let results = registry::push_artifact_blocking(artifact, references, opts, &ctx.progress);
+    let results = registry::push_artifact_blocking(artifact, references, ctx.push, &ctx.progress);
     let mut lines = Vec::new();
     let mut first_error = None;
     for (reference, result) in references.iter().zip(results) {

@@ -6,7 +6,8 @@ use crate::elf;
 use crate::error::Error;
 use crate::login;
 use crate::plan::{self, Plan};
-use crate::publish::{self, report, PushSettings};
+use crate::publish::{self, report};
+use crate::registry::PushOptions;
 use crate::sink;
 use crate::speculate;
 use crate::tuning::Tuning;
@@ -62,12 +63,12 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     sink::check(&plan.sinks)?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let built = build_all(&plan, guess, args)?;
-    let push = PushSettings {
-        insecure_registries: &args.insecure_registries,
-        ca_certs: &args.ca_certs,
+    let push = PushOptions {
+        insecure_registries: args.insecure_registries.clone(),
+        ca_certs: args.ca_certs.clone(),
         credentials,
-        quiet: args.quiet,
         verbose: args.verbose > 0,
+        quiet: args.quiet,
         tuning,
     };
     publish::assemble_and_publish(&plan, &built, &push)

@@ -49,7 +49,7 @@ fn recall_from(file: &std::path::Path, args: &Args) -> Option<BuildSpec> {
     if !name(package) || !name(bin) || !name(target) || crate::image::platform::Platform::of_target(target).is_none() {
         return None;
     }
-    let linker = format!("CARGO_TARGET_{}_LINKER", target.to_ascii_uppercase().replace(['-', '.'], "_"));
+    let linker = crate::build::linker_variable(target);
     let env = lines
         .map(|l| match l.split_once('=') {
             Some((k, "rust-lld")) if k == linker => Some((k.to_string(), "rust-lld".to_string())),

@@ -6,6 +6,36 @@ use std::process::{Child, Output};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+/// When to say what a wait is for: after 5 s, or half the time allowed if that is shorter.
+pub(crate) fn announce_after(timeout: Duration) -> Duration {
+    (timeout / 2).min(Duration::from_secs(5))
+}
+
+/// Tries `attempt` every 20 ms until it gives a value or `timeout` has passed (`Ok(None)`),
+/// saying `waiting` on stderr once the wait passes a few seconds. For what cannot be waited
+/// on otherwise: a lock held by another process, a FIFO's reader yet to come.
+pub(crate) fn poll<T>(
+    timeout: Duration,
+    waiting: impl FnOnce() -> String,
+    mut attempt: impl FnMut() -> std::io::Result<Option<T>>,
+) -> std::io::Result<Option<T>> {
+    let deadline = Instant::now() + timeout;
+    let mut waiting = Some(waiting);
+    let mut _announce = None;
+    loop {
+        if let Some(value) = attempt()? {
+            return Ok(Some(value));
+        }
+        if Instant::now() >= deadline {
+            return Ok(None);
+        }
+        if let Some(message) = waiting.take() {
+            _announce = Some(Announce::after(announce_after(timeout), message()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Prints its message on stderr once `after` has passed, unless dropped before.
 pub(crate) struct Announce {
     done: Option<mpsc::Sender<()>>,
@@ -38,8 +68,14 @@ const MAX_OUTPUT: usize = 1 << 20;
 const AFTER_EXIT: Duration = Duration::from_millis(200);
 
 /// Waits for `child` to exit and collects its output, for at most `timeout`; a child still
-/// running then is killed, and `Ok(None)` returned.
-pub(crate) fn output_within(mut child: Child, timeout: Duration) -> std::io::Result<Option<Output>> {
+/// running then is killed, and `Ok(None)` returned. `waiting`, if given, is said on stderr
+/// once the wait passes a few seconds.
+pub(crate) fn output_within(
+    mut child: Child,
+    timeout: Duration,
+    waiting: Option<String>,
+) -> std::io::Result<Option<Output>> {
+    let _announce = waiting.map(|message| Announce::after(announce_after(timeout), message));
     // Each pipe is read on a thread that hands over what it reads as it comes, then `None`;
     // past MAX_OUTPUT it reads on but keeps nothing, so a child cannot fill the memory.
     let read_all = |pipe: Option<Box<dyn Read + Send>>| {
@@ -109,10 +145,10 @@ mod tests {
     fn a_child_that_never_exits_is_stopped_at_the_deadline() {
         let child = Command::new("sleep").arg("30").stdout(Stdio::piped()).spawn().unwrap();
         let started = Instant::now();
-        assert!(output_within(child, Duration::from_millis(200)).unwrap().is_none());
+        assert!(output_within(child, Duration::from_millis(200), None).unwrap().is_none());
         assert!(started.elapsed() < Duration::from_secs(10));
         let child = Command::new("echo").arg("hi").stdout(Stdio::piped()).spawn().unwrap();
-        let out = output_within(child, Duration::from_secs(10)).unwrap().unwrap();
+        let out = output_within(child, Duration::from_secs(10), None).unwrap().unwrap();
         assert_eq!(out.stdout, b"hi\n");
     }
 
@@ -125,7 +161,7 @@ mod tests {
             .spawn()
             .unwrap();
         let started = Instant::now();
-        let out = output_within(child, Duration::from_secs(30)).unwrap().unwrap();
+        let out = output_within(child, Duration::from_secs(30), None).unwrap().unwrap();
         // Well under the timeout: only the short wait after the exit.
         assert!(started.elapsed() < Duration::from_secs(5), "{:?}", started.elapsed());
         assert_eq!(out.stdout, b"done\n");
@@ -139,7 +175,7 @@ mod tests {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let out = output_within(child, Duration::from_secs(60)).unwrap().expect("it exits");
+        let out = output_within(child, Duration::from_secs(60), None).unwrap().expect("it exits");
         assert!(out.status.success());
         assert_eq!(out.stdout.len(), MAX_OUTPUT);
     }

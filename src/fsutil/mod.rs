@@ -56,6 +56,14 @@ pub(crate) fn read_regular(path: &Path, max: u64) -> io::Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// Makes a FIFO at `path`, for tests of what the tool does with one.
+#[cfg(test)]
+pub(crate) fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).expect("no NUL in a test path");
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0, "mkfifo {}", path.display());
+}
+
 /// Makes sure `dir` is a real directory (created if missing), never a symlink: what is
 /// written into it, or removed from it, stays in it.
 pub(crate) fn real_dir(dir: &Path) -> io::Result<()> {

@@ -193,7 +193,7 @@ impl Polled {
 
     /// Waits for room within the stall time, saying so once after a few seconds.
     fn room(&mut self) -> io::Result<()> {
-        let announce = (self.stall / 2).min(Duration::from_secs(5));
+        let announce = crate::wait::announce_after(self.stall);
         if self.wait_for_room(announce)? {
             return Ok(());
         }
@@ -265,40 +265,30 @@ fn terminal(path: &Path) -> io::Error {
 /// Opens a FIFO or character device for writing, without creating or truncating it. A FIFO
 /// with no reader yet is retried until `timeout`, saying what it waits for.
 fn open_stream(path: &Path, timeout: Duration) -> io::Result<File> {
-    let deadline = std::time::Instant::now() + timeout;
-    let mut announce = None;
-    loop {
+    let waiting = || format!("waiting for a process to read from the FIFO {}", path.display());
+    let opened = crate::wait::poll(timeout, waiting, || {
         match fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(path) {
-            Ok(file) => {
-                blocking(&file)?;
-                return Ok(file);
-            }
+            Ok(file) => blocking(&file).map(|()| Some(file)),
             // ENXIO: a FIFO nobody reads from yet (for a device, there is no device behind it).
             Err(e)
                 if e.raw_os_error() == Some(libc::ENXIO)
                     && fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) =>
             {
-                if std::time::Instant::now() >= deadline {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!(
-                            "nothing read from the FIFO {} within {} s; start its reader (e.g. `docker load < {0}`) first",
-                            path.display(),
-                            timeout.as_secs()
-                        ),
-                    ));
-                }
-                announce.get_or_insert_with(|| {
-                    crate::wait::Announce::after(
-                        (timeout / 2).min(Duration::from_secs(5)),
-                        format!("waiting for a process to read from the FIFO {}", path.display()),
-                    )
-                });
-                std::thread::sleep(Duration::from_millis(20));
+                Ok(None)
             }
-            Err(e) => return Err(e),
+            Err(e) => Err(e),
         }
-    }
+    })?;
+    opened.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "nothing read from the FIFO {} within {} s; start its reader (e.g. `docker load < {0}`) first",
+                path.display(),
+                timeout.as_secs()
+            ),
+        )
+    })
 }
 
 /// Clears `O_NONBLOCK`, so writes wait for the reader instead of failing.
@@ -375,9 +365,7 @@ mod tests {
     fn a_fifo_without_a_reader_times_out_with_a_message() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::fsutil::mkfifo(&fifo);
         let tuning = crate::tuning::Tuning { timeout: Duration::from_millis(100), ..Default::default() };
         let err = write_output(&fifo, &tuning, |w| w.write_all(b"x")).unwrap_err();
         assert!(err.to_string().contains("nothing read from the FIFO"), "{err}");
@@ -388,9 +376,7 @@ mod tests {
     fn a_fifo_reader_that_stops_reading_fails_the_write_in_time() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("pipe");
-        let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        crate::fsutil::mkfifo(&fifo);
         // A reader that opens the FIFO and never reads.
         let _reader = fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
         let tuning = crate::tuning::Tuning { stall: Duration::from_millis(300), ..Default::default() };

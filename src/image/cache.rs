@@ -31,9 +31,6 @@ struct Meta {
     digest: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     size: Option<u64>,
-    /// The compressed file's identity when it was last known to match `digest`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    stamp: Option<String>,
 }
 
 impl LayerCache {
@@ -79,33 +76,15 @@ impl LayerCache {
         self.hit(&key).is_some()
     }
 
-    /// The cached compressed layer for `key`, verified: its file must be the one recorded,
-    /// or hash to the recorded digest (the record is then renewed). A corrupt file is removed.
+    /// The cached compressed layer for `key`, verified: its file must be the one the memo of
+    /// file digests knows, or hash to the recorded digest. A file that does not is a miss,
+    /// and compressing the layer again replaces it.
     fn hit(&self, key: &str) -> Option<(Digest, u64, Blob)> {
-        use std::os::unix::fs::MetadataExt;
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
-        let mut meta = self.read_meta(key)?;
+        let meta = self.read_meta(key)?;
         let (size, digest) = (meta.size?, Digest::parse(meta.digest.as_deref()?)?);
-        let mut file = digest::open_regular(&blob_path).ok()?;
-        let opened = file.metadata().ok()?;
-        let id = identity(&opened);
-        if meta.stamp.as_deref() != Some(id.as_str()) {
-            let (d, n) = digest::of_open(&mut file).ok()?;
-            let unchanged = file.metadata().is_ok_and(|m| identity(&m) == id);
-            if d != digest || n != size {
-                // Remove only the file that was hashed: not one another run has put there since.
-                let same =
-                    fs::symlink_metadata(&blob_path).is_ok_and(|m| m.dev() == opened.dev() && m.ino() == opened.ino());
-                if same {
-                    let _ = fs::remove_file(&blob_path);
-                }
-                return None;
-            }
-            if !unchanged {
-                return None;
-            }
-            meta.stamp = Some(id);
-            let _ = self.write_meta(key, &meta);
+        if self.files().digest(&blob_path).ok()? != (digest.clone(), size) {
+            return None;
         }
         let diff_id = Digest::parse(&meta.diff_id)?;
         Some((diff_id, meta.diff_size, Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size)))
@@ -153,13 +132,8 @@ impl LayerCache {
             }
         };
         tmp.persist(&blob_path)?;
-        let meta = Meta {
-            diff_id: diff_id.to_string(),
-            diff_size,
-            digest: Some(digest.to_string()),
-            size: Some(size),
-            stamp: fs::metadata(&blob_path).ok().map(|m| identity(&m)),
-        };
+        self.files().record(&blob_path, &digest, size);
+        let meta = Meta { diff_id: diff_id.to_string(), diff_size, digest: Some(digest.to_string()), size: Some(size) };
         self.write_meta(&key, &meta)?;
         let blob = Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size);
         Ok(Layer { contents, diff_id, diff_size, blob, created_by })
@@ -315,14 +289,8 @@ mod tests {
         fs::copy(&path, &secret).unwrap();
         fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(&secret, &path).unwrap();
-        // Even with the record made to name the other file's identity, a link is not followed.
-        let meta_path = dir
-            .path()
-            .join("c")
-            .join(format!("{}.json", path.file_stem().unwrap().to_str().unwrap().trim_end_matches(".tar")));
-        let mut meta: serde_json::Value = serde_json::from_slice(&fs::read(&meta_path).unwrap()).unwrap();
-        meta["stamp"] = serde_json::json!(identity(&fs::metadata(&secret).unwrap()));
-        fs::write(&meta_path, meta.to_string()).unwrap();
+        // Even with the memo made to vouch for the other file's identity, a link is not followed.
+        cache.files().record(&path, &first.blob.digest, first.blob.size);
         assert!(!cache.has_layer(&contents(), Compressor::default()));
     }
 

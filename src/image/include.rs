@@ -335,9 +335,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let src = dir.path().join("tree");
         fs::create_dir_all(&src).unwrap();
-        let fifo = std::ffi::CString::new(src.join("pipe").to_str().unwrap()).unwrap();
-        // SAFETY: mkfifo with a valid NUL-terminated path.
-        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        crate::fsutil::mkfifo(&src.join("pipe"));
         let err = check(&[include(src, "/srv")], "app").unwrap_err().to_string();
         assert!(err.contains("pipe is a FIFO"), "{err}");
     }

@@ -272,15 +272,8 @@ fn run_helper(name: &str, server: &str, what: &str, helper: &Helper) -> Result<O
     if let Some(mut stdin) = child.stdin.take() {
         let _ = stdin.write_all(server.as_bytes());
     }
-    let announce = (!helper.quiet).then(|| {
-        crate::wait::Announce::after(
-            crate::registry::transport::announce_after(helper.timeout),
-            format!("waiting for {what} to answer for {server}"),
-        )
-    });
-    let out = crate::wait::output_within(child, helper.timeout);
-    drop(announce);
-    let out = match out {
+    let waiting = (!helper.quiet).then(|| format!("waiting for {what} to answer for {server}"));
+    let out = match crate::wait::output_within(child, helper.timeout, waiting) {
         Ok(Some(out)) => out,
         Ok(None) => {
             return Err(format!(

@@ -205,7 +205,7 @@ fn status_hint(
             "{registry} redirected this request{}; redirects are followed at most {} times, never to plain HTTP on \
              another host, and not for uploads streamed from disk; check the registry address (host, port, https)",
             location.map(|l| format!(" to {l}")).unwrap_or_default(),
-            10
+            super::transport::MAX_REDIRECTS
         ),
         401 => format!("the registry refused the credentials (or there were none); {}", login_hint(registry)),
         403 => format!(

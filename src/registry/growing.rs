@@ -20,7 +20,6 @@ use std::fs::File;
 use std::io::Read;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// How long the head start waits for any answer.
@@ -79,7 +78,12 @@ async fn upload_growing(
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"));
     let patch = session.stream(Method::PATCH, &location, &scopes, headers, body, &[StatusCode::ACCEPTED]);
-    let resp = unless_stalled(&session, &location, patch, &sent, watch).await?;
+    // Waiting for the compression to write more is not a stall.
+    let compressing = |now: u64| {
+        let w = *watch.borrow();
+        !w.done && !w.failed && now >= w.bytes
+    };
+    let resp = upload::unless_stalled(&session, &Method::PATCH, &location, patch, &sent, compressing).await?;
     let next = resp
         .headers()
         .get(LOCATION)
@@ -94,37 +98,6 @@ async fn upload_growing(
     upload::commit(&session, &scopes, &next, &digest).await?;
     progress.emit(Event::Uploaded { digest: digest.clone(), size });
     Ok(Some((digest, size)))
-}
-
-/// Drives the streamed `PATCH` under the stall rule of every upload: it fails once the
-/// registry has taken no byte for the stall time while bytes were ready (waiting for the
-/// compression is not a stall), or has not answered that long after the last one.
-async fn unless_stalled<F: std::future::Future<Output = Result<reqwest::Response, Error>>>(
-    session: &Session<'_>,
-    location: &reqwest::Url,
-    patch: F,
-    sent: &AtomicU64,
-    written: watch::Receiver<Written>,
-) -> Result<reqwest::Response, Error> {
-    tokio::pin!(patch);
-    let stall = session.transport.tuning.stall;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let (mut last, mut since) = (0, Instant::now());
-    loop {
-        tokio::select! {
-            result = &mut patch => return result,
-            _ = tick.tick() => {
-                let now = sent.load(Ordering::Relaxed);
-                let w = *written.borrow();
-                let waiting_for_compression = !w.done && !w.failed && now >= w.bytes;
-                if now != last || waiting_for_compression {
-                    (last, since) = (now, Instant::now());
-                } else if since.elapsed() > stall {
-                    return Err(super::transport::stalled(&session.registry, &Method::PATCH, location.as_str(), stall));
-                }
-            }
-        }
-    }
 }
 
 /// The file's bytes as they are written, hashed and counted on the way, ending when it is

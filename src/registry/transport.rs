@@ -5,6 +5,7 @@ use super::error::{
     is_retryable_status, is_tls_failure, parse_envelope, redact_url, tls_setup, Error, Failure, Request,
 };
 use crate::tuning::Tuning;
+use crate::wait::announce_after;
 use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, LOCATION};
 use reqwest::{Method, Response, StatusCode, Url};
 use std::net::IpAddr;
@@ -18,7 +19,7 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 const ERROR_BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How many redirects a request follows.
-const MAX_REDIRECTS: usize = 10;
+pub(crate) const MAX_REDIRECTS: usize = 10;
 
 /// The schemes to try, in order: `http` only for `--insecure-registry` hosts; `http` then
 /// `https` for loopback hosts (a local registry may serve either, and plain http, the usual
@@ -382,11 +383,6 @@ impl Transport {
     }
 }
 
-/// When to say what a request is waiting for: after 5 s, or half the timeout if shorter.
-pub(crate) fn announce_after(timeout: Duration) -> Duration {
-    (timeout / 2).min(Duration::from_secs(5))
-}
-
 /// The error a redirect to a forbidden plain-HTTP URL fails with.
 #[derive(Debug)]
 struct InsecureRedirect(String);
@@ -412,18 +408,16 @@ fn env_proxy() -> Result<Option<reqwest::Proxy>, Error> {
     let https = get(&["HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"]);
     let http = get(&["HTTP_PROXY", "http_proxy", "ALL_PROXY", "all_proxy"]);
     // A proxy that is not a URL is an error, not a reason to go direct.
-    for (name, value) in https.iter().chain(&http) {
-        let with_scheme = if value.contains("://") { value.clone() } else { format!("http://{value}") };
-        if reqwest::Url::parse(&with_scheme).is_err() {
-            return Err(Error::Tls {
-                message: format!(
-                    "{name} is not a proxy URL\n  help: set it as http://HOST:PORT (or http://USER:PASSWORD@HOST:PORT), or unset it"
-                ),
-            });
-        }
-    }
-    let https = https.map(|(_, v)| v);
-    let http = http.map(|(_, v)| v);
+    let parse = |found: Option<(&str, String)>| -> Result<Option<Url>, Error> {
+        let Some((name, value)) = found else { return Ok(None) };
+        let with_scheme = if value.contains("://") { value } else { format!("http://{value}") };
+        Url::parse(&with_scheme).map(Some).map_err(|_| Error::Tls {
+            message: format!(
+                "{name} is not a proxy URL\n  help: set it as http://HOST:PORT (or http://USER:PASSWORD@HOST:PORT), or unset it"
+            ),
+        })
+    };
+    let (https, http) = (parse(https)?, parse(http)?);
     if https.is_none() && http.is_none() {
         return Ok(None);
     }
@@ -431,9 +425,11 @@ fn env_proxy() -> Result<Option<reqwest::Proxy>, Error> {
         if url.host_str().is_some_and(is_loopback) {
             return None;
         }
-        let chosen = if url.scheme() == "https" { https.as_deref() } else { http.as_deref() }?;
-        let with_scheme = if chosen.contains("://") { chosen.to_string() } else { format!("http://{chosen}") };
-        reqwest::Url::parse(&with_scheme).ok()
+        if url.scheme() == "https" {
+            https.clone()
+        } else {
+            http.clone()
+        }
     });
     Ok(Some(proxy.no_proxy(reqwest::NoProxy::from_env())))
 }

@@ -306,31 +306,45 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
     digest: &Digest,
     progress: &Progress,
 ) -> Result<Response, Error> {
-    tokio::pin!(fut);
     let mut reported = 0;
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    // An upload that sends nothing (or, once sent, hears nothing) this long is restarted.
-    let stall = s.transport.tuning.stall;
-    let mut last_progress = (0, std::time::Instant::now());
-    let mut report = |progress: &Progress| {
-        let now = sent.load(Ordering::Relaxed);
+    let mut report = |now: u64| {
         if now > reported {
             progress.emit(Event::Advanced { digest: digest.clone(), bytes: now - reported });
             reported = now;
         }
+        false
     };
+    let result = unless_stalled(s, method, url, fut, sent, &mut report).await;
+    report(sent.load(Ordering::Relaxed));
+    result
+}
+
+/// Drives `fut`, a streamed upload whose bytes sent `sent` counts, under the stall rule of
+/// every upload: it fails once the count has not moved for the stall time (nothing sent,
+/// or, once all was sent, no answer). Every 100 ms `tick` gets the count; it answers true
+/// while the upload only waits for bytes of its own (a layer still being compressed),
+/// which is no stall.
+pub(crate) async fn unless_stalled<F: std::future::Future<Output = Result<Response, Error>>>(
+    s: &Session<'_>,
+    method: &Method,
+    url: &Url,
+    fut: F,
+    sent: &AtomicU64,
+    mut tick: impl FnMut(u64) -> bool,
+) -> Result<Response, Error> {
+    tokio::pin!(fut);
+    let stall = s.transport.tuning.stall;
+    let mut interval = tokio::time::interval(Duration::from_millis(100));
+    let (mut last, mut since) = (0, std::time::Instant::now());
     loop {
         tokio::select! {
-            result = &mut fut => {
-                report(progress);
-                return result;
-            }
-            _ = tick.tick() => {
-                report(progress);
+            result = &mut fut => return result,
+            _ = interval.tick() => {
                 let now = sent.load(Ordering::Relaxed);
-                if now != last_progress.0 {
-                    last_progress = (now, std::time::Instant::now());
-                } else if last_progress.1.elapsed() > stall {
+                let waiting_for_own_bytes = tick(now);
+                if now != last || waiting_for_own_bytes {
+                    (last, since) = (now, std::time::Instant::now());
+                } else if since.elapsed() > stall {
                     return Err(super::transport::stalled(&s.registry, method, url.as_str(), stall));
                 }
             }

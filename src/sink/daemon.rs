@@ -4,9 +4,8 @@
 use super::archive;
 use crate::image::Unpacked;
 use crate::reference::Reference;
-use crate::registry::transport::announce_after;
 use crate::tuning::Tuning;
-use crate::wait::Announce;
+use crate::wait::{announce_after, Announce};
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
