@@ -7,6 +7,7 @@ use crate::image::cache::LayerCache;
 use crate::image::digest::Digest;
 use crate::image::growing::Growth;
 use crate::image::layer::{Compressor, Contents, Entry, Layer};
+use crate::image::parent::Parent;
 use crate::plan::{Plan, PlatformBuild, SinkSpec};
 use crate::progress::Progress;
 use crate::{image, registry, spec};
@@ -42,20 +43,52 @@ pub(crate) fn usable_cache(plan: &Plan, quiet: bool) -> std::io::Result<(LayerCa
 pub(crate) type HeadStart<'scope> =
     std::thread::ScopedJoinHandle<'scope, Result<Option<(Digest, u64)>, registry::Error>>;
 
-/// The image's layers, bottom up: the base (users, /tmp, CA bundle), the included files if
-/// any, and the binary. Each is cached on its own, so an unchanged base is shared, also
-/// across platforms.
+/// Why our layers could not be listed.
+pub(crate) enum LayersError {
+    Io(std::io::Error),
+    /// The base's files could not be read (to see whether it has a CA bundle).
+    Base(crate::error::Error),
+}
+
+impl From<std::io::Error> for LayersError {
+    fn from(e: std::io::Error) -> Self {
+        LayersError::Io(e)
+    }
+}
+
+/// Our layers, bottom up: on scratch the base layer (users, /tmp, CA bundle; on a base
+/// image only the CA bundle if it lacks one, and the working directory), the included
+/// files if any, and the binary. Each is cached on its own, so an unchanged base is
+/// shared, also across platforms. `base_has_ca` tells whether a base image has a CA
+/// bundle; it is asked only when one is wanted.
 pub(crate) fn layer_contents(
     plan: &Plan,
     pb: &PlatformBuild,
     built: &Built,
     cache: &LayerCache,
-) -> std::io::Result<Vec<(Contents, String)>> {
+    parent: Option<&Parent>,
+    base_has_ca: impl Fn(&Parent) -> Result<bool, crate::error::Error>,
+) -> Result<Vec<(Contents, String)>, LayersError> {
     let bin = &pb.build.bin;
     let mut base = plan.image.base.clone();
     base.ca_bundle = spec::wants_ca_bundle(plan.image.ca_certificates, &built.crates);
-    let what = if base.ca_bundle { "users, /tmp, CA certificates" } else { "users, /tmp" };
-    let mut layers = vec![(image::base::contents(&base), format!("cargo containerize: base ({what})"))];
+    let mut layers = Vec::new();
+    match parent {
+        None => {
+            let what = if base.ca_bundle { "users, /tmp, CA certificates" } else { "users, /tmp" };
+            layers.push((image::base::contents(&base), format!("cargo containerize: base ({what})")));
+        }
+        Some(p) => {
+            if base.ca_bundle {
+                base.ca_bundle = !base_has_ca(p).map_err(LayersError::Base)?;
+            }
+            let extras = image::base::extras(&base);
+            if !extras.is_empty() {
+                let what = if base.ca_bundle { "CA certificates" } else { "working directory" };
+                layers.push((extras, format!("cargo containerize: {what}")));
+            }
+        }
+    }
     if !plan.image.includes.is_empty() {
         let listed: Vec<String> = plan.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
         let contents = image::include::contents(&plan.image.includes, bin)?;

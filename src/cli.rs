@@ -83,6 +83,9 @@ pub struct Args {
     #[arg(long, requires = "username", help_heading = "Registry Options")]
     pub(crate) password_stdin: bool,
 
+    /// The image to build on: scratch (the default), REGISTRY/REPO[:TAG][@DIGEST], oci:DIR[:TAG] or docker:NAME[:TAG]
+    #[arg(long, value_name = "REF", help_heading = "Image Settings")]
+    pub(crate) base: Option<String>,
     /// Set an environment variable in the image (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
     pub(crate) env: Vec<String>,

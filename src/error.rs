@@ -28,6 +28,10 @@ pub(crate) enum Error {
     BadRegistryVariable { reason: String },
     #[error(transparent)]
     Tuning(#[from] crate::tuning::BadVariable),
+    #[error(transparent)]
+    Base(#[from] crate::base::Error),
+    #[error(transparent)]
+    Fit(#[from] crate::base::fit::Error),
 }
 
 impl Error {
@@ -51,6 +55,8 @@ impl Error {
                 hosts[0]
             )),
             Error::Tuning(_) => Some("unset it, or give it a number".into()),
+            Error::Base(e) => e.hint(),
+            Error::Fit(e) => e.hint(),
             Error::BadRegistryVariable { .. } => {
                 Some("give it as HOST or HOST:PORT, as in the image reference, e.g. ghcr.io or 127.0.0.1:5000".into())
             }

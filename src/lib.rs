@@ -17,6 +17,7 @@ macro_rules! say {
 pub(crate) use say;
 
 pub(crate) mod assemble;
+pub(crate) mod base;
 pub(crate) mod build;
 pub(crate) mod cli;
 pub(crate) mod elf;

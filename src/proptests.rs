@@ -568,6 +568,8 @@ fn valid_settings(base: PathBuf) -> impl Strategy<Value = (Map<String, Value>, S
                 set("platforms", json!(p));
                 p.into_iter().map(String::from).collect()
             }),
+            target: None,
+            base: None,
         };
         (table, s)
     })

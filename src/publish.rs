@@ -8,6 +8,7 @@ use crate::fsutil;
 use crate::image::growing::Growth;
 use crate::image::index::Index;
 use crate::image::layer::Compressor;
+use crate::image::parent::Parent;
 use crate::image::{Artifact, Image, Unpacked};
 use crate::plan::{Plan, SinkSpec};
 use crate::progress::Progress;
@@ -43,24 +44,45 @@ impl<'a> Ctx<'a> {
 /// compress for the other sinks, and a run with only `--tag` never compresses. Several:
 /// every image is compressed, listed in an index, and the engine and `--tarball` get the
 /// load platform's image.
-pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushOptions) -> Result<bool, Error> {
+pub(crate) fn assemble_and_publish(
+    plan: &Plan,
+    built: &[Built],
+    push: &PushOptions,
+    parents: Option<&[Parent]>,
+) -> Result<bool, Error> {
+    let parent_of = |i: usize| parents.map(|p| &p[i]);
+    // Local sinks need the base's layers themselves; a registry may not (it mounts them,
+    // or has them), so a push fetches only what it must.
+    let local = plan.sinks.iter().any(|s| !matches!(s, SinkSpec::Registry { .. }));
+    if let (Some(parents), true) = (parents, local) {
+        let blobs: Vec<&crate::image::blob::Blob> =
+            parents.iter().flat_map(|p| p.layers.iter().map(crate::image::layer::Layer::blob)).collect();
+        crate::base::fetch::missing(&blobs, push)?;
+    }
     let ctx = Ctx::new(plan, push);
     let ctx = &ctx;
     let (cache, _scratch) = usable_cache(plan, push.quiet)
         .map_err(|source| Error::Assemble { binary: built[0].executable.clone(), source })?;
     cache.sweep();
     let mut layer_lists = Vec::new();
-    for (pb, b) in plan.builds.iter().zip(built) {
+    for (i, (pb, b)) in plan.builds.iter().zip(built).enumerate() {
         let assemble_err = |source| Error::Assemble { binary: b.executable.clone(), source };
-        layer_lists.push(layer_contents(plan, pb, b, &cache).map_err(assemble_err)?);
+        let base_has_ca = |p: &Parent| -> Result<bool, Error> {
+            Ok(crate::base::fit::files_of(p, push)?.has_file(crate::image::base::CA_BUNDLE_PATH))
+        };
+        layer_lists.push(layer_contents(plan, pb, b, &cache, parent_of(i), base_has_ca).map_err(|e| match e {
+            assemble::LayersError::Io(e) => assemble_err(e),
+            assemble::LayersError::Base(e) => e,
+        })?);
     }
     let compress = |layers| compress_all(&cache, layers);
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
     if plan.builds.len() > 1 {
         let spinner = spinner(push.quiet, &format!("compressing the layers of {} platforms", plan.builds.len()));
         let mut images = Vec::new();
-        for (pb, layers) in plan.builds.iter().zip(layer_lists) {
-            images.push(Image::assemble(pb.platform.clone(), &plan.image.run, compress(layers).map_err(assemble_err)?));
+        for (i, (pb, layers)) in plan.builds.iter().zip(layer_lists).enumerate() {
+            let layers = compress(layers).map_err(assemble_err)?;
+            images.push(Image::assemble_on(pb.platform.clone(), &plan.image.run, layers, parent_of(i)));
         }
         if let Some(s) = spinner {
             s.finish_and_clear();
@@ -83,10 +105,11 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushOpti
             if let Some(s) = spinner {
                 s.finish_and_clear();
             }
-            let artifact = Artifact::Image(Image::assemble(
+            let artifact = Artifact::Image(Image::assemble_on(
                 plan.builds[0].platform.clone(),
                 &plan.image.run,
                 layers.map_err(assemble_err)?,
+                parent_of(0),
             ));
             Ok(publish_all(plan, &artifact, ctx, head_start))
         });
@@ -96,7 +119,7 @@ pub(crate) fn assemble_and_publish(plan: &Plan, built: &[Built], push: &PushOpti
         .map(|(contents, created_by)| cache.diff(contents.clone(), Compressor::default(), created_by.clone()))
         .collect::<Result<Vec<_>, _>>()
         .map_err(assemble_err)?;
-    let unpacked = Unpacked::assemble(plan.builds[0].platform.clone(), &plan.image.run, diffs);
+    let unpacked = Unpacked::assemble(plan.builds[0].platform.clone(), &plan.image.run, diffs, parent_of(0));
     std::thread::scope(|scope| {
         let compressing = (!others.is_empty())
             .then(|| scope.spawn(|| compress(layers).map(|layers| Image::from_unpacked(&unpacked, layers))));
@@ -152,7 +175,12 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
     let result = match spec {
         SinkSpec::Registry { references } => push_to(artifact, references, ctx),
         SinkSpec::Daemon { tags } => load(&image.unpacked(), tags, ctx),
-        local => sink::publish_local(local, artifact, image, &push.tuning, &ctx.memo).map_err(Error::from),
+        SinkSpec::Layout { dir, ref_names, default } => {
+            sink::write_layout(dir, artifact, ref_names, *default, &ctx.memo).map_err(Error::from)
+        }
+        SinkSpec::Archive { path, tags, ref_names } => {
+            sink::write_archive(path, image, tags, ref_names, &push.tuning).map_err(Error::from)
+        }
     };
     let ok = print_result(result, ctx);
     if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {

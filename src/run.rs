@@ -1,9 +1,10 @@
 //! The whole job: plan, build every platform, then assemble once and publish.
 
+use crate::base::{self, BaseRef};
 use crate::build::{self, Built, Running};
 use crate::cli::Args;
-use crate::elf;
 use crate::error::Error;
+use crate::image::parent::Parent;
 use crate::login;
 use crate::plan::{self, Plan};
 use crate::publish::{self, report};
@@ -62,7 +63,6 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     let plan = plan::resolve(args, &ws, &tuning)?;
     sink::check(&plan.sinks)?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
-    let built = build_all(&plan, guess, args)?;
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_certs: args.ca_certs.clone(),
@@ -71,17 +71,28 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
         quiet: args.quiet,
         tuning,
     };
-    publish::assemble_and_publish(&plan, &built, &push)
+    // The base is resolved to a digest before the build, so a bad name fails first.
+    let platforms: Vec<_> = plan.builds.iter().map(|b| b.platform.clone()).collect();
+    let base = plan.image.settings.base.clone().unwrap_or(BaseRef::Scratch);
+    let parents = base::resolve(&base, &platforms, &push, args.offline)?;
+    let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
+    publish::assemble_and_publish(&plan, &built, &push, parents.as_deref())
 }
 
 /// Builds each platform in turn (two cores gain nothing from building them at once),
-/// checking each binary is static. The head-start build is used only if it is the one wanted.
-fn build_all(plan: &Plan, mut guess: Option<Running>, args: &Args) -> Result<Vec<Built>, Error> {
+/// checking each binary fits its base (static on scratch). The head-start build is used only if it is the one wanted.
+fn build_all(
+    plan: &Plan,
+    mut guess: Option<Running>,
+    args: &Args,
+    parents: Option<&[Parent]>,
+    push: &PushOptions,
+) -> Result<Vec<Built>, Error> {
     if let [single] = plan.builds.as_slice() {
         speculate::remember(args, &single.build);
     }
     let mut built = Vec::new();
-    for pb in &plan.builds {
+    for (i, pb) in plan.builds.iter().enumerate() {
         build::ensure_target(&pb.build.target, args.quiet)?;
         let running = match guess.take() {
             Some(g) if g.spec() == &pb.build => {
@@ -102,7 +113,7 @@ fn build_all(plan: &Plan, mut guess: Option<Running>, args: &Args) -> Result<Vec
         }
         running.show_output();
         let b = running.finish()?;
-        elf::check_static(&b.executable)?;
+        base::fit::check_binary(&b.executable, parents.map(|p| &p[i]), push)?;
         built.push(b);
     }
     Ok(built)

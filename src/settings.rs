@@ -22,6 +22,8 @@ pub(crate) const KEYS: &[&str] = &[
     "tags",
     "repository",
     "platforms",
+    "target",
+    "base",
 ];
 
 /// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
@@ -76,6 +78,10 @@ pub(crate) struct Settings {
     pub(crate) repository: Option<String>,
     /// `os/arch[/variant]` strings, checked when the plan maps them to targets.
     pub(crate) platforms: Option<Vec<String>>,
+    /// A Rust target triple (`x86_64-unknown-linux-gnu` needs a base with glibc).
+    pub(crate) target: Option<String>,
+    /// The image to build on: `scratch` (the default) or a base reference.
+    pub(crate) base: Option<crate::base::BaseRef>,
 }
 
 /// Where a table came from, for messages.
@@ -130,6 +136,8 @@ fn example(key: &str, fallback: &str) -> String {
         "tags" => "tags = [\"1.0\", \"latest\"]".into(),
         "repository" => "repository = \"ghcr.io/OWNER/APP\"".into(),
         "platforms" => "platforms = [\"linux/amd64\", \"linux/arm64\"]".into(),
+        "target" => "target = \"x86_64-unknown-linux-gnu\"".into(),
+        "base" => "base = \"ghcr.io/OWNER/BASE:TAG\" (or \"oci:DIR:TAG\", \"docker:NAME:TAG\", \"scratch\")".into(),
         _ => fallback.into(),
     }
 }
@@ -137,6 +145,7 @@ fn example(key: &str, fallback: &str) -> String {
 fn flag_example(flag: &str) -> &'static str {
     match flag {
         "--env" => "--env RUST_LOG=info",
+        "--base" => "--base 127.0.0.1:5000/base/cc:12, --base oci:./base-layout:cc or --base docker:debian:12",
         "--label" => "--label com.example.team=infra",
         "--annotation" => "--annotation com.example.build=ci",
         "--expose" => "--expose 8080 or --expose 53/udp",
@@ -265,6 +274,17 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
                     crate::image::platform::Platform::parse(p).map_err(|e| bad(key, e.to_string()))?;
                 }
                 s.platforms = Some(list);
+            }
+            "target" => {
+                let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"x86_64-unknown-linux-gnu\"", v))?;
+                if crate::image::platform::Platform::of_target(text).is_none() {
+                    return Err(bad(key, format!("{text:?} is not a Linux target triple this tool knows")));
+                }
+                s.target = Some(text.to_string());
+            }
+            "base" => {
+                let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"ghcr.io/OWNER/BASE:TAG\"", v))?;
+                s.base = Some(crate::base::BaseRef::parse(text, base).map_err(|e| bad(key, e))?);
             }
             other => return Err(Error::UnknownKey { key: other.to_string(), origin: origin_s.clone() }),
         }
@@ -432,7 +452,20 @@ impl Settings {
         macro_rules! replace {
             ($($f:ident),*) => { $( if over.$f.is_some() { self.$f = over.$f; } )* };
         }
-        replace!(args, entrypoint, ports, user, workdir, include, ca_certificates, tags, repository, platforms);
+        replace!(
+            args,
+            entrypoint,
+            ports,
+            user,
+            workdir,
+            include,
+            ca_certificates,
+            tags,
+            repository,
+            platforms,
+            target,
+            base
+        );
         self.env.extend(over.env);
         self.labels.extend(over.labels);
         self.annotations.extend(over.annotations);

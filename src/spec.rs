@@ -89,6 +89,12 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         tags: None,
         repository: None,
         platforms: (!args.platforms.is_empty()).then(|| args.platforms.clone()),
+        target: args.target.clone(),
+        base: args
+            .base
+            .as_deref()
+            .map(|b| crate::base::BaseRef::parse(b, &cwd).map_err(|r| flag("--base", b, r)))
+            .transpose()?,
     })
 }
 
@@ -110,7 +116,8 @@ pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
         (Vec::new(), std::iter::once(bin_path).chain(args).collect())
     };
     let mut env = Vec::new();
-    if !settings.env.contains_key("PATH") {
+    let path_is_default = !settings.env.contains_key("PATH");
+    if path_is_default {
         env.push(DEFAULT_PATH.to_string());
     }
     env.extend(settings.env.iter().map(|(k, v)| format!("{k}={v}")));
@@ -127,6 +134,8 @@ pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
         labels,
         annotations: settings.annotations.clone(),
         created: prov.created.clone(),
+        path_is_default,
+        user_is_default: settings.user.is_none(),
     };
     let (uid, gid) = base::numeric_ids(&user);
     let base = base::Options { ca_bundle: false, workdir: settings.workdir.clone().map(|w| (w, uid, gid)) };

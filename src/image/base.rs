@@ -24,9 +24,9 @@ pub(crate) struct Options {
     pub(crate) workdir: Option<(String, u64, u64)>,
 }
 
-/// The base layer's entries.
+/// The base layer's entries, on scratch.
 pub(crate) fn contents(opts: &Options) -> Contents {
-    let mut entries = vec![
+    let entries = vec![
         Entry::dir("/etc", 0o755),
         Entry::bytes("/etc/passwd", PASSWD.as_bytes().to_vec(), 0o644),
         Entry::bytes("/etc/group", GROUP.as_bytes().to_vec(), 0o644),
@@ -35,7 +35,21 @@ pub(crate) fn contents(opts: &Options) -> Contents {
         Entry::dir("/root", 0o700),
         Entry::dir("/tmp", 0o1777),
     ];
+    with_extras(entries, opts)
+}
+
+/// What a base image gets of the base layer: never users or `/tmp` (a distro has its
+/// own), only the CA bundle and the working directory when asked for. Directories on
+/// the way are written as a base image would have them (0755, root).
+pub(crate) fn extras(opts: &Options) -> Contents {
+    with_extras(Vec::new(), opts)
+}
+
+fn with_extras(mut entries: Vec<Entry>, opts: &Options) -> Contents {
     if opts.ca_bundle {
+        if !entries.iter().any(|e| e.path == "etc") {
+            entries.push(Entry::dir("/etc", 0o755));
+        }
         entries.push(Entry::dir("/etc/ssl", 0o755));
         entries.push(Entry::dir("/etc/ssl/certs", 0o755));
         entries.push(Entry::bytes(CA_BUNDLE_PATH, ca_bundle_pem().into_bytes(), 0o644));

@@ -11,6 +11,12 @@ use std::sync::Arc;
 enum Source {
     Bytes(Arc<[u8]>),
     File(PathBuf),
+    /// A base image's blob, held by digest: in the user-level store at `path` once fetched,
+    /// from `origin` (a registry repository) when it must be.
+    Held {
+        path: PathBuf,
+        origin: Option<Arc<crate::registry::Target>>,
+    },
 }
 
 /// A content-addressed blob: config, layer or manifest.
@@ -38,11 +44,30 @@ impl Blob {
         Blob { media_type: media_type.to_string(), digest, size, source: Source::File(path) }
     }
 
+    /// A base image's blob held by digest (see `Source::Held`).
+    pub(crate) fn held(
+        media_type: &str,
+        digest: Digest,
+        size: u64,
+        path: PathBuf,
+        origin: Option<Arc<crate::registry::Target>>,
+    ) -> Blob {
+        Blob { media_type: media_type.to_string(), digest, size, source: Source::Held { path, origin } }
+    }
+
+    /// Where a held blob is stored, and the repository it comes from: `None` for our blobs.
+    pub(crate) fn held_at(&self) -> Option<(&std::path::Path, Option<&crate::registry::Target>)> {
+        match &self.source {
+            Source::Held { path, origin } => Some((path, origin.as_deref())),
+            _ => None,
+        }
+    }
+
     /// Opens the blob for reading from the start.
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         match &self.source {
             Source::Bytes(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
-            Source::File(p) => Ok(Box::new(super::digest::open_regular(p)?)),
+            Source::File(p) | Source::Held { path: p, .. } => Ok(Box::new(super::digest::open_regular(p)?)),
         }
     }
 
@@ -51,7 +76,7 @@ impl Blob {
     pub(crate) fn copy_to(&self, out: &mut File) -> io::Result<u64> {
         match &self.source {
             Source::Bytes(b) => io::copy(&mut &b[..], out),
-            Source::File(p) => io::copy(&mut super::digest::open_regular(p)?, out),
+            Source::File(p) | Source::Held { path: p, .. } => io::copy(&mut super::digest::open_regular(p)?, out),
         }
     }
 
@@ -59,7 +84,7 @@ impl Blob {
     pub(crate) fn bytes(&self) -> Option<&[u8]> {
         match &self.source {
             Source::Bytes(b) => Some(b),
-            Source::File(_) => None,
+            Source::File(_) | Source::Held { .. } => None,
         }
     }
 
@@ -68,7 +93,7 @@ impl Blob {
     pub(crate) fn path(&self) -> Option<&std::path::Path> {
         match &self.source {
             Source::Bytes(_) => None,
-            Source::File(p) => Some(p),
+            Source::File(p) | Source::Held { path: p, .. } => Some(p),
         }
     }
 }

@@ -10,7 +10,7 @@
 use super::blob::Blob;
 use super::digest::{self, Digest, HashingWriter};
 use super::growing::Growth;
-use super::layer::{Compressor, Contents, Diff, Layer, MEDIA_TYPE_GZIP};
+use super::layer::{Compressor, Contents, Layer, Source, MEDIA_TYPE_GZIP};
 use crate::fsutil::TempFile;
 use serde::{Deserialize, Serialize};
 use std::fs;
@@ -57,17 +57,17 @@ impl LayerCache {
 
     /// The uncompressed layer (diff_id and size) for `contents`, hashing the tar on a miss
     /// but never compressing it: all a Docker engine needs.
-    pub(crate) fn diff(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Diff> {
+    pub(crate) fn diff(&self, contents: Contents, compressor: Compressor, created_by: String) -> io::Result<Layer> {
         let key = Self::key(&contents, compressor);
         if let Some(meta) = self.read_meta(&key) {
             if let Some(diff_id) = Digest::parse(&meta.diff_id) {
-                return Ok(Diff { contents, diff_id, diff_size: meta.diff_size, created_by });
+                return Ok(Layer::ours(contents, diff_id, meta.diff_size, created_by));
             }
         }
         let (_, diff_id, diff_size) = contents.write_tar(HashingWriter::new(io::sink()))?.finish();
         let meta = Meta { diff_id: diff_id.to_string(), diff_size, ..Meta::default() };
         self.write_meta(&key, &meta)?;
-        Ok(Diff { contents, diff_id, diff_size, created_by })
+        Ok(Layer::ours(contents, diff_id, diff_size, created_by))
     }
 
     /// Whether the compressed layer for `contents` is already here, and intact.
@@ -113,7 +113,7 @@ impl LayerCache {
         let key = Self::key(&contents, compressor);
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
         if let Some((diff_id, diff_size, blob)) = self.hit(&key) {
-            return Ok(Layer { contents, diff_id, diff_size, blob, created_by });
+            return Ok(Layer { source: Source::Ours { contents, diff_size }, diff_id, blob: Some(blob), created_by });
         }
         fs::create_dir_all(&self.dir)?;
         let tmp = TempFile::new_in(&self.dir)?;
@@ -136,7 +136,7 @@ impl LayerCache {
         let meta = Meta { diff_id: diff_id.to_string(), diff_size, digest: Some(digest.to_string()), size: Some(size) };
         self.write_meta(&key, &meta)?;
         let blob = Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size);
-        Ok(Layer { contents, diff_id, diff_size, blob, created_by })
+        Ok(Layer { source: Source::Ours { contents, diff_size }, diff_id, blob: Some(blob), created_by })
     }
 
     /// The digest and size of a file, re-hashed only when its metadata changed.
@@ -160,6 +160,11 @@ pub(crate) struct FileDigests {
 }
 
 impl FileDigests {
+    /// A memo kept in `dir`.
+    pub(crate) fn new(dir: PathBuf) -> FileDigests {
+        FileDigests { dir }
+    }
+
     /// The digest and size of `path`, from the memo while the file is the one recorded.
     pub(crate) fn digest(&self, path: &Path) -> io::Result<(Digest, u64)> {
         let mut file = digest::open_regular(path)?;
@@ -231,14 +236,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
         let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        let path = first.blob.path().unwrap().to_path_buf();
+        let path = first.blob().path().unwrap().to_path_buf();
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         let second = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        assert_eq!(first.blob.digest, second.blob.digest);
+        assert_eq!(first.blob().digest, second.blob().digest);
         assert_eq!(first.diff_id, second.diff_id);
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
         let other = cache.layer(contents(), Compressor { level: 1 }, "a".into()).unwrap();
-        assert_ne!(other.blob.path(), first.blob.path());
+        assert_ne!(other.blob().path(), first.blob().path());
     }
 
     #[test]
@@ -255,7 +260,12 @@ mod tests {
         assert_eq!(gz_files(), 0);
         let layer = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
         assert_eq!(gz_files(), 1);
-        assert_eq!((diff.diff_id, diff.diff_size), (layer.diff_id, layer.diff_size));
+        let size = |l: &Layer| match &l.source {
+            Source::Ours { diff_size, .. } => *diff_size,
+            Source::Held => unreachable!(),
+        };
+        assert_eq!((&diff.diff_id, size(&diff)), (&layer.diff_id, size(&layer)));
+        assert!(diff.blob.is_none());
     }
 
     #[test]
@@ -263,7 +273,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
         let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        let path = first.blob.path().unwrap().to_path_buf();
+        let path = first.blob().path().unwrap().to_path_buf();
         let good = fs::read(&path).unwrap();
         // An in-place edit of the same size: the size alone would not tell.
         let mut bad = good.clone();
@@ -274,9 +284,9 @@ mod tests {
         fs::File::options().write(true).open(&path).unwrap().set_modified(earlier).unwrap();
         assert!(!cache.has_layer(&contents(), Compressor::default()));
         let again = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        assert_eq!(again.blob.digest, first.blob.digest);
+        assert_eq!(again.blob().digest, first.blob().digest);
         assert_eq!(fs::read(&path).unwrap(), good);
-        assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob.digest);
+        assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob().digest);
     }
 
     #[test]
@@ -284,13 +294,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
         let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        let path = first.blob.path().unwrap().to_path_buf();
+        let path = first.blob().path().unwrap().to_path_buf();
         let secret = dir.path().join("secret");
         fs::copy(&path, &secret).unwrap();
         fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(&secret, &path).unwrap();
         // Even with the memo made to vouch for the other file's identity, a link is not followed.
-        cache.files().record(&path, &first.blob.digest, first.blob.size);
+        cache.files().record(&path, &first.blob().digest, first.blob().size);
         assert!(!cache.has_layer(&contents(), Compressor::default()));
     }
 

@@ -24,6 +24,10 @@ pub struct RunConfig {
     pub annotations: BTreeMap<String, String>,
     /// RFC 3339 creation time, also used for every history entry.
     pub created: String,
+    /// `env` holds the default `PATH`, not one the user set: a base's `PATH` wins over it.
+    pub path_is_default: bool,
+    /// `user` is the default, not the user's: a base's user wins over it.
+    pub user_is_default: bool,
 }
 
 /// Builds the config for `layers` (diff_id, created_by) run as `run` on `platform`.
@@ -71,6 +75,79 @@ pub(crate) fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, Str
         builder = builder.variant(variant.clone());
     }
     builder.build().expect("every required field is set")
+}
+
+/// The config of an image built on `base` (a base image's config): ours, where we set
+/// something, on top of the base's. `Env` is merged by key (ours win; the base's `PATH`
+/// beats our default one), `Labels` and `ExposedPorts` are merged, `WorkingDir` and `User`
+/// are the base's unless set (then `65532:65532`), and `Entrypoint` and `Cmd` are ours
+/// alone, as ko does. `rootfs` and `history` are the base's followed by ours. Every other
+/// field of the base's `config` (volumes, stop signal...) is kept.
+pub(crate) fn inherit(base: &serde_json::Value, ours: ImageConfiguration, run: &RunConfig) -> serde_json::Value {
+    use serde_json::{json, Map, Value};
+    let ours = serde_json::to_value(&ours).expect("image documents serialise");
+    let object = |v: Option<&Value>| v.and_then(Value::as_object).cloned().unwrap_or_default();
+    let list = |v: Option<&Value>| v.and_then(Value::as_array).cloned().unwrap_or_default();
+    let base_cfg = object(base.get("config"));
+    let our_cfg = object(ours.get("config"));
+    let mut cfg: Map<String, Value> = base_cfg.clone();
+    // Env, by key.
+    let key_of = |e: &str| e.split('=').next().unwrap_or_default().to_string();
+    let mut env: Vec<String> =
+        list(base_cfg.get("Env")).iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let base_has_path = env.iter().any(|e| key_of(e) == "PATH");
+    for e in list(our_cfg.get("Env")).iter().filter_map(Value::as_str) {
+        let key = key_of(e);
+        if key == "PATH" && run.path_is_default && base_has_path {
+            continue;
+        }
+        match env.iter_mut().find(|x| key_of(x) == key) {
+            Some(slot) => *slot = e.to_string(),
+            None => env.push(e.to_string()),
+        }
+    }
+    cfg.insert("Env".into(), json!(env));
+    // Entrypoint and Cmd: ours alone.
+    for key in ["Entrypoint", "Cmd"] {
+        match our_cfg.get(key) {
+            Some(v) => cfg.insert(key.into(), v.clone()),
+            None => cfg.remove(key),
+        };
+    }
+    let base_user = base_cfg.get("User").and_then(Value::as_str).filter(|u| !u.is_empty());
+    let user = match (&run.user, run.user_is_default, base_user) {
+        (Some(u), false, _) => u.clone(),
+        (_, _, Some(b)) => b.to_string(),
+        _ => super::base::DEFAULT_USER.to_string(),
+    };
+    cfg.insert("User".into(), json!(user));
+    if let Some(dir) = our_cfg.get("WorkingDir") {
+        cfg.insert("WorkingDir".into(), dir.clone());
+    }
+    for key in ["Labels", "ExposedPorts"] {
+        let mut merged = object(base_cfg.get(key));
+        merged.extend(object(our_cfg.get(key)));
+        if !merged.is_empty() {
+            cfg.insert(key.into(), Value::Object(merged));
+        }
+    }
+    let mut diff_ids = list(base.get("rootfs").and_then(|r| r.get("diff_ids")));
+    diff_ids.extend(list(ours.get("rootfs").and_then(|r| r.get("diff_ids"))));
+    let mut history = list(base.get("history"));
+    history.extend(list(ours.get("history")));
+    let mut out = Map::new();
+    for key in ["architecture", "os", "variant", "created"] {
+        if let Some(v) = ours.get(key) {
+            out.insert(key.into(), v.clone());
+        }
+    }
+    if let Some(v) = base.get("os.version").filter(|v| v.is_string()) {
+        out.insert("os.version".into(), v.clone());
+    }
+    out.insert("config".into(), Value::Object(cfg));
+    out.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
+    out.insert("history".into(), Value::Array(history));
+    Value::Object(out)
 }
 
 /// Serialises any value as canonical JSON: object keys sorted, no whitespace. Maps such as

@@ -10,6 +10,27 @@ use std::sync::Arc;
 /// The OCI media type of a gzip-compressed layer.
 pub(crate) const MEDIA_TYPE_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 
+/// The Docker media type of a gzip-compressed layer.
+pub(crate) const MEDIA_TYPE_DOCKER_GZIP: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+/// The OCI media types of an uncompressed and a zstd-compressed layer.
+pub(crate) const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+pub(crate) const MEDIA_TYPE_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+
+/// Whether a layer of this media type can be held and passed on: gzip (OCI or Docker),
+/// zstd or plain tar. Foreign and non-distributable layers cannot.
+pub(crate) fn is_layer_type(media_type: &str) -> bool {
+    matches!(media_type, MEDIA_TYPE_GZIP | MEDIA_TYPE_DOCKER_GZIP | MEDIA_TYPE_TAR | MEDIA_TYPE_ZSTD)
+}
+
+/// The media type a manifest of one family gives `blob`: a gzip layer takes the family's
+/// gzip type (`gzip_type`); any other keeps its own.
+pub(crate) fn media_type<'a>(blob: &'a super::blob::Blob, gzip_type: &'a str) -> &'a str {
+    match blob.media_type.as_str() {
+        MEDIA_TYPE_GZIP | MEDIA_TYPE_DOCKER_GZIP => gzip_type,
+        other => other,
+    }
+}
+
 /// Every entry's modification time: the epoch, so no build time leaks into a digest.
 pub(crate) const MTIME: u64 = 0;
 
@@ -115,6 +136,10 @@ impl Contents {
     #[cfg(test)]
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
     }
 
     /// A stable description of every entry (path, kind, owner, mode, content digest):
@@ -231,37 +256,48 @@ impl Compressor {
     }
 }
 
-/// An uncompressed layer: its contents (to write the tar on demand), diff_id and size.
-/// This is all a Docker engine needs; registries and layouts need the compressed `Layer`.
+/// What a layer's bytes are.
 #[derive(Clone, Debug)]
-pub(crate) struct Diff {
-    pub(crate) contents: Contents,
-    pub(crate) diff_id: Digest,
-    pub(crate) diff_size: u64,
-    /// The `history` line for this layer, like a Dockerfile step.
-    pub(crate) created_by: String,
+pub(crate) enum Source {
+    /// Entries we write: the tar (of `diff_size` bytes) is produced on demand.
+    Ours { contents: Contents, diff_size: u64 },
+    /// A compressed blob held by digest (a base image's), never unpacked by us.
+    Held,
 }
 
-/// A layer: its contents (to write uncompressed tars on demand), diff_id and gzip blob.
+/// One layer of an image: ours, or a blob held by digest. Its digests are known up front:
+/// the diff_id always, the compressed blob once it exists (ours before compression has
+/// none; a Docker engine does not need it).
 #[derive(Clone, Debug)]
 pub struct Layer {
-    pub(crate) contents: Contents,
+    pub(crate) source: Source,
     pub(crate) diff_id: Digest,
-    /// The size of the uncompressed tar.
-    pub(crate) diff_size: u64,
-    pub(crate) blob: Blob,
+    pub(crate) blob: Option<Blob>,
     /// The `history` line for this layer, like a Dockerfile step.
     pub(crate) created_by: String,
 }
 
 impl Layer {
-    /// The uncompressed view of this layer.
-    pub(crate) fn diff(&self) -> Diff {
-        Diff {
-            contents: self.contents.clone(),
-            diff_id: self.diff_id.clone(),
-            diff_size: self.diff_size,
-            created_by: self.created_by.clone(),
+    /// A layer of ours, not compressed yet.
+    pub(crate) fn ours(contents: Contents, diff_id: Digest, diff_size: u64, created_by: String) -> Layer {
+        Layer { source: Source::Ours { contents, diff_size }, diff_id, blob: None, created_by }
+    }
+
+    /// A compressed blob held by digest, with the diff_id its image's config gives.
+    pub(crate) fn held(blob: Blob, diff_id: Digest, created_by: String) -> Layer {
+        Layer { source: Source::Held, diff_id, blob: Some(blob), created_by }
+    }
+
+    /// The compressed blob; every layer of a complete `Image` has one.
+    pub(crate) fn blob(&self) -> &Blob {
+        self.blob.as_ref().expect("an image's layers are compressed")
+    }
+
+    /// The same layer without its compressed blob, when it is ours: the uncompressed view.
+    pub(crate) fn uncompressed(&self) -> Layer {
+        match self.source {
+            Source::Ours { .. } => Layer { blob: None, ..self.clone() },
+            Source::Held => self.clone(),
         }
     }
 }

@@ -10,13 +10,15 @@ pub(crate) mod gzip;
 pub(crate) mod include;
 pub(crate) mod index;
 pub(crate) mod layer;
+pub(crate) mod parent;
 pub(crate) mod platform;
 
 use blob::Blob;
 use config::{canonical_json, RunConfig};
 use digest::Digest;
-use layer::{Diff, Layer};
+use layer::Layer;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
+use parent::Parent;
 use platform::Platform;
 use std::collections::BTreeMap;
 
@@ -24,7 +26,7 @@ pub(crate) const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.mani
 pub(crate) const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 pub const MEDIA_TYPE_DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
 pub(crate) const MEDIA_TYPE_DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
-pub(crate) const MEDIA_TYPE_DOCKER_LAYER: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+pub(crate) const MEDIA_TYPE_DOCKER_LAYER: &str = layer::MEDIA_TYPE_DOCKER_GZIP;
 
 /// Which family of media types a manifest uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,24 +36,37 @@ pub enum MediaTypes {
     Docker,
 }
 
-/// An image whose layers are not compressed yet: its config and uncompressed layers.
-/// A Docker engine loads this directly; compressing it gives the full `Image`.
+/// An image whose layers of ours are not compressed yet: its config and layers (a base's
+/// held blobs first). A Docker engine loads this directly; compressing it gives the `Image`.
 #[derive(Clone, Debug)]
 pub(crate) struct Unpacked {
     pub(crate) platform: Platform,
     pub(crate) config: Blob,
-    pub(crate) layers: Vec<Diff>,
+    pub(crate) layers: Vec<Layer>,
     /// Annotations for the manifest.
     pub(crate) annotations: BTreeMap<String, String>,
 }
 
 impl Unpacked {
-    /// Builds the config for `layers` run as `run`; computed once, here.
-    pub(crate) fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Diff>) -> Unpacked {
-        let history: Vec<(Digest, String)> = layers.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
+    /// Builds the config for `layers` (ours) on `parent` (if any), run as `run`; computed
+    /// once, here. The parent's layers come first, and its history and config are kept
+    /// where ours say nothing (`config::inherit`).
+    pub(crate) fn assemble(platform: Platform, run: &RunConfig, ours: Vec<Layer>, parent: Option<&Parent>) -> Unpacked {
+        let history: Vec<(Digest, String)> = ours.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
         let config = config::build(run, &platform, &history);
-        let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, canonical_json(&config));
-        Unpacked { platform, config, layers, annotations: run.annotations.clone() }
+        let mut annotations = run.annotations.clone();
+        let (config, layers) = match parent {
+            None => (canonical_json(&config), ours),
+            Some(p) => {
+                for (k, v) in p.annotations() {
+                    annotations.entry(k).or_insert(v);
+                }
+                let layers = p.layers.iter().cloned().chain(ours).collect();
+                (canonical_json(&config::inherit(&p.config, config, run)), layers)
+            }
+        };
+        let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, config);
+        Unpacked { platform, config, layers, annotations }
     }
 
     /// The image ID Docker shows: the config digest.
@@ -72,14 +87,26 @@ pub struct Image {
 }
 
 impl Image {
-    /// Assembles config and manifest for `layers` run as `run`.
+    /// Assembles config and manifest for `layers` run as `run`, on scratch.
     pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Layer>) -> Image {
-        let unpacked = Unpacked::assemble(platform, run, layers.iter().map(Layer::diff).collect());
+        Image::assemble_on(platform, run, layers, None)
+    }
+
+    /// Assembles config and manifest for `layers` (ours, compressed) on `parent`.
+    pub(crate) fn assemble_on(
+        platform: Platform,
+        run: &RunConfig,
+        layers: Vec<Layer>,
+        parent: Option<&Parent>,
+    ) -> Image {
+        let unpacked = Unpacked::assemble(platform, run, layers.iter().map(Layer::uncompressed).collect(), parent);
         Image::from_unpacked(&unpacked, layers)
     }
 
-    /// Completes `unpacked` with its compressed `layers`, reusing its config.
-    pub(crate) fn from_unpacked(unpacked: &Unpacked, layers: Vec<Layer>) -> Image {
+    /// Completes `unpacked` with its compressed layers of ours, reusing its config.
+    pub(crate) fn from_unpacked(unpacked: &Unpacked, ours: Vec<Layer>) -> Image {
+        let held = unpacked.layers.len() - ours.len();
+        let layers: Vec<Layer> = unpacked.layers[..held].iter().cloned().chain(ours).collect();
         debug_assert!(unpacked.layers.iter().map(|d| &d.diff_id).eq(layers.iter().map(|l| &l.diff_id)));
         let config = unpacked.config.clone();
         let annotations = unpacked.annotations.clone();
@@ -93,7 +120,7 @@ impl Image {
         Unpacked {
             platform: self.platform.clone(),
             config: self.config.clone(),
-            layers: self.layers.iter().map(Layer::diff).collect(),
+            layers: self.layers.iter().map(Layer::uncompressed).collect(),
             annotations: self.annotations.clone(),
         }
     }
@@ -116,7 +143,7 @@ impl Image {
 
     /// Every blob a registry or layout needs before the manifest: config, then layers.
     pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
-        std::iter::once(&self.config).chain(self.layers.iter().map(|l| &l.blob))
+        std::iter::once(&self.config).chain(self.layers.iter().map(Layer::blob))
     }
 }
 
@@ -188,7 +215,9 @@ fn manifest_bytes(
         .schema_version(2u32)
         .media_type(MediaType::from(manifest_type))
         .config(descriptor(config, config_type))
-        .layers(layers.iter().map(|l| descriptor(&l.blob, layer_type)).collect::<Vec<_>>());
+        .layers(
+            layers.iter().map(|l| descriptor(l.blob(), layer::media_type(l.blob(), layer_type))).collect::<Vec<_>>(),
+        );
     if !annotations.is_empty() {
         manifest = manifest.annotations(annotations.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
     }
@@ -218,7 +247,7 @@ mod tests {
         assert_eq!(m["config"]["digest"], img.config.digest.to_string());
         assert_eq!(m["config"]["size"], img.config.size);
         assert_eq!(m["layers"][0]["mediaType"], layer::MEDIA_TYPE_GZIP);
-        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob.digest.to_string());
+        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob().digest.to_string());
         assert_eq!(img.digest(), &Digest::of(img.manifest.bytes().unwrap()));
     }
 

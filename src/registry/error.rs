@@ -209,9 +209,13 @@ fn status_hint(
         ),
         401 => format!("the registry refused the credentials (or there were none); {}", login_hint(registry)),
         403 => format!(
-            "access denied: the account may lack push rights on this repository; check its permissions, or {}",
+            "access denied: the account may lack {} rights on this repository; check its permissions, or {}",
+            if method == "GET" { "pull" } else { "push" },
             login_hint(registry)
         ),
+        404 if method == "GET" && (has("MANIFEST_UNKNOWN") || has("NAME_UNKNOWN")) => {
+            "no such tag or repository on this registry; check the name".to_string()
+        }
         404 if has("NAME_UNKNOWN") => {
             "the repository does not exist and this registry does not create it on push; create it first (e.g. in the registry's web UI)".to_string()
         }

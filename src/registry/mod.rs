@@ -5,6 +5,7 @@ pub(crate) mod auth;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod growing;
+pub(crate) mod pull;
 pub(crate) mod session;
 pub(crate) mod transport;
 pub(crate) mod upload;
@@ -134,7 +135,7 @@ pub(crate) fn push_artifact_blocking(
 /// The credentials for `registry`: the explicit ones given for that host, else the
 /// keychain's, looked up once per registry and process (a credential helper may prompt, be
 /// slow, or time out: its answer, or its failure, is not asked for twice).
-fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Option<Credentials>, Error> {
+pub(crate) fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Option<Credentials>, Error> {
     type Found = HashMap<String, Result<Option<Credentials>, String>>;
     static FOUND: std::sync::Mutex<Option<Found>> = std::sync::Mutex::new(None);
     if let Some((_, c)) = opts.credentials.iter().find(|(host, _)| credentials::same_host(host, registry)) {
@@ -199,6 +200,7 @@ async fn push_one<'t>(
     let done = complete.entry(target.registry.clone()).or_default();
     let repo = &target.repository;
     if !done.contains(repo) {
+        fetch_foreign(transport, artifact, &target.registry, opts).await?;
         let mount_from = done.first().cloned();
         push_blobs(session, repo, artifact, mount_from.as_deref(), progress).await?;
         done.push(repo.clone());
@@ -207,6 +209,35 @@ async fn push_one<'t>(
         Artifact::Image(image) => push_manifest(session, repo, &target.tag, image).await,
         Artifact::Index(index) => push_index(session, repo, &target.tag, index).await,
     }
+}
+
+/// Fetches into the store the base blobs of `artifact` that come from another registry
+/// than `registry` and that the store lacks: a push there can only upload them.
+async fn fetch_foreign(
+    transport: &Transport,
+    artifact: &Artifact,
+    registry: &str,
+    opts: &PushOptions,
+) -> Result<(), Error> {
+    let store = crate::base::store::Store::user();
+    let mut remotes: Vec<crate::base::fetch::Remote> = Vec::new();
+    for image in artifact.images() {
+        for blob in image.blobs() {
+            let Some((_, Some(origin))) = blob.held_at() else { continue };
+            if origin.registry == registry || store.has(&blob.digest, blob.size) {
+                continue;
+            }
+            let i = match remotes.iter().position(|r| &r.target == origin) {
+                Some(i) => i,
+                None => {
+                    remotes.push(crate::base::fetch::Remote::new(transport, origin.clone(), opts));
+                    remotes.len() - 1
+                }
+            };
+            remotes[i].blob_into_store(&store, &blob.digest, blob.size).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Pushes every image's config and layers (each blob once), up to
@@ -225,6 +256,15 @@ async fn push_blobs(
     let mut seen = std::collections::HashSet::new();
     let blobs: Vec<&Blob> =
         artifact.images().iter().flat_map(Image::blobs).filter(|b| seen.insert(&b.digest)).collect();
+    // A base's repository on this registry: its blobs are mounted from there, or read.
+    for blob in &blobs {
+        if let Some((_, Some(origin))) = blob.held_at() {
+            let scope = auth::pull_scope(&origin.repository);
+            if origin.registry == s.registry && origin.repository != repo && !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+    }
     let results: Vec<Result<(), Error>> = stream::iter(blobs)
         .map(|blob| push_blob(s, repo, &scopes, blob, mount_from, progress))
         .buffer_unordered(MAX_CONCURRENT_UPLOADS)
@@ -274,6 +314,14 @@ async fn try_push_blob(
         progress.emit(Event::Skipped { digest, size });
         return Ok(());
     }
+    // A base's blob is mounted from the base's repository when it is on this registry.
+    let held = blob.held_at();
+    let mount_from = match held {
+        Some((_, Some(origin))) if origin.registry == s.registry && origin.repository != repo => {
+            Some(origin.repository.as_str())
+        }
+        _ => mount_from,
+    };
     let location = match mount_from {
         Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await {
             Ok(Started::Mounted) => {
@@ -286,6 +334,23 @@ async fn try_push_blob(
         },
         None => new_upload(s, repo, scopes).await?,
     };
+    // Uploading a base's blob needs its bytes: read from the base's repository here.
+    if let Some((_, origin)) = held {
+        let store = crate::base::store::Store::user();
+        if !store.has(&blob.digest, blob.size) {
+            match origin {
+                Some(o) if o.registry == s.registry => {
+                    crate::base::fetch::into_store(s, &o.repository, &store, &blob.digest, blob.size).await?
+                }
+                _ => {
+                    return Err(Error::Io {
+                        what: format!("reading base layer {}", blob.digest),
+                        source: std::io::Error::new(std::io::ErrorKind::NotFound, "it is not in the cache"),
+                    })
+                }
+            }
+        }
+    }
     progress.emit(Event::Started { digest: digest.clone(), size });
     let chunk_size = s.transport.tuning.chunk_size;
     if s.transport.tuning.force_chunked {

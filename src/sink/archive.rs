@@ -5,7 +5,7 @@ use super::layout::{index_json, OCI_LAYOUT};
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
 use crate::image::digest::{Digest, HashingReader};
-use crate::image::layer::{Diff, MTIME};
+use crate::image::layer::{Contents, Source, MTIME};
 use crate::image::{Artifact, Image, Unpacked};
 use crate::reference::Reference;
 use serde_json::json;
@@ -24,17 +24,7 @@ pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
-        let path = blob_path(layer.blob.digest.hex());
-        // Hashed on the way in: a cached layer that changed during the run fails the tar.
-        let mut reader = HashingReader::new(layer.blob.open()?);
-        append(&mut tar, &path, layer.blob.size, &mut reader)?;
-        if reader.finish() != (layer.blob.digest.clone(), layer.blob.size) {
-            return Err(io::Error::other(format!(
-                "layer {} changed during the run (the layer cache was modified); run again",
-                layer.blob.digest
-            )));
-        }
-        layer_paths.push(path);
+        layer_paths.push(append_blob(&mut tar, layer.blob())?);
     }
     let manifest = image.manifest.bytes().expect("manifests are held in memory");
     append(&mut tar, &blob_path(image.digest().hex()), image.manifest.size, manifest)?;
@@ -50,7 +40,12 @@ pub(crate) fn write_unpacked<W: Write>(w: W, image: &Unpacked, tags: &[Reference
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
-        layer_paths.push(append_diff(&mut tar, layer)?);
+        let path = match &layer.source {
+            Source::Ours { contents, diff_size } => append_diff(&mut tar, &layer.diff_id, contents, *diff_size)?,
+            // A base's layer goes as it is held: the engine decompresses it.
+            Source::Held => append_blob(&mut tar, layer.blob())?,
+        };
+        layer_paths.push(path);
     }
     let top = image.layers.last().map(|l| &l.diff_id);
     append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
@@ -82,16 +77,37 @@ fn blob_path(hex: &str) -> String {
     format!("blobs/sha256/{hex}")
 }
 
-/// Appends a layer's plain tar, produced by a thread into a pipe so it is never held whole.
-fn append_diff<W: Write>(tar: &mut tar::Builder<W>, layer: &Diff) -> io::Result<String> {
-    let path = blob_path(layer.diff_id.hex());
+/// Appends a compressed blob under `blobs/sha256/`, hashed on the way in: a cached layer
+/// that changed during the run fails the tar.
+fn append_blob<W: Write>(tar: &mut tar::Builder<W>, blob: &Blob) -> io::Result<String> {
+    let path = blob_path(blob.digest.hex());
+    let mut reader = HashingReader::new(blob.open()?);
+    append(tar, &path, blob.size, &mut reader)?;
+    if reader.finish() != (blob.digest.clone(), blob.size) {
+        return Err(io::Error::other(format!(
+            "layer {} changed during the run (the layer cache was modified); run again",
+            blob.digest
+        )));
+    }
+    Ok(path)
+}
+
+/// Appends one of our layers as a plain tar, produced by a thread into a pipe so it is
+/// never held whole.
+fn append_diff<W: Write>(
+    tar: &mut tar::Builder<W>,
+    diff_id: &Digest,
+    contents: &Contents,
+    diff_size: u64,
+) -> io::Result<String> {
+    let path = blob_path(diff_id.hex());
     let (mut reader, writer) = io::pipe()?;
-    let contents = layer.contents.clone();
+    let contents = contents.clone();
     let producer = std::thread::spawn(move || {
         let w = contents.write_tar(io::BufWriter::with_capacity(1 << 20, writer))?;
         w.into_inner().map(drop).map_err(|e| e.into_error())
     });
-    let result = append(tar, &path, layer.diff_size, &mut reader);
+    let result = append(tar, &path, diff_size, &mut reader);
     drop(reader);
     let produced = producer.join().map_err(|_| io::Error::other("the layer writer panicked"))?;
     first_cause(result, produced)?;
@@ -178,7 +194,7 @@ mod tests {
         let image = Image::assemble(Platform::linux("amd64", None), &RunConfig::default(), vec![layer]);
         write(Vec::new(), &image, &[], &[]).unwrap();
         // Same size, other bytes: only hashing the layer as it goes in can tell.
-        let path = image.layers[0].blob.path().expect("a cached layer is a file").to_path_buf();
+        let path = image.layers[0].blob().path().expect("a cached layer is a file").to_path_buf();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[0] ^= 0xff;
         std::fs::write(&path, bytes).unwrap();

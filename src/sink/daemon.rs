@@ -256,6 +256,64 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet:
     sent.map_err(io_err)
 }
 
+/// `GET path` on the engine: the status and a reader of the (de-chunked) body, which must
+/// keep coming: `stall` without a byte fails the read.
+pub(crate) fn get(path: &str, tuning: &Tuning) -> Result<(u16, Box<dyn Read + Send>), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let stall = tuning.stall;
+    let io_err =
+        |source| Error::Io { endpoint: describe.clone(), source: timed_out(source, &format!("GET {path}"), stall) };
+    let mut stream = connect(&endpoint, tuning.connect_timeout(), stall)
+        .map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").map_err(io_err)?;
+    let mut r = BufReader::new(stream);
+    let (status, chunked, length) = read_head(&mut r).map_err(io_err)?;
+    let body: Box<dyn Read + Send> = match (chunked, length) {
+        (true, _) => Box::new(Dechunk { inner: r, left: 0, done: false }),
+        (false, Some(n)) => Box::new(r.take(n)),
+        (false, None) => Box::new(r),
+    };
+    Ok((status, body))
+}
+
+/// A chunked HTTP/1.1 body, read as it comes.
+struct Dechunk<R> {
+    inner: R,
+    left: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Dechunk<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut line = String::new();
+            (&mut self.inner).take(1024).read_line(&mut line)?;
+            if line == "\r\n" {
+                line.clear();
+                (&mut self.inner).take(1024).read_line(&mut line)?;
+            }
+            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| io::Error::other("bad chunk size in the engine's answer"))?;
+            if size == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+            self.left = size;
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the engine's answer broke off"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// Whether a write failed because the other end went away.
 fn is_broken_connection(e: &io::Error) -> bool {
     matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted)
@@ -305,37 +363,8 @@ impl<W: Write> Write for Chunked<W> {
 fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
     // Headers and chunk framing included, an answer is never read past twice the body limit.
     let mut r = BufReader::new(stream.take(2 * MAX_ANSWER));
+    let (status, chunked, length) = read_head(&mut r)?;
     let mut line = String::new();
-    let status = loop {
-        line.clear();
-        (&mut r).take(8 << 10).read_line(&mut line)?;
-        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
-            io::Error::other(format!("not an HTTP response: {}", crate::redact::server_text(&line, 200)))
-        })?;
-        if !(100..200).contains(&status) {
-            break status;
-        }
-        // An interim answer (100 Continue): its headers, then the real one.
-        loop {
-            line.clear();
-            if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-                break;
-            }
-        }
-    };
-    let (mut chunked, mut length) = (false, None);
-    loop {
-        line.clear();
-        if r.read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
-            break;
-        }
-        let lower = line.to_ascii_lowercase();
-        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
-            chunked = true;
-        } else if let Some(v) = lower.strip_prefix("content-length:") {
-            length = v.trim().parse::<u64>().ok();
-        }
-    }
     let mut body = Vec::new();
     if chunked {
         loop {
@@ -362,9 +391,56 @@ fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
     Ok((status, body))
 }
 
+/// Reads a response's status line (past interim answers) and headers: the status, whether
+/// the body is chunked, and its length when given.
+fn read_head(r: &mut impl BufRead) -> io::Result<(u16, bool, Option<u64>)> {
+    let mut line = String::new();
+    let status = loop {
+        line.clear();
+        r.by_ref().take(8 << 10).read_line(&mut line)?;
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+            io::Error::other(format!("not an HTTP response: {}", crate::redact::server_text(&line, 200)))
+        })?;
+        if !(100..200).contains(&status) {
+            break status;
+        }
+        // An interim answer (100 Continue): its headers, then the real one.
+        loop {
+            line.clear();
+            if r.by_ref().take(8 << 10).read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+    };
+    let (mut chunked, mut length) = (false, None);
+    for _ in 0..200 {
+        line.clear();
+        if r.by_ref().take(8 << 10).read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            return Ok((status, chunked, length));
+        }
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        } else if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse::<u64>().ok();
+        }
+    }
+    Err(io::Error::other("the engine's answer has too many headers"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_chunked_stream_is_read_as_it_comes() {
+        let raw = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let mut out = String::new();
+        Dechunk { inner: &raw[..], left: 0, done: false }.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello world");
+        let cut = b"5\r\nhel";
+        assert!(Dechunk { inner: &cut[..], left: 0, done: false }.read_to_string(&mut String::new()).is_err());
+    }
 
     #[test]
     fn an_error_line_inside_a_200_is_a_failure() {

@@ -1,6 +1,7 @@
-//! Sinks: where an assembled image goes. The layout and the tarball take the `Artifact` (a
-//! tarball the one image Docker loads); the engine takes the `Unpacked` image; registries
-//! are published by `crate::registry`. None recomputes a digest.
+//! Sinks: where an assembled image goes. The layout takes the `Artifact`, the tarball the
+//! one image Docker loads, the engine that image uncompressed where it can be (our layers
+//! are written as plain tars, a base's go as held); registries are `crate::registry`.
+//! `crate::publish` dispatches to each. None recomputes a digest.
 
 pub(crate) mod archive;
 pub(crate) mod daemon;
@@ -77,31 +78,31 @@ pub(crate) fn check_paths(layout: Option<&Path>, tarball: Option<&Path>) -> Resu
     Ok(())
 }
 
-/// Writes `artifact` to the local sink `spec`; returns the result lines for stdout. A tar
-/// holds `load`, the one image Docker loads (the artifact itself unless it is an index).
-/// The engine (`daemon::load`) and registries (`crate::registry`) are published apart.
-/// The tuning bounds the waits for a FIFO's (or standard output's) reader.
-pub(crate) fn publish_local(
-    spec: &SinkSpec,
+/// Writes `artifact` into the OCI layout at `dir` under `ref_names` (the tool's own layout
+/// when `default`); returns the result line.
+pub(crate) fn write_layout(
+    dir: &Path,
     artifact: &Artifact,
-    load: &Image,
-    tuning: &crate::tuning::Tuning,
+    ref_names: &[String],
+    default: bool,
     memo: &crate::image::cache::FileDigests,
 ) -> Result<Vec<String>, Error> {
-    match spec {
-        SinkSpec::Layout { dir, ref_names, default } => {
-            let mode = if *default { layout::Mode::Own } else { layout::Mode::Add };
-            layout::write(dir, artifact, ref_names, mode, memo)
-                .map_err(|source| Error::Layout { dir: dir.clone(), source })?;
-            Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
-        }
-        SinkSpec::Archive { path, tags, ref_names } => {
-            fsutil::write_output(path, tuning, |w| archive::write(w, load, tags, ref_names).map(drop))
-                .map_err(|source| Error::Archive { path: path.clone(), source })?;
-            Ok(vec![format!("{} {}", path.display(), load.digest())])
-        }
-        SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {
-            unreachable!("engines load `Unpacked` images; registries are published by crate::registry")
-        }
-    }
+    let mode = if default { layout::Mode::Own } else { layout::Mode::Add };
+    layout::write(dir, artifact, ref_names, mode, memo).map_err(|source| Error::Layout { dir: dir.into(), source })?;
+    Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
+}
+
+/// Writes the tar of `image` (the one image Docker loads) to `path`, carrying `tags` and
+/// naming the image `ref_names`; the tuning bounds the waits for a FIFO's (or standard
+/// output's) reader. Returns the result line.
+pub(crate) fn write_archive(
+    path: &Path,
+    image: &Image,
+    tags: &[crate::reference::Reference],
+    ref_names: &[String],
+    tuning: &crate::tuning::Tuning,
+) -> Result<Vec<String>, Error> {
+    fsutil::write_output(path, tuning, |w| archive::write(w, image, tags, ref_names).map(drop))
+        .map_err(|source| Error::Archive { path: path.into(), source })?;
+    Ok(vec![format!("{} {}", path.display(), image.digest())])
 }

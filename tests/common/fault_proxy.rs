@@ -51,6 +51,9 @@ pub enum Kind {
     UploadPut,
     UploadStatus,
     ManifestPut,
+    /// `GET /v2/<repo>/blobs/<digest>`: a download.
+    BlobGet,
+    ManifestGet,
     Other,
 }
 
@@ -66,6 +69,8 @@ pub fn kind(method: &str, path: &str) -> Kind {
         "PUT" if path.contains("/blobs/uploads") => Kind::UploadPut,
         "GET" if path.contains("/blobs/uploads") => Kind::UploadStatus,
         "PUT" if path.contains("/manifests/") => Kind::ManifestPut,
+        "GET" if path.contains("/blobs/") => Kind::BlobGet,
+        "GET" | "HEAD" if path.contains("/manifests/") => Kind::ManifestGet,
         _ => Kind::Other,
     }
 }

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: fixtures in temp dirs, the real binary, Docker.
 #![allow(dead_code)]
 
+pub mod bases;
 pub mod fault_proxy;
 pub mod hostile;
 pub mod images;

@@ -223,6 +223,8 @@ struct Issuer {
     identity_token: String,
     oauth_posts: AtomicUsize,
     refuse_oauth_post: AtomicBool,
+    /// Grant `pull` only, whatever is asked (a read-only account).
+    pull_only: AtomicBool,
     /// Every `scope` asked for with GET, in order.
     scopes: std::sync::Mutex<Vec<String>>,
 }
@@ -240,6 +242,7 @@ impl TokenServer {
             identity_token: format!("refresh-token-of-{user}"),
             oauth_posts: AtomicUsize::new(0),
             refuse_oauth_post: AtomicBool::new(false),
+            pull_only: AtomicBool::new(false),
             scopes: Default::default(),
         });
         let issuer_handle = issuer.clone();
@@ -283,6 +286,11 @@ impl TokenServer {
     /// Every scope requested with GET so far.
     pub fn scopes(&self) -> Vec<String> {
         self.issuer.scopes.lock().unwrap().clone()
+    }
+
+    /// Grant pull and nothing else from now on, as for a read-only account.
+    pub fn pull_only(&self) {
+        self.issuer.pull_only.store(true, Ordering::SeqCst);
     }
 
     /// Answer `POST /token` with 404, as token servers without OAuth2 support do.
@@ -412,7 +420,9 @@ fn token_reply(issuer: &Issuer, params: &[(String, String)], authenticated: bool
         .filter_map(|scope| {
             let mut parts = scope.splitn(3, ':');
             let (ty, name, actions) = (parts.next()?, parts.next()?, parts.next()?);
-            Some(serde_json::json!({"type": ty, "name": name, "actions": actions.split(',').collect::<Vec<_>>()}))
+            let pull_only = issuer.pull_only.load(Ordering::SeqCst);
+            let actions: Vec<&str> = actions.split(',').filter(|a| !pull_only || *a == "pull").collect();
+            Some(serde_json::json!({"type": ty, "name": name, "actions": actions}))
         })
         .collect();
     let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();

@@ -1,0 +1,168 @@
+//! `docker:NAME[:TAG]` bases: the image is exported from the local engine
+//! (`GET /images/{name}/get`, a docker-archive), its layers compressed into the store as
+//! gzip blobs (deterministically, so the same engine image always gives the same digests),
+//! and an OCI manifest written for it. The import is remembered by the engine's image ID,
+//! so an unchanged image is not exported again.
+
+use super::store::Store;
+use crate::image::config::canonical_json;
+use crate::image::digest::{Digest, HashingWriter};
+use crate::image::layer::{Compressor, MEDIA_TYPE_GZIP};
+use crate::image::{MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST};
+use crate::reference::Reference;
+use crate::sink::daemon;
+use crate::tuning::Tuning;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::io::{self, Read};
+
+/// Entries of an exported image kept in memory (manifest.json, the config).
+const SMALL: u64 = 4 << 20;
+
+/// Imports the engine's image `name` into the store; returns its manifest digest.
+pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bool) -> Result<String, String> {
+    let shown = name.with_default_tag();
+    let what = |e: daemon::Error| e.to_string();
+    let (status, body) = daemon::get(&format!("/images/{shown}/json"), tuning).map_err(what)?;
+    let inspect = read_small(body).map_err(|e| e.to_string())?;
+    if status == 404 {
+        return Err(format!("the Docker engine has no image {shown}"));
+    }
+    if status != 200 {
+        return Err(format!("the Docker engine answered {status} to GET /images/{shown}/json"));
+    }
+    let id = serde_json::from_slice::<Value>(&inspect)
+        .ok()
+        .and_then(|v| v.get("Id").and_then(Value::as_str).and_then(Digest::parse))
+        .ok_or("the Docker engine's answer names no image ID")?;
+    let memo = store.root().join("engine").join(id.hex());
+    if let Some(done) = std::fs::read_to_string(&memo).ok().and_then(|t| Digest::parse(t.trim())) {
+        if complete(store, &done) {
+            return Ok(done.to_string());
+        }
+    }
+    if !quiet {
+        crate::say!("exporting {shown} from the Docker engine");
+    }
+    let (status, body) = daemon::get(&format!("/images/{shown}/get"), tuning).map_err(what)?;
+    if status != 200 {
+        return Err(format!("the Docker engine answered {status} to GET /images/{shown}/get"));
+    }
+    let digest = from_archive(body, store).map_err(|e| format!("reading the export of {shown}: {e}"))?;
+    if digest.as_ref().is_some_and(|(_, config)| config != &id) {
+        return Err(format!("the export of {shown} is not image {id}; it changed meanwhile: run again"));
+    }
+    let (manifest, _) = digest.ok_or("the export holds no image")?;
+    let _ = std::fs::create_dir_all(memo.parent().expect("has a parent"));
+    let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(manifest.as_str().as_bytes()));
+    Ok(manifest.to_string())
+}
+
+fn read_small(r: impl Read) -> io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    r.take(SMALL).read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Whether the store holds the manifest `digest`, its config and every layer.
+fn complete(store: &Store, digest: &Digest) -> bool {
+    let Some(m) = store.document(digest).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else { return false };
+    let blobs = m.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
+    let config_ok = m
+        .get("config")
+        .and_then(|c| c.get("digest"))
+        .and_then(Value::as_str)
+        .and_then(Digest::parse)
+        .is_some_and(|d| store.document(&d).is_some());
+    config_ok
+        && blobs.iter().all(|l| {
+            let d = l.get("digest").and_then(Value::as_str).and_then(Digest::parse);
+            let n = l.get("size").and_then(Value::as_u64);
+            matches!((d, n), (Some(d), Some(n)) if store.has(&d, n))
+        })
+}
+
+/// A layer found in the export: its diff_id and its gzip blob in the store.
+struct Stored {
+    diff_id: Digest,
+    digest: Digest,
+    size: u64,
+}
+
+/// Reads a docker-archive (either the legacy `<id>/layer.tar` form or the OCI-layout
+/// form of newer engines): small entries are kept, large ones compressed into the store
+/// as they stream by. Returns the manifest's digest and the config's.
+fn from_archive(body: impl Read, store: &Store) -> io::Result<Option<(Digest, Digest)>> {
+    let mut small: HashMap<String, Vec<u8>> = HashMap::new();
+    let mut stored: HashMap<String, Stored> = HashMap::new();
+    let mut archive = tar::Archive::new(body);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+        if entry.size() <= SMALL {
+            small.insert(path, read_small(&mut entry)?);
+        } else {
+            stored.insert(path, compress_into(&mut entry, store)?);
+        }
+    }
+    let Some(manifest) = small.get("manifest.json") else { return Ok(None) };
+    let manifest: Value =
+        serde_json::from_slice(manifest).map_err(|_| io::Error::other("manifest.json is not JSON"))?;
+    let Some(first) = manifest.as_array().and_then(|a| a.first()) else { return Ok(None) };
+    let config_path = first.get("Config").and_then(Value::as_str).ok_or_else(|| io::Error::other("no Config"))?;
+    let config = small.get(config_path).ok_or_else(|| io::Error::other("the config is missing"))?.clone();
+    let config_digest = Digest::of(&config);
+    store.put_document(&config_digest, &config)?;
+    let mut layers = Vec::new();
+    for path in first.get("Layers").and_then(Value::as_array).into_iter().flatten().filter_map(Value::as_str) {
+        let layer = match stored.remove(path) {
+            Some(l) => l,
+            None => {
+                let bytes = small.get(path).ok_or_else(|| io::Error::other(format!("layer {path} is missing")))?;
+                compress_into(&mut &bytes[..], store)?
+            }
+        };
+        layers.push(layer);
+    }
+    let config_json: Value = serde_json::from_slice(&config).map_err(|_| io::Error::other("the config is not JSON"))?;
+    let diff_ids: Vec<&str> = config_json
+        .get("rootfs")
+        .and_then(|r| r.get("diff_ids"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    if !diff_ids.iter().copied().eq(layers.iter().map(|l| l.diff_id.as_str())) {
+        return Err(io::Error::other("the layers do not match the config's diff_ids"));
+    }
+    let manifest = canonical_json(&json!({
+        "schemaVersion": 2,
+        "mediaType": MEDIA_TYPE_OCI_MANIFEST,
+        "config": {"mediaType": MEDIA_TYPE_OCI_CONFIG, "digest": config_digest.to_string(), "size": config.len()},
+        "layers": layers.iter().map(|l| json!({"mediaType": MEDIA_TYPE_GZIP, "digest": l.digest.to_string(), "size": l.size})).collect::<Vec<_>>(),
+    }));
+    let digest = Digest::of(&manifest);
+    store.put_document(&digest, &manifest)?;
+    Ok(Some((digest, config_digest)))
+}
+
+/// Compresses an uncompressed layer into the store: its diff_id and blob. The tar is
+/// spooled to a file first (an archive entry cannot cross threads; compression does).
+fn compress_into(r: &mut dyn Read, store: &Store) -> io::Result<Stored> {
+    let mut spool = store.temp()?;
+    let mut plain = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, spool.file_mut()));
+    io::copy(r, &mut plain)?;
+    let (buf, diff_id, _) = plain.finish();
+    buf.into_inner().map_err(|e| e.into_error())?;
+    let mut tmp = store.temp()?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let out = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.file_mut()));
+    let level = Compressor::default().level;
+    let input = io::BufReader::with_capacity(1 << 20, spool.reopen()?);
+    let (buf, digest, size) = crate::image::gzip::compress(input, out, level, threads)?.finish();
+    buf.into_inner().map_err(|e| e.into_error())?;
+    store.persist(tmp, &digest, size)?;
+    Ok(Stored { diff_id, digest, size })
+}

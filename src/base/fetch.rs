@@ -1,0 +1,229 @@
+//! Getting a base's bytes: from its registry (one lazily opened session), from an `oci:`
+//! layout (copied into the store, each blob checked), and the layers a sink or the fit
+//! check needs, fetched into the store only when it lacks them.
+
+use super::store::Store;
+use crate::image::blob::Blob;
+use crate::image::digest::{Digest, HashingWriter};
+use crate::registry::pull::{self, Manifest};
+use crate::registry::session::Session;
+use crate::registry::transport::Transport;
+use crate::registry::{self, PushOptions, Target};
+use serde_json::Value;
+use std::io::{self, Read};
+use std::path::Path;
+use tokio::sync::OnceCell;
+
+/// A base's repository on a registry, connected on first use.
+pub(crate) struct Remote<'t> {
+    transport: &'t Transport,
+    pub(crate) target: Target,
+    opts: &'t PushOptions,
+    session: OnceCell<Session<'t>>,
+}
+
+impl<'t> Remote<'t> {
+    pub(crate) fn new(transport: &'t Transport, target: Target, opts: &'t PushOptions) -> Remote<'t> {
+        Remote { transport, target, opts, session: OnceCell::new() }
+    }
+
+    async fn session(&self) -> Result<&Session<'t>, registry::Error> {
+        self.session
+            .get_or_try_init(|| async {
+                let credentials = registry::credentials_for(&self.target.registry, self.opts)?;
+                Session::connect(self.transport, &self.target.registry, &self.target.bases, credentials).await
+            })
+            .await
+    }
+
+    pub(crate) async fn manifest(&self, reference: &str) -> Result<Manifest, registry::Error> {
+        pull::get_manifest(self.session().await?, &self.target.repository, reference).await
+    }
+
+    /// Downloads a blob into the store, checked against its digest and size.
+    pub(crate) async fn blob_into_store(
+        &self,
+        store: &Store,
+        digest: &Digest,
+        size: u64,
+    ) -> Result<(), registry::Error> {
+        let s = self.session().await?;
+        into_store(s, &self.target.repository, store, digest, size).await
+    }
+}
+
+/// `GET`s a blob of `repo` on `s` into the store.
+pub(crate) async fn into_store(
+    s: &Session<'_>,
+    repo: &str,
+    store: &Store,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), registry::Error> {
+    let io = |e: io::Error| registry::Error::Io {
+        what: format!("storing blob {digest} in {}", store.root().display()),
+        source: e,
+    };
+    let mut tmp = store.temp().map_err(io)?;
+    pull::get_blob(s, repo, digest, Some(size), tmp.file_mut()).await?;
+    store.persist(tmp, digest, size).map_err(io)
+}
+
+/// A small async runtime with a transport built from the run's options.
+pub(crate) struct Runtime {
+    runtime: tokio::runtime::Runtime,
+    pub(crate) transport: Transport,
+}
+
+impl Runtime {
+    pub(crate) fn new(opts: &PushOptions) -> Result<Runtime, super::Error> {
+        let wrap = |e: registry::Error| super::Error::Registry { base: "(setup)".into(), source: Box::new(e) };
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .map_err(|e| wrap(registry::Error::Io { what: "starting the async runtime".into(), source: e }))?;
+        let transport = Transport::new(&opts.client_options()).map_err(wrap)?;
+        Ok(Runtime { runtime, transport })
+    }
+
+    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
+        self.runtime.block_on(f)
+    }
+}
+
+/// Fetches every held blob among `blobs` that the store lacks, from its origin; blobs with
+/// no origin must be there already. Says on stderr what it downloads.
+pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::Error> {
+    let store = Store::user();
+    let wanted: Vec<&Blob> =
+        blobs.iter().copied().filter(|b| b.held_at().is_some() && !store.has(&b.digest, b.size)).collect();
+    if wanted.is_empty() {
+        return Ok(());
+    }
+    if !opts.quiet {
+        let bytes: u64 = wanted.iter().map(|b| b.size).sum();
+        crate::say!(
+            "downloading {} base layer{} ({:.1} MB)",
+            wanted.len(),
+            if wanted.len() == 1 { "" } else { "s" },
+            bytes as f64 / 1e6
+        );
+    }
+    let rt = Runtime::new(opts)?;
+    let transport = &rt.transport;
+    rt.block_on(async {
+        let mut remotes: Vec<Remote> = Vec::new();
+        for blob in wanted {
+            let Some((_, Some(origin))) = blob.held_at() else {
+                return Err(super::Error::Local {
+                    base: "base".into(),
+                    message: format!("blob {} is missing from the cache at {}", blob.digest, store.root().display()),
+                });
+            };
+            let i = match remotes.iter().position(|r| &r.target == origin) {
+                Some(i) => i,
+                None => {
+                    remotes.push(Remote::new(transport, origin.clone(), opts));
+                    remotes.len() - 1
+                }
+            };
+            let remote = &remotes[i];
+            remote.blob_into_store(&store, &blob.digest, blob.size).await.map_err(|e| super::Error::Registry {
+                base: format!("{}/{}", origin.registry, origin.repository),
+                source: Box::new(e),
+            })?;
+        }
+        Ok(())
+    })
+}
+
+/// Copies the image `tag` names in the OCI layout at `dir` (the only one, without a tag)
+/// into the store, every blob checked against its digest; returns its digest.
+pub(crate) fn import_layout(dir: &Path, tag: Option<&str>, store: &Store) -> Result<String, String> {
+    let blob_path = |d: &Digest| dir.join("blobs").join("sha256").join(d.hex());
+    let index_bytes = crate::fsutil::read_regular(&dir.join("index.json"), 4 << 20)
+        .map_err(|e| format!("{}: {e}", dir.join("index.json").display()))?;
+    let index: Value = serde_json::from_slice(&index_bytes)
+        .map_err(|_| format!("{} is not JSON", dir.join("index.json").display()))?;
+    let entries = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
+    let name = |e: &Value| {
+        e.get("annotations")
+            .and_then(|a| a.get(crate::sink::layout::REF_NAME))
+            .and_then(Value::as_str)
+            .map(str::to_string)
+    };
+    let entry = match tag {
+        Some(t) => entries.iter().find(|e| name(e).as_deref() == Some(t)),
+        None if entries.len() == 1 => entries.first(),
+        None => None,
+    };
+    let Some(entry) = entry else {
+        let names: Vec<String> = entries.iter().filter_map(name).collect();
+        return Err(format!(
+            "{} has no image{}; it has: {}",
+            dir.display(),
+            tag.map(|t| format!(" named {t:?}")).unwrap_or_else(|| " without a tag (it holds several)".into()),
+            if names.is_empty() { "no named image".into() } else { names.join(", ") }
+        ));
+    };
+    let top = entry
+        .get("digest")
+        .and_then(Value::as_str)
+        .and_then(Digest::parse)
+        .ok_or("an index.json entry has no valid digest")?;
+    // Walk index -> manifests -> config and layers, copying each blob once.
+    let mut queue = vec![top.clone()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(d) = queue.pop() {
+        if !seen.insert(d.clone()) {
+            continue;
+        }
+        let path = blob_path(&d);
+        let doc = copy_checked(&path, &d, store).map_err(|e| format!("blob {d} of {}: {e}", dir.display()))?;
+        let Some(doc) = doc.and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else { continue };
+        let refs = doc
+            .get("manifests")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(doc.get("config"))
+            .chain(doc.get("layers").and_then(Value::as_array).into_iter().flatten());
+        for r in refs {
+            if let Some(d) = r.get("digest").and_then(Value::as_str).and_then(Digest::parse) {
+                queue.push(d);
+            }
+        }
+    }
+    Ok(top.to_string())
+}
+
+/// Copies the blob at `path` into the store unless it is there, checking its digest;
+/// returns its bytes when it is small enough to be a document.
+fn copy_checked(path: &Path, digest: &Digest, store: &Store) -> io::Result<Option<Vec<u8>>> {
+    let file = crate::image::digest::open_regular(path)?;
+    let size = file.metadata()?.len();
+    if size <= 4 << 20 {
+        let mut bytes = Vec::new();
+        file.take(4 << 20).read_to_end(&mut bytes)?;
+        if &Digest::of(&bytes) != digest {
+            return Err(io::Error::other(format!("its content's digest is {}", Digest::of(&bytes))));
+        }
+        if store.document(digest).is_none() {
+            store.put_document(digest, &bytes)?;
+        }
+        return Ok(Some(bytes));
+    }
+    if store.has(digest, size) {
+        return Ok(None);
+    }
+    let mut tmp = store.temp()?;
+    let mut w = HashingWriter::new(tmp.file_mut());
+    io::copy(&mut file.take(size), &mut w)?;
+    let (_, got, n) = w.finish();
+    if &got != digest || n != size {
+        return Err(io::Error::other(format!("its content's digest is {got}")));
+    }
+    store.persist(tmp, digest, size)?;
+    Ok(None)
+}

@@ -1,0 +1,507 @@
+//! The fit check: will the binary start on this base? On scratch it must be static. On a
+//! base, a dynamic binary needs its interpreter (`PT_INTERP`), every `DT_NEEDED` library
+//! (and theirs), found through symlinks in the usual library directories, and every
+//! symbol version it requires (`GLIBC_2.34`...) defined by the library that provides it.
+//!
+//! The base's filesystem is learnt from its layers once: one pass over each layer's tar
+//! reads the headers, and parses only the shared libraries (the ELF facts we need are
+//! kept; the bytes are not). The facts are stored per layer digest, so a later run reads
+//! no layer at all.
+
+use super::store::Store;
+use crate::image::layer::{MEDIA_TYPE_DOCKER_GZIP, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR};
+use crate::image::parent::Parent;
+use goblin::elf::Elf;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+/// The largest library parsed; larger files are recorded as present but not parsed.
+const MAX_LIBRARY: u64 = 64 << 20;
+
+/// Why a binary does not fit its base.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("{} cannot start on the base image {base}:\n{}", binary.display(), problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+    Misfit { binary: PathBuf, base: String, problems: Vec<String>, fixes: Vec<String> },
+    #[error("cannot read {}: {source}", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    #[error("cannot check the base image's files: {0}")]
+    Layers(String),
+}
+
+impl Error {
+    pub(crate) fn hint(&self) -> Option<String> {
+        match self {
+            Error::Misfit { fixes, .. } => Some(fixes.join("; or ")),
+            _ => None,
+        }
+    }
+}
+
+/// What a dynamic binary or library needs, and what a library defines.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
+pub(crate) struct ElfFacts {
+    pub(crate) interpreter: Option<String>,
+    pub(crate) needed: Vec<String>,
+    /// Symbol versions required, by the library file that must define them.
+    pub(crate) versions_needed: BTreeMap<String, BTreeSet<String>>,
+    /// Symbol versions this file defines.
+    pub(crate) versions_defined: BTreeSet<String>,
+    /// For glibc's libc, its release (`2.31`), which names no symbol version of its own
+    /// when it added no symbol.
+    #[serde(default)]
+    pub(crate) glibc_release: Option<String>,
+}
+
+impl ElfFacts {
+    fn parse(bytes: &[u8]) -> Option<ElfFacts> {
+        let elf = Elf::parse(bytes).ok()?;
+        let name = |i: usize| elf.dynstrtab.get_at(i).map(str::to_string);
+        let mut facts = ElfFacts {
+            interpreter: elf.interpreter.map(str::to_string),
+            needed: elf.libraries.iter().map(|s| s.to_string()).collect(),
+            ..ElfFacts::default()
+        };
+        if let Some(verneed) = &elf.verneed {
+            for need in verneed.iter() {
+                let Some(file) = name(need.vn_file) else { continue };
+                let set = facts.versions_needed.entry(file).or_default();
+                set.extend(need.iter().filter_map(|aux| name(aux.vna_name)));
+            }
+        }
+        if let Some(verdef) = &elf.verdef {
+            for def in verdef.iter() {
+                facts.versions_defined.extend(def.iter().take(1).filter_map(|aux| name(aux.vda_name)));
+            }
+        }
+        if facts.versions_defined.iter().any(|v| v.starts_with("GLIBC_")) {
+            facts.glibc_release = glibc_release(bytes);
+        }
+        Some(facts)
+    }
+
+    /// Whether the binary runs without a loader or libraries.
+    pub(crate) fn is_static(&self) -> bool {
+        self.interpreter.is_none() && self.needed.is_empty()
+    }
+}
+
+/// glibc's banner says `... release version 2.31.`: the release.
+fn glibc_release(bytes: &[u8]) -> Option<String> {
+    const MARK: &[u8] = b"release version ";
+    let at = bytes.windows(MARK.len()).position(|w| w == MARK)? + MARK.len();
+    let version: String =
+        bytes[at..].iter().take(16).take_while(|b| b.is_ascii_digit() || **b == b'.').map(|b| *b as char).collect();
+    let version = version.trim_end_matches('.').to_string();
+    (!version.is_empty()).then_some(version)
+}
+
+/// The facts of the binary at `path`.
+pub(crate) fn binary_facts(path: &Path) -> Result<ElfFacts, Error> {
+    let bytes = std::fs::read(path).map_err(|source| Error::Read { path: path.into(), source })?;
+    ElfFacts::parse(&bytes)
+        .ok_or_else(|| Error::Read { path: path.into(), source: io::Error::other("not an ELF file") })
+}
+
+/// One path of a layer.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+enum Node {
+    Dir,
+    /// A regular file; a shared library's facts when it is one.
+    File(Option<ElfFacts>),
+    Symlink(String),
+    /// A hard link to another path of the image.
+    Link(String),
+    /// Deletes the path below (a `.wh.` whiteout).
+    Whiteout,
+    /// Hides everything under this directory from the layers below (`.wh..wh..opq`).
+    Opaque,
+}
+
+/// The files of one layer, by normalised path (no leading `/`).
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LayerFiles {
+    nodes: BTreeMap<String, Node>,
+}
+
+/// Whether a path is one where shared libraries are looked for, so worth parsing.
+fn in_library_dir(path: &str) -> bool {
+    ["lib/", "lib64/", "lib32/", "usr/lib/", "usr/lib64/", "usr/lib32/", "usr/local/lib/"]
+        .iter()
+        .any(|d| path.starts_with(d))
+}
+
+fn normalise(path: &str) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    for part in path.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                parts.pop();
+            }
+            p => parts.push(p),
+        }
+    }
+    parts.join("/")
+}
+
+impl LayerFiles {
+    /// Reads a layer's tar once: headers, and the shared libraries' ELF facts.
+    fn read(tar: impl Read) -> io::Result<LayerFiles> {
+        let mut files = LayerFiles::default();
+        let mut archive = tar::Archive::new(tar);
+        for entry in archive.entries()? {
+            let mut entry = entry?;
+            let raw = entry.path()?.to_string_lossy().to_string();
+            let path = normalise(&raw);
+            let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+            if name == ".wh..wh..opq" {
+                files.nodes.insert(dir.to_string(), Node::Opaque);
+                continue;
+            }
+            if let Some(hidden) = name.strip_prefix(".wh.") {
+                let target = if dir.is_empty() { hidden.to_string() } else { format!("{dir}/{hidden}") };
+                files.nodes.insert(target, Node::Whiteout);
+                continue;
+            }
+            let link = || entry.link_name().ok().flatten().map(|l| l.to_string_lossy().to_string()).unwrap_or_default();
+            let node = match entry.header().entry_type() {
+                tar::EntryType::Directory => Node::Dir,
+                tar::EntryType::Symlink => Node::Symlink(link()),
+                tar::EntryType::Link => Node::Link(normalise(&link())),
+                tar::EntryType::Regular | tar::EntryType::Continuous => {
+                    let size = entry.size();
+                    let facts = if in_library_dir(&path) && name.contains(".so") && size <= MAX_LIBRARY {
+                        let mut bytes = Vec::with_capacity(size as usize);
+                        (&mut entry).take(size).read_to_end(&mut bytes)?;
+                        ElfFacts::parse(&bytes)
+                    } else {
+                        None
+                    };
+                    Node::File(facts)
+                }
+                _ => Node::File(None),
+            };
+            files.nodes.insert(path, node);
+        }
+        Ok(files)
+    }
+}
+
+/// The base's filesystem: every layer applied in order.
+#[derive(Debug, Default)]
+pub(crate) struct BaseFiles {
+    nodes: BTreeMap<String, Node>,
+}
+
+impl BaseFiles {
+    fn apply(&mut self, layer: LayerFiles) {
+        for (path, node) in layer.nodes {
+            match node {
+                Node::Whiteout => {
+                    let prefix = format!("{path}/");
+                    self.nodes.retain(|p, _| p != &path && !p.starts_with(&prefix));
+                }
+                Node::Opaque => {
+                    let prefix = if path.is_empty() { String::new() } else { format!("{path}/") };
+                    self.nodes.retain(|p, _| !p.starts_with(&prefix) || p == &path);
+                    self.nodes.insert(path, Node::Dir);
+                }
+                node => {
+                    self.nodes.insert(path, node);
+                }
+            }
+        }
+    }
+
+    /// The path a name leads to once every symlink on the way is followed (absolute ones
+    /// from the image's root), when it exists; at most 40 links, as the kernel allows.
+    fn resolve(&self, path: &str) -> Option<String> {
+        let mut pending: Vec<String> =
+            normalise(path).split('/').filter(|p| !p.is_empty()).map(str::to_string).rev().collect();
+        let mut done: Vec<String> = Vec::new();
+        let mut hops = 0;
+        while let Some(part) = pending.pop() {
+            if part == ".." {
+                done.pop();
+                continue;
+            }
+            done.push(part);
+            let here = done.join("/");
+            match self.nodes.get(&here) {
+                Some(Node::Symlink(target)) => {
+                    hops += 1;
+                    if hops > 40 {
+                        return None;
+                    }
+                    done.pop();
+                    if target.starts_with('/') {
+                        done.clear();
+                    }
+                    pending.extend(target.split('/').filter(|p| !p.is_empty() && *p != ".").map(str::to_string).rev());
+                }
+                Some(Node::Link(target)) if pending.is_empty() => return self.resolve(target).filter(|_| hops < 40),
+                Some(_) => {}
+                // A directory need not have its own entry when files under it exist.
+                None if pending.is_empty() => return None,
+                None => {}
+            }
+        }
+        Some(done.join("/"))
+    }
+
+    /// The regular file at `path`, links followed.
+    fn file(&self, path: &str) -> Option<(String, Option<&ElfFacts>)> {
+        let real = self.resolve(path)?;
+        match self.nodes.get(&real)? {
+            Node::File(facts) => Some((real, facts.as_ref())),
+            _ => None,
+        }
+    }
+
+    /// Whether the image has a regular file at `path`.
+    pub(crate) fn has_file(&self, path: &str) -> bool {
+        self.file(path).is_some()
+    }
+}
+
+/// The multiarch directory name of a platform's architecture (Debian's layout).
+fn multiarch(architecture: &str) -> &'static str {
+    match architecture {
+        "amd64" => "x86_64-linux-gnu",
+        "arm64" => "aarch64-linux-gnu",
+        "arm" => "arm-linux-gnueabihf",
+        "386" => "i386-linux-gnu",
+        "ppc64le" => "powerpc64le-linux-gnu",
+        "s390x" => "s390x-linux-gnu",
+        "riscv64" => "riscv64-linux-gnu",
+        _ => "",
+    }
+}
+
+/// Reads (or recalls) the base's files. Its layers must be in the store.
+pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<BaseFiles, Error> {
+    let mut files = BaseFiles::default();
+    for layer in &parent.layers {
+        let blob = layer.blob();
+        let memo = store.root().join("files-of").join(format!("{}.json", blob.digest.hex()));
+        let known = crate::fsutil::read_regular(&memo, 64 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok());
+        let layer_files = match known {
+            Some(f) => f,
+            None => {
+                let f = read_layer(blob).map_err(|e| Error::Layers(format!("layer {}: {e}", blob.digest)))?;
+                if let Ok(bytes) = serde_json::to_vec(&f) {
+                    let _ = std::fs::create_dir_all(memo.parent().expect("has a parent"));
+                    let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(&bytes));
+                }
+                f
+            }
+        };
+        files.apply(layer_files);
+    }
+    Ok(files)
+}
+
+fn read_layer(blob: &crate::image::blob::Blob) -> io::Result<LayerFiles> {
+    let reader = io::BufReader::with_capacity(1 << 20, blob.open()?);
+    match blob.media_type.as_str() {
+        MEDIA_TYPE_GZIP | MEDIA_TYPE_DOCKER_GZIP => LayerFiles::read(flate2::read::MultiGzDecoder::new(reader)),
+        MEDIA_TYPE_TAR => LayerFiles::read(reader),
+        other => Err(io::Error::other(format!("layers of type {other} cannot be read for the check"))),
+    }
+}
+
+/// Checks that `binary` (with `facts`) can start on the base whose files are `files`.
+pub(crate) fn check(binary: &Path, facts: &ElfFacts, parent: &Parent, files: &BaseFiles) -> Result<(), Error> {
+    let mut problems = Vec::new();
+    let mut fixes = BTreeSet::new();
+    if let Some(interp) = &facts.interpreter {
+        if !files.has_file(interp) {
+            problems.push(format!("its interpreter {interp} is not in the base"));
+            fixes.insert("a base with glibc (such as gcr.io/distroless/cc-debian12)".to_string());
+        }
+    }
+    let ma = multiarch(&parent.platform.architecture);
+    let dirs: Vec<String> = [
+        format!("lib/{ma}"),
+        format!("usr/lib/{ma}"),
+        "lib64".into(),
+        "usr/lib64".into(),
+        "lib".into(),
+        "usr/lib".into(),
+        "usr/local/lib".into(),
+    ]
+    .into_iter()
+    .filter(|d| !d.ends_with('/'))
+    .collect();
+    let find = |name: &str| -> Option<(String, Option<&ElfFacts>)> {
+        if name.contains('/') {
+            return files.file(name);
+        }
+        dirs.iter().find_map(|d| files.file(&format!("{d}/{name}")))
+    };
+    // Every library, and the ones they need, once.
+    let mut found: BTreeMap<String, Option<&ElfFacts>> = BTreeMap::new();
+    let mut queue: Vec<String> = facts.needed.clone();
+    let mut seen = BTreeSet::new();
+    while let Some(name) = queue.pop() {
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        match find(&name) {
+            Some((_, lib)) => {
+                if let Some(lib) = lib {
+                    queue.extend(lib.needed.iter().cloned());
+                }
+                found.insert(name, lib);
+            }
+            None => {
+                problems.push(format!("it needs {name}, which the base does not have"));
+                fixes.insert(library_fix(&name));
+            }
+        }
+    }
+    for (file, versions) in &facts.versions_needed {
+        let Some(Some(lib)) = found.get(file) else { continue };
+        let missing: Vec<&String> = versions.iter().filter(|v| !lib.versions_defined.contains(*v)).collect();
+        if missing.is_empty() {
+            continue;
+        }
+        let newest = newest_glibc(&lib.versions_defined);
+        let has = match (&lib.glibc_release, &newest) {
+            (Some(release), Some(v)) => {
+                format!(" (the base's {file} is glibc {release}, whose newest symbol version is {v})")
+            }
+            (None, Some(v)) => format!(" (the base's {file} provides up to {v})"),
+            _ => String::new(),
+        };
+        let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
+        problems.push(format!("it needs symbol version {} from {file}{has}", names.join(", ")));
+        if names.iter().any(|n| n.starts_with("GLIBC_")) {
+            let wanted = newest_glibc(&missing.iter().map(|s| s.to_string()).collect()).unwrap_or_default();
+            fixes.insert(format!("a base with a newer glibc ({wanted} or later, e.g. Debian 12's 2.36)"));
+            fixes.insert("build against an older glibc (cargo zigbuild --target x86_64-unknown-linux-gnu.2.31)".into());
+        }
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    fixes.insert(
+        "the static musl target (--target x86_64-unknown-linux-musl), which needs nothing from the base".into(),
+    );
+    Err(Error::Misfit {
+        binary: binary.into(),
+        base: parent.name.clone(),
+        problems,
+        fixes: fixes.into_iter().collect(),
+    })
+}
+
+/// What to do about a missing library.
+fn library_fix(name: &str) -> String {
+    match name {
+        n if n.starts_with("libgcc_s.so") => {
+            "a base that has libgcc_s.so.1 (Debian's libgcc-s1, as in gcr.io/distroless/cc-debian12)".into()
+        }
+        n if n.starts_with("libssl.so") || n.starts_with("libcrypto.so") => {
+            "a base with OpenSSL (Debian's libssl3), or the rustls features of your TLS crates".into()
+        }
+        n if n.starts_with("libc.so") || n.starts_with("libm.so") || n.starts_with("ld-linux") => {
+            "a base with glibc (Debian's libc6, as in gcr.io/distroless/base-debian12)".into()
+        }
+        n => format!("a base that has {n}"),
+    }
+}
+
+/// The newest `GLIBC_x.y[.z]` among `versions`.
+fn newest_glibc(versions: &BTreeSet<String>) -> Option<String> {
+    let key = |v: &str| -> Option<Vec<u32>> { v.strip_prefix("GLIBC_")?.split('.').map(|p| p.parse().ok()).collect() };
+    versions.iter().filter_map(|v| key(v).map(|k| (k, v.clone()))).max().map(|(_, v)| v)
+}
+
+/// The binary's fit on each kind of base: static on scratch; on a base, the check above,
+/// after fetching the layers into the store (only for a dynamic binary).
+pub(crate) fn check_binary(
+    binary: &Path,
+    parent: Option<&Parent>,
+    opts: &crate::registry::PushOptions,
+) -> Result<(), crate::error::Error> {
+    let Some(parent) = parent else {
+        return crate::elf::check_static(binary).map_err(Into::into);
+    };
+    let facts = binary_facts(binary)?;
+    if facts.is_static() {
+        return Ok(());
+    }
+    let files = files_of(parent, opts)?;
+    check(binary, &facts, parent, &files).map_err(Into::into)
+}
+
+/// The base's files, its layers fetched first when the store lacks them.
+pub(crate) fn files_of(parent: &Parent, opts: &crate::registry::PushOptions) -> Result<BaseFiles, crate::error::Error> {
+    let store = Store::user();
+    let known = parent
+        .layers
+        .iter()
+        .all(|l| store.root().join("files-of").join(format!("{}.json", l.blob().digest.hex())).is_file());
+    if !known {
+        let blobs: Vec<&crate::image::blob::Blob> = parent.layers.iter().map(|l| l.blob()).collect();
+        super::fetch::missing(&blobs, opts)?;
+    }
+    Ok(base_files(parent, &store)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layer(entries: &[(&str, Node)]) -> LayerFiles {
+        LayerFiles { nodes: entries.iter().map(|(p, n)| (p.to_string(), n.clone())).collect() }
+    }
+
+    #[test]
+    fn symlinks_resolve_through_directories_and_absolute_targets() {
+        let mut fs = BaseFiles::default();
+        fs.apply(layer(&[
+            ("usr/lib/x86_64-linux-gnu/libc.so.6", Node::File(None)),
+            ("lib", Node::Symlink("usr/lib".into())),
+            ("lib64/ld-linux-x86-64.so.2", Node::Symlink("/lib/x86_64-linux-gnu/ld.so".into())),
+            ("usr/lib/x86_64-linux-gnu/ld.so", Node::File(None)),
+            ("loop", Node::Symlink("loop".into())),
+        ]));
+        assert!(fs.has_file("lib/x86_64-linux-gnu/libc.so.6"));
+        assert!(fs.has_file("/lib64/ld-linux-x86-64.so.2"));
+        assert!(!fs.has_file("loop"));
+        assert!(!fs.has_file("lib/x86_64-linux-gnu/libm.so.6"));
+    }
+
+    #[test]
+    fn whiteouts_and_opaque_directories_hide_lower_layers() {
+        let mut fs = BaseFiles::default();
+        fs.apply(layer(&[("etc/a", Node::File(None)), ("etc/b", Node::File(None)), ("opt/x/y", Node::File(None))]));
+        fs.apply(layer(&[("etc/a", Node::Whiteout), ("opt/x", Node::Opaque)]));
+        assert!(!fs.has_file("etc/a"));
+        assert!(fs.has_file("etc/b"));
+        assert!(!fs.has_file("opt/x/y"));
+    }
+
+    #[test]
+    fn the_newest_glibc_version_is_numeric() {
+        let v: BTreeSet<String> =
+            ["GLIBC_2.2.5", "GLIBC_2.31", "GLIBC_2.4", "GLIBC_PRIVATE"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(newest_glibc(&v).as_deref(), Some("GLIBC_2.31"));
+    }
+
+    #[test]
+    fn host_binaries_yield_their_needs_and_libc_its_versions() {
+        let ls = binary_facts(Path::new("/bin/ls")).unwrap();
+        assert!(ls.needed.contains(&"libc.so.6".to_string()));
+        assert!(ls.versions_needed["libc.so.6"].iter().any(|v| v.starts_with("GLIBC_2.")));
+        let libc = std::fs::read("/lib/x86_64-linux-gnu/libc.so.6").unwrap();
+        let facts = ElfFacts::parse(&libc).unwrap();
+        assert!(facts.versions_defined.contains("GLIBC_2.34"));
+        assert_eq!(facts.glibc_release.as_deref(), Some("2.36"));
+    }
+}

@@ -1,0 +1,32 @@
+//! The image we build on (`base`): its config, its layers held by digest, and where it
+//! came from. Scratch has none.
+
+use super::digest::Digest;
+use super::layer::Layer;
+use super::platform::Platform;
+use std::collections::BTreeMap;
+
+/// The standard annotations naming an image's base.
+pub(crate) const BASE_NAME: &str = "org.opencontainers.image.base.name";
+pub(crate) const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+
+/// One platform's base image, resolved to a digest.
+#[derive(Clone, Debug)]
+pub(crate) struct Parent {
+    /// The reference as the user gave it (`registry/repo:tag`, `oci:DIR:tag`, ...).
+    pub(crate) name: String,
+    /// This platform's manifest digest.
+    pub(crate) digest: Digest,
+    pub(crate) platform: Platform,
+    /// The base's config, as it was (every field we do not set is kept).
+    pub(crate) config: serde_json::Value,
+    /// Its layers, bottom up, each a blob held by digest with the config's diff_id.
+    pub(crate) layers: Vec<Layer>,
+}
+
+impl Parent {
+    /// The manifest annotations that record the base.
+    pub(crate) fn annotations(&self) -> BTreeMap<String, String> {
+        BTreeMap::from([(BASE_NAME.to_string(), self.name.clone()), (BASE_DIGEST.to_string(), self.digest.to_string())])
+    }
+}

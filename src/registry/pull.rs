@@ -1,0 +1,102 @@
+//! The pull half of the protocol: `GET` a manifest (with an `Accept` for every manifest and
+//! index type), and `GET` a blob into a file, its digest checked while it streams.
+
+use super::error::Error;
+use super::session::Session;
+use super::transport::{request, Body};
+use crate::image::digest::{Digest, HashingWriter};
+use crate::image::index::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_INDEX};
+use crate::image::{MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_MANIFEST};
+use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
+use reqwest::{Method, StatusCode};
+use std::io::Write;
+
+/// The most of a manifest that is read: manifests are small documents.
+pub(crate) const MAX_MANIFEST: usize = 4 << 20;
+
+/// A manifest as the registry sent it, and its digest.
+pub(crate) struct Manifest {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) digest: Digest,
+}
+
+/// `GET /v2/<repo>/manifests/<reference>` (a tag or a digest). The body's digest is
+/// computed here: it must equal the digest asked for, and the registry's
+/// `Docker-Content-Digest` when it sends one.
+pub(crate) async fn get_manifest(s: &Session<'_>, repo: &str, reference: &str) -> Result<Manifest, Error> {
+    let url = s.url(&format!("/v2/{repo}/manifests/{reference}"));
+    let accept = [MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST];
+    let mut headers = HeaderMap::new();
+    headers.insert(ACCEPT, HeaderValue::from_str(&accept.join(", ")).expect("ascii"));
+    let scopes = [super::auth::pull_scope(repo)];
+    let resp = s.request(Method::GET, &url, &scopes, headers, Body::Empty, &[StatusCode::OK]).await?;
+    let header = |name: &str| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    let sent_digest = header("Docker-Content-Digest");
+    let bytes = s.transport.body(&s.registry, &Method::GET, url.as_str(), resp, MAX_MANIFEST).await?;
+    let bad = |message: String| Error::Protocol {
+        registry: s.registry.clone(),
+        request: request(&Method::GET, url.as_str()),
+        message,
+    };
+    if bytes.len() > MAX_MANIFEST {
+        return Err(bad(format!("sent a manifest of more than {MAX_MANIFEST} bytes")));
+    }
+    let digest = Digest::of(&bytes);
+    let expected = Digest::parse(reference).or_else(|| sent_digest.as_deref().and_then(Digest::parse));
+    if let Some(expected) = expected.filter(|e| e != &digest) {
+        return Err(bad(format!("sent a manifest whose digest is {digest}, but {expected} was expected")));
+    }
+    Ok(Manifest { bytes, digest })
+}
+
+/// `GET /v2/<repo>/blobs/<digest>` into `out`, hashing on the way; fails unless the bytes
+/// match `digest` (and `size`, when known), naming both digests. A download that moves no
+/// byte for the stall time fails.
+pub(crate) async fn get_blob(
+    s: &Session<'_>,
+    repo: &str,
+    digest: &Digest,
+    size: Option<u64>,
+    out: &mut std::fs::File,
+) -> Result<(), Error> {
+    let url = s.url(&format!("/v2/{repo}/blobs/{digest}"));
+    let scopes = [super::auth::pull_scope(repo)];
+    let mut resp = s.request(Method::GET, &url, &scopes, HeaderMap::new(), Body::Empty, &[StatusCode::OK]).await?;
+    let stall = s.transport.tuning.stall;
+    let bad = |message: String| Error::Protocol {
+        registry: s.registry.clone(),
+        request: request(&Method::GET, url.as_str()),
+        message,
+    };
+    let io = |e: std::io::Error| Error::Io { what: format!("writing blob {digest} to the cache"), source: e };
+    let mut writer = HashingWriter::new(std::io::BufWriter::with_capacity(1 << 20, out));
+    let limit = size.unwrap_or(u64::MAX);
+    let mut got = 0u64;
+    loop {
+        let chunk = match tokio::time::timeout(stall, resp.chunk()).await {
+            Err(_) => return Err(super::transport::stalled(&s.registry, &Method::GET, url.as_str(), stall)),
+            Ok(Err(e)) => {
+                let detail = e.to_string();
+                return Err(Error::network(
+                    &s.registry,
+                    request(&Method::GET, url.as_str()),
+                    detail,
+                    super::error::Failure::Other,
+                ));
+            }
+            Ok(Ok(None)) => break,
+            Ok(Ok(Some(chunk))) => chunk,
+        };
+        got += chunk.len() as u64;
+        if got > limit {
+            return Err(bad(format!("sent more than the {limit} bytes of blob {digest}")));
+        }
+        writer.write_all(&chunk).map_err(io)?;
+    }
+    let (buf, actual, n) = writer.finish();
+    buf.into_inner().map_err(|e| io(e.into_error()))?;
+    if &actual != digest || size.is_some_and(|s| s != n) {
+        return Err(bad(format!("sent {n} bytes whose digest is {actual}, but blob {digest} was asked for")));
+    }
+    Ok(())
+}

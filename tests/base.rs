@@ -1,0 +1,390 @@
+//! `base`: building on an image (registry, `oci:` layout, Docker engine) with bases made
+//! here from Debian packages, pushed into real registries and run in a real engine.
+
+mod common;
+
+use common::bases::{self, copy, write_layout};
+use common::fault_proxy::{FaultProxy, Faults, Kind};
+use common::registry::Registry;
+use common::{docker_inspect, docker_run, tool, unique_name, DockerImages, Project, HELLO_MARKER};
+use serde_json::Value;
+use std::path::Path;
+
+const GNU: &str = "x86_64-unknown-linux-gnu";
+
+/// A base written as a layout and pushed to `registry` as `repo:tag`; the layout is kept.
+fn push_base(registry: &str, repo_tag: &str, images: &[bases::ImageSpec]) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let digest = write_layout(dir.path(), "base", images);
+    copy(dir.path(), "base", &format!("docker://{registry}/{repo_tag}"), &[]);
+    (dir, digest)
+}
+
+/// The raw manifest a registry serves.
+fn raw_manifest(reference: &str) -> Value {
+    let out = tool("skopeo", &["inspect", "--raw", "--tls-verify=false", &format!("docker://{reference}")]).stdout;
+    serde_json::from_str(&out).unwrap()
+}
+
+/// Nothing was compiled: the run failed before `cargo build`.
+fn nothing_built(p: &Project) {
+    for triple in ["x86_64-unknown-linux-musl", GNU] {
+        assert!(!p.path().join("target").join(triple).exists(), "{triple} was built");
+    }
+}
+
+#[test]
+fn a_gnu_binary_runs_on_the_cc_base_and_the_image_records_its_base() {
+    let reg = Registry::plain();
+    let (_layout, base_digest) = push_base(&reg.host(), "base/cc:12", &bases::cc(false));
+    let p = Project::copy("hello");
+    let name = unique_name("gnu-cc");
+    let _cleanup = DockerImages(vec![name.clone()]);
+    let base = format!("{}/base/cc:12", reg.host());
+    let push = format!("{}/app:1", reg.host());
+    let run = p.run(&["--target", GNU, "--base", &base, "--push", &push, "--tag", &name]).ok();
+    assert!(run.stderr.contains(&format!("building on {base} ({base_digest})")), "{}", run.stderr);
+    assert!(docker_run(&name, &[]).contains(HELLO_MARKER));
+    let manifest = raw_manifest(&push);
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.base.name"], base);
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.base.digest"], base_digest);
+    // The base's two layers come first, unchanged, then ours (no users layer on a base).
+    let base_manifest = raw_manifest(&base);
+    assert_eq!(manifest["layers"][0], base_manifest["layers"][0]);
+    assert_eq!(manifest["layers"][1], base_manifest["layers"][1]);
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn a_base_without_libgcc_fails_naming_the_library_and_a_base_that_has_it() {
+    let reg = Registry::plain();
+    push_base(&reg.host(), "base/libc-only:12", &bases::cc(true));
+    let p = Project::copy("hello");
+    let base = format!("{}/base/libc-only:12", reg.host());
+    let run = p.run(&["--target", GNU, "--base", &base, "--output", "out"]).failed();
+    assert!(run.stderr.contains("it needs libgcc_s.so.1, which the base does not have"), "{}", run.stderr);
+    assert!(run.stderr.contains("distroless/cc-debian12") && run.stderr.contains("musl"), "{}", run.stderr);
+    assert!(!p.path().join("out").exists(), "nothing is written");
+}
+
+#[test]
+fn an_old_glibc_base_fails_naming_the_version_needed_and_the_one_it_has() {
+    let reg = Registry::plain();
+    push_base(&reg.host(), "base/bullseye:11", &bases::old_glibc());
+    let p = Project::copy("hello");
+    let base = format!("{}/base/bullseye:11", reg.host());
+    let run = p.run(&["--target", GNU, "--base", &base, "--output", "out"]).failed();
+    assert!(run.stderr.contains("GLIBC_2.34"), "{}", run.stderr);
+    assert!(run.stderr.contains("the base's libc.so.6 is glibc 2.31"), "{}", run.stderr);
+    assert!(run.stderr.contains("newer glibc"), "{}", run.stderr);
+}
+
+#[test]
+fn the_debug_base_has_a_shell_and_its_config_is_inherited_field_by_field() {
+    let reg = Registry::plain();
+    let (_layout, _) = push_base(&reg.host(), "base/debug:1", &bases::debug(&["amd64"]));
+    let p = Project::copy("hello");
+    let name = unique_name("debug");
+    let _cleanup = DockerImages(vec![name.clone()]);
+    let base = format!("{}/base/debug:1", reg.host());
+    let args =
+        ["--base", &base, "--tag", &name, "--env", "SHARED=ours", "--label", "shared.label=ours", "--expose", "8080"];
+    p.run(&args).ok();
+    // A musl binary on the debug base runs; so does the base's shell.
+    assert!(docker_run(&name, &[]).contains(HELLO_MARKER));
+    let shell = tool(
+        "docker",
+        &["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", &name, "-c", "echo shell works; pwd; id -u"],
+    );
+    assert_eq!(shell.stdout, "shell works\n/srv\n1000\n");
+    let c = &docker_inspect(&name)["Config"];
+    let env: Vec<&str> = c["Env"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert!(env.contains(&"PATH=/usr/local/bin:/usr/bin:/bin:/base/bin"), "the base's PATH: {env:?}");
+    assert!(env.contains(&"BASE_VAR=from-base") && env.contains(&"SHARED=ours"), "{env:?}");
+    assert!(!env.contains(&"SHARED=base"), "ours wins: {env:?}");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["WorkingDir"], "/srv");
+    assert_eq!(c["Labels"]["base.label"], "kept");
+    assert_eq!(c["Labels"]["shared.label"], "ours");
+    assert!(c["ExposedPorts"].get("9000/tcp").is_some() && c["ExposedPorts"].get("8080/tcp").is_some());
+    assert_eq!(c["Entrypoint"], Value::Null, "the base's entrypoint is replaced");
+    assert_eq!(c["Cmd"], serde_json::json!(["/hello"]));
+    assert_eq!(c["StopSignal"], "SIGINT", "what we do not set is kept");
+    let history = tool("docker", &["history", "-q", "--no-trunc", &name]).stdout;
+    assert_eq!(history.lines().count(), 2, "the base's layer and our binary's: {history}");
+}
+
+#[test]
+fn oci_layout_and_docker_engine_bases_work() {
+    let layout = tempfile::tempdir().unwrap();
+    write_layout(layout.path(), "12", &bases::cc(false));
+    let p = Project::copy("hello");
+    let (from_layout, from_engine, engine_base) =
+        (unique_name("oci-base"), unique_name("engine-base"), unique_name("cc"));
+    let _cleanup = DockerImages(vec![from_layout.clone(), from_engine.clone(), format!("{engine_base}:12")]);
+    let oci = format!("oci:{}:12", layout.path().display());
+    let run = p.run(&["--target", GNU, "--base", &oci, "--tag", &from_layout]).ok();
+    assert!(docker_run(&from_layout, &[]).contains(HELLO_MARKER));
+    // The host path of the layout is not recorded.
+    let m = layout_manifest_built_on(&p, &oci);
+    let dir_name = layout.path().file_name().unwrap().to_string_lossy().to_string();
+    assert_eq!(m["annotations"]["org.opencontainers.image.base.name"], format!("oci:{dir_name}:12"), "{}", run.stderr);
+    copy(layout.path(), "12", &format!("docker-daemon:{engine_base}:12"), &[]);
+    let first = p.run(&["--target", GNU, "--base", &format!("docker:{engine_base}:12"), "--tag", &from_engine]).ok();
+    assert!(first.stderr.contains("exporting"), "{}", first.stderr);
+    assert!(docker_run(&from_engine, &[]).contains(HELLO_MARKER));
+    // The engine's image, once imported, is recalled by its ID.
+    let again = p.run(&["--target", GNU, "--base", &format!("docker:{engine_base}:12"), "--tag", &from_engine]).ok();
+    assert!(!again.stderr.contains("exporting"), "{}", again.stderr);
+    assert_eq!(first.stdout, again.stdout, "same base, same sources: same image");
+}
+
+/// The manifest of the image built on `base` into an OCI layout.
+fn layout_manifest_built_on(p: &Project, base: &str) -> Value {
+    let out = p.path().join("layout-out");
+    p.run(&["--target", GNU, "--base", base, "--output", out.to_str().unwrap()]).ok();
+    common::layout_manifest(&out)
+}
+
+#[test]
+fn the_arm64_half_of_a_two_platform_base_runs_under_qemu() {
+    let reg = Registry::plain();
+    push_base(&reg.host(), "base/debug:multi", &bases::debug(&["amd64", "arm64"]));
+    let p = Project::copy("hello");
+    let base = format!("{}/base/debug:multi", reg.host());
+    let push = format!("{}/app:multi", reg.host());
+    let first = p.run(&["--platform", "linux/amd64,linux/arm64", "--base", &base, "--push", &push]).ok();
+    let index = raw_manifest(&push);
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
+    let _cleanup = DockerImages(vec![push.clone()]);
+    tool("docker", &["pull", "-q", "--platform", "linux/arm64", &push]);
+    let out = tool(
+        "docker",
+        &[
+            "run",
+            "--rm",
+            "--network",
+            "none",
+            "--platform",
+            "linux/arm64",
+            "--entrypoint",
+            "/bin/sh",
+            &push,
+            "-c",
+            "uname -m; /hello",
+        ],
+    )
+    .stdout;
+    assert!(out.starts_with("aarch64\n") && out.contains(HELLO_MARKER), "{out}");
+    // Reproducible: the same base digest and sources give the same index digest.
+    let second = p.run(&["--platform", "linux/amd64,linux/arm64", "--base", &base, "--push", &push]).ok();
+    assert_eq!(first.stdout, second.stdout);
+}
+
+#[test]
+fn a_platform_the_base_lacks_lists_the_ones_it_has_before_the_build() {
+    let reg = Registry::plain();
+    push_base(&reg.host(), "base/debug:multi", &bases::debug(&["amd64", "arm64"]));
+    push_base(&reg.host(), "base/cc:12", &bases::cc(false));
+    let p = Project::copy("hello");
+    let run = p
+        .run(&["--platform", "linux/amd64,linux/arm/v7", "--base", &format!("{}/base/debug:multi", reg.host())])
+        .failed();
+    assert!(run.stderr.contains("has no image for linux/arm/v7; it has: linux/amd64, linux/arm64"), "{}", run.stderr);
+    let run =
+        p.run(&["--platform", "linux/amd64,linux/arm64", "--base", &format!("{}/base/cc:12", reg.host())]).failed();
+    assert!(run.stderr.contains("has no image for linux/arm64; it has: linux/amd64"), "{}", run.stderr);
+    nothing_built(&p);
+}
+
+#[test]
+fn a_second_build_makes_no_blob_request_and_a_pinned_base_builds_offline() {
+    let reg = Registry::plain();
+    let (_layout, digest) = push_base(&reg.host(), "base/cc:12", &bases::cc(false));
+    let proxy = FaultProxy::start(reg.port, Faults::default());
+    let p = Project::copy("hello");
+    let base = format!("{}/base/cc@{digest}", proxy.host());
+    let first = p.run(&["--target", GNU, "--base", &base, "--output", "one"]).ok();
+    assert!(proxy.count(Kind::BlobGet) >= 3, "config and two layers were downloaded: {:?}", proxy.seen());
+    let before = proxy.seen().len();
+    let second = p.run(&["--target", GNU, "--base", &base, "--output", "two"]).ok();
+    assert_eq!(proxy.seen().len(), before, "no request at all: {:?}", &proxy.seen()[before..]);
+    assert_eq!(first.digest(), second.digest());
+    drop(proxy);
+    let offline = p.run(&["--offline", "--target", GNU, "--base", &base, "--output", "three"]).ok();
+    assert_eq!(offline.digest(), first.digest());
+    // A tag cannot be resolved offline: the error says to pin it.
+    let tagged = p.run(&["--offline", "--target", GNU, "--base", &format!("{}/base/cc:12", reg.host())]).failed();
+    assert!(
+        tagged.stderr.contains("--offline cannot resolve a tag") && tagged.stderr.contains("@sha256:"),
+        "{}",
+        tagged.stderr
+    );
+}
+
+#[test]
+fn a_push_to_the_registry_holding_the_base_downloads_no_base_layer() {
+    let reg = Registry::plain();
+    push_base(&reg.host(), "base/debug:1", &bases::debug(&["amd64"]));
+    let proxy = FaultProxy::start(reg.port, Faults::default());
+    let p = Project::copy("hello");
+    let base = format!("{}/base/debug:1", proxy.host());
+    let push = format!("{}/team/app:1", proxy.host());
+    p.run(&["--base", &base, "--push", &push]).ok();
+    let layer_gets = proxy.seen().iter().filter(|s| s.kind == Kind::BlobGet).count();
+    assert_eq!(layer_gets, 1, "only the base's config was read: {:?}", proxy.seen());
+    assert!(proxy.count(Kind::UploadStart) >= 1);
+    // The image is whole: the base's layer was mounted from its repository.
+    let name = format!("{}/team/app:1", reg.host());
+    let _cleanup = DockerImages(vec![name.clone()]);
+    tool("docker", &["pull", "-q", &name]);
+    assert!(docker_run(&name, &[]).contains(HELLO_MARKER));
+}
+
+#[test]
+fn a_push_to_another_registry_streams_the_base_from_the_cache() {
+    let (base_reg, target) = (Registry::plain(), Registry::plain());
+    push_base(&base_reg.host(), "base/cc:12", &bases::cc(false));
+    let p = Project::copy("hello");
+    let push = format!("{}/app:1", target.host());
+    p.run(&["--target", GNU, "--base", &format!("{}/base/cc:12", base_reg.host()), "--push", &push]).ok();
+    let _cleanup = DockerImages(vec![push.clone()]);
+    tool("docker", &["pull", "-q", &push]);
+    assert!(docker_run(&push, &[]).contains(HELLO_MARKER));
+}
+
+#[test]
+fn a_corrupt_blob_from_the_registry_is_refused_naming_both_digests() {
+    let reg = Registry::plain();
+    let (layout, _) = push_base(&reg.host(), "base/debug:1", &bases::debug(&["amd64"]));
+    let manifest = common::layout_manifest(layout.path());
+    let layer = manifest["layers"][0]["digest"].as_str().unwrap().trim_start_matches("sha256:").to_string();
+    let data = reg.dir.path().join(format!("storage/docker/registry/v2/blobs/sha256/{}/{layer}/data", &layer[..2]));
+    let mut bytes = std::fs::read(&data).unwrap();
+    let n = bytes.len();
+    bytes[n / 2] ^= 0xff;
+    std::fs::write(&data, &bytes).unwrap();
+    let p = Project::copy("hello");
+    let run = p.run(&["--base", &format!("{}/base/debug:1", reg.host()), "--output", "out"]).failed();
+    assert!(run.stderr.contains(&format!("but blob sha256:{layer} was asked for")), "{}", run.stderr);
+    assert!(run.stderr.contains("whose digest is sha256:"), "{}", run.stderr);
+    assert!(!p.path().join("out").exists());
+    // Nothing corrupt is kept: the cache has no file under the layer's name.
+    assert!(!p.path().join(".home/cache/cargo-containerize/blobs/sha256").join(&layer).exists());
+}
+
+#[test]
+fn a_corrupt_cache_entry_is_detected_and_fetched_again() {
+    let reg = Registry::plain();
+    let (_layout, digest) = push_base(&reg.host(), "base/debug:1", &bases::debug(&["amd64"]));
+    let p = Project::copy("hello");
+    let base = format!("{}/base/debug@{digest}", reg.host());
+    let first = p.run(&["--base", &base, "--output", "one"]).ok();
+    let blobs = p.path().join(".home/cache/cargo-containerize/blobs/sha256");
+    let mut damaged = 0;
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[0] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+        damaged += 1;
+    }
+    assert!(damaged >= 3, "manifest, config, layer");
+    let second = p.run(&["--base", &base, "--output", "two"]).ok();
+    assert_eq!(first.digest(), second.digest());
+    let one = p.path().join("one");
+    let two = p.path().join("two");
+    assert_eq!(std::fs::read(one.join("index.json")).unwrap(), std::fs::read(two.join("index.json")).unwrap());
+}
+
+#[test]
+fn a_token_registry_that_allows_pull_only_serves_the_base() {
+    let base_reg = Registry::token("reader", "s3cret");
+    let target = Registry::plain();
+    // Pushed as the full-rights user first, then the account becomes read-only.
+    let layout = tempfile::tempdir().unwrap();
+    write_layout(layout.path(), "base", &bases::debug(&["amd64"]));
+    copy(
+        layout.path(),
+        "base",
+        &format!("docker://{}/base/debug:1", base_reg.host()),
+        &["--dest-creds", "reader:s3cret"],
+    );
+    base_reg.token_server.as_ref().unwrap().pull_only();
+    let p = Project::copy("hello");
+    let auth = base64_of("reader:s3cret");
+    std::fs::write(
+        p.docker_config().join("config.json"),
+        format!(r#"{{"auths":{{"{}":{{"auth":"{auth}"}}}}}}"#, base_reg.host()),
+    )
+    .unwrap();
+    let push = format!("{}/app:1", target.host());
+    p.run(&["--base", &format!("{}/base/debug:1", base_reg.host()), "--push", &push]).ok();
+    let scopes = base_reg.token_server.as_ref().unwrap().scopes();
+    assert!(scopes.iter().any(|s| s == "repository:base/debug:pull"), "{scopes:?}");
+    let _cleanup = DockerImages(vec![push.clone()]);
+    tool("docker", &["pull", "-q", &push]);
+    assert!(docker_run(&push, &[]).contains(HELLO_MARKER));
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[test]
+fn bad_bases_fail_before_the_build_with_the_fix() {
+    let reg = Registry::plain();
+    push_base(&reg.host(), "base/cc:12", &bases::cc(false));
+    let p = Project::copy("hello");
+    let check = |args: &[&str], wanted: &[&str]| {
+        let run = p.run(args).failed();
+        for w in wanted {
+            assert!(run.stderr.contains(w), "{args:?}: wanted {w:?} in\n{}", run.stderr);
+        }
+    };
+    check(&["--base", "docker-archive:/tmp/x.tar"], &["unknown scheme `docker-archive:`", "oci:DIR[:TAG]"]);
+    check(&["--base", &format!("{}/base/cc:nope", reg.host())], &["404", "check the base's name and tag"]);
+    check(&["--target", GNU], &["links against glibc", "--base"]);
+    // 401 from a token registry without credentials, 403 from a registry that refuses.
+    let token = Registry::token("u", "p");
+    check(&["--base", &format!("{}/base/cc:12", token.host())], &["401", "docker login"]);
+    let forbidding = common::hostile::Scripted::start(|req, _| {
+        if req.target == "/v2/" {
+            common::hostile::Response::new(200)
+        } else {
+            common::hostile::Response::new(403).json(r#"{"errors":[{"code":"DENIED","message":"no pull for you"}]}"#)
+        }
+    });
+    check(&["--base", &format!("{}/base/cc:12", forbidding.host())], &["403", "pull rights"]);
+    // An artifact, not an image.
+    let artifact = tempfile::tempdir().unwrap();
+    write_artifact(artifact.path());
+    check(&["--base", &format!("oci:{}:sbom", artifact.path().display())], &["is an artifact", "name an image"]);
+    nothing_built(&p);
+}
+
+/// An OCI layout whose one manifest is an artifact (its config is not an image config).
+fn write_artifact(dir: &Path) {
+    use sha2::Digest as _;
+    std::fs::create_dir_all(dir.join("blobs/sha256")).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let put = |bytes: &[u8]| {
+        let hex = format!("{:x}", sha2::Sha256::digest(bytes));
+        std::fs::write(dir.join("blobs/sha256").join(&hex), bytes).unwrap();
+        (format!("sha256:{hex}"), bytes.len())
+    };
+    let (cd, cs) = put(b"{}");
+    let (ld, ls) = put(b"{\"spdxVersion\":\"SPDX-2.3\"}");
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "artifactType": "application/spdx+json",
+        "config": {"mediaType": "application/vnd.oci.empty.v1+json", "digest": cd, "size": cs},
+        "layers": [{"mediaType": "application/spdx+json", "digest": ld, "size": ls}],
+    });
+    let (md, ms) = put(manifest.to_string().as_bytes());
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
+        "annotations": {"org.opencontainers.image.ref.name": "sbom"}}]});
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}

@@ -1,0 +1,188 @@
+//! Base images made here from Debian packages (`.ci/debs` downloads them): each package
+//! is unpacked with `dpkg-deb -x` and becomes one gzip layer of an OCI layout written by
+//! this helper (not by the tool under test), then `skopeo copy --all` puts it into a
+//! registry or a Docker engine.
+
+use super::tool;
+use flate2::write::GzEncoder;
+use serde_json::{json, Value};
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+
+/// Where `.ci/debs` put the packages.
+pub fn debs() -> PathBuf {
+    let dir = std::env::var_os("CARGO_CONTAINERIZE_TEST_DEBS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/var/cache/cargo-containerize-tests/debs".into());
+    assert!(
+        dir.join("bookworm-amd64/.done").exists(),
+        "{} lacks the Debian packages: run `bash .ci/debs`",
+        dir.display()
+    );
+    dir
+}
+
+/// The `.deb` of `package` in `suite_arch` (e.g. `bookworm-amd64`).
+pub fn deb(suite_arch: &str, package: &str) -> PathBuf {
+    let dir = debs().join(suite_arch);
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(&format!("{package}_")))
+        .unwrap_or_else(|| panic!("no {package} in {}", dir.display()))
+}
+
+/// One layer: the packages unpacked together, plus symlinks `(path, target)`.
+pub struct LayerSpec {
+    pub debs: Vec<PathBuf>,
+    pub links: Vec<(&'static str, &'static str)>,
+}
+
+/// One platform's image of a base.
+pub struct ImageSpec {
+    pub architecture: &'static str,
+    pub layers: Vec<LayerSpec>,
+    /// The image config's `config` object.
+    pub config: Value,
+}
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{:x}", Sha256::digest(bytes))
+}
+
+fn put(layout: &Path, bytes: &[u8]) -> (String, usize) {
+    let digest = sha(bytes);
+    std::fs::write(layout.join("blobs/sha256").join(&digest[7..]), bytes).unwrap();
+    (digest, bytes.len())
+}
+
+/// The tar (symlinks kept as links) and its gzip, of a directory.
+fn layer_of(root: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut b = tar::Builder::new(Vec::new());
+    b.follow_symlinks(false);
+    b.append_dir_all(".", root).unwrap();
+    let tar = b.into_inner().unwrap();
+    let mut gz = GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tar).unwrap();
+    (tar, gz.finish().unwrap())
+}
+
+/// Writes an OCI layout at `layout` naming the base `tag`: one image, or an index of one
+/// image per platform when there are several. Returns the top manifest's digest.
+pub fn write_layout(layout: &Path, tag: &str, images: &[ImageSpec]) -> String {
+    std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let mut manifests = Vec::new();
+    for image in images {
+        let mut layers = Vec::new();
+        let mut diff_ids = Vec::new();
+        let mut history = Vec::new();
+        for spec in &image.layers {
+            let root = tempfile::tempdir().unwrap();
+            for deb in &spec.debs {
+                tool("dpkg-deb", &["-x", deb.to_str().unwrap(), root.path().to_str().unwrap()]);
+            }
+            for (path, target) in &spec.links {
+                let at = root.path().join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+                std::os::unix::fs::symlink(target, at).unwrap();
+            }
+            let (tar, gz) = layer_of(root.path());
+            diff_ids.push(sha(&tar));
+            let (digest, size) = put(layout, &gz);
+            layers.push(
+                json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}),
+            );
+            let names: Vec<String> =
+                spec.debs.iter().map(|d| d.file_name().unwrap().to_string_lossy().to_string()).collect();
+            history.push(
+                json!({"created": "2025-05-20T00:00:00Z", "created_by": format!("dpkg-deb -x {}", names.join(" "))}),
+            );
+        }
+        let config = json!({
+            "architecture": image.architecture, "os": "linux", "created": "2025-05-20T00:00:00Z",
+            "config": image.config, "rootfs": {"type": "layers", "diff_ids": diff_ids}, "history": history,
+        });
+        let (config_digest, config_size) = put(layout, config.to_string().as_bytes());
+        let manifest = json!({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_digest, "size": config_size},
+            "layers": layers,
+        });
+        let (digest, size) = put(layout, manifest.to_string().as_bytes());
+        manifests.push(json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest, "size": size,
+            "platform": {"architecture": image.architecture, "os": "linux"},
+        }));
+    }
+    let top = if manifests.len() == 1 {
+        manifests.pop().unwrap()
+    } else {
+        let index =
+            json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": manifests});
+        let (digest, size) = put(layout, index.to_string().as_bytes());
+        json!({"mediaType": "application/vnd.oci.image.index.v1+json", "digest": digest, "size": size})
+    };
+    let mut entry = top.clone();
+    entry["annotations"] = json!({"org.opencontainers.image.ref.name": tag});
+    let index =
+        json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": [entry]});
+    std::fs::write(layout.join("index.json"), index.to_string()).unwrap();
+    top["digest"].as_str().unwrap().to_string()
+}
+
+/// The PATH every base sets.
+pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// libc6 (+ libgcc-s1 unless `without_libgcc`) from Debian 12: runs a `-gnu` binary.
+pub fn cc(without_libgcc: bool) -> Vec<ImageSpec> {
+    let mut layers = vec![LayerSpec { debs: vec![deb("bookworm-amd64", "libc6")], links: vec![] }];
+    if !without_libgcc {
+        layers.push(LayerSpec { debs: vec![deb("bookworm-amd64", "libgcc-s1")], links: vec![] });
+    }
+    vec![ImageSpec { architecture: "amd64", layers, config: json!({"Env": [PATH]}) }]
+}
+
+/// libc6 from Debian 11 (glibc 2.31) with Debian 12's libgcc-s1.
+pub fn old_glibc() -> Vec<ImageSpec> {
+    let layers = vec![
+        LayerSpec { debs: vec![deb("bullseye-amd64", "libc6")], links: vec![] },
+        LayerSpec { debs: vec![deb("bookworm-amd64", "libgcc-s1")], links: vec![] },
+    ];
+    vec![ImageSpec { architecture: "amd64", layers, config: json!({"Env": [PATH]}) }]
+}
+
+/// A shell to debug with: busybox-static with `/bin/sh`, for each of `architectures`,
+/// with a config whose every field the inheritance test checks.
+pub fn debug(architectures: &[&'static str]) -> Vec<ImageSpec> {
+    architectures
+        .iter()
+        .map(|arch| ImageSpec {
+            architecture: arch,
+            layers: vec![LayerSpec {
+                debs: vec![deb(&format!("bookworm-{arch}"), "busybox-static")],
+                links: vec![("/bin/sh", "busybox")],
+            }],
+            config: json!({
+                "Env": ["PATH=/usr/local/bin:/usr/bin:/bin:/base/bin", "BASE_VAR=from-base", "SHARED=base"],
+                "User": "1000:1000",
+                "WorkingDir": "/srv",
+                "Labels": {"base.label": "kept", "shared.label": "base"},
+                "ExposedPorts": {"9000/tcp": {}},
+                "Entrypoint": ["/bin/sh", "-c"],
+                "Cmd": ["echo from the base"],
+                "StopSignal": "SIGINT",
+            }),
+        })
+        .collect()
+}
+
+/// Copies the layout's `tag` into `dest` (a skopeo destination such as
+/// `docker://127.0.0.1:5000/base/cc:12`), every platform.
+pub fn copy(layout: &Path, tag: &str, dest: &str, extra: &[&str]) {
+    let src = format!("oci:{}:{tag}", layout.display());
+    let mut args = vec!["copy", "--all", "--dest-tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&[&src, dest]);
+    tool("skopeo", &args);
+}
