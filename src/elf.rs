@@ -25,8 +25,9 @@ impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::NotStatic { .. } => Some(
-                "build for a musl target (the default, --target x86_64-unknown-linux-musl), or link \
-                 statically with RUSTFLAGS=\"-C target-feature=+crt-static\""
+                "build for a musl target (the default, --target x86_64-unknown-linux-musl), link \
+                 statically with RUSTFLAGS=\"-C target-feature=+crt-static\", or build on a base image \
+                 that has glibc (--base REGISTRY/REPO:TAG, or base = \"...\" in [package.metadata.containerize])"
                     .into(),
             ),
             _ => None,

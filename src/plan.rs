@@ -101,8 +101,6 @@ pub(crate) enum Error {
     NoRepository { flag: &'static str },
     #[error(transparent)]
     Platform(#[from] crate::image::platform::Unsupported),
-    #[error("the target {target} links against glibc, which a FROM scratch image does not have")]
-    GnuOnScratch { target: String },
     #[error("the image for {wanted} would be loaded into Docker or the tarball, but it is not among the platforms built ({})", built.join(", "))]
     LoadPlatform { wanted: String, built: Vec<String> },
 }
@@ -142,11 +140,6 @@ impl Error {
                 "write the registry host first, e.g. --push 127.0.0.1:5000/{repository}:1.0 or --push ghcr.io/OWNER/{repository}:1.0"
             )),
             Error::NotLinux { .. } => Some("use a musl target, e.g. --target x86_64-unknown-linux-musl".into()),
-            Error::GnuOnScratch { target } => Some(format!(
-                "build on a base image that has glibc (--base REGISTRY/REPO:TAG, or base = \"...\" in \
-                 [package.metadata.containerize]), or use the static musl target ({})",
-                target.replace("-gnu", "-musl")
-            )),
             Error::Settings(e) => e.hint(),
             Error::Platform(_) => {
                 Some("pass --platform with platforms from that list, e.g. linux/amd64,linux/arm64".into())
@@ -295,10 +288,6 @@ fn platforms(args: &Args, settings: &Settings) -> Result<Vec<(Platform, String)>
         }
         _ => {
             let target = args.target.clone().or(settings.target.clone()).unwrap_or_else(|| args.target().to_string());
-            let on_scratch = settings.base.as_ref().is_none_or(|b| b == &crate::base::BaseRef::Scratch);
-            if on_scratch && target.contains("-gnu") {
-                return Err(Error::GnuOnScratch { target });
-            }
             let platform = Platform::of_target(&target).ok_or_else(|| Error::NotLinux { target: target.clone() })?;
             Ok(vec![(platform, target)])
         }

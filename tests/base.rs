@@ -333,6 +333,15 @@ fn base64_of(s: &str) -> String {
 }
 
 #[test]
+fn a_gnu_binary_on_scratch_is_refused_with_the_base_as_a_fix() {
+    let p = Project::copy("hello");
+    let run = p.run(&["--target", GNU, "--output", "out"]).failed();
+    assert!(run.stderr.contains("dynamically linked") && run.stderr.contains("libc.so.6"), "{}", run.stderr);
+    assert!(run.stderr.contains("--base REGISTRY/REPO:TAG") && run.stderr.contains("musl"), "{}", run.stderr);
+    assert!(!p.path().join("out").exists());
+}
+
+#[test]
 fn bad_bases_fail_before_the_build_with_the_fix() {
     let reg = Registry::plain();
     push_base(&reg.host(), "base/cc:12", &bases::cc(false));
@@ -345,7 +354,6 @@ fn bad_bases_fail_before_the_build_with_the_fix() {
     };
     check(&["--base", "docker-archive:/tmp/x.tar"], &["unknown scheme `docker-archive:`", "oci:DIR[:TAG]"]);
     check(&["--base", &format!("{}/base/cc:nope", reg.host())], &["404", "check the base's name and tag"]);
-    check(&["--target", GNU], &["links against glibc", "--base"]);
     // 401 from a token registry without credentials, 403 from a registry that refuses.
     let token = Registry::token("u", "p");
     check(&["--base", &format!("{}/base/cc:12", token.host())], &["401", "docker login"]);
@@ -387,4 +395,35 @@ fn write_artifact(dir: &Path) {
         "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": md, "size": ms,
         "annotations": {"org.opencontainers.image.ref.name": "sbom"}}]});
     std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+}
+
+#[test]
+fn the_ca_bundle_is_added_only_when_the_base_lacks_one() {
+    let layout = tempfile::tempdir().unwrap();
+    write_layout(layout.path(), "bare", &bases::debug(&["amd64"]));
+    let with_ca = tempfile::tempdir().unwrap();
+    let mut images = bases::debug(&["amd64"]);
+    images[0].layers[0].files.push(("/etc/ssl/certs/ca-certificates.crt", b"the base's own roots\n"));
+    write_layout(with_ca.path(), "ca", &images);
+    let p = Project::copy("tls-roots");
+    let created_by = |out: &str| -> Vec<String> {
+        let m = common::layout_manifest(&p.path().join(out));
+        let config: Value =
+            serde_json::from_slice(&common::layout_blob(&p.path().join(out), m["config"]["digest"].as_str().unwrap()))
+                .unwrap();
+        config["history"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| h["created_by"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    p.run(&["--base", &format!("oci:{}:bare", layout.path().display()), "--output", "bare"]).ok();
+    let history = created_by("bare");
+    assert_eq!(history.len(), 3, "{history:?}");
+    assert_eq!(history[1], "cargo containerize: CA certificates");
+    p.run(&["--base", &format!("oci:{}:ca", with_ca.path().display()), "--output", "ca"]).ok();
+    let history = created_by("ca");
+    assert_eq!(history.len(), 2, "the base's bundle is kept, none added: {history:?}");
+    assert!(!history.iter().any(|h| h.contains("CA certificates")) && !history.iter().any(|h| h.contains("users")));
 }

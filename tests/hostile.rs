@@ -1196,3 +1196,78 @@ fn odd_caches_outputs_answers_and_docker_hosts() {
     let r = run(&p, &[("DOCKER_HOST", "ssh://user:hunter2-secret@host".to_string())], &["-t", "app:1"]).failed();
     assert!(!r.stderr.contains("hunter2-secret") && r.stderr.contains("ssh://host"), "{}", r.stderr);
 }
+
+// ---- Base images ---------------------------------------------------------------------------
+
+/// The credentials given for the push registry never reach the base's registry, however it
+/// asks for them, and a base that cannot be pulled stops the run before the build.
+#[test]
+fn the_push_credentials_never_reach_the_base_registry() {
+    let push = Registry::htpasswd(CANARY_USER, CANARY_PASSWORD);
+    let base = Scripted::start(|_, _| Response::new(401).header("WWW-Authenticate", r#"Basic realm="base""#));
+    let p = Project::copy("hello");
+    let args = ["--base", &format!("{}/base/cc:12", base.host()), "--push", &format!("{}/app:1", push.host())];
+    let r = run(&p, &canary_env(&push.host()), &args).failed();
+    assert!(r.stderr.contains("cannot pull the base image") && r.stderr.contains("401"), "{}", r.stderr);
+    assert!(!base.seen().is_empty());
+    assert!(base.seen().iter().all(|r| r.header("Authorization").is_none()), "{:?}", base.seen());
+    assert_nothing_built(&p);
+}
+
+/// A base registry that answers a manifest of 5 MiB, or one whose digest is not the one
+/// pinned, or never answers, is refused by name, before the build.
+#[test]
+fn a_hostile_base_registry_is_refused_before_the_build() {
+    let pinned = format!("sha256:{}", "ab".repeat(32));
+    let huge = Scripted::start(|req, _| {
+        if req.target == "/v2/" {
+            return Response::new(200);
+        }
+        let mut r = Response::new(200).header("Content-Type", "application/vnd.oci.image.manifest.v1+json");
+        r.body = vec![b' '; 5 << 20];
+        r
+    });
+    let p = Project::copy("hello");
+    let r = run(&p, &[], &["--base", &format!("{}/base:1", huge.host())]).failed();
+    assert!(r.stderr.contains("more than 4194304 bytes") && r.stderr.contains("/v2/base/manifests/1"), "{}", r.stderr);
+    let liar = Scripted::start(|req, _| {
+        if req.target == "/v2/" {
+            return Response::new(200);
+        }
+        Response::new(200).json(r#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json"}"#)
+    });
+    let r = run(&p, &[], &["--base", &format!("{}/base@{pinned}", liar.host())]).failed();
+    assert!(r.stderr.contains(&format!("but {pinned} was expected")), "{}", r.stderr);
+    let silent = Silent::start();
+    let started = Instant::now();
+    let envs = vec![("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let r = run(&p, &envs, &["--base", &format!("{}/base:1", silent.host())]).failed();
+    assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
+    assert!(r.stderr.contains("no answer within 2 s"), "{}", r.stderr);
+    assert_nothing_built(&p);
+}
+
+/// A base layout whose blob is a symlink to a file elsewhere is refused, and nothing of the
+/// file it points at gets into the cache or an image.
+#[test]
+fn a_base_layout_blob_that_is_a_symlink_is_not_followed() {
+    let layout = tempfile::tempdir().unwrap();
+    let secret = layout.path().join("secret");
+    std::fs::write(&secret, "top secret base bytes").unwrap();
+    let blobs = layout.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let hex = "cd".repeat(32);
+    std::os::unix::fs::symlink(&secret, blobs.join(&hex)).unwrap();
+    std::fs::write(layout.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let index = format!(
+        r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:{hex}","size":21,"annotations":{{"org.opencontainers.image.ref.name":"x"}}}}]}}"#
+    );
+    std::fs::write(layout.path().join("index.json"), index).unwrap();
+    let p = Project::copy("hello");
+    let r = run(&p, &[], &["--base", &format!("oci:{}:x", layout.path().display()), "-o", "out"]).failed();
+    assert!(r.stderr.contains("is a symlink"), "{}", r.stderr);
+    assert!(!p.path().join("out").exists());
+    let cache = p.path().join(".home/cache/cargo-containerize/blobs/sha256");
+    assert!(!cache.join(&hex).exists());
+    assert_nothing_built(&p);
+}

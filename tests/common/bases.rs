@@ -36,6 +36,8 @@ pub fn deb(suite_arch: &str, package: &str) -> PathBuf {
 pub struct LayerSpec {
     pub debs: Vec<PathBuf>,
     pub links: Vec<(&'static str, &'static str)>,
+    /// Files `(path, content)` added after the packages.
+    pub files: Vec<(&'static str, &'static [u8])>,
 }
 
 /// One platform's image of a base.
@@ -81,6 +83,11 @@ pub fn write_layout(layout: &Path, tag: &str, images: &[ImageSpec]) -> String {
             let root = tempfile::tempdir().unwrap();
             for deb in &spec.debs {
                 tool("dpkg-deb", &["-x", deb.to_str().unwrap(), root.path().to_str().unwrap()]);
+            }
+            for (path, content) in &spec.files {
+                let at = root.path().join(path.trim_start_matches('/'));
+                std::fs::create_dir_all(at.parent().unwrap()).unwrap();
+                std::fs::write(at, content).unwrap();
             }
             for (path, target) in &spec.links {
                 let at = root.path().join(path.trim_start_matches('/'));
@@ -136,9 +143,9 @@ pub const PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/
 
 /// libc6 (+ libgcc-s1 unless `without_libgcc`) from Debian 12: runs a `-gnu` binary.
 pub fn cc(without_libgcc: bool) -> Vec<ImageSpec> {
-    let mut layers = vec![LayerSpec { debs: vec![deb("bookworm-amd64", "libc6")], links: vec![] }];
+    let mut layers = vec![LayerSpec { debs: vec![deb("bookworm-amd64", "libc6")], links: vec![], files: vec![] }];
     if !without_libgcc {
-        layers.push(LayerSpec { debs: vec![deb("bookworm-amd64", "libgcc-s1")], links: vec![] });
+        layers.push(LayerSpec { debs: vec![deb("bookworm-amd64", "libgcc-s1")], links: vec![], files: vec![] });
     }
     vec![ImageSpec { architecture: "amd64", layers, config: json!({"Env": [PATH]}) }]
 }
@@ -146,8 +153,8 @@ pub fn cc(without_libgcc: bool) -> Vec<ImageSpec> {
 /// libc6 from Debian 11 (glibc 2.31) with Debian 12's libgcc-s1.
 pub fn old_glibc() -> Vec<ImageSpec> {
     let layers = vec![
-        LayerSpec { debs: vec![deb("bullseye-amd64", "libc6")], links: vec![] },
-        LayerSpec { debs: vec![deb("bookworm-amd64", "libgcc-s1")], links: vec![] },
+        LayerSpec { debs: vec![deb("bullseye-amd64", "libc6")], links: vec![], files: vec![] },
+        LayerSpec { debs: vec![deb("bookworm-amd64", "libgcc-s1")], links: vec![], files: vec![] },
     ];
     vec![ImageSpec { architecture: "amd64", layers, config: json!({"Env": [PATH]}) }]
 }
@@ -162,6 +169,7 @@ pub fn debug(architectures: &[&'static str]) -> Vec<ImageSpec> {
             layers: vec![LayerSpec {
                 debs: vec![deb(&format!("bookworm-{arch}"), "busybox-static")],
                 links: vec![("/bin/sh", "busybox")],
+                files: vec![],
             }],
             config: json!({
                 "Env": ["PATH=/usr/local/bin:/usr/bin:/bin:/base/bin", "BASE_VAR=from-base", "SHARED=base"],
