@@ -25,6 +25,15 @@ pub(crate) enum SinkSpec {
     Registry { references: Vec<Reference> },
 }
 
+impl SinkSpec {
+    /// Whether the sink takes our layers uncompressed: a Docker engine would only
+    /// decompress them again, so it gets plain tars, loaded while the other sinks' layers
+    /// compress, and a run with only such sinks never compresses.
+    pub(crate) fn takes_uncompressed(&self) -> bool {
+        matches!(self, SinkSpec::Daemon { .. })
+    }
+}
+
 /// One platform's build.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct PlatformBuild {

@@ -40,8 +40,9 @@ impl<'a> Ctx<'a> {
 
 /// Publishes to every sink. True when all succeeded.
 ///
-/// One platform: a Docker engine gets the uncompressed image, loaded while the layers
-/// compress for the other sinks, and a run with only `--tag` never compresses. Several:
+/// One platform: the sinks that take uncompressed layers (a Docker engine) get the image
+/// before compression, loaded while the layers compress for the others, and a run with
+/// only those never compresses. Several:
 /// every image is compressed, listed in an index, and the engine and `--tarball` get the
 /// load platform's image.
 pub(crate) fn assemble_and_publish(
@@ -91,12 +92,8 @@ pub(crate) fn assemble_and_publish(
         return Ok(publish_all(plan, &artifact, ctx, None));
     }
     let layers = layer_lists.pop().expect("one platform");
-    let daemon_tags = plan.sinks.iter().find_map(|s| match s {
-        SinkSpec::Daemon { tags } => Some(tags),
-        _ => None,
-    });
-    let others: Vec<&SinkSpec> = plan.sinks.iter().filter(|s| !matches!(s, SinkSpec::Daemon { .. })).collect();
-    let Some(tags) = daemon_tags else {
+    let (early, late): (Vec<&SinkSpec>, Vec<&SinkSpec>) = plan.sinks.iter().partition(|s| s.takes_uncompressed());
+    if early.is_empty() {
         let (growth, rx) = Growth::new();
         return std::thread::scope(|scope| {
             let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
@@ -113,7 +110,7 @@ pub(crate) fn assemble_and_publish(
             ));
             Ok(publish_all(plan, &artifact, ctx, head_start))
         });
-    };
+    }
     let diffs = layers
         .iter()
         .map(|(contents, created_by)| cache.diff(contents.clone(), Compressor::default(), created_by.clone()))
@@ -121,12 +118,15 @@ pub(crate) fn assemble_and_publish(
         .map_err(assemble_err)?;
     let unpacked = Unpacked::assemble(plan.builds[0].platform.clone(), &plan.image.run, diffs, parent_of(0));
     std::thread::scope(|scope| {
-        let compressing = (!others.is_empty())
+        let compressing = (!late.is_empty())
             .then(|| scope.spawn(|| compress(layers).map(|layers| Image::from_unpacked(&unpacked, layers))));
-        let mut all_ok = print_result(load(&unpacked, tags, ctx), ctx);
+        let mut all_ok = true;
+        for spec in early {
+            all_ok &= print_result(publish_uncompressed(spec, &unpacked, ctx), ctx);
+        }
         if let Some(handle) = compressing {
             let artifact = Artifact::Image(handle.join().expect("compression does not panic").map_err(assemble_err)?);
-            for spec in others {
+            for spec in late {
                 all_ok &= publish(spec, plan, &artifact, ctx);
             }
         }
@@ -196,6 +196,17 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
         }
     }
     ok
+}
+
+/// Publishes the image before compression to a sink that takes it so
+/// ([`SinkSpec::takes_uncompressed`]); any other gets a complete image from [`publish`].
+fn publish_uncompressed(spec: &SinkSpec, unpacked: &Unpacked, ctx: &Ctx) -> Result<Vec<String>, Error> {
+    match spec {
+        SinkSpec::Daemon { tags } => load(unpacked, tags, ctx),
+        SinkSpec::Layout { .. } | SinkSpec::Archive { .. } | SinkSpec::Registry { .. } => {
+            Err(Error::Sink(crate::sink::Error::NeedsCompressed))
+        }
+    }
 }
 
 /// Loads into the engine; one `NAME:TAG sha256:<image ID>` line per tag.

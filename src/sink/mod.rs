@@ -22,6 +22,9 @@ pub(crate) enum Error {
     Archive { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Daemon(#[from] daemon::Error),
+    /// A sink was handed an image whose layers are not compressed; a bug of ours.
+    #[error("internal error: this destination needs the compressed image")]
+    NeedsCompressed,
 }
 
 impl Error {
@@ -37,6 +40,7 @@ impl Error {
                 _ => None,
             },
             Error::Daemon(e) => e.hint(),
+            Error::NeedsCompressed => None,
         }
     }
 }
