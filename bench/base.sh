@@ -47,7 +47,7 @@ E=$(start_registry empty-registry)
 rootfs="$work/rootfs"
 mkdir -p "$rootfs"
 for pkg in libc6 libgcc-s1; do dpkg-deb -x "$debs/${pkg}_"*.deb "$rootfs"; done
-tar -C "$rootfs" -c . | docker import -q - cc-bench-import:12 >/dev/null
+tar -C "$rootfs" -c . | docker import - cc-bench-import:12 >/dev/null
 skopeo copy -q --dest-tls-verify=false docker-daemon:cc-bench-import:12 "docker://$B/base/cc:12"
 docker rmi -f cc-bench-import:12 >/dev/null
 docker pull -q "$B/base/cc:12" >/dev/null
@@ -65,13 +65,15 @@ cc=(cargo containerize -q --target x86_64-unknown-linux-gnu --base "$B/base/cc:1
 "${cc[@]}" -o "$work/warm" >/dev/null # the base in the store, the layer cache warm
 
 hyperfine -N --export-json "$work/tag.json" -w 2 -r 10 \
-  "docker build --no-cache -q -t cc-classic-base:1 $ctx" \
-  "${cc[*]} --tag cc-bench-base:1" \
-  --prepare "rm -rf $p/target/containerize/cache" "${cc[*]} --tag cc-bench-base:1" >/dev/null
+  --prepare true "docker build --no-cache -q -t cc-classic-base:1 $ctx" \
+  --prepare "docker rmi -f cc-bench-base:1" "${cc[*]} --tag cc-bench-base:1" \
+  --prepare "docker rmi -f cc-bench-base:1; rm -rf $p/target/containerize/cache" "${cc[*]} --tag cc-bench-base:1" \
+  --prepare true "${cc[*]} --tag cc-bench-base:1" >/dev/null
 report "--tag on the cc base (${base_mb} MB), big10 built for -gnu, base cached" "$work/tag.json" \
   "docker build --no-cache (FROM base, base in the engine)" \
-  "cargo containerize --tag (base in the store, layer cache warm)" \
-  "cargo containerize --tag (layer cache cleared)"
+  "cargo containerize --tag (image new to the engine; layer cache warm)" \
+  "cargo containerize --tag (image new to the engine; layer cache cleared)" \
+  "cargo containerize --tag (the engine has the image: tagged)"
 
 # Pushes. The empty registry is wiped before each run; on the base's registry only the
 # pushed repository is removed, so the base stays where it is.
@@ -103,4 +105,4 @@ before=$(gets)
 XDG_CACHE_HOME="$work/fresh2" "${cc[@]}" --push "$B/app:gnu" >/dev/null
 gnu=$(($(gets) - before))
 printf '\n## blobs downloaded from the base repository by a push to its registry, fresh store\n'
-printf '  static (musl) binary: %s (the config)\n  -gnu binary: %s (the config, and the layers for the fit check)\n' "$static" "$gnu"
+printf '  static (musl) binary: %s (the config)\n  -gnu binary: %s (the config, and the base layer(s) for the fit check)\n' "$static" "$gnu"

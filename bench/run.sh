@@ -33,12 +33,12 @@ for p in "$hello" "$p10" "$p90"; do
   cd "$p"
   hyperfine -N --export-json "$work/tag-$name.json" -w 2 -r 10 \
     --prepare true "docker build --no-cache -q -t cc-classic:1 $ctx" \
-    --prepare "rm -rf $p/target/containerize/cache" "cargo containerize -q --tag cc-bench:1" \
+    --prepare "docker rmi -f cc-bench:1; rm -rf $p/target/containerize/cache" "cargo containerize -q --tag cc-bench:1" \
     --prepare true "cargo containerize -q --tag cc-bench:1" >/dev/null
   report "--tag vs docker build --no-cache, $name ($((size / 1000)) kB binary, already built)" "$work/tag-$name.json" \
     "docker build --no-cache (classic Dockerfile)" \
-    "cargo containerize --tag (layer cache cleared)" \
-    "cargo containerize --tag (unchanged binary)"
+    "cargo containerize --tag (image new to the engine, layer cache cleared)" \
+    "cargo containerize --tag (unchanged binary: the engine has it, tagged)"
 
   hyperfine -N --export-json "$work/noop-$name.json" -w 3 -r 30 \
     --prepare true "cargo build -q --release --target x86_64-unknown-linux-musl" \
@@ -110,3 +110,6 @@ for p in "$p10" "$p90"; do
   start=$(date +%s.%N); gzip -6 -c "$p/target/x86_64-unknown-linux-musl/release/$name" > /dev/null; end=$(date +%s.%N)
   python3 -c "print('  for reference, gzip -6 CLI on the same file: %.3f s' % ($end - $start))"
 done
+
+# Base images, against `FROM <base>`.
+bash "$root/bench/base.sh"

@@ -69,7 +69,9 @@ pub(crate) fn assemble_and_publish(
     for (i, (pb, b)) in plan.builds.iter().zip(built).enumerate() {
         let assemble_err = |source| Error::Assemble { binary: b.executable.clone(), source };
         let base_has_ca = |p: &Parent| -> Result<bool, Error> {
-            Ok(crate::base::fit::files_of(p, push)?.has_file(crate::image::base::CA_BUNDLE_PATH))
+            // A base whose files cannot be read gets the bundle: one too many is harmless.
+            let files = crate::base::fit::files_of(p, push)?;
+            Ok(files.is_some_and(|f| f.has_file(crate::image::base::CA_BUNDLE_PATH)))
         };
         layer_lists.push(layer_contents(plan, pb, b, &cache, parent_of(i), base_has_ca).map_err(|e| match e {
             assemble::LayersError::Io(e) => assemble_err(e),

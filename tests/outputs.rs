@@ -224,3 +224,49 @@ fn tag_alone_never_compresses_a_layer() {
     assert!(gz.is_empty(), "--tag alone compressed {gz:?}");
     assert!(docker_run(&format!("{name}:1"), &[]).contains(HELLO_MARKER));
 }
+
+/// The engine's image events between two instants (`docker events`), as `ACTION NAME` lines.
+fn image_events(since: &str, until: &str) -> Vec<String> {
+    let out = common::tool(
+        "docker",
+        &[
+            "events",
+            "--since",
+            since,
+            "--until",
+            until,
+            "--filter",
+            "type=image",
+            "--format",
+            "{{.Action}} {{.Actor.ID}}",
+        ],
+    )
+    .stdout;
+    out.lines().map(str::to_string).collect()
+}
+
+fn engine_now() -> String {
+    common::tool("docker", &["info", "--format", "{{.SystemTime}}"]).stdout.trim().to_string()
+}
+
+#[test]
+fn an_image_the_engine_already_has_is_tagged_not_loaded_again() {
+    let p = Project::copy("hello");
+    let (first, second) = (common::unique_name("load"), common::unique_name("tag-only"));
+    let _cleanup = common::DockerImages(vec![first.clone(), second.clone()]);
+    // A label of its own: an image no earlier run can have loaded.
+    let label = format!("test.run={first}");
+    let start = engine_now();
+    let one = p.run(&["--tag", &first, "--label", &label]).ok();
+    let middle = engine_now();
+    let two = p.run(&["--tag", &second, "--label", &label]).ok();
+    let end = engine_now();
+    let id = one.digest();
+    assert_eq!(two.digest(), id);
+    let loaded = image_events(&start, &middle);
+    assert!(loaded.iter().any(|e| e.starts_with("load")), "{loaded:?}");
+    let tagged = image_events(&middle, &end);
+    assert!(!tagged.iter().any(|e| e.starts_with("load")), "loaded again: {tagged:?}");
+    assert!(tagged.iter().any(|e| e.starts_with("tag")), "{tagged:?}");
+    assert!(common::docker_run(&second, &[]).contains(common::HELLO_MARKER));
+}

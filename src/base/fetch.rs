@@ -115,10 +115,11 @@ pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::
     rt.block_on(async {
         let mut remotes: Vec<Remote> = Vec::new();
         for blob in wanted {
+            // Only an offline resolution holds a blob it cannot fetch.
             let Some((_, Some(origin))) = blob.held_at() else {
-                return Err(super::Error::Local {
-                    base: "base".into(),
-                    message: format!("blob {} is missing from the cache at {}", blob.digest, store.root().display()),
+                return Err(super::Error::NotCached {
+                    base: format!("layer {}", blob.digest),
+                    store: store.root().into(),
                 });
             };
             let i = match remotes.iter().position(|r| &r.target == origin) {

@@ -281,11 +281,20 @@ fn multiarch(architecture: &str) -> &'static str {
     }
 }
 
-/// Reads (or recalls) the base's files. Its layers must be in the store.
-pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<BaseFiles, Error> {
+/// Whether the check can read a layer of this kind.
+fn readable(blob: &crate::image::blob::Blob) -> bool {
+    matches!(blob.media_type.as_str(), MEDIA_TYPE_GZIP | MEDIA_TYPE_DOCKER_GZIP | MEDIA_TYPE_TAR)
+}
+
+/// Reads (or recalls) the base's files; `None` when a layer is of a kind the check cannot
+/// read (zstd). Its layers must be in the store.
+pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<Option<BaseFiles>, Error> {
     let mut files = BaseFiles::default();
     for layer in &parent.layers {
         let blob = layer.blob();
+        if !readable(blob) {
+            return Ok(None);
+        }
         let memo = store.root().join("files-of").join(format!("{}.json", blob.digest.hex()));
         let known = crate::fsutil::read_regular(&memo, 64 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let layer_files = match known {
@@ -301,7 +310,7 @@ pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<BaseFiles, Er
         };
         files.apply(layer_files);
     }
-    Ok(files)
+    Ok(Some(files))
 }
 
 /// The most a layer may expand to when it is read for the check: a gzip bomb in a base
@@ -459,12 +468,30 @@ pub(crate) fn check_binary(
     if facts.is_static() {
         return Ok(());
     }
-    let files = files_of(parent, opts)?;
-    check(binary, &facts, parent, &files).map_err(Into::into)
+    match files_of(parent, opts)? {
+        Some(files) => check(binary, &facts, parent, &files).map_err(Into::into),
+        None => {
+            if !opts.quiet {
+                crate::say!(
+                    "note: the layers of {} are not gzip or plain tar, so whether {} finds its libraries there is not checked",
+                    parent.name,
+                    binary.display()
+                );
+            }
+            Ok(())
+        }
+    }
 }
 
-/// The base's files, its layers fetched first when the store lacks them.
-pub(crate) fn files_of(parent: &Parent, opts: &crate::registry::PushOptions) -> Result<BaseFiles, crate::error::Error> {
+/// The base's files, its layers fetched first when the store lacks them; `None` when they
+/// cannot be read (see [`base_files`]).
+pub(crate) fn files_of(
+    parent: &Parent,
+    opts: &crate::registry::PushOptions,
+) -> Result<Option<BaseFiles>, crate::error::Error> {
+    if !parent.layers.iter().all(|l| readable(l.blob())) {
+        return Ok(None);
+    }
     let store = Store::user();
     let known = parent
         .layers

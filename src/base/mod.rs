@@ -161,6 +161,18 @@ enum Source<'a, 't> {
     /// Everything is in the store already (an `oci:` layout copied in, an engine's image
     /// imported).
     Store,
+    /// `--offline`: the store alone, and what it lacks is not pulled.
+    Offline,
+}
+
+impl Source<'_, '_> {
+    /// The error for a document or blob the store lacks, when it cannot be fetched.
+    fn missing(&self, store: &Store, base: &str, what: String) -> Error {
+        match self {
+            Source::Offline => Error::NotCached { base: base.into(), store: store.root().into() },
+            _ => Error::Malformed { base: base.into(), message: format!("{what} is missing from the image") },
+        }
+    }
 }
 
 /// Resolves `base` for each of `platforms`, in order: `None` for scratch. Tags are
@@ -193,7 +205,8 @@ pub(crate) fn resolve(
                     (Some(d), false) => d.to_string(),
                     (None, false) => r.tag_or_default().to_string(),
                 };
-                resolve_from(&Source::Registry(&remote), &store, &shown, &top, platforms).await
+                let source = if offline { Source::Offline } else { Source::Registry(&remote) };
+                resolve_from(&source, &store, &shown, &top, platforms).await
             })?
         }
         BaseRef::Layout { dir, tag, .. } => {
@@ -229,7 +242,7 @@ async fn document(
         }
     }
     let Source::Registry(remote) = source else {
-        return Err(Error::Malformed { base: base.into(), message: format!("{reference} is missing from the image") });
+        return Err(source.missing(store, base, reference.to_string()));
     };
     let m = remote.manifest(reference).await.map_err(|e| Error::Registry { base: base.into(), source: Box::new(e) })?;
     store.put_document(&m.digest, &m.bytes).map_err(|source| Error::Store { store: store.root().into(), source })?;
@@ -248,7 +261,7 @@ async fn config(
         return Ok(bytes);
     }
     let Source::Registry(remote) = source else {
-        return Err(Error::Malformed { base: base.into(), message: format!("its config {digest} is missing") });
+        return Err(source.missing(store, base, format!("its config {digest}")));
     };
     if size > 4 << 20 {
         return Err(Error::Malformed { base: base.into(), message: format!("its config is {size} bytes long") });
@@ -419,7 +432,7 @@ async fn image(
     }
     let origin = match source {
         Source::Registry(remote) => Some(Arc::new(remote.target.clone())),
-        Source::Store => None,
+        Source::Store | Source::Offline => None,
     };
     let mut layers = Vec::new();
     for (d, diff_id) in layer_docs.iter().zip(diff_ids) {

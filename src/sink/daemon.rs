@@ -206,10 +206,58 @@ pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     Ok(())
 }
 
-/// Loads `image` into the engine under `tags`. Layers go uncompressed: the engine would
-/// only decompress them again. An engine that takes nothing, or answers nothing, for the
-/// stall time fails the load.
+/// Puts `image` into the engine under `tags`. An engine that already has it (its image ID
+/// is the config digest, which names the layers too) only gets the tags, as
+/// go-containerregistry's daemon writer does; otherwise the image is loaded.
 pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<(), Error> {
+    if has_image(image.id(), tuning)? {
+        return tags.iter().try_for_each(|t| tag(image.id(), t, tuning));
+    }
+    load_archive(image, tags, tuning, quiet)
+}
+
+/// Whether the engine has the image of this ID (`GET /images/{id}/json` answers 200).
+fn has_image(id: &crate::image::digest::Digest, tuning: &Tuning) -> Result<bool, Error> {
+    let (status, _) = short_request("GET", &format!("/images/{id}/json"), tuning)?;
+    Ok(status == 200)
+}
+
+/// `POST /images/{id}/tag?repo=NAME&tag=TAG`: 201.
+fn tag(id: &crate::image::digest::Digest, reference: &Reference, tuning: &Tuning) -> Result<(), Error> {
+    let mut url = reqwest::Url::parse(&format!("http://docker/images/{id}/tag")).expect("a valid URL");
+    url.query_pairs_mut().append_pair("repo", &reference.name()).append_pair("tag", reference.tag_or_default());
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let (status, body) = short_request("POST", &path, tuning)?;
+    if status != 201 {
+        let endpoint = Endpoint::from_env()?.describe();
+        let message = check_load_response(status, &body).err().unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(Error::Refused {
+            endpoint,
+            message: format!("tagging {}: {message}", reference.with_default_tag()),
+        });
+    }
+    Ok(())
+}
+
+/// A request with no body, and its whole (bounded) answer, within the timeout.
+fn short_request(method: &str, path: &str, tuning: &Tuning) -> Result<(u16, Vec<u8>), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let timeout = tuning.timeout;
+    let what = format!("{method} {path}");
+    let io_err = |e| Error::Io { endpoint: describe.clone(), source: timed_out(e, &what, timeout) };
+    let mut stream = connect(&endpoint, tuning.connect_timeout(), timeout)
+        .map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .map_err(io_err)?;
+    let bounded = Bounded { stream, idle: timeout, deadline: std::time::Instant::now() + timeout };
+    read_response(bounded).map_err(io_err)
+}
+
+/// Loads `image` under `tags`. Layers of ours go uncompressed: the engine would only
+/// decompress them again. An engine that takes nothing, or answers nothing, for the stall
+/// time fails the load.
+fn load_archive(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
     let stall = tuning.stall;
