@@ -66,8 +66,8 @@ cc=(cargo containerize -q --target x86_64-unknown-linux-gnu --base "$B/base/cc:1
 
 hyperfine -N --export-json "$work/tag.json" -w 2 -r 10 \
   --prepare true "docker build --no-cache -q -t cc-classic-base:1 $ctx" \
-  --prepare "docker rmi -f cc-bench-base:1" "${cc[*]} --tag cc-bench-base:1" \
-  --prepare "docker rmi -f cc-bench-base:1; rm -rf $p/target/containerize/cache" "${cc[*]} --tag cc-bench-base:1" \
+  --prepare "bash -c 'docker rmi -f cc-bench-base:1 >/dev/null 2>&1; true'" "${cc[*]} --tag cc-bench-base:1" \
+  --prepare "bash -c 'docker rmi -f cc-bench-base:1 >/dev/null 2>&1; rm -rf $p/target/containerize/cache'" "${cc[*]} --tag cc-bench-base:1" \
   --prepare true "${cc[*]} --tag cc-bench-base:1" >/dev/null
 report "--tag on the cc base (${base_mb} MB), big10 built for -gnu, base cached" "$work/tag.json" \
   "docker build --no-cache (FROM base, base in the engine)" \

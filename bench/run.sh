@@ -33,7 +33,7 @@ for p in "$hello" "$p10" "$p90"; do
   cd "$p"
   hyperfine -N --export-json "$work/tag-$name.json" -w 2 -r 10 \
     --prepare true "docker build --no-cache -q -t cc-classic:1 $ctx" \
-    --prepare "docker rmi -f cc-bench:1; rm -rf $p/target/containerize/cache" "cargo containerize -q --tag cc-bench:1" \
+    --prepare "bash -c 'docker rmi -f cc-bench:1 >/dev/null 2>&1; rm -rf $p/target/containerize/cache'" "cargo containerize -q --tag cc-bench:1" \
     --prepare true "cargo containerize -q --tag cc-bench:1" >/dev/null
   report "--tag vs docker build --no-cache, $name ($((size / 1000)) kB binary, already built)" "$work/tag-$name.json" \
     "docker build --no-cache (classic Dockerfile)" \

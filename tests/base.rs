@@ -213,6 +213,11 @@ fn a_second_build_makes_no_blob_request_and_a_pinned_base_builds_offline() {
     drop(proxy);
     let offline = p.run(&["--offline", "--target", GNU, "--base", &base, "--output", "three"]).ok();
     assert_eq!(offline.digest(), first.digest());
+    // From an empty store, offline, the base is missing: said, with the fix.
+    let fresh = tempfile::tempdir().unwrap();
+    let args = ["--offline", "--target", GNU, "--base", &base, "--output", "four"];
+    let empty = common::Run::of(p.cmd().env("XDG_CACHE_HOME", fresh.path()).args(args)).failed();
+    assert!(empty.stderr.contains("is not in the cache") && empty.stderr.contains("without --offline"), "{}", empty.stderr);
     // A tag cannot be resolved offline: the error says to pin it.
     let tagged = p.run(&["--offline", "--target", GNU, "--base", &format!("{}/base/cc:12", reg.host())]).failed();
     assert!(
