@@ -217,7 +217,11 @@ fn a_second_build_makes_no_blob_request_and_a_pinned_base_builds_offline() {
     let fresh = tempfile::tempdir().unwrap();
     let args = ["--offline", "--target", GNU, "--base", &base, "--output", "four"];
     let empty = common::Run::of(p.cmd().env("XDG_CACHE_HOME", fresh.path()).args(args)).failed();
-    assert!(empty.stderr.contains("is not in the cache") && empty.stderr.contains("without --offline"), "{}", empty.stderr);
+    assert!(
+        empty.stderr.contains("is not in the cache") && empty.stderr.contains("without --offline"),
+        "{}",
+        empty.stderr
+    );
     // A tag cannot be resolved offline: the error says to pin it.
     let tagged = p.run(&["--offline", "--target", GNU, "--base", &format!("{}/base/cc:12", reg.host())]).failed();
     assert!(

@@ -103,40 +103,44 @@ pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::
     }
     if !opts.quiet {
         let bytes: u64 = wanted.iter().map(|b| b.size).sum();
-        crate::say!(
-            "downloading {} base layer{} ({:.1} MB)",
-            wanted.len(),
-            if wanted.len() == 1 { "" } else { "s" },
-            bytes as f64 / 1e6
-        );
+        let s = if wanted.len() == 1 { "" } else { "s" };
+        crate::say!("downloading {} base layer{s} ({:.1} MB)", wanted.len(), bytes as f64 / 1e6);
+    }
+    // Only an offline resolution holds a blob it cannot fetch.
+    if let Some(blob) = wanted.iter().find(|b| matches!(b.held_at(), Some((_, None)))) {
+        return Err(super::Error::NotCached { base: format!("layer {}", blob.digest), store: store.root().into() });
     }
     let rt = Runtime::new(opts)?;
-    let transport = &rt.transport;
-    rt.block_on(async {
-        let mut remotes: Vec<Remote> = Vec::new();
-        for blob in wanted {
-            // Only an offline resolution holds a blob it cannot fetch.
-            let Some((_, Some(origin))) = blob.held_at() else {
-                return Err(super::Error::NotCached {
-                    base: format!("layer {}", blob.digest),
-                    store: store.root().into(),
-                });
-            };
-            let i = match remotes.iter().position(|r| &r.target == origin) {
-                Some(i) => i,
-                None => {
-                    remotes.push(Remote::new(transport, origin.clone(), opts));
-                    remotes.len() - 1
-                }
-            };
-            let remote = &remotes[i];
-            remote.blob_into_store(&store, &blob.digest, blob.size).await.map_err(|e| super::Error::Registry {
-                base: format!("{}/{}", origin.registry, origin.repository),
-                source: Box::new(e),
-            })?;
-        }
-        Ok(())
+    rt.block_on(into_store_all(&rt.transport, wanted, &store, opts)).map_err(|(origin, e)| super::Error::Registry {
+        base: format!("{}/{}", origin.registry, origin.repository),
+        source: Box::new(e),
     })
+}
+
+/// Downloads each held blob of `blobs` that has an origin and that the store lacks, one
+/// session per origin; a failure names the origin.
+pub(crate) async fn into_store_all(
+    transport: &Transport,
+    blobs: impl IntoIterator<Item = &Blob>,
+    store: &Store,
+    opts: &PushOptions,
+) -> Result<(), (Target, registry::Error)> {
+    let mut remotes: Vec<Remote> = Vec::new();
+    for blob in blobs {
+        let Some((_, Some(origin))) = blob.held_at() else { continue };
+        if store.has(&blob.digest, blob.size) {
+            continue;
+        }
+        let i = match remotes.iter().position(|r| &r.target == origin) {
+            Some(i) => i,
+            None => {
+                remotes.push(Remote::new(transport, origin.clone(), opts));
+                remotes.len() - 1
+            }
+        };
+        remotes[i].blob_into_store(store, &blob.digest, blob.size).await.map_err(|e| (origin.clone(), e))?;
+    }
+    Ok(())
 }
 
 /// Copies the image `tag` names in the OCI layout at `dir` (the only one, without a tag)

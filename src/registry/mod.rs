@@ -220,24 +220,12 @@ async fn fetch_foreign(
     opts: &PushOptions,
 ) -> Result<(), Error> {
     let store = crate::base::store::Store::user();
-    let mut remotes: Vec<crate::base::fetch::Remote> = Vec::new();
-    for image in artifact.images() {
-        for blob in image.blobs() {
-            let Some((_, Some(origin))) = blob.held_at() else { continue };
-            if origin.registry == registry || store.has(&blob.digest, blob.size) {
-                continue;
-            }
-            let i = match remotes.iter().position(|r| &r.target == origin) {
-                Some(i) => i,
-                None => {
-                    remotes.push(crate::base::fetch::Remote::new(transport, origin.clone(), opts));
-                    remotes.len() - 1
-                }
-            };
-            remotes[i].blob_into_store(&store, &blob.digest, blob.size).await?;
-        }
-    }
-    Ok(())
+    let foreign = artifact
+        .images()
+        .iter()
+        .flat_map(Image::blobs)
+        .filter(|b| b.held_at().is_some_and(|(_, origin)| origin.is_some_and(|o| o.registry != registry)));
+    crate::base::fetch::into_store_all(transport, foreign, &store, opts).await.map_err(|(_, e)| e)
 }
 
 /// Pushes every image's config and layers (each blob once), up to
