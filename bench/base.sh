@@ -19,11 +19,8 @@ cleanup() {
 trap cleanup EXIT
 export DOCKER_BUILDKIT=0
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin_dir=$(mktemp -d "$work/bin.XXXX")
-ln -s "$root/target/release/cargo-containerize" "$bin_dir/cargo-containerize"
-export PATH="$bin_dir:$PATH"
 source "$root/bench/lib.sh"
+use_this_build
 bash "$root/.ci/debs" 2>/dev/null
 debs=${CARGO_CONTAINERIZE_TEST_DEBS:-/var/cache/cargo-containerize-tests/debs}/bookworm-amd64
 
@@ -80,17 +77,15 @@ report "--tag on the cc base (${base_mb} MB), big10 built for -gnu, base cached"
 docker build -q -t "$E/classic:1" -t "$B/classic:1" "$ctx" >/dev/null
 wipe_e="rm -rf $work/empty-registry/data"
 wipe_b="rm -rf $work/base-registry/data/docker/registry/v2/repositories/classic $work/base-registry/data/docker/registry/v2/repositories/app"
-hyperfine -N --export-json "$work/push-empty.json" -w 1 -r 5 \
-  --prepare "$wipe_e" "docker push -q $E/classic:1" \
-  --prepare "$wipe_e" "${cc[*]} --push $E/app:1" >/dev/null
-report "first push to an empty registry (the base's layers too)" "$work/push-empty.json" \
-  "docker push" \
+push_pair() { # NAME REGISTRY WIPE TITLE OUR-LABEL: docker push, then ours, to REGISTRY
+  hyperfine -N --export-json "$work/push-$1.json" -w 1 -r 5 \
+    --prepare "$3" "docker push -q $2/classic:1" \
+    --prepare "$3" "${cc[*]} --push $2/app:1" >/dev/null
+  report "$4" "$work/push-$1.json" "docker push" "$5"
+}
+push_pair empty "$E" "$wipe_e" "first push to an empty registry (the base's layers too)" \
   "cargo containerize --push (base layers streamed from the store)"
-hyperfine -N --export-json "$work/push-base.json" -w 1 -r 5 \
-  --prepare "$wipe_b" "docker push -q $B/classic:1" \
-  --prepare "$wipe_b" "${cc[*]} --push $B/app:1" >/dev/null
-report "first push to the registry that holds the base" "$work/push-base.json" \
-  "docker push" \
+push_pair base "$B" "$wipe_b" "first push to the registry that holds the base" \
   "cargo containerize --push (base layers mounted)"
 
 # What a push to the base's registry downloads from it, with a fresh store, counted in

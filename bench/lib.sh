@@ -1,6 +1,16 @@
 # Shared by the benchmark scripts: fixture projects and hyperfine reporting.
 # Expects $work (a scratch directory) to be set by the sourcing script.
 
+# Builds this tool in release and puts it first on PATH, so `cargo containerize` is it.
+# Expects $root (the repository) too.
+use_this_build() {
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml"
+  local bin_dir
+  bin_dir=$(mktemp -d "$work/bin.XXXX")
+  ln -s "$root/target/release/cargo-containerize" "$bin_dir/cargo-containerize"
+  export PATH="$bin_dir:$PATH"
+}
+
 # A project whose binary is about SIZE_MB: real machine code from this system's
 # libraries embedded with include_bytes!, so it compresses like a real binary.
 make_project() {

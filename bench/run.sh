@@ -8,12 +8,8 @@ work=$(mktemp -d /tmp/cc-bench.XXXXXX)
 trap 'rm -rf "$work"; docker rmi -f cc-bench:1 cc-classic:1 >/dev/null 2>&1 || true' EXIT
 export DOCKER_BUILDKIT=0
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml"
-bin_dir=$(mktemp -d "$work/bin.XXXX")
-ln -s "$root/target/release/cargo-containerize" "$bin_dir/cargo-containerize"
-export PATH="$bin_dir:$PATH"
-
 source "$root/bench/lib.sh"
+use_this_build
 
 hello="$work/hello"
 cp -r "$root/fixtures/hello" "$hello"
