@@ -77,7 +77,7 @@ pub(crate) struct Runtime {
 
 impl Runtime {
     pub(crate) fn new(opts: &PushOptions) -> Result<Runtime, super::Error> {
-        let wrap = |e: registry::Error| super::Error::Registry { base: "(setup)".into(), source: Box::new(e) };
+        let wrap = |e: registry::Error| super::Error::Client { source: Box::new(e) };
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()

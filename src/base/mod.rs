@@ -82,8 +82,14 @@ impl BaseRef {
             };
             return Ok(BaseRef::Layout { dir: dir.join(given), tag, shown });
         }
+        if let Some(rest) = text.strip_prefix("docker://") {
+            return Err(format!(
+                "{text:?} is skopeo's way to name a registry image; write it without the scheme ({rest}) for a \
+                 registry, or docker:NAME[:TAG] for an image in the local Docker engine"
+            ));
+        }
         if let Some(rest) = text.strip_prefix("docker:") {
-            let name = Reference::parse(rest.trim_start_matches("//")).map_err(|e| e.to_string())?;
+            let name = Reference::parse(rest).map_err(|e| e.to_string())?;
             return Ok(BaseRef::Engine { name, shown: text.to_string() });
         }
         if let Some((scheme, _)) = text.split_once(':') {
@@ -124,6 +130,8 @@ pub(crate) enum Error {
     Malformed { base: String, message: String },
     #[error("cannot read the base image {base}: {message}")]
     Local { base: String, message: String },
+    #[error("cannot set up the registry client: {source}")]
+    Client { source: Box<registry::Error> },
     #[error("cannot use the base image cache at {}: {source}", store.display())]
     Store { store: PathBuf, source: std::io::Error },
 }
@@ -150,7 +158,7 @@ impl Error {
             }
             Error::Local { .. } => Some("check the directory: `skopeo inspect oci:DIR:TAG` should read it".into()),
             Error::Store { .. } => Some("set XDG_CACHE_HOME to a directory you can write".into()),
-            Error::Malformed { .. } => None,
+            Error::Malformed { .. } | Error::Client { .. } => None,
         }
     }
 }
@@ -474,7 +482,7 @@ mod tests {
         };
         assert_eq!((shown.as_str(), tag), ("oci:cc", None), "no host path is recorded");
         assert!(matches!(BaseRef::parse("docker:debian:12", dir), Ok(BaseRef::Engine { .. })));
-        for bad in ["docker-archive:/tmp/x.tar", "https://reg/x", "oci:", "Bad Name"] {
+        for bad in ["docker-archive:/tmp/x.tar", "https://reg/x", "oci:", "Bad Name", "docker://ghcr.io/o/x"] {
             assert!(BaseRef::parse(bad, dir).is_err(), "{bad}");
         }
         assert!(BaseRef::parse("containers-storage:x", dir).unwrap_err().contains("unknown scheme"));
