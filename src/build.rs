@@ -130,8 +130,12 @@ pub(crate) struct Running {
     spec: BuildSpec,
     gate: Arc<Mutex<Gate>>,
     stderr: Option<JoinHandle<Vec<String>>>,
-    artifact: Option<JoinHandle<(Option<PathBuf>, BTreeSet<String>)>>,
+    artifact: Option<JoinHandle<Reported>>,
 }
+
+/// What cargo's messages said: the executable, the crates and the packages built for the
+/// target (see [`Built`]).
+type Reported = (Option<PathBuf>, BTreeSet<String>, BTreeSet<String>);
 
 /// What a build gave: the executable, and the crates compiled for the target (library
 /// names with `-` as `_`), which tell what the binary links.
@@ -139,6 +143,10 @@ pub(crate) struct Running {
 pub(crate) struct Built {
     pub(crate) executable: PathBuf,
     pub(crate) crates: BTreeSet<String>,
+    /// The cargo package IDs of everything compiled into the binary: the packages of the
+    /// crates built for the target, and the binary's own. Build scripts and proc-macros
+    /// run on the host and are not in it.
+    pub(crate) packages: BTreeSet<String>,
 }
 
 impl Running {
@@ -177,17 +185,19 @@ impl Running {
         let for_target = format!("/{}/", spec.target);
         let artifact = std::thread::spawn(move || {
             let mut executable = None;
-            let mut crates = BTreeSet::new();
+            let (mut crates, mut packages) = (BTreeSet::new(), BTreeSet::new());
             for message in Message::parse_stream(stdout).map_while(Result::ok) {
                 if let Message::CompilerArtifact(artifact) = message {
                     if artifact.target.is_bin() && artifact.target.name == bin {
                         executable = artifact.executable.map(|p| p.into_std_path_buf());
+                        packages.insert(artifact.package_id.repr);
                     } else if artifact.filenames.iter().any(|f| f.as_str().contains(&for_target)) {
                         crates.insert(artifact.target.name.replace('-', "_"));
+                        packages.insert(artifact.package_id.repr);
                     }
                 }
             }
-            (executable, crates)
+            (executable, crates, packages)
         });
         Ok(Running { child, reaped: false, spec: spec.clone(), gate, stderr: Some(stderr), artifact: Some(artifact) })
     }
@@ -212,7 +222,7 @@ impl Running {
         self.reaped = true;
         crate::interrupt::remove_group(self.child.id());
         let stderr_lines = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-        let (executable, crates) = self.artifact.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let (executable, crates, packages) = self.artifact.take().and_then(|h| h.join().ok()).unwrap_or_default();
         if !status.success() {
             return Err(Error::Failed {
                 status: status.to_string(),
@@ -221,7 +231,7 @@ impl Running {
             });
         }
         let executable = executable.ok_or_else(|| Error::NoArtifact { bin: self.spec.bin.clone() })?;
-        Ok(Built { executable, crates })
+        Ok(Built { executable, crates, packages })
     }
 }
 

@@ -86,6 +86,18 @@ pub struct Args {
     /// The image to build on: scratch (the default), REGISTRY/REPO[:TAG][@DIGEST], oci:DIR[:TAG] or docker:NAME[:TAG]
     #[arg(long, value_name = "REF", help_heading = "Image Settings")]
     pub(crate) base: Option<String>,
+    /// Attach SBOMs (SPDX and CycloneDX) to pushes and layouts (the default)
+    #[arg(long, overrides_with = "no_sbom", help_heading = "Supply Chain")]
+    pub(crate) sbom: bool,
+    /// Attach no SBOM
+    #[arg(long, help_heading = "Supply Chain")]
+    pub(crate) no_sbom: bool,
+    /// Attach SLSA provenance (the default for pushes; with this flag, layouts too)
+    #[arg(long, overrides_with = "no_provenance", help_heading = "Supply Chain")]
+    pub(crate) provenance: bool,
+    /// Attach no provenance
+    #[arg(long, help_heading = "Supply Chain")]
+    pub(crate) no_provenance: bool,
     /// Set an environment variable in the image (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
     pub(crate) env: Vec<String>,

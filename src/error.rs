@@ -32,6 +32,8 @@ pub(crate) enum Error {
     Base(#[from] crate::base::Error),
     #[error(transparent)]
     Fit(#[from] crate::base::fit::Error),
+    #[error(transparent)]
+    Inventory(#[from] crate::sbom::inventory::Error),
 }
 
 impl Error {
@@ -57,6 +59,7 @@ impl Error {
             Error::Tuning(_) => Some("unset it, or give it a number".into()),
             Error::Base(e) => e.hint(),
             Error::Fit(e) => e.hint(),
+            Error::Inventory(_) => Some("fix what cargo says, or attach no SBOM with --no-sbom (sbom = false)".into()),
             Error::BadRegistryVariable { .. } => {
                 Some("give it as HOST or HOST:PORT, as in the image reference, e.g. ghcr.io or 127.0.0.1:5000".into())
             }

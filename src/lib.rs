@@ -35,6 +35,7 @@ pub(crate) mod redact;
 pub(crate) mod reference;
 pub(crate) mod registry;
 pub(crate) mod run;
+pub(crate) mod sbom;
 pub(crate) mod settings;
 pub(crate) mod sink;
 pub(crate) mod spec;

@@ -49,11 +49,33 @@ pub(crate) struct Plan {
     /// With several platforms, the one loaded into Docker or written to `--tarball`.
     pub(crate) load_platform: Option<Platform>,
     pub(crate) target_dir: PathBuf,
+    /// The workspace root and the package's directory.
+    pub(crate) workspace_root: PathBuf,
+    pub(crate) package_dir: PathBuf,
     pub(crate) image: ImageSpec,
     pub(crate) sinks: Vec<SinkSpec>,
+    /// The documents attached to pushes and layouts.
+    pub(crate) documents: crate::sbom::Wanted,
 }
 
 impl Plan {
+    /// Whether any destination holds referrers: a registry (`push`) or a layout.
+    pub(crate) fn has_sink(&self, push: bool) -> bool {
+        self.sinks.iter().any(|s| match s {
+            SinkSpec::Registry { .. } => push,
+            SinkSpec::Layout { .. } => !push,
+            _ => false,
+        })
+    }
+
+    /// Whether this run attaches SBOMs, and provenance, anywhere.
+    pub(crate) fn wants_documents(&self) -> (bool, bool) {
+        let d = &self.documents;
+        let sbom = !d.sbom.is_empty() && (self.has_sink(true) || self.has_sink(false));
+        let provenance = (d.provenance_push && self.has_sink(true)) || (d.provenance_layout && self.has_sink(false));
+        (sbom, provenance)
+    }
+
     /// The binary that goes into the image.
     pub(crate) fn bin(&self) -> &str {
         &self.builds[0].build.bin
@@ -277,7 +299,9 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Pl
         })
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
-    Ok(Plan { builds, load_platform, target_dir, image, sinks })
+    let documents = crate::sbom::Wanted::from_settings(image.settings.sbom.as_deref(), image.settings.provenance);
+    let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
+    Ok(Plan { builds, load_platform, target_dir, workspace_root, package_dir, image, sinks, documents })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless

@@ -570,6 +570,8 @@ fn valid_settings(base: PathBuf) -> impl Strategy<Value = (Map<String, Value>, S
             }),
             target: None,
             base: None,
+            sbom: None,
+            provenance: None,
         };
         (table, s)
     })

@@ -9,12 +9,14 @@ use crate::image::growing::Growth;
 use crate::image::index::Index;
 use crate::image::layer::Compressor;
 use crate::image::parent::Parent;
+use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image, Unpacked};
 use crate::plan::{Plan, SinkSpec};
 use crate::progress::Progress;
 use crate::redact::redact;
 use crate::reference::Reference;
 use crate::registry::{self, PushOptions};
+use crate::sbom::{Attachments, Documents};
 use crate::sink;
 use std::io::{IsTerminal, Write};
 
@@ -50,6 +52,7 @@ pub(crate) fn assemble_and_publish(
     built: &[Built],
     push: &PushOptions,
     parents: Option<&[Parent]>,
+    docs: &Documents,
 ) -> Result<bool, Error> {
     let parent_of = |i: usize| parents.map(|p| &p[i]);
     // Local sinks need the base's layers themselves; a registry may not (it mounts them,
@@ -78,6 +81,9 @@ pub(crate) fn assemble_and_publish(
             assemble::LayersError::Base(e) => e,
         })?);
     }
+    let ca_added: Vec<bool> =
+        layer_lists.iter().map(|l| l.iter().any(|(c, _)| c.has(crate::image::base::CA_BUNDLE_PATH))).collect();
+    let attach = |artifact: &Artifact| docs.attachments(plan, artifact, parents, &ca_added);
     let compress = |layers| compress_all(&cache, layers);
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
     if plan.builds.len() > 1 {
@@ -91,7 +97,7 @@ pub(crate) fn assemble_and_publish(
             s.finish_and_clear();
         }
         let artifact = Artifact::Index(Index::assemble(images));
-        return Ok(publish_all(plan, &artifact, ctx, None));
+        return Ok(publish_all(plan, &artifact, &attach(&artifact), ctx, None));
     }
     let layers = layer_lists.pop().expect("one platform");
     let (early, late): (Vec<&SinkSpec>, Vec<&SinkSpec>) = plan.sinks.iter().partition(|s| s.takes_uncompressed());
@@ -110,7 +116,7 @@ pub(crate) fn assemble_and_publish(
                 layers.map_err(assemble_err)?,
                 parent_of(0),
             ));
-            Ok(publish_all(plan, &artifact, ctx, head_start))
+            Ok(publish_all(plan, &artifact, &attach(&artifact), ctx, head_start))
         });
     }
     let diffs = layers
@@ -128,8 +134,9 @@ pub(crate) fn assemble_and_publish(
         }
         if let Some(handle) = compressing {
             let artifact = Artifact::Image(handle.join().expect("compression does not panic").map_err(assemble_err)?);
+            let attachments = attach(&artifact);
             for spec in late {
-                all_ok &= publish(spec, plan, &artifact, ctx);
+                all_ok &= publish(spec, plan, &artifact, &attachments, ctx);
             }
         }
         Ok(all_ok)
@@ -138,7 +145,13 @@ pub(crate) fn assemble_and_publish(
 
 /// Publishes `artifact` to every sink in the plan's order (local sinks come first, so none
 /// waits for a registry); the first push waits for the head-start upload, if any.
-fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx, mut head_start: Option<HeadStart>) -> bool {
+fn publish_all(
+    plan: &Plan,
+    artifact: &Artifact,
+    attachments: &Attachments,
+    ctx: &Ctx,
+    mut head_start: Option<HeadStart>,
+) -> bool {
     let mut all_ok = true;
     for spec in &plan.sinks {
         if let (SinkSpec::Registry { .. }, Some(handle)) = (spec, head_start.take()) {
@@ -148,7 +161,7 @@ fn publish_all(plan: &Plan, artifact: &Artifact, ctx: &Ctx, mut head_start: Opti
                 crate::say!("note: the upload during compression did not finish ({e}); the push uploads the layer");
             }
         }
-        all_ok &= publish(spec, plan, artifact, ctx);
+        all_ok &= publish(spec, plan, artifact, attachments, ctx);
     }
     all_ok
 }
@@ -161,8 +174,8 @@ fn load_image<'a>(plan: &Plan, artifact: &'a Artifact) -> &'a Image {
     }
 }
 
-/// Publishes to one sink; true when it succeeded.
-fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool {
+/// Publishes to one sink, with the documents it holds; true when it succeeded.
+fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Attachments, ctx: &Ctx) -> bool {
     let push = ctx.push;
     let image = load_image(plan, artifact);
     if let (Artifact::Index(_), SinkSpec::Daemon { .. } | SinkSpec::Archive { .. }) = (artifact, spec) {
@@ -175,10 +188,13 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, ctx: &Ctx) -> bool
         }
     }
     let result = match spec {
-        SinkSpec::Registry { references } => push_to(artifact, references, ctx),
+        SinkSpec::Registry { references } => {
+            push_to(artifact, references, &attachments.for_destination(&plan.documents, true), ctx)
+        }
         SinkSpec::Daemon { tags } => load(&image.unpacked(), tags, ctx),
         SinkSpec::Layout { dir, ref_names, default } => {
-            sink::write_layout(dir, artifact, ref_names, *default, &ctx.memo).map_err(Error::from)
+            let referrers = attachments.for_destination(&plan.documents, false);
+            sink::write_layout(dir, artifact, &referrers, ref_names, *default, &ctx.memo).map_err(Error::from)
         }
         SinkSpec::Archive { path, tags, ref_names } => {
             sink::write_archive(path, image, tags, ref_names, &push.tuning).map_err(Error::from)
@@ -218,8 +234,13 @@ fn load(unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String
 }
 
 /// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
-fn push_to(artifact: &Artifact, references: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let results = registry::push_artifact_blocking(artifact, references, ctx.push, &ctx.progress);
+fn push_to(
+    artifact: &Artifact,
+    references: &[Reference],
+    referrers: &[Referrer],
+    ctx: &Ctx,
+) -> Result<Vec<String>, Error> {
+    let results = registry::push_artifact_blocking(artifact, references, referrers, ctx.push, &ctx.progress);
     let mut lines = Vec::new();
     let mut first_error = None;
     for (reference, result) in references.iter().zip(results) {

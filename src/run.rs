@@ -76,7 +76,8 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     let base = plan.image.settings.base.clone().unwrap_or(BaseRef::Scratch);
     let parents = base::resolve(&base, &platforms, &push, args.offline)?;
     let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
-    publish::assemble_and_publish(&plan, &built, &push, parents.as_deref())
+    let documents = crate::sbom::Documents::gather(&plan, &built, push.tuning.timeout)?;
+    publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents)
 }
 
 /// Builds each platform in turn (two cores gain nothing from building them at once),

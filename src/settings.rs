@@ -24,6 +24,8 @@ pub(crate) const KEYS: &[&str] = &[
     "platforms",
     "target",
     "base",
+    "sbom",
+    "provenance",
 ];
 
 /// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
@@ -82,6 +84,10 @@ pub(crate) struct Settings {
     pub(crate) target: Option<String>,
     /// The image to build on: `scratch` (the default) or a base reference.
     pub(crate) base: Option<crate::base::BaseRef>,
+    /// SBOM formats to attach (empty: none).
+    pub(crate) sbom: Option<Vec<crate::sbom::Format>>,
+    /// Whether to attach provenance.
+    pub(crate) provenance: Option<bool>,
 }
 
 /// Where a table came from, for messages.
@@ -138,6 +144,8 @@ fn example(key: &str, fallback: &str) -> String {
         "platforms" => "platforms = [\"linux/amd64\", \"linux/arm64\"]".into(),
         "target" => "target = \"x86_64-unknown-linux-gnu\"".into(),
         "base" => "base = \"ghcr.io/OWNER/BASE:TAG\" (or \"oci:DIR:TAG\", \"docker:NAME:TAG\", \"scratch\")".into(),
+        "sbom" => "sbom = true (or false, or [\"spdx\", \"cyclonedx\"])".into(),
+        "provenance" => "provenance = true".into(),
         _ => fallback.into(),
     }
 }
@@ -285,6 +293,30 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             "base" => {
                 let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"ghcr.io/OWNER/BASE:TAG\"", v))?;
                 s.base = Some(crate::base::BaseRef::parse(text, base).map_err(|e| bad(key, e))?);
+            }
+            "sbom" => {
+                s.sbom = Some(match v {
+                    Value::Bool(true) => crate::sbom::Format::ALL.to_vec(),
+                    Value::Bool(false) => Vec::new(),
+                    Value::Array(_) => {
+                        let names =
+                            strings(v).ok_or_else(|| wrong(key, "true, false or an array of format names", v))?;
+                        let mut formats = Vec::new();
+                        for n in &names {
+                            let f = crate::sbom::Format::parse(n).map_err(|e| bad(key, e))?;
+                            if !formats.contains(&f) {
+                                formats.push(f);
+                            }
+                        }
+                        formats
+                    }
+                    other => {
+                        return Err(wrong(key, "true, false or an array such as [\"spdx\", \"cyclonedx\"]", other))
+                    }
+                });
+            }
+            "provenance" => {
+                s.provenance = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?);
             }
             other => return Err(Error::UnknownKey { key: other.to_string(), origin: origin_s.clone() }),
         }
@@ -464,7 +496,9 @@ impl Settings {
             repository,
             platforms,
             target,
-            base
+            base,
+            sbom,
+            provenance
         );
         self.env.extend(over.env);
         self.labels.extend(over.labels);

@@ -95,6 +95,16 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
             .as_deref()
             .map(|b| crate::base::BaseRef::parse(b, &cwd).map_err(|r| flag("--base", b, r)))
             .transpose()?,
+        sbom: match (args.sbom, args.no_sbom) {
+            (_, true) => Some(Vec::new()),
+            (true, false) => Some(crate::sbom::Format::ALL.to_vec()),
+            _ => None,
+        },
+        provenance: match (args.provenance, args.no_provenance) {
+            (_, true) => Some(false),
+            (true, false) => Some(true),
+            _ => None,
+        },
     })
 }
 

@@ -102,6 +102,9 @@ fn interrupted_push_resumes_and_reuses_what_reached_the_registry() {
         [
             "--include".to_string(),
             "big.bin:/data.bin".to_string(),
+            // Requests are counted below: no documents attached.
+            "--no-sbom".to_string(),
+            "--no-provenance".to_string(),
             "--push".to_string(),
             format!("{}/big:1", proxy.host()),
         ]
@@ -233,7 +236,7 @@ fn http_proxy_variables_are_honoured_except_for_loopback() {
                 ("no_proxy", String::new()),
             ])
             .envs(common::canary_env("canary.invalid"))
-            .args(["--insecure-registry", &remote])
+            .args(["--insecure-registry", &remote, "--no-sbom", "--no-provenance"])
             .args(["--push", &format!("{remote}/proxied:1"), "--push", &format!("{}/direct:1", registry.host())]),
     )
     .ok();

@@ -142,6 +142,12 @@ impl Contents {
         self.entries.is_empty()
     }
 
+    /// Whether an entry has this path (`/etc/x` or `etc/x`).
+    pub(crate) fn has(&self, path: &str) -> bool {
+        let path = normalize(path);
+        self.entries.iter().any(|e| e.path == path)
+    }
+
     /// A stable description of every entry (path, kind, owner, mode, content digest):
     /// two `Contents` with the same key give the same tar bytes.
     pub(crate) fn key(&self) -> String {

@@ -12,6 +12,7 @@ pub(crate) mod index;
 pub(crate) mod layer;
 pub(crate) mod parent;
 pub(crate) mod platform;
+pub(crate) mod referrer;
 
 use blob::Blob;
 use config::{canonical_json, RunConfig};

@@ -6,6 +6,7 @@ pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod growing;
 pub(crate) mod pull;
+pub(crate) mod referrers;
 pub(crate) mod session;
 pub(crate) mod transport;
 pub(crate) mod upload;
@@ -17,6 +18,7 @@ pub(crate) use growing::upload_growing_blocking;
 use crate::image::blob::Blob;
 use crate::image::digest::Digest;
 use crate::image::index::Index;
+use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image, MediaTypes};
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;
@@ -113,7 +115,7 @@ pub fn push_blocking(
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
-    push_artifact_blocking(&Artifact::Image(image.clone()), references, opts, progress)
+    push_artifact_blocking(&Artifact::Image(image.clone()), references, &[], opts, progress)
 }
 
 /// Pushes an image or, for several platforms, each platform's manifest by digest and then
@@ -122,6 +124,7 @@ pub fn push_blocking(
 pub(crate) fn push_artifact_blocking(
     artifact: &Artifact,
     references: &[Reference],
+    referrers: &[Referrer],
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
@@ -129,7 +132,7 @@ pub(crate) fn push_artifact_blocking(
         Ok(rt) => rt,
         Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
     };
-    runtime.block_on(push_artifact(artifact, references, opts, progress))
+    runtime.block_on(push_artifact(artifact, references, referrers, opts, progress))
 }
 
 /// The credentials for `registry`: the explicit ones given for that host, else the
@@ -153,10 +156,12 @@ fn io_error(what: &str, e: &std::io::Error) -> Error {
     Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
 }
 
-/// The async core of [`push_artifact_blocking`].
+/// The async core of [`push_artifact_blocking`]: the artifact under every reference, then
+/// its `referrers` once per repository.
 pub(crate) async fn push_artifact(
     artifact: &Artifact,
     references: &[Reference],
+    referrers: &[Referrer],
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
@@ -174,11 +179,56 @@ pub(crate) async fn push_artifact(
     // Per registry, the repositories that already hold every blob (mount sources).
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
+    let mut attached: Vec<(String, String)> = Vec::new();
     for reference in references {
-        let result = push_one(&transport, &mut sessions, &mut complete, artifact, reference, opts, progress).await;
+        let mut result = push_one(&transport, &mut sessions, &mut complete, artifact, reference, opts, progress).await;
+        if let (Ok(digest), false) = (&result, referrers.is_empty()) {
+            let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
+            let key = (target.registry.clone(), target.repository.clone());
+            if !attached.contains(&key) {
+                attached.push(key);
+                let session = &sessions[&target.registry];
+                let outcome = attach(session, &target, artifact, digest, referrers, opts, progress).await;
+                if let Err(e) = outcome {
+                    result = Err(e);
+                }
+            }
+        }
         results.push(result);
     }
     results
+}
+
+/// Attaches `referrers` in the repository of `target`, where the artifact was pushed as
+/// `pushed`, saying on stderr what was attached and what the registry refused.
+async fn attach(
+    s: &Session<'_>,
+    target: &Target,
+    artifact: &Artifact,
+    pushed: &Digest,
+    referrers: &[Referrer],
+    opts: &PushOptions,
+    progress: &Progress,
+) -> Result<(), Error> {
+    let name = format!("{}/{}", target.registry, target.repository);
+    if pushed != artifact.digest() {
+        // The registry took the Docker form only: the referrers describe the OCI one.
+        crate::say!("warning: {name} refused OCI media types, so no SBOM or provenance was attached");
+        return Ok(());
+    }
+    let scopes = [auth::push_scope(&target.repository)];
+    let repo = target.repository.as_str();
+    let push = async |blob: &Blob| push_blob(s, repo, &scopes, blob, None, progress).await;
+    let done = referrers::attach(s, repo, referrers, push).await?;
+    if !opts.quiet {
+        for (kind, digest) in &done.pushed {
+            crate::say!("attached {kind} {name}@{digest}");
+        }
+    }
+    for skipped in &done.skipped {
+        crate::say!("warning: {name} refused the referrer {skipped}; the image itself was pushed");
+    }
+    Ok(())
 }
 
 async fn push_one<'t>(

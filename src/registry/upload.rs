@@ -193,6 +193,18 @@ pub(crate) async fn put_manifest(
     tag: &str,
     manifest: &Blob,
 ) -> Result<Digest, Error> {
+    Ok(put_manifest_answered(s, repo, scopes, tag, manifest).await?.0)
+}
+
+/// As [`put_manifest`], also giving the `OCI-Subject` header of the answer: a registry
+/// with the referrers API sends it for a manifest with a `subject`.
+pub(crate) async fn put_manifest_answered(
+    s: &Session<'_>,
+    repo: &str,
+    scopes: &[String],
+    tag: &str,
+    manifest: &Blob,
+) -> Result<(Digest, Option<String>), Error> {
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
     let bytes = manifest.bytes().map(<[u8]>::to_vec).map_or_else(|| read_all(manifest), Ok)?;
     let body = Body::Bytes(bytes, manifest.media_type.clone());
@@ -204,7 +216,8 @@ pub(crate) async fn put_manifest(
             return Err(protocol(s, &Method::PUT, &url, &message));
         }
     }
-    Ok(manifest.digest.clone())
+    let subject = resp.headers().get("OCI-Subject").and_then(|v| v.to_str().ok()).map(str::to_string);
+    Ok((manifest.digest.clone(), subject))
 }
 
 fn read_all(blob: &Blob) -> Result<Vec<u8>, Error> {

@@ -11,6 +11,7 @@ use crate::image::blob::Blob;
 use crate::image::cache::FileDigests;
 use crate::image::config::canonical_json;
 use crate::image::index::{platform_json, MEDIA_TYPE_OCI_INDEX};
+use crate::image::referrer::Referrer;
 use crate::image::Artifact;
 use serde_json::{json, Value};
 use std::collections::HashSet;
@@ -21,6 +22,13 @@ use std::time::Duration;
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// What goes into a layout: the artifact, and the documents about it (listed in
+/// `index.json` without a name, so that `skopeo copy --all` and oras carry them).
+pub(crate) struct Contents<'a> {
+    pub(crate) artifact: &'a Artifact,
+    pub(crate) referrers: &'a [Referrer],
+}
 
 /// How a layout directory is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -35,7 +43,7 @@ pub(crate) enum Mode {
 /// `memo` knows the digests of the blobs it wrote, so checking them costs nothing.
 pub(crate) fn write(
     given: &Path,
-    artifact: &Artifact,
+    artifact: &Contents,
     ref_names: &[String],
     mode: Mode,
     memo: &FileDigests,
@@ -58,7 +66,7 @@ pub(crate) fn write(
                 }
                 Err(e) => Err(e),
                 Ok(()) => {
-                    record_blobs(dir, artifact, memo);
+                    record_blobs(dir, artifact.artifact, memo);
                     Ok(())
                 }
             }
@@ -78,7 +86,7 @@ pub(crate) fn write(
                 write_small(dir, "oci-layout", OCI_LAYOUT)?;
             }
             add(dir, artifact, ref_names, mode, memo)?;
-            record_blobs(dir, artifact, memo);
+            record_blobs(dir, artifact.artifact, memo);
             Ok(())
         }
     }
@@ -125,16 +133,21 @@ fn not_a_layout(dir: &Path) -> io::Error {
 const LOCK_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Adds the blobs the layout lacks, then points `index.json` at the artifact.
-fn add(dir: &Path, artifact: &Artifact, ref_names: &[String], mode: Mode, memo: &FileDigests) -> io::Result<()> {
+fn add(dir: &Path, contents: &Contents, ref_names: &[String], mode: Mode, memo: &FileDigests) -> io::Result<()> {
     let index = read_index(dir)?;
     let blobs = dir.join("blobs").join("sha256");
     fsutil::real_dir(&dir.join("blobs"))?;
     fsutil::real_dir(&blobs)?;
     fsutil::sweep(&blobs);
-    for blob in artifact.all_blobs() {
+    for blob in contents.artifact.all_blobs() {
         write_blob(&blobs, blob, memo)?;
     }
-    let index = updated_index(index, artifact, ref_names);
+    for r in contents.referrers {
+        for blob in r.blobs().into_iter().chain(std::iter::once(&r.manifest)) {
+            write_blob(&blobs, blob, memo)?;
+        }
+    }
+    let index = updated_index(index, contents, ref_names, mode);
     write_small(dir, "index.json", &canonical_json(&index))?;
     if mode == Mode::Own {
         remove_unreferenced(dir, &index)?;
@@ -188,7 +201,10 @@ fn read_index(dir: &Path) -> io::Result<Value> {
 
 /// `index` with entries named by any of `ref_names` dropped and the artifact's entries (one
 /// per name) appended; everything else kept as it was.
-fn updated_index(mut index: Value, artifact: &Artifact, ref_names: &[String]) -> Value {
+fn updated_index(mut index: Value, contents: &Contents, ref_names: &[String], mode: Mode) -> Value {
+    let artifact = contents.artifact;
+    let ours: Vec<Value> = contents.referrers.iter().map(Referrer::descriptor).collect();
+    let our_digests: Vec<&Value> = ours.iter().map(|d| &d["digest"]).collect();
     let named = |entry: &Value| {
         entry.get("annotations").and_then(|a| a.get(REF_NAME)).and_then(Value::as_str).map(str::to_string)
     };
@@ -199,8 +215,12 @@ fn updated_index(mut index: Value, artifact: &Artifact, ref_names: &[String]) ->
         .unwrap_or_default()
         .into_iter()
         .filter(|entry| named(entry).is_none_or(|n| !ref_names.contains(&n)))
+        .filter(|entry| !our_digests.contains(&&entry["digest"]))
+        // The tool's own layout holds one image: the documents of an earlier one go.
+        .filter(|entry| mode == Mode::Add || named(entry).is_some() || entry.get("artifactType").is_none())
         .collect();
     manifests.extend(entries(artifact, ref_names));
+    manifests.extend(ours);
     index["manifests"] = Value::Array(manifests);
     index["schemaVersion"] = json!(2);
     if index.get("mediaType").is_none() {

@@ -83,16 +83,18 @@ pub(crate) fn check_paths(layout: Option<&Path>, tarball: Option<&Path>) -> Resu
 }
 
 /// Writes `artifact` into the OCI layout at `dir` under `ref_names` (the tool's own layout
-/// when `default`); returns the result line.
+/// when `default`), with its `referrers` listed in `index.json`; returns the result line.
 pub(crate) fn write_layout(
     dir: &Path,
     artifact: &Artifact,
+    referrers: &[crate::image::referrer::Referrer],
     ref_names: &[String],
     default: bool,
     memo: &crate::image::cache::FileDigests,
 ) -> Result<Vec<String>, Error> {
     let mode = if default { layout::Mode::Own } else { layout::Mode::Add };
-    layout::write(dir, artifact, ref_names, mode, memo).map_err(|source| Error::Layout { dir: dir.into(), source })?;
+    let what = layout::Contents { artifact, referrers };
+    layout::write(dir, &what, ref_names, mode, memo).map_err(|source| Error::Layout { dir: dir.into(), source })?;
     Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
 }
 

@@ -39,6 +39,9 @@ pub struct Faults {
     pub swallow_streamed_patch: bool,
     /// Refuse only OCI image indexes (400 MANIFEST_INVALID); OCI manifests are taken.
     pub refuse_oci_index: bool,
+    /// Refuse manifests pushed by digest (400), as an old registry refuses artifact
+    /// manifests: for a one-platform image, only its referrers are pushed by digest.
+    pub refuse_manifests_by_digest: bool,
 }
 
 /// What a request was, by method and path.
@@ -301,8 +304,11 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             .lines
             .iter()
             .any(|l| l.to_ascii_lowercase().starts_with("content-type: application/vnd.oci.image.index"));
+        let by_digest = head.path.contains("/manifests/sha256:");
         if kind == Kind::ManifestPut
-            && ((s.faults.refuse_oci_manifests && oci) || (s.faults.refuse_oci_index && oci_index))
+            && ((s.faults.refuse_oci_manifests && oci)
+                || (s.faults.refuse_oci_index && oci_index)
+                || (s.faults.refuse_manifests_by_digest && by_digest))
         {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 400, true);

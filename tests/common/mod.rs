@@ -268,14 +268,12 @@ pub fn layout_manifest(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&layout_blob(dir, &layout_index_digest(dir))).unwrap()
 }
 
-/// The `org.opencontainers.image.ref.name` of each `index.json` entry, in order.
+/// The `org.opencontainers.image.ref.name` of each named `index.json` entry, in order
+/// (referrers, such as SBOMs, have none).
 pub fn layout_ref_names(dir: &Path) -> Vec<String> {
     let index = layout_index(dir);
     let entries = index["manifests"].as_array().unwrap();
-    entries
-        .iter()
-        .map(|m| m["annotations"]["org.opencontainers.image.ref.name"].as_str().unwrap().to_string())
-        .collect()
+    entries.iter().filter_map(|m| m["annotations"][REF_NAME].as_str().map(str::to_string)).collect()
 }
 
 /// The config JSON of the image a layout's index points at first.
@@ -317,5 +315,9 @@ pub fn layout_files(dir: &Path) -> Vec<String> {
 
 /// The digest of the top entry of a layout's `index.json`.
 pub fn layout_index_digest(dir: &Path) -> String {
-    layout_index(dir)["manifests"][0]["digest"].as_str().unwrap().to_string()
+    let index = layout_index(dir);
+    let named = index["manifests"].as_array().unwrap().iter().find(|m| m["annotations"].get(REF_NAME).is_some());
+    named.expect("a named image")["digest"].as_str().unwrap().to_string()
 }
+
+const REF_NAME: &str = "org.opencontainers.image.ref.name";

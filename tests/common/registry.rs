@@ -452,3 +452,44 @@ pub fn skopeo_digest(registry: &Registry, name_tag: &str, extra: &[&str]) -> Str
     assert!(out.status.success(), "skopeo {args:?}: {}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
+
+/// A running `ferro-oci-server` (crates.io), a registry with the OCI 1.1 referrers API;
+/// killed on drop.
+pub struct Ferro {
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    child: Child,
+}
+
+impl Ferro {
+    pub fn start() -> Ferro {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let log = std::fs::File::create(dir.path().join("ferro.log")).unwrap();
+        let child = Command::new("ferro-oci-server")
+            .env("FERRO_OCI_LISTEN", format!("127.0.0.1:{port}"))
+            .env("FERRO_OCI_STORAGE_DIR", dir.path().join("storage"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("ferro-oci-server is installed (cargo install --locked ferro-oci-server)");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "ferro-oci-server did not start");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        Ferro { port, dir, child }
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Ferro {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

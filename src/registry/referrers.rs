@@ -1,0 +1,164 @@
+//! Attaching referrers (SBOMs, provenance) to a pushed image: each artifact manifest is
+//! `PUT` by digest; a registry that answers `OCI-Subject` lists it through the referrers
+//! API. One that does not gets the referrers tag schema: an index under the tag
+//! `sha256-<hex of subject>`, read, merged without duplicates, written, and read again so
+//! that a concurrent writer's entries and ours both survive.
+
+use super::error::Error;
+use super::session::Session;
+use super::{auth, pull, upload};
+use crate::image::blob::Blob;
+use crate::image::config::canonical_json;
+use crate::image::digest::Digest;
+use crate::image::index::MEDIA_TYPE_OCI_INDEX;
+use crate::image::referrer::{fallback_tag, Referrer};
+use serde_json::{json, Value};
+
+/// How many times the tag-schema index is written before giving up on a writer that keeps
+/// replacing it.
+const TAG_SCHEMA_ATTEMPTS: u32 = 5;
+
+/// What attaching gave: each referrer's digest, or why the registry would not take it.
+pub(crate) struct Attached {
+    pub(crate) pushed: Vec<(String, Digest)>,
+    /// Referrers the registry refused, as a warning: an old registry that does not know
+    /// artifact manifests is no reason to fail a push.
+    pub(crate) skipped: Vec<String>,
+}
+
+/// Whether a registry's answer refuses a manifest for its content or media type.
+fn refused(e: &Error) -> bool {
+    e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || matches!(e.status(), Some(400 | 415))
+}
+
+/// Pushes `referrers` into `repo`, after the image they describe.
+pub(crate) async fn attach(
+    s: &Session<'_>,
+    repo: &str,
+    referrers: &[Referrer],
+    push_blob: impl AsyncFn(&Blob) -> Result<(), Error>,
+) -> Result<Attached, Error> {
+    let scopes = [auth::push_scope(repo)];
+    let mut attached = Attached { pushed: Vec::new(), skipped: Vec::new() };
+    // Subjects whose referrers the registry did not index itself.
+    let mut unindexed: Vec<&Referrer> = Vec::new();
+    for r in referrers {
+        for blob in r.blobs() {
+            push_blob(blob).await?;
+        }
+        let digest = r.manifest.digest.as_str();
+        match upload::put_manifest_answered(s, repo, &scopes, digest, &r.manifest).await {
+            Ok((d, subject)) => {
+                attached.pushed.push((r.artifact_type.clone(), d));
+                if subject.is_none() {
+                    unindexed.push(r);
+                }
+            }
+            Err(e) if refused(&e) => {
+                let why = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
+                attached.skipped.push(format!("{} ({why})", r.artifact_type));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    let mut subjects: Vec<&Digest> = unindexed.iter().map(|r| &r.subject).collect();
+    subjects.sort();
+    subjects.dedup();
+    for subject in subjects {
+        let ours: Vec<&Referrer> = unindexed.iter().copied().filter(|r| &r.subject == subject).collect();
+        tag_schema(s, repo, subject, &ours).await?;
+    }
+    Ok(attached)
+}
+
+/// The referrers tag schema: merges `ours` into the index under `sha256-<hex>`.
+async fn tag_schema(s: &Session<'_>, repo: &str, subject: &Digest, ours: &[&Referrer]) -> Result<(), Error> {
+    let tag = fallback_tag(subject);
+    let scopes = [auth::push_scope(repo)];
+    for _ in 0..TAG_SCHEMA_ATTEMPTS {
+        let existing = current(s, repo, &tag).await?;
+        let Some(merged) = merged(existing, ours) else { return Ok(()) };
+        let index = Blob::from_bytes(MEDIA_TYPE_OCI_INDEX, canonical_json(&merged));
+        upload::put_manifest(s, repo, &scopes, &tag, &index).await?;
+        // Read again: a concurrent writer may have replaced it between our read and write.
+        if merged_entries_present(&current(s, repo, &tag).await?, ours) {
+            return Ok(());
+        }
+    }
+    Err(Error::Protocol {
+        registry: s.registry.clone(),
+        request: super::transport::request(
+            &reqwest::Method::PUT,
+            s.url(&format!("/v2/{repo}/manifests/{tag}")).as_str(),
+        ),
+        message: format!("the referrers index kept losing our entries to another writer ({TAG_SCHEMA_ATTEMPTS} tries)"),
+    })
+}
+
+/// The index under `tag`, or an empty one when there is none yet.
+async fn current(s: &Session<'_>, repo: &str, tag: &str) -> Result<Value, Error> {
+    match pull::get_manifest(s, repo, tag).await {
+        Ok(m) => Ok(serde_json::from_slice::<Value>(&m.bytes)
+            .ok()
+            .filter(|v| v.get("manifests").is_some_and(Value::is_array))
+            .unwrap_or_else(empty)),
+        Err(e) if e.status() == Some(404) => Ok(empty()),
+        Err(e) => Err(e),
+    }
+}
+
+fn empty() -> Value {
+    json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": []})
+}
+
+fn digests(index: &Value) -> Vec<String> {
+    index["manifests"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|d| d["digest"].as_str().map(str::to_string)).collect())
+        .unwrap_or_default()
+}
+
+fn merged_entries_present(index: &Value, ours: &[&Referrer]) -> bool {
+    let have = digests(index);
+    ours.iter().all(|r| have.iter().any(|d| d == r.manifest.digest.as_str()))
+}
+
+/// `existing` with every one of `ours` it lacks appended, each once; `None` when it has
+/// them all already (nothing to write).
+fn merged(mut existing: Value, ours: &[&Referrer]) -> Option<Value> {
+    if merged_entries_present(&existing, ours) {
+        return None;
+    }
+    let have = digests(&existing);
+    let list = existing["manifests"].as_array_mut().expect("checked to be an array");
+    let mut seen: Vec<String> = have;
+    for r in ours {
+        let d = r.manifest.digest.to_string();
+        if !seen.contains(&d) {
+            list.push(r.descriptor());
+            seen.push(d);
+        }
+    }
+    existing["schemaVersion"] = json!(2);
+    existing["mediaType"] = json!(MEDIA_TYPE_OCI_INDEX);
+    Some(existing)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::referrer::ARTIFACT_SPDX;
+
+    #[test]
+    fn merging_keeps_other_entries_and_adds_ours_once() {
+        let subject = Blob::from_bytes(crate::image::MEDIA_TYPE_OCI_MANIFEST, b"{}".to_vec());
+        let a = Referrer::new(ARTIFACT_SPDX, b"a".to_vec(), &subject, "t");
+        let b = Referrer::new(ARTIFACT_SPDX, b"b".to_vec(), &subject, "t");
+        let other = json!({"mediaType": "x", "digest": format!("sha256:{}", "1".repeat(64)), "size": 1});
+        let existing = json!({"schemaVersion": 2, "manifests": [other.clone(), a.descriptor()]});
+        let out = merged(existing, &[&a, &b]).unwrap();
+        assert_eq!(out["manifests"].as_array().unwrap().len(), 3);
+        assert_eq!(out["manifests"][0], other);
+        assert!(merged(out, &[&a, &b]).is_none(), "nothing to write the second time");
+    }
+}

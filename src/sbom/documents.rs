@@ -1,0 +1,382 @@
+//! The documents attached to an image: SPDX 2.3 and CycloneDX 1.6 SBOMs of one platform's
+//! binary, and SLSA v1 provenance of the whole image. Deterministic: the only time is the
+//! image's `created`, and the SPDX namespace and CycloneDX serial number are derived from
+//! the digest of the image they describe.
+
+use super::inventory::{Inventory, Origin, Package};
+use crate::image::config::canonical_json;
+use crate::image::digest::Digest;
+use serde_json::{json, Map, Value};
+
+/// The tool, as documents name it.
+pub(crate) const TOOL: &str = "cargo-containerize";
+pub(crate) const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The document describing what `buildType` means in our provenance.
+pub(crate) const BUILD_TYPE: &str =
+    "https://github.com/cargo-containerize/cargo-containerize/blob/main/docs/build-type-v1.md";
+
+/// What the image holds besides the crates: its base, and the CA bundle we add.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Extras {
+    /// The base image: the name it was given by, and this platform's manifest digest.
+    pub(crate) base: Option<(String, Digest)>,
+    /// The version of the crate whose roots make the CA bundle, when the image has it.
+    pub(crate) ca_bundle: Option<String>,
+}
+
+/// The version of `webpki-root-certs` this tool was built with, from its own lock file.
+pub(crate) fn ca_bundle_version() -> String {
+    let lock = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"));
+    let mut lines = lock.lines();
+    while let Some(line) = lines.next() {
+        if line == "name = \"webpki-root-certs\"" {
+            if let Some(v) = lines.next().and_then(|l| l.strip_prefix("version = \"")) {
+                return v.trim_end_matches('"').to_string();
+            }
+        }
+    }
+    "unknown".into()
+}
+
+/// An SPDX identifier made of what the spec allows.
+fn spdx_id(i: usize, name: &str) -> String {
+    let clean: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '-' }).collect();
+    format!("SPDXRef-Package-{i}-{clean}")
+}
+
+/// A license expression a validator takes, or `NOASSERTION`: only the characters of SPDX
+/// expressions (ids, `LicenseRef-`, `AND`, `OR`, `WITH`, parentheses).
+fn spdx_license(l: Option<&str>) -> String {
+    match l {
+        Some(l) if !l.trim().is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || " .-+()".contains(c)) => {
+            l.trim().to_string()
+        }
+        _ => "NOASSERTION".into(),
+    }
+}
+
+fn source_text(p: &Package) -> String {
+    match &p.origin {
+        Origin::Registry { index, .. } => format!("registry {index}"),
+        Origin::Git { url, commit } => format!("git {url} {commit}"),
+        Origin::Path { relative } => format!("path {relative}"),
+    }
+}
+
+/// The base image's purl: `pkg:oci/NAME@sha256%3A...?repository_url=...`.
+fn oci_purl(name: &str, digest: &Digest) -> String {
+    let without_tag = name.split('@').next().unwrap_or(name);
+    let (repo, _) = match without_tag.rsplit_once(':') {
+        Some((r, t)) if !t.contains('/') => (r, Some(t)),
+        _ => (without_tag, None),
+    };
+    let last = repo.rsplit('/').next().unwrap_or(repo);
+    format!("pkg:oci/{last}@sha256%3A{}?repository_url={}", digest.hex(), repo.replace(':', "%3A"))
+}
+
+/// SPDX 2.3 JSON of `inv`, for the image `subject` created at `created`.
+pub(crate) fn spdx(
+    inv: &Inventory,
+    extras: &Extras,
+    subject: &Digest,
+    created: &str,
+    revision: Option<&str>,
+) -> Vec<u8> {
+    let root = &inv.packages[inv.root];
+    let mut packages = Vec::new();
+    let mut relationships = Vec::new();
+    for (i, p) in inv.packages.iter().enumerate() {
+        let mut pkg = json!({
+            "SPDXID": spdx_id(i, &p.name),
+            "name": p.name,
+            "versionInfo": p.version,
+            "downloadLocation": match &p.origin {
+                Origin::Git { url, commit } => format!("git+{url}@{commit}"),
+                _ => "NOASSERTION".into(),
+            },
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": spdx_license(p.license.as_deref()),
+            "copyrightText": "NOASSERTION",
+            "sourceInfo": source_text(p),
+            "primaryPackagePurpose": if i == inv.root { "APPLICATION" } else { "LIBRARY" },
+            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl()}],
+        });
+        if let Some(sum) = &p.checksum {
+            pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": sum}]);
+        }
+        if let (true, Some(rev)) = (i == inv.root, revision) {
+            pkg["sourceInfo"] = json!(format!("{} at git commit {rev}", source_text(p)));
+        }
+        packages.push(pkg);
+        for &d in &p.dependencies {
+            relationships.push(json!({
+                "spdxElementId": spdx_id(i, &p.name),
+                "relationshipType": "DEPENDS_ON",
+                "relatedSpdxElement": spdx_id(d, &inv.packages[d].name),
+            }));
+        }
+    }
+    let root_id = spdx_id(inv.root, &root.name);
+    relationships.insert(
+        0,
+        json!({"spdxElementId": "SPDXRef-DOCUMENT", "relationshipType": "DESCRIBES", "relatedSpdxElement": root_id}),
+    );
+    if let Some((name, digest)) = &extras.base {
+        packages.push(json!({
+            "SPDXID": "SPDXRef-BaseImage",
+            "name": name,
+            "versionInfo": digest.to_string(),
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "primaryPackagePurpose": "CONTAINER",
+            "checksums": [{"algorithm": "SHA256", "checksumValue": digest.hex()}],
+            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": oci_purl(name, digest)}],
+        }));
+        relationships.push(json!({"spdxElementId": root_id, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-BaseImage"}));
+    }
+    if let Some(version) = &extras.ca_bundle {
+        packages.push(json!({
+            "SPDXID": "SPDXRef-CABundle",
+            "name": "webpki-root-certs",
+            "versionInfo": version,
+            "downloadLocation": "NOASSERTION",
+            "filesAnalyzed": false,
+            "licenseConcluded": "NOASSERTION",
+            "licenseDeclared": "NOASSERTION",
+            "copyrightText": "NOASSERTION",
+            "sourceInfo": "Mozilla's root certificates, as /etc/ssl/certs/ca-certificates.crt",
+            "primaryPackagePurpose": "FILE",
+            "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": format!("pkg:cargo/webpki-root-certs@{version}")}],
+        }));
+        relationships.push(json!({"spdxElementId": root_id, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-CABundle"}));
+    }
+    canonical_json(&json!({
+        "spdxVersion": "SPDX-2.3",
+        "dataLicense": "CC0-1.0",
+        "SPDXID": "SPDXRef-DOCUMENT",
+        "name": format!("{}-{}", root.name, root.version),
+        "documentNamespace": format!("https://spdx.org/spdxdocs/{TOOL}/{}-{}-{}", root.name, root.version, subject.hex()),
+        "creationInfo": {"created": created, "creators": [format!("Tool: {TOOL}-{VERSION}")]},
+        "packages": packages,
+        "relationships": relationships,
+    }))
+}
+
+/// A UUID (version 5 layout) derived from `digest`.
+fn uuid_of(digest: &Digest) -> String {
+    let h = digest.hex();
+    let variant = ["8", "9", "a", "b"][usize::from_str_radix(&h[16..17], 16).unwrap_or(0) % 4];
+    format!("{}-{}-5{}-{}{}-{}", &h[0..8], &h[8..12], &h[13..16], variant, &h[17..20], &h[20..32])
+}
+
+/// CycloneDX 1.6 JSON of `inv`, for the image `subject` created at `created`.
+pub(crate) fn cyclonedx(
+    inv: &Inventory,
+    extras: &Extras,
+    subject: &Digest,
+    created: &str,
+    revision: Option<&str>,
+) -> Vec<u8> {
+    // bom-refs: the purl, made unique where two packages share one.
+    let mut refs: Vec<String> = Vec::new();
+    for p in &inv.packages {
+        let mut r = p.purl();
+        let mut n = 2;
+        while refs.contains(&r) {
+            r = format!("{}#{n}", p.purl());
+            n += 1;
+        }
+        refs.push(r);
+    }
+    let component = |i: usize, p: &Package, kind: &str| {
+        let mut c = json!({"type": kind, "bom-ref": refs[i], "name": p.name, "version": p.version, "purl": p.purl()});
+        if let Some(sum) = &p.checksum {
+            c["hashes"] = json!([{"alg": "SHA-256", "content": sum}]);
+        }
+        if let Some(l) = &p.license {
+            c["licenses"] = json!([{"expression": l}]);
+        }
+        let mut props = vec![json!({"name": "cargo-containerize:source", "value": source_text(p)})];
+        if let Origin::Git { url, .. } = &p.origin {
+            c["externalReferences"] = json!([{"type": "vcs", "url": url}]);
+        }
+        if let (true, Some(rev)) = (i == inv.root, revision) {
+            props.push(json!({"name": "cargo-containerize:git-revision", "value": rev}));
+        }
+        c["properties"] = Value::Array(props);
+        c
+    };
+    let mut components: Vec<Value> = Vec::new();
+    let mut dependencies: Vec<Value> = Vec::new();
+    for (i, p) in inv.packages.iter().enumerate() {
+        if i != inv.root {
+            components.push(component(i, p, "library"));
+        }
+        let mut on: Vec<String> = p.dependencies.iter().map(|&d| refs[d].clone()).collect();
+        if i == inv.root {
+            if let Some((name, digest)) = &extras.base {
+                components.push(json!({"type": "container", "bom-ref": "base-image", "name": name, "version": digest.to_string(), "purl": oci_purl(name, digest)}));
+                on.push("base-image".into());
+            }
+            if let Some(version) = &extras.ca_bundle {
+                components.push(
+                    json!({"type": "data", "bom-ref": "ca-bundle", "name": "webpki-root-certs", "version": version,
+                    "description": "Mozilla's root certificates, as /etc/ssl/certs/ca-certificates.crt"}),
+                );
+                on.push("ca-bundle".into());
+            }
+        }
+        dependencies.push(json!({"ref": refs[i], "dependsOn": on}));
+    }
+    let mut doc = Map::new();
+    doc.insert("bomFormat".into(), json!("CycloneDX"));
+    doc.insert("specVersion".into(), json!("1.6"));
+    doc.insert("serialNumber".into(), json!(format!("urn:uuid:{}", uuid_of(subject))));
+    doc.insert("version".into(), json!(1));
+    doc.insert(
+        "metadata".into(),
+        json!({
+            "timestamp": created,
+            "tools": {"components": [{"type": "application", "name": TOOL, "version": VERSION}]},
+            "component": component(inv.root, &inv.packages[inv.root], "application"),
+        }),
+    );
+    doc.insert("components".into(), Value::Array(components));
+    doc.insert("dependencies".into(), Value::Array(dependencies));
+    canonical_json(&Value::Object(doc))
+}
+
+/// What selects and configures the image, for provenance.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Parameters {
+    pub(crate) external: Value,
+    pub(crate) git: Option<(Option<String>, String)>,
+    pub(crate) lock_digest: Option<String>,
+    pub(crate) base: Option<(String, Digest)>,
+}
+
+/// Who built it: the tool, or inside GitHub Actions the workflow run, as GitHub's own
+/// provenance says it; from the environment `env`.
+fn builder(env: &dyn Fn(&str) -> Option<String>) -> (String, Option<String>) {
+    let gh = env("GITHUB_ACTIONS").is_some_and(|v| v == "true");
+    if let (true, Some(server), Some(repo), Some(workflow)) =
+        (gh, env("GITHUB_SERVER_URL"), env("GITHUB_REPOSITORY"), env("GITHUB_WORKFLOW_REF"))
+    {
+        let run = env("GITHUB_RUN_ID").map(|id| format!("{server}/{repo}/actions/runs/{id}"));
+        return (format!("{server}/{workflow}"), run);
+    }
+    (format!("https://github.com/cargo-containerize/cargo-containerize@v{VERSION}"), None)
+}
+
+/// An in-toto Statement v1 with SLSA v1 provenance of the image `subject` named `name`.
+pub(crate) fn provenance(
+    name: &str,
+    subject: &Digest,
+    params: &Parameters,
+    rustc: &str,
+    host: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Vec<u8> {
+    let mut resolved = Vec::new();
+    if let Some((remote, commit)) = &params.git {
+        let uri = remote.as_ref().map_or_else(|| "git".to_string(), |r| format!("git+{r}"));
+        resolved.push(json!({"uri": uri, "digest": {"gitCommit": commit}}));
+    }
+    if let Some(lock) = &params.lock_digest {
+        let hex = lock.trim_start_matches("sha256:");
+        resolved.push(json!({"uri": "Cargo.lock", "digest": {"sha256": hex}}));
+    }
+    if let Some((base, digest)) = &params.base {
+        resolved.push(json!({"uri": base, "digest": {"sha256": digest.hex()}}));
+    }
+    let (builder_id, invocation) = builder(env);
+    let mut metadata = json!({});
+    if let Some(run) = invocation {
+        metadata["invocationId"] = json!(run);
+    }
+    canonical_json(&json!({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": name, "digest": {"sha256": subject.hex()}}],
+        "predicateType": "https://slsa.dev/provenance/v1",
+        "predicate": {
+            "buildDefinition": {
+                "buildType": BUILD_TYPE,
+                "externalParameters": params.external,
+                "internalParameters": {"tool": {"name": TOOL, "version": VERSION}, "rustc": rustc, "host": host},
+                "resolvedDependencies": resolved,
+            },
+            "runDetails": {"builder": {"id": builder_id}, "metadata": metadata},
+        },
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inventory() -> Inventory {
+        let p = |name: &str, origin, deps: Vec<usize>| Package {
+            name: name.into(),
+            version: "1.0.0".into(),
+            origin,
+            checksum: Some("ab".repeat(32)),
+            license: Some("MIT OR Apache-2.0".into()),
+            dependencies: deps,
+        };
+        Inventory {
+            packages: vec![
+                p("app", Origin::Path { relative: ".".into() }, vec![1]),
+                p("itoa", Origin::Registry { default: true, index: "x".into() }, vec![]),
+            ],
+            root: 0,
+        }
+    }
+
+    #[test]
+    fn documents_are_deterministic_and_named_from_the_subject() {
+        let d = Digest::of(b"image");
+        let extras = Extras { base: Some(("reg/base:1".into(), Digest::of(b"b"))), ca_bundle: Some("1.0".into()) };
+        let a = spdx(&inventory(), &extras, &d, "2024-01-01T00:00:00Z", Some("abc"));
+        assert_eq!(a, spdx(&inventory(), &extras, &d, "2024-01-01T00:00:00Z", Some("abc")));
+        let v: Value = serde_json::from_slice(&a).unwrap();
+        assert!(v["documentNamespace"].as_str().unwrap().ends_with(d.hex()));
+        assert_eq!(v["packages"].as_array().unwrap().len(), 4);
+        let c: Value = serde_json::from_slice(&cyclonedx(&inventory(), &extras, &d, "t", None)).unwrap();
+        let serial = c["serialNumber"].as_str().unwrap();
+        assert!(serial.starts_with(&format!("urn:uuid:{}-", &d.hex()[..8])), "{serial}");
+        assert_eq!(c["dependencies"][0]["dependsOn"], json!(["pkg:cargo/itoa@1.0.0", "base-image", "ca-bundle"]));
+    }
+
+    #[test]
+    fn the_builder_is_the_workflow_inside_github_actions() {
+        let gh = |k: &str| {
+            Some(
+                match k {
+                    "GITHUB_ACTIONS" => "true",
+                    "GITHUB_SERVER_URL" => "https://github.com",
+                    "GITHUB_REPOSITORY" => "o/r",
+                    "GITHUB_WORKFLOW_REF" => "o/r/.github/workflows/ci.yml@refs/heads/main",
+                    "GITHUB_RUN_ID" => "42",
+                    _ => return None,
+                }
+                .to_string(),
+            )
+        };
+        let (id, run) = builder(&gh);
+        assert_eq!(id, "https://github.com/o/r/.github/workflows/ci.yml@refs/heads/main");
+        assert_eq!(run.as_deref(), Some("https://github.com/o/r/actions/runs/42"));
+        assert!(builder(&|_| None).0.contains(TOOL));
+    }
+
+    #[test]
+    fn odd_license_strings_are_no_assertion() {
+        assert_eq!(spdx_license(Some("MIT OR Apache-2.0")), "MIT OR Apache-2.0");
+        assert_eq!(spdx_license(Some("see LICENSE, \"custom\"")), "NOASSERTION");
+        assert_eq!(spdx_license(None), "NOASSERTION");
+    }
+}

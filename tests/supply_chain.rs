@@ -1,0 +1,334 @@
+//! SBOMs and provenance, attached as OCI 1.1 referrers: against ferro-oci-server (the
+//! referrers API), CNCF distribution (the referrers tag schema), the SPDX and CycloneDX
+//! validators (PyPI, in the venv `.ci/setup` makes), on the `with-deps` fixture: registry
+//! dependencies (itoa, fnv), a path proc-macro (shout) and a build dependency (autocfg).
+
+mod common;
+
+use common::fault_proxy::{FaultProxy, Faults};
+use common::registry::{Ferro, Registry};
+use common::{layout_blob, layout_index, tool, Project, Run};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+const SPDX: &str = "application/spdx+json";
+const CDX: &str = "application/vnd.cyclonedx+json";
+const IN_TOTO: &str = "application/vnd.in-toto+json";
+
+/// The Python with the validators.
+fn python() -> PathBuf {
+    let venv = std::env::var_os("CARGO_CONTAINERIZE_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/cargo-containerize-tests/venv".into());
+    let py = venv.join("bin/python");
+    assert!(py.exists(), "{} is missing: run `bash .ci/setup`", py.display());
+    py
+}
+
+/// The packages cargo compiled into the binary: everything but the proc-macro and the build
+/// dependency.
+fn compiled() -> BTreeSet<String> {
+    ["fnv@1.0.7", "itoa@1.0.11", "with-deps@0.3.1"].iter().map(|s| s.to_string()).collect()
+}
+
+/// GET of a registry URL, as JSON.
+fn get(url: &str, accept: &str) -> (Value, String) {
+    let out = tool("curl", &["-sS", "-D", "-", "-H", &format!("Accept: {accept}"), url]).stdout;
+    let (head, body) = out.split_once("\r\n\r\n").unwrap();
+    (serde_json::from_str(body).unwrap_or(Value::Null), head.to_string())
+}
+
+/// The documents a layout's `index.json` lists, by artifact type: (manifest, document).
+fn layout_documents(dir: &Path) -> Vec<(String, Value, Vec<u8>)> {
+    let index = layout_index(dir);
+    let mut out = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let Some(kind) = entry["artifactType"].as_str() else { continue };
+        let manifest: Value = serde_json::from_slice(&layout_blob(dir, entry["digest"].as_str().unwrap())).unwrap();
+        let doc = layout_blob(dir, manifest["layers"][0]["digest"].as_str().unwrap());
+        out.push((kind.to_string(), manifest, doc));
+    }
+    out
+}
+
+fn spdx_packages(doc: &[u8]) -> BTreeSet<String> {
+    let v: Value = serde_json::from_slice(doc).unwrap();
+    v["packages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{}@{}", p["name"].as_str().unwrap(), p["versionInfo"].as_str().unwrap()))
+        .collect()
+}
+
+fn cdx_packages(doc: &[u8]) -> BTreeSet<String> {
+    let v: Value = serde_json::from_slice(doc).unwrap();
+    let root = &v["metadata"]["component"];
+    std::iter::once(root)
+        .chain(v["components"].as_array().unwrap())
+        .map(|c| format!("{}@{}", c["name"].as_str().unwrap(), c["version"].as_str().unwrap()))
+        .collect()
+}
+
+/// `pyspdxtools -i FILE`: true when valid.
+fn spdx_valid(doc: &[u8]) -> Result<(), String> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("doc.spdx.json");
+    std::fs::write(&file, doc).unwrap();
+    let out = Command::new(python().with_file_name("pyspdxtools")).arg("-i").arg(&file).output().unwrap();
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr)))
+    }
+}
+
+/// `JsonStrictValidator(SchemaVersion.V1_6)`, plus the check it lacks: every `dependsOn`
+/// names a `bom-ref` of the document.
+fn cdx_valid(doc: &[u8]) -> Result<(), String> {
+    let script = "import sys\nfrom cyclonedx.validation.json import JsonStrictValidator\nfrom cyclonedx.schema import SchemaVersion\n\
+                  e = JsonStrictValidator(SchemaVersion.V1_6).validate_str(sys.stdin.read())\nprint(e or '')\nsys.exit(1 if e else 0)\n";
+    let mut child = Command::new(python())
+        .args(["-c", script])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), doc).unwrap();
+    let out = child.wait_with_output().unwrap();
+    if !out.status.success() {
+        return Err(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    let v: Value = serde_json::from_slice(doc).unwrap();
+    let mut refs: BTreeSet<&str> =
+        v["components"].as_array().unwrap().iter().filter_map(|c| c["bom-ref"].as_str()).collect();
+    refs.extend(v["metadata"]["component"]["bom-ref"].as_str());
+    for d in v["dependencies"].as_array().unwrap() {
+        for on in d["dependsOn"].as_array().unwrap() {
+            if !refs.contains(on.as_str().unwrap()) {
+                return Err(format!("dangling dependsOn {on}"));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[test]
+fn the_sboms_list_exactly_what_cargo_compiled_and_pass_both_validators() {
+    let p = Project::copy("with-deps");
+    p.run(&["-o", "out", "--provenance"]).ok();
+    let docs = layout_documents(&p.path().join("out"));
+    let kinds: Vec<&str> = docs.iter().map(|(k, _, _)| k.as_str()).collect();
+    assert_eq!(kinds, [SPDX, CDX, IN_TOTO]);
+    let (_, _, spdx) = &docs[0];
+    let (_, _, cdx) = &docs[1];
+    assert_eq!(spdx_packages(spdx), compiled(), "no proc-macro (shout), no build dependency (autocfg)");
+    assert_eq!(cdx_packages(cdx), compiled());
+    spdx_valid(spdx).unwrap();
+    cdx_valid(cdx).unwrap();
+    // Each validator rejects a broken copy, so it could have failed.
+    let mut broken: Value = serde_json::from_slice(spdx).unwrap();
+    broken["relationships"][1]["relatedSpdxElement"] = "SPDXRef-Package-99-nothing".into();
+    assert!(spdx_valid(&serde_json::to_vec(&broken).unwrap()).is_err(), "a dangling relationship");
+    let mut broken: Value = serde_json::from_slice(cdx).unwrap();
+    broken["components"][0]["type"] = "bogus".into();
+    assert!(cdx_valid(&serde_json::to_vec(&broken).unwrap()).is_err(), "a bad component type");
+    // Each package carries its purl, checksum (from Cargo.lock), license and source.
+    let v: Value = serde_json::from_slice(spdx).unwrap();
+    let itoa = v["packages"].as_array().unwrap().iter().find(|p| p["name"] == "itoa").unwrap();
+    assert_eq!(itoa["externalRefs"][0]["referenceLocator"], "pkg:cargo/itoa@1.0.11");
+    let lock = std::fs::read_to_string(p.path().join("Cargo.lock")).unwrap();
+    let sum = itoa["checksums"][0]["checksumValue"].as_str().unwrap();
+    assert!(lock.contains(&format!("checksum = \"{sum}\"")));
+    assert_eq!(itoa["licenseDeclared"], "MIT OR Apache-2.0");
+    assert!(itoa["sourceInfo"].as_str().unwrap().starts_with("registry "));
+    let relations: Vec<(&str, &str)> = v["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["relationshipType"] == "DEPENDS_ON")
+        .map(|r| (r["spdxElementId"].as_str().unwrap(), r["relatedSpdxElement"].as_str().unwrap()))
+        .collect();
+    assert_eq!(relations.len(), 2, "with-deps depends on fnv and itoa: {relations:?}");
+}
+
+#[test]
+fn documents_are_deterministic_and_leave_the_image_digest_alone() {
+    let p = Project::copy("with-deps");
+    let with = p.run(&["-o", "a", "--provenance"]).ok();
+    let again = p.run(&["-o", "b", "--provenance"]).ok();
+    let without = p.run(&["-o", "c", "--no-sbom", "--no-provenance"]).ok();
+    let digest = |r: &Run| r.stdout.split_whitespace().nth(1).unwrap().to_string();
+    assert_eq!(digest(&with), digest(&without), "the image's digest does not depend on its documents");
+    assert_eq!(digest(&with), digest(&again));
+    let (a, b) = (layout_documents(&p.path().join("a")), layout_documents(&p.path().join("b")));
+    assert_eq!(a.len(), 3);
+    for ((_, ma, da), (_, mb, db)) in a.iter().zip(&b) {
+        assert_eq!(ma, mb);
+        assert_eq!(da, db, "same sources, same bytes");
+    }
+    assert!(layout_documents(&p.path().join("c")).is_empty());
+    // The SBOMs describe the image: their subject is its manifest.
+    assert_eq!(a[0].1["subject"]["digest"].as_str().unwrap(), digest(&with));
+}
+
+#[test]
+fn ferro_lists_the_referrers_and_filters_them_by_type() {
+    let ferro = Ferro::start();
+    let p = Project::copy("with-deps");
+    let push = format!("{}/app:1", ferro.host());
+    let run = p.run(&["--push", &push]).ok();
+    let image = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+    for kind in [SPDX, CDX, IN_TOTO] {
+        assert!(run.stderr.contains(&format!("attached {kind} {}/app@sha256:", ferro.host())), "{}", run.stderr);
+    }
+    let url = format!("http://{}/v2/app/referrers/{image}", ferro.host());
+    let (list, _) = get(&url, "application/vnd.oci.image.index.v1+json");
+    let kinds: BTreeSet<&str> =
+        list["manifests"].as_array().unwrap().iter().map(|m| m["artifactType"].as_str().unwrap()).collect();
+    assert_eq!(kinds, [SPDX, CDX, IN_TOTO].into_iter().collect());
+    let (filtered, head) = get(&format!("{url}?artifactType={}", SPDX.replace('+', "%2B")), "application/json");
+    assert_eq!(filtered["manifests"].as_array().unwrap().len(), 1);
+    assert!(head.to_ascii_lowercase().contains("oci-filters-applied: artifacttype"), "{head}");
+    // The registry said OCI-Subject, so no fallback tag was written.
+    let tag = format!("sha256-{}", image.trim_start_matches("sha256:"));
+    let out = tool(
+        "curl",
+        &["-s", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{}/v2/app/manifests/{tag}", ferro.host())],
+    );
+    assert_eq!(out.stdout, "404");
+}
+
+#[test]
+fn distribution_gets_the_tag_schema_merged_without_duplicates_or_losses() {
+    let reg = Registry::plain();
+    let p = Project::copy("with-deps");
+    let push = format!("{}/app:1", reg.host());
+    let run = p.run(&["--push", &push]).ok();
+    let image = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+    let tag_url = format!("http://{}/v2/app/manifests/sha256-{}", reg.host(), image.trim_start_matches("sha256:"));
+    let index_type = "application/vnd.oci.image.index.v1+json";
+    let entries = |v: &Value| -> Vec<String> {
+        v["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap().to_string()).collect()
+    };
+    let (first, _) = get(&tag_url, index_type);
+    assert_eq!(entries(&first).len(), 3, "{first}");
+    // Another tool's entry for the same image lands in the index meanwhile (distribution
+    // takes only manifests it holds: the image's own stands in for another tool's).
+    let mut foreign = first.clone();
+    let raw = tool(
+        "curl",
+        &[
+            "-sf",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{}/v2/app/manifests/{image}", reg.host()),
+        ],
+    )
+    .stdout;
+    let other = serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": image, "size": raw.len(), "artifactType": "application/vnd.example.sig"});
+    foreign["manifests"] = Value::Array(vec![other.clone()]);
+    tool(
+        "curl",
+        &[
+            "-sf",
+            "-X",
+            "PUT",
+            "-H",
+            &format!("Content-Type: {index_type}"),
+            "--data-binary",
+            &foreign.to_string(),
+            &tag_url,
+        ],
+    );
+    p.run(&["--push", &push]).ok();
+    let (second, _) = get(&tag_url, index_type);
+    let mut want = entries(&first);
+    want.insert(0, other["digest"].as_str().unwrap().to_string());
+    assert_eq!(entries(&second), want, "the other tool's entry kept, ours once each");
+    p.run(&["--push", &push]).ok();
+    let (third, _) = get(&tag_url, index_type);
+    assert_eq!(entries(&third), want, "a re-push adds nothing");
+    // A second image in the same repository has its own list; the first keeps its own.
+    let p2 = Project::copy("with-deps");
+    p2.run(&["--push", &format!("{}/app:2", reg.host()), "--label", "second=yes"]).ok();
+    let (kept, _) = get(&tag_url, index_type);
+    assert_eq!(entries(&kept), want);
+}
+
+#[test]
+fn a_registry_that_refuses_artifacts_is_a_warning_not_a_failed_push() {
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(reg.port, Faults { refuse_manifests_by_digest: true, ..Faults::default() });
+    let p = Project::copy("with-deps");
+    let run = p.run(&["--push", &format!("{}/app:1", proxy.host())]).ok();
+    assert!(run.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "{}", run.stdout);
+    for kind in [SPDX, CDX, IN_TOTO] {
+        assert!(
+            run.stderr.contains(&format!("warning: {}/app refused the referrer {kind}", proxy.host())),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn provenance_names_the_sources_the_builder_and_never_a_secret() {
+    let p = Project::copy("with-deps");
+    let git = |args: &[&str]| tool("git", &[&["-C", p.path().to_str().unwrap()], args].concat());
+    git(&["init", "-q"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "add", "-A"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fixture"]);
+    git(&["remote", "add", "origin", "https://ci-user:s3cret-token@git.example.invalid/acme/app.git"]);
+    let commit = git(&["rev-parse", "HEAD"]).stdout.trim().to_string();
+    let gh = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "acme/app"),
+        ("GITHUB_WORKFLOW_REF", "acme/app/.github/workflows/release.yml@refs/tags/v1"),
+        ("GITHUB_RUN_ID", "4242"),
+    ];
+    let run = Run::of(p.cmd().envs(gh).args(["-o", "out", "--provenance"])).ok();
+    assert!(!run.stderr.contains("s3cret"));
+    let docs = layout_documents(&p.path().join("out"));
+    let (_, manifest, doc) = docs.iter().find(|(k, _, _)| k == IN_TOTO).unwrap();
+    let text = String::from_utf8(doc.clone()).unwrap();
+    assert!(!text.contains("s3cret") && !text.contains("ci-user"), "{text}");
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["_type"], "https://in-toto.io/Statement/v1");
+    assert_eq!(v["predicateType"], "https://slsa.dev/provenance/v1");
+    let image = manifest["subject"]["digest"].as_str().unwrap();
+    assert_eq!(v["subject"][0]["digest"]["sha256"], image.trim_start_matches("sha256:"));
+    let def = &v["predicate"]["buildDefinition"];
+    assert!(def["buildType"].as_str().unwrap().ends_with("docs/build-type-v1.md"));
+    assert_eq!(def["externalParameters"]["package"], "with-deps");
+    assert_eq!(def["externalParameters"]["targets"][0], "x86_64-unknown-linux-musl");
+    assert!(def["internalParameters"]["rustc"].as_str().unwrap().starts_with("rustc "));
+    let deps = def["resolvedDependencies"].as_array().unwrap();
+    assert_eq!(deps[0]["uri"], "git+https://git.example.invalid/acme/app.git");
+    assert_eq!(deps[0]["digest"]["gitCommit"], commit);
+    let lock = std::fs::read(p.path().join("Cargo.lock")).unwrap();
+    use sha2::Digest as _;
+    assert_eq!(deps[1]["digest"]["sha256"], format!("{:x}", sha2::Sha256::digest(&lock)));
+    let run_details = &v["predicate"]["runDetails"];
+    assert_eq!(run_details["builder"]["id"], "https://github.com/acme/app/.github/workflows/release.yml@refs/tags/v1");
+    assert_eq!(run_details["metadata"]["invocationId"], "https://github.com/acme/app/actions/runs/4242");
+}
+
+#[test]
+fn an_unknown_sbom_format_is_refused_before_the_build() {
+    let p = Project::copy("with-deps");
+    let manifest = p.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("[workspace]", "[package.metadata.containerize]\nsbom = [\"spdx\", \"swid\"]\n\n[workspace]"),
+    )
+    .unwrap();
+    let run = p.run(&["-o", "out"]).failed();
+    assert!(run.stderr.contains("unknown SBOM format \"swid\"; expected \"spdx\" or \"cyclonedx\""), "{}", run.stderr);
+    assert!(!p.path().join("target").exists(), "nothing was built");
+}
