@@ -28,6 +28,8 @@ pub(crate) struct BuildSpec {
     pub(crate) env: Vec<(String, String)>,
     /// Build with `cargo zigbuild`.
     pub(crate) zig: bool,
+    /// Embed the dependency list (`.dep-v0`) in the binary.
+    pub(crate) auditable: bool,
 }
 
 /// Why the build gave no usable binary.
@@ -86,6 +88,15 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
     let mut cmd = Command::new(cargo_exe());
     cmd.arg(if spec.zig { "zigbuild" } else { "build" }).arg("--message-format=json-render-diagnostics");
     cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+    if spec.auditable {
+        let request = crate::auditable::Request {
+            bin: spec.bin.clone(),
+            locked: spec.locked,
+            frozen: spec.frozen,
+            offline: spec.offline,
+        };
+        cmd.envs(crate::auditable::wrapper_env(&request).unwrap_or_default());
+    }
     if let Some(path) = &spec.manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }

@@ -98,6 +98,9 @@ pub struct Args {
     /// Attach no provenance
     #[arg(long, help_heading = "Supply Chain")]
     pub(crate) no_provenance: bool,
+    /// Do not embed the dependency list (.dep-v0, as cargo auditable does) in the binary
+    #[arg(long, help_heading = "Supply Chain")]
+    pub(crate) no_auditable: bool,
     /// Set an environment variable in the image (repeatable)
     #[arg(long = "env", value_name = "KEY=VALUE", action = ArgAction::Append, help_heading = "Image Settings")]
     pub(crate) env: Vec<String>,

@@ -17,6 +17,8 @@ macro_rules! say {
 pub(crate) use say;
 
 pub(crate) mod assemble;
+pub use auditable::wrapper_main;
+pub(crate) mod auditable;
 pub(crate) mod base;
 pub(crate) mod build;
 pub(crate) mod cli;
@@ -59,4 +61,10 @@ pub mod api {
     pub use crate::reference::Reference;
     pub use crate::registry::{push_blocking, Credentials, Error, PushOptions};
     pub use crate::tuning::Tuning;
+
+    /// The `name@version` of each package in a binary's `.dep-v0` section, when it has one.
+    pub fn embedded_dependencies(binary: &[u8]) -> Option<Vec<String>> {
+        let info = crate::auditable::read(binary)?;
+        Some(info.packages.iter().map(|p| format!("{}@{}", p.name, p.version)).collect())
+    }
 }

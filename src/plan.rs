@@ -294,6 +294,7 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Pl
         .map(|(platform, target)| {
             let mut build = build_spec(args, package.clone(), bin.clone());
             build.env = crate::build::cross_linker_env(&target, args.zig, &config_dirs);
+            build.auditable = image.settings.auditable.unwrap_or(true);
             build.target = target;
             PlatformBuild { platform, build }
         })
@@ -365,6 +366,7 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
         verbose: args.verbose,
         env: Vec::new(),
         zig: args.zig,
+        auditable: !args.no_auditable,
     }
 }
 

@@ -572,6 +572,7 @@ fn valid_settings(base: PathBuf) -> impl Strategy<Value = (Map<String, Value>, S
             base: None,
             sbom: None,
             provenance: None,
+            auditable: None,
         };
         (table, s)
     })

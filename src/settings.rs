@@ -26,6 +26,7 @@ pub(crate) const KEYS: &[&str] = &[
     "base",
     "sbom",
     "provenance",
+    "auditable",
 ];
 
 /// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
@@ -88,6 +89,8 @@ pub(crate) struct Settings {
     pub(crate) sbom: Option<Vec<crate::sbom::Format>>,
     /// Whether to attach provenance.
     pub(crate) provenance: Option<bool>,
+    /// Whether to embed the dependency list in the binary.
+    pub(crate) auditable: Option<bool>,
 }
 
 /// Where a table came from, for messages.
@@ -146,6 +149,7 @@ fn example(key: &str, fallback: &str) -> String {
         "base" => "base = \"ghcr.io/OWNER/BASE:TAG\" (or \"oci:DIR:TAG\", \"docker:NAME:TAG\", \"scratch\")".into(),
         "sbom" => "sbom = true (or false, or [\"spdx\", \"cyclonedx\"])".into(),
         "provenance" => "provenance = true".into(),
+        "auditable" => "auditable = false".into(),
         _ => fallback.into(),
     }
 }
@@ -317,6 +321,9 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             }
             "provenance" => {
                 s.provenance = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?);
+            }
+            "auditable" => {
+                s.auditable = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?);
             }
             other => return Err(Error::UnknownKey { key: other.to_string(), origin: origin_s.clone() }),
         }
@@ -498,7 +505,8 @@ impl Settings {
             target,
             base,
             sbom,
-            provenance
+            provenance,
+            auditable
         );
         self.env.extend(over.env);
         self.labels.extend(over.labels);

@@ -105,6 +105,7 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
             (true, false) => Some(true),
             _ => None,
         },
+        auditable: args.no_auditable.then_some(false),
     })
 }
 

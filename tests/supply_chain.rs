@@ -332,3 +332,84 @@ fn an_unknown_sbom_format_is_refused_before_the_build() {
     assert!(run.stderr.contains("unknown SBOM format \"swid\"; expected \"spdx\" or \"cyclonedx\""), "{}", run.stderr);
     assert!(!p.path().join("target").exists(), "nothing was built");
 }
+
+/// `syft scan SOURCE -o json`: each package as `name@version purl`.
+fn syft(source: &str) -> (BTreeSet<String>, String) {
+    let out = Command::new(python().with_file_name("syft"))
+        .args(["scan", source, "-o", "json"])
+        .env("SYFT_CHECK_FOR_APP_UPDATE", "false")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "syft {source}: {}", String::from_utf8_lossy(&out.stderr));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found = v["artifacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            format!(
+                "{}@{} {}",
+                a["name"].as_str().unwrap(),
+                a["version"].as_str().unwrap(),
+                a["purl"].as_str().unwrap()
+            )
+        })
+        .collect();
+    (found, String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn syft_finds_every_crate_in_the_binary_and_none_of_the_build_only_ones() {
+    let p = Project::copy("with-deps");
+    let (tar, dir) = (p.path().join("img.tar"), p.path().join("single"));
+    // syft's oci-dir reads layouts of one entry: this one holds no documents.
+    p.run(&["--tarball", tar.to_str().unwrap(), "-o", dir.to_str().unwrap(), "--no-sbom", "--no-provenance"]).ok();
+    let expected: BTreeSet<String> = compiled().iter().map(|c| format!("{c} pkg:cargo/{}", c)).collect();
+    assert_eq!(syft(&format!("oci-archive:{}", tar.display())).0, expected);
+    assert_eq!(syft(&format!("oci-dir:{}", dir.display())).0, expected);
+    let bare = p.path().join("bare.tar");
+    p.run(&["--tarball", bare.to_str().unwrap(), "--no-auditable"]).ok();
+    assert!(syft(&format!("oci-archive:{}", bare.display())).0.is_empty(), "without the section, nothing is seen");
+}
+
+#[test]
+fn the_embedded_list_the_sboms_and_cargo_agree() {
+    let p = Project::copy("with-deps");
+    p.run(&["-o", "out"]).ok();
+    let binary = std::fs::read(p.path().join("target/x86_64-unknown-linux-musl/release/with-deps")).unwrap();
+    let embedded: BTreeSet<String> =
+        cargo_containerize::api::embedded_dependencies(&binary).unwrap().into_iter().collect();
+    assert_eq!(embedded, compiled());
+    let docs = layout_documents(&p.path().join("out"));
+    assert_eq!(spdx_packages(&docs[0].2), embedded);
+    assert_eq!(cdx_packages(&docs[1].2), embedded);
+    // Built again elsewhere, the binary (section included) is the same.
+    let q = Project::copy("with-deps");
+    q.run(&["-o", "out"]).ok();
+    let again = std::fs::read(q.path().join("target/x86_64-unknown-linux-musl/release/with-deps")).unwrap();
+    assert!(binary == again, "the section does not depend on the build directory");
+    // A wrapper of the user's own (cargo auditable, say) is left alone: no second section.
+    let r = Project::copy("with-deps");
+    let wrapper = r.path().join("wrap.sh");
+    std::fs::write(&wrapper, "#!/bin/sh\nexec \"$@\"\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    Run::of(r.cmd().env("RUSTC_WORKSPACE_WRAPPER", &wrapper).args(["-o", "out"])).ok();
+    let theirs = std::fs::read(r.path().join("target/x86_64-unknown-linux-musl/release/with-deps")).unwrap();
+    assert!(cargo_containerize::api::embedded_dependencies(&theirs).is_none());
+}
+
+#[test]
+fn the_list_is_embedded_for_cross_targets_and_with_zig() {
+    let p = Project::copy("with-deps");
+    let arm = p.path().join("target/aarch64-unknown-linux-musl/release/with-deps");
+    p.run(&["-o", "lld", "--platform", "linux/amd64,linux/arm64"]).ok();
+    let read = |path: &Path| -> BTreeSet<String> {
+        cargo_containerize::api::embedded_dependencies(&std::fs::read(path).unwrap()).unwrap().into_iter().collect()
+    };
+    assert_eq!(read(&arm), compiled(), "linked by rust-lld");
+    p.run(&["-o", "zig", "--target", "aarch64-unknown-linux-musl", "--zig"]).ok();
+    assert_eq!(read(&arm), compiled(), "linked by zig cc");
+    let out = tool("qemu-aarch64-static", &[arm.to_str().unwrap()]).stdout;
+    assert!(out.contains(common::HELLO_MARKER), "the binary still runs: {out}");
+}
