@@ -413,3 +413,23 @@ fn the_list_is_embedded_for_cross_targets_and_with_zig() {
     let out = tool("qemu-aarch64-static", &[arm.to_str().unwrap()]).stdout;
     assert!(out.contains(common::HELLO_MARKER), "the binary still runs: {out}");
 }
+
+#[test]
+fn a_re_push_finds_the_documents_there_and_sends_none_again() {
+    use common::fault_proxy::Kind;
+    let (reg, ferro) = (Registry::plain(), Ferro::start());
+    let p = Project::copy("with-deps");
+    for upstream in [reg.port, ferro.port] {
+        let proxy = FaultProxy::start(upstream, Faults::default());
+        let push = format!("{}/app:1", proxy.host());
+        p.run(&["--push", &push]).ok();
+        let first = proxy.seen();
+        let count = |seen: &[common::fault_proxy::Seen], kind| seen.iter().filter(|s| s.kind == kind).count();
+        assert!(count(&first, Kind::ManifestPut) >= 4, "the image and three documents: {first:?}");
+        let run = p.run(&["--push", &push]).ok();
+        let again = &proxy.seen()[first.len()..];
+        assert_eq!(count(again, Kind::UploadStart), 0, "{again:?}");
+        assert_eq!(count(again, Kind::ManifestPut), 1, "only the tag's own manifest: {again:?}");
+        assert_eq!(run.stderr.matches("attached ").count(), 3, "{}", run.stderr);
+    }
+}

@@ -42,7 +42,15 @@ pub(crate) async fn attach(
     let mut attached = Attached { pushed: Vec::new(), skipped: Vec::new() };
     // Subjects whose referrers the registry did not index itself.
     let mut unindexed: Vec<&Referrer> = Vec::new();
+    // Referrers already there (a re-push): listed where the registry lists them, or in
+    // the tag schema.
+    let mut present: Vec<&Referrer> = Vec::new();
     for r in referrers {
+        if manifest_exists(s, repo, &r.manifest.digest).await? {
+            attached.pushed.push((r.artifact_type.clone(), r.manifest.digest.clone()));
+            present.push(r);
+            continue;
+        }
         for blob in r.blobs() {
             push_blob(blob).await?;
         }
@@ -61,6 +69,14 @@ pub(crate) async fn attach(
             Err(e) => return Err(e),
         }
     }
+    let mut known: Vec<&Digest> = present.iter().map(|r| &r.subject).collect();
+    known.sort();
+    known.dedup();
+    for subject in known {
+        if !listed_by_api(s, repo, subject).await? {
+            unindexed.extend(present.iter().copied().filter(|r| &r.subject == subject));
+        }
+    }
     let mut subjects: Vec<&Digest> = unindexed.iter().map(|r| &r.subject).collect();
     subjects.sort();
     subjects.dedup();
@@ -69,6 +85,32 @@ pub(crate) async fn attach(
         tag_schema(s, repo, subject, &ours).await?;
     }
     Ok(attached)
+}
+
+/// `HEAD /v2/<repo>/manifests/<digest>`: whether the manifest is there already.
+async fn manifest_exists(s: &Session<'_>, repo: &str, digest: &Digest) -> Result<bool, Error> {
+    let url = s.url(&format!("/v2/{repo}/manifests/{digest}"));
+    let mut headers = reqwest::header::HeaderMap::new();
+    let accept = crate::image::MEDIA_TYPE_OCI_MANIFEST;
+    headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static(accept));
+    let ok = [reqwest::StatusCode::OK, reqwest::StatusCode::NOT_FOUND];
+    let scopes = [auth::push_scope(repo)];
+    let resp = s.request(reqwest::Method::HEAD, &url, &scopes, headers, super::transport::Body::Empty, &ok).await?;
+    Ok(resp.status() == reqwest::StatusCode::OK)
+}
+
+/// Whether the registry has the referrers API (`GET /v2/<repo>/referrers/<subject>`
+/// answers 200): it then lists what points at the subject by itself.
+async fn listed_by_api(s: &Session<'_>, repo: &str, subject: &Digest) -> Result<bool, Error> {
+    let url = s.url(&format!("/v2/{repo}/referrers/{subject}"));
+    let scopes = [auth::pull_scope(repo)];
+    let ok = [reqwest::StatusCode::OK];
+    match s.request(reqwest::Method::GET, &url, &scopes, Default::default(), super::transport::Body::Empty, &ok).await {
+        Ok(_) => Ok(true),
+        // 404 (distribution 2.8), 400 or 405: no referrers API.
+        Err(e) if e.status().is_some_and(|c| (400..500).contains(&c) && c != 401 && c != 429) => Ok(false),
+        Err(e) => Err(e),
+    }
 }
 
 /// The referrers tag schema: merges `ours` into the index under `sha256-<hex>`.
