@@ -109,3 +109,6 @@ done
 
 # Base images, against `FROM <base>`.
 bash "$root/bench/base.sh"
+
+# SBOMs, provenance and the embedded dependency list: what they cost.
+bash "$root/bench/supply-chain.sh"

@@ -108,9 +108,13 @@ impl RustcArgs {
                 Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
                 _ => (args[i].clone(), None),
             };
-            let mut next = || {
-                i += 1;
-                value.clone().or_else(|| args.get(i).cloned())
+            // The value: after `=`, or the next argument.
+            let mut next = || match &value {
+                Some(v) => Some(v.clone()),
+                None => {
+                    i += 1;
+                    args.get(i).cloned()
+                }
             };
             match flag.as_str() {
                 "--crate-name" => out.crate_name = next(),

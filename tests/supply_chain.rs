@@ -408,6 +408,18 @@ fn the_list_is_embedded_for_cross_targets_and_with_zig() {
         cargo_containerize::api::embedded_dependencies(&std::fs::read(path).unwrap()).unwrap().into_iter().collect()
     };
     assert_eq!(read(&arm), compiled(), "linked by rust-lld");
+    // One SBOM per format and platform, each about its platform's manifest.
+    let index: Value = serde_json::from_slice(&layout_blob(
+        &p.path().join("lld"),
+        &common::layout_index_digest(&p.path().join("lld")),
+    ))
+    .unwrap();
+    let platforms: BTreeSet<&str> =
+        index["manifests"].as_array().unwrap().iter().map(|m| m["digest"].as_str().unwrap()).collect();
+    let docs = layout_documents(&p.path().join("lld"));
+    let subjects: BTreeSet<&str> = docs.iter().map(|(_, m, _)| m["subject"]["digest"].as_str().unwrap()).collect();
+    assert_eq!(docs.len(), 4, "SPDX and CycloneDX for each of two platforms");
+    assert_eq!(subjects, platforms);
     p.run(&["-o", "zig", "--target", "aarch64-unknown-linux-musl", "--zig"]).ok();
     assert_eq!(read(&arm), compiled(), "linked by zig cc");
     let out = tool("qemu-aarch64-static", &[arm.to_str().unwrap()]).stdout;
