@@ -83,11 +83,11 @@ pub(crate) fn cargo_exe() -> PathBuf {
     std::env::var_os("CARGO").map(PathBuf::from).unwrap_or_else(|| "cargo".into())
 }
 
-/// The `cargo build` command for `spec`, as a value (no side effects).
-pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
-    let mut cmd = Command::new(cargo_exe());
-    cmd.arg(if spec.zig { "zigbuild" } else { "build" }).arg("--message-format=json-render-diagnostics");
-    cmd.envs(spec.env.iter().map(|(k, v)| (k, v)));
+/// The environment cargo gets for `spec`: a cross linker, and the rustc wrapper that
+/// embeds the dependency list. Every cargo call of the run gets the same, so cargo's cache
+/// of what rustc says (`target/.rustc_info.json`, keyed on the wrapper too) stays valid.
+pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
+    let mut env = spec.env.clone();
     if spec.auditable {
         let request = crate::auditable::Request {
             bin: spec.bin.clone(),
@@ -95,8 +95,16 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
             frozen: spec.frozen,
             offline: spec.offline,
         };
-        cmd.envs(crate::auditable::wrapper_env(&request).unwrap_or_default());
+        env.extend(crate::auditable::wrapper_env(&request).unwrap_or_default());
     }
+    env
+}
+
+/// The `cargo build` command for `spec`, as a value (no side effects).
+pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
+    let mut cmd = Command::new(cargo_exe());
+    cmd.arg(if spec.zig { "zigbuild" } else { "build" }).arg("--message-format=json-render-diagnostics");
+    cmd.envs(cargo_env(spec));
     if let Some(path) = &spec.manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }

@@ -445,3 +445,43 @@ fn a_re_push_finds_the_documents_there_and_sends_none_again() {
         assert_eq!(run.stderr.matches("attached ").count(), 3, "{}", run.stderr);
     }
 }
+
+#[test]
+fn provenance_alone_or_one_sbom_format_is_what_gets_attached() {
+    let ferro = Ferro::start();
+    let p = Project::copy("with-deps");
+    let run = p.run(&["--push", &format!("{}/app:1", ferro.host()), "--no-sbom"]).ok();
+    assert_eq!(run.stderr.matches("attached ").count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("attached {IN_TOTO} ")), "{}", run.stderr);
+    let manifest = p.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace(
+            "[workspace]",
+            "[package.metadata.containerize]\nsbom = [\"cyclonedx\"]\nprovenance = false\n\n[workspace]",
+        ),
+    )
+    .unwrap();
+    let run = p.run(&["--push", &format!("{}/app:2", ferro.host())]).ok();
+    assert_eq!(run.stderr.matches("attached ").count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("attached {CDX} ")), "{}", run.stderr);
+}
+
+#[test]
+fn the_sbom_follows_a_change_of_a_local_manifest() {
+    let p = Project::copy("with-deps");
+    p.run(&["-o", "a"]).ok();
+    let license = |out: &str| -> String {
+        let docs = layout_documents(&p.path().join(out));
+        let v: Value = serde_json::from_slice(&docs[0].2).unwrap();
+        let root = v["packages"].as_array().unwrap().iter().find(|p| p["name"] == "with-deps").unwrap().clone();
+        root["licenseDeclared"].as_str().unwrap().to_string()
+    };
+    assert_eq!(license("a"), "MIT OR Apache-2.0");
+    let manifest = p.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace("license = \"MIT OR Apache-2.0\"", "license = \"Apache-2.0\"")).unwrap();
+    p.run(&["-o", "b"]).ok();
+    assert_eq!(license("b"), "Apache-2.0", "the inventory kept from the first run is not reused");
+}

@@ -26,16 +26,26 @@ pub(crate) struct Attached {
     pub(crate) skipped: Vec<String>,
 }
 
+/// What became of one referrer.
+enum Outcome {
+    /// Already in the repository.
+    Present,
+    /// Pushed; whether the registry indexed it (`OCI-Subject`).
+    Pushed(Digest, bool),
+    /// Refused for what it is, with the registry's reason.
+    Refused(String),
+}
+
 /// Whether a registry's answer refuses a manifest for its content or media type.
 fn refused(e: &Error) -> bool {
     e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || matches!(e.status(), Some(400 | 415))
 }
 
 /// Pushes `referrers` into `repo`, after the image they describe.
-pub(crate) async fn attach(
+pub(crate) async fn attach<'a>(
     s: &Session<'_>,
     repo: &str,
-    referrers: &[Referrer],
+    referrers: &'a [Referrer],
     push_blob: impl AsyncFn(&Blob) -> Result<(), Error>,
 ) -> Result<Attached, Error> {
     let scopes = [auth::push_scope(repo)];
@@ -45,28 +55,39 @@ pub(crate) async fn attach(
     // Referrers already there (a re-push): listed where the registry lists them, or in
     // the tag schema.
     let mut present: Vec<&Referrer> = Vec::new();
-    for r in referrers {
+    // Each referrer on its own, all at once; their outcomes in order.
+    let (push_blob, scopes) = (&push_blob, &scopes);
+    let one = |r: &'a Referrer| async move {
         if manifest_exists(s, repo, &r.manifest.digest).await? {
-            attached.pushed.push((r.artifact_type.clone(), r.manifest.digest.clone()));
-            present.push(r);
-            continue;
+            return Ok(Outcome::Present);
         }
         for blob in r.blobs() {
             push_blob(blob).await?;
         }
         let digest = r.manifest.digest.as_str();
-        match upload::put_manifest_answered(s, repo, &scopes, digest, &r.manifest).await {
-            Ok((d, subject)) => {
+        match upload::put_manifest_answered(s, repo, scopes, digest, &r.manifest).await {
+            Ok((d, subject)) => Ok(Outcome::Pushed(d, subject.is_some())),
+            Err(e) if refused(&e) => {
+                let why = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
+                Ok(Outcome::Refused(why))
+            }
+            Err(e) => Err(e),
+        }
+    };
+    let outcomes = futures_util::future::join_all(referrers.iter().map(one)).await;
+    for (r, outcome) in referrers.iter().zip(outcomes) {
+        match outcome? {
+            Outcome::Present => {
+                attached.pushed.push((r.artifact_type.clone(), r.manifest.digest.clone()));
+                present.push(r);
+            }
+            Outcome::Pushed(d, indexed) => {
                 attached.pushed.push((r.artifact_type.clone(), d));
-                if subject.is_none() {
+                if !indexed {
                     unindexed.push(r);
                 }
             }
-            Err(e) if refused(&e) => {
-                let why = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
-                attached.skipped.push(format!("{} ({why})", r.artifact_type));
-            }
-            Err(e) => return Err(e),
+            Outcome::Refused(why) => attached.skipped.push(format!("{} ({why})", r.artifact_type)),
         }
     }
     let mut known: Vec<&Digest> = present.iter().map(|r| &r.subject).collect();

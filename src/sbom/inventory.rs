@@ -6,11 +6,12 @@
 
 use crate::build::BuildSpec;
 use cargo_metadata::{CargoOpt, MetadataCommand};
+use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// Where a package came from.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub(crate) enum Origin {
     /// The default registry (crates.io), or another one by its index URL.
     Registry { default: bool, index: String },
@@ -21,7 +22,7 @@ pub(crate) enum Origin {
 }
 
 /// One package in the binary.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Package {
     pub(crate) name: String,
     pub(crate) version: String,
@@ -57,7 +58,7 @@ fn percent(s: &str) -> String {
 }
 
 /// The packages of one binary, sorted (name, version, origin); `root` is the binary's.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Inventory {
     pub(crate) packages: Vec<Package>,
     pub(crate) root: usize,
@@ -69,8 +70,50 @@ pub(crate) struct Inventory {
 pub(crate) struct Error(pub(crate) String);
 
 /// The inventory of the binary built by `spec`, from the package IDs cargo reported
-/// compiling for the target (`compiled`), in the workspace at `workspace_root`.
-pub(crate) fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> Result<Inventory, Error> {
+/// compiling for the target (`compiled`), in the workspace at `workspace_root`; kept in
+/// `cache_dir` under a key of everything it is made from (the compiled set, the target and
+/// features, `Cargo.lock`, and the manifests of the local packages), so an unchanged
+/// binary costs no `cargo metadata`.
+pub(crate) fn load_cached(
+    spec: &BuildSpec,
+    compiled: &BTreeSet<String>,
+    workspace_root: &Path,
+    cache_dir: &Path,
+) -> Result<Inventory, Error> {
+    let key = cache_key(spec, compiled, workspace_root);
+    let path = cache_dir.join(format!("{}.json", key.hex()));
+    if let Some(inv) = crate::fsutil::read_regular(&path, 16 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok()) {
+        return Ok(inv);
+    }
+    let inv = load(spec, compiled, workspace_root)?;
+    if let Ok(bytes) = serde_json::to_vec(&inv) {
+        let _ = crate::fsutil::write_file_atomic(&path, |w| w.write_all(&bytes));
+    }
+    Ok(inv)
+}
+
+/// What an inventory depends on, hashed: a local package's manifest can change its
+/// license or dependencies without changing `Cargo.lock`.
+fn cache_key(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> crate::image::digest::Digest {
+    let mut text = format!(
+        "inventory v1\n{}\n{}\n{:?} {} {}\n",
+        spec.target, spec.package, spec.features, spec.all_features, spec.no_default_features
+    );
+    for id in compiled {
+        text.push_str(id);
+        text.push('\n');
+        if let Some(dir) = id.strip_prefix("path+file://").and_then(|rest| rest.split('#').next()) {
+            let manifest = std::fs::read(Path::new(dir).join("Cargo.toml")).unwrap_or_default();
+            text.push_str(crate::image::digest::Digest::of(&manifest).as_str());
+            text.push('\n');
+        }
+    }
+    let lock = std::fs::read(workspace_root.join("Cargo.lock")).unwrap_or_default();
+    text.push_str(crate::image::digest::Digest::of(&lock).as_str());
+    crate::image::digest::Digest::of(text.as_bytes())
+}
+
+fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> Result<Inventory, Error> {
     let mut cmd = MetadataCommand::new();
     if let Some(path) = &spec.manifest_path {
         cmd.manifest_path(path);
@@ -91,6 +134,9 @@ pub(crate) fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root
         }
     }
     cmd.other_options(other);
+    for (k, v) in crate::build::cargo_env(spec) {
+        cmd.env(k, v);
+    }
     let metadata = cmd.exec().map_err(|e| Error(e.to_string().lines().next().unwrap_or_default().to_string()))?;
     let lock_path = metadata.workspace_root.as_std_path().join("Cargo.lock");
     let checksums = std::fs::read(&lock_path).ok().as_deref().map(checksums).unwrap_or_default();

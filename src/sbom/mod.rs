@@ -88,8 +88,9 @@ impl Documents {
         let (sbom, provenance) = plan.wants_documents();
         let mut docs = Documents { sbom, provenance, ..Documents::default() };
         if sbom {
+            let cache = plan.target_dir.join("containerize").join("inventory");
             for (pb, b) in plan.builds.iter().zip(built) {
-                docs.inventories.push(inventory::load(&pb.build, &b.packages, &plan.workspace_root)?);
+                docs.inventories.push(inventory::load_cached(&pb.build, &b.packages, &plan.workspace_root, &cache)?);
             }
         }
         if provenance {
@@ -129,6 +130,7 @@ impl Documents {
                 base: parents.and_then(|p| p.first()).map(|p| (p.name.clone(), p.digest.clone())),
             },
             name: subject_name(plan),
+            target_dir: plan.target_dir.clone(),
         };
         attachments(artifact, &wanted, &facts, self.provenance)
     }
@@ -187,13 +189,16 @@ pub(crate) struct Facts<'a> {
     pub(crate) parameters: Parameters,
     /// The provenance subject's name (the first destination, or the binary).
     pub(crate) name: String,
+    /// Where cargo keeps what rustc told it.
+    pub(crate) target_dir: std::path::PathBuf,
 }
 
 /// Makes the documents `wanted` for `artifact`: one SBOM per format and platform, about
 /// that platform's manifest; provenance about the top manifest (the index, when several).
 pub(crate) fn attachments(artifact: &Artifact, wanted: &Wanted, facts: &Facts, need_provenance: bool) -> Attachments {
     let mut out = Attachments::default();
-    for (i, image) in artifact.images().iter().enumerate() {
+    let images = if wanted.sbom.is_empty() { &[][..] } else { artifact.images() };
+    for (i, image) in images.iter().enumerate() {
         let (inv, extras) = (&facts.inventories[i], &facts.extras[i]);
         for format in &wanted.sbom {
             let (kind, doc) = match format {
@@ -209,7 +214,7 @@ pub(crate) fn attachments(artifact: &Artifact, wanted: &Wanted, facts: &Facts, n
         }
     }
     if need_provenance {
-        let (rustc, host) = rustc_version();
+        let (rustc, host) = rustc_version(&facts.target_dir);
         let env = |k: &str| std::env::var(k).ok();
         let doc = documents::provenance(&facts.name, artifact.digest(), &facts.parameters, &rustc, &host, &env);
         out.provenance = Some(Referrer::new(ARTIFACT_IN_TOTO, doc, artifact.manifest(), facts.created));
@@ -217,8 +222,25 @@ pub(crate) fn attachments(artifact: &Artifact, wanted: &Wanted, facts: &Facts, n
     out
 }
 
+/// `rustc -vV`'s release line and host triple: from cargo's record of what it asked rustc
+/// (`.rustc_info.json` in the target directory) when it has one, else from rustc itself.
+fn rustc_version(target_dir: &std::path::Path) -> (String, String) {
+    let recorded = crate::fsutil::read_regular(&target_dir.join(".rustc_info.json"), 1 << 20)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| {
+            v["outputs"].as_object()?.values().find_map(|o| {
+                let out = o["stdout"].as_str()?;
+                let host = out.lines().find_map(|l| l.strip_prefix("host: "))?;
+                let release = out.lines().next().filter(|l| l.starts_with("rustc "))?;
+                Some((release.to_string(), host.to_string()))
+            })
+        });
+    recorded.unwrap_or_else(rustc_asked)
+}
+
 /// `rustc -vV`: the release line and the host triple ("unknown" when rustc cannot say).
-fn rustc_version() -> (String, String) {
+fn rustc_asked() -> (String, String) {
     let rustc = std::env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let out = std::process::Command::new(rustc)
         .arg("-vV")
