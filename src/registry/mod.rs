@@ -181,14 +181,15 @@ pub(crate) async fn push_artifact(
     let mut results = Vec::new();
     let mut attached: Vec<(String, String)> = Vec::new();
     for reference in references {
-        let mut result = push_one(&transport, &mut sessions, &mut complete, artifact, reference, opts, progress).await;
+        let mut result =
+            push_one(&transport, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
         if let (Ok(digest), false) = (&result, referrers.is_empty()) {
             let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
             let key = (target.registry.clone(), target.repository.clone());
             if !attached.contains(&key) {
                 attached.push(key);
                 let session = &sessions[&target.registry];
-                let outcome = attach(session, &target, artifact, digest, referrers, opts, progress).await;
+                let outcome = attach(session, &target, artifact, digest, referrers, opts).await;
                 if let Err(e) = outcome {
                     result = Err(e);
                 }
@@ -208,7 +209,6 @@ async fn attach(
     pushed: &Digest,
     referrers: &[Referrer],
     opts: &PushOptions,
-    progress: &Progress,
 ) -> Result<(), Error> {
     let name = format!("{}/{}", target.registry, target.repository);
     if pushed != artifact.digest() {
@@ -216,10 +216,8 @@ async fn attach(
         crate::say!("warning: {name} refused OCI media types, so no SBOM or provenance was attached");
         return Ok(());
     }
-    let scopes = [auth::push_scope(&target.repository)];
-    let repo = target.repository.as_str();
-    let push = async |blob: &Blob| push_blob(s, repo, &scopes, blob, None, progress).await;
-    let done = referrers::attach(s, repo, referrers, push).await?;
+    // Their blobs went with the image's (see `push_one`).
+    let done = referrers::attach(s, &target.repository, referrers).await?;
     if !opts.quiet {
         for (kind, digest) in &done.pushed {
             crate::say!("attached {kind} {name}@{digest}");
@@ -231,11 +229,13 @@ async fn attach(
     Ok(())
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn push_one<'t>(
     transport: &'t Transport,
     sessions: &mut HashMap<String, Session<'t>>,
     complete: &mut HashMap<String, Vec<String>>,
     artifact: &Artifact,
+    referrers: &[Referrer],
     reference: &Reference,
     opts: &PushOptions,
     progress: &Progress,
@@ -252,7 +252,9 @@ async fn push_one<'t>(
     if !done.contains(repo) {
         fetch_foreign(transport, artifact, &target.registry, opts).await?;
         let mount_from = done.first().cloned();
-        push_blobs(session, repo, artifact, mount_from.as_deref(), progress).await?;
+        // The documents' blobs go with the image's, at once; their manifests follow it.
+        let extra: Vec<&Blob> = referrers.iter().flat_map(Referrer::blobs).collect();
+        push_blobs(session, repo, artifact, &extra, mount_from.as_deref(), progress).await?;
         done.push(repo.clone());
     }
     match artifact {
@@ -284,6 +286,7 @@ async fn push_blobs(
     s: &Session<'_>,
     repo: &str,
     artifact: &Artifact,
+    extra: &[&Blob],
     mount_from: Option<&str>,
     progress: &Progress,
 ) -> Result<(), Error> {
@@ -292,8 +295,13 @@ async fn push_blobs(
         scopes.push(auth::pull_scope(from));
     }
     let mut seen = std::collections::HashSet::new();
-    let blobs: Vec<&Blob> =
-        artifact.images().iter().flat_map(Image::blobs).filter(|b| seen.insert(&b.digest)).collect();
+    let blobs: Vec<&Blob> = artifact
+        .images()
+        .iter()
+        .flat_map(Image::blobs)
+        .chain(extra.iter().copied())
+        .filter(|b| seen.insert(&b.digest))
+        .collect();
     // A base's repository on this registry: its blobs are mounted from there, or read.
     for blob in &blobs {
         if let Some((_, Some(origin))) = blob.held_at() {

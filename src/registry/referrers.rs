@@ -41,13 +41,9 @@ fn refused(e: &Error) -> bool {
     e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || matches!(e.status(), Some(400 | 415))
 }
 
-/// Pushes `referrers` into `repo`, after the image they describe.
-pub(crate) async fn attach<'a>(
-    s: &Session<'_>,
-    repo: &str,
-    referrers: &'a [Referrer],
-    push_blob: impl AsyncFn(&Blob) -> Result<(), Error>,
-) -> Result<Attached, Error> {
+/// Pushes the manifests of `referrers` into `repo`, after the image they describe (their
+/// blobs went with the image's).
+pub(crate) async fn attach<'a>(s: &Session<'_>, repo: &str, referrers: &'a [Referrer]) -> Result<Attached, Error> {
     let scopes = [auth::push_scope(repo)];
     let mut attached = Attached { pushed: Vec::new(), skipped: Vec::new() };
     // Subjects whose referrers the registry did not index itself.
@@ -56,13 +52,10 @@ pub(crate) async fn attach<'a>(
     // the tag schema.
     let mut present: Vec<&Referrer> = Vec::new();
     // Each referrer on its own, all at once; their outcomes in order.
-    let (push_blob, scopes) = (&push_blob, &scopes);
+    let scopes = &scopes;
     let one = |r: &'a Referrer| async move {
         if manifest_exists(s, repo, &r.manifest.digest).await? {
             return Ok(Outcome::Present);
-        }
-        for blob in r.blobs() {
-            push_blob(blob).await?;
         }
         let digest = r.manifest.digest.as_str();
         match upload::put_manifest_answered(s, repo, scopes, digest, &r.manifest).await {
