@@ -268,7 +268,7 @@ fn a_registry_that_refuses_artifacts_is_a_warning_not_a_failed_push() {
     assert!(run.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "{}", run.stdout);
     for kind in [SPDX, CDX, IN_TOTO] {
         assert!(
-            run.stderr.contains(&format!("warning: {}/app refused the referrer {kind}", proxy.host())),
+            run.stderr.contains(&format!("warning: {}/app did not take the referrer {kind}", proxy.host())),
             "{}",
             run.stderr
         );
@@ -484,4 +484,18 @@ fn the_sbom_follows_a_change_of_a_local_manifest() {
     std::fs::write(&manifest, text.replace("license = \"MIT OR Apache-2.0\"", "license = \"Apache-2.0\"")).unwrap();
     p.run(&["-o", "b"]).ok();
     assert_eq!(license("b"), "Apache-2.0", "the inventory kept from the first run is not reused");
+}
+
+#[test]
+fn an_index_that_keeps_losing_our_entries_is_tried_five_times_then_said() {
+    use common::fault_proxy::Kind;
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(reg.port, Faults { lose_tag_schema_writes: true, ..Faults::default() });
+    let p = Project::copy("with-deps");
+    let run = p.run(&["--push", &format!("{}/app:1", proxy.host())]).ok();
+    assert!(run.stderr.contains("did not take the referrer index sha256-"), "{}", run.stderr);
+    assert!(run.stderr.contains("kept losing our entries"), "{}", run.stderr);
+    let writes = proxy.seen().iter().filter(|s| s.kind == Kind::ManifestPut && s.injected).count();
+    assert_eq!(writes, 5, "bounded: {:?}", proxy.seen());
+    assert!(run.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "the image was pushed: {}", run.stdout);
 }

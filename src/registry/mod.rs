@@ -224,7 +224,7 @@ async fn attach(
         }
     }
     for skipped in &done.skipped {
-        crate::say!("warning: {name} refused the referrer {skipped}; the image itself was pushed");
+        crate::say!("warning: {name} did not take the referrer {skipped}; the image itself was pushed");
     }
     Ok(())
 }

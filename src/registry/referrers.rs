@@ -96,7 +96,12 @@ pub(crate) async fn attach<'a>(s: &Session<'_>, repo: &str, referrers: &'a [Refe
     subjects.dedup();
     for subject in subjects {
         let ours: Vec<&Referrer> = unindexed.iter().copied().filter(|r| &r.subject == subject).collect();
-        tag_schema(s, repo, subject, &ours).await?;
+        // The image and its documents are in: an index that will not keep our entries is
+        // said, not a failed push.
+        if let Err(e) = tag_schema(s, repo, subject, &ours).await {
+            let why = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
+            attached.skipped.push(format!("index sha256-{} ({why})", &subject.hex()[..12]));
+        }
     }
     Ok(attached)
 }

@@ -42,6 +42,9 @@ pub struct Faults {
     /// Refuse manifests pushed by digest (400), as an old registry refuses artifact
     /// manifests: for a one-platform image, only its referrers are pushed by digest.
     pub refuse_manifests_by_digest: bool,
+    /// Answer 201 to writes of a referrers tag-schema index (`/manifests/sha256-...`)
+    /// without passing them on: as if another writer replaced each one at once.
+    pub lose_tag_schema_writes: bool,
 }
 
 /// What a request was, by method and path.
@@ -313,6 +316,12 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 400, true);
             reply(&mut client, "400 Bad Request", "")?;
+            return Ok(());
+        }
+        if kind == Kind::ManifestPut && s.faults.lose_tag_schema_writes && head.path.contains("/manifests/sha256-") {
+            discard(&mut reader, head.content_length)?;
+            record(s, kind, 201, true);
+            write!(client, "HTTP/1.1 201 Created\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
             return Ok(());
         }
         if is_upload && s.faults.drop_one_upload && !s.dropped.swap(true, Ordering::SeqCst) {
