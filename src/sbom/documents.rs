@@ -75,14 +75,29 @@ fn oci_purl(name: &str, digest: &Digest) -> String {
     format!("pkg:oci/{last}@sha256%3A{}?repository_url={}", digest.hex(), repo.replace(':', "%3A"))
 }
 
-/// SPDX 2.3 JSON of `inv`, for the image `subject` created at `created`.
-pub(crate) fn spdx(
-    inv: &Inventory,
-    extras: &Extras,
-    subject: &Digest,
-    created: &str,
-    revision: Option<&str>,
-) -> Vec<u8> {
+/// What one platform's SBOM is made of: the inventory of its binary, what else its image
+/// holds, the image's digest and time, and the git commit.
+pub(crate) struct Sbom<'a> {
+    pub(crate) inv: &'a Inventory,
+    pub(crate) extras: &'a Extras,
+    pub(crate) subject: &'a Digest,
+    pub(crate) created: &'a str,
+    pub(crate) revision: Option<&'a str>,
+}
+
+impl Sbom<'_> {
+    /// SPDX 2.3 JSON.
+    pub(crate) fn spdx(&self) -> Vec<u8> {
+        spdx(self.inv, self.extras, self.subject, self.created, self.revision)
+    }
+
+    /// CycloneDX 1.6 JSON.
+    pub(crate) fn cyclonedx(&self) -> Vec<u8> {
+        cyclonedx(self.inv, self.extras, self.subject, self.created, self.revision)
+    }
+}
+
+fn spdx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, revision: Option<&str>) -> Vec<u8> {
     let root = &inv.packages[inv.root];
     let mut packages = Vec::new();
     let mut relationships = Vec::new();
@@ -174,14 +189,7 @@ fn uuid_of(digest: &Digest) -> String {
     format!("{}-{}-5{}-{}{}-{}", &h[0..8], &h[8..12], &h[13..16], variant, &h[17..20], &h[20..32])
 }
 
-/// CycloneDX 1.6 JSON of `inv`, for the image `subject` created at `created`.
-pub(crate) fn cyclonedx(
-    inv: &Inventory,
-    extras: &Extras,
-    subject: &Digest,
-    created: &str,
-    revision: Option<&str>,
-) -> Vec<u8> {
+fn cyclonedx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, revision: Option<&str>) -> Vec<u8> {
     // bom-refs: the purl, made unique where two packages share one.
     let mut refs: Vec<String> = Vec::new();
     for p in &inv.packages {

@@ -199,16 +199,17 @@ pub(crate) fn attachments(artifact: &Artifact, wanted: &Wanted, facts: &Facts, n
     let mut out = Attachments::default();
     let images = if wanted.sbom.is_empty() { &[][..] } else { artifact.images() };
     for (i, image) in images.iter().enumerate() {
-        let (inv, extras) = (&facts.inventories[i], &facts.extras[i]);
+        let sbom = documents::Sbom {
+            inv: &facts.inventories[i],
+            extras: &facts.extras[i],
+            subject: image.digest(),
+            created: facts.created,
+            revision: facts.revision,
+        };
         for format in &wanted.sbom {
             let (kind, doc) = match format {
-                Format::Spdx => {
-                    (ARTIFACT_SPDX, documents::spdx(inv, extras, image.digest(), facts.created, facts.revision))
-                }
-                Format::CycloneDx => (
-                    ARTIFACT_CYCLONEDX,
-                    documents::cyclonedx(inv, extras, image.digest(), facts.created, facts.revision),
-                ),
+                Format::Spdx => (ARTIFACT_SPDX, sbom.spdx()),
+                Format::CycloneDx => (ARTIFACT_CYCLONEDX, sbom.cyclonedx()),
             };
             out.sboms.push(Referrer::new(kind, doc, &image.manifest, facts.created));
         }
