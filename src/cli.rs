@@ -70,6 +70,9 @@ pub struct Args {
     #[arg(long = "push", value_name = "REGISTRY/REPO[:TAG]", num_args = 0..=1, default_missing_value = "", action = ArgAction::Append, help_heading = "Outputs")]
     pub(crate) push: Vec<String>,
 
+    /// Write a JSON file describing every destination of the run (failed ones too)
+    #[arg(long, value_name = "FILE", help_heading = "Outputs")]
+    pub(crate) metadata_file: Option<PathBuf>,
     /// Allow plain HTTP to this registry host (loopback registries always are)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = insecure_host, action = ArgAction::Append, help_heading = "Registry Options")]
     pub(crate) insecure_registries: Vec<String>,

@@ -34,6 +34,8 @@ pub(crate) enum Error {
     Fit(#[from] crate::base::fit::Error),
     #[error(transparent)]
     Inventory(#[from] crate::sbom::inventory::Error),
+    #[error("cannot write the results file {}: {source}", path.display())]
+    MetadataFile { path: PathBuf, source: std::io::Error },
 }
 
 impl Error {
@@ -59,6 +61,7 @@ impl Error {
             Error::Tuning(_) => Some("unset it, or give it a number".into()),
             Error::Base(e) => e.hint(),
             Error::Fit(e) => e.hint(),
+            Error::MetadataFile { .. } => Some("choose a path whose directory you can write to".into()),
             Error::Inventory(_) => Some("fix what cargo says, or attach no SBOM with --no-sbom (sbom = false)".into()),
             Error::BadRegistryVariable { .. } => {
                 Some("give it as HOST or HOST:PORT, as in the image reference, e.g. ghcr.io or 127.0.0.1:5000".into())

@@ -16,6 +16,7 @@ use crate::progress::Progress;
 use crate::redact::redact;
 use crate::reference::Reference;
 use crate::registry::{self, PushOptions};
+use crate::results::{Published, Results};
 use crate::sbom::{Attachments, Documents};
 use crate::sink;
 use std::io::{IsTerminal, Write};
@@ -29,14 +30,30 @@ struct Ctx<'a> {
     results_to_stderr: bool,
     /// What the layer cache knows of file digests, so layouts check their blobs for free.
     memo: crate::image::cache::FileDigests,
+    /// The results file's entries.
+    results: &'a Results,
+    /// The base image (`NAME@DIGEST` of the first platform's), for the results file.
+    base: Option<String>,
 }
 
 impl<'a> Ctx<'a> {
-    fn new(plan: &Plan, push: &'a PushOptions) -> Ctx<'a> {
+    fn new(plan: &Plan, push: &'a PushOptions, results: &'a Results, parents: Option<&[Parent]>) -> Ctx<'a> {
         let results_to_stderr =
             plan.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
         let memo = assemble::cache(plan).files();
-        Ctx { push, progress: Progress::new(push.quiet), results_to_stderr, memo }
+        let base = parents.and_then(|p| p.first()).map(|p| format!("{}@{}", p.name, p.digest));
+        Ctx { push, progress: Progress::new(push.quiet), results_to_stderr, memo, results, base }
+    }
+
+    /// What the results file says of `artifact` with `referrers`.
+    fn published<'b>(&'b self, plan: &'b Plan, artifact: &'b Artifact, referrers: &'b [Referrer]) -> Published<'b> {
+        Published {
+            artifact,
+            referrers,
+            package: &plan.builds[0].build.package,
+            bin: plan.bin(),
+            base: self.base.clone(),
+        }
     }
 }
 
@@ -53,6 +70,7 @@ pub(crate) fn assemble_and_publish(
     push: &PushOptions,
     parents: Option<&[Parent]>,
     docs: &Documents,
+    results: &Results,
 ) -> Result<bool, Error> {
     let parent_of = |i: usize| parents.map(|p| &p[i]);
     // Local sinks need the base's layers themselves; a registry may not (it mounts them,
@@ -63,7 +81,7 @@ pub(crate) fn assemble_and_publish(
             parents.iter().flat_map(|p| p.layers.iter().map(crate::image::layer::Layer::blob)).collect();
         crate::base::fetch::missing(&blobs, push)?;
     }
-    let ctx = Ctx::new(plan, push);
+    let ctx = Ctx::new(plan, push, results, parents);
     let ctx = &ctx;
     let (cache, _scratch) = usable_cache(plan, push.quiet)
         .map_err(|source| Error::Assemble { binary: built[0].executable.clone(), source })?;
@@ -130,7 +148,7 @@ pub(crate) fn assemble_and_publish(
             .then(|| scope.spawn(|| compress(layers).map(|layers| Image::from_unpacked(&unpacked, layers))));
         let mut all_ok = true;
         for spec in early {
-            all_ok &= print_result(publish_uncompressed(spec, &unpacked, ctx), ctx);
+            all_ok &= print_result(publish_uncompressed(spec, plan, &unpacked, ctx), ctx);
         }
         if let Some(handle) = compressing {
             let artifact = Artifact::Image(handle.join().expect("compression does not panic").map_err(assemble_err)?);
@@ -187,17 +205,35 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
             );
         }
     }
+    let (to_push, to_layout) =
+        (attachments.for_destination(&plan.documents, true), attachments.for_destination(&plan.documents, false));
     let result = match spec {
-        SinkSpec::Registry { references } => {
-            push_to(artifact, references, &attachments.for_destination(&plan.documents, true), ctx)
-        }
-        SinkSpec::Daemon { tags } => load(&image.unpacked(), tags, ctx),
+        SinkSpec::Registry { references } => push_to(plan, artifact, references, &to_push, ctx),
+        SinkSpec::Daemon { tags } => load(plan, &image.unpacked(), tags, ctx),
         SinkSpec::Layout { dir, ref_names, default } => {
-            let referrers = attachments.for_destination(&plan.documents, false);
-            sink::write_layout(dir, artifact, &referrers, ref_names, *default, &ctx.memo).map_err(Error::from)
+            let written = sink::write_layout(dir, artifact, &to_layout, ref_names, *default, &ctx.memo);
+            let shown = dir.display().to_string();
+            match &written {
+                Ok(_) => {
+                    let full = format!("oci:{shown}:{}@{}", ref_names[0], artifact.digest());
+                    ctx.results.ok("layout", &shown, &full, &ctx.published(plan, artifact, &to_layout));
+                }
+                Err(e) => ctx.results.failed("layout", &shown, &e.to_string()),
+            }
+            written.map_err(Error::from)
         }
         SinkSpec::Archive { path, tags, ref_names } => {
-            sink::write_archive(path, image, tags, ref_names, &push.tuning).map_err(Error::from)
+            let written = sink::write_archive(path, image, tags, ref_names, &push.tuning);
+            let shown = path.display().to_string();
+            match &written {
+                Ok(_) => {
+                    let full = format!("oci-archive:{shown}@{}", image.digest());
+                    let one = Artifact::Image(image.clone());
+                    ctx.results.ok("tarball", &shown, &full, &ctx.published(plan, &one, &[]));
+                }
+                Err(e) => ctx.results.failed("tarball", &shown, &e.to_string()),
+            }
+            written.map_err(Error::from)
         }
     };
     let ok = print_result(result, ctx);
@@ -218,9 +254,9 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
 
 /// Publishes the image before compression to a sink that takes it so
 /// ([`SinkSpec::takes_uncompressed`]); any other gets a complete image from [`publish`].
-fn publish_uncompressed(spec: &SinkSpec, unpacked: &Unpacked, ctx: &Ctx) -> Result<Vec<String>, Error> {
+fn publish_uncompressed(spec: &SinkSpec, plan: &Plan, unpacked: &Unpacked, ctx: &Ctx) -> Result<Vec<String>, Error> {
     match spec {
-        SinkSpec::Daemon { tags } => load(unpacked, tags, ctx),
+        SinkSpec::Daemon { tags } => load(plan, unpacked, tags, ctx),
         SinkSpec::Layout { .. } | SinkSpec::Archive { .. } | SinkSpec::Registry { .. } => {
             Err(Error::Sink(crate::sink::Error::NeedsCompressed))
         }
@@ -228,13 +264,22 @@ fn publish_uncompressed(spec: &SinkSpec, unpacked: &Unpacked, ctx: &Ctx) -> Resu
 }
 
 /// Loads into the engine; one `NAME:TAG sha256:<image ID>` line per tag.
-fn load(unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
-    sink::daemon::load(unpacked, tags, &ctx.push.tuning, ctx.push.quiet).map_err(|e| Error::Sink(e.into()))?;
+fn load(plan: &Plan, unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let loaded = sink::daemon::load(unpacked, tags, &ctx.push.tuning, ctx.push.quiet);
+    for t in tags {
+        let name = t.with_default_tag();
+        match &loaded {
+            Ok(()) => ctx.results.engine(&name, unpacked.id(), &plan.builds[0].build.package, plan.bin()),
+            Err(e) => ctx.results.failed("engine", &name, &e.to_string()),
+        }
+    }
+    loaded.map_err(|e| Error::Sink(e.into()))?;
     Ok(tags.iter().map(|t| format!("{} {}", t.with_default_tag(), unpacked.id())).collect())
 }
 
 /// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
 fn push_to(
+    plan: &Plan,
     artifact: &Artifact,
     references: &[Reference],
     referrers: &[Referrer],
@@ -244,6 +289,14 @@ fn push_to(
     let mut lines = Vec::new();
     let mut first_error = None;
     for (reference, result) in references.iter().zip(results) {
+        let given = reference.with_default_tag();
+        match &result {
+            Ok(digest) => {
+                let full = format!("{given}@{digest}");
+                ctx.results.ok("registry", &given, &full, &ctx.published(plan, artifact, referrers));
+            }
+            Err(e) => ctx.results.failed("registry", &given, &e.to_string()),
+        }
         match result {
             Ok(digest) => lines.push(format!("{}@{digest}", reference.name())),
             Err(e) if first_error.is_none() => first_error = Some(e),

@@ -16,7 +16,16 @@ use crate::workspace::{LoadOptions, Workspace};
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
-    let result = run_inner(args);
+    let results = crate::results::Results::default();
+    let result = run_inner(args, &results);
+    // The results file, whatever happened: a pipeline reads why a run failed there too.
+    if let Some(path) = &args.metadata_file {
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if let Err(e) = results.write(path, error.as_deref()) {
+            crate::say!("error: cannot write the results file {}: {e}", path.display());
+            return 1;
+        }
+    }
     // A build stopped by Ctrl-C fails: that is the signal's doing, not an error to report.
     if let Some(code) = crate::interrupt::exit_code_if_interrupted() {
         return code;
@@ -30,7 +39,7 @@ pub fn run(args: &Args) -> i32 {
     }
 }
 
-fn run_inner(args: &Args) -> Result<bool, Error> {
+fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Error> {
     let env = crate::registry::credentials::process_env;
     crate::tuning::check_unicode()?;
     let explicit = login::explicit(args.username.as_deref(), &env)?;
@@ -42,6 +51,9 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     // Bad names fail before anything is built, and so does a missing engine.
     let (tags, pushes) = plan::references(args)?;
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
+    if let Some(path) = &args.metadata_file {
+        crate::fsutil::check_output(path).map_err(|source| Error::MetadataFile { path: path.clone(), source })?;
+    }
     if !pushes.is_empty() {
         crate::registry::transport::ca_certificates(&args.ca_certs).map_err(Box::new)?;
     }
@@ -77,7 +89,7 @@ fn run_inner(args: &Args) -> Result<bool, Error> {
     let parents = base::resolve(&base, &platforms, &push, args.offline)?;
     let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
     let documents = crate::sbom::Documents::gather(&plan, &built, push.tuning.timeout)?;
-    publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents)
+    publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents, results)
 }
 
 /// Builds each platform in turn (two cores gain nothing from building them at once),

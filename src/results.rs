@@ -1,0 +1,99 @@
+//! The results file (`--metadata-file FILE`, the name buildx uses): JSON describing every
+//! destination of the run, failed ones included, for a CI pipeline to read. Written
+//! atomically once the run ends, whatever happened. The schema is in the README; its
+//! `version` changes when a field changes meaning.
+
+use crate::image::referrer::Referrer;
+use crate::image::Artifact;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::sync::Mutex;
+
+/// The schema's version.
+pub(crate) const VERSION: u32 = 1;
+
+/// The destinations' entries, as they are published.
+#[derive(Default)]
+pub(crate) struct Results {
+    entries: Mutex<Vec<Value>>,
+}
+
+/// What the file says of the image a destination got.
+pub(crate) struct Published<'a> {
+    pub(crate) artifact: &'a Artifact,
+    pub(crate) referrers: &'a [Referrer],
+    pub(crate) package: &'a str,
+    pub(crate) bin: &'a str,
+    pub(crate) base: Option<String>,
+}
+
+impl Published<'_> {
+    /// The fields every successful entry has: digests, platforms, size, provenance.
+    fn fields(&self) -> Value {
+        let images = self.artifact.images();
+        let platforms: Vec<Value> = images
+            .iter()
+            .map(|i| json!({"platform": i.platform.to_string(), "digest": i.digest().to_string(), "config": i.config.digest.to_string()}))
+            .collect();
+        let size: u64 = images.iter().flat_map(|i| i.blobs()).map(|b| b.size).sum::<u64>()
+            + images.iter().map(|i| i.manifest.size).sum::<u64>();
+        let mut v = json!({
+            "digest": self.artifact.digest().to_string(),
+            "config": images.first().map(|i| i.config.digest.to_string()),
+            "platforms": platforms,
+            "size": size,
+            "package": self.package,
+            "bin": self.bin,
+            "referrers": self.referrers.iter().map(|r| json!({"artifactType": r.artifact_type, "digest": r.manifest.digest.to_string()})).collect::<Vec<_>>(),
+        });
+        if let Some(base) = &self.base {
+            v["base"] = json!(base);
+        }
+        v
+    }
+}
+
+impl Results {
+    /// Records a destination that got the image: `kind` (registry, layout, tarball,
+    /// engine), the reference as given and in full.
+    pub(crate) fn ok(&self, kind: &str, reference: &str, full: &str, published: &Published) {
+        let mut v = published.fields();
+        v["kind"] = json!(kind);
+        v["reference"] = json!(reference);
+        v["fullReference"] = json!(full);
+        self.push(v);
+    }
+
+    /// Records an image loaded into (or tagged in) the engine: its ID is the config digest;
+    /// an engine has no manifest digest.
+    pub(crate) fn engine(&self, tag: &str, id: &crate::image::digest::Digest, package: &str, bin: &str) {
+        self.push(json!({
+            "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"), "digest": null,
+            "config": id.to_string(), "package": package, "bin": bin,
+        }));
+    }
+
+    /// Records a destination that failed, with its error (secrets removed).
+    pub(crate) fn failed(&self, kind: &str, reference: &str, error: &str) {
+        self.push(json!({"kind": kind, "reference": reference, "error": crate::redact::redact(error)}));
+    }
+
+    fn push(&self, v: Value) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+    }
+
+    /// Writes the file at `path`, atomically: every entry, and the run's own error when it
+    /// stopped before or during publishing.
+    pub(crate) fn write(&self, path: &Path, error: Option<&str>) -> std::io::Result<()> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut doc = json!({"version": VERSION, "destinations": entries});
+        if let Some(e) = error {
+            doc["error"] = json!(crate::redact::redact(e));
+        }
+        let mut bytes = serde_json::to_vec_pretty(&doc)?;
+        bytes.push(b'\n');
+        // As `--tarball` is written: beside the file and renamed over it, or streamed into a
+        // FIFO or standard output.
+        crate::fsutil::write_output(path, &crate::tuning::Tuning::default(), |w| w.write_all(&bytes))
+    }
+}
