@@ -282,7 +282,10 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Pl
     let tags = expand(tags, &settings, "--tag")?;
     let pushes = expand(pushes, &settings, "--push")?;
     let (created, revision) = git_facts(&package_dir, tuning, args.quiet)?;
-    let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision };
+    // Inside GitHub Actions, what Cargo.toml and git cannot say, the workflow can.
+    let (source, sha) = spec::github_facts(&|k| std::env::var(k).ok());
+    let revision = revision.or(sha);
+    let provenance = spec::Provenance { package: pkg, bin: &bin, created: rfc3339(created), revision, source };
     let platforms = platforms(args, &settings)?;
     crate::image::include::check(settings.include.as_deref().unwrap_or_default(), &bin)
         .map_err(|e| Error::Include { message: e.to_string() })?;

@@ -115,6 +115,23 @@ pub(crate) struct Provenance<'a> {
     pub(crate) bin: &'a str,
     pub(crate) created: String,
     pub(crate) revision: Option<String>,
+    /// The repository's URL when `Cargo.toml` names none (inside GitHub Actions).
+    pub(crate) source: Option<String>,
+}
+
+/// What GitHub Actions says of the build, from `env`, when `GITHUB_ACTIONS=true`: the
+/// repository's URL (`GITHUB_SERVER_URL/GITHUB_REPOSITORY`) and the commit (`GITHUB_SHA`),
+/// each only when it is well formed.
+pub(crate) fn github_facts(env: &dyn Fn(&str) -> Option<String>) -> (Option<String>, Option<String>) {
+    if env("GITHUB_ACTIONS").as_deref() != Some("true") {
+        return (None, None);
+    }
+    let server = env("GITHUB_SERVER_URL").filter(|s| s.starts_with("https://") && !s.contains(char::is_whitespace));
+    let repo = env("GITHUB_REPOSITORY")
+        .filter(|r| r.split('/').count() == 2 && r.chars().all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c)));
+    let source = server.zip(repo).map(|(s, r)| format!("{}/{r}", s.trim_end_matches('/')));
+    let sha = env("GITHUB_SHA").filter(|s| matches!(s.len(), 40 | 64) && s.chars().all(|c| c.is_ascii_hexdigit()));
+    (source, sha)
 }
 
 /// Resolves the image spec from merged settings.
@@ -173,7 +190,7 @@ fn oci_labels(prov: &Provenance) -> BTreeMap<String, String> {
     put("version", Some(p.version.to_string()));
     put("description", p.description.clone());
     put("licenses", p.license.clone());
-    put("source", p.repository.clone());
+    put("source", p.repository.clone().or(prov.source.clone()));
     put("url", p.homepage.clone());
     put("authors", (!p.authors.is_empty()).then(|| p.authors.join(", ")));
     put("revision", prov.revision.clone());
@@ -194,6 +211,25 @@ pub(crate) fn wants_ca_bundle(mode: CaCertificates, built_crates: &std::collecti
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn github_actions_facts_are_taken_only_inside_actions_and_well_formed() {
+        let env = |vars: &'static [(&'static str, &'static str)]| {
+            move |k: &str| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string())
+        };
+        let sha = "0123456789abcdef0123456789abcdef01234567";
+        let inside = env(&[
+            ("GITHUB_ACTIONS", "true"),
+            ("GITHUB_SERVER_URL", "https://github.com"),
+            ("GITHUB_REPOSITORY", "acme/app"),
+            ("GITHUB_SHA", "0123456789abcdef0123456789abcdef01234567"),
+        ]);
+        assert_eq!(github_facts(&inside), (Some("https://github.com/acme/app".into()), Some(sha.into())));
+        let outside = env(&[("GITHUB_SERVER_URL", "https://github.com"), ("GITHUB_REPOSITORY", "acme/app")]);
+        assert_eq!(github_facts(&outside), (None, None));
+        let odd = env(&[("GITHUB_ACTIONS", "true"), ("GITHUB_SERVER_URL", "http://x y"), ("GITHUB_SHA", "nope")]);
+        assert_eq!(github_facts(&odd), (None, None));
+    }
 
     #[test]
     fn auto_adds_the_bundle_only_for_crates_that_load_system_roots() {

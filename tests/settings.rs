@@ -237,3 +237,37 @@ fn a_layout_is_named_by_the_tags_used_else_by_the_configured_tags() {
     assert_eq!(names("used"), ["1", "2"], "each name once, in order");
     common::tool("skopeo", &["inspect", &format!("oci-archive:{}:2", p.path().join("used.tar").display())]);
 }
+
+#[test]
+fn inside_github_actions_the_workflow_names_the_source_and_the_revision() {
+    let p = Project::copy("hello");
+    let sha = "0123456789abcdef0123456789abcdef01234567";
+    let gh = [
+        ("GITHUB_ACTIONS", "true"),
+        ("GITHUB_SERVER_URL", "https://github.com"),
+        ("GITHUB_REPOSITORY", "acme/app"),
+        ("GITHUB_SHA", sha),
+    ];
+    Run::of(p.cmd().envs(gh).args(["-q", "-o", "gh"])).ok();
+    let labels = common::layout_config(&p.path().join("gh"))["config"]["Labels"].clone();
+    assert_eq!(labels["org.opencontainers.image.source"], "https://github.com/acme/app");
+    assert_eq!(labels["org.opencontainers.image.revision"], sha, "git is not there: the workflow's commit");
+    // Outside Actions the same variables say nothing.
+    Run::of(p.cmd().envs(gh[1..].iter().copied()).args(["-q", "-o", "plain"])).ok();
+    let labels = common::layout_config(&p.path().join("plain"))["config"]["Labels"].clone();
+    assert!(
+        labels.get("org.opencontainers.image.source").is_none()
+            && labels.get("org.opencontainers.image.revision").is_none()
+    );
+    // A repository in Cargo.toml wins.
+    let manifest = p.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(
+        &manifest,
+        text.replace("edition = \"2021\"", "edition = \"2021\"\nrepository = \"https://git.example/own\""),
+    )
+    .unwrap();
+    Run::of(p.cmd().envs(gh).args(["-q", "-o", "own"])).ok();
+    let labels = common::layout_config(&p.path().join("own"))["config"]["Labels"].clone();
+    assert_eq!(labels["org.opencontainers.image.source"], "https://git.example/own");
+}

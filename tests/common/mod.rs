@@ -79,7 +79,12 @@ pub fn isolate(c: &mut Command, home: &Path) {
         .env("HOME", &home);
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().to_string();
-        if name.starts_with("CARGO_CONTAINERIZE_") || name == "REGISTRY_AUTH_FILE" || name == "SOURCE_DATE_EPOCH" {
+        // A CI runner's GITHUB_* variables would change labels and provenance.
+        if name.starts_with("CARGO_CONTAINERIZE_")
+            || name.starts_with("GITHUB_")
+            || name == "REGISTRY_AUTH_FILE"
+            || name == "SOURCE_DATE_EPOCH"
+        {
             c.env_remove(&name);
         }
     }
