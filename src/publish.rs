@@ -205,12 +205,13 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
             );
         }
     }
-    let (to_push, to_layout) =
-        (attachments.for_destination(&plan.documents, true), attachments.for_destination(&plan.documents, false));
     let result = match spec {
-        SinkSpec::Registry { references } => push_to(plan, artifact, references, &to_push, ctx),
+        SinkSpec::Registry { references } => {
+            push_to(plan, artifact, references, &attachments.for_destination(&plan.documents, true), ctx)
+        }
         SinkSpec::Daemon { tags } => load(plan, &image.unpacked(), tags, ctx),
         SinkSpec::Layout { dir, ref_names, default } => {
+            let to_layout = attachments.for_destination(&plan.documents, false);
             let written = sink::write_layout(dir, artifact, &to_layout, ref_names, *default, &ctx.memo);
             let shown = dir.display().to_string();
             match &written {

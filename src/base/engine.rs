@@ -36,7 +36,9 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
         .and_then(|v| v.get("Id").and_then(Value::as_str).and_then(Digest::parse))
         .ok_or("the Docker engine's answer names no image ID")?;
     let memo = store.root().join("engine").join(id.hex());
-    if let Some(done) = std::fs::read_to_string(&memo).ok().and_then(|t| Digest::parse(t.trim())) {
+    // Read as every cache file is: a regular file of bounded size, never a FIFO to wait on.
+    let recalled = crate::fsutil::read_regular(&memo, 1024).ok().and_then(|b| String::from_utf8(b).ok());
+    if let Some(done) = recalled.as_deref().and_then(|t| Digest::parse(t.trim())) {
         if complete(store, &done) {
             return Ok(done.to_string());
         }

@@ -31,6 +31,8 @@ pub(crate) struct Referrer {
     pub(crate) manifest: Blob,
     /// The digest of the manifest (or index) it describes.
     pub(crate) subject: Digest,
+    /// When it was made (RFC 3339): the image's time.
+    created: String,
 }
 
 impl Referrer {
@@ -55,6 +57,7 @@ impl Referrer {
             document,
             manifest,
             subject: subject.digest.clone(),
+            created: created.to_string(),
         }
     }
 
@@ -65,13 +68,8 @@ impl Referrer {
             "digest": self.manifest.digest.to_string(),
             "size": self.manifest.size,
             "artifactType": self.artifact_type,
-            "annotations": {CREATED: self.created()},
+            "annotations": {CREATED: self.created},
         })
-    }
-
-    fn created(&self) -> String {
-        let m: Value = serde_json::from_slice(self.manifest.bytes().expect("in memory")).unwrap_or_default();
-        m["annotations"][CREATED].as_str().unwrap_or_default().to_string()
     }
 
     /// The blobs before the manifest: the empty config and the document.

@@ -119,7 +119,7 @@ impl Documents {
             .map(|i| extras(parents.map(|p| &p[i]), ca_added.get(i).copied().unwrap_or(false)))
             .collect();
         let facts = Facts {
-            inventories: self.inventories.clone(),
+            inventories: &self.inventories,
             extras,
             created: &plan.image.run.created,
             revision: revision(plan),
@@ -182,7 +182,7 @@ fn external_parameters(plan: &crate::plan::Plan) -> serde_json::Value {
 /// Everything the documents are made from, per platform (same order as the artifact's
 /// images) and for the run.
 pub(crate) struct Facts<'a> {
-    pub(crate) inventories: Vec<Inventory>,
+    pub(crate) inventories: &'a [Inventory],
     pub(crate) extras: Vec<Extras>,
     pub(crate) created: &'a str,
     pub(crate) revision: Option<&'a str>,
