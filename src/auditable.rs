@@ -43,7 +43,56 @@ pub(crate) fn wrapper_env(request: &Request) -> Option<Vec<(String, String)>> {
     }
     let exe = std::env::current_exe().ok()?;
     let json = serde_json::to_string(request).ok()?;
-    Some(vec![("RUSTC_WORKSPACE_WRAPPER".into(), exe.to_string_lossy().into_owned()), (ENV.into(), json)])
+    let mut env = vec![(ENV.to_string(), json)];
+    match on_path(&exe) {
+        Ok(path) => {
+            env.push(("RUSTC_WORKSPACE_WRAPPER".into(), WRAPPER_NAME.into()));
+            env.push(("PATH".into(), path));
+        }
+        // Still embedded, but the binary then depends on where this tool is installed.
+        Err(e) => {
+            static WARNED: std::sync::Once = std::sync::Once::new();
+            WARNED.call_once(|| {
+                crate::say!(
+                    "warning: the image's digest will depend on where this tool is installed: cannot link it into \
+                     the cache as `{WRAPPER_NAME}` ({e}); set XDG_CACHE_HOME to a directory you can write"
+                )
+            });
+            env.push(("RUSTC_WORKSPACE_WRAPPER".into(), exe.to_string_lossy().into_owned()));
+        }
+    }
+    Some(env)
+}
+
+/// The name cargo is given for the wrapper. Cargo hashes the wrapper's name, as given,
+/// into every workspace member's `-C metadata`, and so into the binary: a full path would
+/// make the image depend on where this tool is installed. A bare name, found on `PATH`,
+/// is the same everywhere.
+const WRAPPER_NAME: &str = "cargo-containerize";
+
+/// The `PATH` that makes [`WRAPPER_NAME`] this executable: a directory of the user-level
+/// cache holding only a link named so to `exe` (one directory per install path, so two
+/// installs never swap each other's link), put first on the current `PATH`.
+fn on_path(exe: &Path) -> std::io::Result<String> {
+    let key = crate::image::digest::Digest::of(exe.as_os_str().as_encoded_bytes());
+    let dir = crate::base::store::Store::user().root().join("wrapper").join(&key.hex()[..16]);
+    let link = dir.join(WRAPPER_NAME);
+    if std::fs::read_link(&link).ok().as_deref() != Some(exe) {
+        std::fs::create_dir_all(&dir)?;
+        // Made aside and renamed over, so a concurrent run never sees the link missing.
+        let aside = dir.join(format!(".{WRAPPER_NAME}.{}", std::process::id()));
+        let _ = std::fs::remove_file(&aside);
+        std::os::unix::fs::symlink(exe, &aside)?;
+        std::fs::rename(&aside, &link)?;
+    }
+    let dir = dir.into_os_string().into_string().map_err(|_| std::io::Error::other("the cache path is not UTF-8"))?;
+    if dir.contains(':') {
+        return Err(std::io::Error::other("the cache path holds a `:`"));
+    }
+    Ok(match std::env::var("PATH") {
+        Ok(path) if !path.is_empty() => format!("{dir}:{path}"),
+        _ => dir,
+    })
 }
 
 /// When cargo runs this program as its rustc wrapper (`cargo-containerize RUSTC ARGS...`

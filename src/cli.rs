@@ -43,7 +43,7 @@ pub struct Args {
     pub(crate) profile: String,
     /// Build for the target triple, a static musl target for FROM scratch
     /// [default: x86_64-unknown-linux-musl]
-    #[arg(long, value_name = "TRIPLE", help_heading = "Compilation Options")]
+    #[arg(long, value_name = "TRIPLE", value_parser = target_triple, help_heading = "Compilation Options")]
     pub(crate) target: Option<String>,
 
     /// Build for these platforms, e.g. linux/amd64,linux/arm64: an image index (repeatable)
@@ -176,6 +176,18 @@ impl Args {
 /// An `--insecure-registry` value is a host, checked when the command line is read.
 fn insecure_host(value: &str) -> Result<String, String> {
     crate::registry::transport::insecure_entry(value).map(|_| value.to_string())
+}
+
+/// A target triple: only the characters triples are made of, so that nothing else reaches
+/// cargo or rustup.
+fn target_triple(value: &str) -> Result<String, String> {
+    if crate::image::platform::is_triple(value) {
+        Ok(value.to_string())
+    } else {
+        Err("a target triple holds only ASCII letters, digits, `-`, `_` and `.`, \
+             such as x86_64-unknown-linux-musl"
+            .into())
+    }
 }
 
 #[cfg(test)]

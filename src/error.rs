@@ -20,6 +20,10 @@ pub(crate) enum Error {
     Stdin { source: std::io::Error },
     #[error("--password-stdin was given but standard input was empty")]
     EmptyPassword,
+    #[error("--password-stdin read more than {max} bytes from standard input, more than any password or token")]
+    PasswordTooLong { max: usize },
+    #[error("--password-stdin got no end of standard input within {secs} s")]
+    StdinTimeout { secs: u64 },
     #[error("{set} is set but {missing} is not")]
     HalfCredentials { set: &'static str, missing: &'static str },
     #[error("the credentials from {from} could be for any of the registries this run pushes to ({}), and each registry gets only its own", hosts.join(", "))]
@@ -49,9 +53,14 @@ impl Error {
             Error::Sink(e) => e.hint(),
             // Registry errors carry their fix in their message.
             Error::Registry(_) | Error::Stdin { .. } => None,
-            Error::EmptyPassword => {
+            Error::EmptyPassword | Error::PasswordTooLong { .. } => {
                 Some("pipe it in: `echo \"$TOKEN\" | cargo containerize --username USER --password-stdin ...`".into())
             }
+            Error::StdinTimeout { .. } => Some(
+                "pipe the password in and close the pipe: `echo \"$TOKEN\" | cargo containerize --username USER \
+                 --password-stdin ...`; or set CARGO_CONTAINERIZE_TIMEOUT_SECS to wait longer"
+                    .into(),
+            ),
             Error::HalfCredentials { missing, .. } => Some(format!("set {missing} too, or neither of them")),
             Error::CredentialsHost { hosts, .. } => Some(format!(
                 "set CARGO_CONTAINERIZE_REGISTRY to the host they are for (e.g. CARGO_CONTAINERIZE_REGISTRY={}); \

@@ -17,6 +17,17 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// exit first (with a build's failure code) while temporary files are being removed.
 static HANDLING: Mutex<()> = Mutex::new(());
 
+/// What to do on a signal before the process ends (write the results file), given the
+/// signal's name.
+type OnSignal = Box<dyn Fn(&str) + Send>;
+
+static ON_SIGNAL: Mutex<Option<OnSignal>> = Mutex::new(None);
+
+/// Sets what the handler does, once the builds are stopped, before it ends the process.
+pub(crate) fn on_signal(hook: OnSignal) {
+    *ON_SIGNAL.lock().unwrap_or_else(|e| e.into_inner()) = Some(hook);
+}
+
 /// Installs the handler, once per process. Without it (it could not be installed) the
 /// signals keep their default action, and the next run sweeps what is left.
 pub(crate) fn install() {
@@ -29,6 +40,9 @@ pub(crate) fn install() {
                 SIGNAL.store(signal, Ordering::SeqCst);
                 for group in GROUPS.lock().unwrap_or_else(|e| e.into_inner()).iter() {
                     kill_group(*group);
+                }
+                if let Some(hook) = ON_SIGNAL.lock().unwrap_or_else(|e| e.into_inner()).as_ref() {
+                    hook(if signal == SIGINT { "SIGINT" } else { "SIGTERM" });
                 }
                 crate::fsutil::remove_live_temps();
                 crate::say!("interrupted; temporary files removed");

@@ -12,6 +12,7 @@ use crate::error::Error;
 use crate::registry::credentials::same_host;
 use crate::registry::Credentials;
 use std::io::Read;
+use std::time::Duration;
 
 /// Explicit credentials, before they are given a host.
 pub(crate) struct Explicit {
@@ -25,10 +26,10 @@ pub(crate) struct Explicit {
 pub(crate) fn explicit(
     username: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
+    timeout: Duration,
 ) -> Result<Option<Explicit>, Error> {
     let found = if let Some(username) = username {
-        let mut password = String::new();
-        std::io::stdin().read_to_string(&mut password).map_err(|source| Error::Stdin { source })?;
+        let password = read_password(std::io::stdin(), timeout)?;
         let password = password.trim_end_matches(['\n', '\r']).to_string();
         if password.is_empty() {
             return Err(Error::EmptyPassword);
@@ -49,6 +50,33 @@ pub(crate) fn explicit(
         e.credentials.register_secrets();
     }
     Ok(found)
+}
+
+/// The most `--password-stdin` reads: any real password or token is far shorter.
+const MAX_PASSWORD: usize = 64 << 10;
+
+/// Reads the password from `input` to its end: at most [`MAX_PASSWORD`] bytes, within
+/// `timeout`, saying what it waits for once the wait passes a few seconds.
+fn read_password(input: impl Read + Send + 'static, timeout: Duration) -> Result<String, Error> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    // A reader that never ends its input keeps this thread; the run ends without it.
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let read = input.take(MAX_PASSWORD as u64 + 1).read_to_end(&mut bytes).map(|_| bytes);
+        let _ = tx.send(read);
+    });
+    let _announce = crate::wait::Announce::after(
+        crate::wait::announce_after(timeout),
+        "waiting for the password on standard input (--password-stdin reads it to its end)".into(),
+    );
+    match rx.recv_timeout(timeout) {
+        Ok(Ok(bytes)) if bytes.len() > MAX_PASSWORD => Err(Error::PasswordTooLong { max: MAX_PASSWORD }),
+        Ok(Ok(bytes)) => String::from_utf8(bytes).map_err(|_| Error::Stdin {
+            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "it is not UTF-8 text"),
+        }),
+        Ok(Err(source)) => Err(Error::Stdin { source }),
+        Err(_) => Err(Error::StdinTimeout { secs: timeout.as_secs() }),
+    }
 }
 
 const USERNAME: &str = "CARGO_CONTAINERIZE_USERNAME";
@@ -121,11 +149,11 @@ mod tests {
 
     #[test]
     fn ci_variables_are_read_and_half_of_them_is_an_error() {
-        let e = explicit(None, &env(&[(USERNAME, "ci"), (PASSWORD, "pw")])).unwrap().unwrap();
+        let e = explicit(None, &env(&[(USERNAME, "ci"), (PASSWORD, "pw")]), Duration::from_secs(1)).unwrap().unwrap();
         assert_eq!(e.credentials, Credentials::basic("ci", "pw"));
-        let err = explicit(None, &env(&[(USERNAME, "ci")])).err().unwrap().to_string();
+        let err = explicit(None, &env(&[(USERNAME, "ci")]), Duration::from_secs(1)).err().unwrap().to_string();
         assert!(err.contains("CARGO_CONTAINERIZE_PASSWORD"), "{err}");
-        assert!(explicit(None, &env(&[])).unwrap().is_none());
+        assert!(explicit(None, &env(&[]), Duration::from_secs(1)).unwrap().is_none());
     }
 
     #[test]

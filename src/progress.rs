@@ -154,9 +154,41 @@ pub(crate) fn human(bytes: u64) -> String {
     format!("{value:.1} {}", UNITS[unit])
 }
 
+/// A list for a message, of names that may come from a hostile source: at most `max` of
+/// them, each cut to 80 characters and escaped, then how many more there are.
+pub(crate) fn some_of<S: AsRef<str>>(items: &[S], max: usize) -> String {
+    let shown: Vec<String> = items
+        .iter()
+        .take(max)
+        .map(|item| {
+            let item = item.as_ref();
+            let mut cut: String = item.chars().take(80).flat_map(char::escape_debug).collect();
+            if item.chars().nth(80).is_some() {
+                cut.push('…');
+            }
+            cut
+        })
+        .collect();
+    match items.len().saturating_sub(max) {
+        0 => shown.join(", "),
+        more => format!("{}, and {more} more", shown.join(", ")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lists_in_messages_are_bounded() {
+        let many: Vec<String> = (0..10_000).map(|i| format!("linux/arch{i}")).collect();
+        let text = some_of(&many, 10);
+        assert!(text.starts_with("linux/arch0, linux/arch1,"), "{text}");
+        assert!(text.ends_with("linux/arch9, and 9990 more"), "{text}");
+        assert_eq!(some_of(&["a", "b"], 10), "a, b");
+        let long = some_of(&["x".repeat(100_000), "evil\nline".into()], 10);
+        assert!(long.len() < 200 && !long.contains('\n'), "{long}");
+    }
 
     #[test]
     fn lines_name_the_blob_and_size() {

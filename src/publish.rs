@@ -292,14 +292,16 @@ fn push_to(
     for (reference, result) in references.iter().zip(results) {
         let given = reference.with_default_tag();
         match &result {
-            Ok(digest) => {
-                let full = format!("{given}@{digest}");
-                ctx.results.ok("registry", &given, &full, &ctx.published(plan, artifact, referrers));
+            Ok(pushed) => {
+                let full = format!("{given}@{}", pushed.digest);
+                // Documents that did not attach are not listed.
+                let listed = if pushed.documents { referrers } else { &[] };
+                ctx.results.ok("registry", &given, &full, &ctx.published(plan, artifact, listed));
             }
             Err(e) => ctx.results.failed("registry", &given, &e.to_string()),
         }
         match result {
-            Ok(digest) => lines.push(format!("{}@{digest}", reference.name())),
+            Ok(pushed) => lines.push(format!("{}@{}", reference.name(), pushed.digest)),
             Err(e) if first_error.is_none() => first_error = Some(e),
             Err(e) => report(&Error::Registry(Box::new(e))),
         }

@@ -12,11 +12,17 @@ const REDACTED: &str = "<redacted>";
 
 static SECRETS: Mutex<Vec<String>> = Mutex::new(Vec::new());
 
-/// Remembers `secret`, and the forms it takes in a URL (percent-encoded in a path, in a
-/// query, as a form value), so that [`redact`] removes it from any text.
+/// Remembers `secret`, the forms it takes in a URL (percent-encoded in a path, in a query,
+/// as a form value), and its base64 forms (standard and URL-safe, padded or not), so that
+/// [`redact`] removes it from any text.
 pub(crate) fn register(secret: &str) {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
     if secret.len() < MIN_LEN {
         return;
+    }
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+        remember(&engine.encode(secret));
     }
     let mut url = reqwest::Url::parse("http://x/").expect("static URL");
     url.set_path(secret);
@@ -95,6 +101,14 @@ mod tests {
         register("Secret Pass<1>&x=y");
         let shown = redact("PUT http://r/v2/x/blobs/uploads/Secret%20Pass%3C1%3E&x=y?a=Secret+Pass%3C1%3E%26x%3Dy");
         assert_eq!(shown, "PUT http://r/v2/x/blobs/uploads/<redacted>?a=<redacted>");
+    }
+
+    #[test]
+    fn base64_forms_of_a_secret_are_removed_too() {
+        register("pw>>?~s3cret");
+        for shown in ["cHc+Pj9+czNjcmV0", "cHc-Pj9-czNjcmV0"] {
+            assert_eq!(redact(&format!("bad credentials: {shown}")), "bad credentials: <redacted>", "{shown}");
+        }
     }
 
     #[test]

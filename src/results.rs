@@ -84,7 +84,12 @@ impl Results {
 
     /// Writes the file at `path`, atomically: every entry, and the run's own error when it
     /// stopped before or during publishing.
-    pub(crate) fn write(&self, path: &Path, error: Option<&str>) -> std::io::Result<()> {
+    pub(crate) fn write(
+        &self,
+        path: &Path,
+        error: Option<&str>,
+        tuning: &crate::tuning::Tuning,
+    ) -> std::io::Result<()> {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut doc = json!({"version": VERSION, "destinations": entries});
         if let Some(e) = error {
@@ -94,6 +99,6 @@ impl Results {
         bytes.push(b'\n');
         // As `--tarball` is written: beside the file and renamed over it, or streamed into a
         // FIFO or standard output.
-        crate::fsutil::write_output(path, &crate::tuning::Tuning::default(), |w| w.write_all(&bytes))
+        crate::fsutil::write_output(path, tuning, |w| w.write_all(&bytes))
     }
 }

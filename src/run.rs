@@ -16,19 +16,35 @@ use crate::workspace::{LoadOptions, Workspace};
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
-    let results = crate::results::Results::default();
+    let results = std::sync::Arc::new(crate::results::Results::default());
+    // Its waits (a FIFO's reader) are the run's; a bad variable is reported by the run.
+    let tuning = Tuning::from_env(&crate::registry::credentials::process_env).unwrap_or_default();
+    // A run stopped by a signal writes what it knows, with the interruption as its error,
+    // so that no earlier run's success is left in the file.
+    if let Some(path) = args.metadata_file.clone() {
+        let (results, tuning) = (results.clone(), tuning.clone());
+        crate::interrupt::on_signal(Box::new(move |signal| {
+            let error = format!("interrupted by {signal}; the destinations listed were written before it");
+            if let Err(e) = results.write(&path, Some(&error), &tuning) {
+                crate::say!("error: cannot write the results file {}: {e}", path.display());
+            }
+        }));
+    }
     let result = run_inner(args, &results);
-    // The results file, whatever happened: a pipeline reads why a run failed there too.
-    if let Some(path) = &args.metadata_file {
+    // A build stopped by Ctrl-C fails: that is the signal's doing, not an error to report;
+    // the signal's handler writes the results file and ends the process.
+    if let Some(code) = crate::interrupt::exit_code_if_interrupted() {
+        return code;
+    }
+    // The results file, whatever happened: a pipeline reads why a run failed there too;
+    // unless it is the file that would overwrite another output.
+    let collides = matches!(&result, Err(Error::Sink(sink::Error::Collision { metadata_file: true, .. })));
+    if let Some(path) = args.metadata_file.as_ref().filter(|_| !collides) {
         let error = result.as_ref().err().map(|e| e.to_string());
-        if let Err(e) = results.write(path, error.as_deref()) {
+        if let Err(e) = results.write(path, error.as_deref(), &tuning) {
             crate::say!("error: cannot write the results file {}: {e}", path.display());
             return 1;
         }
-    }
-    // A build stopped by Ctrl-C fails: that is the signal's doing, not an error to report.
-    if let Some(code) = crate::interrupt::exit_code_if_interrupted() {
-        return code;
     }
     match result {
         Ok(all_ok) => i32::from(!all_ok),
@@ -42,12 +58,12 @@ pub fn run(args: &Args) -> i32 {
 fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Error> {
     let env = crate::registry::credentials::process_env;
     crate::tuning::check_unicode()?;
-    let explicit = login::explicit(args.username.as_deref(), &env)?;
+    let tuning = Tuning::from_env(&env)?;
+    let explicit = login::explicit(args.username.as_deref(), &env, tuning.timeout)?;
     // Read once: no child (cargo, build scripts, git, credential helpers) inherits it or
     // finds it in /proc.
     login::forget_password_variable();
     crate::interrupt::install();
-    let tuning = Tuning::from_env(&env)?;
     // Bad names fail before anything is built, and so does a missing engine.
     let (tags, pushes) = plan::references(args)?;
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
@@ -74,6 +90,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
     .map_err(plan::Error::from)?;
     let plan = plan::resolve(args, &ws, &tuning)?;
     sink::check(&plan.sinks)?;
+    sink::check_collisions(&plan.sinks, args.metadata_file.as_deref())?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),

@@ -194,6 +194,39 @@ fn an_error_body_echoing_the_authorization_header_is_redacted() {
     }
 }
 
+/// Issue 19 §3: a registry error that quotes base64(password) alone (not the Basic
+/// `user:password`), in any of its four spellings, is redacted on stderr and in the results
+/// file.
+#[test]
+fn an_error_quoting_the_password_in_base64_alone_is_redacted() {
+    use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+    use base64::Engine as _;
+    for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+        let registry = Scripted::start(move |req, _| match (req.target.as_str(), req.header("Authorization")) {
+            (_, None) => Response::new(401).header("WWW-Authenticate", r#"Basic realm="r""#),
+            (_, Some(_)) if req.method == "HEAD" => Response::new(404),
+            (_, Some(auth)) => {
+                let basic = STANDARD.decode(auth.trim_start_matches("Basic ")).unwrap_or_default();
+                let password = String::from_utf8_lossy(&basic).split_once(':').map(|(_, p)| p.to_string());
+                let echoed = engine.encode(password.unwrap_or_default());
+                Response::new(403).json(&format!(
+                    r#"{{"errors":[{{"code":"DENIED","message":"password {echoed} is not valid here"}}]}}"#
+                ))
+            }
+        });
+        let p = Project::copy("hello");
+        let r = run(
+            &p,
+            &canary_env(&registry.host()),
+            &["--push", &format!("{}/app:1", registry.host()), "--metadata-file", "results.json"],
+        )
+        .failed();
+        assert!(r.stderr.contains("password <redacted> is not valid here"), "{}", r.stderr);
+        let results = std::fs::read_to_string(p.path().join("results.json")).unwrap();
+        assert!(results.contains("<redacted>"), "{results}");
+    }
+}
+
 // ---- Files ---------------------------------------------------------------------------------
 
 /// Item 5: `--tarball` into a character device or a FIFO streams into it and leaves it as it
@@ -1195,6 +1228,161 @@ fn odd_caches_outputs_answers_and_docker_hosts() {
     assert!(!r.stderr.contains("hunter2-secret") && r.stderr.contains("DOCKER_HOST"), "{}", r.stderr);
     let r = run(&p, &[("DOCKER_HOST", "ssh://user:hunter2-secret@host".to_string())], &["-t", "app:1"]).failed();
     assert!(!r.stderr.contains("hunter2-secret") && r.stderr.contains("ssh://host"), "{}", r.stderr);
+}
+
+// ---- Round two (issue 19) ------------------------------------------------------------------
+
+/// §2: `--password-stdin` reads at most 64 KiB (`yes |` once grew without bound) and waits at
+/// most the timeout for its input to end, saying what it waits for; both before the build.
+#[test]
+fn password_stdin_is_bounded_in_size_and_time() {
+    let p = Project::copy("hello");
+    let args = ["--username", "u", "--password-stdin", "--push", "127.0.0.1:1/app:1"];
+    let mut yes = Command::new("yes").stdout(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let r = Run::of(p.cmd().args(args).stdin(yes.stdout.take().unwrap())).failed();
+    let _ = yes.kill();
+    let _ = yes.wait();
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(r.stderr.contains("read more than 65536 bytes from standard input"), "{}", r.stderr);
+    assert!(r.stderr.contains("echo \"$TOKEN\" |"), "{}", r.stderr);
+    assert_nothing_built(&p);
+
+    // A writer that never ends the input.
+    let mut sleeper = Command::new("sleep").arg("100").stdout(Stdio::piped()).spawn().unwrap();
+    let started = Instant::now();
+    let r =
+        Run::of(p.cmd().args(args).env("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2").stdin(sleeper.stdout.take().unwrap()))
+            .failed();
+    let _ = sleeper.kill();
+    let _ = sleeper.wait();
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(r.stderr.contains("waiting for the password on standard input"), "{}", r.stderr);
+    assert!(r.stderr.contains("got no end of standard input within 2 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("CARGO_CONTAINERIZE_TIMEOUT_SECS"), "{}", r.stderr);
+    assert_nothing_built(&p);
+}
+
+/// §2: a base layer that keeps arriving, slowly, is not cut by the timeout (it once failed at
+/// the timeout with `error decoding response body`): only a stall is, and it says so.
+#[test]
+fn a_slow_base_download_is_bounded_by_stalls_not_by_total_time() {
+    let registry = Registry::plain();
+    let layout = tempfile::tempdir().unwrap();
+    common::bases::write_layout(layout.path(), "base", &common::bases::debug(&["amd64"]));
+    common::bases::copy(layout.path(), "base", &format!("docker://{}/base/debug:1", registry.host()), &[]);
+    // About 4 s for the busybox layer at this rate, twice the timeout.
+    let slow = FaultProxy::start(registry.port, Faults { throttle_blob_gets: Some(250_000), ..Default::default() });
+    let p = Project::copy("hello");
+    let envs = vec![("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let base = format!("{}/base/debug:1", slow.host());
+    let started = Instant::now();
+    let r = run(&p, &envs, &["--base", &base, "-o", "out"]).ok();
+    assert!(started.elapsed() > Duration::from_secs(2), "the download was not slow: {:?}", started.elapsed());
+    assert!(r.stdout.starts_with("out sha256:"), "{}", r.stdout);
+    assert!(slow.count(Kind::BlobGet) >= 2, "{:?}", slow.seen());
+}
+
+/// §2: a `docker:` base on an engine that never answers: the timeout and the words of a
+/// `--tag` run (it once waited 120 s in silence, then said to check the name).
+#[test]
+fn a_docker_base_on_a_silent_engine_times_out_as_a_tag_does() {
+    let silent = Silent::start();
+    let p = Project::copy("hello");
+    let envs =
+        vec![("DOCKER_HOST", format!("tcp://{}", silent.host())), ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let started = Instant::now();
+    let r = run(&p, &envs, &["--base", "docker:base/cc:12", "-o", "out"]).failed();
+    assert!(started.elapsed() < Duration::from_secs(20), "took {:?}", started.elapsed());
+    assert!(r.stderr.contains("waiting for the Docker engine to answer GET /images/base/cc:12/json"), "{}", r.stderr);
+    assert!(r.stderr.contains("no answer to GET /images/base/cc:12/json within 2 s"), "{}", r.stderr);
+    assert!(r.stderr.contains("CARGO_CONTAINERIZE_TIMEOUT_SECS"), "{}", r.stderr);
+    assert!(!r.stderr.contains("docker images"), "{}", r.stderr);
+    assert_nothing_built(&p);
+}
+
+/// §2: a `--metadata-file` FIFO nobody reads waits the run's timeout, in the words of
+/// `--tarball` (it once waited 30 s whatever the timeout, and suggested `docker load`).
+#[test]
+fn a_metadata_fifo_without_a_reader_waits_the_runs_timeout() {
+    let p = Project::copy("hello");
+    let fifo = p.path().join("results.fifo");
+    common::tool("mkfifo", &[fifo.to_str().unwrap()]);
+    let envs = vec![("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let r = run(&p, &envs, &["-o", "out", "--metadata-file", fifo.to_str().unwrap()]).failed();
+    assert!(r.stderr.contains("nothing read from the FIFO") && r.stderr.contains("within 2 s"), "{}", r.stderr);
+    assert!(!r.stderr.contains("docker load"), "{}", r.stderr);
+    assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+}
+
+/// §4: a run stopped by SIGINT writes the results file with the interruption as its error,
+/// instead of leaving the previous run's success in place.
+#[test]
+fn an_interrupted_run_replaces_the_last_results_with_its_interruption() {
+    let p = Project::copy("slow-build");
+    run(&p, &[], &["-o", "out", "--metadata-file", "results.json"]).ok();
+    let before: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("results.json")).unwrap()).unwrap();
+    assert!(before.get("error").is_none(), "{before}");
+    let marker = p.path().join("build-script.pid");
+    let mut child = p
+        .cmd()
+        .env("CC_SLOW_BUILD", &marker)
+        .args(["-o", "out", "--metadata-file", "results.json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !marker.exists() || std::fs::read_to_string(&marker).unwrap().is_empty() {
+        assert!(Instant::now() < deadline, "the build script never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    common::tool("kill", &["-INT", &child.id().to_string()]);
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let after: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("results.json")).unwrap()).unwrap();
+    assert!(after["error"].as_str().unwrap().contains("interrupted by SIGINT"), "{after}");
+    assert_eq!(after["destinations"], serde_json::json!([]), "{after}");
+}
+
+/// §4: no output may overwrite another (the results file once replaced the tarball or the
+/// layout's `index.json`, and the run still printed their digests): refused before the
+/// build; a file of its own in a layout's directory stays allowed.
+#[test]
+fn outputs_that_would_overwrite_each_other_are_refused_before_the_build() {
+    let p = Project::copy("hello");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--tarball", "app.tar", "--metadata-file", "app.tar"], "are the same file"),
+        (&["--tarball", "./x/../app.tar", "--metadata-file", "app.tar"], "are the same file"),
+        (&["--tarball", "-", "--metadata-file", "/dev/stdout"], "are the same file"),
+        (&["-o", "out", "--metadata-file", "out/index.json"], "one of the layout's own entries"),
+        (&["-o", "out", "--metadata-file", "out/oci-layout"], "one of the layout's own entries"),
+        (&["-o", "out", "--metadata-file", "out/blobs/sha256/x"], "one of the layout's own entries"),
+        (&["-o", "out", "--metadata-file", "out"], "the file would replace the layout"),
+        (&["-o", "out", "--tarball", "out/app.tar"], "a tarball inside a layout's directory"),
+    ];
+    std::fs::create_dir(p.path().join("x")).unwrap();
+    for (args, expected) in cases {
+        let r = Run::of(p.cmd().args(*args).stdout(Stdio::piped())).failed();
+        assert!(r.stderr.contains(expected), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains("give each output a path of its own"), "{args:?}: {}", r.stderr);
+        assert_nothing_built(&p);
+        assert!(!p.path().join("app.tar").exists() && !p.path().join("out").exists(), "{args:?} wrote an output");
+    }
+    // A results file beside the layout's entries is fine, and so is one through a symlink
+    // to another name.
+    let r = run(&p, &[], &["-o", "out", "--metadata-file", "out/run.json"]).ok();
+    assert!(r.stdout.starts_with("out sha256:"), "{}", r.stdout);
+    let results = std::fs::read_to_string(p.path().join("out/run.json")).unwrap();
+    assert!(results.contains("\"destinations\""), "{results}");
+    common::layout_index(&p.path().join("out"));
+    // A symlink that leads to the layout's index.json is seen through.
+    std::os::unix::fs::symlink("out/index.json", p.path().join("link.json")).unwrap();
+    let index = std::fs::read(p.path().join("out/index.json")).unwrap();
+    let r = run(&p, &[], &["-o", "out", "--metadata-file", "link.json"]).failed();
+    assert!(r.stderr.contains("one of the layout's own entries"), "{}", r.stderr);
+    assert_eq!(std::fs::read(p.path().join("out/index.json")).unwrap(), index);
 }
 
 // ---- Base images ---------------------------------------------------------------------------

@@ -71,3 +71,118 @@ fn created_follows_the_last_commit_of_the_package() {
     let (_, config) = build_layout(&p, None);
     assert_eq!(config["created"], "2024-02-03T04:05:06Z");
 }
+
+/// `fixture` copied, and built to a layout by the tool copied to `tool_dir`, with `envs`.
+fn build_with(tool_dir: &std::path::Path, fixture: &str, envs: &[(&str, &std::path::Path)], extra: &[&str]) -> String {
+    std::fs::create_dir_all(tool_dir).unwrap();
+    let tool = tool_dir.join("cargo-containerize");
+    if !tool.exists() {
+        std::fs::copy(common::bin(), &tool).unwrap();
+    }
+    let p = Project::copy(fixture);
+    let mut cmd = std::process::Command::new(&tool);
+    cmd.arg("containerize").current_dir(p.path()).stdin(std::process::Stdio::null());
+    common::isolate(&mut cmd, p.path());
+    cmd.env("SOURCE_DATE_EPOCH", "0").args(["-q", "-o", "out"]).args(extra);
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    let run = Run::of(&mut cmd).ok();
+    if extra.iter().any(|a| a.starts_with("--platform")) {
+        return run.digest();
+    }
+    // The `.dep-v0` data is in: the wrapper ran.
+    let layer = common::layout_manifest(&p.path().join("out"))["layers"].as_array().unwrap().last().unwrap().clone();
+    let blob = common::layout_blob(&p.path().join("out"), layer["digest"].as_str().unwrap());
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+    let binary = tar
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.header().entry_type().is_file())
+        .map(|mut e| {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut bytes).unwrap();
+            bytes
+        })
+        .unwrap();
+    assert!(binary.windows(b".dep-v0".len()).any(|w| w == b".dep-v0"), "no .dep-v0 section: the wrapper did not run");
+    run.digest()
+}
+
+/// Issue 19 §1: cargo hashes the rustc wrapper's name into the binary, so the tool's install
+/// path once changed the image. Two installs, two project paths, two homes: one digest.
+#[test]
+fn the_tool_installed_at_two_paths_builds_one_digest() {
+    let installs = tempfile::tempdir().unwrap();
+    let a = build_with(&installs.path().join("x"), "hello", &[], &[]);
+    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &[]);
+    assert_eq!(a, b, "the image depends on where the tool is installed");
+    // A -gnu build on a base (dynamically linked, another target).
+    let layout = tempfile::tempdir().unwrap();
+    common::bases::write_layout(layout.path(), "12", &common::bases::cc(false));
+    let base = format!("oci:{}:12", layout.path().display());
+    let gnu = ["--target", "x86_64-unknown-linux-gnu", "--base", &base];
+    let a = build_with(&installs.path().join("x"), "hello", &[], &gnu);
+    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &gnu);
+    assert_eq!(a, b, "the -gnu image depends on where the tool is installed");
+    // And a two-platform index.
+    let both = ["--platform", "linux/amd64,linux/arm64"];
+    let a = build_with(&installs.path().join("x"), "hello", &[], &both);
+    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &both);
+    assert_eq!(a, b, "the index depends on where the tool is installed");
+}
+
+/// Issue 19 §1: registry dependencies are unpacked under `$CARGO_HOME`; two homes with the
+/// same crates (offline) give one digest too.
+#[test]
+fn two_cargo_homes_build_one_digest() {
+    let fixture = common::fixtures().join("with-deps");
+    // The crates in the machine's cargo home first (the network is allowed for this).
+    Run::of(
+        std::process::Command::new("cargo")
+            .args(["fetch", "--locked", "--manifest-path"])
+            .arg(fixture.join("Cargo.toml")),
+    )
+    .ok();
+    let homes = tempfile::tempdir().unwrap();
+    let (home_a, home_b) = (homes.path().join("a/cargo"), homes.path().join("bb/cc/cargo"));
+    for home in [&home_a, &home_b] {
+        seed_cargo_home(home, &["itoa-1.0.11", "fnv-1.0.7", "autocfg-1.4.0"]);
+    }
+    let installs = tempfile::tempdir().unwrap();
+    let tool = installs.path().join("bin");
+    let a = build_with(&tool, "with-deps", &[("CARGO_HOME", &home_a)], &["--offline"]);
+    let b = build_with(&tool, "with-deps", &[("CARGO_HOME", &home_b)], &["--offline"]);
+    assert_eq!(a, b, "the image depends on CARGO_HOME");
+}
+
+/// A cargo home holding the machine's registry configuration and index, and only the
+/// `.crate` files named (as `name-version`).
+fn seed_cargo_home(home: &std::path::Path, crates: &[&str]) {
+    let real = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| std::path::PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cargo"));
+    std::fs::create_dir_all(home).unwrap();
+    for config in ["config.toml", "config"] {
+        if real.join(config).is_file() {
+            std::fs::copy(real.join(config), home.join(config)).unwrap();
+        }
+    }
+    let copy = |from: &std::path::Path, to: &std::path::Path| {
+        Run::of(std::process::Command::new("cp").arg("-a").arg(from).arg(to)).ok();
+    };
+    std::fs::create_dir_all(home.join("registry")).unwrap();
+    copy(&real.join("registry/index"), &home.join("registry/index"));
+    for source in std::fs::read_dir(real.join("registry/cache")).unwrap() {
+        let source = source.unwrap().path();
+        let into = home.join("registry/cache").join(source.file_name().unwrap());
+        std::fs::create_dir_all(&into).unwrap();
+        for name in crates {
+            let file = source.join(format!("{name}.crate"));
+            if file.is_file() {
+                std::fs::copy(&file, into.join(file.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+}

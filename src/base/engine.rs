@@ -19,17 +19,45 @@ use std::io::{self, Read};
 /// Entries of an exported image kept in memory (manifest.json, the config).
 const SMALL: u64 = 4 << 20;
 
-/// Imports the engine's image `name` into the store; returns its manifest digest.
-pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bool) -> Result<String, String> {
+/// Why an engine image could not be imported.
+#[derive(Debug)]
+pub(crate) enum ImportError {
+    /// The engine could not be reached, or did not answer in time.
+    Engine(daemon::Error),
+    /// The engine answered, but not with the image.
+    Image(String),
+}
+
+impl From<String> for ImportError {
+    fn from(message: String) -> ImportError {
+        ImportError::Image(message)
+    }
+}
+
+impl From<&str> for ImportError {
+    fn from(message: &str) -> ImportError {
+        ImportError::Image(message.to_string())
+    }
+}
+
+/// Imports the engine's image `name` into the store; returns its manifest digest. The
+/// engine is asked as a `--tag` run asks it: within the timeout, saying what it waits for.
+pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bool) -> Result<String, ImportError> {
     let shown = name.with_default_tag();
-    let what = |e: daemon::Error| e.to_string();
-    let (status, body) = daemon::get(&format!("/images/{shown}/json"), tuning).map_err(what)?;
-    let inspect = read_small(body).map_err(|e| e.to_string())?;
+    let _announce = (!quiet).then(|| {
+        crate::wait::Announce::after(
+            crate::wait::announce_after(tuning.timeout),
+            format!("waiting for the Docker engine to answer GET /images/{shown}/json"),
+        )
+    });
+    let (status, inspect) =
+        daemon::short_request("GET", &format!("/images/{shown}/json"), tuning).map_err(ImportError::Engine)?;
+    drop(_announce);
     if status == 404 {
-        return Err(format!("the Docker engine has no image {shown}"));
+        return Err(format!("the Docker engine has no image {shown}").into());
     }
     if status != 200 {
-        return Err(format!("the Docker engine answered {status} to GET /images/{shown}/json"));
+        return Err(format!("the Docker engine answered {status} to GET /images/{shown}/json").into());
     }
     let id = serde_json::from_slice::<Value>(&inspect)
         .ok()
@@ -46,15 +74,15 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     if !quiet {
         crate::say!("exporting {shown} from the Docker engine");
     }
-    let (status, body) = daemon::get(&format!("/images/{shown}/get"), tuning).map_err(what)?;
+    let (status, body) = daemon::get(&format!("/images/{shown}/get"), tuning).map_err(ImportError::Engine)?;
     if status != 200 {
-        return Err(format!("the Docker engine answered {status} to GET /images/{shown}/get"));
+        return Err(format!("the Docker engine answered {status} to GET /images/{shown}/get").into());
     }
     let digest = from_archive(body, store).map_err(|e| format!("reading the export of {shown}: {e}"))?;
     if digest.as_ref().is_some_and(|(_, config)| config != &id) {
-        return Err(format!("the export of {shown} is not image {id}; it changed meanwhile: run again"));
+        return Err(format!("the export of {shown} is not image {id}; it changed meanwhile: run again").into());
     }
-    let (manifest, _) = digest.ok_or("the export holds no image")?;
+    let (manifest, _) = digest.ok_or(ImportError::from("the export holds no image"))?;
     let _ = std::fs::create_dir_all(memo.parent().expect("has a parent"));
     let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(manifest.as_str().as_bytes()));
     Ok(manifest.to_string())

@@ -169,7 +169,7 @@ pub(crate) fn import_layout(dir: &Path, tag: Option<&str>, store: &Store) -> Res
             "{} has no image{}; it has: {}",
             dir.display(),
             tag.map(|t| format!(" named {t:?}")).unwrap_or_else(|| " without a tag (it holds several)".into()),
-            if names.is_empty() { "no named image".into() } else { names.join(", ") }
+            if names.is_empty() { "no named image".into() } else { crate::progress::some_of(&names, 20) }
         ));
     };
     let top = entry

@@ -120,7 +120,7 @@ pub(crate) enum Error {
     Registry { base: String, source: Box<registry::Error> },
     #[error("the base image {base} is {what}, not a container image")]
     NotAnImage { base: String, what: String },
-    #[error("the base image {base} has no image for {wanted}; it has: {}", if available.is_empty() { "none".to_string() } else { available.join(", ") })]
+    #[error("the base image {base} has no image for {wanted}; it has: {}", if available.is_empty() { "none".to_string() } else { crate::progress::some_of(available, 20) })]
     MissingPlatform { base: String, wanted: String, available: Vec<String> },
     #[error("the base image {base} is named by a tag, and --offline cannot resolve a tag to a digest")]
     OfflineTag { base: String },
@@ -130,6 +130,8 @@ pub(crate) enum Error {
     Malformed { base: String, message: String },
     #[error("cannot read the base image {base}: {message}")]
     Local { base: String, message: String },
+    #[error("cannot read the base image {base}: {source}")]
+    Engine { base: String, source: crate::sink::daemon::Error },
     #[error("cannot set up the registry client: {source}")]
     Client { source: Box<registry::Error> },
     #[error("cannot use the base image cache at {}: {source}", store.display())]
@@ -158,6 +160,11 @@ impl Error {
             }
             Error::Local { .. } => Some("check the directory: `skopeo inspect oci:DIR:TAG` should read it".into()),
             Error::Store { .. } => Some("set XDG_CACHE_HOME to a directory you can write".into()),
+            Error::Engine { source, .. } => source.hint().or_else(|| {
+                Some("check that the Docker engine answers (`docker info`); for a slow one, raise \
+                      CARGO_CONTAINERIZE_TIMEOUT_SECS"
+                    .into())
+            }),
             Error::Malformed { .. } | Error::Client { .. } => None,
         }
     }
@@ -223,8 +230,10 @@ pub(crate) fn resolve(
             fetch::Runtime::new(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
         }
         BaseRef::Engine { name, .. } => {
-            let top = engine::import(name, &store, &opts.tuning, opts.quiet)
-                .map_err(|message| Error::Local { base: shown.clone(), message })?;
+            let top = engine::import(name, &store, &opts.tuning, opts.quiet).map_err(|e| match e {
+                engine::ImportError::Engine(source) => Error::Engine { base: shown.clone(), source },
+                engine::ImportError::Image(message) => Error::Local { base: shown.clone(), message },
+            })?;
             fetch::Runtime::new(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
         }
     };

@@ -30,6 +30,12 @@ use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+/// A path as it can be compared with another: absolute, with every symlink followed (see
+/// [`resolve_links`]); as given, made absolute, when it cannot be resolved.
+pub(crate) fn comparable(path: &Path) -> PathBuf {
+    resolve_links(path).map(|(p, _)| p).unwrap_or_else(|_| std::path::absolute(path).unwrap_or(path.to_path_buf()))
+}
+
 /// The directory a path lives in (`.` for a bare file name).
 pub(crate) fn parent_of(path: &Path) -> PathBuf {
     match path.parent() {

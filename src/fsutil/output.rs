@@ -283,7 +283,7 @@ fn open_stream(path: &Path, timeout: Duration) -> io::Result<File> {
         io::Error::new(
             io::ErrorKind::TimedOut,
             format!(
-                "nothing read from the FIFO {} within {} s; start its reader (e.g. `docker load < {0}`) first",
+                "nothing read from the FIFO {} within {} s; start the process that reads it first",
                 path.display(),
                 timeout.as_secs()
             ),

@@ -17,6 +17,9 @@ impl Platform {
 
     /// The platform a Rust target triple builds for, when it is a Linux target we know.
     pub(crate) fn of_target(triple: &str) -> Option<Platform> {
+        if !is_triple(triple) {
+            return None;
+        }
         let mut parts = triple.split('-');
         let arch = parts.next()?;
         if !triple.contains("-linux-") {
@@ -36,6 +39,14 @@ impl Platform {
         };
         Some(Platform::linux(architecture, variant))
     }
+}
+
+/// Whether `text` is made of what target triples are made of (a glibc version suffix, as
+/// in `x86_64-unknown-linux-gnu.2.31`, included), and nothing else.
+pub(crate) fn is_triple(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 128
+        && text.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// The platforms we build, with their Rust musl targets.
@@ -121,6 +132,12 @@ mod tests {
         assert_eq!(p("armv7-unknown-linux-musleabihf").as_deref(), Some("linux/arm/v7"));
         assert_eq!(p("i686-unknown-linux-musl").as_deref(), Some("linux/386"));
         assert_eq!(p("x86_64-pc-windows-msvc"), None);
+        assert_eq!(p("x86_64-unknown-linux-gnu.2.31").as_deref(), Some("linux/amd64"));
+        for hostile in
+            ["x86_64-unknown-linux-musl\nfoo", "x86_64-unknown-linux-musl ", "x86_64-unknown-linux-m\u{e9}", ""]
+        {
+            assert_eq!(p(hostile), None, "{hostile:?}");
+        }
     }
 
     #[test]

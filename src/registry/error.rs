@@ -234,6 +234,12 @@ fn network_hint(registry: &str, kind: Failure) -> Option<String> {
              another service); for a slow one, raise CARGO_CONTAINERIZE_TIMEOUT_SECS"
         ));
     }
+    if kind == Failure::Stalled {
+        return Some(format!(
+            "{registry} stopped sending or taking data: check the connection to it; on a slow link, raise \
+             CARGO_CONTAINERIZE_STALL_SECS (how long a transfer may make no progress)"
+        ));
+    }
     if kind == Failure::Tls {
         return Some(format!(
             "the TLS certificate of {registry} is not trusted; pass its CA certificate with --ca-cert FILE (PEM) or SSL_CERT_FILE, or use --insecure-registry {registry} for a plain-HTTP registry"

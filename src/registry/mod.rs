@@ -116,6 +116,9 @@ pub fn push_blocking(
     progress: &Progress,
 ) -> Vec<Result<Digest, Error>> {
     push_artifact_blocking(&Artifact::Image(image.clone()), references, &[], opts, progress)
+        .into_iter()
+        .map(|r| r.map(|p| p.digest))
+        .collect()
 }
 
 /// Pushes an image or, for several platforms, each platform's manifest by digest and then
@@ -127,7 +130,7 @@ pub(crate) fn push_artifact_blocking(
     referrers: &[Referrer],
     opts: &PushOptions,
     progress: &Progress,
-) -> Vec<Result<Digest, Error>> {
+) -> Vec<Result<Pushed, Error>> {
     let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
@@ -156,6 +159,14 @@ fn io_error(what: &str, e: &std::io::Error) -> Error {
     Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
 }
 
+/// What a reference got: the digest of the top manifest the registry stored, and whether
+/// the referrers were attached beside it.
+#[derive(Debug)]
+pub(crate) struct Pushed {
+    pub(crate) digest: Digest,
+    pub(crate) documents: bool,
+}
+
 /// The async core of [`push_artifact_blocking`]: the artifact under every reference, then
 /// its `referrers` once per repository.
 pub(crate) async fn push_artifact(
@@ -164,7 +175,7 @@ pub(crate) async fn push_artifact(
     referrers: &[Referrer],
     opts: &PushOptions,
     progress: &Progress,
-) -> Vec<Result<Digest, Error>> {
+) -> Vec<Result<Pushed, Error>> {
     let transport = match Transport::new(&opts.client_options()) {
         Ok(t) => t,
         // The same setup error for every reference (the first keeps its source).
@@ -179,22 +190,43 @@ pub(crate) async fn push_artifact(
     // Per registry, the repositories that already hold every blob (mount sources).
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
-    let mut attached: Vec<(String, String)> = Vec::new();
+    // Per (registry, repository): whether the documents attached there.
+    let mut attached: HashMap<(String, String), bool> = HashMap::new();
     for reference in references {
-        let mut result =
+        let pushed =
             push_one(&transport, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
-        if let (Ok(digest), false) = (&result, referrers.is_empty()) {
-            let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
-            let key = (target.registry.clone(), target.repository.clone());
-            if !attached.contains(&key) {
-                attached.push(key);
-                let session = &sessions[&target.registry];
-                let outcome = attach(session, &target, artifact, digest, referrers, opts).await;
-                if let Err(e) = outcome {
-                    result = Err(e);
-                }
+        let result = match pushed {
+            Ok(digest) if !referrers.is_empty() => {
+                let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
+                let key = (target.registry.clone(), target.repository.clone());
+                let documents = match attached.get(&key) {
+                    Some(done) => *done,
+                    None => {
+                        let session = &sessions[&target.registry];
+                        // The image is in, under its tag: documents that would not attach
+                        // are a warning, and the destination is reported with its digest.
+                        let done = match attach(session, &target, artifact, &digest, referrers, opts).await {
+                            Ok(()) => true,
+                            Err(e) => {
+                                crate::say!(
+                                    "warning: {}/{}: the SBOM and provenance were not attached: {}; the image \
+                                     itself was pushed",
+                                    target.registry,
+                                    target.repository,
+                                    crate::redact::redact(&e.to_string())
+                                );
+                                false
+                            }
+                        };
+                        attached.insert(key, done);
+                        done
+                    }
+                };
+                Ok(Pushed { digest, documents })
             }
-        }
+            Ok(digest) => Ok(Pushed { digest, documents: false }),
+            Err(e) => Err(e),
+        };
         results.push(result);
     }
     results

@@ -132,40 +132,64 @@ async fn listed_by_api(s: &Session<'_>, repo: &str, subject: &Digest) -> Result<
     }
 }
 
-/// The referrers tag schema: merges `ours` into the index under `sha256-<hex>`.
+/// The referrers tag schema: merges `ours` into the index under `sha256-<hex>`. A tag that
+/// holds something else than an index is not written over: it is said what it holds.
 async fn tag_schema(s: &Session<'_>, repo: &str, subject: &Digest, ours: &[&Referrer]) -> Result<(), Error> {
     let tag = fallback_tag(subject);
     let scopes = [auth::push_scope(repo)];
+    let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let bad = |message: String| Error::Protocol {
+        registry: s.registry.clone(),
+        request: super::transport::request(&reqwest::Method::PUT, url.as_str()),
+        message,
+    };
+    let not_an_index = |what: String| {
+        bad(format!(
+            "the referrers tag {tag} holds {what}, not an index of referrers, so it was not written over; delete that \
+             tag, or push to a registry with the referrers API"
+        ))
+    };
     for _ in 0..TAG_SCHEMA_ATTEMPTS {
-        let existing = current(s, repo, &tag).await?;
+        let existing = match current(s, repo, &tag).await? {
+            Found::Index(index) => index,
+            Found::Other(what) => return Err(not_an_index(what)),
+        };
         let Some(merged) = merged(existing, ours) else { return Ok(()) };
         let index = Blob::from_bytes(MEDIA_TYPE_OCI_INDEX, canonical_json(&merged));
         upload::put_manifest(s, repo, &scopes, &tag, &index).await?;
         // Read again: a concurrent writer may have replaced it between our read and write.
-        if merged_entries_present(&current(s, repo, &tag).await?, ours) {
-            return Ok(());
+        match current(s, repo, &tag).await? {
+            Found::Index(now) if merged_entries_present(&now, ours) => return Ok(()),
+            Found::Index(_) => {}
+            Found::Other(what) => return Err(not_an_index(format!("{what} after our write"))),
         }
     }
-    Err(Error::Protocol {
-        registry: s.registry.clone(),
-        request: super::transport::request(
-            &reqwest::Method::PUT,
-            s.url(&format!("/v2/{repo}/manifests/{tag}")).as_str(),
-        ),
-        message: format!("the referrers index kept losing our entries to another writer ({TAG_SCHEMA_ATTEMPTS} tries)"),
-    })
+    Err(bad(format!("the referrers index kept losing our entries to another writer ({TAG_SCHEMA_ATTEMPTS} tries)")))
+}
+
+/// What a referrers tag holds.
+enum Found {
+    /// An index (an empty one when there is none yet).
+    Index(Value),
+    /// Something else, described.
+    Other(String),
 }
 
 /// The index under `tag`, or an empty one when there is none yet.
-async fn current(s: &Session<'_>, repo: &str, tag: &str) -> Result<Value, Error> {
-    match pull::get_manifest(s, repo, tag).await {
-        Ok(m) => Ok(serde_json::from_slice::<Value>(&m.bytes)
-            .ok()
-            .filter(|v| v.get("manifests").is_some_and(Value::is_array))
-            .unwrap_or_else(empty)),
-        Err(e) if e.status() == Some(404) => Ok(empty()),
-        Err(e) => Err(e),
-    }
+async fn current(s: &Session<'_>, repo: &str, tag: &str) -> Result<Found, Error> {
+    let bytes = match pull::get_manifest(s, repo, tag).await {
+        Ok(m) => m.bytes,
+        Err(e) if e.status() == Some(404) => return Ok(Found::Index(empty())),
+        Err(e) => return Err(e),
+    };
+    Ok(match serde_json::from_slice::<Value>(&bytes) {
+        Ok(v) if v.get("manifests").is_some_and(Value::is_array) => Found::Index(v),
+        Ok(v) => Found::Other(match v.get("mediaType").and_then(Value::as_str) {
+            Some(kind) => format!("a manifest of type {}", crate::redact::server_text(kind, 100)),
+            None => "JSON that is not an index".into(),
+        }),
+        Err(_) => Found::Other(format!("{} bytes that are not JSON", bytes.len())),
+    })
 }
 
 fn empty() -> Value {

@@ -261,27 +261,32 @@ impl Transport {
         if let Some(body) = body {
             req = req.body(body);
         }
-        if let Some(timeout) = timeout {
-            req = req.timeout(timeout);
-        }
+        // The timeout bounds the wait for the answer's head only: a body is read within a
+        // time of its own (`body`), or, for a blob, as long as it keeps coming (`get_blob`).
         let sent = req.send();
         tokio::pin!(sent);
         let result = match timeout {
             Some(timeout) => {
                 let announce = announce_after(timeout);
-                tokio::select! {
-                    result = &mut sent => result,
-                    () = tokio::time::sleep(announce) => {
-                        if !self.quiet {
-                            crate::say!(
-                                "waiting for {registry} to answer {method} {} ({} s so far; giving up after {} s)",
-                                redact_url(url),
-                                announce.as_secs_f64().round(),
-                                timeout.as_secs()
-                            );
+                let waited = async {
+                    tokio::select! {
+                        result = &mut sent => result,
+                        () = tokio::time::sleep(announce) => {
+                            if !self.quiet {
+                                crate::say!(
+                                    "waiting for {registry} to answer {method} {} ({} s so far; giving up after {} s)",
+                                    redact_url(url),
+                                    announce.as_secs_f64().round(),
+                                    timeout.as_secs()
+                                );
+                            }
+                            (&mut sent).await
                         }
-                        sent.await
                     }
+                };
+                match tokio::time::timeout(timeout, waited).await {
+                    Ok(result) => result,
+                    Err(_) => return Err(timed_out(registry, &method, url, timeout)),
                 }
             }
             None => sent.await,
@@ -336,8 +341,8 @@ impl Transport {
 }
 
 impl Transport {
-    /// Reads a response's body, at most `limit` bytes, within the timeout (which reqwest
-    /// applies to the body too), saying on stderr once the wait passes a few seconds.
+    /// Reads a response's body, at most `limit` bytes, within the timeout, saying on stderr
+    /// once the wait passes a few seconds.
     pub(crate) async fn body(
         &self,
         registry: &str,
@@ -358,18 +363,20 @@ impl Transport {
             Ok::<_, reqwest::Error>(body)
         };
         tokio::pin!(read);
-        let result = tokio::select! {
-            r = &mut read => r,
-            () = tokio::time::sleep(announce) => {
-                if !self.quiet {
-                    crate::say!("waiting for {registry} to finish answering {method} {} ({} s so far)", redact_url(url), announce.as_secs());
-                }
-                // reqwest's own deadline for this request bounds the rest.
-                match tokio::time::timeout(self.tuning.timeout, &mut read).await {
-                    Ok(r) => r,
-                    Err(_) => return Err(timed_out(registry, method, url, self.tuning.timeout)),
+        let waited = async {
+            tokio::select! {
+                r = &mut read => r,
+                () = tokio::time::sleep(announce) => {
+                    if !self.quiet {
+                        crate::say!("waiting for {registry} to finish answering {method} {} ({} s so far)", redact_url(url), announce.as_secs());
+                    }
+                    (&mut read).await
                 }
             }
+        };
+        let result = match tokio::time::timeout(self.tuning.timeout, waited).await {
+            Ok(r) => r,
+            Err(_) => return Err(timed_out(registry, method, url, self.tuning.timeout)),
         };
         let body = result.map_err(|e| network_error(registry, method, url, e, Some(self.tuning.timeout)))?;
         if body.len() > limit {

@@ -94,7 +94,8 @@ impl Documents {
             }
         }
         if provenance {
-            docs.git = git(&plan.package_dir, revision(plan), timeout);
+            let verbose = plan.builds.first().is_some_and(|b| b.build.verbose > 0);
+            docs.git = git(&plan.package_dir, revision(plan), timeout, verbose);
             docs.lock_digest = std::fs::read(plan.workspace_root.join("Cargo.lock"))
                 .ok()
                 .map(|b| crate::image::digest::Digest::of(&b).to_string());
@@ -263,12 +264,13 @@ pub(crate) fn extras(parent: Option<&Parent>, ca_bundle: bool) -> Extras {
     }
 }
 
-/// The git remote (user information removed; a local path is not shown) and commit of
-/// `dir`, when it is in git; git gets `timeout` to answer.
+/// The git remote (see [`public_remote`]) and commit of `dir`, when it is in git; git gets
+/// `timeout` to answer.
 pub(crate) fn git(
     dir: &std::path::Path,
     revision: Option<&str>,
     timeout: std::time::Duration,
+    verbose: bool,
 ) -> Option<(Option<String>, String)> {
     let commit = revision?.to_string();
     let child = std::process::Command::new("git")
@@ -283,7 +285,81 @@ pub(crate) fn git(
         .and_then(|c| crate::wait::output_within(c, timeout, None).ok().flatten())
         .filter(|o| o.status.success())
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-        .filter(|r| !r.is_empty() && !r.starts_with('/') && !r.starts_with("file:") && !r.starts_with('.'))
-        .map(|r| crate::registry::error::redact_url(&r));
-    Some((remote, commit))
+        .filter(|r| !r.is_empty());
+    let public = remote.as_deref().and_then(public_remote);
+    if verbose && remote.is_some() && public.is_none() {
+        crate::say!(
+            "the provenance names no git remote: origin's URL is a local path, or not a plain URL of a host and \
+             a path (it may hold credentials), so it is left out"
+        );
+    }
+    Some((remote.and(public), commit))
+}
+
+/// A git remote as the provenance may show it: `scheme://host[:port]/path` of a URL (its
+/// user, password, query and fragment dropped), or `ssh://host/path` of an scp-like
+/// `[git@]host:path` whose every part is plainly a host name and a path. Anything else
+/// (a local path, an scp-like form with another user, or characters that make git read it
+/// otherwise: `alice:SECRET@host:repo` is host `alice`, path `SECRET@host:repo`) gives
+/// `None`: a secret is never guessed around.
+pub(crate) fn public_remote(remote: &str) -> Option<String> {
+    let path_chars = |p: &str| {
+        !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/' | b'~'))
+    };
+    let host_chars =
+        |h: &str| !h.is_empty() && h.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-'));
+    if let Some((scheme, _)) = remote.split_once("://") {
+        if !matches!(scheme, "https" | "http" | "ssh" | "git" | "git+ssh") {
+            return None;
+        }
+        let url = reqwest::Url::parse(remote).ok()?;
+        let host = url.host_str()?;
+        let ip = host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok();
+        if !ip && !host_chars(host) {
+            return None;
+        }
+        let port = url.port().map(|p| format!(":{p}")).unwrap_or_default();
+        let path = url.path();
+        return path_chars(path).then(|| format!("{scheme}://{host}{port}{path}"));
+    }
+    // scp-like: `[user@]host:path`, as git reads it when a `:` comes before any `/`.
+    let (authority, path) = remote.split_once(':')?;
+    if authority.contains('/') {
+        return None;
+    }
+    let host = match authority.split_once('@') {
+        Some(("git", host)) => host,
+        Some(_) => return None,
+        None => authority,
+    };
+    (host_chars(host) && path_chars(path)).then(|| format!("ssh://{host}/{}", path.trim_start_matches('/')))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::public_remote;
+
+    #[test]
+    fn a_remote_is_recorded_only_when_it_plainly_holds_no_secret() {
+        let cases = [
+            ("https://github.com/acme/app.git", Some("https://github.com/acme/app.git")),
+            ("https://ci:s3cret@git.example/acme/app.git", Some("https://git.example/acme/app.git")),
+            ("https://git.example/acme/app.git#SECRET", Some("https://git.example/acme/app.git")),
+            ("https://git.example/acme/app.git?access_token=SECRET", Some("https://git.example/acme/app.git")),
+            ("ssh://git@git.example:2222/acme/app.git", Some("ssh://git.example:2222/acme/app.git")),
+            ("git@github.com:acme/app.git", Some("ssh://github.com/acme/app.git")),
+            ("git.example:/srv/app.git", Some("ssh://git.example/srv/app.git")),
+            ("alice:SECRET@host:org/repo.git", None),
+            ("alice@host:org/repo.git", None),
+            ("host:org/repo.git#SECRET", None),
+            ("https://git.example/acme/SECRET@x:y", None),
+            ("/srv/git/app.git", None),
+            ("../app", None),
+            ("file:///srv/app.git", None),
+            ("ext::sh -c evil", None),
+        ];
+        for (remote, want) in cases {
+            assert_eq!(public_remote(remote).as_deref(), want, "{remote}");
+        }
+    }
 }

@@ -240,7 +240,7 @@ fn tag(id: &crate::image::digest::Digest, reference: &Reference, tuning: &Tuning
 }
 
 /// A request with no body, and its whole (bounded) answer, within the timeout.
-fn short_request(method: &str, path: &str, tuning: &Tuning) -> Result<(u16, Vec<u8>), Error> {
+pub(crate) fn short_request(method: &str, path: &str, tuning: &Tuning) -> Result<(u16, Vec<u8>), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
     let timeout = tuning.timeout;

@@ -22,6 +22,8 @@ pub(crate) enum Error {
     Archive { path: PathBuf, source: io::Error },
     #[error(transparent)]
     Daemon(#[from] daemon::Error),
+    #[error("{first} and {second} {problem}")]
+    Collision { first: String, second: String, problem: &'static str, metadata_file: bool },
     /// A sink was handed an image whose layers are not compressed; a bug of ours.
     #[error("internal error: this destination needs the compressed image")]
     NeedsCompressed,
@@ -30,6 +32,12 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
+            Error::Archive { path, source } if source.kind() == io::ErrorKind::TimedOut => Some(format!(
+                "start its reader first and keep it reading, e.g. `docker load < {}` in another shell; the waits \
+                 are CARGO_CONTAINERIZE_TIMEOUT_SECS (for a reader to come) and CARGO_CONTAINERIZE_STALL_SECS \
+                 (for it to read on)",
+                path.display()
+            )),
             Error::Layout { source, .. } | Error::Archive { source, .. } => match source.kind() {
                 io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => {
                     Some("choose a path you can write to".into())
@@ -40,6 +48,11 @@ impl Error {
                 _ => None,
             },
             Error::Daemon(e) => e.hint(),
+            Error::Collision { .. } => Some(
+                "give each output a path of its own; a file beside a layout's own entries (e.g. -o out \
+                 --metadata-file out/run.json) is fine"
+                    .into(),
+            ),
             Error::NeedsCompressed => None,
         }
     }
@@ -53,6 +66,56 @@ pub(crate) fn check(sinks: &[SinkSpec]) -> Result<(), Error> {
             SinkSpec::Layout { dir, .. } => check_paths(Some(dir), None)?,
             SinkSpec::Archive { path, .. } => check_paths(None, Some(path))?,
             SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {}
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before the build, that no output would overwrite another: two outputs at one
+/// path (standard output included), a file at one of a layout's own entries (`index.json`,
+/// `oci-layout`, `blobs/...`) or at the layout directory itself, and a tarball inside a
+/// layout. Other files in a layout's directory are left alone by the layout, so they are
+/// allowed.
+pub(crate) fn check_collisions(sinks: &[SinkSpec], metadata_file: Option<&Path>) -> Result<(), Error> {
+    let mut files: Vec<(String, &Path)> = Vec::new();
+    let mut layouts: Vec<(String, &Path)> = Vec::new();
+    for spec in sinks {
+        match spec {
+            SinkSpec::Layout { dir, .. } => layouts.push((format!("the layout {}", dir.display()), dir)),
+            SinkSpec::Archive { path, .. } => files.push((format!("--tarball {}", path.display()), path)),
+            SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {}
+        }
+    }
+    if let Some(path) = metadata_file {
+        files.push((format!("--metadata-file {}", path.display()), path));
+    }
+    let collision = |first: &str, second: &str, problem| Error::Collision {
+        first: first.into(),
+        second: second.into(),
+        problem,
+        metadata_file: first.starts_with("--metadata-file") || second.starts_with("--metadata-file"),
+    };
+    for (i, (name, path)) in files.iter().enumerate() {
+        let file = fsutil::comparable(path);
+        for (other, other_path) in &files[i + 1..] {
+            let both_stdout = fsutil::is_stdout_path(path) && fsutil::is_stdout_path(other_path);
+            if both_stdout || file == fsutil::comparable(other_path) {
+                return Err(collision(name, other, "are the same file: one would overwrite the other"));
+            }
+        }
+        for (layout, dir) in &layouts {
+            let dir = fsutil::comparable(dir);
+            let Ok(inside) = file.strip_prefix(&dir) else { continue };
+            let problem = if inside.as_os_str().is_empty() {
+                "are the same path: the file would replace the layout"
+            } else if matches!(inside.to_str(), Some("index.json" | "oci-layout")) || inside.starts_with("blobs") {
+                "collide: the file would replace one of the layout's own entries"
+            } else if name.starts_with("--tarball") {
+                "collide: a tarball inside a layout's directory is not part of the layout; write it elsewhere"
+            } else {
+                continue;
+            };
+            return Err(collision(name, layout, problem));
         }
     }
     Ok(())

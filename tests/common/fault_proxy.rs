@@ -45,6 +45,9 @@ pub struct Faults {
     /// Answer 201 to writes of a referrers tag-schema index (`/manifests/sha256-...`)
     /// without passing them on: as if another writer replaced each one at once.
     pub lose_tag_schema_writes: bool,
+    /// Send blob downloads (`GET .../blobs/<digest>`) at about this many bytes a second: a
+    /// slow link that keeps moving.
+    pub throttle_blob_gets: Option<u64>,
 }
 
 /// What a request was, by method and path.
@@ -472,7 +475,23 @@ fn forward<R: BufRead>(
     // Recorded before the client can see the answer, so counts are final when a push returns.
     record(s, kind, status, false);
     client.write_all(resp_head.as_bytes())?;
-    std::io::copy(&mut upr, client)?;
+    match s.faults.throttle_blob_gets {
+        Some(rate) if kind == Kind::BlobGet => {
+            // A tenth of the rate every tenth of a second.
+            let mut piece = vec![0; (rate / 10).max(1) as usize];
+            loop {
+                let n = upr.read(&mut piece)?;
+                if n == 0 {
+                    break;
+                }
+                client.write_all(&piece[..n])?;
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+        _ => {
+            std::io::copy(&mut upr, client)?;
+        }
+    }
     let _ = client.shutdown(Shutdown::Both);
     Ok(status)
 }

@@ -98,8 +98,8 @@ pub fn isolate(c: &mut Command, home: &Path) {
 pub const CANARY_USER: &str = "canary";
 pub const CANARY_PASSWORD: &str = "Canary-Pa55word-7f3b1c9e";
 
-/// The canary and the forms it travels in (Basic `user:password`, base64 with and without
-/// padding, URL-safe).
+/// The canary and the forms it travels in (Basic `user:password`, and base64 of either
+/// with and without padding, URL-safe).
 pub fn canary_forms() -> Vec<String> {
     use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
     use base64::Engine;
@@ -107,6 +107,7 @@ pub fn canary_forms() -> Vec<String> {
     let mut forms = vec![CANARY_PASSWORD.to_string()];
     for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
         forms.push(engine.encode(&raw));
+        forms.push(engine.encode(CANARY_PASSWORD));
     }
     forms
 }
