@@ -48,6 +48,8 @@ pub(crate) enum LayersError {
     Io(std::io::Error),
     /// The base's files could not be read (to see whether it has a CA bundle).
     Base(crate::error::Error),
+    /// An included file could not be read.
+    Include(std::io::Error),
 }
 
 impl From<std::io::Error> for LayersError {
@@ -91,7 +93,7 @@ pub(crate) fn layer_contents(
     }
     if !plan.image.includes.is_empty() {
         let listed: Vec<String> = plan.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
-        let contents = image::include::contents(&plan.image.includes, bin)?;
+        let contents = image::include::contents(&plan.image.includes, bin).map_err(LayersError::Include)?;
         layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
     }
     let (digest, size) = cache.file_digest(&built.executable)?;

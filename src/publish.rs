@@ -97,6 +97,7 @@ pub(crate) fn assemble_and_publish(
         layer_lists.push(layer_contents(plan, pb, b, &cache, parent_of(i), base_has_ca).map_err(|e| match e {
             assemble::LayersError::Io(e) => assemble_err(e),
             assemble::LayersError::Base(e) => e,
+            assemble::LayersError::Include(e) => crate::plan::Error::Include { message: e.to_string() }.into(),
         })?);
     }
     let ca_added: Vec<bool> =

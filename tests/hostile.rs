@@ -1385,6 +1385,150 @@ fn outputs_that_would_overwrite_each_other_are_refused_before_the_build() {
     assert_eq!(std::fs::read(p.path().join("out/index.json")).unwrap(), index);
 }
 
+/// §7: a `--target` holding a newline (it once reached `rustup target add` and its
+/// backtrace); an include of a /proc file (once "changed while the image was being
+/// assembled", headed by the binary's path): both refused before the build, naming what.
+#[test]
+fn a_target_with_a_newline_and_an_include_from_proc_are_refused_before_the_build() {
+    let p = Project::copy("hello");
+    let r = run(&p, &[], &["--target", "x86_64-unknown-linux-musl\nevil", "-o", "out"]).failed();
+    assert!(r.stderr.contains("a target triple holds only ASCII letters, digits"), "{}", r.stderr);
+    assert!(!r.stderr.contains("backtrace") && !r.stderr.contains("rustup"), "{}", r.stderr);
+    assert_nothing_built(&p);
+
+    let r = run(&p, &[], &["--allow-include-outside", "--include", "/proc/self/status:/status", "-o", "out"]).failed();
+    assert!(
+        r.stderr.contains("an included file cannot be copied: /proc/")
+            && r.stderr.contains("/status is a file of /proc"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("copy it into the project"), "{}", r.stderr);
+    assert!(!r.stderr.contains("target/"), "headed by the binary: {}", r.stderr);
+    assert_nothing_built(&p);
+}
+
+/// §7: a base index of 10,000 foreign platforms once made a 159 KB error line: the list is
+/// bounded.
+#[test]
+fn a_base_with_thousands_of_platforms_gives_a_short_error() {
+    let layout = tempfile::tempdir().unwrap();
+    let manifest = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a","size":2},"layers":[]}"#;
+    let digest = format!("sha256:{}", sha256_hex(manifest));
+    let blobs = layout.path().join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    std::fs::write(blobs.join(digest.trim_start_matches("sha256:")), manifest).unwrap();
+    std::fs::write(blobs.join("44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"), b"{}").unwrap();
+    let entries: Vec<serde_json::Value> = (0..10_000)
+        .map(|i| {
+            serde_json::json!({"mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": digest,
+                "size": manifest.len(), "platform": {"os": "linux", "architecture": format!("arch{i}")}})
+        })
+        .collect();
+    let index = serde_json::json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json", "manifests": entries});
+    let index = serde_json::to_vec(&index).unwrap();
+    let index_digest = sha256_hex(&index);
+    std::fs::write(blobs.join(&index_digest), &index).unwrap();
+    std::fs::write(layout.path().join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+    let top = serde_json::json!({"schemaVersion": 2, "manifests": [{"mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": format!("sha256:{index_digest}"), "size": index.len(), "annotations": {"org.opencontainers.image.ref.name": "many"}}]});
+    std::fs::write(layout.path().join("index.json"), top.to_string()).unwrap();
+    let p = Project::copy("hello");
+    let r = run(&p, &[], &["--base", &format!("oci:{}:many", layout.path().display()), "-o", "out"]).failed();
+    assert!(
+        r.stderr.contains("has no image for linux/amd64; it has: linux/arch0, linux/arch1"),
+        "{}",
+        &r.stderr[..2000.min(r.stderr.len())]
+    );
+    assert!(r.stderr.contains("and 9980 more"), "{}", &r.stderr[..2000.min(r.stderr.len())]);
+    assert!(r.stderr.len() < 4000, "{} bytes of error", r.stderr.len());
+    assert_nothing_built(&p);
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    format!("{:x}", sha2::Sha256::digest(bytes))
+}
+
+/// §4: a registry that answers 500 to the documents' manifests still holds the image under
+/// its tag: the destination is reported with its digest (stdout and results file), and the
+/// missing documents are a warning (it once exited 1 with no digest).
+#[test]
+fn documents_the_registry_will_not_take_leave_the_pushed_image_reported() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { fail_manifests_by_digest: true, ..Default::default() });
+    let p = Project::copy("hello");
+    let envs = vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".to_string())];
+    let reference = format!("{}/app:1", proxy.host());
+    let r = run(&p, &envs, &["--push", &reference, "--metadata-file", "results.json"]).ok();
+    let line = format!("{}/app@sha256:", proxy.host());
+    assert!(r.stdout.starts_with(&line), "{}", r.stdout);
+    assert!(r.stderr.contains("the SBOM and provenance were not attached"), "{}", r.stderr);
+    assert!(r.stderr.contains("the image itself was pushed"), "{}", r.stderr);
+    let digest = r.stdout.trim().rsplit_once('@').unwrap().1.to_string();
+    assert_eq!(skopeo_digest(&registry, "app:1", &["--tls-verify=false"]), digest);
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(p.path().join("results.json")).unwrap()).unwrap();
+    let entry = &results["destinations"][0];
+    assert_eq!(entry["digest"], digest.as_str(), "{results}");
+    assert_eq!(entry["referrers"], serde_json::json!([]), "documents not attached are not listed: {results}");
+    assert!(entry.get("error").is_none(), "{results}");
+}
+
+/// §4: a referrers tag (`sha256-<hex>`) that holds garbage, or an image manifest, is said for
+/// what it holds, and not written over (it was once reported as another writer winning 5
+/// times).
+#[test]
+fn a_referrers_tag_holding_something_else_is_named_and_kept() {
+    let image =
+        br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+    for (body, said) in [
+        (b"\x00\x01 not json at all".to_vec(), "18 bytes that are not JSON"),
+        (image.to_vec(), "a manifest of type application/vnd.oci.image.manifest.v1+json"),
+    ] {
+        let registry = Registry::plain();
+        let proxy = FaultProxy::start(registry.port, Faults { tag_schema_body: Some(body), ..Default::default() });
+        let p = Project::copy("hello");
+        let r = run(&p, &[], &["--push", &format!("{}/app:1", proxy.host())]).ok();
+        assert!(r.stderr.contains(&format!("holds {said}")), "{}", r.stderr);
+        assert!(r.stderr.contains("not an index of referrers, so it was not written over"), "{}", r.stderr);
+        assert!(!r.stderr.contains("kept losing"), "{}", r.stderr);
+        assert!(r.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "{}", r.stdout);
+        // No index was written under the tag (the proxy only answers its reads).
+        let digest = r.stdout.trim().rsplit_once("@sha256:").unwrap().1.to_string();
+        let tag = format!("docker://{}/app:sha256-{digest}", registry.host());
+        let inspect = Command::new("skopeo").args(["inspect", "--raw", "--tls-verify=false", &tag]).output().unwrap();
+        assert!(!inspect.status.success(), "{}", String::from_utf8_lossy(&inspect.stdout));
+    }
+}
+
+/// §3: git remotes that carry a secret where URL parsing would not find it (scp-like
+/// `user:SECRET@host:path`, a fragment) never reach the provenance; a plain one does.
+#[test]
+fn git_remotes_carrying_secrets_stay_out_of_the_provenance() {
+    let p = Project::copy("hello");
+    let git = |args: &[&str]| common::tool("git", &[&["-C", p.path().to_str().unwrap()], args].concat());
+    git(&["init", "-q"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "add", "Cargo.toml", "src"]);
+    git(&["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "fixture"]);
+    git(&["remote", "add", "origin", "alice:Remote-Secret-71@git.example:acme/app.git"]);
+    let blobs_with = |dir: &str, needle: &str| {
+        std::fs::read_dir(p.path().join(dir).join("blobs/sha256"))
+            .unwrap()
+            .filter(|e| {
+                std::fs::read(e.as_ref().unwrap().path()).unwrap().windows(needle.len()).any(|w| w == needle.as_bytes())
+            })
+            .count()
+    };
+    let r = run(&p, &[], &["-v", "-o", "scp", "--provenance"]).ok();
+    assert_eq!(blobs_with("scp", "Remote-Secret-71"), 0);
+    assert!(r.stderr.contains("the provenance names no git remote"), "{}", r.stderr);
+    git(&["remote", "set-url", "origin", "https://git.example/acme/app.git#Remote-Secret-72"]);
+    run(&p, &[], &["-o", "fragment", "--provenance"]).ok();
+    assert_eq!(blobs_with("fragment", "Remote-Secret-72"), 0);
+    assert_eq!(blobs_with("fragment", "git+https://git.example/acme/app.git"), 1, "the remote itself is kept");
+}
+
 // ---- Base images ---------------------------------------------------------------------------
 
 /// The credentials given for the push registry never reach the base's registry, however it

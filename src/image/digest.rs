@@ -88,7 +88,21 @@ impl<W: Write> Write for HashingWriter<W> {
 /// Hashes a file's contents without holding it in memory.
 /// Only a regular file is read (a FIFO or device put in its place is refused at once).
 pub(crate) fn of_file(path: &std::path::Path) -> io::Result<(Digest, u64)> {
-    of_open(&mut open_regular(path)?)
+    let mut file = open_regular(path)?;
+    let (digest, size) = of_open(&mut file)?;
+    // A file whose size is not what it gives (one of /proc, or one being written) would
+    // be written into the image as something else than what was hashed.
+    let said = file.metadata()?.len();
+    if said != size {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!(
+                "{} gave {size} bytes, but its size says {said}: it is being written to, or it is not an ordinary file",
+                path.display()
+            ),
+        ));
+    }
+    Ok((digest, size))
 }
 
 /// Opens `path` for reading, only if it is a regular file and not a symlink (a file swapped

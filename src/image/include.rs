@@ -177,8 +177,44 @@ fn visit_file(
             kind_of(meta)
         )));
     }
+    if let Some(fs_name) = pseudo_filesystem(path) {
+        return Err(invalid(format!(
+            "{} is a file of {fs_name}, made by the kernel as it is read (its size says {} bytes whatever it \
+             holds); copy it into the project and include the copy",
+            path.display(),
+            meta.len()
+        )));
+    }
     let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
     visit(Found::File(to, path.to_path_buf(), mode))
+}
+
+/// The name of the pseudo filesystem `path` is on (procfs, sysfs...), whose files are made
+/// as they are read and whose sizes say nothing of their content; `None` for a filesystem
+/// that stores files.
+fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
+    use std::os::unix::ffi::OsStrExt;
+    let c_path = std::ffi::CString::new(path.as_os_str().as_bytes()).ok()?;
+    // SAFETY: statfs(2) reads a NUL-terminated path and fills the zeroed struct it is given.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c_path.as_ptr(), &mut st) } != 0 {
+        return None;
+    }
+    // The magic numbers of linux/magic.h.
+    #[allow(clippy::unnecessary_cast)]
+    match st.f_type as i64 {
+        0x9fa0 => Some("/proc (procfs)"),
+        0x6265_6572 => Some("/sys (sysfs)"),
+        0x6462_6720 => Some("debugfs"),
+        0x7472_6163 => Some("tracefs"),
+        0x0027_e0eb | 0x6367_7270 => Some("cgroupfs"),
+        0x6265_6570 => Some("configfs"),
+        0xcafe_4a11 => Some("bpffs"),
+        0xde5e_81e4 => Some("efivarfs"),
+        0x7363_6673 => Some("securityfs"),
+        0x6e73_6673 => Some("nsfs"),
+        _ => None,
+    }
 }
 
 /// A symlink may point only inside the included tree, by a relative path. Where it leads

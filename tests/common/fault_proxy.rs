@@ -45,6 +45,11 @@ pub struct Faults {
     /// Answer 201 to writes of a referrers tag-schema index (`/manifests/sha256-...`)
     /// without passing them on: as if another writer replaced each one at once.
     pub lose_tag_schema_writes: bool,
+    /// Answer 500 to manifests pushed by digest (for a one-platform image: its referrers).
+    pub fail_manifests_by_digest: bool,
+    /// Answer a read of a referrers tag-schema index (`GET /manifests/sha256-...`) with 200
+    /// and this body instead of passing it on.
+    pub tag_schema_body: Option<Vec<u8>>,
     /// Send blob downloads (`GET .../blobs/<digest>`) at about this many bytes a second: a
     /// slow link that keeps moving.
     pub throttle_blob_gets: Option<u64>,
@@ -319,6 +324,27 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 400, true);
             reply(&mut client, "400 Bad Request", "")?;
+            return Ok(());
+        }
+        if kind == Kind::ManifestPut && s.faults.fail_manifests_by_digest && by_digest {
+            discard(&mut reader, head.content_length)?;
+            record(s, kind, 500, true);
+            reply(&mut client, "500 Internal Server Error", "")?;
+            return Ok(());
+        }
+        if let (Kind::ManifestGet, Some(body), true) =
+            (kind, &s.faults.tag_schema_body, head.path.contains("/manifests/sha256-"))
+        {
+            record(s, kind, 200, true);
+            let type_ = "application/vnd.oci.image.index.v1+json";
+            write!(
+                client,
+                "HTTP/1.1 200 OK\r\nContent-Type: {type_}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            )?;
+            if head.method != "HEAD" {
+                client.write_all(body)?;
+            }
             return Ok(());
         }
         if kind == Kind::ManifestPut && s.faults.lose_tag_schema_writes && head.path.contains("/manifests/sha256-") {
