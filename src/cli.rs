@@ -128,6 +128,10 @@ pub struct Args {
     /// Let --include copy files from outside the current directory
     #[arg(long, help_heading = "Image Settings")]
     pub(crate) allow_include_outside: bool,
+    /// Let an `oci:` base named in Cargo.toml be read from outside the package (or the
+    /// workspace root, for the workspace's table)
+    #[arg(long, help_heading = "Image Settings")]
+    pub(crate) allow_base_outside: bool,
     /// Make the binary the Entrypoint, so `docker run IMAGE ARGS` passes ARGS to it
     #[arg(long, help_heading = "Image Settings")]
     pub(crate) entrypoint: bool,

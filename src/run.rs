@@ -104,6 +104,8 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
     let platforms: Vec<_> = plan.builds.iter().map(|b| b.platform.clone()).collect();
     let base = plan.image.settings.base.clone().unwrap_or(BaseRef::Scratch);
     let parents = base::resolve(&base, &platforms, &push, args.offline)?;
+    let mut plan = plan;
+    crate::spec::on_base(&mut plan.image, parents.as_deref(), &push)?;
     let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
     let documents = crate::sbom::Documents::gather(&plan, &built, push.tuning.timeout)?;
     publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents, results)

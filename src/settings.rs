@@ -117,6 +117,10 @@ pub(crate) enum Error {
     BadValue { key: String, origin: String, reason: String },
     #[error("{flag} {value:?}: {reason}")]
     BadFlag { flag: &'static str, value: String, reason: String },
+    /// A user (ours, or the base's own `User` when a workdir needs its ids) that the base's
+    /// /etc/passwd or /etc/group does not have, or whose ids cannot be read there.
+    #[error("{whose} {user:?} cannot be used on the base image {base}: {reason}")]
+    UserOnBase { whose: &'static str, user: String, base: String, reason: String },
 }
 
 impl Error {
@@ -126,6 +130,9 @@ impl Error {
             Error::WrongType { key, expected, .. } => format!("write it as {}", example(key, expected)),
             Error::BadValue { key, .. } => format!("for example: {}", example(key, "")),
             Error::BadFlag { flag, .. } => format!("for example: {}", flag_example(flag)),
+            Error::UserOnBase { .. } => "set `user` (or --user) to a user the base has, or to numeric ids such as \
+                \"65532:65532\" (Kubernetes' runAsNonRoot accepts only a numeric user)"
+                .into(),
         })
     }
 }
@@ -235,7 +242,7 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             }
             "user" => {
                 let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"65532:65532\"", v))?;
-                s.user = Some(user(text).map_err(|reason| bad(key, reason))?);
+                s.user = Some(user_syntax(text).map_err(|reason| bad(key, reason))?);
             }
             "workdir" => {
                 let text = v.as_str().ok_or_else(|| wrong(key, "an absolute path string", v))?;
@@ -370,6 +377,29 @@ pub(crate) fn user(text: &str) -> Result<String, String> {
     Ok(text.to_string())
 }
 
+/// A user as the image config spells it, `USER[:GROUP]`, each part numeric or a name
+/// (letters, digits, `_`, `-`, `.`, not starting with `-`, at most 32 bytes, as `useradd`
+/// takes, and `$` at the end as Samba machine accounts have). Whether a name exists is
+/// asked later: of our own users on scratch ([`user`]), of the base's /etc/passwd and
+/// /etc/group on a base.
+pub(crate) fn user_syntax(text: &str) -> Result<String, String> {
+    let name_ok = |part: &str| {
+        let body = part.strip_suffix('$').unwrap_or(part);
+        !body.is_empty()
+            && part.len() <= 32
+            && !body.starts_with('-')
+            && body.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            && (!body.bytes().all(|b| b.is_ascii_digit()) || part.parse::<u32>().is_ok())
+    };
+    let (u, g) = text.split_once(':').unwrap_or((text, ""));
+    if !name_ok(u) || (!g.is_empty() && !name_ok(g)) {
+        return Err(format!(
+            "{text:?} is neither numeric (UID[:GID]) nor a user name (letters, digits, `_`, `-`, `.`); the default is \"65532:65532\""
+        ));
+    }
+    Ok(text.to_string())
+}
+
 /// The working directory: an absolute path without `.` or `..`, normalised.
 pub(crate) fn workdir(text: &str) -> Result<String, String> {
     image_path(text).map_err(|why| format!("{text:?} {why}"))
@@ -469,6 +499,50 @@ pub(crate) fn include(base: IncludeBase, from: &str, to: &str) -> Result<Include
         None => resolved.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| "/".into()),
     };
     Ok(Include { from: resolved, shown, to })
+}
+
+/// Checks that an `oci:` base named in a table of Cargo.toml stays inside `dir` (the
+/// package's directory, or the workspace root for the workspace's table), symlinks
+/// resolved, as an include's `from` does: never absolute, never climbing out. Not asked
+/// with `--allow-base-outside`, nor of `--base` on the command line.
+pub(crate) fn confine_base(base: &crate::base::BaseRef, dir: &std::path::Path, where_: &str) -> Result<(), String> {
+    use std::path::Component;
+    let crate::base::BaseRef::Layout { dir: layout, shown, .. } = base else { return Ok(()) };
+    let fix = "put the layout inside it, name it on the command line (--base), or pass --allow-base-outside";
+    let written = shown.trim_start_matches("oci:");
+    // A relative directory was joined to `dir`: one that does not start with it was absolute.
+    if !layout.starts_with(dir) {
+        return Err(format!(
+            "the `oci:` directory {} is an absolute path; it must be relative to {where_} ({}): {fix}",
+            layout.display(),
+            dir.display()
+        ));
+    }
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    // Symlinks resolved as far as the path exists (the kernel's way, `..` included); the
+    // rest, which does not exist yet, read by hand.
+    let (exists, rest) = layout
+        .ancestors()
+        .find_map(|a| Some((std::fs::canonicalize(a).ok()?, layout.strip_prefix(a).ok()?)))
+        .unwrap_or_else(|| (root.clone(), layout.strip_prefix(dir).unwrap_or(layout)));
+    let mut resolved = exists;
+    for c in rest.components() {
+        match c {
+            Component::ParentDir => {
+                resolved.pop();
+            }
+            Component::CurDir => {}
+            c => resolved.push(c),
+        }
+    }
+    if !resolved.starts_with(&root) {
+        return Err(format!(
+            "the `oci:` directory {written:?} resolves to {}, outside {where_} ({}): {fix}",
+            resolved.display(),
+            root.display()
+        ));
+    }
+    Ok(())
 }
 
 /// `K=V` flags into a table; a NUL anywhere is refused.
@@ -571,7 +645,11 @@ mod tests {
     fn bad_values_say_why() {
         assert!(parse_err(json!({"ports": [70000]})).contains("not a port number"));
         assert!(parse_err(json!({"ports": ["53/xyz"]})).contains("expected tcp, udp or sctp"));
-        assert!(parse_err(json!({"user": "alice"})).contains("neither numeric"));
+        assert!(parse_err(json!({"user": "al ice"})).contains("neither numeric"));
+        assert!(parse_err(json!({"user": "-x"})).contains("neither numeric"));
+        assert!(parse_err(json!({"user": "99999999999"})).contains("neither numeric"));
+        // A name is looked up later: in our users on scratch, in the base's on a base.
+        assert_eq!(parse_ok(json!({"user": "www-data:staff"})).user.as_deref(), Some("www-data:staff"));
         assert!(parse_err(json!({"user": "+5:+6"})).contains("neither numeric"));
         assert!(parse_err(json!({"ports": ["+80"]})).contains("not a port number"));
         assert!(parse_err(json!({"workdir": "data"})).contains("not an absolute path"));
@@ -617,6 +695,28 @@ mod tests {
         let anywhere = IncludeBase { dir: &pkg, absolute_ok: true, outside_ok: true };
         assert_eq!(include(anywhere, "/etc/hostname", "/x").unwrap().shown, "hostname");
         assert!(include(anywhere, "/dev/zero", "/x").unwrap_err().contains("character device"));
+    }
+
+    #[test]
+    fn oci_bases_in_cargo_toml_stay_inside_their_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let pkg = dir.path().join("pkg");
+        std::fs::create_dir_all(pkg.join("bases/cc")).unwrap();
+        std::os::unix::fs::symlink(dir.path(), pkg.join("up")).unwrap();
+        let check = |text: &str| {
+            let base = crate::base::BaseRef::parse(text, &pkg).unwrap();
+            confine_base(&base, &pkg, "the package directory")
+        };
+        assert_eq!(check("oci:bases/cc:1"), Ok(()));
+        assert_eq!(check("oci:./bases/../bases/cc"), Ok(()));
+        assert_eq!(check("oci:not-yet-there"), Ok(()));
+        assert_eq!(check("ghcr.io/acme/cc:12"), Ok(()));
+        let err = check("oci:/srv/layouts/cc:1").unwrap_err();
+        assert!(err.contains("absolute path") && err.contains("--allow-base-outside"), "{err}");
+        for outside in ["oci:../../x:1", "oci:bases/../../x", "oci:up/pkg/../elsewhere"] {
+            let err = check(outside).unwrap_err();
+            assert!(err.contains("outside the package directory") && err.contains("--base"), "{outside}: {err}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! What the image holds and how it runs, resolved from the merged settings and the
 //! package's metadata: the run config, the base layer's options and the included files.
 
+use crate::base::BaseRef;
 use crate::cli::Args;
 use crate::image::base::{self, DEFAULT_USER};
 use crate::image::config::{RunConfig, DEFAULT_PATH};
@@ -34,16 +35,42 @@ pub(crate) fn settings(
     let ws_dir = workspace_manifest.parent().unwrap_or(Path::new("."));
     let pkg_manifest = package.manifest_path.as_std_path();
     let pkg_dir = pkg_manifest.parent().unwrap_or(Path::new("."));
-    let mut merged = Settings::default();
+    let mut tables = Vec::new();
     if let Some(table) = workspace_meta.get("containerize") {
         let origin = Origin { table: "workspace.metadata.containerize", manifest: workspace_manifest.to_path_buf() };
-        merged = merged.merge(settings::parse(table, &origin, ws_dir)?);
+        tables.push((settings::parse(table, &origin, ws_dir)?, origin, ws_dir, "the workspace root"));
     }
     if let Some(table) = package.metadata.get("containerize") {
         let origin = Origin { table: "package.metadata.containerize", manifest: pkg_manifest.to_path_buf() };
-        merged = merged.merge(settings::parse(table, &origin, pkg_dir)?);
+        tables.push((settings::parse(table, &origin, pkg_dir)?, origin, pkg_dir, "the package directory"));
     }
-    Ok(merged.merge(from_cli(args)?))
+    let bad = |origin: &Origin, key: &str, reason: String| settings::Error::BadValue {
+        key: key.into(),
+        origin: origin.to_string(),
+        reason,
+    };
+    // The `oci:` base that will be read, when Cargo.toml names it, stays inside the table's
+    // directory, as an include's `from` does.
+    if let (None, false, Some((s, origin, dir, where_))) =
+        (&args.base, args.allow_base_outside, tables.iter().rev().find(|(s, ..)| s.base.is_some()))
+    {
+        let base = s.base.as_ref().expect("found by its base");
+        settings::confine_base(base, dir, where_).map_err(|r| bad(origin, "base", r))?;
+    }
+    let user_origin = tables.iter().rev().find(|(s, ..)| s.user.is_some()).map(|(_, o, ..)| o.clone());
+    let merged = tables.into_iter().fold(Settings::default(), |m, (s, ..)| m.merge(s));
+    let merged = merged.merge(from_cli(args)?);
+    // On scratch, the image's users are ours alone (root, nonroot); on a base, a name is
+    // looked up in the base's /etc/passwd and /etc/group before the build (`on_base`).
+    if let (Some(user), true) = (&merged.user, matches!(merged.base, None | Some(BaseRef::Scratch))) {
+        if let Err(reason) = settings::user(user) {
+            return Err(match (&args.user, user_origin) {
+                (None, Some(origin)) => bad(&origin, "user", reason),
+                _ => settings::Error::BadFlag { flag: "--user", value: user.clone(), reason },
+            });
+        }
+    }
+    Ok(merged)
 }
 
 /// The settings the command line gives.
@@ -65,7 +92,7 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         .iter()
         .map(|p| settings::port(p).map_err(|r| flag("--expose", p, r)))
         .collect::<Result<Vec<_>, _>>()?;
-    let user = args.user.as_deref().map(|u| settings::user(u).map_err(|r| flag("--user", u, r))).transpose()?;
+    let user = args.user.as_deref().map(|u| settings::user_syntax(u).map_err(|r| flag("--user", u, r))).transpose()?;
     let workdir =
         args.workdir.as_deref().map(|d| settings::workdir(d).map_err(|r| flag("--workdir", d, r))).transpose()?;
     let env = settings::pairs("--env", &args.env)?;
@@ -107,6 +134,93 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         },
         auditable: args.no_auditable.then_some(false),
     })
+}
+
+/// What the image needs of its base, settled before the build for each platform's base:
+/// the base's `Env` entries that are left out are named in a warning; a user name of ours
+/// must be in the base's /etc/passwd (a group name in its /etc/group), and is kept as a
+/// name in the config, as Docker does; a `workdir` made for the image is owned by the user
+/// the image runs as (ours, else the base's `User`), found in the same files. The base's
+/// files are read only when a name or a workdir asks for them.
+pub(crate) fn on_base(
+    image: &mut ImageSpec,
+    parents: Option<&[crate::image::parent::Parent]>,
+    push: &crate::registry::PushOptions,
+) -> Result<(), crate::error::Error> {
+    let Some(parents) = parents else { return Ok(()) };
+    let mut warned = std::collections::BTreeSet::new();
+    let mut ids = None;
+    for p in parents {
+        let (_, dropped) = crate::image::config::base_env(&p.config);
+        if !dropped.is_empty() && !push.quiet && warned.insert(dropped.clone()) {
+            let shown: Vec<String> = dropped.iter().take(5).map(|e| e.chars().take(60).collect()).collect();
+            let more = if dropped.len() > 5 { format!(" and {} more", dropped.len() - 5) } else { String::new() };
+            crate::say!(
+                "warning: the base image {} sets environment entries with no `=`, an empty name or a NUL, which no \
+                 program can read by name; they are left out: {}{more}",
+                p.name,
+                shown.join(", ")
+            );
+        }
+        if push.verbose && p.config.pointer("/config/OnBuild").is_some_and(|v| !v.is_null()) {
+            crate::say!("the base image's OnBuild triggers are cleared, as Docker clears them in a child image");
+        }
+        let ours = !image.run.user_is_default;
+        let user = crate::image::config::effective_user(&p.config, &image.run);
+        let numeric = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let (u, g) = user.split_once(':').unwrap_or((&user, ""));
+        let names = !numeric(u) || !(g.is_empty() || numeric(g));
+        let wants_ids = image.base.workdir.is_some();
+        let failed = |reason: String| settings::Error::UserOnBase {
+            whose: if ours { "the user" } else { "the base's own User" },
+            user: user.clone(),
+            base: p.name.clone(),
+            reason,
+        };
+        if !(ours && names) && !(wants_ids && !(numeric(u) && numeric(g))) {
+            if wants_ids {
+                ids = Some(base::numeric_ids(&user));
+            }
+            continue;
+        }
+        match crate::base::fit::files_of(p, push)? {
+            Some(files) => {
+                let found = files.accounts().ids(&user).map_err(|reason| plan_error(failed(reason)))?;
+                if wants_ids {
+                    if ids.is_some_and(|known| known != found) {
+                        let reason = "its platforms give it different ids; use numeric ids".to_string();
+                        return Err(plan_error(failed(reason)));
+                    }
+                    ids = Some(found);
+                }
+            }
+            None if wants_ids => {
+                let reason = format!(
+                    "its layers are not gzip or plain tar, so the owner of the workdir {} cannot be found in its \
+                     /etc/passwd",
+                    image.base.workdir.as_ref().map(|w| w.0.as_str()).unwrap_or_default()
+                );
+                return Err(plan_error(failed(reason)));
+            }
+            None => {
+                if !push.quiet {
+                    crate::say!(
+                        "note: the layers of {} are not gzip or plain tar, so whether it has the user {user:?} is not \
+                         checked",
+                        p.name
+                    );
+                }
+            }
+        }
+    }
+    if let (Some((uid, gid)), Some(workdir)) = (ids, image.base.workdir.as_mut()) {
+        (workdir.1, workdir.2) = (uid, gid);
+    }
+    Ok(())
+}
+
+fn plan_error(e: settings::Error) -> crate::error::Error {
+    crate::plan::Error::from(e).into()
 }
 
 /// Facts about the build that end up in labels.

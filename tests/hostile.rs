@@ -1603,3 +1603,139 @@ fn a_base_layout_blob_that_is_a_symlink_is_not_followed() {
     assert!(!cache.join(&hex).exists());
     assert_nothing_built(&p);
 }
+
+// ---- Base configs ----------------------------------------------------------------------------
+
+/// Writes `images` as an OCI layout tagged `1` in a new temporary directory.
+fn base_layout(images: &[common::bases::ImageSpec]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    common::bases::write_layout(dir.path(), "1", images);
+    dir
+}
+
+/// The fixture's Cargo.toml with `body` as its `[<table>.metadata.containerize]`.
+fn with_table(original: &str, table: &str, body: &str) -> String {
+    match table {
+        "package" => {
+            original.replace("[dependencies]", &format!("[package.metadata.containerize]\n{body}\n\n[dependencies]"))
+        }
+        _ => format!("{original}\n[workspace.metadata.containerize]\n{body}\n"),
+    }
+}
+
+/// Section 5: An `oci:` base named in Cargo.toml is read only from inside the package (the
+/// workspace root, for the workspace's table), as an include's `from` is: an absolute
+/// path, a path that climbs out and a symlink that leads out are refused before the build,
+/// with the fixes. `--allow-base-outside` opts in; `--base` on the command line is free.
+#[test]
+fn an_oci_base_named_in_cargo_toml_stays_inside_the_package() {
+    let layout = base_layout(&common::bases::tiny(serde_json::json!({"Env": [common::bases::PATH]})));
+    let p = Project::copy("hello");
+    assert_eq!(layout.path().parent(), p.path().parent(), "both in the temporary directory");
+    let climb = format!("../{}", layout.path().file_name().unwrap().to_string_lossy());
+    std::os::unix::fs::symlink(layout.path(), p.path().join("bases")).unwrap();
+    let original = std::fs::read_to_string(p.manifest()).unwrap();
+    let absolute = format!("oci:{}:1", layout.path().display());
+    let cases = [
+        ("package", absolute.clone(), "is an absolute path; it must be relative to the package directory"),
+        ("package", format!("oci:{climb}:1"), "outside the package directory"),
+        ("package", "oci:bases:1".to_string(), "outside the package directory"),
+        ("workspace", format!("oci:./src/../{climb}:1"), "outside the workspace root"),
+    ];
+    for (table, base, expected) in &cases {
+        std::fs::write(p.manifest(), with_table(&original, table, &format!("base = {base:?}"))).unwrap();
+        let r = run(&p, &[], &["-o", "out"]).failed();
+        assert!(r.stderr.contains(expected), "{table} {base}: {}", r.stderr);
+        assert!(r.stderr.contains("--allow-base-outside") && r.stderr.contains("(--base)"), "{}", r.stderr);
+        assert!(!p.path().join("out").exists());
+        assert_nothing_built(&p);
+    }
+    // The opt-in reads it, and so does the command line, with the same digest.
+    let r = run(&p, &[], &["--allow-base-outside", "-o", "out"]).ok();
+    let opted = r.digest();
+    let manifest = common::layout_manifest(&p.path().join("out"));
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.base.name"], format!("oci:./src/../{climb}:1"));
+    std::fs::write(p.manifest(), &original).unwrap();
+    let r = run(&p, &[], &["--base", &absolute, "-o", "out-cli"]).ok();
+    assert!(!r.digest().is_empty() && !opted.is_empty());
+    // A layout inside the package needs no opt-in.
+    common::bases::write_layout(&p.path().join("base-layout"), "1", &common::bases::tiny(serde_json::json!({})));
+    std::fs::write(p.manifest(), with_table(&original, "package", r#"base = "oci:base-layout:1""#)).unwrap();
+    run(&p, &[], &["-o", "out-inside"]).ok();
+}
+
+/// Section 5: A base config's `OnBuild` triggers are cleared, as Docker clears them in a
+/// child image, and its `Env` entries that `env` and `--env` would refuse (no `=`, an empty
+/// name) are left out with a warning naming them: no program can read them by name.
+#[test]
+fn a_hostile_base_config_loses_onbuild_and_env_entries_no_program_can_read() {
+    let config = serde_json::json!({
+        "Env": [common::bases::PATH, "NOEQ", "=empty", "KEPT=yes"],
+        "OnBuild": ["RUN touch /pwned"],
+    });
+    let layout = base_layout(&common::bases::tiny(config));
+    let p = Project::copy("hello");
+    let name = common::unique_name("onbuild");
+    let _cleanup = common::DockerImages(vec![name.clone()]);
+    let base = format!("oci:{}:1", layout.path().display());
+    let r = run(&p, &[], &["--base", &base, "-o", "out", "--tag", &name]).ok();
+    assert!(
+        r.stderr.contains("warning: the base image") && r.stderr.contains("left out: \"NOEQ\", \"=empty\""),
+        "{}",
+        r.stderr
+    );
+    let config = common::layout_config(&p.path().join("out"));
+    assert!(config["config"].get("OnBuild").is_none(), "{config}");
+    assert_eq!(config["config"]["Env"], serde_json::json!([common::bases::PATH, "KEPT=yes"]));
+    let inspected = common::docker_inspect(&name);
+    assert_eq!(inspected["Config"]["OnBuild"], serde_json::Value::Null, "{inspected}");
+    assert!(common::docker_run(&name, &[]).contains(common::HELLO_MARKER));
+}
+
+/// Section 5: On a base, a user name is looked up in the base's /etc/passwd and /etc/group
+/// (the top layer that has them wins), and kept as a name in the config, as Docker does; a
+/// name the base lacks is refused before the build, naming the ones it has. A `workdir`
+/// made for the image is owned by the user it runs as: ours, else the base's own `User`.
+/// Scratch still knows only root and nonroot.
+#[test]
+fn a_user_name_on_a_base_is_read_from_its_passwd_and_group() {
+    let layout = base_layout(&common::bases::with_users(serde_json::json!({"Env": [common::bases::PATH]})));
+    let base = format!("oci:{}:1", layout.path().display());
+    let p = Project::copy("hello");
+    let cases = [
+        ("nobody", "\"nobody\" is not a user of the base image: its /etc/passwd has app, root, www-data"),
+        ("www-data:wheel", "\"wheel\" is not a group of the base image: its /etc/group has root, staff, www-data"),
+    ];
+    for (user, expected) in cases {
+        let r = run(&p, &[], &["--base", &base, "--user", user, "-o", "out"]).failed();
+        assert!(r.stderr.contains(expected), "{user}: {}", r.stderr);
+        assert!(r.stderr.contains("runAsNonRoot"), "{}", r.stderr);
+        assert_nothing_built(&p);
+    }
+    let r = run(&p, &[], &["--user", "www-data", "-o", "out"]).failed();
+    assert!(r.stderr.contains("nor a user of the image (root, nonroot)"), "{}", r.stderr);
+    assert_nothing_built(&p);
+
+    let original = std::fs::read_to_string(p.manifest()).unwrap();
+    std::fs::write(p.manifest(), with_table(&original, "package", "user = \"www-data:staff\"\nworkdir = \"/data\""))
+        .unwrap();
+    let name = common::unique_name("www-data");
+    let inherited = common::unique_name("base-user");
+    let _cleanup = common::DockerImages(vec![name.clone(), inherited.clone()]);
+    run(&p, &[], &["--base", &base, "--tag", &name]).ok();
+    assert_eq!(common::docker_inspect(&name)["Config"]["User"], "www-data:staff");
+    let ids = |image: &str| {
+        let script = "busybox id -u; busybox id -g; busybox stat -c %u:%g /data";
+        let args = ["run", "--rm", "--network", "none", "--entrypoint", "/bin/sh", image, "-c", script];
+        common::tool("docker", &args).stdout
+    };
+    assert_eq!(ids(&name), "33\n50\n33:50\n");
+
+    let user_base =
+        base_layout(&common::bases::with_users(serde_json::json!({"Env": [common::bases::PATH], "User": "www-data"})));
+    std::fs::write(p.manifest(), &original).unwrap();
+    let args = ["--base", &format!("oci:{}:1", user_base.path().display()), "--workdir", "/data", "--tag", &inherited];
+    run(&p, &[], &args).ok();
+    assert_eq!(common::docker_inspect(&inherited)["Config"]["User"], "www-data");
+    assert_eq!(ids(&inherited), "33\n33\n33:33\n");
+}

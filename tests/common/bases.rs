@@ -194,3 +194,34 @@ pub fn copy(layout: &Path, tag: &str, dest: &str, extra: &[&str]) {
     args.extend_from_slice(&[&src, dest]);
     tool("skopeo", &args);
 }
+
+/// A base of one small layer (a marker file, no package) with the image config's `config`
+/// object `config`: for what a base's config alone does.
+pub fn tiny(config: Value) -> Vec<ImageSpec> {
+    let layers = vec![LayerSpec { debs: vec![], links: vec![], files: vec![("/etc/base-marker", b"tiny base\n")] }];
+    vec![ImageSpec { architecture: "amd64", layers, config }]
+}
+
+/// The /etc/passwd of [`with_users`]' top layer.
+pub const PASSWD: &[u8] = b"root:x:0:0:root:/root:/bin/sh\nwww-data:x:33:33:www-data:/var/www:/usr/sbin/nologin\n\
+app:x:1001:1001::/home/app:/bin/sh\n";
+
+/// A Debian base with users: busybox-static (a shell, `id`, `stat`) and an /etc/passwd
+/// and /etc/group with root only, then a layer that replaces them with [`PASSWD`] (root,
+/// www-data 33, app 1001) and groups root, www-data (33) and staff (50): a name must be
+/// read from the top layer that has the file.
+pub fn with_users(config: Value) -> Vec<ImageSpec> {
+    let layers = vec![
+        LayerSpec {
+            debs: vec![deb("bookworm-amd64", "busybox-static")],
+            links: vec![("/bin/sh", "busybox")],
+            files: vec![("/etc/passwd", b"root:x:0:0:root:/root:/bin/sh\n"), ("/etc/group", b"root:x:0:\n")],
+        },
+        LayerSpec {
+            debs: vec![],
+            links: vec![],
+            files: vec![("/etc/passwd", PASSWD), ("/etc/group", b"root:x:0:\nwww-data:x:33:\nstaff:x:50:\n")],
+        },
+    ];
+    vec![ImageSpec { architecture: "amd64", layers, config }]
+}
