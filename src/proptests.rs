@@ -1228,7 +1228,8 @@ mod sbom {
             4 => select(IDS).prop_map(str::to_string),
             1 => select(PLUS).prop_map(str::to_string),
             2 => license_ref(),
-            1 => (select(IDS), select(EXCEPTIONS)).prop_map(|(l, e)| format!("{l} WITH {e}")),
+            1 => (prop_oneof![select(IDS).prop_map(str::to_string), license_ref()], select(EXCEPTIONS))
+                .prop_map(|(l, e)| format!("{l} WITH {e}")),
         ]
     }
 
@@ -1346,6 +1347,10 @@ mod sbom {
                 docs.push(("spdx", sbom.spdx()));
                 docs.push(("cyclonedx", sbom.cyclonedx()));
             }
+            // The valid expressions reach the documents, LicenseRefs and exceptions too.
+            let text = |d: &Vec<u8>| String::from_utf8_lossy(d).into_owned();
+            prop_assert!(docs.iter().any(|(_, d)| text(d).contains("hasExtractedLicensingInfos")));
+            prop_assert!(docs.iter().any(|(f, d)| *f == "cyclonedx" && text(d).contains(" WITH ")));
             // Each validator could have failed: a LicenseRef with no declaration, and a
             // dangling dependency, are refused.
             let mut undeclared: Value = serde_json::from_slice(&docs[0].1).unwrap();
