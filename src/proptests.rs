@@ -1169,3 +1169,211 @@ fn elf_check_answers_a_damaged_real_binary() {
 fn elf_check_agrees_with_goblin_on_a_damaged_real_binary() {
     damaged_real_binary(Judge::AgreesWithGoblin, 4, 64);
 }
+
+// ---- SBOMs --------------------------------------------------------------------------------
+
+/// SBOMs of arbitrary inventories (package names, versions, licenses valid or not, with
+/// `LicenseRef-`s and `WITH` exceptions, sources, checksums) pass both validators of the
+/// venv `.ci/setup` makes: pyspdxtools, and cyclonedx-python-lib's strict 1.6 validator with
+/// a check for dangling references. A case is a batch, checked in one Python process.
+mod sbom {
+    use super::{any_text, config, text_over};
+    use crate::image::digest::Digest;
+    use crate::sbom::documents::{Extras, Sbom};
+    use crate::sbom::inventory::{Inventory, Origin, Package};
+    use proptest::collection::vec;
+    use proptest::option;
+    use proptest::prelude::*;
+    use proptest::sample::select;
+    use serde_json::{json, Value};
+    use std::io::Write;
+    use std::path::PathBuf;
+    use std::process::{Command, Stdio};
+
+    /// Identifiers both the SPDX list and the validators know, deprecated ones included.
+    const IDS: &[&str] = &[
+        "MIT",
+        "Apache-2.0",
+        "BSD-3-Clause",
+        "BSD-2-Clause",
+        "ISC",
+        "Zlib",
+        "Unlicense",
+        "MPL-2.0",
+        "CC0-1.0",
+        "0BSD",
+        "BSL-1.0",
+        "Unicode-3.0",
+        "Unicode-DFS-2016",
+        "GPL-2.0",
+        "GPL-3.0-only",
+        "LGPL-2.1-or-later",
+        "AGPL-3.0-only",
+        "MIT-0",
+        "WTFPL",
+        "OpenSSL",
+        "gpl-3.0",
+        "mit",
+        "apache-2.0",
+    ];
+    const PLUS: &[&str] = &["GPL-2.0+", "LGPL-2.1+", "GPL-3.0+", "AGPL-3.0+", "LGPL-3.0+"];
+    const EXCEPTIONS: &[&str] = &["LLVM-exception", "Classpath-exception-2.0", "GCC-exception-3.1", "llvm-exception"];
+
+    fn license_ref() -> impl Strategy<Value = String> {
+        "LicenseRef-[A-Za-z0-9.-]{1,12}"
+    }
+
+    fn simple() -> impl Strategy<Value = String> {
+        prop_oneof![
+            4 => select(IDS).prop_map(str::to_string),
+            1 => select(PLUS).prop_map(str::to_string),
+            2 => license_ref(),
+            1 => (prop_oneof![select(IDS).prop_map(str::to_string), license_ref()], select(EXCEPTIONS))
+                .prop_map(|(l, e)| format!("{l} WITH {e}")),
+        ]
+    }
+
+    /// Valid expressions, in any spelling of their operators.
+    fn expression() -> impl Strategy<Value = String> {
+        simple().prop_recursive(3, 12, 3, |inner| {
+            (inner.clone(), select(&["AND", "OR", "and", "or"][..]), inner, any::<bool>()).prop_map(
+                |(a, op, b, paren)| {
+                    if paren {
+                        format!("({a}) {op} ({b})")
+                    } else {
+                        format!("{a} {op} {b}")
+                    }
+                },
+            )
+        })
+    }
+
+    fn license() -> impl Strategy<Value = Option<String>> {
+        option::of(prop_oneof![
+            4 => expression(),
+            // Near misses: unknown ids, `+` where it is not taken, DocumentRefs, quotes.
+            2 => text_over("MITAND OR()+-WITHLicenseRef-Docum:\"<>\n\t.", 32),
+            1 => any_text(),
+            1 => Just("MIT\" OR <evil>\nAND".to_string()),
+        ])
+    }
+
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![3 => "[a-z][a-z0-9_-]{0,15}", 1 => any_text()]
+    }
+
+    fn version() -> impl Strategy<Value = String> {
+        prop_oneof![3 => "[0-9]{1,3}\\.[0-9]{1,3}\\.[0-9]{1,3}(-[a-z0-9.]{1,6})?(\\+[a-z0-9.]{1,6})?", 1 => any_text()]
+    }
+
+    fn origin() -> impl Strategy<Value = Origin> {
+        let url = prop_oneof![
+            "https://github\\.com/[a-z]{1,8}/[a-z.-]{1,8}",
+            "(https|ssh|git|file)://[a-z@:.]{0,12}/[ -~]{0,16}",
+            any_text()
+        ];
+        let commit = prop_oneof!["[0-9a-f]{40}", any_text()];
+        prop_oneof![
+            (any::<bool>(), prop_oneof!["https://[a-z.]{1,12}/index", any_text()])
+                .prop_map(|(default, index)| Origin::Registry { default, index }),
+            (url, commit).prop_map(|(url, commit)| Origin::Git { url, commit }),
+            prop_oneof![Just(".".to_string()), any_text()].prop_map(|relative| Origin::Path { relative }),
+        ]
+    }
+
+    fn package() -> impl Strategy<Value = Package> {
+        (name(), version(), origin(), option::of(prop_oneof!["[0-9a-f]{64}", any_text()]), license()).prop_map(
+            |(name, version, origin, checksum, license)| Package {
+                name,
+                version,
+                origin,
+                checksum,
+                license,
+                dependencies: Vec::new(),
+            },
+        )
+    }
+
+    /// Inventories as `inventory::load` makes them, but for the sorting: indexes in range.
+    fn inventory() -> impl Strategy<Value = Inventory> {
+        vec(package(), 1..6).prop_flat_map(|packages| {
+            let n = packages.len();
+            (Just(packages), vec(vec(0..n, 0..4), n), 0..n).prop_map(|(mut packages, deps, root)| {
+                for (p, d) in packages.iter_mut().zip(deps) {
+                    p.dependencies = d;
+                }
+                Inventory { packages, root }
+            })
+        })
+    }
+
+    fn extras() -> impl Strategy<Value = Extras> {
+        (any::<bool>(), any::<bool>()).prop_map(|(base, ca)| Extras {
+            base: base.then(|| ("registry.example/base:1".to_string(), Digest::of(b"base"))),
+            ca_bundle: ca.then(|| "1.0.3".to_string()),
+        })
+    }
+
+    /// The venv's verdicts on `batch` (format, document): "" for valid.
+    fn validate(batch: &[(&str, Vec<u8>)]) -> Vec<String> {
+        let venv = std::env::var_os("CARGO_CONTAINERIZE_TEST_VENV")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| "/opt/cargo-containerize-tests/venv".into());
+        let python = venv.join("bin/python");
+        assert!(python.exists(), "{} is missing: run `bash .ci/setup`", python.display());
+        let input: Vec<Value> = batch
+            .iter()
+            .map(|(format, doc)| json!({"format": format, "document": String::from_utf8_lossy(doc)}))
+            .collect();
+        let mut child = Command::new(python)
+            .args(["-c", include_str!("sbom/validate.py")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("start the validators");
+        child.stdin.take().unwrap().write_all(&serde_json::to_vec(&input).unwrap()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "the validators failed: {out:?}");
+        serde_json::from_slice(&out.stdout).expect("the validators' verdicts")
+    }
+
+    #[test]
+    fn sboms_of_any_inventory_pass_both_validators() {
+        let subject = Digest::of(b"image");
+        proptest!(ProptestConfig { max_shrink_iters: 16, ..config(2) }, |(batch in vec((inventory(), extras()), 48))| {
+            let mut docs = Vec::new();
+            for (inv, extras) in &batch {
+                let sbom = Sbom { inv, extras, subject: &subject, created: "2024-01-01T00:00:00Z", revision: Some("abc") };
+                docs.push(("spdx", sbom.spdx()));
+                docs.push(("cyclonedx", sbom.cyclonedx()));
+            }
+            // The valid expressions reach the documents, LicenseRefs and exceptions too.
+            let text = |d: &Vec<u8>| String::from_utf8_lossy(d).into_owned();
+            prop_assert!(docs.iter().any(|(_, d)| text(d).contains("hasExtractedLicensingInfos")));
+            prop_assert!(docs.iter().any(|(f, d)| *f == "cyclonedx" && text(d).contains(" WITH ")));
+            // Each validator could have failed: a LicenseRef with no declaration, and a
+            // dangling dependency, are refused.
+            let mut undeclared: Value = serde_json::from_slice(&docs[0].1).unwrap();
+            undeclared["packages"][0]["licenseDeclared"] = "LicenseRef-Undeclared".into();
+            docs.push(("spdx", serde_json::to_vec(&undeclared).unwrap()));
+            let mut dangling: Value = serde_json::from_slice(&docs[1].1).unwrap();
+            dangling["dependencies"][0]["dependsOn"] = json!(["pkg:cargo/nothing@0"]);
+            docs.push(("cyclonedx", serde_json::to_vec(&dangling).unwrap()));
+            let verdicts = validate(&docs);
+            prop_assert_eq!(verdicts.len(), docs.len());
+            prop_assert!(verdicts[docs.len() - 2].contains("Unrecognized license reference"), "{}", verdicts[docs.len() - 2]);
+            prop_assert!(verdicts[docs.len() - 1].contains("dangling"), "{}", verdicts[docs.len() - 1]);
+            for (i, verdict) in verdicts[..docs.len() - 2].iter().enumerate() {
+                let (inv, _) = &batch[i / 2];
+                prop_assert!(
+                    verdict.is_empty(),
+                    "{} document refused: {}\n{}\nof {:?}",
+                    docs[i].0,
+                    verdict,
+                    String::from_utf8_lossy(&docs[i].1),
+                    inv
+                );
+            }
+        });
+    }
+}

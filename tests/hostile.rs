@@ -1739,3 +1739,79 @@ fn a_user_name_on_a_base_is_read_from_its_passwd_and_group() {
     assert_eq!(common::docker_inspect(&inherited)["Config"]["User"], "www-data");
     assert_eq!(ids(&inherited), "33\n33\n33:33\n");
 }
+
+// ---- Documents that validate ---------------------------------------------------------------
+
+/// The SBOMs an `-o` layout holds, by artifact type: (type, document).
+fn layout_sboms(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let index = common::layout_index(dir);
+    let mut out = Vec::new();
+    for entry in index["manifests"].as_array().unwrap() {
+        let Some(kind) = entry["artifactType"].as_str() else { continue };
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&common::layout_blob(dir, entry["digest"].as_str().unwrap())).unwrap();
+        out.push((kind.to_string(), common::layout_blob(dir, manifest["layers"][0]["digest"].as_str().unwrap())));
+    }
+    out
+}
+
+/// The verdicts of pyspdxtools and of cyclonedx-python-lib's strict 1.6 validator (with a
+/// check for dangling references) on `docs`, in one process: "" for a valid document.
+fn sbom_verdicts(docs: &[(String, Vec<u8>)]) -> Vec<String> {
+    let venv = std::env::var_os("CARGO_CONTAINERIZE_TEST_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "/opt/cargo-containerize-tests/venv".into());
+    let python = venv.join("bin/python");
+    assert!(python.exists(), "{} is missing: run `bash .ci/setup`", python.display());
+    let input: Vec<serde_json::Value> = docs
+        .iter()
+        .map(|(kind, doc)| {
+            let format = if kind == "application/spdx+json" { "spdx" } else { "cyclonedx" };
+            serde_json::json!({"format": format, "document": String::from_utf8_lossy(doc)})
+        })
+        .collect();
+    let mut child = Command::new(python)
+        .args(["-c", include_str!("../src/sbom/validate.py")])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), &serde_json::to_vec(&input).unwrap()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the validators failed: {out:?}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// A private crate's `LicenseRef-Proprietary` is declared in the SPDX document
+/// (`hasExtractedLicensingInfos`), so both documents validate; an invalid license expression
+/// is left out of both documents alike, where CycloneDX once copied it verbatim.
+#[test]
+fn sboms_of_license_refs_and_invalid_expressions_validate() {
+    let p = Project::copy("hello");
+    let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+    let licensed =
+        |license: &str| manifest.replace("edition = \"2021\"\n", &format!("edition = \"2021\"\nlicense = {license}\n"));
+    std::fs::write(p.manifest(), licensed("\"LicenseRef-Proprietary\"")).unwrap();
+    run(&p, &[], &["-o", "out"]).ok();
+    std::fs::write(p.manifest(), licensed(r#""MIT\" OR <evil>\nAND""#)).unwrap();
+    run(&p, &[], &["-o", "invalid"]).ok();
+    let (proprietary, invalid) = (layout_sboms(&p.path().join("out")), layout_sboms(&p.path().join("invalid")));
+    for docs in [&proprietary, &invalid] {
+        let kinds: Vec<&str> = docs.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["application/spdx+json", "application/vnd.cyclonedx+json"]);
+    }
+    let docs: Vec<(String, Vec<u8>)> = proprietary.iter().chain(&invalid).cloned().collect();
+    for ((kind, doc), verdict) in docs.iter().zip(sbom_verdicts(&docs)) {
+        assert!(verdict.is_empty(), "{kind} refused: {verdict}\n{}", String::from_utf8_lossy(doc));
+    }
+    let spdx: serde_json::Value = serde_json::from_slice(&proprietary[0].1).unwrap();
+    assert_eq!(spdx["packages"][0]["licenseDeclared"], "LicenseRef-Proprietary");
+    assert_eq!(spdx["hasExtractedLicensingInfos"][0]["licenseId"], "LicenseRef-Proprietary", "{spdx}");
+    let cdx: serde_json::Value = serde_json::from_slice(&proprietary[1].1).unwrap();
+    assert_eq!(cdx["metadata"]["component"]["licenses"], serde_json::json!([{"expression": "LicenseRef-Proprietary"}]));
+    // The invalid expression is in neither document.
+    let spdx: serde_json::Value = serde_json::from_slice(&invalid[0].1).unwrap();
+    assert_eq!(spdx["packages"][0]["licenseDeclared"], "NOASSERTION");
+    let cdx = String::from_utf8_lossy(&invalid[1].1).into_owned();
+    assert!(!cdx.contains("evil"), "the invalid expression went into the CycloneDX document: {cdx}");
+}

@@ -3,7 +3,8 @@
 //! image's `created`, and the SPDX namespace and CycloneDX serial number are derived from
 //! the digest of the image they describe.
 
-use super::inventory::{Inventory, Origin, Package};
+use super::inventory::{percent, Inventory, Origin, Package};
+use super::license::{self, License};
 use crate::image::config::canonical_json;
 use crate::image::digest::Digest;
 use serde_json::{json, Map, Value};
@@ -45,15 +46,64 @@ fn spdx_id(i: usize, name: &str) -> String {
     format!("SPDXRef-Package-{i}-{clean}")
 }
 
-/// A license expression a validator takes, or `NOASSERTION`: only the characters of SPDX
-/// expressions (ids, `LicenseRef-`, `AND`, `OR`, `WITH`, parentheses).
-fn spdx_license(l: Option<&str>) -> String {
-    match l {
-        Some(l) if !l.trim().is_empty() && l.chars().all(|c| c.is_ascii_alphanumeric() || " .-+()".contains(c)) => {
-            l.trim().to_string()
+/// Each package's license, checked once for both documents: `None` where its `license`
+/// field is missing or not an SPDX expression.
+fn licenses(inv: &Inventory) -> Vec<Option<License>> {
+    inv.packages.iter().map(|p| p.license.as_deref().and_then(license::parse)).collect()
+}
+
+/// The SPDX 2.3 `hasExtractedLicensingInfos` entry of each `LicenseRef-` the licenses use:
+/// every one a document names must be declared (SPDX 2.3 clause 10: id, text, name).
+fn extracted_licensing_infos(licenses: &[Option<License>], inv: &Inventory) -> Vec<Value> {
+    let mut users: std::collections::BTreeMap<&str, Vec<&str>> = std::collections::BTreeMap::new();
+    for (l, p) in licenses.iter().zip(&inv.packages) {
+        for r in l.iter().flat_map(|l| &l.refs) {
+            let names = users.entry(r.as_str()).or_default();
+            if !names.contains(&p.name.as_str()) {
+                names.push(&p.name);
+            }
         }
-        _ => "NOASSERTION".into(),
     }
+    users
+        .into_iter()
+        .map(|(id, names)| {
+            json!({
+                "licenseId": id,
+                "name": id.trim_start_matches("LicenseRef-"),
+                "extractedText": format!(
+                    "{id}, as the license field of the Cargo.toml of {} names it; \
+                     its text is not part of this document.",
+                    names.join(", ")
+                ),
+            })
+        })
+        .collect()
+}
+
+/// A sha256 as documents take it: 64 hex digits, else none (a `Cargo.lock` can say anything).
+fn sha256(sum: Option<&String>) -> Option<&str> {
+    sum.map(String::as_str).filter(|s| s.len() == 64 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// A git source's location, `git+URL@COMMIT`, when validators take it as one: an
+/// `http(s)`, `ssh` or `git` URL of a named host, with no user information and no spaces,
+/// and a hexadecimal commit. Anything else is no location (`NOASSERTION`) and no VCS
+/// reference; the source text still says what cargo said.
+fn git_location(url: &str, commit: &str) -> Option<String> {
+    let rest = ["https://", "http://", "ssh://", "git://"].iter().find_map(|s| url.strip_prefix(s))?;
+    let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (host, port) = authority.split_once(':').unwrap_or((authority, "80"));
+    let labels: Vec<&str> = host.split('.').collect();
+    let tld = labels.last().copied().unwrap_or_default();
+    let host_ok = labels.len() >= 2
+        && labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        && labels.iter().all(|l| !l.starts_with('-') && !l.ends_with('-') && !l.contains("--"))
+        && (2..=5).contains(&tld.len())
+        && tld.bytes().all(|b| b.is_ascii_alphabetic());
+    let port_ok = (1..=5).contains(&port.len()) && port.bytes().all(|b| b.is_ascii_digit());
+    let path_ok = path.bytes().all(|b| b.is_ascii_graphic() && !b"\"<>\\^`{|}#".contains(&b));
+    let commit_ok = !commit.is_empty() && commit.len() <= 64 && commit.bytes().all(|b| b.is_ascii_hexdigit());
+    (host_ok && port_ok && path_ok && commit_ok).then(|| format!("git+{url}@{commit}"))
 }
 
 fn source_text(p: &Package) -> String {
@@ -99,6 +149,7 @@ impl Sbom<'_> {
 
 fn spdx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, revision: Option<&str>) -> Vec<u8> {
     let root = &inv.packages[inv.root];
+    let licenses = licenses(inv);
     let mut packages = Vec::new();
     let mut relationships = Vec::new();
     for (i, p) in inv.packages.iter().enumerate() {
@@ -107,25 +158,25 @@ fn spdx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, revis
             "name": p.name,
             "versionInfo": p.version,
             "downloadLocation": match &p.origin {
-                Origin::Git { url, commit } => format!("git+{url}@{commit}"),
-                _ => "NOASSERTION".into(),
-            },
+                Origin::Git { url, commit } => git_location(url, commit),
+                _ => None,
+            }.unwrap_or_else(|| "NOASSERTION".into()),
             "filesAnalyzed": false,
             "licenseConcluded": "NOASSERTION",
-            "licenseDeclared": spdx_license(p.license.as_deref()),
+            "licenseDeclared": licenses[i].as_ref().map_or("NOASSERTION", |l| l.expression.as_str()),
             "copyrightText": "NOASSERTION",
             "sourceInfo": source_text(p),
             "primaryPackagePurpose": if i == inv.root { "APPLICATION" } else { "LIBRARY" },
             "externalRefs": [{"referenceCategory": "PACKAGE-MANAGER", "referenceType": "purl", "referenceLocator": p.purl()}],
         });
-        if let Some(sum) = &p.checksum {
+        if let Some(sum) = sha256(p.checksum.as_ref()) {
             pkg["checksums"] = json!([{"algorithm": "SHA256", "checksumValue": sum}]);
         }
         if let (true, Some(rev)) = (i == inv.root, revision) {
             pkg["sourceInfo"] = json!(format!("{} at git commit {rev}", source_text(p)));
         }
         packages.push(pkg);
-        for &d in &p.dependencies {
+        for d in distinct(&p.dependencies) {
             relationships.push(json!({
                 "spdxElementId": spdx_id(i, &p.name),
                 "relationshipType": "DEPENDS_ON",
@@ -170,16 +221,37 @@ fn spdx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, revis
         }));
         relationships.push(json!({"spdxElementId": root_id, "relationshipType": "DEPENDS_ON", "relatedSpdxElement": "SPDXRef-CABundle"}));
     }
-    canonical_json(&json!({
+    let mut doc = json!({
         "spdxVersion": "SPDX-2.3",
         "dataLicense": "CC0-1.0",
         "SPDXID": "SPDXRef-DOCUMENT",
         "name": format!("{}-{}", root.name, root.version),
-        "documentNamespace": format!("https://spdx.org/spdxdocs/{TOOL}/{}-{}-{}", root.name, root.version, subject.hex()),
+        "documentNamespace": format!(
+            "https://spdx.org/spdxdocs/{TOOL}/{}-{}-{}",
+            percent(&root.name),
+            percent(&root.version),
+            subject.hex()
+        ),
         "creationInfo": {"created": created, "creators": [format!("Tool: {TOOL}-{VERSION}")]},
         "packages": packages,
         "relationships": relationships,
-    }))
+    });
+    let extracted = extracted_licensing_infos(&licenses, inv);
+    if !extracted.is_empty() {
+        doc["hasExtractedLicensingInfos"] = Value::Array(extracted);
+    }
+    canonical_json(&doc)
+}
+
+/// `list` without repeats, in its order.
+fn distinct(list: &[usize]) -> Vec<usize> {
+    let mut out: Vec<usize> = Vec::with_capacity(list.len());
+    for &d in list {
+        if !out.contains(&d) {
+            out.push(d);
+        }
+    }
+    out
 }
 
 /// A UUID (version 5 layout) derived from `digest`.
@@ -201,17 +273,20 @@ fn cyclonedx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, 
         }
         refs.push(r);
     }
+    let licenses = licenses(inv);
     let component = |i: usize, p: &Package, kind: &str| {
         let mut c = json!({"type": kind, "bom-ref": refs[i], "name": p.name, "version": p.version, "purl": p.purl()});
-        if let Some(sum) = &p.checksum {
+        if let Some(sum) = sha256(p.checksum.as_ref()) {
             c["hashes"] = json!([{"alg": "SHA-256", "content": sum}]);
         }
-        if let Some(l) = &p.license {
-            c["licenses"] = json!([{"expression": l}]);
+        if let Some(l) = &licenses[i] {
+            c["licenses"] = json!([{"expression": l.expression}]);
         }
         let mut props = vec![json!({"name": "cargo-containerize:source", "value": source_text(p)})];
-        if let Origin::Git { url, .. } = &p.origin {
-            c["externalReferences"] = json!([{"type": "vcs", "url": url}]);
+        if let Origin::Git { url, commit } = &p.origin {
+            if git_location(url, commit).is_some() {
+                c["externalReferences"] = json!([{"type": "vcs", "url": url}]);
+            }
         }
         if let (true, Some(rev)) = (i == inv.root, revision) {
             props.push(json!({"name": "cargo-containerize:git-revision", "value": rev}));
@@ -225,7 +300,7 @@ fn cyclonedx(inv: &Inventory, extras: &Extras, subject: &Digest, created: &str, 
         if i != inv.root {
             components.push(component(i, p, "library"));
         }
-        let mut on: Vec<String> = p.dependencies.iter().map(|&d| refs[d].clone()).collect();
+        let mut on: Vec<String> = distinct(&p.dependencies).into_iter().map(|d| refs[d].clone()).collect();
         if i == inv.root {
             if let Some((name, digest)) = &extras.base {
                 components.push(json!({"type": "container", "bom-ref": "base-image", "name": name, "version": digest.to_string(), "purl": oci_purl(name, digest)}));
@@ -381,10 +456,74 @@ mod tests {
         assert!(builder(&|_| None).0.contains(TOOL));
     }
 
+    /// Both documents of `inv`, parsed.
+    fn both(inv: &Inventory) -> (Value, Value) {
+        let (d, extras) = (Digest::of(b"image"), Extras::default());
+        let spdx: Value = serde_json::from_slice(&spdx(inv, &extras, &d, "2024-01-01T00:00:00Z", None)).unwrap();
+        let cdx: Value = serde_json::from_slice(&cyclonedx(inv, &extras, &d, "2024-01-01T00:00:00Z", None)).unwrap();
+        (spdx, cdx)
+    }
+
     #[test]
-    fn odd_license_strings_are_no_assertion() {
-        assert_eq!(spdx_license(Some("MIT OR Apache-2.0")), "MIT OR Apache-2.0");
-        assert_eq!(spdx_license(Some("see LICENSE, \"custom\"")), "NOASSERTION");
-        assert_eq!(spdx_license(None), "NOASSERTION");
+    fn one_license_check_for_both_documents() {
+        let mut inv = inventory();
+        inv.packages[1].license = Some("MIT\" OR <evil>\nAND".into());
+        let (spdx, cdx) = both(&inv);
+        assert_eq!(spdx["packages"][1]["licenseDeclared"], "NOASSERTION");
+        assert_eq!(cdx["components"][0].get("licenses"), None, "{cdx}");
+        assert!(!String::from_utf8(serde_json::to_vec(&cdx).unwrap()).unwrap().contains("evil"));
+        inv.packages[1].license = Some("mit or apache-2.0".into());
+        let (spdx, cdx) = both(&inv);
+        assert_eq!(spdx["packages"][1]["licenseDeclared"], "MIT OR Apache-2.0");
+        assert_eq!(cdx["components"][0]["licenses"], json!([{"expression": "MIT OR Apache-2.0"}]));
+    }
+
+    #[test]
+    fn every_license_ref_is_declared_once() {
+        let mut inv = inventory();
+        inv.packages[0].license = Some("LicenseRef-Proprietary".into());
+        inv.packages[1].license = Some("MIT OR LicenseRef-Proprietary AND LicenseRef-Other".into());
+        let (spdx, cdx) = both(&inv);
+        assert_eq!(
+            spdx["hasExtractedLicensingInfos"],
+            json!([
+                {"licenseId": "LicenseRef-Other", "name": "Other",
+                 "extractedText": "LicenseRef-Other, as the license field of the Cargo.toml of itoa names it; its text is not part of this document."},
+                {"licenseId": "LicenseRef-Proprietary", "name": "Proprietary",
+                 "extractedText": "LicenseRef-Proprietary, as the license field of the Cargo.toml of app, itoa names it; its text is not part of this document."},
+            ])
+        );
+        assert_eq!(cdx["metadata"]["component"]["licenses"], json!([{"expression": "LicenseRef-Proprietary"}]));
+        inv.packages[0].license = None;
+        inv.packages[1].license = None;
+        assert_eq!(both(&inv).0.get("hasExtractedLicensingInfos"), None);
+    }
+
+    #[test]
+    fn only_well_formed_sources_and_checksums_are_written() {
+        assert_eq!(
+            git_location("https://github.com/o/r", "0123abcd").as_deref(),
+            Some("git+https://github.com/o/r@0123abcd")
+        );
+        assert_eq!(
+            git_location("ssh://git.example.org:2222/o/r.git", "ab").as_deref(),
+            Some("git+ssh://git.example.org:2222/o/r.git@ab")
+        );
+        for (url, commit) in [
+            ("https://github.com/o/r", ""),
+            ("https://github.com/o/r", "main"),
+            ("https://user@github.com/o/r", "ab"),
+            ("https://localhost/o/r", "ab"),
+            ("file:///tmp/r", "ab"),
+            ("https://github.com/o r", "ab"),
+            ("https://github.com/o/r\n", "ab"),
+            ("https://github.com/o/r#frag", "ab"),
+            ("https://-x.com/r", "ab"),
+        ] {
+            assert_eq!(git_location(url, commit), None, "{url} {commit}");
+        }
+        assert_eq!(sha256(Some(&"ab".repeat(32))), Some("ab".repeat(32).as_str()));
+        assert_eq!(sha256(Some(&"zz".repeat(32))), None);
+        assert_eq!(sha256(Some(&"ab".into())), None);
     }
 }

@@ -37,9 +37,9 @@ pub(crate) struct Package {
 
 impl Package {
     /// `pkg:cargo/NAME@VERSION`, with the registry's index for a registry other than the
-    /// default one.
+    /// default one; name and version percent-encoded (a version's `+` is `%2B`).
     pub(crate) fn purl(&self) -> String {
-        let base = format!("pkg:cargo/{}@{}", self.name, self.version);
+        let base = format!("pkg:cargo/{}@{}", percent(&self.name).replace('/', "%2F"), percent(&self.version));
         match &self.origin {
             Origin::Registry { default: false, index } => format!("{base}?repository_url={}", percent(index)),
             Origin::Git { url, commit } => format!("{base}?vcs_url={}", percent(&format!("git+{url}@{commit}"))),
@@ -48,7 +48,8 @@ impl Package {
     }
 }
 
-fn percent(s: &str) -> String {
+/// `s` percent-encoded but for the unreserved characters of RFC 3986 and `/`.
+pub(crate) fn percent(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' | b'/' => (b as char).to_string(),
@@ -239,6 +240,9 @@ mod tests {
         let other = p(Origin::Registry { default: false, index: "https://reg.example/index".into() }).purl();
         assert_eq!(other, "pkg:cargo/itoa@1.0.0?repository_url=https%3A//reg.example/index");
         assert_eq!(p(Origin::Path { relative: ".".into() }).purl(), "pkg:cargo/itoa@1.0.0");
+        let odd =
+            Package { name: "a/b c".into(), version: "1.0.0+build".into(), ..p(Origin::Path { relative: ".".into() }) };
+        assert_eq!(odd.purl(), "pkg:cargo/a%2Fb%20c@1.0.0%2Bbuild");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub(crate) mod documents;
 pub(crate) mod inventory;
+pub(crate) mod license;
 
 use crate::image::parent::Parent;
 use crate::image::referrer::{Referrer, ARTIFACT_CYCLONEDX, ARTIFACT_IN_TOTO, ARTIFACT_SPDX};
