@@ -83,11 +83,15 @@ pub(crate) fn cargo_exe() -> PathBuf {
     std::env::var_os("CARGO").map(PathBuf::from).unwrap_or_else(|| "cargo".into())
 }
 
-/// The environment cargo gets for `spec`: a cross linker, and the rustc wrapper that
-/// embeds the dependency list. Every cargo call of the run gets the same, so cargo's cache
-/// of what rustc says (`target/.rustc_info.json`, keyed on the wrapper too) stays valid.
+/// The environment cargo gets for `spec`: a cross linker, the rustflags that keep
+/// `$CARGO_HOME` out of the binary, and the rustc wrapper that embeds the dependency list.
+/// Every cargo call of the run gets the same, so cargo's cache of what rustc says
+/// (`target/.rustc_info.json`, keyed on the wrapper too) stays valid.
 pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
     let mut env = spec.env.clone();
+    if let Some(flags) = rustflags(&spec.target) {
+        env.push(("CARGO_ENCODED_RUSTFLAGS".into(), flags));
+    }
     if spec.auditable {
         let request = crate::auditable::Request {
             bin: spec.bin.clone(),
@@ -98,6 +102,34 @@ pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
         env.extend(crate::auditable::wrapper_env(&request).unwrap_or_default());
     }
     env
+}
+
+/// The rustflags cargo would use for `target` (from `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`,
+/// `target.<triple>`/`target.<cfg>` or `build.rustflags`, as cargo picks them), with
+/// `--remap-path-prefix=$CARGO_HOME=/cargo` added: registry and git dependencies are
+/// compiled from under `$CARGO_HOME`, and their panic messages carry their source paths,
+/// so the user's home would otherwise reach the binary. rustc keeps the flag out of its
+/// `-C metadata`, so the binary is the same whatever the path. `None` when cargo's
+/// configuration cannot be read (cargo then says why) or the home is not known: the
+/// user's flags are then left to cargo, as they are. Read once per target.
+fn rustflags(target: &str) -> Option<String> {
+    static FOUND: Mutex<Vec<(String, Option<String>)>> = Mutex::new(Vec::new());
+    let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, flags)) = found.iter().find(|(t, _)| t == target) {
+        return flags.clone();
+    }
+    let resolve = || {
+        let cwd = std::env::current_dir().ok()?;
+        let home = cargo_config2::cargo_home_with_cwd(&cwd)?;
+        let home = home.to_str()?.trim_end_matches('/');
+        let config = cargo_config2::Config::load_with_cwd(&cwd).ok()?;
+        let mut flags = config.rustflags(target).ok()?.unwrap_or_default();
+        flags.flags.push(format!("--remap-path-prefix={home}=/cargo"));
+        flags.encode().ok()
+    };
+    let flags = resolve();
+    found.push((target.to_string(), flags.clone()));
+    flags
 }
 
 /// The `cargo build` command for `spec`, as a value (no side effects).

@@ -73,13 +73,20 @@ fn created_follows_the_last_commit_of_the_package() {
 }
 
 /// `fixture` copied, and built to a layout by the tool copied to `tool_dir`, with `envs`.
-fn build_with(tool_dir: &std::path::Path, fixture: &str, envs: &[(&str, &std::path::Path)], extra: &[&str]) -> String {
+fn build_with(
+    tool_dir: &std::path::Path,
+    fixture: &str,
+    envs: &[(&str, &std::path::Path)],
+    extra: &[&str],
+    prepare: fn(&std::path::Path),
+) -> (String, Vec<u8>) {
     std::fs::create_dir_all(tool_dir).unwrap();
     let tool = tool_dir.join("cargo-containerize");
     if !tool.exists() {
         std::fs::copy(common::bin(), &tool).unwrap();
     }
     let p = Project::copy(fixture);
+    prepare(p.path());
     let mut cmd = std::process::Command::new(&tool);
     cmd.arg("containerize").current_dir(p.path()).stdin(std::process::Stdio::null());
     common::isolate(&mut cmd, p.path());
@@ -89,7 +96,7 @@ fn build_with(tool_dir: &std::path::Path, fixture: &str, envs: &[(&str, &std::pa
     }
     let run = Run::of(&mut cmd).ok();
     if extra.iter().any(|a| a.starts_with("--platform")) {
-        return run.digest();
+        return (run.digest(), Vec::new());
     }
     // The `.dep-v0` data is in: the wrapper ran.
     let layer = common::layout_manifest(&p.path().join("out"))["layers"].as_array().unwrap().last().unwrap().clone();
@@ -106,8 +113,8 @@ fn build_with(tool_dir: &std::path::Path, fixture: &str, envs: &[(&str, &std::pa
             bytes
         })
         .unwrap();
-    assert!(binary.windows(b".dep-v0".len()).any(|w| w == b".dep-v0"), "no .dep-v0 section: the wrapper did not run");
-    run.digest()
+    assert!(contains(&binary, b".dep-v0"), "no .dep-v0 section: the wrapper did not run");
+    (run.digest(), binary)
 }
 
 /// Issue 19 §1: cargo hashes the rustc wrapper's name into the binary, so the tool's install
@@ -115,26 +122,29 @@ fn build_with(tool_dir: &std::path::Path, fixture: &str, envs: &[(&str, &std::pa
 #[test]
 fn the_tool_installed_at_two_paths_builds_one_digest() {
     let installs = tempfile::tempdir().unwrap();
-    let a = build_with(&installs.path().join("x"), "hello", &[], &[]);
-    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &[]);
+    let a = build_with(&installs.path().join("x"), "hello", &[], &[], |_| {}).0;
+    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &[], |_| {}).0;
     assert_eq!(a, b, "the image depends on where the tool is installed");
     // A -gnu build on a base (dynamically linked, another target).
     let layout = tempfile::tempdir().unwrap();
     common::bases::write_layout(layout.path(), "12", &common::bases::cc(false));
     let base = format!("oci:{}:12", layout.path().display());
     let gnu = ["--target", "x86_64-unknown-linux-gnu", "--base", &base];
-    let a = build_with(&installs.path().join("x"), "hello", &[], &gnu);
-    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &gnu);
+    let a = build_with(&installs.path().join("x"), "hello", &[], &gnu, |_| {}).0;
+    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &gnu, |_| {}).0;
     assert_eq!(a, b, "the -gnu image depends on where the tool is installed");
     // And a two-platform index.
     let both = ["--platform", "linux/amd64,linux/arm64"];
-    let a = build_with(&installs.path().join("x"), "hello", &[], &both);
-    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &both);
+    let a = build_with(&installs.path().join("x"), "hello", &[], &both, |_| {}).0;
+    let b = build_with(&installs.path().join("yy/zz"), "hello", &[], &both, |_| {}).0;
     assert_eq!(a, b, "the index depends on where the tool is installed");
 }
 
-/// Issue 19 §1: registry dependencies are unpacked under `$CARGO_HOME`; two homes with the
-/// same crates (offline) give one digest too.
+/// Issue 19 §1: registry dependencies are compiled from under `$CARGO_HOME`, and a panic
+/// site in one carries its source path into the binary: two homes with the same crates
+/// (offline) give one digest, and neither home is in the binary. `with-deps` has registry,
+/// path, build-only and proc-macro dependencies; base64 (which this tool depends on too,
+/// so it is in the machine's cargo home) has panic sites.
 #[test]
 fn two_cargo_homes_build_one_digest() {
     let fixture = common::fixtures().join("with-deps");
@@ -148,13 +158,33 @@ fn two_cargo_homes_build_one_digest() {
     let homes = tempfile::tempdir().unwrap();
     let (home_a, home_b) = (homes.path().join("a/cargo"), homes.path().join("bb/cc/cargo"));
     for home in [&home_a, &home_b] {
-        seed_cargo_home(home, &["itoa-1.0.11", "fnv-1.0.7", "autocfg-1.4.0"]);
+        seed_cargo_home(home, &["itoa-1.0.11", "fnv-1.0.7", "autocfg-1.4.0", "base64-0.22.1"]);
     }
     let installs = tempfile::tempdir().unwrap();
     let tool = installs.path().join("bin");
-    let a = build_with(&tool, "with-deps", &[("CARGO_HOME", &home_a)], &["--offline"]);
-    let b = build_with(&tool, "with-deps", &[("CARGO_HOME", &home_b)], &["--offline"]);
+    let (a, binary_a) = build_with(&tool, "with-deps", &[("CARGO_HOME", &home_a)], &["--offline"], with_base64);
+    let (b, _) = build_with(&tool, "with-deps", &[("CARGO_HOME", &home_b)], &["--offline"], with_base64);
+    assert!(contains(&binary_a, b"/cargo/registry/src/"), "base64's panic sites are in the binary, remapped");
+    assert!(!contains(&binary_a, home_a.to_str().unwrap().as_bytes()), "CARGO_HOME is in the binary");
     assert_eq!(a, b, "the image depends on CARGO_HOME");
+}
+
+/// The project made to use base64 too.
+fn with_base64(dir: &std::path::Path) {
+    let manifest = std::fs::read_to_string(dir.join("Cargo.toml")).unwrap();
+    std::fs::write(dir.join("Cargo.toml"), manifest.replace("[dependencies]", "[dependencies]\nbase64 = \"=0.22.1\""))
+        .unwrap();
+    let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    let main = main.replace(
+        "fn main() {",
+        "fn main() {\n    use base64::Engine as _;\n    \
+         println!(\"{}\", base64::engine::general_purpose::STANDARD.encode(std::env::args().count().to_string()));",
+    );
+    std::fs::write(dir.join("src/main.rs"), main).unwrap();
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
 }
 
 /// A cargo home holding the machine's registry configuration and index, and only the
