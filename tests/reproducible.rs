@@ -216,3 +216,42 @@ fn seed_cargo_home(home: &std::path::Path, crates: &[&str]) {
         }
     }
 }
+
+/// The remap is added to the rustflags cargo would pick, never instead of them: a
+/// project's `build.rustflags` (as a string) and `target.<triple>.rustflags` (as an array)
+/// still reach rustc.
+#[test]
+fn the_users_rustflags_are_kept() {
+    let installs = tempfile::tempdir().unwrap();
+    let cases: [(fn(&std::path::Path), &str); 2] =
+        [(with_build_rustflags, "cfg from build.rustflags"), (with_target_rustflags, "cfg from target.rustflags")];
+    for (prepare, printed) in cases {
+        let (_, binary) = build_with(&installs.path().join("bin"), "hello", &[], &[], prepare);
+        let exe = installs.path().join("hello");
+        std::fs::write(&exe, &binary).unwrap();
+        std::fs::set_permissions(&exe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        let out = Run::of(&mut std::process::Command::new(&exe)).ok().stdout;
+        assert!(out.contains(printed), "{out}");
+    }
+}
+
+/// The project printing which of its cfgs are set.
+fn printing_cfgs(dir: &std::path::Path, config: &str) {
+    std::fs::create_dir_all(dir.join(".cargo")).unwrap();
+    std::fs::write(dir.join(".cargo/config.toml"), config).unwrap();
+    let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    let main = main.replace(
+        "fn main() {",
+        "fn main() {\n    if cfg!(from_build) { println!(\"cfg from build.rustflags\"); }\n    \
+         if cfg!(from_target) { println!(\"cfg from target.rustflags\"); }",
+    );
+    std::fs::write(dir.join("src/main.rs"), main).unwrap();
+}
+
+fn with_build_rustflags(dir: &std::path::Path) {
+    printing_cfgs(dir, "build.rustflags = \"--cfg from_build\"\n");
+}
+
+fn with_target_rustflags(dir: &std::path::Path) {
+    printing_cfgs(dir, "[target.x86_64-unknown-linux-musl]\nrustflags = [\"--cfg\", \"from_target\"]\n");
+}
