@@ -87,6 +87,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
     let platforms: Vec<_> = plan.builds.iter().map(|b| b.platform.clone()).collect();
     let base = plan.image.settings.base.clone().unwrap_or(BaseRef::Scratch);
     let parents = base::resolve(&base, &platforms, &push, args.offline)?;
+    sink::check_base(&plan.sinks, parents.as_deref(), push.verbose)?;
     let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
     let documents = crate::sbom::Documents::gather(&plan, &built, push.tuning.timeout)?;
     publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents, results)
