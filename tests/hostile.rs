@@ -1344,7 +1344,12 @@ fn a_zstd_base_is_refused_before_the_build_where_zstd_cannot_go() {
         assert_nothing_built(&p);
     }
     let reg = Registry::plain();
-    run(&p, &[], &["--base", &base, "-o", "out", "--push", &format!("{}/app:1", reg.host())]).ok();
+    let r = run(&p, &[], &["--base", &base, "-v", "-o", "out", "--push", &format!("{}/app:1", reg.host())]).ok();
+    assert!(
+        r.stderr.lines().any(|l| l.contains(&digest) && l.contains("its diff_id is not checked")),
+        "a zstd layer's unchecked diff_id is said with -v:\n{}",
+        r.stderr
+    );
     assert_eq!(common::layout_manifest(&p.path().join("out"))["layers"][0]["digest"], digest.as_str());
 }
 
