@@ -1322,6 +1322,13 @@ fn a_base_whose_diff_ids_lie_is_refused_before_any_output() {
         assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
     }
     assert!(!q.path().join("out.tar").exists());
+    // A push to another registry downloads the layer to upload it: checked there too.
+    let other = Registry::plain();
+    let r =
+        run(&Project::copy("hello"), &[], &["--base", &remote, "--push", &format!("{}/app:1", other.host())]).failed();
+    for needle in [digest.as_str(), "diff_id", remote.as_str(), "rebuild it"] {
+        assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    }
 }
 
 /// A base with a zstd layer is refused before the build by the destinations that cannot

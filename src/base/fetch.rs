@@ -75,7 +75,7 @@ pub(crate) async fn into_store(
         .await
         .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
     checked.map_err(|fault| registry::Error::Io {
-        what: format!("checking base layer {digest}"),
+        what: "cannot pass the base on (rebuild it, or choose another base)".into(),
         source: io::Error::other(fault),
     })
 }
