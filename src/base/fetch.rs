@@ -83,11 +83,8 @@ pub(crate) async fn into_store(
 /// The check's [`super::verify::Fault`] inside a download's error, when that is what failed.
 fn fault_of(e: registry::Error) -> Result<super::verify::Fault, registry::Error> {
     match e {
-        registry::Error::Io { what, source } => {
-            match source.get_ref().is_some_and(|s| s.is::<super::verify::Fault>()) {
-                true => Ok(*source.into_inner().expect("has an inner error").downcast().expect("is a Fault")),
-                false => Err(registry::Error::Io { what, source }),
-            }
+        registry::Error::Io { source, .. } if source.get_ref().is_some_and(|s| s.is::<super::verify::Fault>()) => {
+            Ok(*source.into_inner().expect("has an inner error").downcast().expect("is a Fault"))
         }
         other => Err(other),
     }

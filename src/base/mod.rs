@@ -250,7 +250,8 @@ fn check_stored_layers(parents: &[Parent], store: &Store, opts: &PushOptions) ->
     for parent in parents {
         for layer in &parent.layers {
             let blob = layer.blob();
-            if !seen.insert(&blob.digest) || !store.has(&blob.digest, blob.size) {
+            // Platforms may share a layer, and each may claim its own diff_id for it.
+            if !seen.insert((&blob.digest, &layer.diff_id, &blob.media_type)) || !store.has(&blob.digest, blob.size) {
                 continue;
             }
             let claim = verify::Claim {
