@@ -32,6 +32,13 @@ impl SinkSpec {
     pub(crate) fn takes_uncompressed(&self) -> bool {
         matches!(self, SinkSpec::Daemon { .. })
     }
+
+    /// Whether the sink can pass on a base's zstd layers: a registry and an OCI layout
+    /// can; a docker-archive tarball and a Docker engine's load (20.10 reads only gzip and
+    /// plain tars) cannot.
+    pub(crate) fn takes_zstd(&self) -> bool {
+        matches!(self, SinkSpec::Layout { .. } | SinkSpec::Registry { .. })
+    }
 }
 
 /// One platform's build.

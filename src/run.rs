@@ -106,6 +106,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
     let parents = base::resolve(&base, &platforms, &push, args.offline)?;
     let mut plan = plan;
     crate::spec::on_base(&mut plan.image, parents.as_deref(), &push)?;
+    sink::check_base(&plan.sinks, parents.as_deref(), push.verbose)?;
     let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
     let documents = crate::sbom::Documents::gather(&plan, &built, push.tuning.timeout)?;
     publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents, results)

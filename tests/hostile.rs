@@ -6,6 +6,7 @@
 
 mod common;
 
+use common::bases::{self, Blobs};
 use common::fault_proxy::{FaultProxy, Faults, Kind};
 use common::hostile::{Request, Response, Scripted, Silent};
 use common::registry::{skopeo_digest, Registry};
@@ -1814,4 +1815,118 @@ fn sboms_of_license_refs_and_invalid_expressions_validate() {
     assert_eq!(spdx["packages"][0]["licenseDeclared"], "NOASSERTION");
     let cdx = String::from_utf8_lossy(&invalid[1].1).into_owned();
     assert!(!cdx.contains("evil"), "the invalid expression went into the CycloneDX document: {cdx}");
+}
+
+// ---- Bases that lie ------------------------------------------------------------------------
+
+/// An `oci:` base of one small layer written as `blobs` says, and its `--base` argument.
+fn lying_base(blobs: Blobs) -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    bases::write_layout_with(dir.path(), "base", &bases::tiny(serde_json::json!({"Env": [bases::PATH]})), blobs);
+    let arg = format!("oci:{}:base", dir.path().display());
+    (dir, arg)
+}
+
+/// The digest and media type of a layout's one layer, and the name the tool shows for it.
+fn lying_layer(layout: &Path) -> (String, String, String) {
+    let layer = &common::layout_manifest(layout)["layers"][0];
+    let shown = format!("oci:{}:base", layout.file_name().unwrap().to_string_lossy());
+    (layer["digest"].as_str().unwrap().into(), layer["mediaType"].as_str().unwrap().into(), shown)
+}
+
+/// A base whose config gives a layer a diff_id that is not its tar's digest is refused by
+/// name: an `oci:` base before the build, a registry's when its layer is fetched, before any
+/// output is written. A push that only mounts the layer says, with -v, that it was not
+/// checked.
+#[test]
+fn a_base_whose_diff_ids_lie_is_refused_before_any_output() {
+    let (layout, base) = lying_base(Blobs::WrongDiffId);
+    let (digest, _, shown) = lying_layer(layout.path());
+    let p = Project::copy("hello");
+    for out in [["-o", "out"], ["--tarball", "out.tar"]] {
+        let r = run(&p, &[], &[&["--base", base.as_str()][..], &out].concat()).failed();
+        for needle in [digest.as_str(), "diff_id", shown.as_str(), "rebuild it", "another base"] {
+            assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+        }
+        assert!(!p.path().join(out[1]).exists());
+        assert_nothing_built(&p);
+    }
+    let reg = Registry::plain();
+    bases::copy(layout.path(), "base", &format!("docker://{}/base/lie:1", reg.host()), &[]);
+    let remote = format!("{}/base/lie:1", reg.host());
+    let q = Project::copy("hello");
+    let r = run(&q, &[], &["--base", &remote, "-v", "--push", &format!("{}/app:1", reg.host())]).ok();
+    assert!(
+        r.stderr.lines().any(|l| l.contains(&digest) && l.contains("not checked")),
+        "a mounted layer is said to be unchecked:\n{}",
+        r.stderr
+    );
+    let r = run(&q, &[], &["--base", &remote, "--tarball", "out.tar"]).failed();
+    for needle in [digest.as_str(), "diff_id", remote.as_str(), "rebuild it"] {
+        assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    }
+    assert!(!q.path().join("out.tar").exists());
+    // A push to another registry downloads the layer to upload it: checked there too.
+    let other = Registry::plain();
+    let r =
+        run(&Project::copy("hello"), &[], &["--base", &remote, "--push", &format!("{}/app:1", other.host())]).failed();
+    for needle in [digest.as_str(), "diff_id", remote.as_str(), "rebuild it"] {
+        assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    }
+}
+
+/// A base with a zstd layer is refused before the build by the destinations that cannot
+/// take zstd (a docker-archive tarball, the Docker engine), naming the layer and the
+/// choices; an OCI layout and a registry take it.
+#[test]
+fn a_zstd_base_is_refused_before_the_build_where_zstd_cannot_go() {
+    let (layout, base) = lying_base(Blobs::Zstd);
+    let (digest, media_type, _) = lying_layer(layout.path());
+    assert_eq!(media_type, "application/vnd.oci.image.layer.v1.tar+zstd");
+    let p = Project::copy("hello");
+    let name = common::unique_name("zstd");
+    let _cleanup = common::DockerImages(vec![name.clone()]);
+    for out in [["--tarball", "out.tar"], ["--tag", name.as_str()]] {
+        let r = run(&p, &[], &[&["--base", base.as_str()][..], &out].concat()).failed();
+        for needle in [digest.as_str(), media_type.as_str(), "zstd", "another base", "--push", "-o"] {
+            assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+        }
+        assert!(!p.path().join("out.tar").exists());
+        assert_nothing_built(&p);
+    }
+    let reg = Registry::plain();
+    let r = run(&p, &[], &["--base", &base, "-v", "-o", "out", "--push", &format!("{}/app:1", reg.host())]).ok();
+    assert!(
+        r.stderr.lines().any(|l| l.contains(&digest) && l.contains("its diff_id is not checked")),
+        "a zstd layer's unchecked diff_id is said with -v:\n{}",
+        r.stderr
+    );
+    assert_eq!(common::layout_manifest(&p.path().join("out"))["layers"][0]["digest"], digest.as_str());
+}
+
+/// A layer labelled gzip that is a plain tar is refused when it enters the cache, naming
+/// the layer, what its bytes are, the base, and what to do: an `oci:` base before the
+/// build, a registry's before any output.
+#[test]
+fn a_plain_tar_labelled_gzip_is_refused_naming_the_layer() {
+    let (layout, base) = lying_base(Blobs::TarLabelledGzip);
+    let (digest, media_type, shown) = lying_layer(layout.path());
+    let p = Project::copy("hello");
+    let r = run(&p, &[], &["--base", &base, "-o", "out"]).failed();
+    for needle in [digest.as_str(), media_type.as_str(), "plain tar", shown.as_str(), "rebuild it", "another base"] {
+        assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    }
+    assert!(!r.stderr.contains("invalid gzip header"), "{}", r.stderr);
+    assert!(!p.path().join("out").exists());
+    assert_nothing_built(&p);
+    let reg = Registry::plain();
+    // skopeo would compress the plain tar on the way, unless told to keep the digests.
+    bases::copy(layout.path(), "base", &format!("docker://{}/base/tar:1", reg.host()), &["--preserve-digests"]);
+    let remote = format!("{}/base/tar:1", reg.host());
+    let q = Project::copy("hello");
+    let r = run(&q, &[], &["--base", &remote, "--tarball", "out.tar"]).failed();
+    for needle in [digest.as_str(), "plain tar", remote.as_str(), "rebuild it"] {
+        assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
+    }
+    assert!(!q.path().join("out.tar").exists());
 }

@@ -223,7 +223,8 @@ fn seed_cargo_home(home: &std::path::Path, crates: &[&str]) {
 #[test]
 fn the_users_rustflags_are_kept() {
     let installs = tempfile::tempdir().unwrap();
-    let cases: [(fn(&std::path::Path), &str); 2] =
+    type Prepare = fn(&std::path::Path);
+    let cases: [(Prepare, &str); 2] =
         [(with_build_rustflags, "cfg from build.rustflags"), (with_target_rustflags, "cfg from target.rustflags")];
     for (prepare, printed) in cases {
         let (_, binary) = build_with(&installs.path().join("bin"), "hello", &[], &[], prepare);

@@ -52,7 +52,9 @@ impl<'t> Remote<'t> {
     }
 }
 
-/// `GET`s a blob of `repo` on `s` into the store.
+/// `GET`s a blob of `repo` on `s` into the store, and checks it against what the bases
+/// resolved in this run claim about it (a layer's compression and diff_id): a failed
+/// check is an `Io` error whose source is the [`super::verify::Fault`].
 pub(crate) async fn into_store(
     s: &Session<'_>,
     repo: &str,
@@ -66,7 +68,26 @@ pub(crate) async fn into_store(
     };
     let mut tmp = store.temp().map_err(io)?;
     pull::get_blob(s, repo, digest, Some(size), tmp.file_mut()).await?;
-    store.persist(tmp, digest, size).map_err(io)
+    store.persist(tmp, digest, size).map_err(io)?;
+    // Decompressing a layer is blocking work: off the async workers.
+    let (owned, d) = (store.clone(), digest.clone());
+    let checked = tokio::task::spawn_blocking(move || super::verify::check_claims(&owned, &d))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    checked.map_err(|fault| registry::Error::Io {
+        what: "cannot pass the base on (rebuild it, or choose another base)".into(),
+        source: io::Error::other(fault),
+    })
+}
+
+/// The check's [`super::verify::Fault`] inside a download's error, when that is what failed.
+fn fault_of(e: registry::Error) -> Result<super::verify::Fault, registry::Error> {
+    match e {
+        registry::Error::Io { source, .. } if source.get_ref().is_some_and(|s| s.is::<super::verify::Fault>()) => {
+            Ok(*source.into_inner().expect("has an inner error").downcast().expect("is a Fault"))
+        }
+        other => Err(other),
+    }
 }
 
 /// A small async runtime with a transport built from the run's options.
@@ -111,9 +132,11 @@ pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::
         return Err(super::Error::NotCached { base: format!("layer {}", blob.digest), store: store.root().into() });
     }
     let rt = Runtime::new(opts)?;
-    rt.block_on(into_store_all(&rt.transport, wanted, &store, opts)).map_err(|(origin, e)| super::Error::Registry {
-        base: format!("{}/{}", origin.registry, origin.repository),
-        source: Box::new(e),
+    rt.block_on(into_store_all(&rt.transport, wanted, &store, opts)).map_err(|(origin, e)| match fault_of(e) {
+        Ok(fault) => super::Error::Layer(fault),
+        Err(e) => {
+            super::Error::Registry { base: format!("{}/{}", origin.registry, origin.repository), source: Box::new(e) }
+        }
     })
 }
 

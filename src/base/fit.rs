@@ -429,7 +429,7 @@ fn read_layer(blob: &crate::image::blob::Blob) -> io::Result<LayerFiles> {
     let reader = io::BufReader::with_capacity(1 << 20, blob.open()?);
     match blob.media_type.as_str() {
         MEDIA_TYPE_GZIP | MEDIA_TYPE_DOCKER_GZIP => {
-            LayerFiles::read(Capped { inner: flate2::read::MultiGzDecoder::new(reader), left: MAX_UNPACKED })
+            LayerFiles::read(Capped::new(flate2::read::MultiGzDecoder::new(reader)))
         }
         MEDIA_TYPE_TAR => LayerFiles::read(reader),
         other => Err(io::Error::other(format!("layers of type {other} cannot be read for the check"))),
@@ -437,9 +437,16 @@ fn read_layer(blob: &crate::image::blob::Blob) -> io::Result<LayerFiles> {
 }
 
 /// A reader that fails, saying why, once it has given `left` bytes.
-struct Capped<R> {
+pub(crate) struct Capped<R> {
     inner: R,
     left: u64,
+}
+
+impl<R> Capped<R> {
+    /// `inner`, failing past [`MAX_UNPACKED`] bytes.
+    pub(crate) fn new(inner: R) -> Capped<R> {
+        Capped { inner, left: MAX_UNPACKED }
+    }
 }
 
 impl<R: Read> Read for Capped<R> {

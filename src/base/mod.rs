@@ -7,6 +7,7 @@ pub(crate) mod engine;
 pub(crate) mod fetch;
 pub(crate) mod fit;
 pub(crate) mod store;
+pub(crate) mod verify;
 
 use crate::image::blob::Blob;
 use crate::image::digest::Digest;
@@ -136,6 +137,8 @@ pub(crate) enum Error {
     Client { source: Box<registry::Error> },
     #[error("cannot use the base image cache at {}: {source}", store.display())]
     Store { store: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Layer(#[from] verify::Fault),
 }
 
 impl Error {
@@ -165,6 +168,7 @@ impl Error {
                       CARGO_CONTAINERIZE_TIMEOUT_SECS"
                     .into())
             }),
+            Error::Layer(fault) => fault.hint(),
             Error::Malformed { .. } | Error::Client { .. } => None,
         }
     }
@@ -237,6 +241,7 @@ pub(crate) fn resolve(
             fetch::Runtime::new(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
         }
     };
+    check_stored_layers(&parents, &store, opts)?;
     if !opts.quiet {
         let digests: Vec<String> = parents.iter().map(|p| p.digest.to_string()).collect();
         let mut unique = digests.clone();
@@ -244,6 +249,36 @@ pub(crate) fn resolve(
         crate::say!("building on {shown} ({})", unique.join(", "));
     }
     Ok(Some(parents))
+}
+
+/// Checks every layer of `parents` the store holds (an `oci:` or `docker:` base's, or one
+/// an earlier run fetched) against what its base claims: read once per blob, remembered
+/// after. The others are checked when they are fetched (`fetch::into_store`).
+fn check_stored_layers(parents: &[Parent], store: &Store, opts: &PushOptions) -> Result<(), Error> {
+    let mut seen = std::collections::HashSet::new();
+    for parent in parents {
+        for layer in &parent.layers {
+            let blob = layer.blob();
+            // Platforms may share a layer, and each may claim its own diff_id for it.
+            if !seen.insert((&blob.digest, &layer.diff_id, &blob.media_type)) || !store.has(&blob.digest, blob.size) {
+                continue;
+            }
+            let claim = verify::Claim {
+                base: parent.name.clone(),
+                media_type: blob.media_type.clone(),
+                diff_id: layer.diff_id.clone(),
+            };
+            if verify::check(store, &blob.digest, &claim)? == verify::Checked::CompressionOnly && opts.verbose {
+                crate::say!(
+                    "base layer {} ({}) of {} is zstd: its compression is checked, its diff_id is not checked",
+                    blob.digest,
+                    blob.media_type,
+                    parent.name
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A manifest or index, read from the source (a tag or a digest) or the store.
@@ -457,6 +492,10 @@ async fn image(
         if !layer::is_layer_type(&media_type) {
             return Err(malformed(format!("layer {digest} has media type {media_type:?}, which cannot be passed on")));
         }
+        verify::claim(
+            &digest,
+            verify::Claim { base: base.into(), media_type: media_type.clone(), diff_id: diff_id.clone() },
+        );
         let blob = Blob::held(&media_type, digest.clone(), size, store.path(&digest), origin.clone());
         layers.push(Layer::held(blob, diff_id, String::new()));
     }

@@ -8,6 +8,8 @@ pub(crate) mod daemon;
 pub(crate) mod layout;
 
 use crate::fsutil;
+use crate::image::digest::Digest;
+use crate::image::parent::Parent;
 use crate::image::{Artifact, Image};
 use crate::plan::SinkSpec;
 use std::io;
@@ -24,6 +26,9 @@ pub(crate) enum Error {
     Daemon(#[from] daemon::Error),
     #[error("{first} and {second} {problem}")]
     Collision { first: String, second: String, problem: &'static str, metadata_file: bool },
+    /// A destination that cannot take a base's zstd layer.
+    #[error("{sink} cannot take the base image {base}: its layer {digest} is zstd ({media_type}), and {why}")]
+    Zstd { sink: String, base: String, digest: Digest, media_type: String, why: &'static str },
     /// A sink was handed an image whose layers are not compressed; a bug of ours.
     #[error("internal error: this destination needs the compressed image")]
     NeedsCompressed,
@@ -51,6 +56,11 @@ impl Error {
             Error::Collision { .. } => Some(
                 "give each output a path of its own; a file beside a layout's own entries (e.g. -o out \
                  --metadata-file out/run.json) is fine"
+                    .into(),
+            ),
+            Error::Zstd { .. } => Some(
+                "choose another base (one whose layers are gzip), or a destination that takes zstd layers: \
+                 --push REGISTRY/REPO:TAG, or -o DIR (an OCI layout)"
                     .into(),
             ),
             Error::NeedsCompressed => None,
@@ -116,6 +126,53 @@ pub(crate) fn check_collisions(sinks: &[SinkSpec], metadata_file: Option<&Path>)
                 continue;
             };
             return Err(collision(name, layout, problem));
+        }
+    }
+    Ok(())
+}
+
+/// Checks, before the build, that every destination can take the base's layers (see
+/// [`SinkSpec::takes_zstd`]; every platform's base is checked, though the engine and the
+/// tarball get one). With `verbose`, says which base layers a push alone may leave
+/// unchecked: the registry mounts them or has them, so they are never downloaded.
+pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose: bool) -> Result<(), Error> {
+    let Some(parents) = parents else { return Ok(()) };
+    let layers = || parents.iter().flat_map(|p| p.layers.iter().map(move |l| (p, l.blob())));
+    for spec in sinks.iter().filter(|s| !s.takes_zstd()) {
+        let zstd = layers().find(|(_, b)| b.media_type == crate::image::layer::MEDIA_TYPE_ZSTD);
+        let Some((parent, blob)) = zstd else { continue };
+        let (sink, why) = match spec {
+            SinkSpec::Archive { path, .. } => (
+                format!("--tarball {}", path.display()),
+                "a docker-archive tarball carries gzip or plain tar layers only (Docker 20.10 cannot load zstd)",
+            ),
+            SinkSpec::Daemon { tags } => (
+                format!("--tag {} (the Docker engine)", tags.first().map(|t| t.to_string()).unwrap_or_default()),
+                "Docker 20.10 loads gzip or plain tar layers only",
+            ),
+            SinkSpec::Layout { .. } | SinkSpec::Registry { .. } => unreachable!("these take zstd"),
+        };
+        return Err(Error::Zstd {
+            sink,
+            base: parent.name.clone(),
+            digest: blob.digest.clone(),
+            media_type: blob.media_type.clone(),
+            why,
+        });
+    }
+    if verbose && sinks.iter().all(|s| matches!(s, SinkSpec::Registry { .. })) {
+        let store = crate::base::store::Store::user();
+        let mut seen = std::collections::HashSet::new();
+        for (parent, blob) in layers() {
+            if seen.insert(&blob.digest) && !store.has(&blob.digest, blob.size) {
+                crate::say!(
+                    "base layer {} ({}) of {} is not checked (compression, diff_id) unless it is downloaded: a \
+                     push does not download a layer the registry mounts or already has",
+                    blob.digest,
+                    blob.media_type,
+                    parent.name
+                );
+            }
         }
     }
     Ok(())

@@ -72,6 +72,47 @@ fn layer_of(root: &Path) -> (Vec<u8>, Vec<u8>) {
 /// Writes an OCI layout at `layout` naming the base `tag`: one image, or an index of one
 /// image per platform when there are several. Returns the top manifest's digest.
 pub fn write_layout(layout: &Path, tag: &str, images: &[ImageSpec]) -> String {
+    write_layout_with(layout, tag, images, Blobs::Gzip)
+}
+
+/// How [`write_layout_with`] writes every layer: honest gzip or zstd, or one of the lies
+/// a broken base tells about its layers.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Blobs {
+    Gzip,
+    /// `tar+zstd`, compressed by the `zstd` program.
+    Zstd,
+    /// Gzip, but the config's diff_id is not the tar's digest.
+    WrongDiffId,
+    /// The plain tar, labelled `tar+gzip`.
+    TarLabelledGzip,
+}
+
+/// The blob and media type of a layer whose tar is `tar`, written as `blobs` says.
+fn encode(tar: &[u8], gz: Vec<u8>, blobs: Blobs) -> (Vec<u8>, &'static str) {
+    match blobs {
+        Blobs::Gzip | Blobs::WrongDiffId => (gz, "application/vnd.oci.image.layer.v1.tar+gzip"),
+        Blobs::TarLabelledGzip => (tar.to_vec(), "application/vnd.oci.image.layer.v1.tar+gzip"),
+        Blobs::Zstd => {
+            let mut child = std::process::Command::new("zstd")
+                .args(["-q", "-c", "-"])
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("zstd (.ci/setup installs it)");
+            let mut stdin = child.stdin.take().unwrap();
+            let input = tar.to_vec();
+            let writer = std::thread::spawn(move || std::io::Write::write_all(&mut stdin, &input).unwrap());
+            let out = child.wait_with_output().unwrap();
+            writer.join().unwrap();
+            assert!(out.status.success() && out.stdout.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]));
+            (out.stdout, "application/vnd.oci.image.layer.v1.tar+zstd")
+        }
+    }
+}
+
+/// [`write_layout`], each layer's blob written as `blobs` says.
+pub fn write_layout_with(layout: &Path, tag: &str, images: &[ImageSpec], blobs: Blobs) -> String {
     std::fs::create_dir_all(layout.join("blobs/sha256")).unwrap();
     std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     let mut manifests = Vec::new();
@@ -95,11 +136,11 @@ pub fn write_layout(layout: &Path, tag: &str, images: &[ImageSpec]) -> String {
                 std::os::unix::fs::symlink(target, at).unwrap();
             }
             let (tar, gz) = layer_of(root.path());
-            diff_ids.push(sha(&tar));
-            let (digest, size) = put(layout, &gz);
-            layers.push(
-                json!({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": size}),
-            );
+            let diff_id = if blobs == Blobs::WrongDiffId { sha(&[&tar[..], b"lie"].concat()) } else { sha(&tar) };
+            diff_ids.push(diff_id);
+            let (blob, media_type) = encode(&tar, gz, blobs);
+            let (digest, size) = put(layout, &blob);
+            layers.push(json!({"mediaType": media_type, "digest": digest, "size": size}));
             let names: Vec<String> =
                 spec.debs.iter().map(|d| d.file_name().unwrap().to_string_lossy().to_string()).collect();
             history.push(
