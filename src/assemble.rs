@@ -2,9 +2,9 @@
 //! from the layer cache or compressed anew, the binary's upload begun while it compresses.
 
 use crate::build::Built;
+use crate::digest::Digest;
 use crate::fsutil;
 use crate::image::cache::LayerCache;
-use crate::image::digest::Digest;
 use crate::image::growing::Growth;
 use crate::image::layer::{Compressor, Contents, Entry, Layer};
 use crate::image::parent::Parent;

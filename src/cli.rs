@@ -185,7 +185,7 @@ fn insecure_host(value: &str) -> Result<String, String> {
 /// A target triple: only the characters triples are made of, so that nothing else reaches
 /// cargo or rustup.
 fn target_triple(value: &str) -> Result<String, String> {
-    if crate::image::platform::is_triple(value) {
+    if crate::platform::is_triple(value) {
         Ok(value.to_string())
     } else {
         Err("a target triple holds only ASCII letters, digits, `-`, `_` and `.`, \

@@ -22,6 +22,7 @@ pub(crate) mod auditable;
 pub(crate) mod base;
 pub(crate) mod build;
 pub(crate) mod cli;
+pub(crate) mod digest;
 pub(crate) mod elf;
 pub(crate) mod error;
 pub(crate) mod fsutil;
@@ -29,6 +30,7 @@ pub(crate) mod image;
 pub(crate) mod interrupt;
 pub(crate) mod login;
 pub(crate) mod plan;
+pub(crate) mod platform;
 pub(crate) mod progress;
 #[cfg(test)]
 mod proptests;
@@ -56,8 +58,8 @@ pub mod api {
     pub use crate::image::cache::LayerCache;
     pub use crate::image::config::{rfc3339, RunConfig};
     pub use crate::image::layer::{Compressor, Contents, Entry};
-    pub use crate::image::platform::Platform;
     pub use crate::image::{Image, MediaTypes, MEDIA_TYPE_DOCKER_MANIFEST};
+    pub use crate::platform::Platform;
     pub use crate::progress::{Event, Progress};
     pub use crate::reference::Reference;
     pub use crate::registry::{push_blocking, Credentials, Error, PushOptions};

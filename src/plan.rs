@@ -4,7 +4,7 @@
 use crate::build::BuildSpec;
 use crate::cli::Args;
 use crate::image::config::rfc3339;
-use crate::image::platform::Platform;
+use crate::platform::Platform;
 use crate::reference::{self, Reference};
 use crate::settings::{self, Settings};
 use crate::spec::{self, ImageSpec};
@@ -138,7 +138,7 @@ pub(crate) enum Error {
     #[error("{flag} names no repository, and `repository` is not set")]
     NoRepository { flag: &'static str },
     #[error(transparent)]
-    Platform(#[from] crate::image::platform::Unsupported),
+    Platform(#[from] crate::platform::Unsupported),
     #[error("the image for {wanted} would be loaded into Docker or the tarball, but it is not among the platforms built ({})", built.join(", "))]
     LoadPlatform { wanted: String, built: Vec<String> },
 }

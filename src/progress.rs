@@ -1,7 +1,7 @@
 //! Progress events for long steps (blob uploads), drawn on stderr: indicatif bars on a
 //! terminal, otherwise one line per finished blob. Results never go through here.
 
-use crate::image::digest::Digest;
+use crate::digest::Digest;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;

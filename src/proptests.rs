@@ -6,8 +6,8 @@
 //! No regression files are written (`failure_persistence: None`): a failure prints its
 //! minimal input, which belongs in a plain `#[test]` next to the parser.
 
+use crate::digest::Digest;
 use crate::elf;
-use crate::image::digest::Digest;
 use crate::reference::{self, check_tag, Reference};
 use crate::registry::auth::{parse_challenges, parse_token_reply, Challenge};
 use crate::settings::{self, CaCertificates, Include, Origin, Settings, KEYS};
@@ -1178,7 +1178,7 @@ fn elf_check_agrees_with_goblin_on_a_damaged_real_binary() {
 /// a check for dangling references. A case is a batch, checked in one Python process.
 mod sbom {
     use super::{any_text, config, text_over};
-    use crate::image::digest::Digest;
+    use crate::digest::Digest;
     use crate::sbom::documents::{Extras, Sbom};
     use crate::sbom::inventory::{Inventory, Origin, Package};
     use proptest::collection::vec;

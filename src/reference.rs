@@ -1,7 +1,7 @@
 //! Image references (`[host[:port]/]name[:tag][@digest]`), parsed and checked against the
 //! distribution spec's grammar before anything is built.
 
-use crate::image::digest::Digest;
+use crate::digest::Digest;
 use std::fmt;
 
 /// The tag used when a reference names none.

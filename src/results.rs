@@ -66,7 +66,7 @@ impl Results {
 
     /// Records an image loaded into (or tagged in) the engine: its ID is the config digest;
     /// an engine has no manifest digest.
-    pub(crate) fn engine(&self, tag: &str, id: &crate::image::digest::Digest, package: &str, bin: &str) {
+    pub(crate) fn engine(&self, tag: &str, id: &crate::digest::Digest, package: &str, bin: &str) {
         self.push(json!({
             "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"), "digest": null,
             "config": id.to_string(), "package": package, "bin": bin,

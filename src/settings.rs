@@ -290,13 +290,13 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             "platforms" => {
                 let list = strings(v).ok_or_else(|| wrong(key, "an array of strings such as \"linux/arm64\"", v))?;
                 for p in &list {
-                    crate::image::platform::Platform::parse(p).map_err(|e| bad(key, e.to_string()))?;
+                    crate::platform::Platform::parse(p).map_err(|e| bad(key, e.to_string()))?;
                 }
                 s.platforms = Some(list);
             }
             "target" => {
                 let text = v.as_str().ok_or_else(|| wrong(key, "a string such as \"x86_64-unknown-linux-gnu\"", v))?;
-                if crate::image::platform::Platform::of_target(text).is_none() {
+                if crate::platform::Platform::of_target(text).is_none() {
                     return Err(bad(key, format!("{text:?} is not a Linux target triple this tool knows")));
                 }
                 s.target = Some(text.to_string());

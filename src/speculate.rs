@@ -4,7 +4,7 @@
 
 use crate::build::BuildSpec;
 use crate::cli::Args;
-use crate::image::digest::Digest;
+use crate::digest::Digest;
 use std::path::PathBuf;
 
 /// Where guesses live: `$XDG_CACHE_HOME/cargo-containerize/selection`, or under `~/.cache`.
@@ -46,7 +46,7 @@ fn recall_from(file: &std::path::Path, args: &Args) -> Option<BuildSpec> {
     let mut lines = text.lines();
     let (package, bin, target) = (lines.next()?, lines.next()?, lines.next()?);
     let name = |n: &str| !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !name(package) || !name(bin) || !name(target) || crate::image::platform::Platform::of_target(target).is_none() {
+    if !name(package) || !name(bin) || !name(target) || crate::platform::Platform::of_target(target).is_none() {
         return None;
     }
     let linker = crate::build::linker_variable(target);

@@ -46,26 +46,24 @@ const LAYERS: &[(&str, u8)] = &[
 /// The links (from, to) that still run upward, or close a cycle within a layer. Remove an
 /// entry once its link is gone; never add one.
 const ALLOWED: &[(&str, &str)] = &[
-    ("base", "error"),      // upward: L3 -> L4, in src/base/fit.rs
-    ("base", "sink"),       // in a cycle within L3, in src/base/fetch.rs
-    ("error", "plan"),      // in a cycle within L4, in src/error.rs
-    ("error", "sbom"),      // in a cycle within L4, in src/error.rs
-    ("image", "registry"),  // upward: L1 -> L2, in src/image/blob.rs
-    ("image", "settings"),  // upward: L1 -> L4, in src/image/config.rs
-    ("plan", "sbom"),       // in a cycle within L4, in src/plan.rs
-    ("plan", "settings"),   // in a cycle within L4, in src/plan.rs
-    ("plan", "spec"),       // in a cycle within L4, in src/plan.rs
-    ("progress", "image"),  // upward: L0 -> L1, in src/progress.rs
-    ("reference", "image"), // upward: L0 -> L1, in src/reference.rs
-    ("registry", "base"),   // upward: L2 -> L3, in src/registry/mod.rs
-    ("sbom", "plan"),       // in a cycle within L4, in src/sbom/mod.rs
-    ("settings", "sbom"),   // in a cycle within L4, in src/settings.rs
-    ("sink", "base"),       // in a cycle within L3, in src/sink/mod.rs
-    ("sink", "plan"),       // upward: L3 -> L4, in src/sink/mod.rs
-    ("spec", "error"),      // in a cycle within L4, in src/spec.rs
-    ("spec", "plan"),       // in a cycle within L4, in src/spec.rs
-    ("spec", "sbom"),       // in a cycle within L4, in src/spec.rs
-    ("spec", "settings"),   // in a cycle within L4, in src/spec.rs
+    ("base", "error"),     // upward: L3 -> L4, in src/base/fit.rs
+    ("base", "sink"),      // in a cycle within L3, in src/base/fetch.rs
+    ("error", "plan"),     // in a cycle within L4, in src/error.rs
+    ("error", "sbom"),     // in a cycle within L4, in src/error.rs
+    ("image", "registry"), // upward: L1 -> L2, in src/image/blob.rs
+    ("image", "settings"), // upward: L1 -> L4, in src/image/config.rs
+    ("plan", "sbom"),      // in a cycle within L4, in src/plan.rs
+    ("plan", "settings"),  // in a cycle within L4, in src/plan.rs
+    ("plan", "spec"),      // in a cycle within L4, in src/plan.rs
+    ("registry", "base"),  // upward: L2 -> L3, in src/registry/mod.rs
+    ("sbom", "plan"),      // in a cycle within L4, in src/sbom/mod.rs
+    ("settings", "sbom"),  // in a cycle within L4, in src/settings.rs
+    ("sink", "base"),      // in a cycle within L3, in src/sink/mod.rs
+    ("sink", "plan"),      // upward: L3 -> L4, in src/sink/mod.rs
+    ("spec", "error"),     // in a cycle within L4, in src/spec.rs
+    ("spec", "plan"),      // in a cycle within L4, in src/spec.rs
+    ("spec", "sbom"),      // in a cycle within L4, in src/spec.rs
+    ("spec", "settings"),  // in a cycle within L4, in src/spec.rs
 ];
 
 /// `text` without comments, string literals and `#[cfg(test)]` items.

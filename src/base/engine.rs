@@ -5,8 +5,8 @@
 //! so an unchanged image is not exported again.
 
 use super::store::Store;
+use crate::digest::{Digest, HashingWriter};
 use crate::image::config::canonical_json;
-use crate::image::digest::{Digest, HashingWriter};
 use crate::image::layer::{Compressor, MEDIA_TYPE_GZIP};
 use crate::image::{MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST};
 use crate::reference::Reference;

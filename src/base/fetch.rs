@@ -3,8 +3,8 @@
 //! check needs, fetched into the store only when it lacks them.
 
 use super::store::Store;
+use crate::digest::{Digest, HashingWriter};
 use crate::image::blob::Blob;
-use crate::image::digest::{Digest, HashingWriter};
 use crate::registry::pull::{self, Manifest};
 use crate::registry::session::Session;
 use crate::registry::transport::Transport;
@@ -229,7 +229,7 @@ pub(crate) fn import_layout(dir: &Path, tag: Option<&str>, store: &Store) -> Res
 /// Copies the blob at `path` into the store unless it is there, checking its digest;
 /// returns its bytes when it is small enough to be a document.
 fn copy_checked(path: &Path, digest: &Digest, store: &Store) -> io::Result<Option<Vec<u8>>> {
-    let file = crate::image::digest::open_regular(path)?;
+    let file = crate::digest::open_regular(path)?;
     let size = file.metadata()?.len();
     if size <= 4 << 20 {
         let mut bytes = Vec::new();

@@ -9,15 +9,15 @@ pub(crate) mod fit;
 pub(crate) mod store;
 pub(crate) mod verify;
 
+use crate::digest::Digest;
 use crate::image::blob::Blob;
-use crate::image::digest::Digest;
 use crate::image::index::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_INDEX};
 use crate::image::layer::{self, Layer};
 use crate::image::parent::Parent;
-use crate::image::platform::Platform;
 use crate::image::{
     MEDIA_TYPE_DOCKER_CONFIG, MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST,
 };
+use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, PushOptions, Target};
 use serde_json::Value;

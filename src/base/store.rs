@@ -4,9 +4,9 @@
 //! its digest (small documents are hashed on every read, layers through the memo of file
 //! digests), and one that does not is fetched again.
 
+use crate::digest::Digest;
 use crate::fsutil::TempFile;
 use crate::image::cache::FileDigests;
-use crate::image::digest::Digest;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 

@@ -8,7 +8,7 @@
 //! store with no claim (a config) is not read.
 
 use super::store::Store;
-use crate::image::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, HashingWriter};
 use crate::image::layer::{MEDIA_TYPE_DOCKER_GZIP, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR, MEDIA_TYPE_ZSTD};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -193,7 +193,7 @@ pub(crate) fn check(store: &Store, digest: &Digest, claim: &Claim) -> Result<Che
 /// The first bytes of a stored blob, in hex, for a message.
 fn head_hex(store: &Store, digest: &Digest) -> String {
     let mut head = Vec::new();
-    if let Ok(f) = crate::image::digest::open_regular(&store.path(digest)) {
+    if let Ok(f) = crate::digest::open_regular(&store.path(digest)) {
         let _ = f.take(8).read_to_end(&mut head);
     }
     head.iter().map(|b| format!("{b:02x}")).collect::<Vec<_>>().join(" ")
@@ -230,7 +230,7 @@ fn facts(store: &Store, digest: &Digest) -> io::Result<Result<Facts, String>> {
 
 /// Reads a stored blob once: its format, and for gzip its uncompressed digest.
 fn learn(store: &Store, digest: &Digest) -> io::Result<Result<Facts, String>> {
-    let file = crate::image::digest::open_regular(&store.path(digest))?;
+    let file = crate::digest::open_regular(&store.path(digest))?;
     let mut reader = io::BufReader::with_capacity(1 << 20, file);
     let mut head = Vec::with_capacity(512);
     (&mut reader).take(512).read_to_end(&mut head)?;

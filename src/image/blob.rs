@@ -1,6 +1,6 @@
 //! Blobs: content-addressed bytes held in memory or in a file, with their descriptor.
 
-use super::digest::Digest;
+use crate::digest::Digest;
 use std::fs::File;
 use std::io::{self, Read};
 use std::path::PathBuf;
@@ -67,7 +67,7 @@ impl Blob {
     pub(crate) fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         match &self.source {
             Source::Bytes(b) => Ok(Box::new(io::Cursor::new(b.clone()))),
-            Source::File(p) | Source::Held { path: p, .. } => Ok(Box::new(super::digest::open_regular(p)?)),
+            Source::File(p) | Source::Held { path: p, .. } => Ok(Box::new(crate::digest::open_regular(p)?)),
         }
     }
 
@@ -76,7 +76,7 @@ impl Blob {
     pub(crate) fn copy_to(&self, out: &mut File) -> io::Result<u64> {
         match &self.source {
             Source::Bytes(b) => io::copy(&mut &b[..], out),
-            Source::File(p) | Source::Held { path: p, .. } => io::copy(&mut super::digest::open_regular(p)?, out),
+            Source::File(p) | Source::Held { path: p, .. } => io::copy(&mut crate::digest::open_regular(p)?, out),
         }
     }
 

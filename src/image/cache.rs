@@ -8,9 +8,9 @@
 //! output can reach the cache.
 
 use super::blob::Blob;
-use super::digest::{self, Digest, HashingWriter};
 use super::growing::Growth;
 use super::layer::{Compressor, Contents, Layer, Source, MEDIA_TYPE_GZIP};
+use crate::digest::{self, Digest, HashingWriter};
 use crate::fsutil::TempFile;
 use serde::{Deserialize, Serialize};
 use std::fs;

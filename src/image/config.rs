@@ -1,7 +1,7 @@
 //! The image configuration: how the container runs (Cmd, Env, User, ...) and its history.
 
-use super::digest::Digest;
-use super::platform::Platform;
+use crate::digest::Digest;
+use crate::platform::Platform;
 use oci_spec::image::{
     Arch, ConfigBuilder, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
 };

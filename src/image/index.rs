@@ -2,8 +2,8 @@
 
 use super::blob::Blob;
 use super::config::canonical_json;
-use super::platform::Platform;
 use super::{Image, MediaTypes};
+use crate::platform::Platform;
 use serde_json::json;
 
 pub(crate) const MEDIA_TYPE_OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";

@@ -1,7 +1,7 @@
 //! Layers: a deterministic tar of sorted entries with fixed metadata, and its gzip blob.
 
 use super::blob::Blob;
-use super::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, HashingWriter};
 use std::io::Read as _;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
@@ -71,7 +71,7 @@ pub struct Entry {
 impl Entry {
     /// A regular file read from disk; hashed now so the layer can be keyed by content.
     pub fn file(path: &str, source: PathBuf, mode: u32) -> io::Result<Entry> {
-        let (digest, size) = super::digest::of_file(&source)?;
+        let (digest, size) = crate::digest::of_file(&source)?;
         Ok(Entry::with_data(path, FileData::Path(source), digest, size, mode))
     }
 
@@ -192,12 +192,12 @@ impl Contents {
                                     p.display()
                                 ))
                             };
-                            let file = super::digest::open_regular(p)?;
+                            let file = crate::digest::open_regular(p)?;
                             let got = file.metadata()?.len();
                             if got != *size {
                                 return Err(changed(&format!("{size} bytes hashed, {got} now")));
                             }
-                            let mut reader = super::digest::HashingReader::new(file.take(*size));
+                            let mut reader = crate::digest::HashingReader::new(file.take(*size));
                             builder.append_data(&mut header, &e.path, &mut reader)?;
                             if reader.finish() != (digest.clone(), *size) {
                                 return Err(changed("its content differs from what was hashed"));

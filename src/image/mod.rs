@@ -4,23 +4,21 @@ pub(crate) mod base;
 pub(crate) mod blob;
 pub(crate) mod cache;
 pub(crate) mod config;
-pub(crate) mod digest;
 pub(crate) mod growing;
 pub(crate) mod gzip;
 pub(crate) mod include;
 pub(crate) mod index;
 pub(crate) mod layer;
 pub(crate) mod parent;
-pub(crate) mod platform;
 pub(crate) mod referrer;
 
+use crate::digest::Digest;
+use crate::platform::Platform;
 use blob::Blob;
 use config::{canonical_json, RunConfig};
-use digest::Digest;
 use layer::Layer;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use parent::Parent;
-use platform::Platform;
 use std::collections::BTreeMap;
 
 pub(crate) const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";

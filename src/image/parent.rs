@@ -1,9 +1,9 @@
 //! The image we build on (`base`): its config, its layers held by digest, and where it
 //! came from. Scratch has none.
 
-use super::digest::Digest;
 use super::layer::Layer;
-use super::platform::Platform;
+use crate::digest::Digest;
+use crate::platform::Platform;
 use std::collections::BTreeMap;
 
 /// The standard annotations naming an image's base.

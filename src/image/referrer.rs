@@ -4,8 +4,8 @@
 
 use super::blob::Blob;
 use super::config::canonical_json;
-use super::digest::Digest;
 use super::MEDIA_TYPE_OCI_MANIFEST;
+use crate::digest::Digest;
 use serde_json::{json, Value};
 
 /// The empty config every artifact manifest points at, and its bytes.

@@ -9,7 +9,7 @@ use super::session::Session;
 use super::transport::Transport;
 use super::upload::{self, Started};
 use super::{auth, Error, PushOptions, Target};
-use crate::image::digest::Digest;
+use crate::digest::Digest;
 use crate::image::growing::{Growth, Written};
 use crate::progress::{Event, Progress};
 use crate::reference::Reference;

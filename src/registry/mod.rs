@@ -15,8 +15,8 @@ pub use credentials::Credentials;
 pub use error::Error;
 pub(crate) use growing::upload_growing_blocking;
 
+use crate::digest::Digest;
 use crate::image::blob::Blob;
-use crate::image::digest::Digest;
 use crate::image::index::Index;
 use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image, MediaTypes};

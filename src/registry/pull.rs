@@ -4,7 +4,7 @@
 use super::error::Error;
 use super::session::Session;
 use super::transport::{request, Body};
-use crate::image::digest::{Digest, HashingWriter};
+use crate::digest::{Digest, HashingWriter};
 use crate::image::index::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_INDEX};
 use crate::image::{MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_MANIFEST};
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};

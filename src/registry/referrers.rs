@@ -7,9 +7,9 @@
 use super::error::Error;
 use super::session::Session;
 use super::{auth, pull, upload};
+use crate::digest::Digest;
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
-use crate::image::digest::Digest;
 use crate::image::index::MEDIA_TYPE_OCI_INDEX;
 use crate::image::referrer::{fallback_tag, Referrer};
 use serde_json::{json, Value};

@@ -4,8 +4,8 @@
 use super::error::{is_retryable_status, Error};
 use super::session::Session;
 use super::transport::{request, Body};
+use crate::digest::Digest;
 use crate::image::blob::Blob;
-use crate::image::digest::Digest;
 use crate::progress::{Event, Progress};
 use reqwest::header::{HeaderMap, HeaderValue, CONTENT_LENGTH, CONTENT_TYPE, LOCATION, RANGE};
 use reqwest::{Method, Response, StatusCode, Url};

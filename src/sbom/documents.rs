@@ -5,8 +5,8 @@
 
 use super::inventory::{percent, Inventory, Origin, Package};
 use super::license::{self, License};
+use crate::digest::Digest;
 use crate::image::config::canonical_json;
-use crate::image::digest::Digest;
 use serde_json::{json, Map, Value};
 
 /// The tool, as documents name it.

@@ -95,7 +95,7 @@ pub(crate) fn load_cached(
 
 /// What an inventory depends on, hashed: a local package's manifest can change its
 /// license or dependencies without changing `Cargo.lock`.
-fn cache_key(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> crate::image::digest::Digest {
+fn cache_key(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> crate::digest::Digest {
     let mut text = format!(
         "inventory v1\n{}\n{}\n{:?} {} {}\n",
         spec.target, spec.package, spec.features, spec.all_features, spec.no_default_features
@@ -105,13 +105,13 @@ fn cache_key(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Pat
         text.push('\n');
         if let Some(dir) = id.strip_prefix("path+file://").and_then(|rest| rest.split('#').next()) {
             let manifest = std::fs::read(Path::new(dir).join("Cargo.toml")).unwrap_or_default();
-            text.push_str(crate::image::digest::Digest::of(&manifest).as_str());
+            text.push_str(crate::digest::Digest::of(&manifest).as_str());
             text.push('\n');
         }
     }
     let lock = std::fs::read(workspace_root.join("Cargo.lock")).unwrap_or_default();
-    text.push_str(crate::image::digest::Digest::of(&lock).as_str());
-    crate::image::digest::Digest::of(text.as_bytes())
+    text.push_str(crate::digest::Digest::of(&lock).as_str());
+    crate::digest::Digest::of(text.as_bytes())
 }
 
 fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> Result<Inventory, Error> {

@@ -99,7 +99,7 @@ impl Documents {
             docs.git = git(&plan.package_dir, revision(plan), timeout, verbose);
             docs.lock_digest = std::fs::read(plan.workspace_root.join("Cargo.lock"))
                 .ok()
-                .map(|b| crate::image::digest::Digest::of(&b).to_string());
+                .map(|b| crate::digest::Digest::of(&b).to_string());
         }
         Ok(docs)
     }

@@ -2,9 +2,9 @@
 //! the same tar is also an OCI image layout.
 
 use super::layout::{index_json, OCI_LAYOUT};
+use crate::digest::{Digest, HashingReader};
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
-use crate::image::digest::{Digest, HashingReader};
 use crate::image::layer::{Contents, Source, MTIME};
 use crate::image::{Artifact, Image, Unpacked};
 use crate::reference::Reference;
@@ -186,7 +186,7 @@ mod tests {
         use crate::image::cache::LayerCache;
         use crate::image::config::RunConfig;
         use crate::image::layer::{Compressor, Contents, Entry};
-        use crate::image::platform::Platform;
+        use crate::platform::Platform;
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().to_path_buf());
         let contents = Contents::new(vec![Entry::bytes("/app", b"app".to_vec(), 0o755)]);

@@ -217,13 +217,13 @@ pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet:
 }
 
 /// Whether the engine has the image of this ID (`GET /images/{id}/json` answers 200).
-fn has_image(id: &crate::image::digest::Digest, tuning: &Tuning) -> Result<bool, Error> {
+fn has_image(id: &crate::digest::Digest, tuning: &Tuning) -> Result<bool, Error> {
     let (status, _) = short_request("GET", &format!("/images/{id}/json"), tuning)?;
     Ok(status == 200)
 }
 
 /// `POST /images/{id}/tag?repo=NAME&tag=TAG`: 201.
-fn tag(id: &crate::image::digest::Digest, reference: &Reference, tuning: &Tuning) -> Result<(), Error> {
+fn tag(id: &crate::digest::Digest, reference: &Reference, tuning: &Tuning) -> Result<(), Error> {
     let mut url = reqwest::Url::parse(&format!("http://docker/images/{id}/tag")).expect("a valid URL");
     url.query_pairs_mut().append_pair("repo", &reference.name()).append_pair("tag", reference.tag_or_default());
     let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());

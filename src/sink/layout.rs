@@ -260,7 +260,7 @@ fn write_blob(blobs: &Path, blob: &Blob, memo: &FileDigests) -> io::Result<()> {
     blob.copy_to(tmp.file_mut())?;
     // The copy is read back and checked: the memo will vouch for it from now on.
     let mut copy = tmp.reopen()?;
-    let (digest, size) = crate::image::digest::of_open(&mut copy)?;
+    let (digest, size) = crate::digest::of_open(&mut copy)?;
     if (&digest, size) != (&blob.digest, blob.size) {
         return Err(io::Error::other(format!(
             "the copy of blob {} does not match it (its source changed during the run); run again",
@@ -360,8 +360,8 @@ fn descriptors(doc: &Value) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::digest::Digest;
     use crate::image::cache::LayerCache;
-    use crate::image::digest::Digest;
 
     #[test]
     fn a_blob_whose_source_does_not_match_its_digest_is_not_written() {

@@ -7,8 +7,8 @@ pub(crate) mod archive;
 pub(crate) mod daemon;
 pub(crate) mod layout;
 
+use crate::digest::Digest;
 use crate::fsutil;
-use crate::image::digest::Digest;
 use crate::image::parent::Parent;
 use crate::image::{Artifact, Image};
 use crate::plan::SinkSpec;
