@@ -75,7 +75,7 @@ const WRAPPER_NAME: &str = "cargo-containerize";
 /// installs never swap each other's link), put first on the current `PATH`.
 fn on_path(exe: &Path) -> std::io::Result<String> {
     let key = crate::digest::Digest::of(exe.as_os_str().as_encoded_bytes());
-    let dir = crate::base::store::Store::user().root().join("wrapper").join(&key.hex()[..16]);
+    let dir = crate::store::Store::user().root().join("wrapper").join(&key.hex()[..16]);
     let link = dir.join(WRAPPER_NAME);
     if std::fs::read_link(&link).ok().as_deref() != Some(exe) {
         std::fs::create_dir_all(&dir)?;

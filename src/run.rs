@@ -74,7 +74,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
         crate::registry::transport::ca_certificates(&args.ca_certs).map_err(Box::new)?;
     }
     if !tags.is_empty() {
-        sink::daemon::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
+        crate::engine::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
     // Start last time's build for this command line while cargo metadata runs, if its
     // target is there: a guess never installs anything.

@@ -4,13 +4,12 @@
 //! and an OCI manifest written for it. The import is remembered by the engine's image ID,
 //! so an unchanged image is not exported again.
 
-use super::store::Store;
 use crate::digest::{Digest, HashingWriter};
 use crate::image::config::canonical_json;
 use crate::image::layer::{Compressor, MEDIA_TYPE_GZIP};
 use crate::image::{MEDIA_TYPE_OCI_CONFIG, MEDIA_TYPE_OCI_MANIFEST};
 use crate::reference::Reference;
-use crate::sink::daemon;
+use crate::store::Store;
 use crate::tuning::Tuning;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -23,7 +22,7 @@ const SMALL: u64 = 4 << 20;
 #[derive(Debug)]
 pub(crate) enum ImportError {
     /// The engine could not be reached, or did not answer in time.
-    Engine(daemon::Error),
+    Engine(crate::engine::Error),
     /// The engine answered, but not with the image.
     Image(String),
 }
@@ -51,7 +50,7 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
         )
     });
     let (status, inspect) =
-        daemon::short_request("GET", &format!("/images/{shown}/json"), tuning).map_err(ImportError::Engine)?;
+        crate::engine::short_request("GET", &format!("/images/{shown}/json"), tuning).map_err(ImportError::Engine)?;
     drop(_announce);
     if status == 404 {
         return Err(format!("the Docker engine has no image {shown}").into());
@@ -74,7 +73,7 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     if !quiet {
         crate::say!("exporting {shown} from the Docker engine");
     }
-    let (status, body) = daemon::get(&format!("/images/{shown}/get"), tuning).map_err(ImportError::Engine)?;
+    let (status, body) = crate::engine::get(&format!("/images/{shown}/get"), tuning).map_err(ImportError::Engine)?;
     if status != 200 {
         return Err(format!("the Docker engine answered {status} to GET /images/{shown}/get").into());
     }

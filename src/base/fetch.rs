@@ -2,13 +2,13 @@
 //! layout (copied into the store, each blob checked), and the layers a sink or the fit
 //! check needs, fetched into the store only when it lacks them.
 
-use super::store::Store;
 use crate::digest::{Digest, HashingWriter};
-use crate::image::blob::Blob;
+use crate::image::blob::{Blob, Origin};
 use crate::registry::pull::{self, Manifest};
 use crate::registry::session::Session;
 use crate::registry::transport::Transport;
 use crate::registry::{self, PushOptions, Target};
+use crate::store::Store;
 use serde_json::Value;
 use std::io::{self, Read};
 use std::path::Path;
@@ -147,17 +147,21 @@ pub(crate) async fn into_store_all(
     blobs: impl IntoIterator<Item = &Blob>,
     store: &Store,
     opts: &PushOptions,
-) -> Result<(), (Target, registry::Error)> {
+) -> Result<(), (Origin, registry::Error)> {
     let mut remotes: Vec<Remote> = Vec::new();
     for blob in blobs {
         let Some((_, Some(origin))) = blob.held_at() else { continue };
         if store.has(&blob.digest, blob.size) {
             continue;
         }
-        let i = match remotes.iter().position(|r| &r.target == origin) {
+        let i = match remotes
+            .iter()
+            .position(|r| r.target.registry == origin.registry && r.target.repository == origin.repository)
+        {
             Some(i) => i,
             None => {
-                remotes.push(Remote::new(transport, origin.clone(), opts));
+                let target = Target::of_origin(origin, &opts.insecure_registries).map_err(|e| (origin.clone(), e))?;
+                remotes.push(Remote::new(transport, target, opts));
                 remotes.len() - 1
             }
         };
@@ -177,7 +181,7 @@ pub(crate) fn import_layout(dir: &Path, tag: Option<&str>, store: &Store) -> Res
     let entries = index.get("manifests").and_then(Value::as_array).cloned().unwrap_or_default();
     let name = |e: &Value| {
         e.get("annotations")
-            .and_then(|a| a.get(crate::sink::layout::REF_NAME))
+            .and_then(|a| a.get(crate::image::annotation::REF_NAME))
             .and_then(Value::as_str)
             .map(str::to_string)
     };

@@ -8,9 +8,9 @@
 //! kept; the bytes are not). The facts are stored per layer digest, so a later run reads
 //! no layer at all.
 
-use super::store::Store;
 use crate::image::layer::{MEDIA_TYPE_DOCKER_GZIP, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR};
 use crate::image::parent::Parent;
+use crate::store::Store;
 use goblin::elf::Elf;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};

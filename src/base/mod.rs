@@ -6,7 +6,6 @@
 pub(crate) mod engine;
 pub(crate) mod fetch;
 pub(crate) mod fit;
-pub(crate) mod store;
 pub(crate) mod verify;
 
 use crate::digest::Digest;
@@ -20,10 +19,10 @@ use crate::image::{
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, PushOptions, Target};
+use crate::store::Store;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use store::Store;
 
 /// What `base` names.
 #[derive(Clone, Debug, PartialEq)]
@@ -132,7 +131,7 @@ pub(crate) enum Error {
     #[error("cannot read the base image {base}: {message}")]
     Local { base: String, message: String },
     #[error("cannot read the base image {base}: {source}")]
-    Engine { base: String, source: crate::sink::daemon::Error },
+    Engine { base: String, source: crate::engine::Error },
     #[error("cannot set up the registry client: {source}")]
     Client { source: Box<registry::Error> },
     #[error("cannot use the base image cache at {}: {source}", store.display())]
@@ -483,7 +482,10 @@ async fn image(
         )));
     }
     let origin = match source {
-        Source::Registry(remote) => Some(Arc::new(remote.target.clone())),
+        Source::Registry(remote) => Some(Arc::new(crate::image::blob::Origin {
+            registry: remote.target.registry.clone(),
+            repository: remote.target.repository.clone(),
+        })),
         Source::Store | Source::Offline => None,
     };
     let mut layers = Vec::new();

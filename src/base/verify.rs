@@ -7,9 +7,9 @@
 //! The claims come from the bases resolved in this run (`claim`); a blob that enters the
 //! store with no claim (a config) is not read.
 
-use super::store::Store;
 use crate::digest::{Digest, HashingWriter};
 use crate::image::layer::{MEDIA_TYPE_DOCKER_GZIP, MEDIA_TYPE_GZIP, MEDIA_TYPE_TAR, MEDIA_TYPE_ZSTD};
+use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read};

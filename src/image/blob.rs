@@ -6,6 +6,14 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Arc;
 
+/// Where a base image's blob comes from: the registry (`host[:port]` as written) and the
+/// repository. Plain data: the image model knows no transport.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Origin {
+    pub(crate) registry: String,
+    pub(crate) repository: String,
+}
+
 /// Where a blob's bytes live.
 #[derive(Clone, Debug)]
 enum Source {
@@ -15,7 +23,7 @@ enum Source {
     /// from `origin` (a registry repository) when it must be.
     Held {
         path: PathBuf,
-        origin: Option<Arc<crate::registry::Target>>,
+        origin: Option<Arc<Origin>>,
     },
 }
 
@@ -50,13 +58,13 @@ impl Blob {
         digest: Digest,
         size: u64,
         path: PathBuf,
-        origin: Option<Arc<crate::registry::Target>>,
+        origin: Option<Arc<Origin>>,
     ) -> Blob {
         Blob { media_type: media_type.to_string(), digest, size, source: Source::Held { path, origin } }
     }
 
     /// Where a held blob is stored, and the repository it comes from: `None` for our blobs.
-    pub(crate) fn held_at(&self) -> Option<(&std::path::Path, Option<&crate::registry::Target>)> {
+    pub(crate) fn held_at(&self) -> Option<(&std::path::Path, Option<&Origin>)> {
         match &self.source {
             Source::Held { path, origin } => Some((path, origin.as_deref())),
             _ => None,

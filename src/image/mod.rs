@@ -1,5 +1,6 @@
 //! The core image model: layers, config and manifest, assembled once and read by every sink.
 
+pub(crate) mod annotation;
 pub(crate) mod base;
 pub(crate) mod blob;
 pub(crate) mod cache;

@@ -6,9 +6,7 @@ use crate::digest::Digest;
 use crate::platform::Platform;
 use std::collections::BTreeMap;
 
-/// The standard annotations naming an image's base.
-pub(crate) const BASE_NAME: &str = "org.opencontainers.image.base.name";
-pub(crate) const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+pub(crate) use super::annotation::{BASE_DIGEST, BASE_NAME};
 
 /// One platform's base image, resolved to a digest.
 #[derive(Clone, Debug)]

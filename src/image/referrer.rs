@@ -16,8 +16,7 @@ pub(crate) const ARTIFACT_SPDX: &str = "application/spdx+json";
 pub(crate) const ARTIFACT_CYCLONEDX: &str = "application/vnd.cyclonedx+json";
 pub(crate) const ARTIFACT_IN_TOTO: &str = "application/vnd.in-toto+json";
 
-/// The manifest annotation that says when the document was made.
-const CREATED: &str = "org.opencontainers.image.created";
+use super::annotation::CREATED;
 
 /// One document attached to an image.
 #[derive(Clone, Debug)]

@@ -107,6 +107,25 @@ impl Target {
     }
 }
 
+impl Target {
+    /// Where a base's blob is fetched from: its origin's registry and repository, as the
+    /// reference it was pulled by named them.
+    pub(crate) fn of_origin(origin: &crate::image::blob::Origin, insecure: &[String]) -> Result<Target, Error> {
+        let mut target = Target::from_reference(
+            &Reference {
+                registry: Some(origin.registry.clone()),
+                repository: origin.repository.clone(),
+                tag: None,
+                digest: None,
+            },
+            insecure,
+        )?;
+        // The repository was mapped already (`library/` on Docker Hub).
+        target.repository = origin.repository.clone();
+        Ok(target)
+    }
+}
+
 /// Pushes one image under every reference (same registry/repo or not), returns for each the
 /// manifest digest. Blocks on its own runtime; writes nothing to stdout.
 pub fn push_blocking(
@@ -303,7 +322,7 @@ async fn fetch_foreign(
     registry: &str,
     opts: &PushOptions,
 ) -> Result<(), Error> {
-    let store = crate::base::store::Store::user();
+    let store = crate::store::Store::user();
     let foreign = artifact
         .images()
         .iter()
@@ -414,7 +433,7 @@ async fn try_push_blob(
     };
     // Uploading a base's blob needs its bytes: read from the base's repository here.
     if let Some((_, origin)) = held {
-        let store = crate::base::store::Store::user();
+        let store = crate::store::Store::user();
         if !store.has(&blob.digest, blob.size) {
             match origin {
                 Some(o) if o.registry == s.registry => {

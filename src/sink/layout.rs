@@ -21,7 +21,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
-pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
+use crate::image::annotation::REF_NAME;
 
 /// What goes into a layout: the artifact, and the documents about it (listed in
 /// `index.json` without a name, so that `skopeo copy --all` and oras carry them).

@@ -23,7 +23,7 @@ pub(crate) enum Error {
     #[error("cannot write the image tar to {}: {source}", path.display())]
     Archive { path: PathBuf, source: io::Error },
     #[error(transparent)]
-    Daemon(#[from] daemon::Error),
+    Daemon(#[from] crate::engine::Error),
     #[error("{first} and {second} {problem}")]
     Collision { first: String, second: String, problem: &'static str, metadata_file: bool },
     /// A destination that cannot take a base's zstd layer.
@@ -161,7 +161,7 @@ pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose
         });
     }
     if verbose && sinks.iter().all(|s| matches!(s, SinkSpec::Registry { .. })) {
-        let store = crate::base::store::Store::user();
+        let store = crate::store::Store::user();
         let mut seen = std::collections::HashSet::new();
         for (parent, blob) in layers() {
             if seen.insert(&blob.digest) && !store.has(&blob.digest, blob.size) {

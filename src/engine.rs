@@ -1,0 +1,499 @@
+//! The Docker Engine API client: requests over the engine's socket (`DOCKER_HOST`, else
+//! `/var/run/docker.sock`), each bounded in time: `GET /_ping`, an image's inspection, its
+//! export, a tag, and a load that streams whatever tar its caller writes.
+
+use crate::reference::Reference;
+use crate::tuning::Tuning;
+use crate::wait::{announce_after, Announce};
+use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
+use std::net::{TcpStream, ToSocketAddrs};
+use std::os::unix::net::UnixStream;
+use std::time::Duration;
+
+/// The most of the engine's answer that is read.
+const MAX_ANSWER: u64 = 1 << 20;
+
+const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
+
+/// Why the engine did not load the image.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Error {
+    #[error("cannot reach the Docker engine at {endpoint}: {source}")]
+    Unreachable { endpoint: String, source: io::Error },
+    #[error("DOCKER_HOST={0:?} is not supported; expected unix:///path/to/docker.sock or tcp://HOST:PORT")]
+    UnsupportedHost(String),
+    #[error("the Docker engine at {endpoint} refused the image: {message}")]
+    Refused { endpoint: String, message: String },
+    #[error("talking to the Docker engine at {endpoint}: {source}")]
+    Io { endpoint: String, source: io::Error },
+}
+
+impl Error {
+    pub(crate) fn hint(&self) -> Option<String> {
+        match self {
+            Error::Unreachable { .. } => Some(
+                "start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST; or skip \
+                 Docker with --output DIR (OCI layout), --tarball FILE or --push REGISTRY/REPO"
+                    .into(),
+            ),
+            Error::UnsupportedHost(_) => {
+                Some("unset DOCKER_HOST to use /var/run/docker.sock, or use --tarball FILE and `docker load`".into())
+            }
+            _ => None,
+        }
+    }
+}
+
+/// `DOCKER_HOST` as it may be shown: user information (`ssh://user:password@host`) removed.
+fn shown_host(host: &str) -> String {
+    crate::redact::server_text(&crate::registry::error::redact_url(host), 200)
+}
+
+/// Where the engine listens.
+enum Endpoint {
+    Unix(String),
+    Tcp(String),
+}
+
+impl Endpoint {
+    fn from_env() -> Result<Endpoint, Error> {
+        let host = std::env::var("DOCKER_HOST").unwrap_or_default();
+        if host.is_empty() {
+            return Ok(Endpoint::Unix(DEFAULT_SOCKET.into()));
+        }
+        if let Some(path) = host.strip_prefix("unix://") {
+            return Ok(Endpoint::Unix(path.into()));
+        }
+        // As Docker reads it: a path after the address is ignored, the port defaults to 2375.
+        if let Some(rest) = host.strip_prefix("tcp://") {
+            if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
+                return Err(Error::UnsupportedHost(format!("{} with DOCKER_TLS_VERIFY", shown_host(&host))));
+            }
+            let addr = rest.split('/').next().unwrap_or(rest);
+            // No user information in a Docker TCP address: refused, and never shown.
+            if addr.contains('@') {
+                return Err(Error::UnsupportedHost(shown_host(&host)));
+            }
+            let has_port = addr.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok());
+            let addr = if has_port { addr.to_string() } else { format!("{addr}:2375") };
+            return Ok(Endpoint::Tcp(addr));
+        }
+        Err(Error::UnsupportedHost(shown_host(&host)))
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Endpoint::Unix(p) => format!("unix://{p}"),
+            Endpoint::Tcp(a) => format!("tcp://{a}"),
+        }
+    }
+}
+
+/// A connection to the engine: a unix or TCP socket.
+trait Stream: Read + Write + Send {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()>;
+    /// Ends the request: the engine then answers what it made of it.
+    fn shutdown_write(&self);
+}
+
+impl Stream for UnixStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        UnixStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+impl Stream for TcpStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        TcpStream::set_read_timeout(self, timeout)
+    }
+
+    fn shutdown_write(&self) {
+        let _ = self.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// Reads from the engine with two limits: `idle` without a byte, and a `deadline` for the
+/// whole answer, so an engine that sends a byte now and then cannot hold the run either.
+struct Bounded {
+    stream: Box<dyn Stream>,
+    idle: Duration,
+    deadline: std::time::Instant,
+}
+
+impl Read for Bounded {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let left = self.deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the answer took too long"));
+        }
+        self.stream.set_read_timeout(Some(left.min(self.idle)))?;
+        self.stream.read(buf)
+    }
+}
+
+/// Connects; every read and write then fails after `idle` without progress.
+fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io::Result<Box<dyn Stream>> {
+    Ok(match endpoint {
+        Endpoint::Unix(p) => {
+            // A socket whose backlog is full blocks connect(2) with no limit: wait on a thread.
+            let (tx, rx) = std::sync::mpsc::channel();
+            let path = p.clone();
+            std::thread::spawn(move || {
+                let _ = tx.send(UnixStream::connect(path));
+            });
+            let s = rx
+                .recv_timeout(connect_timeout)
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "the socket accepted no connection in time"))??;
+            s.set_read_timeout(Some(idle))?;
+            s.set_write_timeout(Some(idle))?;
+            Box::new(s)
+        }
+        Endpoint::Tcp(a) => {
+            let addrs: Vec<_> = a.to_socket_addrs()?.collect();
+            let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{a} resolves to no address"));
+            for addr in addrs {
+                match TcpStream::connect_timeout(&addr, connect_timeout) {
+                    Ok(s) => {
+                        s.set_read_timeout(Some(idle))?;
+                        s.set_write_timeout(Some(idle))?;
+                        return Ok(Box::new(s));
+                    }
+                    Err(e) => last = e,
+                }
+            }
+            return Err(last);
+        }
+    })
+}
+
+/// A read or write that timed out, said plainly.
+fn timed_out(e: io::Error, what: &str, after: Duration) -> io::Error {
+    if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut) {
+        io::Error::new(io::ErrorKind::TimedOut, format!("no answer to {what} within {} s", after.as_secs()))
+    } else {
+        e
+    }
+}
+
+/// Checks that the engine answers `GET /_ping`, so a missing engine fails before building;
+/// waits at most the tuning's timeout, saying what it waits for after a few seconds.
+pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let unreachable = |source| Error::Unreachable { endpoint: describe.clone(), source };
+    let _announce = (!quiet).then(|| {
+        Announce::after(
+            announce_after(tuning.timeout),
+            format!("waiting for the Docker engine at {describe} to answer GET /_ping"),
+        )
+    });
+    let timeout = tuning.timeout;
+    let mut stream = connect(&endpoint, tuning.connect_timeout(), timeout)
+        .map_err(|e| unreachable(timed_out(e, "connecting", timeout)))?;
+    stream
+        .write_all(b"GET /_ping HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n")
+        .map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
+    let bounded = Bounded { stream, idle: timeout, deadline: std::time::Instant::now() + timeout };
+    let (status, _) = read_response(bounded).map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
+    if status != 200 {
+        return Err(unreachable(io::Error::other(format!("GET /_ping answered {status}"))));
+    }
+    Ok(())
+}
+
+/// Whether the engine has the image of this ID (`GET /images/{id}/json` answers 200).
+pub(crate) fn has_image(id: &crate::digest::Digest, tuning: &Tuning) -> Result<bool, Error> {
+    let (status, _) = short_request("GET", &format!("/images/{id}/json"), tuning)?;
+    Ok(status == 200)
+}
+
+/// `POST /images/{id}/tag?repo=NAME&tag=TAG`: 201.
+pub(crate) fn tag(id: &crate::digest::Digest, reference: &Reference, tuning: &Tuning) -> Result<(), Error> {
+    let mut url = reqwest::Url::parse(&format!("http://docker/images/{id}/tag")).expect("a valid URL");
+    url.query_pairs_mut().append_pair("repo", &reference.name()).append_pair("tag", reference.tag_or_default());
+    let path = format!("{}?{}", url.path(), url.query().unwrap_or_default());
+    let (status, body) = short_request("POST", &path, tuning)?;
+    if status != 201 {
+        let endpoint = Endpoint::from_env()?.describe();
+        let message = check_load_response(status, &body).err().unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(Error::Refused {
+            endpoint,
+            message: format!("tagging {}: {message}", reference.with_default_tag()),
+        });
+    }
+    Ok(())
+}
+
+/// A request with no body, and its whole (bounded) answer, within the timeout.
+pub(crate) fn short_request(method: &str, path: &str, tuning: &Tuning) -> Result<(u16, Vec<u8>), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let timeout = tuning.timeout;
+    let what = format!("{method} {path}");
+    let io_err = |e| Error::Io { endpoint: describe.clone(), source: timed_out(e, &what, timeout) };
+    let mut stream = connect(&endpoint, tuning.connect_timeout(), timeout)
+        .map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+        .map_err(io_err)?;
+    let bounded = Bounded { stream, idle: timeout, deadline: std::time::Instant::now() + timeout };
+    read_response(bounded).map_err(io_err)
+}
+
+/// `POST /images/load` with the tar `write` writes, streamed as it is written (chunked).
+/// An engine that takes nothing, or answers nothing, for the stall time fails the load.
+pub(crate) fn load(
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+    tuning: &Tuning,
+    quiet: bool,
+) -> Result<(), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let stall = tuning.stall;
+    let io_err = |source| Error::Io { endpoint: describe.clone(), source: timed_out(source, "the image load", stall) };
+    let stream = connect(&endpoint, tuning.connect_timeout(), stall)
+        .map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
+    let mut w = BufWriter::with_capacity(1 << 20, stream);
+    w.write_all(
+        b"POST /images/load?quiet=1 HTTP/1.1\r\nHost: docker\r\nContent-Type: application/x-tar\r\n\
+          Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n",
+    )
+    .map_err(io_err)?;
+    let sent = write(&mut Chunked(&mut w)).and_then(|()| w.write_all(b"0\r\n\r\n")).and_then(|()| w.flush());
+    // The socket back, whatever happened to the body: the engine's answer says what it made
+    // of it, even when it stopped reading early.
+    let (stream, _unsent) = w.into_parts();
+    if sent.is_err() {
+        // The body broke off: say so now, rather than leave the engine waiting for the rest.
+        stream.shutdown_write();
+    }
+    let _announce = (!quiet).then(|| {
+        Announce::after(
+            Duration::from_secs(5),
+            format!("waiting for the Docker engine at {describe} to load the image"),
+        )
+    });
+    // Loading is the engine's work, and may take a while: ten stall times at most.
+    let stream = Bounded { stream, idle: stall, deadline: std::time::Instant::now() + stall * 10 };
+    // Which failure explains the others: a body that broke off here (a file changed while it
+    // was read) over the engine's complaint about the short tar; the engine's answer over
+    // the broken pipe its early refusal caused.
+    let local = sent.as_ref().is_err_and(|e| !is_broken_connection(e));
+    let (status, body) = match read_response(stream) {
+        Ok(r) => r,
+        Err(e) => return Err(io_err(sent.err().unwrap_or(e))),
+    };
+    if local {
+        return sent.map_err(io_err);
+    }
+    check_load_response(status, &body).map_err(|message| Error::Refused { endpoint: describe.clone(), message })?;
+    sent.map_err(io_err)
+}
+
+/// `GET path` on the engine: the status and a reader of the (de-chunked) body, which must
+/// keep coming: `stall` without a byte fails the read.
+pub(crate) fn get(path: &str, tuning: &Tuning) -> Result<(u16, Box<dyn Read + Send>), Error> {
+    let endpoint = Endpoint::from_env()?;
+    let describe = endpoint.describe();
+    let stall = tuning.stall;
+    let io_err =
+        |source| Error::Io { endpoint: describe.clone(), source: timed_out(source, &format!("GET {path}"), stall) };
+    let mut stream = connect(&endpoint, tuning.connect_timeout(), stall)
+        .map_err(|source| Error::Unreachable { endpoint: describe.clone(), source })?;
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: docker\r\nConnection: close\r\n\r\n").map_err(io_err)?;
+    let mut r = BufReader::new(stream);
+    let (status, chunked, length) = read_head(&mut r).map_err(io_err)?;
+    let body: Box<dyn Read + Send> = match (chunked, length) {
+        (true, _) => Box::new(Dechunk { inner: r, left: 0, done: false }),
+        (false, Some(n)) => Box::new(r.take(n)),
+        (false, None) => Box::new(r),
+    };
+    Ok((status, body))
+}
+
+/// A chunked HTTP/1.1 body, read as it comes.
+struct Dechunk<R> {
+    inner: R,
+    left: u64,
+    done: bool,
+}
+
+impl<R: BufRead> Read for Dechunk<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.done || buf.is_empty() {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut line = String::new();
+            (&mut self.inner).take(1024).read_line(&mut line)?;
+            if line == "\r\n" {
+                line.clear();
+                (&mut self.inner).take(1024).read_line(&mut line)?;
+            }
+            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| io::Error::other("bad chunk size in the engine's answer"))?;
+            if size == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+            self.left = size;
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the engine's answer broke off"));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// Whether a write failed because the other end went away.
+fn is_broken_connection(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset | io::ErrorKind::ConnectionAborted)
+}
+
+/// A 200 can still carry `{"error": ...}` lines: any of them is a failure.
+/// What the engine says is escaped and bounded before it is shown.
+fn check_load_response(status: u16, body: &[u8]) -> Result<(), String> {
+    let text = String::from_utf8_lossy(body);
+    let shown = |s: &str| crate::redact::server_text(s.trim(), 1000);
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        if let Ok(v) = serde_json::from_str::<serde_json::Value>(line) {
+            if let Some(err) = v.get("error").and_then(|e| e.as_str()) {
+                return Err(shown(err));
+            }
+            if let Some(msg) = v.get("message").and_then(|e| e.as_str()).filter(|_| status != 200) {
+                return Err(format!("HTTP {status}: {}", shown(msg)));
+            }
+        }
+    }
+    if status != 200 {
+        return Err(format!("HTTP {status}: {}", shown(&text)));
+    }
+    Ok(())
+}
+
+/// Writes each buffer as one HTTP/1.1 chunk.
+struct Chunked<W: Write>(W);
+
+impl<W: Write> Write for Chunked<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        write!(self.0, "{:x}\r\n", buf.len())?;
+        self.0.write_all(buf)?;
+        self.0.write_all(b"\r\n")?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+/// Reads an HTTP/1.1 response: status and de-chunked body.
+fn read_response(stream: impl Read) -> io::Result<(u16, Vec<u8>)> {
+    // Headers and chunk framing included, an answer is never read past twice the body limit.
+    let mut r = BufReader::new(stream.take(2 * MAX_ANSWER));
+    let (status, chunked, length) = read_head(&mut r)?;
+    let mut line = String::new();
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            line.clear();
+            r.read_line(&mut line)?;
+            let size = u64::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| io::Error::other("bad chunk size in the engine's answer"))?;
+            if size == 0 {
+                break;
+            }
+            let room = MAX_ANSWER.saturating_sub(body.len() as u64);
+            (&mut r).take(size.min(room)).read_to_end(&mut body)?;
+            if size > room {
+                break;
+            }
+            line.clear();
+            r.read_line(&mut line)?;
+        }
+    } else if let Some(n) = length {
+        r.take(n.min(MAX_ANSWER)).read_to_end(&mut body)?;
+    } else {
+        r.take(MAX_ANSWER).read_to_end(&mut body)?;
+    }
+    Ok((status, body))
+}
+
+/// Reads a response's status line (past interim answers) and headers: the status, whether
+/// the body is chunked, and its length when given.
+fn read_head(r: &mut impl BufRead) -> io::Result<(u16, bool, Option<u64>)> {
+    let mut line = String::new();
+    let status = loop {
+        line.clear();
+        r.by_ref().take(8 << 10).read_line(&mut line)?;
+        let status: u16 = line.split_whitespace().nth(1).and_then(|s| s.parse().ok()).ok_or_else(|| {
+            io::Error::other(format!("not an HTTP response: {}", crate::redact::server_text(&line, 200)))
+        })?;
+        if !(100..200).contains(&status) {
+            break status;
+        }
+        // An interim answer (100 Continue): its headers, then the real one.
+        loop {
+            line.clear();
+            if r.by_ref().take(8 << 10).read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+                break;
+            }
+        }
+    };
+    let (mut chunked, mut length) = (false, None);
+    for _ in 0..200 {
+        line.clear();
+        if r.by_ref().take(8 << 10).read_line(&mut line)? == 0 || line == "\r\n" || line == "\n" {
+            return Ok((status, chunked, length));
+        }
+        let lower = line.to_ascii_lowercase();
+        if lower.starts_with("transfer-encoding:") && lower.contains("chunked") {
+            chunked = true;
+        } else if let Some(v) = lower.strip_prefix("content-length:") {
+            length = v.trim().parse::<u64>().ok();
+        }
+    }
+    Err(io::Error::other("the engine's answer has too many headers"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunked_stream_is_read_as_it_comes() {
+        let raw = b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        let mut out = String::new();
+        Dechunk { inner: &raw[..], left: 0, done: false }.read_to_string(&mut out).unwrap();
+        assert_eq!(out, "hello world");
+        let cut = b"5\r\nhel";
+        assert!(Dechunk { inner: &cut[..], left: 0, done: false }.read_to_string(&mut String::new()).is_err());
+    }
+
+    #[test]
+    fn an_error_line_inside_a_200_is_a_failure() {
+        let body = b"{\"stream\":\"Loading\"}\n{\"errorDetail\":{\"message\":\"bad tar\"},\"error\":\"bad tar\"}\n";
+        assert_eq!(check_load_response(200, body), Err("bad tar".into()));
+        assert_eq!(check_load_response(200, b"{\"stream\":\"Loaded image: a:1\\n\"}\n"), Ok(()));
+        assert!(check_load_response(500, b"{\"message\":\"no space\"}").unwrap_err().contains("no space"));
+    }
+
+    #[test]
+    fn chunked_responses_are_decoded() {
+        let raw = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        assert_eq!(read_response(&raw[..]).unwrap(), (200, b"hello world".to_vec()));
+        let raw = b"HTTP/1.1 400 Bad\r\nContent-Length: 3\r\n\r\nabcdef";
+        assert_eq!(read_response(&raw[..]).unwrap(), (400, b"abc".to_vec()));
+        let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+        assert_eq!(read_response(&raw[..]).unwrap(), (200, b"ok".to_vec()));
+    }
+}

@@ -1,0 +1,10 @@
+//! The OCI annotation names the image model writes and reads.
+
+/// An image's name in a layout's `index.json` (a tag, or a full reference).
+pub(crate) const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// The base image a manifest was built on, by name.
+pub(crate) const BASE_NAME: &str = "org.opencontainers.image.base.name";
+/// The base image a manifest was built on, by digest.
+pub(crate) const BASE_DIGEST: &str = "org.opencontainers.image.base.digest";
+/// When an artifact was made.
+pub(crate) const CREATED: &str = "org.opencontainers.image.created";
