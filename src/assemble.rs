@@ -8,8 +8,9 @@ use crate::image::cache::LayerCache;
 use crate::image::growing::Growth;
 use crate::image::layer::{Compressor, Contents, Entry, Layer};
 use crate::image::parent::Parent;
-use crate::plan::{Plan, PlatformBuild, SinkSpec};
+use crate::plan::{Plan, PlatformBuild};
 use crate::progress::Progress;
+use crate::sink::SinkSpec;
 use crate::{image, registry, spec};
 
 /// The layer cache of the plan's target directory.

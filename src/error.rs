@@ -37,6 +37,8 @@ pub(crate) enum Error {
     #[error(transparent)]
     Fit(#[from] crate::base::fit::Error),
     #[error(transparent)]
+    OnBase(#[from] crate::spec::OnBaseError),
+    #[error(transparent)]
     Inventory(#[from] crate::sbom::inventory::Error),
     #[error("cannot write the results file {}: {source}", path.display())]
     MetadataFile { path: PathBuf, source: std::io::Error },
@@ -70,6 +72,8 @@ impl Error {
             Error::Tuning(_) => Some("unset it, or give it a number".into()),
             Error::Base(e) => e.hint(),
             Error::Fit(e) => e.hint(),
+            Error::OnBase(crate::spec::OnBaseError::Settings(e)) => e.hint(),
+            Error::OnBase(crate::spec::OnBaseError::Fit(e)) => e.hint(),
             Error::MetadataFile { .. } => Some("choose a path whose directory you can write to".into()),
             Error::Inventory(_) => Some("fix what cargo says, or attach no SBOM with --no-sbom (sbom = false)".into()),
             Error::BadRegistryVariable { .. } => {

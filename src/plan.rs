@@ -12,34 +12,7 @@ use crate::tuning::Tuning;
 use crate::workspace::{self, Workspace};
 use std::path::PathBuf;
 
-/// Where the image goes.
-#[derive(Clone, Debug, PartialEq)]
-pub(crate) enum SinkSpec {
-    /// An OCI image layout directory; `default` when no output was asked for.
-    Layout { dir: PathBuf, ref_names: Vec<String>, default: bool },
-    /// A docker-archive tar carrying `tags`, also an OCI layout naming the image `ref_names`.
-    Archive { path: PathBuf, tags: Vec<Reference>, ref_names: Vec<String> },
-    /// The local Docker engine, under `tags`.
-    Daemon { tags: Vec<Reference> },
-    /// A registry, under `references`.
-    Registry { references: Vec<Reference> },
-}
-
-impl SinkSpec {
-    /// Whether the sink takes our layers uncompressed: a Docker engine would only
-    /// decompress them again, so it gets plain tars, loaded while the other sinks' layers
-    /// compress, and a run with only such sinks never compresses.
-    pub(crate) fn takes_uncompressed(&self) -> bool {
-        matches!(self, SinkSpec::Daemon { .. })
-    }
-
-    /// Whether the sink can pass on a base's zstd layers: a registry and an OCI layout
-    /// can; a docker-archive tarball and a Docker engine's load (20.10 reads only gzip and
-    /// plain tars) cannot.
-    pub(crate) fn takes_zstd(&self) -> bool {
-        matches!(self, SinkSpec::Layout { .. } | SinkSpec::Registry { .. })
-    }
-}
+pub(crate) use crate::sink::SinkSpec;
 
 /// One platform's build.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +35,7 @@ pub(crate) struct Plan {
     pub(crate) image: ImageSpec,
     pub(crate) sinks: Vec<SinkSpec>,
     /// The documents attached to pushes and layouts.
-    pub(crate) documents: crate::sbom::Wanted,
+    pub(crate) documents: crate::settings::Wanted,
 }
 
 impl Plan {
@@ -310,7 +283,7 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Pl
         })
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
-    let documents = crate::sbom::Wanted::from_settings(image.settings.sbom.as_deref(), image.settings.provenance);
+    let documents = crate::settings::Wanted::from_settings(image.settings.sbom.as_deref(), image.settings.provenance);
     let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
     Ok(Plan { builds, load_platform, target_dir, workspace_root, package_dir, image, sinks, documents })
 }

@@ -11,7 +11,7 @@ use crate::image::layer::Compressor;
 use crate::image::parent::Parent;
 use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image, Unpacked};
-use crate::plan::{Plan, SinkSpec};
+use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::redact::redact;
 use crate::reference::Reference;
@@ -19,6 +19,7 @@ use crate::registry::{self, PushOptions};
 use crate::results::{Published, Results};
 use crate::sbom::{Attachments, Documents};
 use crate::sink;
+use crate::sink::SinkSpec;
 use std::io::{IsTerminal, Write};
 
 /// What every sink shares: the run's push options (which also say how quiet to be, and

@@ -4,6 +4,9 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
+
+pub(crate) use crate::image::config::env_var;
+pub(crate) use crate::image::include::Include;
 use std::fmt;
 use std::path::PathBuf;
 
@@ -37,19 +40,6 @@ pub(crate) enum CaCertificates {
     Auto,
     Always,
     Never,
-}
-
-/// A file or directory copied into the image.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Include {
-    /// The source, symlinks resolved: inside the package (Cargo.toml) or the current
-    /// directory (`--include`), unless `--allow-include-outside` was given.
-    pub(crate) from: PathBuf,
-    /// How the image's history names the source: relative to the package or the current
-    /// directory, so no host path gets into the image.
-    pub(crate) shown: String,
-    /// An absolute path in the image, normalised (`/srv/www`), never `/`.
-    pub(crate) to: String,
 }
 
 /// Where an include's `from` is looked up, and how far it may reach.
@@ -86,7 +76,7 @@ pub(crate) struct Settings {
     /// The image to build on: `scratch` (the default) or a base reference.
     pub(crate) base: Option<crate::base::BaseRef>,
     /// SBOM formats to attach (empty: none).
-    pub(crate) sbom: Option<Vec<crate::sbom::Format>>,
+    pub(crate) sbom: Option<Vec<Format>>,
     /// Whether to attach provenance.
     pub(crate) provenance: Option<bool>,
     /// Whether to embed the dependency list in the binary.
@@ -307,14 +297,14 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             }
             "sbom" => {
                 s.sbom = Some(match v {
-                    Value::Bool(true) => crate::sbom::Format::ALL.to_vec(),
+                    Value::Bool(true) => Format::ALL.to_vec(),
                     Value::Bool(false) => Vec::new(),
                     Value::Array(_) => {
                         let names =
                             strings(v).ok_or_else(|| wrong(key, "true, false or an array of format names", v))?;
                         let mut formats = Vec::new();
                         for n in &names {
-                            let f = crate::sbom::Format::parse(n).map_err(|e| bad(key, e))?;
+                            let f = Format::parse(n).map_err(|e| bad(key, e))?;
                             if !formats.contains(&f) {
                                 formats.push(f);
                             }
@@ -419,20 +409,6 @@ fn image_path(text: &str) -> Result<String, &'static str> {
         return Err("has a `.` or `..` component; write the path without them");
     }
     Ok(format!("/{}", parts.join("/")))
-}
-
-/// An environment variable: a name without `=` or NUL, not empty; a value without NUL.
-pub(crate) fn env_var(name: &str, value: &str) -> Result<(), String> {
-    if name.is_empty() {
-        return Err(format!("a variable has an empty name (value {value:?})"));
-    }
-    if name.contains('=') {
-        return Err(format!("the name {name:?} holds `=`, which would make it another variable"));
-    }
-    if name.contains('\0') || value.contains('\0') {
-        return Err(format!("{name:?} holds a NUL character, which no program can receive"));
-    }
-    Ok(())
 }
 
 /// A label or annotation: a key that is not empty, and no NUL anywhere.
@@ -586,6 +562,45 @@ impl Settings {
         self.labels.extend(over.labels);
         self.annotations.extend(over.annotations);
         self
+    }
+}
+
+/// An SBOM format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Format {
+    Spdx,
+    CycloneDx,
+}
+
+impl Format {
+    pub(crate) const ALL: [Format; 2] = [Format::Spdx, Format::CycloneDx];
+
+    /// Parses a format's name as the `sbom` key writes it.
+    pub(crate) fn parse(name: &str) -> Result<Format, String> {
+        match name.to_ascii_lowercase().as_str() {
+            "spdx" | "spdx-json" => Ok(Format::Spdx),
+            "cyclonedx" | "cyclonedx-json" | "cdx" => Ok(Format::CycloneDx),
+            _ => Err(format!("unknown SBOM format {name:?}; expected \"spdx\" or \"cyclonedx\"")),
+        }
+    }
+}
+
+/// Which documents each kind of destination gets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Wanted {
+    /// The SBOM formats, for every destination that can hold referrers (registries and
+    /// layouts); empty for none.
+    pub(crate) sbom: Vec<Format>,
+    /// Provenance for pushes; for layouts too only when asked for explicitly.
+    pub(crate) provenance_push: bool,
+    pub(crate) provenance_layout: bool,
+}
+
+impl Wanted {
+    /// From the `sbom` and `provenance` settings (`None`: the defaults).
+    pub(crate) fn from_settings(sbom: Option<&[Format]>, provenance: Option<bool>) -> Wanted {
+        let sbom = sbom.map_or_else(|| Format::ALL.to_vec(), <[Format]>::to_vec);
+        Wanted { sbom, provenance_push: provenance.unwrap_or(true), provenance_layout: provenance.unwrap_or(false) }
     }
 }
 

@@ -124,7 +124,7 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
             .transpose()?,
         sbom: match (args.sbom, args.no_sbom) {
             (_, true) => Some(Vec::new()),
-            (true, false) => Some(crate::sbom::Format::ALL.to_vec()),
+            (true, false) => Some(settings::Format::ALL.to_vec()),
             _ => None,
         },
         provenance: match (args.provenance, args.no_provenance) {
@@ -146,7 +146,7 @@ pub(crate) fn on_base(
     image: &mut ImageSpec,
     parents: Option<&[crate::image::parent::Parent]>,
     push: &crate::registry::PushOptions,
-) -> Result<(), crate::error::Error> {
+) -> Result<(), OnBaseError> {
     let Some(parents) = parents else { return Ok(()) };
     let mut warned = std::collections::BTreeSet::new();
     let mut ids = None;
@@ -219,8 +219,18 @@ pub(crate) fn on_base(
     Ok(())
 }
 
-fn plan_error(e: settings::Error) -> crate::error::Error {
-    crate::plan::Error::from(e).into()
+/// Why the image does not fit its base: a user the base lacks, or base files that could
+/// not be read.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum OnBaseError {
+    #[error(transparent)]
+    Settings(#[from] settings::Error),
+    #[error(transparent)]
+    Fit(#[from] crate::base::fit::Error),
+}
+
+fn plan_error(e: settings::Error) -> OnBaseError {
+    OnBaseError::Settings(e)
 }
 
 /// Facts about the build that end up in labels.

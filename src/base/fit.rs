@@ -39,13 +39,27 @@ pub(crate) enum Error {
     Read { path: PathBuf, source: io::Error },
     #[error("cannot check the base image's files: {0}")]
     Layers(String),
+    /// The base's layers could not be fetched.
+    #[error(transparent)]
+    Base(Box<super::Error>),
+    /// A binary for scratch that is not static.
+    #[error(transparent)]
+    NotStatic(#[from] crate::elf::Error),
+}
+
+impl From<super::Error> for Error {
+    fn from(e: super::Error) -> Error {
+        Error::Base(Box::new(e))
+    }
 }
 
 impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Misfit { fixes, .. } => Some(fixes.join("; or ")),
-            _ => None,
+            Error::Base(e) => e.hint(),
+            Error::NotStatic(e) => e.hint(),
+            Error::Read { .. } | Error::Layers(_) => None,
         }
     }
 }
@@ -575,7 +589,7 @@ pub(crate) fn check_binary(
     binary: &Path,
     parent: Option<&Parent>,
     opts: &crate::registry::PushOptions,
-) -> Result<(), crate::error::Error> {
+) -> Result<(), Error> {
     let Some(parent) = parent else {
         return crate::elf::check_static(binary).map_err(Into::into);
     };
@@ -584,7 +598,7 @@ pub(crate) fn check_binary(
         return Ok(());
     }
     match files_of(parent, opts)? {
-        Some(files) => check(binary, &facts, parent, &files).map_err(Into::into),
+        Some(files) => check(binary, &facts, parent, &files),
         None => {
             if !opts.quiet {
                 crate::say!(
@@ -600,10 +614,7 @@ pub(crate) fn check_binary(
 
 /// The base's files, its layers fetched first when the store lacks them; `None` when they
 /// cannot be read (see [`base_files`]).
-pub(crate) fn files_of(
-    parent: &Parent,
-    opts: &crate::registry::PushOptions,
-) -> Result<Option<BaseFiles>, crate::error::Error> {
+pub(crate) fn files_of(parent: &Parent, opts: &crate::registry::PushOptions) -> Result<Option<BaseFiles>, Error> {
     if !parent.layers.iter().all(|l| readable(l.blob())) {
         return Ok(None);
     }
@@ -616,7 +627,7 @@ pub(crate) fn files_of(
         let blobs: Vec<&crate::image::blob::Blob> = parent.layers.iter().map(|l| l.blob()).collect();
         super::fetch::missing(&blobs, opts)?;
     }
-    Ok(base_files(parent, &store)?)
+    base_files(parent, &store)
 }
 
 #[cfg(test)]

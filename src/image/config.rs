@@ -166,14 +166,26 @@ pub(crate) fn base_env(base: &serde_json::Value) -> (Vec<String>, Vec<String>) {
     let mut dropped = Vec::new();
     for entry in entries {
         match entry.as_str() {
-            Some(e) if e.split_once('=').is_some_and(|(k, v)| crate::settings::env_var(k, v).is_ok()) => {
-                kept.push(e.to_string())
-            }
+            Some(e) if e.split_once('=').is_some_and(|(k, v)| env_var(k, v).is_ok()) => kept.push(e.to_string()),
             Some(e) => dropped.push(format!("{e:?}")),
             None => dropped.push(entry.to_string()),
         }
     }
     (kept, dropped)
+}
+
+/// An environment variable: a name without `=` or NUL, not empty; a value without NUL.
+pub(crate) fn env_var(name: &str, value: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err(format!("a variable has an empty name (value {value:?})"));
+    }
+    if name.contains('=') {
+        return Err(format!("the name {name:?} holds `=`, which would make it another variable"));
+    }
+    if name.contains('\0') || value.contains('\0') {
+        return Err(format!("{name:?} holds a NUL character, which no program can receive"));
+    }
+    Ok(())
 }
 
 /// Serialises any value as canonical JSON: object keys sorted, no whitespace. Maps such as

@@ -6,11 +6,23 @@
 //! absolute path, is refused; FIFOs, devices and sockets are refused, by name.
 
 use super::layer::{Contents, Entry};
-use crate::settings::Include;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
+
+/// A file or directory copied into the image.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Include {
+    /// The source, symlinks resolved: inside the package (Cargo.toml) or the current
+    /// directory (`--include`), unless `--allow-include-outside` was given.
+    pub(crate) from: PathBuf,
+    /// How the image's history names the source: relative to the package or the current
+    /// directory, so no host path gets into the image.
+    pub(crate) shown: String,
+    /// An absolute path in the image, normalised (`/srv/www`), never `/`.
+    pub(crate) to: String,
+}
 
 /// What a file is, in words.
 pub(crate) fn kind_of(meta: &fs::Metadata) -> &'static str {

@@ -12,44 +12,7 @@ use crate::image::Artifact;
 use documents::{Extras, Parameters};
 use inventory::Inventory;
 
-/// An SBOM format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Format {
-    Spdx,
-    CycloneDx,
-}
-
-impl Format {
-    pub(crate) const ALL: [Format; 2] = [Format::Spdx, Format::CycloneDx];
-
-    /// Parses a format's name as the `sbom` key writes it.
-    pub(crate) fn parse(name: &str) -> Result<Format, String> {
-        match name.to_ascii_lowercase().as_str() {
-            "spdx" | "spdx-json" => Ok(Format::Spdx),
-            "cyclonedx" | "cyclonedx-json" | "cdx" => Ok(Format::CycloneDx),
-            _ => Err(format!("unknown SBOM format {name:?}; expected \"spdx\" or \"cyclonedx\"")),
-        }
-    }
-}
-
-/// Which documents each kind of destination gets.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Wanted {
-    /// The SBOM formats, for every destination that can hold referrers (registries and
-    /// layouts); empty for none.
-    pub(crate) sbom: Vec<Format>,
-    /// Provenance for pushes; for layouts too only when asked for explicitly.
-    pub(crate) provenance_push: bool,
-    pub(crate) provenance_layout: bool,
-}
-
-impl Wanted {
-    /// From the `sbom` and `provenance` settings (`None`: the defaults).
-    pub(crate) fn from_settings(sbom: Option<&[Format]>, provenance: Option<bool>) -> Wanted {
-        let sbom = sbom.map_or_else(|| Format::ALL.to_vec(), <[Format]>::to_vec);
-        Wanted { sbom, provenance_push: provenance.unwrap_or(true), provenance_layout: provenance.unwrap_or(false) }
-    }
-}
+pub(crate) use crate::settings::{Format, Wanted};
 
 /// The documents about one run's artifact.
 #[derive(Clone, Debug, Default)]
@@ -148,7 +111,7 @@ fn subject_name(plan: &crate::plan::Plan) -> String {
     plan.sinks
         .iter()
         .find_map(|s| match s {
-            crate::plan::SinkSpec::Registry { references } => references.first().map(|r| r.name()),
+            crate::sink::SinkSpec::Registry { references } => references.first().map(|r| r.name()),
             _ => None,
         })
         .unwrap_or_else(|| plan.bin().to_string())

@@ -11,9 +11,38 @@ use crate::digest::Digest;
 use crate::fsutil;
 use crate::image::parent::Parent;
 use crate::image::{Artifact, Image};
-use crate::plan::SinkSpec;
+use crate::reference::Reference;
 use std::io;
 use std::path::{Path, PathBuf};
+
+/// Where the image goes.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum SinkSpec {
+    /// An OCI image layout directory; `default` when no output was asked for.
+    Layout { dir: PathBuf, ref_names: Vec<String>, default: bool },
+    /// A docker-archive tar carrying `tags`, also an OCI layout naming the image `ref_names`.
+    Archive { path: PathBuf, tags: Vec<Reference>, ref_names: Vec<String> },
+    /// The local Docker engine, under `tags`.
+    Daemon { tags: Vec<Reference> },
+    /// A registry, under `references`.
+    Registry { references: Vec<Reference> },
+}
+
+impl SinkSpec {
+    /// Whether the sink takes our layers uncompressed: a Docker engine would only
+    /// decompress them again, so it gets plain tars, loaded while the other sinks' layers
+    /// compress, and a run with only such sinks never compresses.
+    pub(crate) fn takes_uncompressed(&self) -> bool {
+        matches!(self, SinkSpec::Daemon { .. })
+    }
+
+    /// Whether the sink can pass on a base's zstd layers: a registry and an OCI layout
+    /// can; a docker-archive tarball and a Docker engine's load (20.10 reads only gzip and
+    /// plain tars) cannot.
+    pub(crate) fn takes_zstd(&self) -> bool {
+        matches!(self, SinkSpec::Layout { .. } | SinkSpec::Registry { .. })
+    }
+}
 
 /// Why a sink failed.
 #[derive(Debug, thiserror::Error)]
