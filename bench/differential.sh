@@ -28,7 +28,7 @@ CC_DIFF_KEEP=1 to keep the images for a closer look.
 Prints a table (case | base digest | head digest | same?) and, for a case that differs,
 what differs in its manifest and config. Exits 0 if all six are the same, 1 if any
 differs, 2 on a usage error; a failed build stops the run with its log.
-Needs: git, cargo, jq, dpkg-deb, umoci, and the Debian packages of .ci/debs.
+Needs: git, cargo, jq, dpkg-deb, GNU tar, umoci, and the Debian packages of .ci/debs.
 EOF
 }
 
@@ -39,7 +39,7 @@ base_rev=${1:-HEAD~1}
 base_sha=$(git -C "$root" rev-parse --verify --quiet "$base_rev^{commit}") ||
   { echo "error: $base_rev is not a commit of $root" >&2; exit 2; }
 head_sha=$(git -C "$root" rev-parse HEAD)
-for tool in git cargo jq dpkg-deb umoci; do
+for tool in git cargo jq dpkg-deb umoci tar; do
   command -v "$tool" >/dev/null || { echo "error: $tool is not installed (see .ci/setup)" >&2; exit 2; }
 done
 
@@ -114,12 +114,14 @@ for pkg in libc6 libgcc-s1; do
   debs=("$debs_dir/bookworm-amd64/${pkg}_"*.deb)
   dpkg-deb -x "${debs[0]}" "$work/bases/rootfs"
 done
+# GNU tar makes the layer: umoci 0.4.7's `insert` writes a tar without its end blocks.
+tar --sort=name --owner=0 --group=0 --numeric-owner -C "$work/bases/rootfs" -cf "$work/bases/layer.tar" .
 umoci init --layout "$cc"
 umoci new --image "$cc:12"
-umoci insert --image "$cc:12" --history.created_by "dpkg-deb -x libc6 libgcc-s1" "$work/bases/rootfs" /
+umoci raw add-layer --image "$cc:12" --history.created_by "dpkg-deb -x libc6 libgcc-s1" "$work/bases/layer.tar"
 umoci config --image "$cc:12" --config.env "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 umoci gc --layout "$cc"
-rm -rf "$work/bases/rootfs"
+rm -rf "$work/bases/rootfs" "$work/bases/layer.tar"
 cc_index=$(sha256sum "$cc/index.json")
 cc_digest=$(jq -r '.manifests[0].digest' "$cc/index.json")
 say "cc base: oci:$cc:12 = $cc_digest"
