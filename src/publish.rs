@@ -288,6 +288,21 @@ fn push_to(
     referrers: &[Referrer],
     ctx: &Ctx,
 ) -> Result<Vec<String>, Error> {
+    // A registry can take a base's blob only by upload when the base comes from another
+    // registry: such blobs are fetched into the store first.
+    let elsewhere = |host: &str| references.iter().any(|r| r.registry.as_deref() != Some(host));
+    let foreign: Vec<&crate::image::blob::Blob> = artifact
+        .images()
+        .iter()
+        .flat_map(Image::blobs)
+        .filter(|b| b.held_at().is_some_and(|(_, origin)| origin.is_some_and(|o| elsewhere(&o.registry))))
+        .collect();
+    if let Err(e) = crate::base::fetch::missing(&foreign, ctx.push) {
+        for reference in references {
+            ctx.results.failed("registry", &reference.with_default_tag(), &e.to_string());
+        }
+        return Err(e.into());
+    }
     let results = registry::push_artifact_blocking(artifact, references, referrers, ctx.push, &ctx.progress);
     let mut lines = Vec::new();
     let mut first_error = None;

@@ -194,7 +194,8 @@ fn compress_into(r: &mut dyn Read, store: &Store) -> io::Result<Stored> {
     buf.into_inner().map_err(|e| e.into_error())?;
     store.persist(tmp, &digest, size)?;
     // Compressed here from the tar whose digest is known: nothing to learn by reading it.
-    let facts = super::verify::Facts { format: super::verify::Format::Gzip, diff_id: Some(diff_id.to_string()) };
-    super::verify::remember(store, &digest, &facts);
+    let facts =
+        crate::store::verify::Facts { format: crate::store::verify::Format::Gzip, diff_id: Some(diff_id.to_string()) };
+    crate::store::verify::remember(store, &digest, &facts);
     Ok(Stored { diff_id, digest, size })
 }

@@ -48,42 +48,16 @@ impl<'t> Remote<'t> {
         size: u64,
     ) -> Result<(), registry::Error> {
         let s = self.session().await?;
-        into_store(s, &self.target.repository, store, digest, size).await
+        pull::into_store(s, &self.target.repository, store, digest, size).await
     }
 }
 
-/// `GET`s a blob of `repo` on `s` into the store, and checks it against what the bases
-/// resolved in this run claim about it (a layer's compression and diff_id): a failed
-/// check is an `Io` error whose source is the [`super::verify::Fault`].
-pub(crate) async fn into_store(
-    s: &Session<'_>,
-    repo: &str,
-    store: &Store,
-    digest: &Digest,
-    size: u64,
-) -> Result<(), registry::Error> {
-    let io = |e: io::Error| registry::Error::Io {
-        what: format!("storing blob {digest} in {}", store.root().display()),
-        source: e,
-    };
-    let mut tmp = store.temp().map_err(io)?;
-    pull::get_blob(s, repo, digest, Some(size), tmp.file_mut()).await?;
-    store.persist(tmp, digest, size).map_err(io)?;
-    // Decompressing a layer is blocking work: off the async workers.
-    let (owned, d) = (store.clone(), digest.clone());
-    let checked = tokio::task::spawn_blocking(move || super::verify::check_claims(&owned, &d))
-        .await
-        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
-    checked.map_err(|fault| registry::Error::Io {
-        what: "cannot pass the base on (rebuild it, or choose another base)".into(),
-        source: io::Error::other(fault),
-    })
-}
-
-/// The check's [`super::verify::Fault`] inside a download's error, when that is what failed.
-fn fault_of(e: registry::Error) -> Result<super::verify::Fault, registry::Error> {
+/// The check's [`crate::store::verify::Fault`] inside a download's error, when that is what failed.
+fn fault_of(e: registry::Error) -> Result<crate::store::verify::Fault, registry::Error> {
     match e {
-        registry::Error::Io { source, .. } if source.get_ref().is_some_and(|s| s.is::<super::verify::Fault>()) => {
+        registry::Error::Io { source, .. }
+            if source.get_ref().is_some_and(|s| s.is::<crate::store::verify::Fault>()) =>
+        {
             Ok(*source.into_inner().expect("has an inner error").downcast().expect("is a Fault"))
         }
         other => Err(other),

@@ -435,43 +435,14 @@ pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<Option<BaseFi
     Ok(Some(files))
 }
 
-/// The most a layer may expand to when it is read for the check: a gzip bomb in a base
-/// fails the check instead of keeping the run busy for hours.
-const MAX_UNPACKED: u64 = 32 << 30;
-
 fn read_layer(blob: &crate::image::blob::Blob) -> io::Result<LayerFiles> {
     let reader = io::BufReader::with_capacity(1 << 20, blob.open()?);
     match blob.media_type.as_str() {
         MEDIA_TYPE_GZIP | MEDIA_TYPE_DOCKER_GZIP => {
-            LayerFiles::read(Capped::new(flate2::read::MultiGzDecoder::new(reader)))
+            LayerFiles::read(crate::store::verify::Capped::new(flate2::read::MultiGzDecoder::new(reader)))
         }
         MEDIA_TYPE_TAR => LayerFiles::read(reader),
         other => Err(io::Error::other(format!("layers of type {other} cannot be read for the check"))),
-    }
-}
-
-/// A reader that fails, saying why, once it has given `left` bytes.
-pub(crate) struct Capped<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R> Capped<R> {
-    /// `inner`, failing past [`MAX_UNPACKED`] bytes.
-    pub(crate) fn new(inner: R) -> Capped<R> {
-        Capped { inner, left: MAX_UNPACKED }
-    }
-}
-
-impl<R: Read> Read for Capped<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        if self.left == 0 {
-            return Err(io::Error::other(format!("it expands to more than {} GiB", MAX_UNPACKED >> 30)));
-        }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        self.left -= n as u64;
-        Ok(n)
     }
 }
 
@@ -730,7 +701,7 @@ mod tests {
 
     #[test]
     fn a_layer_past_the_cap_fails_saying_so() {
-        let mut capped = Capped { inner: io::repeat(0), left: 10 };
+        let mut capped = crate::store::verify::Capped::with_limit(io::repeat(0), 10);
         let mut buf = [0; 64];
         assert_eq!(capped.read(&mut buf).unwrap(), 10);
         assert!(capped.read(&mut buf).unwrap_err().to_string().contains("expands to more than"));

@@ -6,7 +6,6 @@
 pub(crate) mod engine;
 pub(crate) mod fetch;
 pub(crate) mod fit;
-pub(crate) mod verify;
 
 use crate::digest::Digest;
 use crate::image::blob::Blob;
@@ -19,7 +18,7 @@ use crate::image::{
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::registry::{self, PushOptions, Target};
-use crate::store::Store;
+use crate::store::{verify, Store};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -301,7 +301,6 @@ async fn push_one<'t>(
     let done = complete.entry(target.registry.clone()).or_default();
     let repo = &target.repository;
     if !done.contains(repo) {
-        fetch_foreign(transport, artifact, &target.registry, opts).await?;
         let mount_from = done.first().cloned();
         // The documents' blobs go with the image's, at once; their manifests follow it.
         let extra: Vec<&Blob> = referrers.iter().flat_map(Referrer::blobs).collect();
@@ -312,23 +311,6 @@ async fn push_one<'t>(
         Artifact::Image(image) => push_manifest(session, repo, &target.tag, image).await,
         Artifact::Index(index) => push_index(session, repo, &target.tag, index).await,
     }
-}
-
-/// Fetches into the store the base blobs of `artifact` that come from another registry
-/// than `registry` and that the store lacks: a push there can only upload them.
-async fn fetch_foreign(
-    transport: &Transport,
-    artifact: &Artifact,
-    registry: &str,
-    opts: &PushOptions,
-) -> Result<(), Error> {
-    let store = crate::store::Store::user();
-    let foreign = artifact
-        .images()
-        .iter()
-        .flat_map(Image::blobs)
-        .filter(|b| b.held_at().is_some_and(|(_, origin)| origin.is_some_and(|o| o.registry != registry)));
-    crate::base::fetch::into_store_all(transport, foreign, &store, opts).await.map_err(|(_, e)| e)
 }
 
 /// Pushes every image's config and layers (each blob once), up to
@@ -437,7 +419,7 @@ async fn try_push_blob(
         if !store.has(&blob.digest, blob.size) {
             match origin {
                 Some(o) if o.registry == s.registry => {
-                    crate::base::fetch::into_store(s, &o.repository, &store, &blob.digest, blob.size).await?
+                    pull::into_store(s, &o.repository, &store, &blob.digest, blob.size).await?
                 }
                 _ => {
                     return Err(Error::Io {

@@ -7,9 +7,10 @@ use super::transport::{request, Body};
 use crate::digest::{Digest, HashingWriter};
 use crate::image::index::{MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_INDEX};
 use crate::image::{MEDIA_TYPE_DOCKER_MANIFEST, MEDIA_TYPE_OCI_MANIFEST};
+use crate::store::Store;
 use reqwest::header::{HeaderMap, HeaderValue, ACCEPT};
 use reqwest::{Method, StatusCode};
-use std::io::Write;
+use std::io::{self, Write};
 
 /// The most of a manifest that is read: manifests are small documents.
 pub(crate) const MAX_MANIFEST: usize = 4 << 20;
@@ -96,4 +97,30 @@ pub(crate) async fn get_blob(
         return Err(bad(format!("sent {n} bytes whose digest is {actual}, but blob {digest} was asked for")));
     }
     Ok(())
+}
+
+/// `GET`s a blob of `repo` on `s` into the store, and checks it against what the bases
+/// resolved in this run claim about it (a layer's compression and diff_id): a failed
+/// check is an `Io` error whose source is the [`crate::store::verify::Fault`].
+pub(crate) async fn into_store(
+    s: &Session<'_>,
+    repo: &str,
+    store: &Store,
+    digest: &Digest,
+    size: u64,
+) -> Result<(), Error> {
+    let io =
+        |e: io::Error| Error::Io { what: format!("storing blob {digest} in {}", store.root().display()), source: e };
+    let mut tmp = store.temp().map_err(io)?;
+    get_blob(s, repo, digest, Some(size), tmp.file_mut()).await?;
+    store.persist(tmp, digest, size).map_err(io)?;
+    // Decompressing a layer is blocking work: off the async workers.
+    let (owned, d) = (store.clone(), digest.clone());
+    let checked = tokio::task::spawn_blocking(move || crate::store::verify::check_claims(&owned, &d))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
+    checked.map_err(|fault| Error::Io {
+        what: "cannot pass the base on (rebuild it, or choose another base)".into(),
+        source: io::Error::other(fault),
+    })
 }

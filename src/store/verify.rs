@@ -16,6 +16,41 @@ use std::io::{self, Read};
 use std::path::PathBuf;
 use std::sync::Mutex;
 
+/// The most a layer may expand to when it is read (to check it, or for the fit check): a
+/// gzip bomb in a base fails the check instead of keeping the run busy for hours.
+const MAX_UNPACKED: u64 = 32 << 30;
+
+/// A reader that fails, saying why, once it has given `left` bytes.
+pub(crate) struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R> Capped<R> {
+    /// `inner`, failing past [`MAX_UNPACKED`] bytes.
+    pub(crate) fn new(inner: R) -> Capped<R> {
+        Capped { inner, left: MAX_UNPACKED }
+    }
+
+    /// `inner`, failing past `left` bytes.
+    #[cfg(test)]
+    pub(crate) fn with_limit(inner: R, left: u64) -> Capped<R> {
+        Capped { inner, left }
+    }
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Err(io::Error::other(format!("it expands to more than {} GiB", MAX_UNPACKED >> 30)));
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 /// What a layer blob's bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -240,7 +275,7 @@ fn learn(store: &Store, digest: &Digest) -> io::Result<Result<Facts, String>> {
         Format::Tar => Some(digest.to_string()),
         Format::Gzip => {
             let stream = io::Cursor::new(head).chain(reader);
-            let gz = super::fit::Capped::new(flate2::read::MultiGzDecoder::new(stream));
+            let gz = Capped::new(flate2::read::MultiGzDecoder::new(stream));
             let mut hashing = HashingWriter::new(io::sink());
             match io::copy(&mut { gz }, &mut hashing) {
                 Ok(_) => Some(hashing.finish().1.to_string()),

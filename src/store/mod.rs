@@ -4,6 +4,8 @@
 //! its digest (small documents are hashed on every read, layers through the memo of file
 //! digests), and one that does not is fetched again.
 
+pub(crate) mod verify;
+
 use crate::digest::Digest;
 use crate::fsutil::TempFile;
 use crate::image::cache::FileDigests;
