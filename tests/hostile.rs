@@ -1530,6 +1530,24 @@ fn git_remotes_carrying_secrets_stay_out_of_the_provenance() {
     assert_eq!(blobs_with("fragment", "git+https://git.example/acme/app.git"), 1, "the remote itself is kept");
 }
 
+/// Issue 20 §4: a base layer whose download breaks off halfway is fetched again, as an
+/// upload is pushed again (a pull once failed at the first broken body).
+#[test]
+fn a_base_download_that_breaks_off_is_tried_again() {
+    let registry = Registry::plain();
+    let layout = tempfile::tempdir().unwrap();
+    common::bases::write_layout(layout.path(), "base", &common::bases::debug(&["amd64"]));
+    common::bases::copy(layout.path(), "base", &format!("docker://{}/base/debug:1", registry.host()), &[]);
+    let flaky = FaultProxy::start(registry.port, Faults { drop_one_download: true, ..Default::default() });
+    let p = Project::copy("hello");
+    let envs = vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".to_string())];
+    let r = run(&p, &envs, &["--base", &format!("{}/base/debug:1", flaky.host()), "-o", "out"]).ok();
+    assert!(r.stderr.contains("retrying the download of sha256:"), "{}", r.stderr);
+    assert!(r.stdout.starts_with("out sha256:"), "{}", r.stdout);
+    let cut = flaky.seen().iter().filter(|s| s.kind == Kind::BlobGet && s.injected).count();
+    assert_eq!(cut, 1, "one download was cut: {:?}", flaky.seen());
+}
+
 // ---- Base images ---------------------------------------------------------------------------
 
 /// The credentials given for the push registry never reach the base's registry, however it

@@ -32,7 +32,7 @@ use upload::Started;
 /// How many blobs upload at once.
 pub(crate) const MAX_CONCURRENT_UPLOADS: usize = 4;
 /// How many times one blob is tried from its existence check.
-const BLOB_ATTEMPTS: u32 = 5;
+pub(crate) const BLOB_ATTEMPTS: u32 = 5;
 
 /// Options of a push, from the command line.
 #[derive(Clone, Debug, Default)]

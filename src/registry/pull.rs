@@ -47,10 +47,40 @@ pub(crate) async fn get_manifest(s: &Session<'_>, repo: &str, reference: &str) -
     Ok(Manifest { bytes, digest })
 }
 
-/// `GET /v2/<repo>/blobs/<digest>` into `out`, hashing on the way; fails unless the bytes
-/// match `digest` (and `size`, when known), naming both digests. A download that moves no
-/// byte for the stall time fails.
+/// `GET /v2/<repo>/blobs/<digest>` into `out` (from its start), as an upload is pushed: a
+/// try that fails for a transient reason (a broken body, a stall, a 5xx) is made again, up
+/// to [`super::BLOB_ATTEMPTS`] times, after a backoff, saying why.
 pub(crate) async fn get_blob(
+    s: &Session<'_>,
+    repo: &str,
+    digest: &Digest,
+    size: Option<u64>,
+    out: &mut std::fs::File,
+) -> Result<(), Error> {
+    use std::io::Seek;
+    let mut attempt = 1;
+    loop {
+        let io = |e: std::io::Error| Error::Io { what: format!("writing blob {digest} to the cache"), source: e };
+        out.set_len(0).map_err(io)?;
+        out.rewind().map_err(io)?;
+        match try_get_blob(s, repo, digest, size, out).await {
+            Err(e) if attempt < super::BLOB_ATTEMPTS && e.is_retryable() => {
+                if !s.transport.quiet {
+                    let reason = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
+                    crate::say!("retrying the download of {} ({reason})", crate::progress::short(digest));
+                }
+                tokio::time::sleep(s.transport.backoff.delay(attempt + 2, None)).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// One try of [`get_blob`]: the bytes hashed on the way; fails unless they match `digest`
+/// (and `size`, when known), naming both digests. A download that moves no byte for the
+/// stall time fails.
+async fn try_get_blob(
     s: &Session<'_>,
     repo: &str,
     digest: &Digest,

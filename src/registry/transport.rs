@@ -139,7 +139,7 @@ pub(crate) struct Transport {
     pub(crate) tuning: Tuning,
     insecure: Vec<String>,
     verbose: bool,
-    quiet: bool,
+    pub(crate) quiet: bool,
 }
 
 /// The extra roots: each `--ca-cert` file and `SSL_CERT_FILE`, read as PEM. A file that

@@ -50,6 +50,9 @@ pub struct Faults {
     /// Answer a read of a referrers tag-schema index (`GET /manifests/sha256-...`) with 200
     /// and this body instead of passing it on.
     pub tag_schema_body: Option<Vec<u8>>,
+    /// Cut the first blob download (`GET .../blobs/<digest>`) of at least 64 KiB after half
+    /// its body.
+    pub drop_one_download: bool,
     /// Send blob downloads (`GET .../blobs/<digest>`) at about this many bytes a second: a
     /// slow link that keeps moving.
     pub throttle_blob_gets: Option<u64>,
@@ -102,6 +105,7 @@ struct Shared {
     faults: Faults,
     requests: AtomicUsize,
     dropped: AtomicBool,
+    download_dropped: AtomicBool,
     manifest_429_done: AtomicBool,
     stalled_once: AtomicBool,
     authorized_uploads: AtomicUsize,
@@ -129,6 +133,7 @@ impl FaultProxy {
             faults,
             requests: AtomicUsize::new(0),
             dropped: AtomicBool::new(false),
+            download_dropped: AtomicBool::new(false),
             manifest_429_done: AtomicBool::new(false),
             stalled_once: AtomicBool::new(false),
             authorized_uploads: AtomicUsize::new(0),
@@ -501,6 +506,20 @@ fn forward<R: BufRead>(
     // Recorded before the client can see the answer, so counts are final when a push returns.
     record(s, kind, status, false);
     client.write_all(resp_head.as_bytes())?;
+    if kind == Kind::BlobGet && s.faults.drop_one_download {
+        let length = resp_head
+            .lines()
+            .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_string()))
+            .and_then(|v| v.parse::<u64>().ok());
+        if let Some(length) = length.filter(|n| *n >= 64 << 10) {
+            if !s.download_dropped.swap(true, Ordering::SeqCst) {
+                std::io::copy(&mut (&mut upr).take(length / 2), client)?;
+                let _ = client.shutdown(Shutdown::Both);
+                record(s, kind, 0, true);
+                return Ok(0);
+            }
+        }
+    }
     match s.faults.throttle_blob_gets {
         Some(rate) if kind == Kind::BlobGet => {
             // A tenth of the rate every tenth of a second.
