@@ -1279,6 +1279,7 @@ fn a_slow_base_download_is_bounded_by_stalls_not_by_total_time() {
     let base = format!("{}/base/debug:1", slow.host());
     let started = Instant::now();
     let r = run(&p, &envs, &["--base", &base, "-o", "out"]).ok();
+    println!("the slow base built in {:.1} s with a 2 s timeout", started.elapsed().as_secs_f64());
     assert!(started.elapsed() > Duration::from_secs(2), "the download was not slow: {:?}", started.elapsed());
     assert!(r.stdout.starts_with("out sha256:"), "{}", r.stdout);
     assert!(slow.count(Kind::BlobGet) >= 2, "{:?}", slow.seen());
