@@ -246,9 +246,14 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
     Ok(out)
 }
 
-/// Resolves the plan from the command line and the workspace.
-pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Plan, Error> {
-    let (tags, pushes) = references(args)?;
+/// Resolves the plan from the command line (its `--tag` and `--push` references parsed
+/// already, by [`references`]) and the workspace.
+pub(crate) fn resolve(
+    args: &Args,
+    (tags, pushes): (Vec<RefArg>, Vec<RefArg>),
+    ws: &Workspace,
+    tuning: &Tuning,
+) -> Result<Plan, Error> {
     let candidates = candidates(ws);
     if candidates.is_empty() {
         return Err(Error::EmptyWorkspace { manifest: ws.metadata.workspace_root.as_std_path().join("Cargo.toml") });
@@ -270,20 +275,20 @@ pub(crate) fn resolve(args: &Args, ws: &Workspace, tuning: &Tuning) -> Result<Pl
     crate::image::include::check(settings.include.as_deref().unwrap_or_default(), &bin)
         .map_err(|e| Error::Include { message: e.to_string() })?;
     let image = spec::resolve(settings, &provenance);
-    let sinks = sinks(args, tags, pushes, image.settings.tags.as_deref().unwrap_or_default(), &target_dir, &bin);
+    let sinks = sinks(args, tags, pushes, &image.tags, &target_dir, &bin);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
     let builds: Vec<PlatformBuild> = platforms
         .into_iter()
         .map(|(platform, target)| {
             let mut build = build_spec(args, package.clone(), bin.clone());
             build.env = crate::build::cross_linker_env(&target, args.zig, &config_dirs);
-            build.auditable = image.settings.auditable.unwrap_or(true);
+            build.auditable = image.auditable;
             build.target = target;
             PlatformBuild { platform, build }
         })
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
-    let documents = crate::settings::Wanted::from_settings(image.settings.sbom.as_deref(), image.settings.provenance);
+    let documents = image.documents.clone();
     let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
     Ok(Plan { builds, load_platform, target_dir, workspace_root, package_dir, image, sinks, documents })
 }

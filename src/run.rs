@@ -1,6 +1,6 @@
 //! The whole job: plan, build every platform, then assemble once and publish.
 
-use crate::base::{self, BaseRef};
+use crate::base;
 use crate::build::{self, Built, Running};
 use crate::cli::Args;
 use crate::error::Error;
@@ -88,7 +88,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
         offline: args.offline,
     })
     .map_err(plan::Error::from)?;
-    let plan = plan::resolve(args, &ws, &tuning)?;
+    let plan = plan::resolve(args, (tags, pushes), &ws, &tuning)?;
     sink::check(&plan.sinks)?;
     sink::check_collisions(&plan.sinks, args.metadata_file.as_deref())?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
@@ -102,7 +102,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
     };
     // The base is resolved to a digest before the build, so a bad name fails first.
     let platforms: Vec<_> = plan.builds.iter().map(|b| b.platform.clone()).collect();
-    let base = plan.image.settings.base.clone().unwrap_or(BaseRef::Scratch);
+    let base = plan.image.parent.clone();
     let parents = base::resolve(&base, &platforms, &push, args.offline)?;
     let mut plan = plan;
     crate::spec::on_base(&mut plan.image, parents.as_deref(), &push)?;

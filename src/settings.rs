@@ -596,6 +596,13 @@ pub(crate) struct Wanted {
     pub(crate) provenance_layout: bool,
 }
 
+impl Default for Wanted {
+    /// What a run with no `sbom` or `provenance` setting gets.
+    fn default() -> Wanted {
+        Wanted::from_settings(None, None)
+    }
+}
+
 impl Wanted {
     /// From the `sbom` and `provenance` settings (`None`: the defaults).
     pub(crate) fn from_settings(sbom: Option<&[Format]>, provenance: Option<bool>) -> Wanted {

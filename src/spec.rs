@@ -22,7 +22,14 @@ pub(crate) struct ImageSpec {
     pub(crate) base: base::Options,
     pub(crate) includes: Vec<Include>,
     pub(crate) ca_certificates: CaCertificates,
-    pub(crate) settings: Settings,
+    /// The image the layers go on (`scratch` when none is named).
+    pub(crate) parent: BaseRef,
+    /// The tags a bare repository gets (`tags`).
+    pub(crate) tags: Vec<String>,
+    /// The dependency list embedded in the binary (`auditable`).
+    pub(crate) auditable: bool,
+    /// Which documents go where (`sbom`, `provenance`).
+    pub(crate) documents: settings::Wanted,
 }
 
 /// Merges workspace, package and command-line settings, in that order.
@@ -296,7 +303,10 @@ pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
         base,
         includes: settings.include.clone().unwrap_or_default(),
         ca_certificates: settings.ca_certificates.unwrap_or_default(),
-        settings,
+        parent: settings.base.clone().unwrap_or(BaseRef::Scratch),
+        tags: settings.tags.clone().unwrap_or_default(),
+        auditable: settings.auditable.unwrap_or(true),
+        documents: settings::Wanted::from_settings(settings.sbom.as_deref(), settings.provenance),
     }
 }
 

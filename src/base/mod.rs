@@ -24,9 +24,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What `base` names.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub(crate) enum BaseRef {
     /// No base: the image holds only what we write (the default).
+    #[default]
     Scratch,
     /// `registry/repo[:tag][@digest]`; a name with no registry host is Docker Hub's.
     Registry(Reference),

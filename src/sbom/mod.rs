@@ -131,7 +131,7 @@ fn external_parameters(plan: &crate::plan::Plan) -> serde_json::Value {
         "targets": plan.builds.iter().map(|p| p.build.target.clone()).collect::<Vec<_>>(),
         "platforms": plan.builds.iter().map(|p| p.platform.to_string()).collect::<Vec<_>>(),
         "image": {
-            "base": plan.image.settings.base.as_ref().map(crate::base::BaseRef::shown).unwrap_or_else(|| "scratch".into()),
+            "base": plan.image.parent.shown(),
             "entrypoint": run.entrypoint,
             "cmd": run.cmd,
             "env": run.env,
