@@ -55,7 +55,8 @@ pub(crate) fn wrapper_env(request: &Request) -> Option<Vec<(String, String)>> {
             WARNED.call_once(|| {
                 crate::say!(
                     "warning: the image's digest will depend on where this tool is installed: cannot link it into \
-                     the cache as `{WRAPPER_NAME}` ({e}); set XDG_CACHE_HOME to a directory you can write"
+                     the cache as `{WRAPPER_NAME}` ({e}); set XDG_CACHE_HOME to a directory of your own that others \
+                     cannot write"
                 )
             });
             env.push(("RUSTC_WORKSPACE_WRAPPER".into(), exe.to_string_lossy().into_owned()));
@@ -72,13 +73,23 @@ const WRAPPER_NAME: &str = "cargo-containerize";
 
 /// The `PATH` that makes [`WRAPPER_NAME`] this executable: a directory of the user-level
 /// cache holding only a link named so to `exe` (one directory per install path, so two
-/// installs never swap each other's link), put first on the current `PATH`.
+/// installs never swap each other's link), put first on the current `PATH`. The cache
+/// root must be this user's and not world-writable, and the link's directories private
+/// (0700): nobody else may put a program where the build looks first.
 fn on_path(exe: &Path) -> std::io::Result<String> {
+    use std::os::unix::fs::DirBuilderExt;
+    if !exe.is_file() {
+        return Err(std::io::Error::other(format!("{} is gone (replaced while running?)", exe.display())));
+    }
     let key = crate::digest::Digest::of(exe.as_os_str().as_encoded_bytes());
-    let dir = crate::store::Store::user().root().join("wrapper").join(&key.hex()[..16]);
+    let root = crate::store::Store::user().root().to_path_buf();
+    let dir = root.join("wrapper").join(&key.hex()[..16]);
+    std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    owned(&root, 0o002)?;
+    owned(&root.join("wrapper"), 0o077)?;
+    owned(&dir, 0o077)?;
     let link = dir.join(WRAPPER_NAME);
     if std::fs::read_link(&link).ok().as_deref() != Some(exe) {
-        std::fs::create_dir_all(&dir)?;
         // Made aside and renamed over, so a concurrent run never sees the link missing.
         let aside = dir.join(format!(".{WRAPPER_NAME}.{}", std::process::id()));
         let _ = std::fs::remove_file(&aside);
@@ -89,10 +100,28 @@ fn on_path(exe: &Path) -> std::io::Result<String> {
     if dir.contains(':') {
         return Err(std::io::Error::other("the cache path holds a `:`"));
     }
-    Ok(match std::env::var("PATH") {
-        Ok(path) if !path.is_empty() => format!("{dir}:{path}"),
-        _ => dir,
-    })
+    match std::env::var("PATH") {
+        Ok(path) if !path.is_empty() => Ok(format!("{dir}:{path}")),
+        // What execvp searches when PATH is unset.
+        Ok(_) | Err(std::env::VarError::NotPresent) => Ok(format!("{dir}:/usr/local/bin:/usr/bin:/bin")),
+        Err(std::env::VarError::NotUnicode(_)) => Err(std::io::Error::other("PATH is not UTF-8")),
+    }
+}
+
+/// Fails unless `dir` is a real directory of this user's with none of the `forbidden`
+/// mode bits.
+fn owned(dir: &Path, forbidden: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::symlink_metadata(dir)?;
+    // SAFETY: geteuid(2) has no arguments and cannot fail.
+    let uid = unsafe { libc::geteuid() };
+    if !meta.is_dir() || meta.uid() != uid || meta.mode() & forbidden != 0 {
+        return Err(std::io::Error::other(format!(
+            "{} is not a directory of this user's that others cannot write",
+            dir.display()
+        )));
+    }
+    Ok(())
 }
 
 /// When cargo runs this program as its rustc wrapper (`cargo-containerize RUSTC ARGS...`

@@ -27,9 +27,10 @@ pub(crate) fn explicit(
     username: Option<&str>,
     env: &dyn Fn(&str) -> Option<String>,
     timeout: Duration,
+    quiet: bool,
 ) -> Result<Option<Explicit>, Error> {
     let found = if let Some(username) = username {
-        let password = read_password(std::io::stdin(), timeout)?;
+        let password = read_password(std::io::stdin(), timeout, quiet)?;
         let password = password.trim_end_matches(['\n', '\r']).to_string();
         if password.is_empty() {
             return Err(Error::EmptyPassword);
@@ -57,7 +58,7 @@ const MAX_PASSWORD: usize = 64 << 10;
 
 /// Reads the password from `input` to its end: at most [`MAX_PASSWORD`] bytes, within
 /// `timeout`, saying what it waits for once the wait passes a few seconds.
-fn read_password(input: impl Read + Send + 'static, timeout: Duration) -> Result<String, Error> {
+fn read_password(input: impl Read + Send + 'static, timeout: Duration, quiet: bool) -> Result<String, Error> {
     let (tx, rx) = std::sync::mpsc::channel();
     // A reader that never ends its input keeps this thread; the run ends without it.
     std::thread::spawn(move || {
@@ -65,10 +66,12 @@ fn read_password(input: impl Read + Send + 'static, timeout: Duration) -> Result
         let read = input.take(MAX_PASSWORD as u64 + 1).read_to_end(&mut bytes).map(|_| bytes);
         let _ = tx.send(read);
     });
-    let _announce = crate::wait::Announce::after(
-        crate::wait::announce_after(timeout),
-        "waiting for the password on standard input (--password-stdin reads it to its end)".into(),
-    );
+    let _announce = (!quiet).then(|| {
+        crate::wait::Announce::after(
+            crate::wait::announce_after(timeout),
+            "waiting for the password on standard input (--password-stdin reads it to its end)".into(),
+        )
+    });
     match rx.recv_timeout(timeout) {
         Ok(Ok(bytes)) if bytes.len() > MAX_PASSWORD => Err(Error::PasswordTooLong { max: MAX_PASSWORD }),
         Ok(Ok(bytes)) => String::from_utf8(bytes).map_err(|_| Error::Stdin {
@@ -149,11 +152,12 @@ mod tests {
 
     #[test]
     fn ci_variables_are_read_and_half_of_them_is_an_error() {
-        let e = explicit(None, &env(&[(USERNAME, "ci"), (PASSWORD, "pw")]), Duration::from_secs(1)).unwrap().unwrap();
+        let e =
+            explicit(None, &env(&[(USERNAME, "ci"), (PASSWORD, "pw")]), Duration::from_secs(1), true).unwrap().unwrap();
         assert_eq!(e.credentials, Credentials::basic("ci", "pw"));
-        let err = explicit(None, &env(&[(USERNAME, "ci")]), Duration::from_secs(1)).err().unwrap().to_string();
+        let err = explicit(None, &env(&[(USERNAME, "ci")]), Duration::from_secs(1), true).err().unwrap().to_string();
         assert!(err.contains("CARGO_CONTAINERIZE_PASSWORD"), "{err}");
-        assert!(explicit(None, &env(&[]), Duration::from_secs(1)).unwrap().is_none());
+        assert!(explicit(None, &env(&[]), Duration::from_secs(1), true).unwrap().is_none());
     }
 
     #[test]

@@ -20,17 +20,27 @@ pub fn run(args: &Args) -> i32 {
     // Its waits (a FIFO's reader) are the run's; a bad variable is reported by the run.
     let tuning = Tuning::from_env(&crate::registry::credentials::process_env).unwrap_or_default();
     // A run stopped by a signal writes what it knows, with the interruption as its error,
-    // so that no earlier run's success is left in the file.
+    // so that no earlier run's success is left in the file; once the outputs are known not
+    // to collide, and waiting a moment at most for a FIFO's reader.
+    let checked = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     if let Some(path) = args.metadata_file.clone() {
-        let (results, tuning) = (results.clone(), tuning.clone());
+        let (results, checked) = (results.clone(), checked.clone());
+        let brief = std::time::Duration::from_secs(2);
+        let tuning = Tuning { timeout: tuning.timeout.min(brief), stall: tuning.stall.min(brief), ..tuning.clone() };
         crate::interrupt::on_signal(Box::new(move |signal| {
+            if !checked.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
             let error = format!("interrupted by {signal}; the destinations listed were written before it");
             if let Err(e) = results.write(&path, Some(&error), &tuning) {
                 crate::say!("error: cannot write the results file {}: {e}", path.display());
             }
         }));
     }
-    let result = run_inner(args, &results);
+    let result = run_inner(args, &results, &checked);
+    if let (true, Some(made)) = (args.verbose > 0, crate::registry::client::made()) {
+        crate::say!("registry clients this run: {made}");
+    }
     // A build stopped by Ctrl-C fails: that is the signal's doing, not an error to report;
     // the signal's handler writes the results file and ends the process.
     if let Some(code) = crate::interrupt::exit_code_if_interrupted() {
@@ -55,11 +65,15 @@ pub fn run(args: &Args) -> i32 {
     }
 }
 
-fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Error> {
+fn run_inner(
+    args: &Args,
+    results: &crate::results::Results,
+    outputs_checked: &std::sync::atomic::AtomicBool,
+) -> Result<bool, Error> {
     let env = crate::registry::credentials::process_env;
     crate::tuning::check_unicode()?;
     let tuning = Tuning::from_env(&env)?;
-    let explicit = login::explicit(args.username.as_deref(), &env, tuning.timeout)?;
+    let explicit = login::explicit(args.username.as_deref(), &env, tuning.timeout, args.quiet)?;
     // Read once: no child (cargo, build scripts, git, credential helpers) inherits it or
     // finds it in /proc.
     login::forget_password_variable();
@@ -67,6 +81,20 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
     // Bad names fail before anything is built, and so does a missing engine.
     let (tags, pushes) = plan::references(args)?;
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
+    // The outputs the command line names must not collide, before anything (the results
+    // file of an interrupted run included) is written; the plan's own are checked again.
+    let named: Vec<sink::SinkSpec> = args
+        .output
+        .iter()
+        .map(|dir| sink::SinkSpec::Layout { dir: dir.clone(), ref_names: Vec::new(), default: false })
+        .chain(args.tarball.iter().map(|path| sink::SinkSpec::Archive {
+            path: path.clone(),
+            tags: Vec::new(),
+            ref_names: Vec::new(),
+        }))
+        .collect();
+    sink::check_collisions(&named, args.metadata_file.as_deref())?;
+    outputs_checked.store(true, std::sync::atomic::Ordering::SeqCst);
     if let Some(path) = &args.metadata_file {
         crate::fsutil::check_output(path).map_err(|source| Error::MetadataFile { path: path.clone(), source })?;
     }
@@ -99,6 +127,7 @@ fn run_inner(args: &Args, results: &crate::results::Results) -> Result<bool, Err
         verbose: args.verbose > 0,
         quiet: args.quiet,
         tuning,
+        shared: Default::default(),
     };
     // The base is resolved to a digest before the build, so a bad name fails first.
     let platforms: Vec<_> = plan.builds.iter().map(|b| b.platform.clone()).collect();

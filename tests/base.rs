@@ -55,6 +55,24 @@ fn a_gnu_binary_runs_on_the_cc_base_and_the_image_records_its_base() {
     assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
 }
 
+/// Issue 20 §4: a push on a base uses one async runtime and one HTTP client for the base's
+/// resolution, the fit check's download, the upload begun while compressing and the push,
+/// and one session per registry (it once made four of each).
+#[test]
+fn a_push_on_a_base_makes_one_runtime_one_client_and_a_session_per_registry() {
+    let (from, to) = (Registry::plain(), Registry::plain());
+    push_base(&from.host(), "base/cc:12", &bases::cc(false));
+    let p = Project::copy("hello");
+    let base = format!("{}/base/cc:12", from.host());
+    let run = p.run(&["-v", "--target", GNU, "--base", &base, "--push", &format!("{}/app:1", to.host())]).ok();
+    assert!(run.stderr.contains("downloading"), "the fit check downloads the base's layers: {}", run.stderr);
+    assert!(
+        run.stderr.contains("registry clients this run: 1 async runtime, 1 HTTP client, 2 registry sessions"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn a_base_without_libgcc_fails_naming_the_library_and_a_base_that_has_it() {
     let reg = Registry::plain();

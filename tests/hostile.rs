@@ -1362,6 +1362,7 @@ fn outputs_that_would_overwrite_each_other_are_refused_before_the_build() {
         (&["-o", "out", "--metadata-file", "out/oci-layout"], "one of the layout's own entries"),
         (&["-o", "out", "--metadata-file", "out/blobs/sha256/x"], "one of the layout's own entries"),
         (&["-o", "out", "--metadata-file", "out"], "the file would replace the layout"),
+        (&["-o", "out", "--metadata-file", "out/../out/index.json"], "one of the layout's own entries"),
         (&["-o", "out", "--tarball", "out/app.tar"], "a tarball inside a layout's directory"),
     ];
     std::fs::create_dir(p.path().join("x")).unwrap();
@@ -1484,9 +1485,11 @@ fn documents_the_registry_will_not_take_leave_the_pushed_image_reported() {
 fn a_referrers_tag_holding_something_else_is_named_and_kept() {
     let image =
         br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{},"layers":[]}"#;
+    let images = br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:0000000000000000000000000000000000000000000000000000000000000000","size":1,"platform":{"os":"linux","architecture":"amd64"}}]}"#;
     for (body, said) in [
         (b"\x00\x01 not json at all".to_vec(), "18 bytes that are not JSON"),
         (image.to_vec(), "a manifest of type application/vnd.oci.image.manifest.v1+json"),
+        (images.to_vec(), "an index of images"),
     ] {
         let registry = Registry::plain();
         let proxy = FaultProxy::start(registry.port, Faults { tag_schema_body: Some(body), ..Default::default() });
@@ -1547,6 +1550,31 @@ fn a_base_download_that_breaks_off_is_tried_again() {
     assert!(r.stdout.starts_with("out sha256:"), "{}", r.stdout);
     let cut = flaky.seen().iter().filter(|s| s.kind == Kind::BlobGet && s.injected).count();
     assert_eq!(cut, 1, "one download was cut: {:?}", flaky.seen());
+}
+
+/// §1, reviewed: the directory put first on the build's PATH (for the rustc wrapper's bare
+/// name) must be this user's and private; one that others can write (a `$TMPDIR` fallback
+/// another user made first) is not used, and a program planted there never runs.
+#[test]
+fn a_wrapper_directory_others_can_write_never_goes_on_the_build_path() {
+    use sha2::Digest as _;
+    let p = Project::copy("hello");
+    let root = p.path().join(".home/cache/cargo-containerize");
+    let key = format!("{:x}", sha2::Sha256::digest(common::bin().as_bytes()));
+    let dir = root.join("wrapper").join(&key[..16]);
+    std::fs::create_dir_all(&dir).unwrap();
+    let marker = p.path().join("planted-ran");
+    let planted = format!("#!/bin/sh\ntouch {}\nexec /usr/bin/cc \"$@\"\n", marker.display());
+    for name in ["cc", "rustc"] {
+        std::fs::write(dir.join(name), &planted).unwrap();
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    for d in [&root, &root.join("wrapper"), &dir] {
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    let r = run(&p, &[], &["-o", "out"]).ok();
+    assert!(r.stderr.contains("is not a directory of this user's that others cannot write"), "{}", r.stderr);
+    assert!(!marker.exists(), "a program planted in the wrapper's directory ran");
 }
 
 // ---- Base images ---------------------------------------------------------------------------

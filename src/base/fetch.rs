@@ -4,40 +4,34 @@
 
 use crate::digest::{Digest, HashingWriter};
 use crate::image::blob::{Blob, Origin};
+use crate::registry::client::Client;
 use crate::registry::pull::{self, Manifest};
 use crate::registry::session::Session;
-use crate::registry::transport::Transport;
 use crate::registry::{self, PushOptions, Target};
 use crate::store::Store;
 use serde_json::Value;
 use std::io::{self, Read};
 use std::path::Path;
-use tokio::sync::OnceCell;
+use std::sync::Arc;
 
-/// A base's repository on a registry, connected on first use.
+/// A base's repository on a registry, through the run's session with it.
 pub(crate) struct Remote<'t> {
-    transport: &'t Transport,
+    client: &'t Client,
     pub(crate) target: Target,
     opts: &'t PushOptions,
-    session: OnceCell<Session<'t>>,
 }
 
 impl<'t> Remote<'t> {
-    pub(crate) fn new(transport: &'t Transport, target: Target, opts: &'t PushOptions) -> Remote<'t> {
-        Remote { transport, target, opts, session: OnceCell::new() }
+    pub(crate) fn new(client: &'t Client, target: Target, opts: &'t PushOptions) -> Remote<'t> {
+        Remote { client, target, opts }
     }
 
-    async fn session(&self) -> Result<&Session<'t>, registry::Error> {
-        self.session
-            .get_or_try_init(|| async {
-                let credentials = registry::credentials_for(&self.target.registry, self.opts)?;
-                Session::connect(self.transport, &self.target.registry, &self.target.bases, credentials).await
-            })
-            .await
+    async fn session(&self) -> Result<Arc<Session>, registry::Error> {
+        self.client.session(&self.target.registry, &self.target.bases, self.opts).await
     }
 
     pub(crate) async fn manifest(&self, reference: &str) -> Result<Manifest, registry::Error> {
-        pull::get_manifest(self.session().await?, &self.target.repository, reference).await
+        pull::get_manifest(&*self.session().await?, &self.target.repository, reference).await
     }
 
     /// Downloads a blob into the store, checked against its digest and size.
@@ -48,7 +42,7 @@ impl<'t> Remote<'t> {
         size: u64,
     ) -> Result<(), registry::Error> {
         let s = self.session().await?;
-        pull::into_store(s, &self.target.repository, store, digest, size).await
+        pull::into_store(&s, &self.target.repository, store, digest, size).await
     }
 }
 
@@ -64,27 +58,9 @@ fn fault_of(e: registry::Error) -> Result<crate::store::verify::Fault, registry:
     }
 }
 
-/// A small async runtime with a transport built from the run's options.
-pub(crate) struct Runtime {
-    runtime: tokio::runtime::Runtime,
-    pub(crate) transport: Transport,
-}
-
-impl Runtime {
-    pub(crate) fn new(opts: &PushOptions) -> Result<Runtime, super::Error> {
-        let wrap = |e: registry::Error| super::Error::Client { source: Box::new(e) };
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .map_err(|e| wrap(registry::Error::Io { what: "starting the async runtime".into(), source: e }))?;
-        let transport = Transport::new(&opts.client_options()).map_err(wrap)?;
-        Ok(Runtime { runtime, transport })
-    }
-
-    pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
-        self.runtime.block_on(f)
-    }
+/// The run's registry client (see [`registry::client`]).
+pub(crate) fn client(opts: &PushOptions) -> Result<&Client, super::Error> {
+    opts.client().map_err(|e| super::Error::Client { source: Box::new(e) })
 }
 
 /// Fetches every held blob among `blobs` that the store lacks, from its origin; blobs with
@@ -105,8 +81,8 @@ pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::
     if let Some(blob) = wanted.iter().find(|b| matches!(b.held_at(), Some((_, None)))) {
         return Err(super::Error::NotCached { base: format!("layer {}", blob.digest), store: store.root().into() });
     }
-    let rt = Runtime::new(opts)?;
-    rt.block_on(into_store_all(&rt.transport, wanted, &store, opts)).map_err(|(origin, e)| match fault_of(e) {
+    let client = client(opts)?;
+    client.block_on(into_store_all(client, wanted, &store, opts)).map_err(|(origin, e)| match fault_of(e) {
         Ok(fault) => super::Error::Layer(fault),
         Err(e) => {
             super::Error::Registry { base: format!("{}/{}", origin.registry, origin.repository), source: Box::new(e) }
@@ -117,7 +93,7 @@ pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::
 /// Downloads each held blob of `blobs` that has an origin and that the store lacks, one
 /// session per origin; a failure names the origin.
 pub(crate) async fn into_store_all(
-    transport: &Transport,
+    client: &Client,
     blobs: impl IntoIterator<Item = &Blob>,
     store: &Store,
     opts: &PushOptions,
@@ -135,7 +111,7 @@ pub(crate) async fn into_store_all(
             Some(i) => i,
             None => {
                 let target = Target::of_origin(origin, &opts.insecure_registries).map_err(|e| (origin.clone(), e))?;
-                remotes.push(Remote::new(transport, target, opts));
+                remotes.push(Remote::new(client, target, opts));
                 remotes.len() - 1
             }
         };

@@ -208,12 +208,11 @@ pub(crate) fn resolve(
     let parents = match base {
         BaseRef::Scratch => return Ok(None),
         BaseRef::Registry(r) => {
-            let rt = fetch::Runtime::new(opts)?;
-            let transport = &rt.transport;
-            rt.block_on(async {
+            let client = fetch::client(opts)?;
+            client.block_on(async {
                 let target = Target::from_reference(r, &opts.insecure_registries)
                     .map_err(|e| Error::Registry { base: shown.clone(), source: Box::new(e) })?;
-                let remote = fetch::Remote::new(transport, target, opts);
+                let remote = fetch::Remote::new(client, target, opts);
                 let top = match (&r.digest, offline) {
                     (Some(d), _) if store.document(d).is_some() => d.to_string(),
                     (Some(_), true) => {
@@ -230,14 +229,14 @@ pub(crate) fn resolve(
         BaseRef::Layout { dir, tag, .. } => {
             let top = fetch::import_layout(dir, tag.as_deref(), &store)
                 .map_err(|message| Error::Local { base: shown.clone(), message })?;
-            fetch::Runtime::new(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
+            fetch::client(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
         }
         BaseRef::Engine { name, .. } => {
             let top = engine::import(name, &store, &opts.tuning, opts.quiet).map_err(|e| match e {
                 engine::ImportError::Engine(source) => Error::Engine { base: shown.clone(), source },
                 engine::ImportError::Image(message) => Error::Local { base: shown.clone(), message },
             })?;
-            fetch::Runtime::new(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
+            fetch::client(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
         }
     };
     check_stored_layers(&parents, &store, opts)?;

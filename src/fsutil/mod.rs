@@ -31,9 +31,23 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 /// A path as it can be compared with another: absolute, with every symlink followed (see
-/// [`resolve_links`]); as given, made absolute, when it cannot be resolved.
+/// [`resolve_links`]); when it cannot be resolved (`..` after a directory not made yet),
+/// made absolute with `.` and `..` worked out by name.
 pub(crate) fn comparable(path: &Path) -> PathBuf {
-    resolve_links(path).map(|(p, _)| p).unwrap_or_else(|_| std::path::absolute(path).unwrap_or(path.to_path_buf()))
+    resolve_links(path).map(|(p, _)| p).unwrap_or_else(|_| {
+        let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        let mut out = PathBuf::from("/");
+        for c in absolute.components() {
+            match c {
+                std::path::Component::ParentDir => {
+                    out.pop();
+                }
+                std::path::Component::Normal(n) => out.push(n),
+                _ => {}
+            }
+        }
+        out
+    })
 }
 
 /// The directory a path lives in (`.` for a bare file name).

@@ -213,8 +213,9 @@ fn pseudo_filesystem(path: &Path) -> Option<&'static str> {
         return None;
     }
     // The magic numbers of linux/magic.h.
+    // `f_type` is signed on some platforms: compare its 32 bits.
     #[allow(clippy::unnecessary_cast)]
-    match st.f_type as i64 {
+    match (st.f_type as i64) & 0xffff_ffff {
         0x9fa0 => Some("/proc (procfs)"),
         0x6265_6572 => Some("/sys (sysfs)"),
         0x6462_6720 => Some("debugfs"),

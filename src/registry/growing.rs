@@ -5,8 +5,6 @@
 //! The streamed body obeys the stall rule of every upload, so a registry that stops reading
 //! or never answers costs at most the stall time.
 
-use super::session::Session;
-use super::transport::Transport;
 use super::upload::{self, Started};
 use super::{auth, Error, PushOptions, Target};
 use crate::digest::Digest;
@@ -35,14 +33,24 @@ pub(crate) fn upload_growing_blocking(
     rx: watch::Receiver<Written>,
     progress: &Progress,
 ) -> Result<Option<(Digest, u64)>, Error> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().map_err(|e| Error::Io {
-        what: "starting the async runtime".into(),
-        source: std::io::Error::new(e.kind(), e.to_string()),
-    })?;
-    runtime.block_on(upload_growing(reference, opts, growth, rx, progress))
+    let client = opts.client()?;
+    client.block_on(upload_growing(client, reference, opts, growth, rx, progress))
+}
+
+/// `fut`, given at most [`HEAD_START_TIMEOUT`] to answer.
+async fn within<T>(
+    target: &Target,
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    match tokio::time::timeout(HEAD_START_TIMEOUT, fut).await {
+        Ok(result) => result,
+        Err(_) => Err(super::transport::timed_out(&target.registry, &Method::POST, what, HEAD_START_TIMEOUT)),
+    }
 }
 
 async fn upload_growing(
+    client: &super::client::Client,
     reference: &Reference,
     opts: &PushOptions,
     growth: &Growth,
@@ -50,13 +58,11 @@ async fn upload_growing(
     progress: &Progress,
 ) -> Result<Option<(Digest, u64)>, Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
-    // A head start is worth little against a registry slow to answer: it gives up early
-    // (the push that follows waits the full timeout), so a silent registry costs one wait.
-    let mut client = opts.client_options();
-    client.tuning.timeout = client.tuning.timeout.min(HEAD_START_TIMEOUT);
-    let transport = Transport::new(&client)?;
-    let credentials = super::credentials_for(&target.registry, opts)?;
-    let session = Session::connect(&transport, &target.registry, &target.bases, credentials).await?;
+    // A head start is worth little against a registry slow to answer: it gives up early on
+    // each answer (the push that follows waits the full timeout), so a silent registry
+    // costs one wait. The session is the run's: the push finds it connected.
+    let url = target.bases.first().map(|b| b.to_string()).unwrap_or_default();
+    let session = within(&target, &url, client.session(&target.registry, &target.bases, opts)).await?;
     // The writer offers the file before its first byte, or ends without one.
     let file = loop {
         if let Some(file) = growth.take_reader() {
@@ -68,7 +74,8 @@ async fn upload_growing(
     };
     let repo = &target.repository;
     let scopes = [auth::push_scope(repo)];
-    let Started::Upload(location) = upload::start_upload(&session, repo, &scopes, None).await? else {
+    let start = upload::start_upload(&session, repo, &scopes, None);
+    let Started::Upload(location) = within(&target, &format!("{url}v2/{repo}/blobs/uploads/"), start).await? else {
         unreachable!("no mount was asked for");
     };
     let hasher = Arc::new(Mutex::new((Sha256::new(), 0u64)));
@@ -95,7 +102,7 @@ async fn upload_growing(
         let (sha, size) = std::mem::take(&mut *h);
         (Digest::from_sha256(sha.finalize().into()), size)
     };
-    upload::commit(&session, &scopes, &next, &digest).await?;
+    within(&target, next.as_str(), upload::commit(&session, &scopes, &next, &digest)).await?;
     progress.emit(Event::Uploaded { digest: digest.clone(), size });
     Ok(Some((digest, size)))
 }

@@ -2,6 +2,7 @@
 //! (existence check, cross-repository mount, upload), then the manifest, per reference.
 
 pub(crate) mod auth;
+pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod growing;
@@ -26,7 +27,8 @@ use futures_util::{stream, StreamExt};
 use reqwest::Url;
 use session::Session;
 use std::collections::HashMap;
-use transport::{ClientOptions, Transport};
+use std::sync::Arc;
+use transport::ClientOptions;
 use upload::Started;
 
 /// How many blobs upload at once.
@@ -49,6 +51,8 @@ pub struct PushOptions {
     /// Say nothing on stderr but errors.
     pub quiet: bool,
     pub tuning: crate::tuning::Tuning,
+    /// The run's runtime, HTTP client and sessions, made on first use (see [`client`]).
+    pub shared: client::Shared,
 }
 
 impl PushOptions {
@@ -150,11 +154,17 @@ pub(crate) fn push_artifact_blocking(
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Pushed, Error>> {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => return references.iter().map(|_| Err(io_error("starting the async runtime", &e))).collect(),
+    let client = match opts.client() {
+        Ok(client) => client,
+        // The same setup error for every reference (the first keeps its source).
+        Err(first) => {
+            let message = first.to_string();
+            let mut out = vec![Err(first)];
+            out.extend(references.iter().skip(1).map(|_| Err(Error::Tls { message: message.clone() })));
+            return out;
+        }
     };
-    runtime.block_on(push_artifact(artifact, references, referrers, opts, progress))
+    client.block_on(push_artifact(client, artifact, references, referrers, opts, progress))
 }
 
 /// The credentials for `registry`: the explicit ones given for that host, else the
@@ -174,10 +184,6 @@ pub(crate) fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Opti
     looked_up.clone().map_err(|message| Error::Credentials { registry: registry.to_string(), message })
 }
 
-fn io_error(what: &str, e: &std::io::Error) -> Error {
-    Error::Io { what: what.to_string(), source: std::io::Error::new(e.kind(), e.to_string()) }
-}
-
 /// What a reference got: the digest of the top manifest the registry stored, and whether
 /// the referrers were attached beside it.
 #[derive(Debug)]
@@ -189,23 +195,14 @@ pub(crate) struct Pushed {
 /// The async core of [`push_artifact_blocking`]: the artifact under every reference, then
 /// its `referrers` once per repository.
 pub(crate) async fn push_artifact(
+    client: &client::Client,
     artifact: &Artifact,
     references: &[Reference],
     referrers: &[Referrer],
     opts: &PushOptions,
     progress: &Progress,
 ) -> Vec<Result<Pushed, Error>> {
-    let transport = match Transport::new(&opts.client_options()) {
-        Ok(t) => t,
-        // The same setup error for every reference (the first keeps its source).
-        Err(first) => {
-            let message = first.to_string();
-            let mut out = vec![Err(first)];
-            out.extend(references.iter().skip(1).map(|_| Err(Error::Tls { message: message.clone() })));
-            return out;
-        }
-    };
-    let mut sessions: HashMap<String, Session> = HashMap::new();
+    let mut sessions: HashMap<String, Arc<Session>> = HashMap::new();
     // Per registry, the repositories that already hold every blob (mount sources).
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
@@ -213,7 +210,7 @@ pub(crate) async fn push_artifact(
     let mut attached: HashMap<(String, String), bool> = HashMap::new();
     for reference in references {
         let pushed =
-            push_one(&transport, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
+            push_one(client, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
         let result = match pushed {
             Ok(digest) if !referrers.is_empty() => {
                 let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
@@ -254,7 +251,7 @@ pub(crate) async fn push_artifact(
 /// Attaches `referrers` in the repository of `target`, where the artifact was pushed as
 /// `pushed`, saying on stderr what was attached and what the registry refused.
 async fn attach(
-    s: &Session<'_>,
+    s: &Session,
     target: &Target,
     artifact: &Artifact,
     pushed: &Digest,
@@ -281,9 +278,9 @@ async fn attach(
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn push_one<'t>(
-    transport: &'t Transport,
-    sessions: &mut HashMap<String, Session<'t>>,
+async fn push_one(
+    client: &client::Client,
+    sessions: &mut HashMap<String, Arc<Session>>,
     complete: &mut HashMap<String, Vec<String>>,
     artifact: &Artifact,
     referrers: &[Referrer],
@@ -293,8 +290,7 @@ async fn push_one<'t>(
 ) -> Result<Digest, Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
     if !sessions.contains_key(&target.registry) {
-        let credentials = credentials_for(&target.registry, opts)?;
-        let session = Session::connect(transport, &target.registry, &target.bases, credentials).await?;
+        let session = client.session(&target.registry, &target.bases, opts).await?;
         sessions.insert(target.registry.clone(), session);
     }
     let session = &sessions[&target.registry];
@@ -316,7 +312,7 @@ async fn push_one<'t>(
 /// Pushes every image's config and layers (each blob once), up to
 /// [`MAX_CONCURRENT_UPLOADS`] at once; the first error wins.
 async fn push_blobs(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     artifact: &Artifact,
     extra: &[&Blob],
@@ -354,7 +350,7 @@ async fn push_blobs(
 
 /// One blob, retried from its existence check when a try fails for a transient reason.
 async fn push_blob(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     scopes: &[String],
     blob: &Blob,
@@ -381,7 +377,7 @@ fn first_line(e: &Error) -> String {
 
 /// HEAD; if absent, mount (when another repository has it) or upload it.
 async fn try_push_blob(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     scopes: &[String],
     blob: &Blob,
@@ -452,7 +448,7 @@ async fn try_push_blob(
 /// The monolithic PUT, sent again to the same session when the registry answered a
 /// retryable status (the session is still open; a broken connection restarts from HEAD).
 async fn put_blob(
-    s: &Session<'_>,
+    s: &Session,
     scopes: &[String],
     location: &Url,
     blob: &Blob,
@@ -474,7 +470,7 @@ async fn put_blob(
     }
 }
 
-async fn new_upload(s: &Session<'_>, repo: &str, scopes: &[String]) -> Result<Url, Error> {
+async fn new_upload(s: &Session, repo: &str, scopes: &[String]) -> Result<Url, Error> {
     match upload::start_upload(s, repo, scopes, None).await? {
         Started::Upload(location) => Ok(location),
         Started::Mounted => unreachable!("no mount was asked for"),
@@ -482,14 +478,14 @@ async fn new_upload(s: &Session<'_>, repo: &str, scopes: &[String]) -> Result<Ur
 }
 
 /// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.
-async fn push_manifest(s: &Session<'_>, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
+async fn push_manifest(s: &Session, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
     Ok(put_with_fallback(s, repo, tag, &image.manifest, || image.manifest_as(MediaTypes::Docker)).await?.0)
 }
 
 /// PUTs each platform's manifest by digest, then the index under `tag`. When the registry
 /// refuses OCI types, the Docker forms are used throughout: a Docker manifest list names
 /// Docker manifests.
-async fn push_index(s: &Session<'_>, repo: &str, tag: &str, index: &Index) -> Result<Digest, Error> {
+async fn push_index(s: &Session, repo: &str, tag: &str, index: &Index) -> Result<Digest, Error> {
     let scopes = [auth::push_scope(repo)];
     let mut types = MediaTypes::Oci;
     for (i, image) in index.images.iter().enumerate() {
@@ -529,7 +525,7 @@ fn refuses_media_type(e: &Error) -> bool {
 /// PUTs `manifest` under `reference`; if the registry refuses its media types
 /// (MANIFEST_INVALID, UNSUPPORTED, 415), PUTs the Docker form instead, and says so.
 async fn put_with_fallback(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     reference: &str,
     manifest: &Blob,

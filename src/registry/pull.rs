@@ -24,7 +24,7 @@ pub(crate) struct Manifest {
 /// `GET /v2/<repo>/manifests/<reference>` (a tag or a digest). The body's digest is
 /// computed here: it must equal the digest asked for, and the registry's
 /// `Docker-Content-Digest` when it sends one.
-pub(crate) async fn get_manifest(s: &Session<'_>, repo: &str, reference: &str) -> Result<Manifest, Error> {
+pub(crate) async fn get_manifest(s: &Session, repo: &str, reference: &str) -> Result<Manifest, Error> {
     let url = s.url(&format!("/v2/{repo}/manifests/{reference}"));
     let accept = [MEDIA_TYPE_OCI_INDEX, MEDIA_TYPE_DOCKER_LIST, MEDIA_TYPE_OCI_MANIFEST, MEDIA_TYPE_DOCKER_MANIFEST];
     let mut headers = HeaderMap::new();
@@ -51,7 +51,7 @@ pub(crate) async fn get_manifest(s: &Session<'_>, repo: &str, reference: &str) -
 /// try that fails for a transient reason (a broken body, a stall, a 5xx) is made again, up
 /// to [`super::BLOB_ATTEMPTS`] times, after a backoff, saying why.
 pub(crate) async fn get_blob(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     digest: &Digest,
     size: Option<u64>,
@@ -64,7 +64,9 @@ pub(crate) async fn get_blob(
         out.set_len(0).map_err(io)?;
         out.rewind().map_err(io)?;
         match try_get_blob(s, repo, digest, size, out).await {
-            Err(e) if attempt < super::BLOB_ATTEMPTS && e.is_retryable() => {
+            // Statuses were retried already, by the transport: only a body that broke off or
+            // stalled is tried again here.
+            Err(e @ Error::Network { .. }) if attempt < super::BLOB_ATTEMPTS && e.is_retryable() => {
                 if !s.transport.quiet {
                     let reason = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
                     crate::say!("retrying the download of {} ({reason})", crate::progress::short(digest));
@@ -81,7 +83,7 @@ pub(crate) async fn get_blob(
 /// (and `size`, when known), naming both digests. A download that moves no byte for the
 /// stall time fails.
 async fn try_get_blob(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     digest: &Digest,
     size: Option<u64>,
@@ -133,7 +135,7 @@ async fn try_get_blob(
 /// resolved in this run claim about it (a layer's compression and diff_id): a failed
 /// check is an `Io` error whose source is the [`crate::store::verify::Fault`].
 pub(crate) async fn into_store(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     store: &Store,
     digest: &Digest,

@@ -43,7 +43,7 @@ fn refused(e: &Error) -> bool {
 
 /// Pushes the manifests of `referrers` into `repo`, after the image they describe (their
 /// blobs went with the image's).
-pub(crate) async fn attach<'a>(s: &Session<'_>, repo: &str, referrers: &'a [Referrer]) -> Result<Attached, Error> {
+pub(crate) async fn attach<'a>(s: &Session, repo: &str, referrers: &'a [Referrer]) -> Result<Attached, Error> {
     let scopes = [auth::push_scope(repo)];
     let mut attached = Attached { pushed: Vec::new(), skipped: Vec::new() };
     // Subjects whose referrers the registry did not index itself.
@@ -107,7 +107,7 @@ pub(crate) async fn attach<'a>(s: &Session<'_>, repo: &str, referrers: &'a [Refe
 }
 
 /// `HEAD /v2/<repo>/manifests/<digest>`: whether the manifest is there already.
-async fn manifest_exists(s: &Session<'_>, repo: &str, digest: &Digest) -> Result<bool, Error> {
+async fn manifest_exists(s: &Session, repo: &str, digest: &Digest) -> Result<bool, Error> {
     let url = s.url(&format!("/v2/{repo}/manifests/{digest}"));
     let mut headers = reqwest::header::HeaderMap::new();
     let accept = crate::image::MEDIA_TYPE_OCI_MANIFEST;
@@ -120,7 +120,7 @@ async fn manifest_exists(s: &Session<'_>, repo: &str, digest: &Digest) -> Result
 
 /// Whether the registry has the referrers API (`GET /v2/<repo>/referrers/<subject>`
 /// answers 200): it then lists what points at the subject by itself.
-async fn listed_by_api(s: &Session<'_>, repo: &str, subject: &Digest) -> Result<bool, Error> {
+async fn listed_by_api(s: &Session, repo: &str, subject: &Digest) -> Result<bool, Error> {
     let url = s.url(&format!("/v2/{repo}/referrers/{subject}"));
     let scopes = [auth::pull_scope(repo)];
     let ok = [reqwest::StatusCode::OK];
@@ -134,7 +134,7 @@ async fn listed_by_api(s: &Session<'_>, repo: &str, subject: &Digest) -> Result<
 
 /// The referrers tag schema: merges `ours` into the index under `sha256-<hex>`. A tag that
 /// holds something else than an index is not written over: it is said what it holds.
-async fn tag_schema(s: &Session<'_>, repo: &str, subject: &Digest, ours: &[&Referrer]) -> Result<(), Error> {
+async fn tag_schema(s: &Session, repo: &str, subject: &Digest, ours: &[&Referrer]) -> Result<(), Error> {
     let tag = fallback_tag(subject);
     let scopes = [auth::push_scope(repo)];
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
@@ -176,14 +176,22 @@ enum Found {
 }
 
 /// The index under `tag`, or an empty one when there is none yet.
-async fn current(s: &Session<'_>, repo: &str, tag: &str) -> Result<Found, Error> {
+async fn current(s: &Session, repo: &str, tag: &str) -> Result<Found, Error> {
     let bytes = match pull::get_manifest(s, repo, tag).await {
         Ok(m) => m.bytes,
         Err(e) if e.status() == Some(404) => return Ok(Found::Index(empty())),
         Err(e) => return Err(e),
     };
+    // An image index (a manifest list, or entries for platforms) is somebody's image.
+    let of_images = |v: &Value| {
+        v.get("mediaType").and_then(Value::as_str).is_some_and(|t| t != MEDIA_TYPE_OCI_INDEX)
+            || v["manifests"].as_array().is_some_and(|m| m.iter().any(|e| e.get("platform").is_some()))
+    };
     Ok(match serde_json::from_slice::<Value>(&bytes) {
-        Ok(v) if v.get("manifests").is_some_and(Value::is_array) => Found::Index(v),
+        Ok(v) if v.get("manifests").is_some_and(Value::is_array) && !of_images(&v) => Found::Index(v),
+        Ok(v) if v.get("manifests").is_some_and(Value::is_array) => {
+            Found::Other("an index of images (its entries name platforms, or it is a Docker manifest list)".into())
+        }
         Ok(v) => Found::Other(match v.get("mediaType").and_then(Value::as_str) {
             Some(kind) => format!("a manifest of type {}", crate::redact::server_text(kind, 100)),
             None => "JSON that is not an index".into(),

@@ -7,37 +7,38 @@ use super::error::Error;
 use super::transport::{check, is_loopback, Body, Transport};
 use reqwest::header::{HeaderMap, AUTHORIZATION, WWW_AUTHENTICATE};
 use reqwest::{Method, Response, StatusCode, Url};
+use std::sync::Arc;
 
 /// How long the https probe of a loopback registry may take, after plain http failed.
 const PING_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A connection to one registry, shared by all pushes to it.
-pub(crate) struct Session<'t> {
+pub(crate) struct Session {
     /// `host[:port]` as the user wrote it; named in errors and used for credentials.
     pub(crate) registry: String,
     /// `http(s)://api-host[:port]`.
     pub(crate) base: Url,
-    pub(crate) transport: &'t Transport,
+    pub(crate) transport: Arc<Transport>,
     auth: Auth,
 }
 
-impl<'t> Session<'t> {
+impl Session {
     /// Pings `GET /v2/` (200, or 401 with the challenge to answer) on each base in turn: for
     /// a loopback registry plain `http` first, then `https` when the port turned out to speak
     /// TLS (it closed the connection, or answered 400 as Go's servers do). A registry that
     /// accepted the connection and never answered is not tried again.
     pub(crate) async fn connect(
-        transport: &'t Transport,
+        transport: &Arc<Transport>,
         registry: &str,
         bases: &[Url],
         credentials: Option<Credentials>,
-    ) -> Result<Session<'t>, Error> {
+    ) -> Result<Session, Error> {
         let mut first_error: Option<Error> = None;
         for (i, base) in bases.iter().enumerate() {
             let session = Session {
                 registry: registry.to_string(),
                 base: base.clone(),
-                transport,
+                transport: transport.clone(),
                 auth: Auth::new(registry, credentials.clone()),
             };
             let more = i + 1 < bases.len();
@@ -58,7 +59,7 @@ impl<'t> Session<'t> {
 
     async fn ping(&self) -> Result<(), Error> {
         let url = self.url("/v2/");
-        let (registry, transport) = (&self.registry, self.transport);
+        let (registry, transport) = (&self.registry, &*self.transport);
         // Over https on a loopback host that may speak plain http, fail fast rather than retry.
         let resp = if url.scheme() == "https" && self.base.host_str().is_some_and(is_loopback) {
             let timeout = PING_TIMEOUT.min(transport.tuning.timeout);
@@ -88,7 +89,7 @@ impl<'t> Session<'t> {
 
     async fn authorize(&self, url: &Url, scopes: &[String], headers: &mut HeaderMap) -> Result<(), Error> {
         if self.same_origin(url) {
-            if let Some(value) = self.auth.header(self.transport, scopes).await? {
+            if let Some(value) = self.auth.header(&self.transport, scopes).await? {
                 headers.insert(AUTHORIZATION, value);
             }
         }
@@ -139,7 +140,7 @@ impl<'t> Session<'t> {
     }
 }
 
-impl Session<'_> {
+impl Session {
     /// The `WWW-Authenticate` challenge of a response, when it came from this registry: a
     /// challenge from another host (an upload location, a redirect) names a realm that would
     /// get this registry's credentials, so it is never taken.

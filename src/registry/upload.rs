@@ -23,12 +23,7 @@ pub(crate) enum Started {
 }
 
 /// `HEAD /v2/<repo>/blobs/<digest>`: 200 means present, 404 absent.
-pub(crate) async fn blob_exists(
-    s: &Session<'_>,
-    repo: &str,
-    scopes: &[String],
-    digest: &Digest,
-) -> Result<bool, Error> {
+pub(crate) async fn blob_exists(s: &Session, repo: &str, scopes: &[String], digest: &Digest) -> Result<bool, Error> {
     let url = s.url(&format!("/v2/{repo}/blobs/{digest}"));
     let ok = [StatusCode::OK, StatusCode::NOT_FOUND];
     let resp = s.request(Method::HEAD, &url, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
@@ -38,7 +33,7 @@ pub(crate) async fn blob_exists(
 /// `POST /v2/<repo>/blobs/uploads/`, with `?mount=<digest>&from=<repo>` to cross-mount:
 /// 201 is a finished mount, 202 an upload session in `Location`.
 pub(crate) async fn start_upload(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     scopes: &[String],
     mount: Option<(&Digest, &str)>,
@@ -62,7 +57,7 @@ pub(crate) fn resolve_location(request_url: &Url, location: &str) -> Option<Url>
 }
 
 /// The upload location a response names, checked against the transport rule.
-fn location(s: &Session<'_>, method: &Method, url: &Url, resp: &Response) -> Result<Url, Error> {
+fn location(s: &Session, method: &Method, url: &Url, resp: &Response) -> Result<Url, Error> {
     let value = resp.headers().get(LOCATION).and_then(|v| v.to_str().ok());
     let next = value.and_then(|l| resolve_location(url, l)).ok_or_else(|| Error::Protocol {
         registry: s.registry.clone(),
@@ -80,7 +75,7 @@ fn with_digest(location: &Url, digest: &Digest) -> Url {
 
 /// `PUT <location>?digest=<digest>` with the whole blob streamed from disk: 201.
 pub(crate) async fn put_blob(
-    s: &Session<'_>,
+    s: &Session,
     scopes: &[String],
     location: &Url,
     blob: &Blob,
@@ -101,7 +96,7 @@ pub(crate) async fn put_blob(
 /// must move the upload forward, within the blob: a registry that claims otherwise more than
 /// five times fails the upload, so no registry can keep it going for ever.
 pub(crate) async fn patch_blob(
-    s: &Session<'_>,
+    s: &Session,
     scopes: &[String],
     mut location: Url,
     blob: &Blob,
@@ -159,7 +154,7 @@ pub(crate) async fn patch_blob(
 }
 
 /// A byte count a registry reports, checked against the blob's size.
-fn within(s: &Session<'_>, location: &Url, held: u64, size: u64) -> Result<u64, Error> {
+fn within(s: &Session, location: &Url, held: u64, size: u64) -> Result<u64, Error> {
     if held > size {
         let message = format!("claims to hold {held} bytes of a {size}-byte blob");
         return Err(protocol(s, &Method::PATCH, location, &message));
@@ -168,7 +163,7 @@ fn within(s: &Session<'_>, location: &Url, held: u64, size: u64) -> Result<u64, 
 }
 
 /// `GET <location>`: 204 with `Range: 0-<last>` gives the bytes the registry holds.
-pub(crate) async fn upload_status(s: &Session<'_>, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
+pub(crate) async fn upload_status(s: &Session, scopes: &[String], location: &Url) -> Result<(Url, u64), Error> {
     let ok = [StatusCode::NO_CONTENT];
     let resp = s.request(Method::GET, location, scopes, HeaderMap::new(), Body::Empty, &ok).await?;
     let next = location_of(s, location, &resp)?;
@@ -176,7 +171,7 @@ pub(crate) async fn upload_status(s: &Session<'_>, scopes: &[String], location: 
 }
 
 /// `PUT <location>?digest=<digest>` with no body closes a chunked upload: 201.
-pub(crate) async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
+pub(crate) async fn commit(s: &Session, scopes: &[String], location: &Url, digest: &Digest) -> Result<(), Error> {
     let url = with_digest(location, digest);
     let mut headers = HeaderMap::new();
     headers.insert(CONTENT_LENGTH, HeaderValue::from(0));
@@ -187,7 +182,7 @@ pub(crate) async fn commit(s: &Session<'_>, scopes: &[String], location: &Url, d
 /// `PUT /v2/<repo>/manifests/<tag>` with the exact hashed bytes and their media type: 201.
 /// Checks `Docker-Content-Digest` when the registry sends it.
 pub(crate) async fn put_manifest(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     scopes: &[String],
     tag: &str,
@@ -199,7 +194,7 @@ pub(crate) async fn put_manifest(
 /// As [`put_manifest`], also giving the `OCI-Subject` header of the answer: a registry
 /// with the referrers API sends it for a manifest with a `subject`.
 pub(crate) async fn put_manifest_answered(
-    s: &Session<'_>,
+    s: &Session,
     repo: &str,
     scopes: &[String],
     tag: &str,
@@ -235,7 +230,7 @@ fn octet_headers(len: u64) -> HeaderMap {
     headers
 }
 
-fn location_of(s: &Session<'_>, url: &Url, resp: &Response) -> Result<Url, Error> {
+fn location_of(s: &Session, url: &Url, resp: &Response) -> Result<Url, Error> {
     match resp.headers().get(LOCATION) {
         Some(_) => location(s, &Method::PATCH, url, resp),
         None => Ok(url.clone()),
@@ -259,7 +254,7 @@ pub(crate) fn parse_held_bytes(value: &str, after_a_chunk: bool) -> Option<u64> 
     last.checked_add(1)
 }
 
-fn protocol(s: &Session<'_>, method: &Method, url: &Url, message: &str) -> Error {
+fn protocol(s: &Session, method: &Method, url: &Url, message: &str) -> Error {
     Error::Protocol {
         registry: s.registry.clone(),
         request: request(method, url.as_str()),
@@ -311,7 +306,7 @@ fn stream_body(blob: &Blob, offset: u64, len: u64) -> Result<(reqwest::Body, Arc
 
 /// Drives `fut` while turning the byte counter into `Advanced` events every 100 ms.
 async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
-    s: &Session<'_>,
+    s: &Session,
     method: &Method,
     url: &Url,
     fut: F,
@@ -338,7 +333,7 @@ async fn report_while<F: std::future::Future<Output = Result<Response, Error>>>(
 /// while the upload only waits for bytes of its own (a layer still being compressed),
 /// which is no stall.
 pub(crate) async fn unless_stalled<F: std::future::Future<Output = Result<Response, Error>>>(
-    s: &Session<'_>,
+    s: &Session,
     method: &Method,
     url: &Url,
     fut: F,
