@@ -106,9 +106,11 @@ pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
 
 /// The rustflags cargo would use for `target` (from `CARGO_ENCODED_RUSTFLAGS`, `RUSTFLAGS`,
 /// `target.<triple>`/`target.<cfg>` or `build.rustflags`, as cargo picks them), with
-/// `--remap-path-prefix=$CARGO_HOME=/cargo` added: registry and git dependencies are
-/// compiled from under `$CARGO_HOME`, and their panic messages carry their source paths,
-/// so the user's home would otherwise reach the binary. rustc keeps the flag out of its
+/// `--remap-path-prefix` for the current directory (to `/build`) and `$CARGO_HOME` (to
+/// `/cargo`) added: registry and git dependencies are compiled from under `$CARGO_HOME`,
+/// generated code from under the target directory, and their panic messages carry their
+/// source paths, so the user's home and the project's path would otherwise reach the
+/// binary. rustc keeps the flag out of its
 /// `-C metadata`, so the binary is the same whatever the path. `None` when cargo's
 /// configuration cannot be read (cargo then says why) or the home is not known: the
 /// user's flags are then left to cargo, as they are. Read once per target.
@@ -124,6 +126,12 @@ fn rustflags(target: &str) -> Option<String> {
         let home = home.to_str()?.trim_end_matches('/');
         let config = cargo_config2::Config::load_with_cwd(&cwd).ok()?;
         let mut flags = config.rustflags(target).ok()?.unwrap_or_default();
+        // The project's own absolute paths (code a build script generates into `OUT_DIR`,
+        // path dependencies outside the workspace) under the directory cargo runs in; then
+        // `$CARGO_HOME`, which wins where both match (rustc takes the last match).
+        if let Some(dir) = cwd.to_str().map(|d| d.trim_end_matches('/')).filter(|d| !d.is_empty()) {
+            flags.flags.push(format!("--remap-path-prefix={dir}=/build"));
+        }
         flags.flags.push(format!("--remap-path-prefix={home}=/cargo"));
         flags.encode().ok()
     };

@@ -256,3 +256,33 @@ fn with_build_rustflags(dir: &std::path::Path) {
 fn with_target_rustflags(dir: &std::path::Path) {
     printing_cfgs(dir, "[target.x86_64-unknown-linux-musl]\nrustflags = [\"--cfg\", \"from_target\"]\n");
 }
+
+/// Code a build script generates into `OUT_DIR` (under the target directory, inside the
+/// project) is compiled from an absolute path, and its panic sites carry it: two project
+/// paths still give one digest, and neither path is in the binary.
+#[test]
+fn generated_code_at_two_project_paths_builds_one_digest() {
+    let installs = tempfile::tempdir().unwrap();
+    let (a, binary) = build_with(&installs.path().join("bin"), "hello", &[], &[], with_generated_code);
+    let (b, _) = build_with(&installs.path().join("bin"), "hello", &[], &[], with_generated_code);
+    assert!(contains(&binary, b"/build/target/"), "the generated code's panic site is in the binary, remapped");
+    assert!(!contains(&binary, b"/cc-test-"), "the project's path is in the binary");
+    assert_eq!(a, b, "the image depends on the project's path");
+}
+
+/// The project made to compile code its build script writes, with a panic site.
+fn with_generated_code(dir: &std::path::Path) {
+    std::fs::write(
+        dir.join("build.rs"),
+        "fn main() {\n    let out = std::env::var(\"OUT_DIR\").unwrap();\n    \
+         std::fs::write(format!(\"{out}/generated.rs\"), \"pub fn pick(v: &[u8], i: usize) -> u8 { \
+         v[i] }\").unwrap();\n}\n",
+    )
+    .unwrap();
+    let main = std::fs::read_to_string(dir.join("src/main.rs")).unwrap();
+    let main = format!(
+        "include!(concat!(env!(\"OUT_DIR\"), \"/generated.rs\"));\n{}",
+        main.replace("fn main() {", "fn main() {\n    println!(\"{}\", pick(b\"xyz\", std::env::args().count()));",)
+    );
+    std::fs::write(dir.join("src/main.rs"), main).unwrap();
+}
