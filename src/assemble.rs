@@ -21,18 +21,16 @@ pub(crate) fn cache(plan: &Plan) -> LayerCache {
 /// The layer cache, or, when it cannot be written (a read-only mount, a file in its place),
 /// a temporary one for this run, said on stderr: a cache is no reason to fail. The
 /// temporary directory lives as long as the second value.
-pub(crate) fn usable_cache(plan: &Plan, quiet: bool) -> std::io::Result<(LayerCache, Option<fsutil::TempDir>)> {
+pub(crate) fn usable_cache(plan: &Plan) -> std::io::Result<(LayerCache, Option<fsutil::TempDir>)> {
     let cache = cache(plan);
     let probe = std::fs::create_dir_all(cache.dir()).and_then(|()| fsutil::TempFile::new_in(cache.dir()));
     match probe {
         Ok(_) => Ok((cache, None)),
         Err(e) => {
-            if !quiet {
-                crate::say!(
-                    "note: the layer cache at {} cannot be written ({e}); this run uses a temporary one",
-                    cache.dir().display()
-                );
-            }
+            crate::shell::note(format_args!(
+                "the layer cache at {} cannot be written ({e}); this run uses a temporary one",
+                cache.dir().display()
+            ));
             let scratch = fsutil::TempDir::new_in(&std::env::temp_dir())?;
             Ok((LayerCache::new(scratch.path().join("cache")), Some(scratch)))
         }

@@ -53,11 +53,11 @@ pub(crate) fn wrapper_env(request: &Request) -> Option<Vec<(String, String)>> {
         Err(e) => {
             static WARNED: std::sync::Once = std::sync::Once::new();
             WARNED.call_once(|| {
-                crate::say!(
-                    "warning: the image's digest will depend on where this tool is installed: cannot link it into \
+                crate::shell::warn(format_args!(
+                    "the image's digest will depend on where this tool is installed: cannot link it into \
                      the cache as `{WRAPPER_NAME}` ({e}); set XDG_CACHE_HOME to a directory of your own that others \
                      cannot write"
-                )
+                ))
             });
             env.push(("RUSTC_WORKSPACE_WRAPPER".into(), exe.to_string_lossy().into_owned()));
         }

@@ -377,7 +377,7 @@ fn linker_configured(target: &str, dirs: &[&Path]) -> bool {
 
 /// Makes sure the standard library for `target` is installed: installs it with rustup
 /// when rustup is there (saying so on stderr), else fails with the command to run.
-pub(crate) fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
+pub(crate) fn ensure_target(target: &str) -> Result<(), Error> {
     if target_installed(target) {
         return Ok(());
     }
@@ -390,9 +390,7 @@ pub(crate) fn ensure_target(target: &str, quiet: bool) -> Result<(), Error> {
     if !rustup_present {
         return Err(Error::TargetMissing { target: target.into() });
     }
-    if !quiet {
-        crate::say!("installing the Rust target {target} with `rustup target add {target}`");
-    }
+    crate::shell::status("Installing", format_args!("the Rust target {target} (`rustup target add {target}`)"));
     let status = Command::new("rustup").args(["target", "add", target]).status().map_err(Error::Spawn)?;
     if !status.success() {
         return Err(Error::TargetInstall { target: target.into(), status: status.to_string() });

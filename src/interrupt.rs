@@ -45,7 +45,7 @@ pub(crate) fn install() {
                     hook(if signal == SIGINT { "SIGINT" } else { "SIGTERM" });
                 }
                 crate::fsutil::remove_live_temps();
-                crate::say!("interrupted; temporary files removed");
+                crate::shell::line(format_args!("interrupted; temporary files removed"));
                 std::process::exit(128 + signal);
             }
         });

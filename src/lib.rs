@@ -6,16 +6,6 @@
 //! the integration tests and benchmarks drive the image model and the registry client
 //! through [`api`].
 
-/// Writes a line on stderr. Unlike `eprintln!`, a closed stderr (a reader that went away)
-/// is not a panic: the run goes on, and its exit status still tells.
-macro_rules! say {
-    ($($arg:tt)*) => {{
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stderr(), $($arg)*);
-    }};
-}
-pub(crate) use say;
-
 pub(crate) mod assemble;
 pub use auditable::wrapper_main;
 pub(crate) mod auditable;
@@ -43,6 +33,7 @@ pub(crate) mod results;
 pub(crate) mod run;
 pub(crate) mod sbom;
 pub(crate) mod settings;
+pub(crate) mod shell;
 pub(crate) mod sink;
 pub(crate) mod spec;
 pub(crate) mod speculate;

@@ -2,6 +2,7 @@
 //! terminal, otherwise one line per finished blob. Results never go through here.
 
 use crate::digest::Digest;
+use crate::shell::status_line;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -67,7 +68,7 @@ impl Progress {
             Draw::Quiet => {}
             Draw::Lines => {
                 if let Some(line) = line(&event) {
-                    crate::say!("{}", crate::redact::redact(&line));
+                    crate::shell::line(crate::redact::redact(&line));
                 }
             }
             Draw::Bars { multi, bars } => draw_bar(multi, bars, &event),
@@ -124,12 +125,14 @@ fn digest_of(event: &Event) -> &Digest {
 /// The one line shown for a finished blob (or a retry), if any.
 pub(crate) fn line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Uploaded { digest, size } => format!("uploaded {} {}", short(digest), human(*size)),
-        Event::Skipped { digest, size } => format!("skipped {} {} (already in registry)", short(digest), human(*size)),
-        Event::Mounted { digest, size, from } => {
-            format!("mounted {} {} from {from}", short(digest), human(*size))
+        Event::Uploaded { digest, size } => status_line("Uploaded", format_args!("{} {}", short(digest), human(*size))),
+        Event::Skipped { digest, size } => {
+            status_line("Skipped", format_args!("{} {} (already in registry)", short(digest), human(*size)))
         }
-        Event::Retrying { digest, reason } => format!("retrying {}: {reason}", short(digest)),
+        Event::Mounted { digest, size, from } => {
+            status_line("Mounted", format_args!("{} {} from {from}", short(digest), human(*size)))
+        }
+        Event::Retrying { digest, reason } => status_line("Retrying", format_args!("{}: {reason}", short(digest))),
         Event::Started { .. } | Event::Advanced { .. } => return None,
     })
 }
@@ -194,7 +197,7 @@ mod tests {
     fn lines_name_the_blob_and_size() {
         let d = Digest::of(b"x");
         let up = line(&Event::Uploaded { digest: d.clone(), size: 1_234_567 }).unwrap();
-        assert!(up.starts_with("uploaded sha256:") && up.ends_with("1.2 MB"), "{up}");
+        assert!(up.contains("Uploaded sha256:") && up.ends_with("1.2 MB"), "{up}");
         let sk = line(&Event::Skipped { digest: d.clone(), size: 10 }).unwrap();
         assert!(sk.contains("already in registry"), "{sk}");
         let m = line(&Event::Mounted { digest: d.clone(), size: 10, from: "other/repo".into() }).unwrap();

@@ -84,8 +84,8 @@ pub(crate) fn assemble_and_publish(
     }
     let ctx = Ctx::new(plan, push, results, parents);
     let ctx = &ctx;
-    let (cache, _scratch) = usable_cache(plan, push.quiet)
-        .map_err(|source| Error::Assemble { binary: built[0].executable.clone(), source })?;
+    let (cache, _scratch) =
+        usable_cache(plan).map_err(|source| Error::Assemble { binary: built[0].executable.clone(), source })?;
     cache.sweep();
     let mut layer_lists = Vec::new();
     for (i, (pb, b)) in plan.builds.iter().zip(built).enumerate() {
@@ -178,7 +178,9 @@ fn publish_all(
             let outcome = handle.join().unwrap_or(Ok(None));
             if let (Err(e), true) = (outcome, ctx.push.verbose) {
                 let e = redact(&e.to_string());
-                crate::say!("note: the upload during compression did not finish ({e}); the push uploads the layer");
+                crate::shell::note(format_args!(
+                    "the upload during compression did not finish ({e}); the push uploads the layer"
+                ));
             }
         }
         all_ok &= publish(spec, plan, artifact, attachments, ctx);
@@ -199,13 +201,11 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
     let push = ctx.push;
     let image = load_image(plan, artifact);
     if let (Artifact::Index(_), SinkSpec::Daemon { .. } | SinkSpec::Archive { .. }) = (artifact, spec) {
-        if !push.quiet {
-            crate::say!(
-                "note: {} gets the {} image only: a Docker 20.10 engine cannot load an index (choose with --load-platform)",
-                if matches!(spec, SinkSpec::Daemon { .. }) { "the Docker engine" } else { "the tarball" },
-                image.platform
-            );
-        }
+        crate::shell::note(format_args!(
+            "{} gets the {} image only: a Docker 20.10 engine cannot load an index (choose with --load-platform)",
+            if matches!(spec, SinkSpec::Daemon { .. }) { "the Docker engine" } else { "the tarball" },
+            image.platform
+        ));
     }
     let result = match spec {
         SinkSpec::Registry { references } => {
@@ -241,16 +241,14 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
     };
     let ok = print_result(result, ctx);
     if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {
-        if !push.quiet {
-            let d = dir.display();
-            let r = &ref_names[0];
-            crate::say!(
-                "wrote an OCI image layout to {d} (no --tag, --tarball, --push or --output given)\n  \
-                 load it: skopeo copy oci:{d}:{r} docker-daemon:{}:{r}, or rerun with --tag NAME\n  \
-                 push it: cargo containerize --push REGISTRY/REPO",
-                plan.bin()
-            );
-        }
+        let d = dir.display();
+        let r = &ref_names[0];
+        crate::shell::note(format_args!(
+            "wrote an OCI image layout to {d} (no --tag, --tarball, --push or --output given)\n  \
+             load it: skopeo copy oci:{d}:{r} docker-daemon:{}:{r}, or rerun with --tag NAME\n  \
+             push it: cargo containerize --push REGISTRY/REPO",
+            plan.bin()
+        ));
     }
     ok
 }
@@ -353,9 +351,12 @@ fn print_result(result: Result<Vec<String>, Error>, ctx: &Ctx) -> bool {
             // A result that cannot be written (stdout closed, a full disk) is a failure.
             let written = lines.iter().try_for_each(|line| writeln!(out, "{line}")).and_then(|()| out.flush());
             if let Err(e) = written {
-                crate::say!(
-                    "error: cannot write the result to {}: {e}",
-                    if ctx.results_to_stderr { "stderr" } else { "standard output" }
+                crate::shell::error(
+                    format_args!(
+                        "cannot write the result to {}: {e}",
+                        if ctx.results_to_stderr { "stderr" } else { "standard output" }
+                    ),
+                    None,
                 );
                 return false;
             }
@@ -371,9 +372,5 @@ fn print_result(result: Result<Vec<String>, Error>, ctx: &Ctx) -> bool {
 /// Prints an error and its fix on stderr, with every known secret redacted: messages may
 /// quote a server.
 pub(crate) fn report(e: &Error) {
-    let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "error: {}", redact(&e.to_string()));
-    if let Some(hint) = e.hint() {
-        let _ = writeln!(err, "  help: {}", redact(&hint));
-    }
+    crate::shell::error(redact(&e.to_string()), e.hint().map(|h| redact(&h)).as_deref());
 }

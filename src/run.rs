@@ -16,6 +16,7 @@ use crate::workspace::{LoadOptions, Workspace};
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
+    crate::shell::set(args.quiet, args.verbose);
     let results = std::sync::Arc::new(crate::results::Results::default());
     // Its waits (a FIFO's reader) are the run's; a bad variable is reported by the run.
     let tuning = Tuning::from_env(&crate::registry::credentials::process_env).unwrap_or_default();
@@ -33,13 +34,13 @@ pub fn run(args: &Args) -> i32 {
             }
             let error = format!("interrupted by {signal}; the destinations listed were written before it");
             if let Err(e) = results.write(&path, Some(&error), &tuning) {
-                crate::say!("error: cannot write the results file {}: {e}", path.display());
+                crate::shell::error(format_args!("cannot write the results file {}: {e}", path.display()), None);
             }
         }));
     }
     let result = run_inner(args, &results, &checked);
-    if let (true, Some(made)) = (args.verbose > 0, crate::registry::client::made()) {
-        crate::say!("registry clients this run: {made}");
+    if let Some(made) = crate::registry::client::made() {
+        crate::shell::detail(format_args!("registry clients this run: {made}"));
     }
     // A build stopped by Ctrl-C fails: that is the signal's doing, not an error to report;
     // the signal's handler writes the results file and ends the process.
@@ -52,7 +53,7 @@ pub fn run(args: &Args) -> i32 {
     if let Some(path) = args.metadata_file.as_ref().filter(|_| !collides) {
         let error = result.as_ref().err().map(|e| e.to_string());
         if let Err(e) = results.write(path, error.as_deref(), &tuning) {
-            crate::say!("error: cannot write the results file {}: {e}", path.display());
+            crate::shell::error(format_args!("cannot write the results file {}: {e}", path.display()), None);
             return 1;
         }
     }
@@ -155,12 +156,10 @@ fn build_all(
     }
     let mut built = Vec::new();
     for (i, pb) in plan.builds.iter().enumerate() {
-        build::ensure_target(&pb.build.target, args.quiet)?;
+        build::ensure_target(&pb.build.target)?;
         let running = match guess.take() {
             Some(g) if g.spec() == &pb.build => {
-                if args.verbose > 0 {
-                    crate::say!("using the build started from the last run's choice of binary");
-                }
+                crate::shell::detail("using the build started from the last run's choice of binary");
                 g
             }
             other => {
@@ -170,9 +169,7 @@ fn build_all(
                 Running::spawn(&pb.build)?
             }
         };
-        if args.verbose > 0 {
-            crate::say!("running {:?}", build::cargo_command(&pb.build));
-        }
+        crate::shell::detail(format_args!("running {:?}", build::cargo_command(&pb.build)));
         running.show_output();
         let b = running.finish()?;
         base::fit::check_binary(&b.executable, parents.map(|p| &p[i]), push)?;

@@ -159,18 +159,20 @@ pub(crate) fn on_base(
     let mut ids = None;
     for p in parents {
         let (_, dropped) = crate::image::config::base_env(&p.config);
-        if !dropped.is_empty() && !push.quiet && warned.insert(dropped.clone()) {
+        if !dropped.is_empty() && warned.insert(dropped.clone()) {
             let shown: Vec<String> = dropped.iter().take(5).map(|e| e.chars().take(60).collect()).collect();
             let more = if dropped.len() > 5 { format!(" and {} more", dropped.len() - 5) } else { String::new() };
-            crate::say!(
-                "warning: the base image {} sets environment entries with no `=`, an empty name or a NUL, which no \
+            crate::shell::warn(format_args!(
+                "the base image {} sets environment entries with no `=`, an empty name or a NUL, which no \
                  program can read by name; they are left out: {}{more}",
                 p.name,
                 shown.join(", ")
-            );
+            ));
         }
-        if push.verbose && p.config.pointer("/config/OnBuild").is_some_and(|v| !v.is_null()) {
-            crate::say!("the base image's OnBuild triggers are cleared, as Docker clears them in a child image");
+        if p.config.pointer("/config/OnBuild").is_some_and(|v| !v.is_null()) {
+            crate::shell::detail(
+                "the base image's OnBuild triggers are cleared, as Docker clears them in a child image",
+            );
         }
         let ours = !image.run.user_is_default;
         let user = crate::image::config::effective_user(&p.config, &image.run);
@@ -210,13 +212,10 @@ pub(crate) fn on_base(
                 return Err(plan_error(failed(reason)));
             }
             None => {
-                if !push.quiet {
-                    crate::say!(
-                        "note: the layers of {} are not gzip or plain tar, so whether it has the user {user:?} is not \
-                         checked",
-                        p.name
-                    );
-                }
+                crate::shell::note(format_args!(
+                    "the layers of {} are not gzip or plain tar, so whether it has the user {user:?} is not checked",
+                    p.name
+                ));
             }
         }
     }

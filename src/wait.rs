@@ -46,7 +46,7 @@ impl Announce {
         let (tx, rx) = mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(after) {
-                crate::say!("{message} ({} s so far)", after.as_secs_f64().round());
+                crate::shell::line(format_args!("{message} ({} s so far)", after.as_secs_f64().round()));
             }
         });
         Announce { done: Some(tx) }

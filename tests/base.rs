@@ -43,7 +43,7 @@ fn a_gnu_binary_runs_on_the_cc_base_and_the_image_records_its_base() {
     let base = format!("{}/base/cc:12", reg.host());
     let push = format!("{}/app:1", reg.host());
     let run = p.run(&["--target", GNU, "--base", &base, "--push", &push, "--tag", &name]).ok();
-    assert!(run.stderr.contains(&format!("building on {base} ({base_digest})")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("    Building on {base} ({base_digest})")), "{}", run.stderr);
     assert!(docker_run(&name, &[]).contains(HELLO_MARKER));
     let manifest = raw_manifest(&push);
     assert_eq!(manifest["annotations"]["org.opencontainers.image.base.name"], base);
@@ -65,7 +65,7 @@ fn a_push_on_a_base_makes_one_runtime_one_client_and_a_session_per_registry() {
     let p = Project::copy("hello");
     let base = format!("{}/base/cc:12", from.host());
     let run = p.run(&["-v", "--target", GNU, "--base", &base, "--push", &format!("{}/app:1", to.host())]).ok();
-    assert!(run.stderr.contains("downloading"), "the fit check downloads the base's layers: {}", run.stderr);
+    assert!(run.stderr.contains(" Downloading "), "the fit check downloads the base's layers: {}", run.stderr);
     assert!(
         run.stderr.contains("registry clients this run: 1 async runtime, 1 HTTP client, 2 registry sessions"),
         "{}",
@@ -149,11 +149,11 @@ fn oci_layout_and_docker_engine_bases_work() {
     assert_eq!(m["annotations"]["org.opencontainers.image.base.name"], format!("oci:{dir_name}:12"), "{}", run.stderr);
     copy(layout.path(), "12", &format!("docker-daemon:{engine_base}:12"), &[]);
     let first = p.run(&["--target", GNU, "--base", &format!("docker:{engine_base}:12"), "--tag", &from_engine]).ok();
-    assert!(first.stderr.contains("exporting"), "{}", first.stderr);
+    assert!(first.stderr.contains("   Exporting "), "{}", first.stderr);
     assert!(docker_run(&from_engine, &[]).contains(HELLO_MARKER));
     // The engine's image, once imported, is recalled by its ID.
     let again = p.run(&["--target", GNU, "--base", &format!("docker:{engine_base}:12"), "--tag", &from_engine]).ok();
-    assert!(!again.stderr.contains("exporting"), "{}", again.stderr);
+    assert!(!again.stderr.contains("Exporting"), "{}", again.stderr);
     assert_eq!(first.stdout, again.stdout, "same base, same sources: same image");
 }
 

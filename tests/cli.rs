@@ -192,6 +192,22 @@ fn a_bad_source_date_epoch_names_the_variable_and_the_form() {
     assert!(run.stderr.contains("SOURCE_DATE_EPOCH should be the number of seconds"), "{}", run.stderr);
 }
 
+/// The tool's own lines follow cargo's colour choice: `CARGO_TERM_COLOR=always` colours
+/// `error:` and `help:` as cargo does, `never` (and a pipe, by default) leaves them plain.
+#[test]
+fn errors_follow_cargos_colour_choice() {
+    let p = Project::copy("hello");
+    let coloured =
+        Run::of(p.cmd().env("CARGO_TERM_COLOR", "always").args(["--target", "x86_64-pc-windows-gnu"])).failed();
+    assert!(coloured.stderr.contains("\x1b[1;31merror\x1b[0m: the target"), "{:?}", coloured.stderr);
+    assert!(coloured.stderr.contains("\x1b[1;36mhelp\x1b[0m: use a musl target"), "{:?}", coloured.stderr);
+    for choice in ["never", "auto"] {
+        let plain =
+            Run::of(p.cmd().env("CARGO_TERM_COLOR", choice).args(["--target", "x86_64-pc-windows-gnu"])).failed();
+        assert!(plain.stderr.contains("error: the target") && !plain.stderr.contains('\x1b'), "{:?}", plain.stderr);
+    }
+}
+
 #[test]
 fn a_non_linux_target_is_refused() {
     let p = Project::copy("hello");

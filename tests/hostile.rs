@@ -182,7 +182,7 @@ fn an_error_body_echoing_the_authorization_header_is_redacted() {
     let p = Project::copy("hello");
     let envs = with(canary_env(&failing.host()), vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".into())]);
     let r = run(&p, &envs, &["--push", &format!("{}/app:1", failing.host())]).failed();
-    assert!(r.stderr.contains("retrying sha256:") && r.stderr.contains("<redacted>"), "{}", r.stderr);
+    assert!(r.stderr.contains("    Retrying sha256:") && r.stderr.contains("<redacted>"), "{}", r.stderr);
     for registry in [&basic, &bearer] {
         let r = run(&p, &canary_env(&registry.host()), &["-v", "--push", &format!("{}/app:1", registry.host())]);
         let r = r.failed();
@@ -1546,7 +1546,7 @@ fn a_base_download_that_breaks_off_is_tried_again() {
     let p = Project::copy("hello");
     let envs = vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".to_string())];
     let r = run(&p, &envs, &["--base", &format!("{}/base/debug:1", flaky.host()), "-o", "out"]).ok();
-    assert!(r.stderr.contains("retrying the download of sha256:"), "{}", r.stderr);
+    assert!(r.stderr.contains("    Retrying the download of sha256:"), "{}", r.stderr);
     assert!(r.stdout.starts_with("out sha256:"), "{}", r.stdout);
     let cut = flaky.seen().iter().filter(|s| s.kind == Kind::BlobGet && s.injected).count();
     assert_eq!(cut, 1, "one download was cut: {:?}", flaky.seen());

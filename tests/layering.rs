@@ -20,6 +20,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("elf", 0),
     ("interrupt", 0),
     ("progress", 0),
+    ("shell", 0),
     ("image", 1),
     ("registry", 2),
     ("engine", 2),

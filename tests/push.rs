@@ -256,7 +256,7 @@ fn cli_push_prints_reference_at_digest() {
     let digest = skopeo_digest(&registry, "hello:1", &["--tls-verify=false"]);
     assert_eq!(lines[0], format!("{}/hello@{digest}", registry.host()));
     assert_eq!(lines[1], format!("{}/other@{digest}", registry.host()));
-    assert!(run.stderr.contains("mounted sha256:"), "{}", run.stderr);
+    assert!(run.stderr.contains("     Mounted sha256:"), "{}", run.stderr);
 }
 
 #[test]
@@ -419,6 +419,6 @@ fn progress_draws_bars_on_a_terminal_and_lines_otherwise() {
     assert!(on_tty.contains("B/s"), "a rate is shown: {on_tty}");
     let piped = p.run(&["--push", &format!("{}/progress:2", registry.host())]).ok();
     assert!(!piped.stderr.contains('\u{1b}'), "no escape codes when stderr is not a terminal: {}", piped.stderr);
-    assert!(piped.stderr.contains("skipped sha256:"), "{}", piped.stderr);
+    assert!(piped.stderr.contains("     Skipped sha256:"), "{}", piped.stderr);
     assert!(piped.stdout.lines().all(|l| l.starts_with(&registry.host())), "{}", piped.stdout);
 }

@@ -133,7 +133,7 @@ fn interrupted_push_resumes_and_reuses_what_reached_the_registry() {
     let run = common::Run::of(p.cmd().args(args(&proxy)).envs(common::canary_env(&proxy.host()))).ok();
     assert_no_canary(&[&run.stdout, &run.stderr], &[p.path()]);
     assert_eq!(proxy.blobs_found(), 3, "config, base and binary layers exist: {:?}", proxy.seen());
-    assert!(run.stderr.contains("skipped sha256:"), "{}", run.stderr);
+    assert!(run.stderr.contains("     Skipped sha256:"), "{}", run.stderr);
     assert_eq!(proxy.count(Kind::UploadStart), 1, "only the big layer uploads again: {:?}", proxy.seen());
     let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
     assert_eq!(skopeo_digest(&registry, "big:1", &["--tls-verify=false"]), digest);
@@ -320,7 +320,7 @@ fn a_new_layer_is_uploaded_while_it_compresses() {
     let run = p.run(&["-v", "--push", &reference]).ok();
     let seen = proxy.seen();
     assert_eq!(seen.iter().filter(|s| s.kind == Kind::UploadPatch).count(), 1, "{seen:?}");
-    let binary_layer_skipped = run.stderr.lines().any(|l| l.starts_with("skipped sha256:"));
+    let binary_layer_skipped = run.stderr.lines().any(|l| l.starts_with("     Skipped sha256:"));
     assert!(binary_layer_skipped, "the push found the streamed layer: {}", run.stderr);
     let image = format!("{}/streamed:1", registry.host());
     let _cleanup = common::DockerImages(vec![image.clone()]);

@@ -182,7 +182,7 @@ fn ferro_lists_the_referrers_and_filters_them_by_type() {
     let run = p.run(&["--push", &push]).ok();
     let image = run.stdout.trim().rsplit('@').next().unwrap().to_string();
     for kind in [SPDX, CDX, IN_TOTO] {
-        assert!(run.stderr.contains(&format!("attached {kind} {}/app@sha256:", ferro.host())), "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("    Attached {kind} {}/app@sha256:", ferro.host())), "{}", run.stderr);
     }
     let url = format!("http://{}/v2/app/referrers/{image}", ferro.host());
     let (list, _) = get(&url, "application/vnd.oci.image.index.v1+json");
@@ -442,7 +442,7 @@ fn a_re_push_finds_the_documents_there_and_sends_none_again() {
         let again = &proxy.seen()[first.len()..];
         assert_eq!(count(again, Kind::UploadStart), 0, "{again:?}");
         assert_eq!(count(again, Kind::ManifestPut), 1, "only the tag's own manifest: {again:?}");
-        assert_eq!(run.stderr.matches("attached ").count(), 3, "{}", run.stderr);
+        assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
     }
 }
 
@@ -451,8 +451,8 @@ fn provenance_alone_or_one_sbom_format_is_what_gets_attached() {
     let ferro = Ferro::start();
     let p = Project::copy("with-deps");
     let run = p.run(&["--push", &format!("{}/app:1", ferro.host()), "--no-sbom"]).ok();
-    assert_eq!(run.stderr.matches("attached ").count(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("attached {IN_TOTO} ")), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("    Attached ").count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("    Attached {IN_TOTO} ")), "{}", run.stderr);
     let manifest = p.path().join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(
@@ -464,8 +464,8 @@ fn provenance_alone_or_one_sbom_format_is_what_gets_attached() {
     )
     .unwrap();
     let run = p.run(&["--push", &format!("{}/app:2", ferro.host())]).ok();
-    assert_eq!(run.stderr.matches("attached ").count(), 1, "{}", run.stderr);
-    assert!(run.stderr.contains(&format!("attached {CDX} ")), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("    Attached ").count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("    Attached {CDX} ")), "{}", run.stderr);
 }
 
 #[test]

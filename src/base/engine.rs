@@ -70,9 +70,7 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
             return Ok(done.to_string());
         }
     }
-    if !quiet {
-        crate::say!("exporting {shown} from the Docker engine");
-    }
+    crate::shell::status("Exporting", format_args!("{shown} from the Docker engine"));
     let (status, body) = crate::engine::get(&format!("/images/{shown}/get"), tuning).map_err(ImportError::Engine)?;
     if status != 200 {
         return Err(format!("the Docker engine answered {status} to GET /images/{shown}/get").into());

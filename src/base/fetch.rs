@@ -72,11 +72,9 @@ pub(crate) fn missing(blobs: &[&Blob], opts: &PushOptions) -> Result<(), super::
     if wanted.is_empty() {
         return Ok(());
     }
-    if !opts.quiet {
-        let bytes: u64 = wanted.iter().map(|b| b.size).sum();
-        let s = if wanted.len() == 1 { "" } else { "s" };
-        crate::say!("downloading {} base layer{s} ({:.1} MB)", wanted.len(), bytes as f64 / 1e6);
-    }
+    let bytes: u64 = wanted.iter().map(|b| b.size).sum();
+    let s = if wanted.len() == 1 { "" } else { "s" };
+    crate::shell::status("Downloading", format_args!("{} base layer{s} ({:.1} MB)", wanted.len(), bytes as f64 / 1e6));
     // Only an offline resolution holds a blob it cannot fetch.
     if let Some(blob) = wanted.iter().find(|b| matches!(b.held_at(), Some((_, None)))) {
         return Err(super::Error::NotCached { base: format!("layer {}", blob.digest), store: store.root().into() });

@@ -571,13 +571,11 @@ pub(crate) fn check_binary(
     match files_of(parent, opts)? {
         Some(files) => check(binary, &facts, parent, &files),
         None => {
-            if !opts.quiet {
-                crate::say!(
-                    "note: the layers of {} are not gzip or plain tar, so whether {} finds its libraries there is not checked",
-                    parent.name,
-                    binary.display()
-                );
-            }
+            crate::shell::note(format_args!(
+                "the layers of {} are not gzip or plain tar, so whether {} finds its libraries there is not checked",
+                parent.name,
+                binary.display()
+            ));
             Ok(())
         }
     }

@@ -240,12 +240,9 @@ pub(crate) fn resolve(
         }
     };
     check_stored_layers(&parents, &store, opts)?;
-    if !opts.quiet {
-        let digests: Vec<String> = parents.iter().map(|p| p.digest.to_string()).collect();
-        let mut unique = digests.clone();
-        unique.dedup();
-        crate::say!("building on {shown} ({})", unique.join(", "));
-    }
+    let mut digests: Vec<String> = parents.iter().map(|p| p.digest.to_string()).collect();
+    digests.dedup();
+    crate::shell::status("Building", format_args!("on {shown} ({})", digests.join(", ")));
     Ok(Some(parents))
 }
 
@@ -267,12 +264,10 @@ fn check_stored_layers(parents: &[Parent], store: &Store, opts: &PushOptions) ->
                 diff_id: layer.diff_id.clone(),
             };
             if verify::check(store, &blob.digest, &claim)? == verify::Checked::CompressionOnly && opts.verbose {
-                crate::say!(
+                crate::shell::line(format_args!(
                     "base layer {} ({}) of {} is zstd: its compression is checked, its diff_id is not checked",
-                    blob.digest,
-                    blob.media_type,
-                    parent.name
-                );
+                    blob.digest, blob.media_type, parent.name
+                ));
             }
         }
     }

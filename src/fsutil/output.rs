@@ -199,7 +199,7 @@ impl Polled {
         }
         if !self.announced {
             self.announced = true;
-            crate::say!("waiting for the process reading {} to take more", self.what);
+            crate::shell::line(format_args!("waiting for the process reading {} to take more", self.what));
         }
         if self.wait_for_room(self.stall - announce)? {
             return Ok(());

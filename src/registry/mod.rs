@@ -221,16 +221,16 @@ pub(crate) async fn push_artifact(
                         let session = &sessions[&target.registry];
                         // The image is in, under its tag: documents that would not attach
                         // are a warning, and the destination is reported with its digest.
-                        let done = match attach(session, &target, artifact, &digest, referrers, opts).await {
+                        let done = match attach(session, &target, artifact, &digest, referrers).await {
                             Ok(()) => true,
                             Err(e) => {
-                                crate::say!(
-                                    "warning: {}/{}: the SBOM and provenance were not attached: {}; the image \
+                                crate::shell::warn(format_args!(
+                                    "{}/{}: the SBOM and provenance were not attached: {}; the image \
                                      itself was pushed",
                                     target.registry,
                                     target.repository,
                                     crate::redact::redact(&e.to_string())
-                                );
+                                ));
                                 false
                             }
                         };
@@ -256,23 +256,20 @@ async fn attach(
     artifact: &Artifact,
     pushed: &Digest,
     referrers: &[Referrer],
-    opts: &PushOptions,
 ) -> Result<(), Error> {
     let name = format!("{}/{}", target.registry, target.repository);
     if pushed != artifact.digest() {
         // The registry took the Docker form only: the referrers describe the OCI one.
-        crate::say!("warning: {name} refused OCI media types, so no SBOM or provenance was attached");
+        crate::shell::warn(format_args!("{name} refused OCI media types, so no SBOM or provenance was attached"));
         return Ok(());
     }
     // Their blobs went with the image's (see `push_one`).
     let done = referrers::attach(s, &target.repository, referrers).await?;
-    if !opts.quiet {
-        for (kind, digest) in &done.pushed {
-            crate::say!("attached {kind} {name}@{digest}");
-        }
+    for (kind, digest) in &done.pushed {
+        crate::shell::status("Attached", format_args!("{kind} {name}@{digest}"));
     }
     for skipped in &done.skipped {
-        crate::say!("warning: {name} did not take the referrer {skipped}; the image itself was pushed");
+        crate::shell::warn(format_args!("{name} did not take the referrer {skipped}; the image itself was pushed"));
     }
     Ok(())
 }

@@ -67,10 +67,11 @@ pub(crate) async fn get_blob(
             // Statuses were retried already, by the transport: only a body that broke off or
             // stalled is tried again here.
             Err(e @ Error::Network { .. }) if attempt < super::BLOB_ATTEMPTS && e.is_retryable() => {
-                if !s.transport.quiet {
-                    let reason = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
-                    crate::say!("retrying the download of {} ({reason})", crate::progress::short(digest));
-                }
+                let reason = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
+                crate::shell::status(
+                    "Retrying",
+                    format_args!("the download of {} ({reason})", crate::progress::short(digest)),
+                );
                 tokio::time::sleep(s.transport.backoff.delay(attempt + 2, None)).await;
                 attempt += 1;
             }

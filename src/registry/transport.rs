@@ -255,7 +255,7 @@ impl Transport {
         self.check_url(registry, url, "the URL")?;
         if self.verbose {
             let auth = headers.get(AUTHORIZATION).map(scheme_of).unwrap_or_default();
-            crate::say!("> {method} {}{auth}", redact_url(url));
+            crate::shell::line(format_args!("> {method} {}{auth}", redact_url(url)));
         }
         let mut req = client.request(method.clone(), url).headers(headers);
         if let Some(body) = body {
@@ -273,12 +273,12 @@ impl Transport {
                         result = &mut sent => result,
                         () = tokio::time::sleep(announce) => {
                             if !self.quiet {
-                                crate::say!(
+                                crate::shell::line(format_args!(
                                     "waiting for {registry} to answer {method} {} ({} s so far; giving up after {} s)",
                                     redact_url(url),
                                     announce.as_secs_f64().round(),
                                     timeout.as_secs()
-                                );
+                                ));
                             }
                             (&mut sent).await
                         }
@@ -294,7 +294,7 @@ impl Transport {
         match result {
             Ok(resp) => {
                 if self.verbose {
-                    crate::say!("< {} {method} {}", resp.status().as_u16(), redact_url(url));
+                    crate::shell::line(format_args!("< {} {method} {}", resp.status().as_u16(), redact_url(url)));
                 }
                 Ok(resp)
             }
@@ -332,7 +332,11 @@ impl Transport {
             }
             let wait = self.backoff.delay(attempt, retry_after);
             if self.verbose {
-                crate::say!("  retrying {method} {} in {:.1}s", redact_url(url), wait.as_secs_f64());
+                crate::shell::line(format_args!(
+                    "  retrying {method} {} in {:.1}s",
+                    redact_url(url),
+                    wait.as_secs_f64()
+                ));
             }
             tokio::time::sleep(wait).await;
             attempt += 1;
@@ -368,7 +372,7 @@ impl Transport {
                 r = &mut read => r,
                 () = tokio::time::sleep(announce) => {
                     if !self.quiet {
-                        crate::say!("waiting for {registry} to finish answering {method} {} ({} s so far)", redact_url(url), announce.as_secs());
+                        crate::shell::line(format_args!("waiting for {registry} to finish answering {method} {} ({} s so far)", redact_url(url), announce.as_secs()));
                     }
                     (&mut read).await
                 }

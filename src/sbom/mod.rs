@@ -252,9 +252,9 @@ pub(crate) fn git(
         .filter(|r| !r.is_empty());
     let public = remote.as_deref().and_then(public_remote);
     if verbose && remote.is_some() && public.is_none() {
-        crate::say!(
+        crate::shell::line(
             "the provenance names no git remote: origin's URL is a local path, or not a plain URL of a host and \
-             a path (it may hold credentials), so it is left out"
+             a path (it may hold credentials), so it is left out",
         );
     }
     Some((remote.and(public), commit))

@@ -194,13 +194,11 @@ pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose
         let mut seen = std::collections::HashSet::new();
         for (parent, blob) in layers() {
             if seen.insert(&blob.digest) && !store.has(&blob.digest, blob.size) {
-                crate::say!(
+                crate::shell::line(format_args!(
                     "base layer {} ({}) of {} is not checked (compression, diff_id) unless it is downloaded: a \
                      push does not download a layer the registry mounts or already has",
-                    blob.digest,
-                    blob.media_type,
-                    parent.name
-                );
+                    blob.digest, blob.media_type, parent.name
+                ));
             }
         }
     }
