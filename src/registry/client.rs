@@ -77,7 +77,11 @@ impl Client {
         if let Some(session) = sessions.get(registry) {
             return Ok(session.clone());
         }
-        let credentials = super::credentials_for(registry, opts)?;
+        // A credential helper is a process that may take its time: off the async workers.
+        let (host, owned) = (registry.to_string(), PushOptions { shared: Shared::default(), ..opts.clone() });
+        let credentials = tokio::task::spawn_blocking(move || super::credentials_for(&host, &owned))
+            .await
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))?;
         let session = Arc::new(Session::connect(&self.transport, registry, bases, credentials).await?);
         MADE[2].fetch_add(1, Ordering::Relaxed);
         sessions.insert(registry.to_string(), session.clone());
