@@ -48,8 +48,8 @@ pub(crate) async fn get_manifest(s: &Session, repo: &str, reference: &str) -> Re
 }
 
 /// `GET /v2/<repo>/blobs/<digest>` into `out` (from its start), as an upload is pushed: a
-/// try that fails for a transient reason (a broken body, a stall, a 5xx) is made again, up
-/// to [`super::BLOB_ATTEMPTS`] times, after a backoff, saying why.
+/// try whose body broke off or stalled is made again, up to [`super::BLOB_ATTEMPTS`]
+/// times, after a backoff, saying why (statuses are the transport's to retry).
 pub(crate) async fn get_blob(
     s: &Session,
     repo: &str,
@@ -67,7 +67,7 @@ pub(crate) async fn get_blob(
             // Statuses were retried already, by the transport: only a body that broke off or
             // stalled is tried again here.
             Err(e @ Error::Network { .. }) if attempt < super::BLOB_ATTEMPTS && e.is_retryable() => {
-                let reason = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
+                let reason = super::first_line(&e);
                 crate::shell::status(
                     "Retrying",
                     format_args!("the download of {} ({reason})", crate::progress::short(digest)),
