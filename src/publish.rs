@@ -7,10 +7,10 @@ use crate::error::Error;
 use crate::fsutil;
 use crate::image::growing::Growth;
 use crate::image::index::Index;
-use crate::image::layer::Compressor;
+use crate::image::layer::{Compressor, Contents, Layer};
 use crate::image::parent::Parent;
 use crate::image::referrer::Referrer;
-use crate::image::{Artifact, Image, Unpacked};
+use crate::image::{Artifact, Image};
 use crate::plan::Plan;
 use crate::progress::Progress;
 use crate::redact::redact;
@@ -60,11 +60,10 @@ impl<'a> Ctx<'a> {
 
 /// Publishes to every sink. True when all succeeded.
 ///
-/// One platform: the sinks that take uncompressed layers (a Docker engine) get the image
-/// before compression, loaded while the layers compress for the others, and a run with
-/// only those never compresses. Several:
-/// every image is compressed, listed in an index, and the engine and `--tarball` get the
-/// load platform's image.
+/// The image (or the index of one image per platform) is assembled once. The sinks that
+/// take uncompressed layers (a Docker engine) get it before compression, loaded while the
+/// layers compress for the others, and a run with only those never compresses. With
+/// several platforms, the engine and `--tarball` get the load platform's image.
 pub(crate) fn assemble_and_publish(
     plan: &Plan,
     built: &[Built],
@@ -78,8 +77,7 @@ pub(crate) fn assemble_and_publish(
     // or has them), so a push fetches only what it must.
     let local = plan.sinks.iter().any(|s| !matches!(s, SinkSpec::Registry { .. }));
     if let (Some(parents), true) = (parents, local) {
-        let blobs: Vec<&crate::image::blob::Blob> =
-            parents.iter().flat_map(|p| p.layers.iter().map(crate::image::layer::Layer::blob)).collect();
+        let blobs: Vec<&crate::image::blob::Blob> = parents.iter().flat_map(Parent::blobs).collect();
         crate::base::fetch::missing(&blobs, push)?;
     }
     let ctx = Ctx::new(plan, push, results, parents);
@@ -103,77 +101,81 @@ pub(crate) fn assemble_and_publish(
     }
     let ca_added: Vec<bool> =
         layer_lists.iter().map(|l| l.iter().any(|(c, _)| c.has(crate::image::base::CA_BUNDLE_PATH))).collect();
-    let attach = |artifact: &Artifact| docs.attachments(plan, artifact, parents, &ca_added);
-    let compress = |layers| compress_all(&cache, layers);
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
-    if plan.builds.len() > 1 {
-        let spinner = spinner(push.quiet, &format!("compressing the layers of {} platforms", plan.builds.len()));
+    let attach = |artifact: &Artifact| docs.attachments(plan, artifact, parents, &ca_added).map_err(assemble_err);
+    // The sinks that take our layers uncompressed (a Docker engine) get the image at once,
+    // while the others' layers compress; a run with only those never compresses. Otherwise
+    // the layers are compressed as they are listed, and one image's new binary layer is
+    // uploaded to the first registry meanwhile (the head start).
+    let (early, late): (Vec<&SinkSpec>, Vec<&SinkSpec>) = plan.sinks.iter().partition(|s| s.takes_uncompressed());
+    let lazy = !early.is_empty();
+    let several = plan.builds.len() > 1;
+    let (growth, rx) = Growth::new();
+    let mut rx = Some(rx);
+    std::thread::scope(|scope| {
+        let mut head_start = None;
+        let what = if several { format!("{} platforms", plan.builds.len()) } else { plan.bin().to_string() };
+        let spinner = if lazy { None } else { spinner(push.quiet, &format!("compressing the layers of {what}")) };
         let mut images = Vec::new();
         for (i, (pb, layers)) in plan.builds.iter().zip(layer_lists).enumerate() {
-            let layers = compress(layers).map_err(assemble_err)?;
-            images.push(Image::assemble_on(pb.platform.clone(), &plan.image.run, layers, parent_of(i)));
+            let layers = match (lazy, several, rx.take()) {
+                (true, _, _) => diffs(&cache, layers),
+                (false, false, Some(rx)) => {
+                    let (layers, started) =
+                        compress_with_head_start(scope, plan, &cache, layers, ctx.push, &ctx.progress, &growth, rx);
+                    head_start = started;
+                    layers
+                }
+                (false, _, _) => compress_all(&cache, layers),
+            };
+            images.push(Image::assemble_on(
+                pb.platform.clone(),
+                &plan.image.run,
+                layers.map_err(assemble_err)?,
+                parent_of(i),
+            ));
         }
         if let Some(s) = spinner {
             s.finish_and_clear();
         }
-        let artifact = Artifact::Index(Index::assemble(images));
-        return Ok(publish_all(plan, &artifact, &attach(&artifact), ctx, None));
-    }
-    let layers = layer_lists.pop().expect("one platform");
-    let (early, late): (Vec<&SinkSpec>, Vec<&SinkSpec>) = plan.sinks.iter().partition(|s| s.takes_uncompressed());
-    if early.is_empty() {
-        let (growth, rx) = Growth::new();
-        return std::thread::scope(|scope| {
-            let spinner = spinner(push.quiet, &format!("compressing the layers of {}", plan.bin()));
-            let (layers, head_start) =
-                compress_with_head_start(scope, plan, &cache, layers, ctx.push, &ctx.progress, &growth, rx);
-            if let Some(s) = spinner {
-                s.finish_and_clear();
-            }
-            let artifact = Artifact::Image(Image::assemble_on(
-                plan.builds[0].platform.clone(),
-                &plan.image.run,
-                layers.map_err(assemble_err)?,
-                parent_of(0),
-            ));
-            Ok(publish_all(plan, &artifact, &attach(&artifact), ctx, head_start))
-        });
-    }
-    let diffs = layers
-        .iter()
-        .map(|(contents, created_by)| cache.diff(contents.clone(), Compressor::default(), created_by.clone()))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(assemble_err)?;
-    let unpacked = Unpacked::assemble(plan.builds[0].platform.clone(), &plan.image.run, diffs, parent_of(0));
-    std::thread::scope(|scope| {
-        let compressing = (!late.is_empty())
-            .then(|| scope.spawn(|| compress(layers).map(|layers| Image::from_unpacked(&unpacked, layers))));
+        let artifact = match images.len() {
+            1 => Artifact::Image(images.pop().expect("one image")),
+            _ => Artifact::Index(Index::assemble(images)),
+        };
+        let artifact = &artifact;
         let mut all_ok = true;
-        for spec in early {
-            all_ok &= print_result(publish_uncompressed(spec, plan, &unpacked, ctx), ctx);
-        }
-        if let Some(handle) = compressing {
-            let artifact = Artifact::Image(handle.join().expect("compression does not panic").map_err(assemble_err)?);
-            let attachments = attach(&artifact);
-            for spec in late {
-                all_ok &= publish(spec, plan, &artifact, &attachments, ctx);
+        std::thread::scope(|inner| {
+            let compressing = (lazy && !late.is_empty()).then(|| inner.spawn(|| artifact.manifest().map(drop)));
+            for spec in &early {
+                all_ok &= publish(spec, plan, artifact, &Attachments::default(), ctx);
             }
+            compressing.map_or(Ok(()), |h| h.join().expect("compression does not panic")).map_err(assemble_err)
+        })?;
+        if !late.is_empty() {
+            all_ok &= publish_all(plan, &late, artifact, &attach(artifact)?, ctx, head_start);
         }
         Ok(all_ok)
     })
 }
 
-/// Publishes `artifact` to every sink in the plan's order (local sinks come first, so none
+/// Our layers, uncompressed: their diff_ids from the cache (hashing a tar it lacks), each
+/// compressed when a sink first needs it.
+fn diffs(cache: &crate::image::cache::LayerCache, layers: Vec<(Contents, String)>) -> std::io::Result<Vec<Layer>> {
+    layers.into_iter().map(|(contents, created_by)| cache.diff(contents, Compressor::default(), created_by)).collect()
+}
+
+/// Publishes `artifact` to `sinks` in the plan's order (local sinks come first, so none
 /// waits for a registry); the first push waits for the head-start upload, if any.
 fn publish_all(
     plan: &Plan,
+    sinks: &[&SinkSpec],
     artifact: &Artifact,
     attachments: &Attachments,
     ctx: &Ctx,
     mut head_start: Option<HeadStart>,
 ) -> bool {
     let mut all_ok = true;
-    for spec in &plan.sinks {
+    for spec in sinks {
         if let (SinkSpec::Registry { .. }, Some(handle)) = (spec, head_start.take()) {
             let outcome = handle.join().unwrap_or(Ok(None));
             if let (Err(e), true) = (outcome, ctx.push.verbose) {
@@ -211,32 +213,32 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
         SinkSpec::Registry { references } => {
             push_to(plan, artifact, references, &attachments.for_destination(&plan.documents, true), ctx)
         }
-        SinkSpec::Daemon { tags } => load(plan, &image.unpacked(), tags, ctx),
+        SinkSpec::Daemon { tags } => load(plan, image, tags, ctx),
         SinkSpec::Layout { dir, ref_names, default } => {
             let to_layout = attachments.for_destination(&plan.documents, false);
             let written = sink::write_layout(dir, artifact, &to_layout, ref_names, *default, &ctx.memo);
             let shown = dir.display().to_string();
             match &written {
-                Ok(_) => {
-                    let full = format!("oci:{shown}:{}@{}", ref_names[0], artifact.digest());
+                Ok(digest) => {
+                    let full = format!("oci:{shown}:{}@{digest}", ref_names[0]);
                     ctx.results.ok("layout", &shown, &full, &ctx.published(plan, artifact, &to_layout));
                 }
                 Err(e) => ctx.results.failed("layout", &shown, &e.to_string()),
             }
-            written.map_err(Error::from)
+            written.map(|digest| vec![format!("{shown} {digest}")]).map_err(Error::from)
         }
         SinkSpec::Archive { path, tags, ref_names } => {
             let written = sink::write_archive(path, image, tags, ref_names, &push.tuning);
             let shown = path.display().to_string();
             match &written {
-                Ok(_) => {
-                    let full = format!("oci-archive:{shown}@{}", image.digest());
+                Ok(digest) => {
+                    let full = format!("oci-archive:{shown}@{digest}");
                     let one = Artifact::Image(image.clone());
                     ctx.results.ok("tarball", &shown, &full, &ctx.published(plan, &one, &[]));
                 }
                 Err(e) => ctx.results.failed("tarball", &shown, &e.to_string()),
             }
-            written.map_err(Error::from)
+            written.map(|digest| vec![format!("{shown} {digest}")]).map_err(Error::from)
         }
     };
     let ok = print_result(result, ctx);
@@ -253,29 +255,18 @@ fn publish(spec: &SinkSpec, plan: &Plan, artifact: &Artifact, attachments: &Atta
     ok
 }
 
-/// Publishes the image before compression to a sink that takes it so
-/// ([`SinkSpec::takes_uncompressed`]); any other gets a complete image from [`publish`].
-fn publish_uncompressed(spec: &SinkSpec, plan: &Plan, unpacked: &Unpacked, ctx: &Ctx) -> Result<Vec<String>, Error> {
-    match spec {
-        SinkSpec::Daemon { tags } => load(plan, unpacked, tags, ctx),
-        SinkSpec::Layout { .. } | SinkSpec::Archive { .. } | SinkSpec::Registry { .. } => {
-            Err(Error::Sink(crate::sink::Error::NeedsCompressed))
-        }
-    }
-}
-
 /// Loads into the engine; one `NAME:TAG sha256:<image ID>` line per tag.
-fn load(plan: &Plan, unpacked: &Unpacked, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
-    let loaded = sink::daemon::load(unpacked, tags, &ctx.push.tuning, ctx.push.quiet);
+fn load(plan: &Plan, image: &Image, tags: &[Reference], ctx: &Ctx) -> Result<Vec<String>, Error> {
+    let loaded = sink::daemon::load(image, tags, &ctx.push.tuning, ctx.push.quiet);
     for t in tags {
         let name = t.with_default_tag();
         match &loaded {
-            Ok(()) => ctx.results.engine(&name, unpacked.id(), &plan.builds[0].build.package, plan.bin()),
+            Ok(()) => ctx.results.engine(&name, image.id(), &plan.builds[0].build.package, plan.bin()),
             Err(e) => ctx.results.failed("engine", &name, &e.to_string()),
         }
     }
     loaded.map_err(|e| Error::Sink(e.into()))?;
-    Ok(tags.iter().map(|t| format!("{} {}", t.with_default_tag(), unpacked.id())).collect())
+    Ok(tags.iter().map(|t| format!("{} {}", t.with_default_tag(), image.id())).collect())
 }
 
 /// Pushes to every reference; one line per reference, `REGISTRY/REPO@sha256:...`.
@@ -292,7 +283,7 @@ fn push_to(
     let foreign: Vec<&crate::image::blob::Blob> = artifact
         .images()
         .iter()
-        .flat_map(Image::blobs)
+        .flat_map(|i| i.layers.iter().filter_map(Layer::held_blob))
         .filter(|b| b.held_at().is_some_and(|(_, origin)| origin.is_some_and(|o| elsewhere(&o.registry))))
         .collect();
     if let Err(e) = crate::base::fetch::missing(&foreign, ctx.push) {

@@ -29,16 +29,20 @@ pub(crate) struct Published<'a> {
 
 impl Published<'_> {
     /// The fields every successful entry has: digests, platforms, size, provenance.
-    fn fields(&self) -> Value {
+    fn fields(&self) -> std::io::Result<Value> {
         let images = self.artifact.images();
-        let platforms: Vec<Value> = images
-            .iter()
-            .map(|i| json!({"platform": i.platform.to_string(), "digest": i.digest().to_string(), "config": i.config.digest.to_string()}))
-            .collect();
-        let size: u64 = images.iter().flat_map(|i| i.blobs()).map(|b| b.size).sum::<u64>()
-            + images.iter().map(|i| i.manifest.size).sum::<u64>();
+        let mut platforms = Vec::new();
+        let mut size = 0;
+        for i in images {
+            let manifest = i.manifest()?;
+            let digest = manifest.digest.to_string();
+            platforms.push(
+                json!({"platform": i.platform.to_string(), "digest": digest, "config": i.config.digest.to_string()}),
+            );
+            size += i.blobs()?.iter().map(|b| b.size).sum::<u64>() + manifest.size;
+        }
         let mut v = json!({
-            "digest": self.artifact.digest().to_string(),
+            "digest": self.artifact.digest()?.to_string(),
             "config": images.first().map(|i| i.config.digest.to_string()),
             "platforms": platforms,
             "size": size,
@@ -49,7 +53,7 @@ impl Published<'_> {
         if let Some(base) = &self.base {
             v["base"] = json!(base);
         }
-        v
+        Ok(v)
     }
 }
 
@@ -57,7 +61,10 @@ impl Results {
     /// Records a destination that got the image: `kind` (registry, layout, tarball,
     /// engine), the reference as given and in full.
     pub(crate) fn ok(&self, kind: &str, reference: &str, full: &str, published: &Published) {
-        let mut v = published.fields();
+        let mut v = match published.fields() {
+            Ok(v) => v,
+            Err(e) => return self.failed(kind, reference, &format!("the image could not be described: {e}")),
+        };
         v["kind"] = json!(kind);
         v["reference"] = json!(reference);
         v["fullReference"] = json!(full);

@@ -37,7 +37,7 @@ fn faulty_push(registry: &Registry, image: &Image) -> FaultProxy {
     let proxy = FaultProxy::start(registry.port, faults);
     let started = Instant::now();
     let (result, events) = push(image, &format!("{}/faulty:1", proxy.host()));
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "events: {events:?}\nseen: {:?}", proxy.seen());
+    assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()), "events: {events:?}\nseen: {:?}", proxy.seen());
     let seen = proxy.seen();
     assert!(seen.iter().filter(|s| s.injected && s.status == 503).count() >= 3, "{seen:?}");
     assert!(seen.iter().any(|s| s.injected && s.status == 0), "no upload was dropped: {seen:?}");
@@ -45,7 +45,7 @@ fn faulty_push(registry: &Registry, image: &Image) -> FaultProxy {
     assert!(events.iter().any(|e| matches!(e, Event::Retrying { .. })), "{events:?}");
     // Retry-After: 1 was honoured.
     assert!(started.elapsed() >= Duration::from_secs(1));
-    assert_eq!(skopeo_digest(registry, "faulty:1", &["--tls-verify=false"]), image.digest().to_string());
+    assert_eq!(skopeo_digest(registry, "faulty:1", &["--tls-verify=false"]), image.digest().unwrap().to_string());
     proxy
 }
 
@@ -77,17 +77,17 @@ fn repush_of_an_unchanged_image_uploads_no_blob() {
     let image = images::image_with(dir.path(), "repush", 1 << 20);
     let first = FaultProxy::start(registry.port, Faults::default());
     let (result, _) = push(&image, &format!("{}/again:1", first.host()));
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
-    assert_eq!(first.count(Kind::UploadStart), image.blobs().count(), "{:?}", first.seen());
+    assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()));
+    assert_eq!(first.count(Kind::UploadStart), image.blobs().unwrap().len(), "{:?}", first.seen());
 
     let proxy = FaultProxy::start(registry.port, Faults::default());
     let (result, events) = push(&image, &format!("{}/again:1", proxy.host()));
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()));
     assert_eq!(uploads(&proxy), 0, "{:?}", proxy.seen());
-    assert_eq!(proxy.count(Kind::BlobHead), image.blobs().count());
+    assert_eq!(proxy.count(Kind::BlobHead), image.blobs().unwrap().len());
     assert_eq!(proxy.count(Kind::ManifestPut), 1);
     let skipped = events.iter().filter(|e| matches!(e, Event::Skipped { .. })).count();
-    assert_eq!(skipped, image.blobs().count(), "{events:?}");
+    assert_eq!(skipped, image.blobs().unwrap().len(), "{events:?}");
 }
 
 /// A CLI push killed while the big layer is stuck mid-body; the next run uploads only what
@@ -149,12 +149,12 @@ fn chunked_upload_with_small_chunks_round_trips() {
     let tuning = Tuning { force_chunked: true, chunk_size: 300_000, ..Tuning::default() };
     let opts = PushOptions { tuning, ..Default::default() };
     let (result, _) = push_with(&image, &format!("{}/chunked:1", proxy.host()), &opts);
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()));
     // The 1 MiB layer went up in 4 PATCHes of at most 300000 bytes, the config in 1.
     assert!(proxy.count(Kind::UploadPatch) >= 5, "{:?}", proxy.seen());
     assert!(proxy.seen().iter().any(|s| s.injected && s.status == 416), "{:?}", proxy.seen());
     assert!(proxy.count(Kind::UploadStatus) >= 1, "no GET of the upload status after 416: {:?}", proxy.seen());
-    assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), image.digest().to_string());
+    assert_eq!(skopeo_digest(&registry, "chunked:1", &["--tls-verify=false"]), image.digest().unwrap().to_string());
 }
 
 #[test]
@@ -166,7 +166,7 @@ fn stalled_upload_times_out_and_restarts_from_head() {
     let opts =
         PushOptions { tuning: Tuning { stall: Duration::from_secs(1), ..Tuning::default() }, ..Default::default() };
     let (result, events) = push_with(&image, &format!("{}/stall:1", proxy.host()), &opts);
-    assert_eq!(result.as_deref(), Ok(image.digest().as_str()), "{events:?}");
+    assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()), "{events:?}");
     assert!(
         events.iter().any(|e| matches!(e, Event::Retrying { reason, .. } if reason.contains("stalled"))),
         "{events:?}"
@@ -183,7 +183,7 @@ fn registry_refusing_oci_manifests_gets_docker_v2_schema_2() {
     let image = images::hello_image(dir.path(), "docker-types");
     let proxy = FaultProxy::start(registry.port, Faults { refuse_oci_manifests: true, ..Default::default() });
     let (result, _) = push(&image, &format!("{}/dockertypes:1", proxy.host()));
-    let docker = image.manifest_as(cargo_containerize::api::MediaTypes::Docker);
+    let docker = image.manifest_as(cargo_containerize::api::MediaTypes::Docker).unwrap();
     assert_eq!(result.as_deref(), Ok(docker.digest.as_str()));
     assert_eq!(proxy.count(Kind::ManifestPut), 2, "{:?}", proxy.seen());
     let raw = common::tool(
@@ -214,7 +214,10 @@ fn credentials_never_go_to_an_upload_location_on_another_host() {
     };
     let refs = [Reference::parse(&format!("{}/elsewhere:1", front.host())).unwrap()];
     let result = push_blocking(&image, &refs, &opts, &progress).pop().unwrap();
-    assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(
+        result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(),
+        Ok(image.digest().unwrap().as_str())
+    );
     assert_eq!(storage.count(Kind::UploadPut), 2, "uploads went to the storage host: {:?}", storage.seen());
     assert_eq!(storage.authorized_uploads(), 0, "credentials leaked to another host");
     assert!(front.count(Kind::BlobHead) == 2 && front.count(Kind::ManifestPut) == 1, "{:?}", front.seen());
@@ -268,7 +271,10 @@ fn unauthorized_mid_push_merges_the_scope_and_renews_the_token_once() {
     };
     let refs = [Reference::parse(&format!("{}/team/app:1", proxy.host())).unwrap()];
     let result = push_blocking(&image, &refs, &opts, &progress).pop().unwrap();
-    assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+    assert_eq!(
+        result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(),
+        Ok(image.digest().unwrap().as_str())
+    );
     assert!(proxy.seen().iter().any(|s| s.injected && s.status == 401), "{:?}", proxy.seen());
     let scopes = server.scopes();
     assert_eq!(scopes.first().map(String::as_str), Some("repository:team/app:pull,push"), "{scopes:?}");
@@ -286,15 +292,18 @@ fn refused_mount_falls_back_to_an_upload() {
     let refs = [Reference::parse(&format!("{h}/one:1")).unwrap(), Reference::parse(&format!("{h}/two:1")).unwrap()];
     let progress = Progress::hidden();
     for result in push_blocking(&image, &refs, &PushOptions::default(), &progress) {
-        assert_eq!(result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(), Ok(image.digest().as_str()));
+        assert_eq!(
+            result.map(|d| d.to_string()).map_err(|e| e.to_string()).as_deref(),
+            Ok(image.digest().unwrap().as_str())
+        );
     }
     let events = progress.events();
     assert!(!events.iter().any(|e| matches!(e, Event::Mounted { .. })), "{events:?}");
     let uploaded = events.iter().filter(|e| matches!(e, Event::Uploaded { .. })).count();
-    assert_eq!(uploaded, 2 * image.blobs().count(), "{events:?}");
+    assert_eq!(uploaded, 2 * image.blobs().unwrap().len(), "{events:?}");
     // One POST per blob and repository: the refused mount's session was used for the upload.
-    assert_eq!(proxy.count(Kind::UploadStart), 2 * image.blobs().count(), "{:?}", proxy.seen());
-    assert_eq!(skopeo_digest(&registry, "two:1", &["--tls-verify=false"]), image.digest().to_string());
+    assert_eq!(proxy.count(Kind::UploadStart), 2 * image.blobs().unwrap().len(), "{:?}", proxy.seen());
+    assert_eq!(skopeo_digest(&registry, "two:1", &["--tls-verify=false"]), image.digest().unwrap().to_string());
 }
 
 #[test]
@@ -306,7 +315,7 @@ fn wrong_docker_content_digest_is_an_error() {
     let (result, _) = push(&image, &format!("{}/lying:1", proxy.host()));
     let e = result.unwrap_err();
     assert!(e.contains("PUT http://") && e.contains("/manifests/1"), "{e}");
-    assert!(e.contains("sha256:0000000000000000") && e.contains(image.digest().as_str()), "{e}");
+    assert!(e.contains("sha256:0000000000000000") && e.contains(image.digest().unwrap().as_str()), "{e}");
 }
 
 /// A cold push uploads the binary's layer while it is compressed (one streamed PATCH), and

@@ -412,8 +412,7 @@ fn readable(blob: &crate::image::blob::Blob) -> bool {
 /// read (zstd). Its layers must be in the store.
 pub(crate) fn base_files(parent: &Parent, store: &Store) -> Result<Option<BaseFiles>, Error> {
     let mut files = BaseFiles::default();
-    for layer in &parent.layers {
-        let blob = layer.blob();
+    for blob in parent.blobs() {
         if !readable(blob) {
             return Ok(None);
         }
@@ -584,16 +583,13 @@ pub(crate) fn check_binary(
 /// The base's files, its layers fetched first when the store lacks them; `None` when they
 /// cannot be read (see [`base_files`]).
 pub(crate) fn files_of(parent: &Parent, opts: &crate::registry::PushOptions) -> Result<Option<BaseFiles>, Error> {
-    if !parent.layers.iter().all(|l| readable(l.blob())) {
+    if !parent.blobs().all(readable) {
         return Ok(None);
     }
     let store = Store::user();
-    let known = parent
-        .layers
-        .iter()
-        .all(|l| store.root().join(MEMO_DIR).join(format!("{}.json", l.blob().digest.hex())).is_file());
+    let known = parent.blobs().all(|b| store.root().join(MEMO_DIR).join(format!("{}.json", b.digest.hex())).is_file());
     if !known {
-        let blobs: Vec<&crate::image::blob::Blob> = parent.layers.iter().map(|l| l.blob()).collect();
+        let blobs: Vec<&crate::image::blob::Blob> = parent.blobs().collect();
         super::fetch::missing(&blobs, opts)?;
     }
     base_files(parent, &store)

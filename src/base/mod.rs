@@ -252,8 +252,7 @@ pub(crate) fn resolve(
 fn check_stored_layers(parents: &[Parent], store: &Store, opts: &PushOptions) -> Result<(), Error> {
     let mut seen = std::collections::HashSet::new();
     for parent in parents {
-        for layer in &parent.layers {
-            let blob = layer.blob();
+        for (layer, blob) in parent.held() {
             // Platforms may share a layer, and each may claim its own diff_id for it.
             if !seen.insert((&blob.digest, &layer.diff_id, &blob.media_type)) || !store.has(&blob.digest, blob.size) {
                 continue;

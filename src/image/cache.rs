@@ -9,7 +9,7 @@
 
 use super::blob::Blob;
 use super::growing::Growth;
-use super::layer::{Compressor, Contents, Layer, Source, MEDIA_TYPE_GZIP};
+use super::layer::{Compressor, Contents, Layer, MEDIA_TYPE_GZIP};
 use crate::digest::{self, Digest, HashingWriter};
 use crate::fsutil::TempFile;
 use serde::{Deserialize, Serialize};
@@ -61,13 +61,13 @@ impl LayerCache {
         let key = Self::key(&contents, compressor);
         if let Some(meta) = self.read_meta(&key) {
             if let Some(diff_id) = Digest::parse(&meta.diff_id) {
-                return Ok(Layer::ours(contents, diff_id, meta.diff_size, created_by));
+                return Ok(Layer::ours(contents, diff_id, meta.diff_size, created_by, self, compressor, None));
             }
         }
         let (_, diff_id, diff_size) = contents.write_tar(HashingWriter::new(io::sink()))?.finish();
         let meta = Meta { diff_id: diff_id.to_string(), diff_size, ..Meta::default() };
         self.write_meta(&key, &meta)?;
-        Ok(Layer::ours(contents, diff_id, diff_size, created_by))
+        Ok(Layer::ours(contents, diff_id, diff_size, created_by, self, compressor, None))
     }
 
     /// Whether the compressed layer for `contents` is already here, and intact.
@@ -110,10 +110,22 @@ impl LayerCache {
         created_by: String,
         growth: Option<&Growth>,
     ) -> io::Result<Layer> {
-        let key = Self::key(&contents, compressor);
+        let (diff_id, diff_size, blob) = self.compressed(&contents, compressor, growth)?;
+        Ok(Layer::ours(contents, diff_id, diff_size, created_by, self, compressor, Some(blob)))
+    }
+
+    /// The compressed layer of `contents` (diff_id, tar size, blob), compressing only on a
+    /// miss; on a miss, `growth` (if any) is offered the file as it is written.
+    pub(crate) fn compressed(
+        &self,
+        contents: &Contents,
+        compressor: Compressor,
+        growth: Option<&Growth>,
+    ) -> io::Result<(Digest, u64, Blob)> {
+        let key = Self::key(contents, compressor);
         let blob_path = self.dir.join(format!("{key}.tar.gz"));
-        if let Some((diff_id, diff_size, blob)) = self.hit(&key) {
-            return Ok(Layer { source: Source::Ours { contents, diff_size }, diff_id, blob: Some(blob), created_by });
+        if let Some(hit) = self.hit(&key) {
+            return Ok(hit);
         }
         fs::create_dir_all(&self.dir)?;
         let tmp = TempFile::new_in(&self.dir)?;
@@ -121,12 +133,12 @@ impl LayerCache {
         let (diff_id, diff_size, digest, size) = match growth {
             Some(growth) => {
                 growth.start(tmp.reopen()?);
-                let (out, diff_id, diff_size, digest, size) = compressor.compress(&contents, growth.writer(file))?;
+                let (out, diff_id, diff_size, digest, size) = compressor.compress(contents, growth.writer(file))?;
                 out.finish().sync_all()?;
                 (diff_id, diff_size, digest, size)
             }
             None => {
-                let (file, diff_id, diff_size, digest, size) = compressor.compress(&contents, file)?;
+                let (file, diff_id, diff_size, digest, size) = compressor.compress(contents, file)?;
                 file.sync_all()?;
                 (diff_id, diff_size, digest, size)
             }
@@ -135,8 +147,7 @@ impl LayerCache {
         self.files().record(&blob_path, &digest, size);
         let meta = Meta { diff_id: diff_id.to_string(), diff_size, digest: Some(digest.to_string()), size: Some(size) };
         self.write_meta(&key, &meta)?;
-        let blob = Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size);
-        Ok(Layer { source: Source::Ours { contents, diff_size }, diff_id, blob: Some(blob), created_by })
+        Ok((diff_id, diff_size, Blob::from_file(MEDIA_TYPE_GZIP, blob_path, digest, size)))
     }
 
     /// The digest and size of a file, re-hashed only when its metadata changed.
@@ -236,14 +247,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
         let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        let path = first.blob().path().unwrap().to_path_buf();
+        let path = first.blob().unwrap().path().unwrap().to_path_buf();
         let mtime = fs::metadata(&path).unwrap().modified().unwrap();
         let second = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        assert_eq!(first.blob().digest, second.blob().digest);
+        assert_eq!(first.blob().unwrap().digest, second.blob().unwrap().digest);
         assert_eq!(first.diff_id, second.diff_id);
         assert_eq!(fs::metadata(&path).unwrap().modified().unwrap(), mtime);
         let other = cache.layer(contents(), Compressor { level: 1 }, "a".into()).unwrap();
-        assert_ne!(other.blob().path(), first.blob().path());
+        assert_ne!(other.blob().unwrap().path(), first.blob().unwrap().path());
     }
 
     #[test]
@@ -261,11 +272,14 @@ mod tests {
         let layer = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
         assert_eq!(gz_files(), 1);
         let size = |l: &Layer| match &l.source {
-            Source::Ours { diff_size, .. } => *diff_size,
-            Source::Held => unreachable!(),
+            crate::image::layer::Source::Ours { diff_size, .. } => *diff_size,
+            crate::image::layer::Source::Held(_) => unreachable!(),
         };
         assert_eq!((&diff.diff_id, size(&diff)), (&layer.diff_id, size(&layer)));
-        assert!(diff.blob.is_none());
+        assert!(!diff.is_compressed());
+        // Asked for its blob, the lazy layer compresses once, to the same blob.
+        assert_eq!(diff.blob().unwrap().digest, layer.blob().unwrap().digest);
+        assert!(diff.is_compressed());
     }
 
     #[test]
@@ -273,7 +287,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
         let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        let path = first.blob().path().unwrap().to_path_buf();
+        let path = first.blob().unwrap().path().unwrap().to_path_buf();
         let good = fs::read(&path).unwrap();
         // An in-place edit of the same size: the size alone would not tell.
         let mut bad = good.clone();
@@ -284,9 +298,9 @@ mod tests {
         fs::File::options().write(true).open(&path).unwrap().set_modified(earlier).unwrap();
         assert!(!cache.has_layer(&contents(), Compressor::default()));
         let again = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        assert_eq!(again.blob().digest, first.blob().digest);
+        assert_eq!(again.blob().unwrap().digest, first.blob().unwrap().digest);
         assert_eq!(fs::read(&path).unwrap(), good);
-        assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob().digest);
+        assert_eq!(Digest::of(&fs::read(&path).unwrap()), first.blob().unwrap().digest);
     }
 
     #[test]
@@ -294,13 +308,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let cache = LayerCache::new(dir.path().join("c"));
         let first = cache.layer(contents(), Compressor::default(), "a".into()).unwrap();
-        let path = first.blob().path().unwrap().to_path_buf();
+        let path = first.blob().unwrap().path().unwrap().to_path_buf();
         let secret = dir.path().join("secret");
         fs::copy(&path, &secret).unwrap();
         fs::remove_file(&path).unwrap();
         std::os::unix::fs::symlink(&secret, &path).unwrap();
         // Even with the memo made to vouch for the other file's identity, a link is not followed.
-        cache.files().record(&path, &first.blob().digest, first.blob().size);
+        cache.files().record(&path, &first.blob().unwrap().digest, first.blob().unwrap().size);
         assert!(!cache.has_layer(&contents(), Compressor::default()));
     }
 

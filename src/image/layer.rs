@@ -1,11 +1,13 @@
 //! Layers: a deterministic tar of sorted entries with fixed metadata, and its gzip blob.
 
 use super::blob::Blob;
+use super::cache::LayerCache;
+use super::growing::Growth;
 use crate::digest::{Digest, HashingWriter};
 use std::io::Read as _;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// The OCI media type of a gzip-compressed layer.
 pub(crate) const MEDIA_TYPE_GZIP: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
@@ -265,45 +267,96 @@ impl Compressor {
 /// What a layer's bytes are.
 #[derive(Clone, Debug)]
 pub(crate) enum Source {
-    /// Entries we write: the tar (of `diff_size` bytes) is produced on demand.
-    Ours { contents: Contents, diff_size: u64 },
+    /// Entries we write: the tar (of `diff_size` bytes) is produced on demand, and
+    /// compressed through the layer cache on first need, once for every clone of the layer.
+    Ours {
+        contents: Contents,
+        diff_size: u64,
+        cache: LayerCache,
+        compressor: Compressor,
+        compressed: Arc<OnceLock<Blob>>,
+    },
     /// A compressed blob held by digest (a base image's), never unpacked by us.
-    Held,
+    Held(Blob),
 }
 
-/// One layer of an image: ours, or a blob held by digest. Its digests are known up front:
-/// the diff_id always, the compressed blob once it exists (ours before compression has
-/// none; a Docker engine does not need it).
+/// One layer of an image: ours, or a blob held by digest. Its diff_id is known up front;
+/// the compressed blob of ours is made when a sink first needs it ([`Layer::blob`]), so a
+/// run whose sinks take uncompressed layers (a Docker engine) never compresses.
 #[derive(Clone, Debug)]
 pub struct Layer {
     pub(crate) source: Source,
     pub(crate) diff_id: Digest,
-    pub(crate) blob: Option<Blob>,
     /// The `history` line for this layer, like a Dockerfile step.
     pub(crate) created_by: String,
 }
 
 impl Layer {
-    /// A layer of ours, not compressed yet.
-    pub(crate) fn ours(contents: Contents, diff_id: Digest, diff_size: u64, created_by: String) -> Layer {
-        Layer { source: Source::Ours { contents, diff_size }, diff_id, blob: None, created_by }
+    /// A layer of ours whose tar has `diff_id` and `diff_size`; `compressed` if its blob is
+    /// made already.
+    pub(crate) fn ours(
+        contents: Contents,
+        diff_id: Digest,
+        diff_size: u64,
+        created_by: String,
+        cache: &LayerCache,
+        compressor: Compressor,
+        compressed: Option<Blob>,
+    ) -> Layer {
+        let once = OnceLock::new();
+        if let Some(blob) = compressed {
+            let _ = once.set(blob);
+        }
+        let source = Source::Ours { contents, diff_size, cache: cache.clone(), compressor, compressed: Arc::new(once) };
+        Layer { source, diff_id, created_by }
     }
 
     /// A compressed blob held by digest, with the diff_id its image's config gives.
     pub(crate) fn held(blob: Blob, diff_id: Digest, created_by: String) -> Layer {
-        Layer { source: Source::Held, diff_id, blob: Some(blob), created_by }
+        Layer { source: Source::Held(blob), diff_id, created_by }
     }
 
-    /// The compressed blob; every layer of a complete `Image` has one.
-    pub(crate) fn blob(&self) -> &Blob {
-        self.blob.as_ref().expect("an image's layers are compressed")
+    /// The compressed blob: a held one as it is; ours from the layer cache, compressed on
+    /// the first call.
+    pub(crate) fn blob(&self) -> io::Result<&Blob> {
+        self.compress(None)
     }
 
-    /// The same layer without its compressed blob, when it is ours: the uncompressed view.
-    pub(crate) fn uncompressed(&self) -> Layer {
-        match self.source {
-            Source::Ours { .. } => Layer { blob: None, ..self.clone() },
-            Source::Held => self.clone(),
+    /// As [`Layer::blob`]; when the layer is compressed now, `growth` (if any) is offered the
+    /// file as it is written, so it can be uploaded meanwhile.
+    pub(crate) fn compress(&self, growth: Option<&Growth>) -> io::Result<&Blob> {
+        match &self.source {
+            Source::Held(blob) => Ok(blob),
+            Source::Ours { contents, cache, compressor, compressed, .. } => {
+                if let Some(blob) = compressed.get() {
+                    return Ok(blob);
+                }
+                let (diff_id, _, blob) = cache.compressed(contents, *compressor, growth)?;
+                if diff_id != self.diff_id {
+                    return Err(io::Error::other(format!(
+                        "a layer changed while the image was being assembled (its tar was {}, now {diff_id}); run again",
+                        self.diff_id
+                    )));
+                }
+                Ok(compressed.get_or_init(|| blob))
+            }
+        }
+    }
+
+    /// The blob of a layer held by digest (a base's); `None` for ours.
+    pub(crate) fn held_blob(&self) -> Option<&Blob> {
+        match &self.source {
+            Source::Held(blob) => Some(blob),
+            Source::Ours { .. } => None,
+        }
+    }
+
+    /// Whether the layer's compressed blob exists: held, or ours compressed already.
+    #[cfg(test)]
+    pub(crate) fn is_compressed(&self) -> bool {
+        match &self.source {
+            Source::Held(_) => true,
+            Source::Ours { compressed, .. } => compressed.get().is_some(),
         }
     }
 }

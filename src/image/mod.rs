@@ -21,6 +21,8 @@ use layer::Layer;
 use oci_spec::image::{Descriptor, ImageManifestBuilder, MediaType};
 use parent::Parent;
 use std::collections::BTreeMap;
+use std::io;
+use std::sync::OnceLock;
 
 pub(crate) const MEDIA_TYPE_OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub(crate) const MEDIA_TYPE_OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -36,22 +38,31 @@ pub enum MediaTypes {
     Docker,
 }
 
-/// An image whose layers of ours are not compressed yet: its config and layers (a base's
-/// held blobs first). A Docker engine loads this directly; compressing it gives the `Image`.
+/// A single-platform image: its config, computed once when it is assembled, and its
+/// manifest, made on first need. Our layers are compressed only then (see [`Layer::blob`]),
+/// so a sink that takes them uncompressed (a Docker engine) gets the image at once.
 #[derive(Clone, Debug)]
-pub(crate) struct Unpacked {
+pub struct Image {
     pub(crate) platform: Platform,
     pub(crate) config: Blob,
+    /// The parent's layers first (a base's held blobs; scratch has none), then ours.
     pub(crate) layers: Vec<Layer>,
     /// Annotations for the manifest.
     pub(crate) annotations: BTreeMap<String, String>,
+    /// The OCI manifest, exactly as hashed, once made.
+    manifest: OnceLock<Blob>,
 }
 
-impl Unpacked {
-    /// Builds the config for `layers` (ours) on `parent` (if any), run as `run`; computed
-    /// once, here. The parent's layers come first, and its history and config are kept
-    /// where ours say nothing (`config::inherit`).
-    pub(crate) fn assemble(platform: Platform, run: &RunConfig, ours: Vec<Layer>, parent: Option<&Parent>) -> Unpacked {
+impl Image {
+    /// Assembles the image of `layers` on scratch, run as `run`.
+    pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Layer>) -> Image {
+        Image::assemble_on(platform, run, layers, None)
+    }
+
+    /// Assembles the image of `ours` (our layers, bottom up) on `parent` (none: scratch),
+    /// run as `run`. The config is built here, once; the parent's layers come first, and
+    /// its history and config are kept where ours say nothing (`config::inherit`).
+    pub(crate) fn assemble_on(platform: Platform, run: &RunConfig, ours: Vec<Layer>, parent: Option<&Parent>) -> Image {
         let history: Vec<(Digest, String)> = ours.iter().map(|l| (l.diff_id.clone(), l.created_by.clone())).collect();
         let config = config::build(run, &platform, &history);
         let mut annotations = run.annotations.clone();
@@ -66,84 +77,48 @@ impl Unpacked {
             }
         };
         let config = Blob::from_bytes(MEDIA_TYPE_OCI_CONFIG, config);
-        Unpacked { platform, config, layers, annotations }
+        Image { platform, config, layers, annotations, manifest: OnceLock::new() }
     }
 
-    /// The image ID Docker shows: the config digest.
+    /// The image ID Docker's classic store shows: the config digest.
     pub(crate) fn id(&self) -> &Digest {
         &self.config.digest
     }
-}
 
-/// A complete single-platform image. Digests are computed once, here.
-#[derive(Clone, Debug)]
-pub struct Image {
-    pub(crate) platform: Platform,
-    pub(crate) config: Blob,
-    pub(crate) layers: Vec<Layer>,
-    /// The OCI manifest, exactly as hashed.
-    pub(crate) manifest: Blob,
-    pub(crate) annotations: BTreeMap<String, String>,
-}
-
-impl Image {
-    /// Assembles config and manifest for `layers` run as `run`, on scratch.
-    pub fn assemble(platform: Platform, run: &RunConfig, layers: Vec<Layer>) -> Image {
-        Image::assemble_on(platform, run, layers, None)
-    }
-
-    /// Assembles config and manifest for `layers` (ours, compressed) on `parent`.
-    pub(crate) fn assemble_on(
-        platform: Platform,
-        run: &RunConfig,
-        layers: Vec<Layer>,
-        parent: Option<&Parent>,
-    ) -> Image {
-        let unpacked = Unpacked::assemble(platform, run, layers.iter().map(Layer::uncompressed).collect(), parent);
-        Image::from_unpacked(&unpacked, layers)
-    }
-
-    /// Completes `unpacked` with its compressed layers of ours, reusing its config.
-    pub(crate) fn from_unpacked(unpacked: &Unpacked, ours: Vec<Layer>) -> Image {
-        let held = unpacked.layers.len() - ours.len();
-        let layers: Vec<Layer> = unpacked.layers[..held].iter().cloned().chain(ours).collect();
-        debug_assert!(unpacked.layers.iter().map(|d| &d.diff_id).eq(layers.iter().map(|l| &l.diff_id)));
-        let config = unpacked.config.clone();
-        let annotations = unpacked.annotations.clone();
-        let manifest = manifest_bytes(&config, &layers, &annotations, MediaTypes::Oci);
-        let manifest = Blob::from_bytes(MEDIA_TYPE_OCI_MANIFEST, manifest);
-        Image { platform: unpacked.platform.clone(), config, layers, manifest, annotations }
-    }
-
-    /// The uncompressed view, for a Docker engine.
-    pub(crate) fn unpacked(&self) -> Unpacked {
-        Unpacked {
-            platform: self.platform.clone(),
-            config: self.config.clone(),
-            layers: self.layers.iter().map(Layer::uncompressed).collect(),
-            annotations: self.annotations.clone(),
+    /// The OCI manifest; made on the first call, which compresses those of our layers
+    /// that are not yet.
+    pub(crate) fn manifest(&self) -> io::Result<&Blob> {
+        if let Some(manifest) = self.manifest.get() {
+            return Ok(manifest);
         }
+        let bytes = manifest_bytes(&self.config, &self.layer_blobs()?, &self.annotations, MediaTypes::Oci);
+        Ok(self.manifest.get_or_init(|| Blob::from_bytes(MEDIA_TYPE_OCI_MANIFEST, bytes)))
     }
 
     /// The manifest digest: the image's identity in registries and layouts.
-    pub fn digest(&self) -> &Digest {
-        &self.manifest.digest
+    pub fn digest(&self) -> io::Result<&Digest> {
+        Ok(&self.manifest()?.digest)
     }
 
-    /// The manifest in the given media types (the OCI one is `self.manifest`).
-    pub fn manifest_as(&self, types: MediaTypes) -> Blob {
+    /// The manifest in the given media types (the OCI one is [`Image::manifest`]).
+    pub fn manifest_as(&self, types: MediaTypes) -> io::Result<Blob> {
         match types {
-            MediaTypes::Oci => self.manifest.clone(),
-            MediaTypes::Docker => Blob::from_bytes(
+            MediaTypes::Oci => self.manifest().cloned(),
+            MediaTypes::Docker => Ok(Blob::from_bytes(
                 MEDIA_TYPE_DOCKER_MANIFEST,
-                manifest_bytes(&self.config, &self.layers, &self.annotations, MediaTypes::Docker),
-            ),
+                manifest_bytes(&self.config, &self.layer_blobs()?, &self.annotations, MediaTypes::Docker),
+            )),
         }
     }
 
+    /// The compressed blob of every layer, bottom up.
+    fn layer_blobs(&self) -> io::Result<Vec<&Blob>> {
+        self.layers.iter().map(Layer::blob).collect()
+    }
+
     /// Every blob a registry or layout needs before the manifest: config, then layers.
-    pub fn blobs(&self) -> impl Iterator<Item = &Blob> {
-        std::iter::once(&self.config).chain(self.layers.iter().map(Layer::blob))
+    pub fn blobs(&self) -> io::Result<Vec<&Blob>> {
+        Ok(std::iter::once(&self.config).chain(self.layer_blobs()?).collect())
     }
 }
 
@@ -155,17 +130,17 @@ pub(crate) enum Artifact {
 }
 
 impl Artifact {
-    /// The top manifest: the image's manifest, or the index.
-    pub(crate) fn manifest(&self) -> &Blob {
+    /// The top manifest: the image's manifest, or the index; made on first need.
+    pub(crate) fn manifest(&self) -> io::Result<&Blob> {
         match self {
-            Artifact::Image(i) => &i.manifest,
-            Artifact::Index(x) => &x.manifest,
+            Artifact::Image(i) => i.manifest(),
+            Artifact::Index(x) => x.manifest(),
         }
     }
 
     /// The digest a registry or layout knows the artifact by.
-    pub(crate) fn digest(&self) -> &Digest {
-        &self.manifest().digest
+    pub(crate) fn digest(&self) -> io::Result<&Digest> {
+        Ok(&self.manifest()?.digest)
     }
 
     /// Every image in the artifact.
@@ -178,20 +153,20 @@ impl Artifact {
 
     /// Every blob, each once, in the order a layout or registry wants them: each image's
     /// config and layers, then its manifest; an index's manifest last.
-    pub(crate) fn all_blobs(&self) -> Vec<&Blob> {
+    pub(crate) fn all_blobs(&self) -> io::Result<Vec<&Blob>> {
         let mut seen = std::collections::HashSet::new();
         let mut out = Vec::new();
         for image in self.images() {
-            for blob in image.blobs().chain(std::iter::once(&image.manifest)) {
+            for blob in image.blobs()?.into_iter().chain(std::iter::once(image.manifest()?)) {
                 if seen.insert(&blob.digest) {
                     out.push(blob);
                 }
             }
         }
         if let Artifact::Index(x) = self {
-            out.push(&x.manifest);
+            out.push(x.manifest()?);
         }
-        out
+        Ok(out)
     }
 }
 
@@ -203,7 +178,7 @@ pub(crate) fn descriptor(blob: &Blob, media_type: &str) -> Descriptor {
 
 fn manifest_bytes(
     config: &Blob,
-    layers: &[Layer],
+    layers: &[&Blob],
     annotations: &BTreeMap<String, String>,
     types: MediaTypes,
 ) -> Vec<u8> {
@@ -215,9 +190,7 @@ fn manifest_bytes(
         .schema_version(2u32)
         .media_type(MediaType::from(manifest_type))
         .config(descriptor(config, config_type))
-        .layers(
-            layers.iter().map(|l| descriptor(l.blob(), layer::media_type(l.blob(), layer_type))).collect::<Vec<_>>(),
-        );
+        .layers(layers.iter().map(|b| descriptor(b, layer::media_type(b, layer_type))).collect::<Vec<_>>());
     if !annotations.is_empty() {
         manifest = manifest.annotations(annotations.clone().into_iter().collect::<std::collections::HashMap<_, _>>());
     }
@@ -241,30 +214,30 @@ mod tests {
     #[test]
     fn manifest_references_config_and_layer_by_digest() {
         let img = image();
-        let m: serde_json::Value = serde_json::from_slice(img.manifest.bytes().unwrap()).unwrap();
+        let m: serde_json::Value = serde_json::from_slice(img.manifest().unwrap().bytes().unwrap()).unwrap();
         assert_eq!(m["schemaVersion"], 2);
         assert_eq!(m["mediaType"], MEDIA_TYPE_OCI_MANIFEST);
         assert_eq!(m["config"]["digest"], img.config.digest.to_string());
         assert_eq!(m["config"]["size"], img.config.size);
         assert_eq!(m["layers"][0]["mediaType"], layer::MEDIA_TYPE_GZIP);
-        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob().digest.to_string());
-        assert_eq!(img.digest(), &Digest::of(img.manifest.bytes().unwrap()));
+        assert_eq!(m["layers"][0]["digest"], img.layers[0].blob().unwrap().digest.to_string());
+        assert_eq!(img.digest().unwrap(), &Digest::of(img.manifest().unwrap().bytes().unwrap()));
     }
 
     #[test]
     fn docker_manifest_keeps_digests_and_changes_types() {
         let img = image();
-        let docker = img.manifest_as(MediaTypes::Docker);
+        let docker = img.manifest_as(MediaTypes::Docker).unwrap();
         let m: serde_json::Value = serde_json::from_slice(docker.bytes().unwrap()).unwrap();
         assert_eq!(m["mediaType"], MEDIA_TYPE_DOCKER_MANIFEST);
         assert_eq!(m["config"]["mediaType"], MEDIA_TYPE_DOCKER_CONFIG);
         assert_eq!(m["layers"][0]["mediaType"], MEDIA_TYPE_DOCKER_LAYER);
         assert_eq!(m["config"]["digest"], img.config.digest.to_string());
-        assert_ne!(docker.digest, img.manifest.digest);
+        assert_ne!(docker.digest, img.manifest().unwrap().digest);
     }
 
     #[test]
     fn assembling_twice_gives_the_same_digest() {
-        assert_eq!(image().digest(), image().digest());
+        assert_eq!(image().digest().unwrap(), image().digest().unwrap());
     }
 }

@@ -1,6 +1,7 @@
 //! The image we build on (`base`): its config, its layers held by digest, and where it
 //! came from. Scratch has none.
 
+use super::blob::Blob;
 use super::layer::Layer;
 use crate::digest::Digest;
 use crate::platform::Platform;
@@ -23,6 +24,16 @@ pub(crate) struct Parent {
 }
 
 impl Parent {
+    /// Its layers with their blobs, bottom up: a base's layers are all held by digest.
+    pub(crate) fn held(&self) -> impl Iterator<Item = (&Layer, &Blob)> {
+        self.layers.iter().filter_map(|l| l.held_blob().map(|b| (l, b)))
+    }
+
+    /// Its layers' blobs, bottom up.
+    pub(crate) fn blobs(&self) -> impl Iterator<Item = &Blob> {
+        self.held().map(|(_, b)| b)
+    }
+
     /// The manifest annotations that record the base.
     pub(crate) fn annotations(&self) -> BTreeMap<String, String> {
         BTreeMap::from([(BASE_NAME.to_string(), self.name.clone()), (BASE_DIGEST.to_string(), self.digest.to_string())])

@@ -164,7 +164,20 @@ pub(crate) fn push_artifact_blocking(
             return out;
         }
     };
+    // Our layers are compressed here, before the runtime, if no one did yet.
+    if let Err(e) = artifact.manifest() {
+        let message = e.to_string();
+        let mut out = vec![Err(assembly(e))];
+        out.extend(references.iter().skip(1).map(|_| Err(assembly(std::io::Error::other(message.clone())))));
+        return out;
+    }
     client.block_on(push_artifact(client, artifact, references, referrers, opts, progress))
+}
+
+/// A failure to make the image's manifest (compressing its layers, which a caller of the
+/// async pushes did first; so only an engineering slip of ours reaches it there).
+fn assembly(source: std::io::Error) -> Error {
+    Error::Io { what: "the image's layers".into(), source }
 }
 
 /// The credentials for `registry`: the explicit ones given for that host, else the
@@ -258,7 +271,7 @@ async fn attach(
     referrers: &[Referrer],
 ) -> Result<(), Error> {
     let name = format!("{}/{}", target.registry, target.repository);
-    if pushed != artifact.digest() {
+    if pushed != artifact.digest().map_err(assembly)? {
         // The registry took the Docker form only: the referrers describe the OCI one.
         crate::shell::warn(format_args!("{name} refused OCI media types, so no SBOM or provenance was attached"));
         return Ok(());
@@ -321,13 +334,11 @@ async fn push_blobs(
         scopes.push(auth::pull_scope(from));
     }
     let mut seen = std::collections::HashSet::new();
-    let blobs: Vec<&Blob> = artifact
-        .images()
-        .iter()
-        .flat_map(Image::blobs)
-        .chain(extra.iter().copied())
-        .filter(|b| seen.insert(&b.digest))
-        .collect();
+    let mut ours = Vec::new();
+    for image in artifact.images() {
+        ours.extend(image.blobs().map_err(assembly)?);
+    }
+    let blobs: Vec<&Blob> = ours.into_iter().chain(extra.iter().copied()).filter(|b| seen.insert(&b.digest)).collect();
     // A base's repository on this registry: its blobs are mounted from there, or read.
     for blob in &blobs {
         if let Some((_, Some(origin))) = blob.held_at() {
@@ -476,7 +487,8 @@ async fn new_upload(s: &Session, repo: &str, scopes: &[String]) -> Result<Url, E
 
 /// PUTs the OCI manifest; if the registry refuses OCI media types, the Docker v2 schema 2 one.
 async fn push_manifest(s: &Session, repo: &str, tag: &str, image: &Image) -> Result<Digest, Error> {
-    Ok(put_with_fallback(s, repo, tag, &image.manifest, || image.manifest_as(MediaTypes::Docker)).await?.0)
+    let docker = || image.manifest_as(MediaTypes::Docker).map_err(assembly);
+    Ok(put_with_fallback(s, repo, tag, image.manifest().map_err(assembly)?, docker).await?.0)
 }
 
 /// PUTs each platform's manifest by digest, then the index under `tag`. When the registry
@@ -486,29 +498,29 @@ async fn push_index(s: &Session, repo: &str, tag: &str, index: &Index) -> Result
     let scopes = [auth::push_scope(repo)];
     let mut types = MediaTypes::Oci;
     for (i, image) in index.images.iter().enumerate() {
-        let manifest = image.manifest_as(types);
-        let docker = || image.manifest_as(MediaTypes::Docker);
+        let manifest = image.manifest_as(types).map_err(assembly)?;
+        let docker = || image.manifest_as(MediaTypes::Docker).map_err(assembly);
         let (_, fell_back) = put_with_fallback(s, repo, manifest.digest.as_str(), &manifest, docker).await?;
         if fell_back && types == MediaTypes::Oci {
             // Refused from this image on: the ones before it need their Docker form too,
             // so that the Docker manifest list can name them.
             types = MediaTypes::Docker;
             for earlier in &index.images[..i] {
-                let docker = earlier.manifest_as(types);
+                let docker = earlier.manifest_as(types).map_err(assembly)?;
                 upload::put_manifest(s, repo, &scopes, docker.digest.as_str(), &docker).await?;
             }
         }
     }
-    let top = index.manifest_as(types);
+    let top = index.manifest_as(types).map_err(assembly)?;
     match upload::put_manifest(s, repo, &scopes, tag, &top).await {
         // The OCI index refused though its manifests were taken: the Docker manifest list
         // names Docker manifests, so every image's Docker form goes first.
         Err(e) if types == MediaTypes::Oci && refuses_media_type(&e) => {
             for image in &index.images {
-                let docker = image.manifest_as(MediaTypes::Docker);
+                let docker = image.manifest_as(MediaTypes::Docker).map_err(assembly)?;
                 upload::put_manifest(s, repo, &scopes, docker.digest.as_str(), &docker).await?;
             }
-            upload::put_manifest(s, repo, &scopes, tag, &index.manifest_as(MediaTypes::Docker)).await
+            upload::put_manifest(s, repo, &scopes, tag, &index.manifest_as(MediaTypes::Docker).map_err(assembly)?).await
         }
         other => other,
     }
@@ -526,12 +538,12 @@ async fn put_with_fallback(
     repo: &str,
     reference: &str,
     manifest: &Blob,
-    docker: impl FnOnce() -> Blob,
+    docker: impl FnOnce() -> Result<Blob, Error>,
 ) -> Result<(Digest, bool), Error> {
     let scopes = [auth::push_scope(repo)];
     match upload::put_manifest(s, repo, &scopes, reference, manifest).await {
         Err(e) if refuses_media_type(&e) => {
-            let docker = docker();
+            let docker = docker()?;
             // A manifest pushed by digest is addressed by the Docker form's own digest.
             let reference = if reference == manifest.digest.as_str() { docker.digest.as_str() } else { reference };
             Ok((upload::put_manifest(s, repo, &scopes, reference, &docker).await?, true))

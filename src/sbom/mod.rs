@@ -74,9 +74,9 @@ impl Documents {
         artifact: &Artifact,
         parents: Option<&[Parent]>,
         ca_added: &[bool],
-    ) -> Attachments {
+    ) -> std::io::Result<Attachments> {
         if !self.sbom && !self.provenance {
-            return Attachments::default();
+            return Ok(Attachments::default());
         }
         let wanted =
             Wanted { sbom: if self.sbom { plan.documents.sbom.clone() } else { Vec::new() }, ..plan.documents.clone() };
@@ -160,14 +160,19 @@ pub(crate) struct Facts<'a> {
 
 /// Makes the documents `wanted` for `artifact`: one SBOM per format and platform, about
 /// that platform's manifest; provenance about the top manifest (the index, when several).
-pub(crate) fn attachments(artifact: &Artifact, wanted: &Wanted, facts: &Facts, need_provenance: bool) -> Attachments {
+pub(crate) fn attachments(
+    artifact: &Artifact,
+    wanted: &Wanted,
+    facts: &Facts,
+    need_provenance: bool,
+) -> std::io::Result<Attachments> {
     let mut out = Attachments::default();
     let images = if wanted.sbom.is_empty() { &[][..] } else { artifact.images() };
     for (i, image) in images.iter().enumerate() {
         let sbom = documents::Sbom {
             inv: &facts.inventories[i],
             extras: &facts.extras[i],
-            subject: image.digest(),
+            subject: image.digest()?,
             created: facts.created,
             revision: facts.revision,
         };
@@ -176,16 +181,16 @@ pub(crate) fn attachments(artifact: &Artifact, wanted: &Wanted, facts: &Facts, n
                 Format::Spdx => (ARTIFACT_SPDX, sbom.spdx()),
                 Format::CycloneDx => (ARTIFACT_CYCLONEDX, sbom.cyclonedx()),
             };
-            out.sboms.push(Referrer::new(kind, doc, &image.manifest, facts.created));
+            out.sboms.push(Referrer::new(kind, doc, image.manifest()?, facts.created));
         }
     }
     if need_provenance {
         let (rustc, host) = rustc_version(&facts.target_dir);
         let env = |k: &str| std::env::var(k).ok();
-        let doc = documents::provenance(&facts.name, artifact.digest(), &facts.parameters, &rustc, &host, &env);
-        out.provenance = Some(Referrer::new(ARTIFACT_IN_TOTO, doc, artifact.manifest(), facts.created));
+        let doc = documents::provenance(&facts.name, artifact.digest()?, &facts.parameters, &rustc, &host, &env);
+        out.provenance = Some(Referrer::new(ARTIFACT_IN_TOTO, doc, artifact.manifest()?, facts.created));
     }
-    out
+    Ok(out)
 }
 
 /// `rustc -vV`'s release line and host triple: from cargo's record of what it asked rustc

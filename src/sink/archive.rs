@@ -6,7 +6,7 @@ use crate::digest::{Digest, HashingReader};
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
 use crate::image::layer::{Contents, Source, MTIME};
-use crate::image::{Artifact, Image, Unpacked};
+use crate::image::{Artifact, Image};
 use crate::reference::Reference;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -19,15 +19,16 @@ use std::io::{self, Read, Write};
 pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
-    let index = index_json(&Artifact::Image(image.clone()), ref_names);
+    let index = index_json(&Artifact::Image(image.clone()), ref_names)?;
     append(&mut tar, "index.json", index.len() as u64, &index[..])?;
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
-        layer_paths.push(append_blob(&mut tar, layer.blob())?);
+        layer_paths.push(append_blob(&mut tar, layer.blob()?)?);
     }
-    let manifest = image.manifest.bytes().expect("manifests are held in memory");
-    append(&mut tar, &blob_path(image.digest().hex()), image.manifest.size, manifest)?;
+    let manifest = image.manifest()?;
+    let bytes = manifest.bytes().expect("manifests are held in memory");
+    append(&mut tar, &blob_path(manifest.digest.hex()), manifest.size, bytes)?;
     let top = image.layers.last().map(|l| &l.diff_id);
     append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
     tar.into_inner()
@@ -35,15 +36,15 @@ pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names
 
 /// Writes a docker-archive of `image` with plain (uncompressed) layer tars, produced on the
 /// fly: what a local engine loads fastest, with no compression spent.
-pub(crate) fn write_unpacked<W: Write>(w: W, image: &Unpacked, tags: &[Reference]) -> io::Result<W> {
+pub(crate) fn write_unpacked<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
         let path = match &layer.source {
-            Source::Ours { contents, diff_size } => append_diff(&mut tar, &layer.diff_id, contents, *diff_size)?,
+            Source::Ours { contents, diff_size, .. } => append_diff(&mut tar, &layer.diff_id, contents, *diff_size)?,
             // A base's layer goes as it is held: the engine decompresses it.
-            Source::Held => append_blob(&mut tar, layer.blob())?,
+            Source::Held(blob) => append_blob(&mut tar, blob)?,
         };
         layer_paths.push(path);
     }
@@ -194,7 +195,7 @@ mod tests {
         let image = Image::assemble(Platform::linux("amd64", None), &RunConfig::default(), vec![layer]);
         write(Vec::new(), &image, &[], &[]).unwrap();
         // Same size, other bytes: only hashing the layer as it goes in can tell.
-        let path = image.layers[0].blob().path().expect("a cached layer is a file").to_path_buf();
+        let path = image.layers[0].blob().unwrap().path().expect("a cached layer is a file").to_path_buf();
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[0] ^= 0xff;
         std::fs::write(&path, bytes).unwrap();

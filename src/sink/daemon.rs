@@ -5,12 +5,12 @@
 
 use super::archive;
 use crate::engine::{self, Error};
-use crate::image::Unpacked;
+use crate::image::Image;
 use crate::reference::Reference;
 use crate::tuning::Tuning;
 
 /// Puts `image` into the engine under `tags`.
-pub(crate) fn load(image: &Unpacked, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<(), Error> {
+pub(crate) fn load(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     if engine::has_image(image.id(), tuning)? {
         return tags.iter().try_for_each(|t| engine::tag(image.id(), t, tuning));
     }

@@ -139,7 +139,7 @@ fn add(dir: &Path, contents: &Contents, ref_names: &[String], mode: Mode, memo: 
     fsutil::real_dir(&dir.join("blobs"))?;
     fsutil::real_dir(&blobs)?;
     fsutil::sweep(&blobs);
-    for blob in contents.artifact.all_blobs() {
+    for blob in contents.artifact.all_blobs()? {
         write_blob(&blobs, blob, memo)?;
     }
     for r in contents.referrers {
@@ -147,7 +147,7 @@ fn add(dir: &Path, contents: &Contents, ref_names: &[String], mode: Mode, memo: 
             write_blob(&blobs, blob, memo)?;
         }
     }
-    let index = updated_index(index, contents, ref_names, mode);
+    let index = updated_index(index, contents, ref_names, mode)?;
     write_small(dir, "index.json", &canonical_json(&index))?;
     if mode == Mode::Own {
         remove_unreferenced(dir, &index)?;
@@ -201,7 +201,7 @@ fn read_index(dir: &Path) -> io::Result<Value> {
 
 /// `index` with entries named by any of `ref_names` dropped and the artifact's entries (one
 /// per name) appended; everything else kept as it was.
-fn updated_index(mut index: Value, contents: &Contents, ref_names: &[String], mode: Mode) -> Value {
+fn updated_index(mut index: Value, contents: &Contents, ref_names: &[String], mode: Mode) -> io::Result<Value> {
     let artifact = contents.artifact;
     let ours: Vec<Value> = contents.referrers.iter().map(Referrer::descriptor).collect();
     let our_digests: Vec<&Value> = ours.iter().map(|d| &d["digest"]).collect();
@@ -219,14 +219,14 @@ fn updated_index(mut index: Value, contents: &Contents, ref_names: &[String], mo
         // The tool's own layout holds one image: the documents of an earlier one go.
         .filter(|entry| mode == Mode::Add || named(entry).is_some() || entry.get("artifactType").is_none())
         .collect();
-    manifests.extend(entries(artifact, ref_names));
+    manifests.extend(entries(artifact, ref_names)?);
     manifests.extend(ours);
     index["manifests"] = Value::Array(manifests);
     index["schemaVersion"] = json!(2);
     if index.get("mediaType").is_none() {
         index["mediaType"] = json!(MEDIA_TYPE_OCI_INDEX);
     }
-    index
+    Ok(index)
 }
 
 /// The most of a layout's `index.json` or `oci-layout` that is read.
@@ -274,16 +274,16 @@ fn write_blob(blobs: &Path, blob: &Blob, memo: &FileDigests) -> io::Result<()> {
 /// were written under a staging name), so the next run checks them without reading them.
 fn record_blobs(dir: &Path, artifact: &Artifact, memo: &FileDigests) {
     let blobs = dir.join("blobs").join("sha256");
-    for blob in artifact.all_blobs() {
+    for blob in artifact.all_blobs().into_iter().flatten() {
         memo.record(&blobs.join(blob.digest.hex()), &blob.digest, blob.size);
     }
 }
 
 /// The layout's index entries for the artifact: its top manifest once per reference name;
 /// an image's entry carries its platform, an index's lists the platforms itself.
-fn entries(artifact: &Artifact, ref_names: &[String]) -> Vec<Value> {
-    let top = artifact.manifest();
-    ref_names
+fn entries(artifact: &Artifact, ref_names: &[String]) -> io::Result<Vec<Value>> {
+    let top = artifact.manifest()?;
+    Ok(ref_names
         .iter()
         .map(|name| {
             let mut entry = json!({
@@ -297,14 +297,13 @@ fn entries(artifact: &Artifact, ref_names: &[String]) -> Vec<Value> {
             }
             entry
         })
-        .collect()
+        .collect())
 }
 
 /// The `index.json` of a layout holding only `artifact`, as a docker-archive tar carries it.
-pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> Vec<u8> {
-    canonical_json(
-        &json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": entries(artifact, ref_names)}),
-    )
+pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> io::Result<Vec<u8>> {
+    let entries = entries(artifact, ref_names)?;
+    Ok(canonical_json(&json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": entries})))
 }
 
 /// Removes the blobs that nothing in `index` reaches (manifests, their configs and layers,

@@ -58,9 +58,6 @@ pub(crate) enum Error {
     /// A destination that cannot take a base's zstd layer.
     #[error("{sink} cannot take the base image {base}: its layer {digest} is zstd ({media_type}), and {why}")]
     Zstd { sink: String, base: String, digest: Digest, media_type: String, why: &'static str },
-    /// A sink was handed an image whose layers are not compressed; a bug of ours.
-    #[error("internal error: this destination needs the compressed image")]
-    NeedsCompressed,
 }
 
 impl Error {
@@ -92,7 +89,6 @@ impl Error {
                  --push REGISTRY/REPO:TAG, or -o DIR (an OCI layout)"
                     .into(),
             ),
-            Error::NeedsCompressed => None,
         }
     }
 }
@@ -166,7 +162,7 @@ pub(crate) fn check_collisions(sinks: &[SinkSpec], metadata_file: Option<&Path>)
 /// unchecked: the registry mounts them or has them, so they are never downloaded.
 pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose: bool) -> Result<(), Error> {
     let Some(parents) = parents else { return Ok(()) };
-    let layers = || parents.iter().flat_map(|p| p.layers.iter().map(move |l| (p, l.blob())));
+    let layers = || parents.iter().flat_map(|p| p.blobs().map(move |b| (p, b)));
     for spec in sinks.iter().filter(|s| !s.takes_zstd()) {
         let zstd = layers().find(|(_, b)| b.media_type == crate::image::layer::MEDIA_TYPE_ZSTD);
         let Some((parent, blob)) = zstd else { continue };
@@ -230,7 +226,7 @@ pub(crate) fn check_paths(layout: Option<&Path>, tarball: Option<&Path>) -> Resu
 }
 
 /// Writes `artifact` into the OCI layout at `dir` under `ref_names` (the tool's own layout
-/// when `default`), with its `referrers` listed in `index.json`; returns the result line.
+/// when `default`), with its `referrers` listed in `index.json`; returns its digest.
 pub(crate) fn write_layout(
     dir: &Path,
     artifact: &Artifact,
@@ -238,24 +234,25 @@ pub(crate) fn write_layout(
     ref_names: &[String],
     default: bool,
     memo: &crate::image::cache::FileDigests,
-) -> Result<Vec<String>, Error> {
+) -> Result<Digest, Error> {
     let mode = if default { layout::Mode::Own } else { layout::Mode::Add };
     let what = layout::Contents { artifact, referrers };
-    layout::write(dir, &what, ref_names, mode, memo).map_err(|source| Error::Layout { dir: dir.into(), source })?;
-    Ok(vec![format!("{} {}", dir.display(), artifact.digest())])
+    let error = |source| Error::Layout { dir: dir.into(), source };
+    layout::write(dir, &what, ref_names, mode, memo).map_err(error)?;
+    artifact.digest().cloned().map_err(error)
 }
 
 /// Writes the tar of `image` (the one image Docker loads) to `path`, carrying `tags` and
 /// naming the image `ref_names`; the tuning bounds the waits for a FIFO's (or standard
-/// output's) reader. Returns the result line.
+/// output's) reader. Returns the image's digest.
 pub(crate) fn write_archive(
     path: &Path,
     image: &Image,
     tags: &[crate::reference::Reference],
     ref_names: &[String],
     tuning: &crate::tuning::Tuning,
-) -> Result<Vec<String>, Error> {
-    fsutil::write_output(path, tuning, |w| archive::write(w, image, tags, ref_names).map(drop))
-        .map_err(|source| Error::Archive { path: path.into(), source })?;
-    Ok(vec![format!("{} {}", path.display(), image.digest())])
+) -> Result<Digest, Error> {
+    let error = |source| Error::Archive { path: path.into(), source };
+    fsutil::write_output(path, tuning, |w| archive::write(w, image, tags, ref_names).map(drop)).map_err(error)?;
+    image.digest().cloned().map_err(error)
 }
