@@ -3,14 +3,67 @@
 
 use super::layout::{index_json, OCI_LAYOUT};
 use crate::digest::{Digest, HashingReader};
+use crate::fsutil;
 use crate::image::blob::Blob;
 use crate::image::config::canonical_json;
 use crate::image::layer::{Contents, Source, MTIME};
+use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image};
+use crate::platform::Platform;
 use crate::reference::Reference;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
+
+/// A docker-archive tarball (also an OCI layout) as a destination: a file, a FIFO, or
+/// standard output (`-`). It holds one image: with several platforms, the load platform's.
+pub(crate) struct ArchiveSink {
+    pub(crate) path: PathBuf,
+    pub(crate) tags: Vec<Reference>,
+    pub(crate) ref_names: Vec<String>,
+    pub(crate) load_platform: Option<Platform>,
+}
+
+impl super::Sink for ArchiveSink {
+    fn check(&self) -> Result<(), super::Error> {
+        super::check_paths(None, Some(&self.path))
+    }
+
+    fn refuses_zstd(&self) -> Option<(String, &'static str)> {
+        Some((
+            format!("--tarball {}", self.path.display()),
+            "a docker-archive tarball carries gzip or plain tar layers only (Docker 20.10 cannot load zstd)",
+        ))
+    }
+
+    fn publish(&self, artifact: &Artifact, _: &[Referrer], cx: &super::Context) -> Vec<super::Outcome> {
+        let image = super::load_image(artifact, self.load_platform.as_ref());
+        if let Artifact::Index(_) = artifact {
+            crate::shell::note(format_args!(
+                "the tarball gets the {} image only: a Docker 20.10 engine cannot load an index (choose with \
+                 --load-platform)",
+                image.platform
+            ));
+        }
+        let shown = self.path.display().to_string();
+        let written = fsutil::write_output(&self.path, &cx.push.tuning, |w| {
+            write(w, image, &self.tags, &self.ref_names).map(drop)
+        })
+        .and_then(|()| image.digest().cloned());
+        let result = match written {
+            Ok(digest) => Ok(super::Delivered {
+                line: format!("{shown} {digest}"),
+                full: format!("oci-archive:{shown}@{digest}"),
+                artifact: Artifact::Image(image.clone()),
+                referrers: Vec::new(),
+                engine_id: None,
+            }),
+            Err(source) => Err(std::sync::Arc::new(super::Error::Archive { path: self.path.clone(), source })),
+        };
+        vec![super::Outcome { kind: "tarball", reference: shown, result }]
+    }
+}
 
 /// Writes a tar for `image` carrying `tags` to `w`: a docker-archive whose compressed
 /// layers sit under `blobs/sha256/`, next to `oci-layout` and `index.json`, so the same tar
@@ -53,7 +106,7 @@ pub(crate) fn write_unpacked<W: Write>(w: W, image: &Image, tags: &[Reference]) 
     tar.into_inner()
 }
 
-fn append_config<W: Write>(tar: &mut tar::Builder<W>, config: &Blob) -> io::Result<()> {
+pub(super) fn append_config<W: Write>(tar: &mut tar::Builder<W>, config: &Blob) -> io::Result<()> {
     append_dir(tar, "blobs/")?;
     append_dir(tar, "blobs/sha256/")?;
     let bytes = config.bytes().expect("configs are held in memory");
@@ -61,7 +114,7 @@ fn append_config<W: Write>(tar: &mut tar::Builder<W>, config: &Blob) -> io::Resu
 }
 
 /// The docker-archive files: `manifest.json` and the legacy `repositories`.
-fn append_docker_files<W: Write>(
+pub(super) fn append_docker_files<W: Write>(
     tar: &mut tar::Builder<W>,
     config: &Blob,
     top: Option<&Digest>,
@@ -74,13 +127,13 @@ fn append_docker_files<W: Write>(
     append(tar, "repositories", repositories.len() as u64, &repositories[..])
 }
 
-fn blob_path(hex: &str) -> String {
+pub(super) fn blob_path(hex: &str) -> String {
     format!("blobs/sha256/{hex}")
 }
 
 /// Appends a compressed blob under `blobs/sha256/`, hashed on the way in: a cached layer
 /// that changed during the run fails the tar.
-fn append_blob<W: Write>(tar: &mut tar::Builder<W>, blob: &Blob) -> io::Result<String> {
+pub(super) fn append_blob<W: Write>(tar: &mut tar::Builder<W>, blob: &Blob) -> io::Result<String> {
     let path = blob_path(blob.digest.hex());
     let mut reader = HashingReader::new(blob.open()?);
     append(tar, &path, blob.size, &mut reader)?;
@@ -136,12 +189,12 @@ fn header(size: u64, kind: tar::EntryType, mode: u32) -> tar::Header {
     h
 }
 
-fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> io::Result<()> {
+pub(super) fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, size: u64, data: impl Read) -> io::Result<()> {
     let mut h = header(size, tar::EntryType::Regular, 0o644);
     tar.append_data(&mut h, path, data.take(size))
 }
 
-fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> io::Result<()> {
+pub(super) fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> io::Result<()> {
     let mut h = header(0, tar::EntryType::Directory, 0o755);
     tar.append_data(&mut h, path, io::empty())
 }

@@ -17,11 +17,47 @@ use serde_json::{json, Value};
 use std::collections::HashSet;
 use std::fs;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 pub(crate) const OCI_LAYOUT: &[u8] = br#"{"imageLayoutVersion":"1.0.0"}"#;
 use crate::image::annotation::REF_NAME;
+
+/// An OCI image layout directory as a destination; `default` when no output was asked
+/// for (the tool's own layout under `target/`).
+pub(crate) struct LayoutSink {
+    pub(crate) dir: PathBuf,
+    pub(crate) ref_names: Vec<String>,
+    pub(crate) default: bool,
+}
+
+impl super::Sink for LayoutSink {
+    fn check(&self) -> Result<(), super::Error> {
+        super::check_paths(Some(&self.dir), None)
+    }
+
+    fn keeps(&self) -> super::Keeps {
+        super::Keeps::Local
+    }
+
+    fn publish(&self, artifact: &Artifact, referrers: &[Referrer], cx: &super::Context) -> Vec<super::Outcome> {
+        let mode = if self.default { Mode::Own } else { Mode::Add };
+        let shown = self.dir.display().to_string();
+        let written = write(&self.dir, &Contents { artifact, referrers }, &self.ref_names, mode, cx.memo)
+            .and_then(|()| artifact.digest().cloned());
+        let result = match written {
+            Ok(digest) => Ok(super::Delivered {
+                line: format!("{shown} {digest}"),
+                full: format!("oci:{shown}:{}@{digest}", self.ref_names[0]),
+                artifact: artifact.clone(),
+                referrers: referrers.to_vec(),
+                engine_id: None,
+            }),
+            Err(source) => Err(std::sync::Arc::new(super::Error::Layout { dir: self.dir.clone(), source })),
+        };
+        vec![super::Outcome { kind: "layout", reference: shown, result }]
+    }
+}
 
 /// What goes into a layout: the artifact, and the documents about it (listed in
 /// `index.json` without a name, so that `skopeo copy --all` and oras carry them).

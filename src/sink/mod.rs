@@ -1,19 +1,135 @@
-//! Sinks: where an assembled image goes. The layout takes the `Artifact`, the tarball the
-//! one image Docker loads, the engine that image uncompressed where it can be (our layers
-//! are written as plain tars, a base's go as held); registries are `crate::registry`.
-//! `crate::publish` dispatches to each. None recomputes a digest.
+//! Sinks: where an assembled image goes, each behind one interface ([`Sink`]). The layout
+//! takes the `Artifact`, the tarball the one image Docker loads, the engine that image
+//! uncompressed (our layers are written as plain tars, a base's go as held), a registry
+//! the artifact through `crate::registry`. A plan names its destinations as data
+//! ([`SinkSpec`]); [`open`] makes each a `Sink`. None recomputes a digest.
 
 pub(crate) mod archive;
 pub(crate) mod daemon;
 pub(crate) mod layout;
+pub(crate) mod push;
 
 use crate::digest::Digest;
 use crate::fsutil;
+use crate::image::cache::FileDigests;
 use crate::image::parent::Parent;
+use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image};
+use crate::platform::Platform;
+use crate::progress::Progress;
 use crate::reference::Reference;
+use crate::registry::PushOptions;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// A destination, in the manner of ko's `publish.Interface`: it says before the build what
+/// it can check and what it takes, then publishes an artifact and says what each of its
+/// names got. One observer (`crate::publish`) turns those outcomes into the stdout lines
+/// and the results file.
+pub(crate) trait Sink {
+    /// Checks, before the build, what can be checked of the destination.
+    fn check(&self) -> Result<(), Error> {
+        Ok(())
+    }
+
+    /// Whether it takes our layers uncompressed: a Docker engine would only decompress them
+    /// again, so it gets the image before compression, and a run with only such sinks
+    /// never compresses.
+    fn takes_uncompressed(&self) -> bool {
+        false
+    }
+
+    /// Why it cannot take a base's zstd layer, and how it is named in that message; `None`
+    /// when it can.
+    fn refuses_zstd(&self) -> Option<(String, &'static str)> {
+        None
+    }
+
+    /// Which documents (SBOMs, provenance) it keeps beside the image.
+    fn keeps(&self) -> Keeps {
+        Keeps::Nothing
+    }
+
+    /// Publishes `artifact` with the `referrers` it keeps; one outcome per name it was
+    /// given, in order.
+    fn publish(&self, artifact: &Artifact, referrers: &[Referrer], cx: &Context) -> Vec<Outcome>;
+}
+
+/// Which documents a destination keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Keeps {
+    Nothing,
+    /// Those of a local layout.
+    Local,
+    /// Those of a push.
+    Pushed,
+}
+
+/// What every sink shares in one run.
+pub(crate) struct Context<'a> {
+    /// The run's registry options: they also say how quiet to be, and bound every wait.
+    pub(crate) push: &'a PushOptions,
+    pub(crate) progress: &'a Progress,
+    /// What the layer cache knows of file digests, so layouts check their blobs for free.
+    pub(crate) memo: &'a FileDigests,
+}
+
+/// What one name of a destination (a layout, a tarball, an engine tag, a registry
+/// reference) got, or why it got nothing.
+pub(crate) struct Outcome {
+    /// Its kind in the results file: `layout`, `tarball`, `engine` or `registry`.
+    pub(crate) kind: &'static str,
+    /// The destination as given (a tag with its default tag).
+    pub(crate) reference: String,
+    /// What it got; an error shared by the names one failure stopped.
+    pub(crate) result: Result<Delivered, Arc<Error>>,
+}
+
+/// What a destination holds now.
+pub(crate) struct Delivered {
+    /// The line on stdout.
+    pub(crate) line: String,
+    /// The full reference (with the digest) for the results file.
+    pub(crate) full: String,
+    /// The artifact, or the one image of it that a docker-archive or an engine takes.
+    pub(crate) artifact: Artifact,
+    /// The documents it holds beside it.
+    pub(crate) referrers: Vec<Referrer>,
+    /// An engine's image ID: an engine has no manifest digest.
+    pub(crate) engine_id: Option<Digest>,
+}
+
+impl Outcome {
+    /// The same failure for each of `references`.
+    fn failed(kind: &'static str, references: impl IntoIterator<Item = String>, error: Error) -> Vec<Outcome> {
+        let error = Arc::new(error);
+        references.into_iter().map(|reference| Outcome { kind, reference, result: Err(error.clone()) }).collect()
+    }
+}
+
+/// The sink for `spec`; `load_platform` picks the image a Docker engine or a
+/// docker-archive takes from an index.
+pub(crate) fn open(spec: &SinkSpec, load_platform: Option<&Platform>) -> Box<dyn Sink> {
+    let load_platform = load_platform.cloned();
+    match spec.clone() {
+        SinkSpec::Layout { dir, ref_names, default } => Box::new(layout::LayoutSink { dir, ref_names, default }),
+        SinkSpec::Archive { path, tags, ref_names } => {
+            Box::new(archive::ArchiveSink { path, tags, ref_names, load_platform })
+        }
+        SinkSpec::Daemon { tags } => Box::new(daemon::EngineSink { tags, load_platform }),
+        SinkSpec::Registry { references } => Box::new(push::RegistrySink { references }),
+    }
+}
+
+/// The image that a Docker engine or a docker-archive takes from `artifact`: the one image,
+/// or the index's image for `platform` (its first without one).
+pub(crate) fn load_image<'a>(artifact: &'a Artifact, platform: Option<&Platform>) -> &'a Image {
+    match (artifact, platform) {
+        (Artifact::Index(index), Some(platform)) => index.image_for(platform).unwrap_or(&index.images[0]),
+        _ => &artifact.images()[0],
+    }
+}
 
 /// Where the image goes.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,22 +142,6 @@ pub(crate) enum SinkSpec {
     Daemon { tags: Vec<Reference> },
     /// A registry, under `references`.
     Registry { references: Vec<Reference> },
-}
-
-impl SinkSpec {
-    /// Whether the sink takes our layers uncompressed: a Docker engine would only
-    /// decompress them again, so it gets plain tars, loaded while the other sinks' layers
-    /// compress, and a run with only such sinks never compresses.
-    pub(crate) fn takes_uncompressed(&self) -> bool {
-        matches!(self, SinkSpec::Daemon { .. })
-    }
-
-    /// Whether the sink can pass on a base's zstd layers: a registry and an OCI layout
-    /// can; a docker-archive tarball and a Docker engine's load (20.10 reads only gzip and
-    /// plain tars) cannot.
-    pub(crate) fn takes_zstd(&self) -> bool {
-        matches!(self, SinkSpec::Layout { .. } | SinkSpec::Registry { .. })
-    }
 }
 
 /// Why a sink failed.
@@ -58,11 +158,19 @@ pub(crate) enum Error {
     /// A destination that cannot take a base's zstd layer.
     #[error("{sink} cannot take the base image {base}: its layer {digest} is zstd ({media_type}), and {why}")]
     Zstd { sink: String, base: String, digest: Digest, media_type: String, why: &'static str },
+    /// A push that failed.
+    #[error(transparent)]
+    Registry(Box<crate::registry::Error>),
+    /// A base's blob that a push needed could not be fetched.
+    #[error(transparent)]
+    Base(Box<crate::base::Error>),
 }
 
 impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
+            Error::Registry(_) => None,
+            Error::Base(e) => e.hint(),
             Error::Archive { path, source } if source.kind() == io::ErrorKind::TimedOut => Some(format!(
                 "start its reader first and keep it reading, e.g. `docker load < {}` in another shell; the waits \
                  are CARGO_CONTAINERIZE_TIMEOUT_SECS (for a reader to come) and CARGO_CONTAINERIZE_STALL_SECS \
@@ -93,17 +201,9 @@ impl Error {
     }
 }
 
-/// Checks, before the build, what can be checked of every local destination (see
-/// [`check_paths`]).
+/// Checks, before the build, what can be checked of every destination ([`Sink::check`]).
 pub(crate) fn check(sinks: &[SinkSpec]) -> Result<(), Error> {
-    for spec in sinks {
-        match spec {
-            SinkSpec::Layout { dir, .. } => check_paths(Some(dir), None)?,
-            SinkSpec::Archive { path, .. } => check_paths(None, Some(path))?,
-            SinkSpec::Daemon { .. } | SinkSpec::Registry { .. } => {}
-        }
-    }
-    Ok(())
+    sinks.iter().try_for_each(|spec| open(spec, None).check())
 }
 
 /// Checks, before the build, that no output would overwrite another: two outputs at one
@@ -157,26 +257,16 @@ pub(crate) fn check_collisions(sinks: &[SinkSpec], metadata_file: Option<&Path>)
 }
 
 /// Checks, before the build, that every destination can take the base's layers (see
-/// [`SinkSpec::takes_zstd`]; every platform's base is checked, though the engine and the
+/// [`Sink::refuses_zstd`]; every platform's base is checked, though the engine and the
 /// tarball get one). With `verbose`, says which base layers a push alone may leave
 /// unchecked: the registry mounts them or has them, so they are never downloaded.
 pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose: bool) -> Result<(), Error> {
     let Some(parents) = parents else { return Ok(()) };
     let layers = || parents.iter().flat_map(|p| p.blobs().map(move |b| (p, b)));
-    for spec in sinks.iter().filter(|s| !s.takes_zstd()) {
+    for spec in sinks {
+        let Some((sink, why)) = open(spec, None).refuses_zstd() else { continue };
         let zstd = layers().find(|(_, b)| b.media_type == crate::image::layer::MEDIA_TYPE_ZSTD);
         let Some((parent, blob)) = zstd else { continue };
-        let (sink, why) = match spec {
-            SinkSpec::Archive { path, .. } => (
-                format!("--tarball {}", path.display()),
-                "a docker-archive tarball carries gzip or plain tar layers only (Docker 20.10 cannot load zstd)",
-            ),
-            SinkSpec::Daemon { tags } => (
-                format!("--tag {} (the Docker engine)", tags.first().map(|t| t.to_string()).unwrap_or_default()),
-                "Docker 20.10 loads gzip or plain tar layers only",
-            ),
-            SinkSpec::Layout { .. } | SinkSpec::Registry { .. } => unreachable!("these take zstd"),
-        };
         return Err(Error::Zstd {
             sink,
             base: parent.name.clone(),
@@ -223,36 +313,4 @@ pub(crate) fn check_paths(layout: Option<&Path>, tarball: Option<&Path>) -> Resu
             .map_err(|source| Error::Archive { path: path.to_path_buf(), source })?;
     }
     Ok(())
-}
-
-/// Writes `artifact` into the OCI layout at `dir` under `ref_names` (the tool's own layout
-/// when `default`), with its `referrers` listed in `index.json`; returns its digest.
-pub(crate) fn write_layout(
-    dir: &Path,
-    artifact: &Artifact,
-    referrers: &[crate::image::referrer::Referrer],
-    ref_names: &[String],
-    default: bool,
-    memo: &crate::image::cache::FileDigests,
-) -> Result<Digest, Error> {
-    let mode = if default { layout::Mode::Own } else { layout::Mode::Add };
-    let what = layout::Contents { artifact, referrers };
-    let error = |source| Error::Layout { dir: dir.into(), source };
-    layout::write(dir, &what, ref_names, mode, memo).map_err(error)?;
-    artifact.digest().cloned().map_err(error)
-}
-
-/// Writes the tar of `image` (the one image Docker loads) to `path`, carrying `tags` and
-/// naming the image `ref_names`; the tuning bounds the waits for a FIFO's (or standard
-/// output's) reader. Returns the image's digest.
-pub(crate) fn write_archive(
-    path: &Path,
-    image: &Image,
-    tags: &[crate::reference::Reference],
-    ref_names: &[String],
-    tuning: &crate::tuning::Tuning,
-) -> Result<Digest, Error> {
-    let error = |source| Error::Archive { path: path.into(), source };
-    fsutil::write_output(path, tuning, |w| archive::write(w, image, tags, ref_names).map(drop)).map_err(error)?;
-    image.digest().cloned().map_err(error)
 }
