@@ -115,6 +115,47 @@ fn a_load_platform_that_was_not_built_is_refused() {
 }
 
 #[test]
+fn a_tarball_of_two_platforms_loads_one_and_copies_the_whole_index() {
+    let registry = common::registry::Registry::plain();
+    let p = Project::copy("hello");
+    let name = unique_name("idxtar");
+    let tar = p.path().join("both.tar");
+    let run = p
+        .run(&[
+            "--platform",
+            "linux/amd64,linux/arm64",
+            "--tarball",
+            tar.to_str().unwrap(),
+            "--load-platform",
+            "linux/amd64",
+            "-o",
+            "lay",
+        ])
+        .ok();
+    assert!(run.stderr.contains("holds every platform") && run.stderr.contains("linux/amd64"), "{}", run.stderr);
+    // The tarball is known by the index's digest: the layout's.
+    let index_digest = common::layout_index_digest(&p.path().join("lay"));
+    assert!(run.stdout.contains(&format!("{} {index_digest}", tar.display())), "{}", run.stdout);
+    let archive = format!("oci-archive:{}", tar.display());
+    let raw: Value = serde_json::from_str(&tool("skopeo", &["inspect", "--raw", &archive]).stdout).unwrap();
+    assert_eq!(raw["mediaType"], "application/vnd.oci.image.index.v1+json");
+    assert_eq!(platforms(&raw), ["linux/amd64", "linux/arm64"]);
+    // skopeo copy --all: a registry index whose arm64 image docker pulls and runs.
+    let image = format!("{}/{name}:1", registry.host());
+    tool("skopeo", &["copy", "-q", "--all", "--dest-tls-verify=false", &archive, &format!("docker://{image}")]);
+    let _cleanup = DockerImages(vec![image.clone(), format!("{name}:loaded")]);
+    tool("docker", &["pull", "-q", "--platform", "linux/arm64", &image]);
+    let out = tool("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &image]).stdout;
+    assert!(out.contains(HELLO_MARKER) && out.contains("arch=aarch64"), "{out}");
+    // docker load (Docker 20.10) takes the load platform's image.
+    let loaded = tool("docker", &["load", "-q", "-i", tar.to_str().unwrap()]).stdout;
+    let id = loaded.trim().rsplit(' ').next().unwrap().to_string();
+    tool("docker", &["tag", &id, &format!("{name}:loaded")]);
+    let out = docker_run(&format!("{name}:loaded"), &[]);
+    assert!(out.contains(HELLO_MARKER) && out.contains("arch=x86_64"), "{out}");
+}
+
+#[test]
 fn push_sends_each_platform_then_the_index_and_docker_pulls_arm64() {
     let registry = common::registry::Registry::plain();
     let p = Project::copy("hello");

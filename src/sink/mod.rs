@@ -6,6 +6,7 @@
 
 pub(crate) mod archive;
 pub(crate) mod daemon;
+pub(crate) mod index_archive;
 pub(crate) mod layout;
 pub(crate) mod push;
 
@@ -114,6 +115,9 @@ pub(crate) fn open(spec: &SinkSpec, load_platform: Option<&Platform>) -> Box<dyn
     let load_platform = load_platform.cloned();
     match spec.clone() {
         SinkSpec::Layout { dir, ref_names, default } => Box::new(layout::LayoutSink { dir, ref_names, default }),
+        SinkSpec::Archive { path, tags, ref_names } if let Some(load_platform) = load_platform.clone() => {
+            Box::new(index_archive::IndexArchiveSink { path, tags, ref_names, load_platform })
+        }
         SinkSpec::Archive { path, tags, ref_names } => {
             Box::new(archive::ArchiveSink { path, tags, ref_names, load_platform })
         }
