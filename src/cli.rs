@@ -14,29 +14,42 @@ Examples:
 
 Results go to stdout, one line per destination; everything else goes to stderr.";
 
+// The cargo-facing flags are clap-cargo's structs, flattened, so that more cargo flags and
+// workspace selection are added to them. Until a run can build several images, `--workspace`
+// and `--exclude` (and clap-cargo's hidden `--all`) are parsed but hidden, for the plan to
+// refuse them, and a repeated `-p` too; `-p` says what it selects here.
 /// Build a FROM-scratch container image of a Cargo binary, with no Dockerfile.
 #[derive(Parser, Debug, Default, Clone)]
 #[command(name = "cargo containerize", bin_name = "cargo containerize", version, after_help = EXAMPLES)]
+#[command(mut_arg("package", |a| a.help("Package whose binary goes into the image")))]
+#[command(mut_arg("workspace", |a| a.hide(true)), mut_arg("exclude", |a| a.hide(true)))]
+#[command(mut_arg("features", |a| a.value_delimiter(None).help(FEATURES_HELP)))]
 pub struct Args {
-    /// Path to Cargo.toml
-    #[arg(long, value_name = "PATH", help_heading = "Package Selection")]
-    pub(crate) manifest_path: Option<PathBuf>,
-    /// Package whose binary goes into the image
-    #[arg(short, long, value_name = "SPEC", help_heading = "Package Selection")]
-    pub(crate) package: Option<String>,
+    // The arguments without a heading come first: a flattened struct's heading carries over
+    // to every argument after it that names none.
+    /// Do not print cargo log messages or progress
+    #[arg(short, long, conflicts_with = "verbose")]
+    pub(crate) quiet: bool,
+    /// Use verbose output (-vv very verbose)
+    #[arg(short, long, action = ArgAction::Count)]
+    pub(crate) verbose: u8,
+    /// Default arguments for the binary
+    #[arg(last = true, value_name = "ARGS")]
+    pub(crate) args: Vec<String>,
+
+    // `--manifest-path`, and `-m`.
+    #[command(flatten, next_help_heading = "Package Selection")]
+    pub(crate) manifest: clap_cargo::Manifest,
+    // `-p`, and the hidden `--workspace`, `--all` and `--exclude`.
+    #[command(flatten, next_help_heading = "Package Selection")]
+    pub(crate) workspace: clap_cargo::Workspace,
     /// Binary target to put into the image
     #[arg(long, value_name = "NAME", help_heading = "Package Selection")]
     pub(crate) bin: Option<String>,
 
-    /// Space or comma separated list of features to activate
-    #[arg(short = 'F', long, value_name = "FEATURES", action = ArgAction::Append, help_heading = "Feature Selection")]
-    pub(crate) features: Vec<String>,
-    /// Activate all available features
-    #[arg(long, help_heading = "Feature Selection")]
-    pub(crate) all_features: bool,
-    /// Do not activate the `default` feature
-    #[arg(long, help_heading = "Feature Selection")]
-    pub(crate) no_default_features: bool,
+    // `-F`, `--all-features`, `--no-default-features`.
+    #[command(flatten, next_help_heading = "Feature Selection")]
+    pub(crate) features: clap_cargo::Features,
 
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME", default_value = "release", help_heading = "Compilation Options")]
@@ -135,9 +148,6 @@ pub struct Args {
     /// Make the binary the Entrypoint, so `docker run IMAGE ARGS` passes ARGS to it
     #[arg(long, help_heading = "Image Settings")]
     pub(crate) entrypoint: bool,
-    /// Default arguments for the binary
-    #[arg(last = true, value_name = "ARGS")]
-    pub(crate) args: Vec<String>,
 
     /// Require Cargo.lock is up to date
     #[arg(long, help_heading = "Manifest Options")]
@@ -148,14 +158,11 @@ pub struct Args {
     /// Run without accessing the network
     #[arg(long, help_heading = "Manifest Options")]
     pub(crate) offline: bool,
-
-    /// Do not print cargo log messages or progress
-    #[arg(short, long, conflicts_with = "verbose")]
-    pub(crate) quiet: bool,
-    /// Use verbose output (-vv very verbose)
-    #[arg(short, long, action = ArgAction::Count)]
-    pub(crate) verbose: u8,
 }
+
+/// `-F`'s help. Each value goes to cargo as typed, as cargo takes it: clap-cargo's split at
+/// spaces is turned off, so that `cargo build` and the provenance get the list as before.
+const FEATURES_HELP: &str = "Space or comma separated list of features to activate";
 
 /// The target built when neither `--target`, `--platform` nor `platforms` says otherwise.
 pub(crate) const DEFAULT_TARGET: &str = "x86_64-unknown-linux-musl";
@@ -210,7 +217,60 @@ mod tests {
         assert_eq!(a.profile, "release");
         assert_eq!(a.target(), "x86_64-unknown-linux-musl");
         assert_eq!(a.tags, ["a:1", "b"]);
-        assert_eq!(a.features, ["x,y"]);
+        assert_eq!(a.features.features, ["x,y"]);
+    }
+
+    #[test]
+    fn the_cargo_flags_parse_as_before() {
+        let a = Args::parse_from([
+            "cargo-containerize",
+            "--manifest-path",
+            "w/Cargo.toml",
+            "-p",
+            "srv",
+            "--bin",
+            "api",
+            "-F",
+            "a b",
+            "--features",
+            "c",
+            "--all-features",
+            "--no-default-features",
+        ]);
+        assert_eq!(a.manifest.manifest_path, Some(PathBuf::from("w/Cargo.toml")));
+        assert_eq!(a.workspace.package, ["srv"]);
+        assert_eq!(a.bin.as_deref(), Some("api"));
+        // As typed, not split at spaces: cargo gets `--features "a b,c"`, as before clap-cargo.
+        assert_eq!(a.features.features, ["a b", "c"]);
+        assert!(a.features.all_features && a.features.no_default_features);
+        let a = Args::parse_from(["cargo-containerize", "-p", "a", "-p", "b", "--workspace", "--exclude", "c"]);
+        assert_eq!(a.workspace.package, ["a", "b"]);
+        assert!(a.workspace.workspace);
+        assert_eq!(a.workspace.exclude, ["c"]);
+    }
+
+    #[test]
+    fn help_keeps_the_headings_and_hides_what_is_not_supported_yet() {
+        let help = Args::command().render_help().to_string();
+        let package = help.find("Package Selection:").expect(&help);
+        let features = help.find("Feature Selection:").expect(&help);
+        let compilation = help.find("Compilation Options:").expect(&help);
+        let section = |from: usize, to: usize| &help[from..to];
+        for flag in ["--manifest-path <PATH>", "-p, --package <SPEC>", "--bin <NAME>"] {
+            assert!(section(package, features).contains(flag), "{flag}:\n{help}");
+        }
+        assert!(section(package, features).contains("Package whose binary goes into the image"), "{help}");
+        for flag in ["-F, --features <FEATURES>", "--all-features", "--no-default-features"] {
+            assert!(section(features, compilation).contains(flag), "{flag}:\n{help}");
+        }
+        assert!(section(features, compilation).contains(FEATURES_HELP), "{help}");
+        // The arguments without a heading stay out of the flattened structs' headings.
+        for plain in ["[ARGS]...", "-q, --quiet", "-v, --verbose"] {
+            assert!(section(0, package).contains(plain), "{plain}:\n{help}");
+        }
+        for hidden in ["--workspace", "--exclude", "--all "] {
+            assert!(!help.contains(hidden), "{hidden}:\n{help}");
+        }
     }
 
     #[test]

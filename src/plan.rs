@@ -84,6 +84,8 @@ pub(crate) enum Error {
     Reference(#[from] reference::Error),
     #[error(transparent)]
     Workspace(#[from] workspace::Error),
+    #[error("{what} is not supported yet: a run builds one image, of one package's binary")]
+    OnePackage { what: String },
     #[error("package `{name}` is not a member of this workspace; members: {}", members.join(", "))]
     UnknownPackage { name: String, members: Vec<String> },
     #[error("no binary target named `{bin}`{}", if candidates.is_empty() { String::new() } else { format!("; binaries: {}", candidates.join(", ")) })]
@@ -120,6 +122,11 @@ impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Workspace(e) => e.hint(),
+            Error::OnePackage { .. } => Some(
+                "choose the package with a single -p NAME (and the binary with --bin NAME), and run once for each \
+                 package to build"
+                    .into(),
+            ),
             Error::AmbiguousBinary { .. } => Some("choose one with the flags shown".into()),
             Error::UnknownPackage { .. } | Error::UnknownBin { .. } => Some("pass one of the names listed".into()),
             Error::NoBinary { .. } => {
@@ -210,6 +217,22 @@ pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Erro
     Ok((tags, pushes))
 }
 
+/// The package `-p` names, if any. A run builds one image: `--workspace`, `--all`,
+/// `--exclude` and a second `-p` are refused, until the workspace issue makes them select
+/// several.
+pub(crate) fn package(args: &Args) -> Result<Option<&str>, Error> {
+    let ws = &args.workspace;
+    let what = match ws.package.as_slice() {
+        _ if ws.workspace => "--workspace".to_string(),
+        _ if ws.all => "--all".to_string(),
+        _ if !ws.exclude.is_empty() => "--exclude".to_string(),
+        [] => return Ok(None),
+        [one] => return Ok(Some(one)),
+        many => format!("more than one -p/--package ({})", many.join(", ")),
+    };
+    Err(Error::OnePackage { what })
+}
+
 /// Fills in references: a name-less one takes `repository`; a tag-less one takes each of
 /// `tags` (else `latest`).
 fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Reference>, Error> {
@@ -258,7 +281,7 @@ pub(crate) fn resolve(
     if candidates.is_empty() {
         return Err(Error::EmptyWorkspace { manifest: ws.metadata.workspace_root.as_std_path().join("Cargo.toml") });
     }
-    let (package, bin) = select_binary(&candidates, args.package.as_deref(), args.bin.as_deref())?;
+    let (package, bin) = select_binary(&candidates, self::package(args)?, args.bin.as_deref())?;
     let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
     let package_dir = pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path().to_path_buf();
     let target_dir = ws.target_directory().to_path_buf();
@@ -339,12 +362,12 @@ fn load_platform(args: &Args, builds: &[PlatformBuild], sinks: &[SinkSpec]) -> R
 /// The `cargo build` of `package`'s `bin` with the command line's cargo flags.
 pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec {
     BuildSpec {
-        manifest_path: args.manifest_path.clone(),
+        manifest_path: args.manifest.manifest_path.clone(),
         package,
         bin,
-        features: args.features.clone(),
-        all_features: args.all_features,
-        no_default_features: args.no_default_features,
+        features: args.features.features.clone(),
+        all_features: args.features.all_features,
+        no_default_features: args.features.no_default_features,
         profile: args.profile.clone(),
         target: args.target().to_string(),
         locked: args.locked,
@@ -521,6 +544,7 @@ fn git_facts(package_dir: &std::path::Path, tuning: &Tuning, quiet: bool) -> Res
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
     fn c(package: &str, bins: &[&str], default_run: Option<&str>, default_member: bool) -> Candidate {
         Candidate {
@@ -571,6 +595,67 @@ mod tests {
         assert!(err.contains("`gamma`") && err.contains("alpha, beta"), "{err}");
         let err = pick(&all, None, Some("nope")).unwrap_err();
         assert!(err.contains("`nope`") && err.contains("-p beta --bin beta"), "{err}");
+    }
+
+    #[test]
+    fn one_package_at_most_until_a_run_builds_several_images() {
+        let parse = |argv: &[&str]| {
+            let args = Args::try_parse_from(["cargo-containerize"].iter().chain(argv)).unwrap();
+            package(&args).map(|p| p.map(str::to_string)).map_err(|e| (e.to_string(), e.hint().unwrap()))
+        };
+        assert_eq!(parse(&[]), Ok(None));
+        assert_eq!(parse(&["-p", "srv"]), Ok(Some("srv".into())));
+        for (argv, what) in [
+            (&["--workspace"][..], "--workspace is not supported yet"),
+            (&["--all"], "--all is not supported yet"),
+            (&["-p", "a", "--exclude", "b"], "--exclude is not supported yet"),
+            (&["-p", "a", "--package", "b"], "more than one -p/--package (a, b) is not supported yet"),
+        ] {
+            let (err, hint) = parse(argv).unwrap_err();
+            assert!(err.contains(what) && err.contains("one image"), "{argv:?}: {err}");
+            assert!(hint.contains("-p NAME"), "{hint}");
+        }
+    }
+
+    #[test]
+    fn the_cargo_flags_reach_cargo_build_as_before() {
+        let args = Args::parse_from([
+            "cargo-containerize",
+            "--manifest-path",
+            "w/Cargo.toml",
+            "-p",
+            "srv",
+            "-F",
+            "a b",
+            "-F",
+            "c",
+            "--all-features",
+            "--no-default-features",
+        ]);
+        let spec = build_spec(&args, "srv".into(), "api".into());
+        let cmd = crate::build::cargo_command(&spec);
+        let argv: Vec<_> = cmd.get_args().map(|a| a.to_str().unwrap()).collect();
+        assert_eq!(
+            argv,
+            [
+                "build",
+                "--message-format=json-render-diagnostics",
+                "--manifest-path",
+                "w/Cargo.toml",
+                "--package",
+                "srv",
+                "--bin",
+                "api",
+                "--profile",
+                "release",
+                "--target",
+                "x86_64-unknown-linux-musl",
+                "--features",
+                "a b,c",
+                "--all-features",
+                "--no-default-features",
+            ]
+        );
     }
 
     #[test]

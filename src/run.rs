@@ -79,8 +79,10 @@ fn run_inner(
     // finds it in /proc.
     login::forget_password_variable();
     crate::interrupt::install();
-    // Bad names fail before anything is built, and so does a missing engine.
+    // Bad names fail before anything is built, and so do a selection of several packages and
+    // a missing engine.
     let (tags, pushes) = plan::references(args)?;
+    plan::package(args)?;
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
     // The outputs the command line names must not collide, before anything (the results
     // file of an interrupted run included) is written; the plan's own are checked again.
@@ -111,7 +113,7 @@ fn run_inner(
         .filter(|spec| build::target_installed(&spec.target))
         .and_then(|spec| Running::spawn(&spec).ok());
     let ws = Workspace::load(&LoadOptions {
-        manifest_path: args.manifest_path.clone(),
+        manifest_path: args.manifest.manifest_path.clone(),
         locked: args.locked,
         frozen: args.frozen,
         offline: args.offline,

@@ -18,11 +18,13 @@ fn dir() -> Option<PathBuf> {
 /// The file for this command line: keyed on the directory and every flag that selects.
 fn path(args: &Args) -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
+    // A selection the plan refuses has no guess.
+    let package = crate::plan::package(args).ok()?;
     let key = format!(
         "{}\n{:?}\n{:?}\n{:?}\n{}",
         cwd.display(),
-        args.manifest_path,
-        args.package,
+        args.manifest.manifest_path,
+        package,
         args.bin,
         std::env::var("CARGO_TARGET_DIR").unwrap_or_default()
     );

@@ -102,6 +102,22 @@ fn package_and_bin_flags_choose_in_a_workspace() {
 }
 
 #[test]
+fn workspace_flags_are_refused_until_a_run_builds_several_images() {
+    let p = Project::copy("two-bins");
+    for (argv, what) in [
+        (&["--workspace"][..], "--workspace is not supported yet"),
+        (&["-p", "alpha", "--exclude", "beta"], "--exclude is not supported yet"),
+        (&["-p", "alpha", "-p", "beta"], "more than one -p/--package (alpha, beta) is not supported yet"),
+    ] {
+        let run = p.run(argv).failed();
+        assert!(run.stderr.contains(what), "{argv:?}: {}", run.stderr);
+        assert!(run.stderr.contains("help:") && run.stderr.contains("-p NAME"), "{}", run.stderr);
+        assert!(run.stdout.is_empty());
+    }
+    assert!(!p.path().join("target").exists(), "nothing may be built for a refused selection");
+}
+
+#[test]
 fn a_library_only_crate_says_it_has_no_binary() {
     let p = Project::copy("lib-only");
     let run = p.run(&[]).failed();
