@@ -8,7 +8,7 @@ use crate::image::cache::LayerCache;
 use crate::image::growing::Growth;
 use crate::image::layer::{Compressor, Contents, Entry, Layer};
 use crate::image::parent::Parent;
-use crate::plan::{Plan, PlatformBuild};
+use crate::plan::{ImageTarget, Plan, PlatformBuild};
 use crate::progress::Progress;
 use crate::sink::SinkSpec;
 use crate::{image, registry, spec};
@@ -63,7 +63,7 @@ impl From<std::io::Error> for LayersError {
 /// shared, also across platforms. `base_has_ca` tells whether a base image has a CA
 /// bundle; it is asked only when one is wanted.
 pub(crate) fn layer_contents(
-    plan: &Plan,
+    target: &ImageTarget,
     pb: &PlatformBuild,
     built: &Built,
     cache: &LayerCache,
@@ -71,8 +71,8 @@ pub(crate) fn layer_contents(
     base_has_ca: impl Fn(&Parent) -> Result<bool, crate::error::Error>,
 ) -> Result<Vec<(Contents, String)>, LayersError> {
     let bin = &pb.build.bin;
-    let mut base = plan.image.base.clone();
-    base.ca_bundle = spec::wants_ca_bundle(plan.image.ca_certificates, &built.crates);
+    let mut base = target.image.base.clone();
+    base.ca_bundle = spec::wants_ca_bundle(target.image.ca_certificates, &built.crates);
     let mut layers = Vec::new();
     match parent {
         None => {
@@ -90,9 +90,9 @@ pub(crate) fn layer_contents(
             }
         }
     }
-    if !plan.image.includes.is_empty() {
-        let listed: Vec<String> = plan.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
-        let contents = image::include::contents(&plan.image.includes, bin).map_err(LayersError::Include)?;
+    if !target.image.includes.is_empty() {
+        let listed: Vec<String> = target.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
+        let contents = image::include::contents(&target.image.includes, bin).map_err(LayersError::Include)?;
         layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
     }
     let (digest, size) = cache.file_digest(&built.executable)?;
@@ -114,7 +114,7 @@ pub(crate) fn compress_all(cache: &LayerCache, layers: Vec<(Contents, String)>) 
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn compress_with_head_start<'scope, 'env>(
     scope: &'scope std::thread::Scope<'scope, 'env>,
-    plan: &'env Plan,
+    target: &'env ImageTarget,
     cache: &LayerCache,
     layers: Vec<(Contents, String)>,
     opts: &'env registry::PushOptions,
@@ -122,7 +122,7 @@ pub(crate) fn compress_with_head_start<'scope, 'env>(
     growth: &'env Growth,
     rx: tokio::sync::watch::Receiver<crate::image::growing::Written>,
 ) -> (std::io::Result<Vec<Layer>>, Option<HeadStart<'scope>>) {
-    let first_push = plan.sinks.iter().find_map(|s| match s {
+    let first_push = target.sinks.iter().find_map(|s| match s {
         SinkSpec::Registry { references } => references.first(),
         _ => None,
     });

@@ -27,8 +27,8 @@ const SYMBOL: &str = "AUDITABLE_VERSION_INFO";
 /// What the wrapper is told, as JSON in [`ENV`].
 #[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq)]
 pub(crate) struct Request {
-    /// The binary target to embed the list into.
-    pub(crate) bin: String,
+    /// The binary targets to embed the list into: one per image a build makes.
+    pub(crate) bins: Vec<String>,
     pub(crate) locked: bool,
     pub(crate) frozen: bool,
     pub(crate) offline: bool,
@@ -140,7 +140,7 @@ pub fn wrapper_main() -> Option<i32> {
     let parsed = RustcArgs::parse(&args);
     let ours = std::env::var_os("CARGO_PRIMARY_PACKAGE").is_some()
         && parsed.crate_types.iter().any(|t| t == "bin")
-        && parsed.crate_name.as_deref() == Some(request.bin.replace('-', "_").as_str());
+        && parsed.crate_name.as_ref().is_some_and(|name| request.bins.iter().any(|b| &b.replace('-', "_") == name));
     if ours {
         match link_args(&parsed, &request) {
             Ok(extra) => {
@@ -150,7 +150,7 @@ pub fn wrapper_main() -> Option<i32> {
                 let _ = writeln!(
                     std::io::stderr(),
                     "warning: cargo-containerize: the dependency list (.dep-v0) is not embedded in {}: {e}",
-                    request.bin
+                    parsed.crate_name.as_deref().unwrap_or_default()
                 );
             }
         }

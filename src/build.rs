@@ -94,7 +94,7 @@ pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
     }
     if spec.auditable {
         let request = crate::auditable::Request {
-            bin: spec.bin.clone(),
+            bins: vec![spec.bin.clone()],
             locked: spec.locked,
             frozen: spec.frozen,
             offline: spec.offline,

@@ -21,16 +21,46 @@ pub(crate) struct PlatformBuild {
     pub(crate) build: BuildSpec,
 }
 
-/// Everything to do, resolved and checked.
+/// Everything to do, resolved and checked: one or more images, each of one binary. (A run
+/// makes one image today; the workspace issue selects several.)
 #[derive(Clone, Debug)]
 pub(crate) struct Plan {
+    /// The images, in order; at least one.
+    pub(crate) images: Vec<ImageTarget>,
+    pub(crate) target_dir: PathBuf,
+    /// The workspace root.
+    pub(crate) workspace_root: PathBuf,
+}
+
+impl Plan {
+    /// The registry hosts (`host[:port]`) the run pushes to, in order, each once.
+    pub(crate) fn push_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for image in &self.images {
+            for host in image.push_hosts() {
+                if !hosts.contains(&host) {
+                    hosts.push(host);
+                }
+            }
+        }
+        hosts
+    }
+
+    /// Every destination of every image.
+    pub(crate) fn sinks(&self) -> impl Iterator<Item = &SinkSpec> {
+        self.images.iter().flat_map(|i| &i.sinks)
+    }
+}
+
+/// One image: a package's binary, built for each platform, with its settings resolved and
+/// its destinations.
+#[derive(Clone, Debug)]
+pub(crate) struct ImageTarget {
     /// One build per platform, in order; at least one.
     pub(crate) builds: Vec<PlatformBuild>,
     /// With several platforms, the one loaded into Docker or written to `--tarball`.
     pub(crate) load_platform: Option<Platform>,
-    pub(crate) target_dir: PathBuf,
-    /// The workspace root and the package's directory.
-    pub(crate) workspace_root: PathBuf,
+    /// The package's directory.
     pub(crate) package_dir: PathBuf,
     pub(crate) image: ImageSpec,
     pub(crate) sinks: Vec<SinkSpec>,
@@ -38,7 +68,7 @@ pub(crate) struct Plan {
     pub(crate) documents: crate::settings::Wanted,
 }
 
-impl Plan {
+impl ImageTarget {
     /// Whether any destination holds referrers: a registry (`push`) or a layout.
     pub(crate) fn has_sink(&self, push: bool) -> bool {
         self.sinks.iter().any(|s| match s {
@@ -61,7 +91,12 @@ impl Plan {
         &self.builds[0].build.bin
     }
 
-    /// The registry hosts (`host[:port]`) the run pushes to, in order, each once.
+    /// The package whose binary it is.
+    pub(crate) fn package(&self) -> &str {
+        &self.builds[0].build.package
+    }
+
+    /// The registry hosts (`host[:port]`) this image goes to, in order, each once.
     pub(crate) fn push_hosts(&self) -> Vec<String> {
         let mut hosts: Vec<String> = Vec::new();
         for sink in &self.sinks {
@@ -313,7 +348,8 @@ pub(crate) fn resolve(
     let load_platform = load_platform(args, &builds, &sinks)?;
     let documents = image.documents.clone();
     let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
-    Ok(Plan { builds, load_platform, target_dir, workspace_root, package_dir, image, sinks, documents })
+    let target = ImageTarget { builds, load_platform, package_dir, image, sinks, documents };
+    Ok(Plan { images: vec![target], target_dir, workspace_root })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless

@@ -11,7 +11,7 @@ use crate::image::index::Index;
 use crate::image::layer::{Compressor, Contents, Layer};
 use crate::image::parent::Parent;
 use crate::image::{Artifact, Image};
-use crate::plan::Plan;
+use crate::plan::{ImageTarget, Plan};
 use crate::progress::Progress;
 use crate::redact::redact;
 use crate::registry::PushOptions;
@@ -24,7 +24,7 @@ use std::sync::Arc;
 /// The one observer of every sink: it turns each outcome into the stdout line and the
 /// results-file entry, and reports each failure once, with its fix.
 struct Observer<'a> {
-    plan: &'a Plan,
+    target: &'a ImageTarget,
     results: &'a Results,
     /// Standard output carries a tar (`--tarball -`): result lines go to stderr.
     results_to_stderr: bool,
@@ -36,7 +36,7 @@ impl Observer<'_> {
     /// Records and prints one sink's outcomes: its result lines first, then each of its
     /// failures once. True when every name got the image.
     fn observe(&self, outcomes: Vec<Outcome>) -> bool {
-        let (package, bin) = (&self.plan.builds[0].build.package, self.plan.bin());
+        let (package, bin) = (self.target.package(), self.target.bin());
         let mut lines = Vec::new();
         let mut failures: Vec<Arc<sink::Error>> = Vec::new();
         for outcome in outcomes {
@@ -101,6 +101,7 @@ impl Observer<'_> {
 /// several platforms, the engine and `--tarball` get the load platform's image.
 pub(crate) fn assemble_and_publish(
     plan: &Plan,
+    target: &ImageTarget,
     built: &[Built],
     push: &PushOptions,
     parents: Option<&[Parent]>,
@@ -110,32 +111,32 @@ pub(crate) fn assemble_and_publish(
     let parent_of = |i: usize| parents.map(|p| &p[i]);
     // Local sinks need the base's layers themselves; a registry may not (it mounts them,
     // or has them), so a push fetches only what it must.
-    let local = plan.sinks.iter().any(|s| !matches!(s, SinkSpec::Registry { .. }));
+    let local = target.sinks.iter().any(|s| !matches!(s, SinkSpec::Registry { .. }));
     if let (Some(parents), true) = (parents, local) {
         let blobs: Vec<&crate::image::blob::Blob> = parents.iter().flat_map(Parent::blobs).collect();
         crate::base::fetch::missing(&blobs, push)?;
     }
     let results_to_stderr =
-        plan.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
+        target.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
     let base = parents.and_then(|p| p.first()).map(|p| format!("{}@{}", p.name, p.digest));
     let (progress, memo) = (Progress::new(push.quiet), assemble::cache(plan).files());
     let run = Run {
         cx: sink::Context { push, progress: &progress, memo: &memo },
-        observer: Observer { plan, results, results_to_stderr, base },
+        observer: Observer { target, results, results_to_stderr, base },
     };
     let run = &run;
     let (cache, _scratch) =
         usable_cache(plan).map_err(|source| Error::Assemble { binary: built[0].executable.clone(), source })?;
     cache.sweep();
     let mut layer_lists = Vec::new();
-    for (i, (pb, b)) in plan.builds.iter().zip(built).enumerate() {
+    for (i, (pb, b)) in target.builds.iter().zip(built).enumerate() {
         let assemble_err = |source| Error::Assemble { binary: b.executable.clone(), source };
         let base_has_ca = |p: &Parent| -> Result<bool, Error> {
             // A base whose files cannot be read gets the bundle: one too many is harmless.
             let files = crate::base::fit::files_of(p, push)?;
             Ok(files.is_some_and(|f| f.has_file(crate::image::base::CA_BUNDLE_PATH)))
         };
-        layer_lists.push(layer_contents(plan, pb, b, &cache, parent_of(i), base_has_ca).map_err(|e| match e {
+        layer_lists.push(layer_contents(target, pb, b, &cache, parent_of(i), base_has_ca).map_err(|e| match e {
             assemble::LayersError::Io(e) => assemble_err(e),
             assemble::LayersError::Base(e) => e,
             assemble::LayersError::Include(e) => crate::plan::Error::Include { message: e.to_string() }.into(),
@@ -144,29 +145,30 @@ pub(crate) fn assemble_and_publish(
     let ca_added: Vec<bool> =
         layer_lists.iter().map(|l| l.iter().any(|(c, _)| c.has(crate::image::base::CA_BUNDLE_PATH))).collect();
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
-    let attach = |artifact: &Artifact| docs.attachments(plan, artifact, parents, &ca_added).map_err(assemble_err);
+    let attach =
+        |artifact: &Artifact| docs.attachments(plan, target, artifact, parents, &ca_added).map_err(assemble_err);
     // The sinks that take our layers uncompressed (a Docker engine) get the image at once,
     // while the others' layers compress; a run with only those never compresses. Otherwise
     // the layers are compressed as they are listed, and one image's new binary layer is
     // uploaded to the first registry meanwhile (the head start).
     let sinks: Vec<(&SinkSpec, Box<dyn Sink>)> =
-        plan.sinks.iter().map(|spec| (spec, sink::open(spec, plan.load_platform.as_ref()))).collect();
+        target.sinks.iter().map(|spec| (spec, sink::open(spec, target.load_platform.as_ref()))).collect();
     let (early, late): (Vec<_>, Vec<_>) = sinks.iter().partition(|(_, sink)| sink.takes_uncompressed());
     let lazy = !early.is_empty();
-    let several = plan.builds.len() > 1;
+    let several = target.builds.len() > 1;
     let (growth, rx) = Growth::new();
     let mut rx = Some(rx);
     std::thread::scope(|scope| {
         let mut head_start = None;
-        let what = if several { format!("{} platforms", plan.builds.len()) } else { plan.bin().to_string() };
+        let what = if several { format!("{} platforms", target.builds.len()) } else { target.bin().to_string() };
         let spinner = if lazy { None } else { spinner(push.quiet, &format!("compressing the layers of {what}")) };
         let mut images = Vec::new();
-        for (i, (pb, layers)) in plan.builds.iter().zip(layer_lists).enumerate() {
+        for (i, (pb, layers)) in target.builds.iter().zip(layer_lists).enumerate() {
             let layers = match (lazy, several, rx.take()) {
                 (true, _, _) => diffs(&cache, layers),
                 (false, false, Some(rx)) => {
                     let (layers, started) =
-                        compress_with_head_start(scope, plan, &cache, layers, push, &progress, &growth, rx);
+                        compress_with_head_start(scope, target, &cache, layers, push, &progress, &growth, rx);
                     head_start = started;
                     layers
                 }
@@ -174,7 +176,7 @@ pub(crate) fn assemble_and_publish(
             };
             images.push(Image::assemble_on(
                 pb.platform.clone(),
-                &plan.image.run,
+                &target.image.run,
                 layers.map_err(assemble_err)?,
                 parent_of(i),
             ));
@@ -241,11 +243,11 @@ struct Run<'a> {
 
 /// Publishes to one sink, with the documents it keeps; true when it succeeded.
 fn publish(spec: &SinkSpec, sink: &dyn Sink, artifact: &Artifact, attachments: &Attachments, run: &Run) -> bool {
-    let plan = run.observer.plan;
+    let target = run.observer.target;
     let referrers = match sink.keeps() {
         Keeps::Nothing => Vec::new(),
-        Keeps::Local => attachments.for_destination(&plan.documents, false),
-        Keeps::Pushed => attachments.for_destination(&plan.documents, true),
+        Keeps::Local => attachments.for_destination(&target.documents, false),
+        Keeps::Pushed => attachments.for_destination(&target.documents, true),
     };
     let ok = run.observer.observe(sink.publish(artifact, &referrers, &run.cx));
     if let (true, SinkSpec::Layout { dir, ref_names, default: true }) = (ok, spec) {
@@ -255,7 +257,7 @@ fn publish(spec: &SinkSpec, sink: &dyn Sink, artifact: &Artifact, attachments: &
             "wrote an OCI image layout to {d} (no --tag, --tarball, --push or --output given)\n  \
              load it: skopeo copy oci:{d}:{r} docker-daemon:{}:{r}, or rerun with --tag NAME\n  \
              push it: cargo containerize --push REGISTRY/REPO",
-            plan.bin()
+            target.bin()
         ));
     }
     ok

@@ -6,7 +6,7 @@ use crate::cli::Args;
 use crate::error::Error;
 use crate::image::parent::Parent;
 use crate::login;
-use crate::plan::{self, Plan};
+use crate::plan::{self, ImageTarget};
 use crate::publish::{self, report};
 use crate::registry::PushOptions;
 use crate::sink;
@@ -120,8 +120,9 @@ fn run_inner(
     })
     .map_err(plan::Error::from)?;
     let plan = plan::resolve(args, (tags, pushes), &ws, &tuning)?;
-    sink::check(&plan.sinks)?;
-    sink::check_collisions(&plan.sinks, args.metadata_file.as_deref())?;
+    let sinks: Vec<sink::SinkSpec> = plan.sinks().cloned().collect();
+    sink::check(&sinks)?;
+    sink::check_collisions(&sinks, args.metadata_file.as_deref())?;
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),
@@ -132,32 +133,42 @@ fn run_inner(
         tuning,
         shared: Default::default(),
     };
-    // The base is resolved to a digest before the build, so a bad name fails first.
-    let platforms: Vec<_> = plan.builds.iter().map(|b| b.platform.clone()).collect();
-    let base = plan.image.parent.clone();
-    let parents = base::resolve(&base, &platforms, &push, args.offline)?;
+    // Every image's base is resolved to a digest before any build, so a bad name fails first.
     let mut plan = plan;
-    crate::spec::on_base(&mut plan.image, parents.as_deref(), &push)?;
-    sink::check_base(&plan.sinks, parents.as_deref(), push.verbose)?;
-    let built = build_all(&plan, guess, args, parents.as_deref(), &push)?;
-    let documents = crate::sbom::Documents::gather(&plan, &built, push.tuning.timeout)?;
-    publish::assemble_and_publish(&plan, &built, &push, parents.as_deref(), &documents, results)
+    let mut parents_of = Vec::new();
+    for target in &mut plan.images {
+        let platforms: Vec<_> = target.builds.iter().map(|b| b.platform.clone()).collect();
+        let parents = base::resolve(&target.image.parent.clone(), &platforms, &push, args.offline)?;
+        crate::spec::on_base(&mut target.image, parents.as_deref(), &push)?;
+        sink::check_base(&target.sinks, parents.as_deref(), push.verbose)?;
+        parents_of.push(parents);
+    }
+    let remember = plan.images.len() == 1;
+    let mut guess = guess;
+    let mut all_ok = true;
+    for (target, parents) in plan.images.iter().zip(&parents_of) {
+        let built = build_all(target, guess.take(), args, parents.as_deref(), &push, remember)?;
+        let documents = crate::sbom::Documents::gather(&plan, target, &built, push.tuning.timeout)?;
+        all_ok &= publish::assemble_and_publish(&plan, target, &built, &push, parents.as_deref(), &documents, results)?;
+    }
+    Ok(all_ok)
 }
 
 /// Builds each platform in turn (two cores gain nothing from building them at once),
 /// checking each binary fits its base (static on scratch). The head-start build is used only if it is the one wanted.
 fn build_all(
-    plan: &Plan,
+    target: &ImageTarget,
     mut guess: Option<Running>,
     args: &Args,
     parents: Option<&[Parent]>,
     push: &PushOptions,
+    remember: bool,
 ) -> Result<Vec<Built>, Error> {
-    if let [single] = plan.builds.as_slice() {
+    if let ([single], true) = (target.builds.as_slice(), remember) {
         speculate::remember(args, &single.build);
     }
     let mut built = Vec::new();
-    for (i, pb) in plan.builds.iter().enumerate() {
+    for (i, pb) in target.builds.iter().enumerate() {
         build::ensure_target(&pb.build.target)?;
         let running = match guess.take() {
             Some(g) if g.spec() == &pb.build => {

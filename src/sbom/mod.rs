@@ -9,6 +9,7 @@ pub(crate) mod license;
 use crate::image::parent::Parent;
 use crate::image::referrer::{Referrer, ARTIFACT_CYCLONEDX, ARTIFACT_IN_TOTO, ARTIFACT_SPDX};
 use crate::image::Artifact;
+use crate::plan::ImageTarget;
 use documents::{Extras, Parameters};
 use inventory::Inventory;
 
@@ -46,20 +47,21 @@ impl Documents {
     /// provenance.
     pub(crate) fn gather(
         plan: &crate::plan::Plan,
+        target: &ImageTarget,
         built: &[crate::build::Built],
         timeout: std::time::Duration,
     ) -> Result<Documents, inventory::Error> {
-        let (sbom, provenance) = plan.wants_documents();
+        let (sbom, provenance) = target.wants_documents();
         let mut docs = Documents { sbom, provenance, ..Documents::default() };
         if sbom {
             let cache = plan.target_dir.join("containerize").join("inventory");
-            for (pb, b) in plan.builds.iter().zip(built) {
+            for (pb, b) in target.builds.iter().zip(built) {
                 docs.inventories.push(inventory::load_cached(&pb.build, &b.packages, &plan.workspace_root, &cache)?);
             }
         }
         if provenance {
-            let verbose = plan.builds.first().is_some_and(|b| b.build.verbose > 0);
-            docs.git = git(&plan.package_dir, revision(plan), timeout, verbose);
+            let verbose = target.builds.first().is_some_and(|b| b.build.verbose > 0);
+            docs.git = git(&target.package_dir, revision(target), timeout, verbose);
             docs.lock_digest = std::fs::read(plan.workspace_root.join("Cargo.lock"))
                 .ok()
                 .map(|b| crate::digest::Digest::of(&b).to_string());
@@ -67,10 +69,12 @@ impl Documents {
         Ok(docs)
     }
 
-    /// The documents about `artifact`, for the plan's destinations to pick from.
+    /// The documents about `artifact`, the image of `target`, for its destinations to pick
+    /// from.
     pub(crate) fn attachments(
         &self,
         plan: &crate::plan::Plan,
+        target: &ImageTarget,
         artifact: &Artifact,
         parents: Option<&[Parent]>,
         ca_added: &[bool],
@@ -78,23 +82,25 @@ impl Documents {
         if !self.sbom && !self.provenance {
             return Ok(Attachments::default());
         }
-        let wanted =
-            Wanted { sbom: if self.sbom { plan.documents.sbom.clone() } else { Vec::new() }, ..plan.documents.clone() };
+        let wanted = Wanted {
+            sbom: if self.sbom { target.documents.sbom.clone() } else { Vec::new() },
+            ..target.documents.clone()
+        };
         let extras: Vec<Extras> = (0..artifact.images().len())
             .map(|i| extras(parents.map(|p| &p[i]), ca_added.get(i).copied().unwrap_or(false)))
             .collect();
         let facts = Facts {
             inventories: &self.inventories,
             extras,
-            created: &plan.image.run.created,
-            revision: revision(plan),
+            created: &target.image.run.created,
+            revision: revision(target),
             parameters: Parameters {
-                external: external_parameters(plan),
+                external: external_parameters(target),
                 git: self.git.clone(),
                 lock_digest: self.lock_digest.clone(),
                 base: parents.and_then(|p| p.first()).map(|p| (p.name.clone(), p.digest.clone())),
             },
-            name: subject_name(plan),
+            name: subject_name(target),
             target_dir: plan.target_dir.clone(),
         };
         attachments(artifact, &wanted, &facts, self.provenance)
@@ -102,25 +108,26 @@ impl Documents {
 }
 
 /// The git commit the image's `revision` label records.
-fn revision(plan: &crate::plan::Plan) -> Option<&str> {
-    plan.image.run.labels.get("org.opencontainers.image.revision").map(String::as_str)
+fn revision(target: &ImageTarget) -> Option<&str> {
+    target.image.run.labels.get("org.opencontainers.image.revision").map(String::as_str)
 }
 
 /// The provenance subject's name: the first push's repository, else the binary.
-fn subject_name(plan: &crate::plan::Plan) -> String {
-    plan.sinks
+fn subject_name(target: &ImageTarget) -> String {
+    target
+        .sinks
         .iter()
         .find_map(|s| match s {
             crate::sink::SinkSpec::Registry { references } => references.first().map(|r| r.name()),
             _ => None,
         })
-        .unwrap_or_else(|| plan.bin().to_string())
+        .unwrap_or_else(|| target.bin().to_string())
 }
 
 /// What selects and configures the image: SLSA's `externalParameters`.
-fn external_parameters(plan: &crate::plan::Plan) -> serde_json::Value {
-    let b = &plan.builds[0].build;
-    let run = &plan.image.run;
+fn external_parameters(target: &ImageTarget) -> serde_json::Value {
+    let b = &target.builds[0].build;
+    let run = &target.image.run;
     serde_json::json!({
         "package": b.package,
         "bin": b.bin,
@@ -128,10 +135,10 @@ fn external_parameters(plan: &crate::plan::Plan) -> serde_json::Value {
         "allFeatures": b.all_features,
         "noDefaultFeatures": b.no_default_features,
         "profile": b.profile,
-        "targets": plan.builds.iter().map(|p| p.build.target.clone()).collect::<Vec<_>>(),
-        "platforms": plan.builds.iter().map(|p| p.platform.to_string()).collect::<Vec<_>>(),
+        "targets": target.builds.iter().map(|p| p.build.target.clone()).collect::<Vec<_>>(),
+        "platforms": target.builds.iter().map(|p| p.platform.to_string()).collect::<Vec<_>>(),
         "image": {
-            "base": plan.image.parent.shown(),
+            "base": target.image.parent.shown(),
             "entrypoint": run.entrypoint,
             "cmd": run.cmd,
             "env": run.env,
