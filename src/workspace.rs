@@ -76,17 +76,18 @@ impl Workspace {
         self.metadata.workspace_packages()
     }
 
-    /// The packages a bare `cargo build` would build: the root package when the manifest
-    /// is a package, else the default members.
+    /// The packages a bare `cargo build` would build, as cargo reports them: the package
+    /// of the manifest it was run on (the one nearest the current directory, or
+    /// `--manifest-path`), a member's too; else (a virtual manifest) the default members.
+    /// A cargo too old to report them (before 1.71) gets the root package, or every member.
     pub(crate) fn default_packages(&self) -> Vec<&Package> {
-        if let Some(root) = self.metadata.root_package() {
-            return vec![root];
-        }
         let defaults = &self.metadata.workspace_default_members;
         if defaults.is_available() {
-            self.members().into_iter().filter(|p| defaults.contains(&p.id)).collect()
-        } else {
-            self.members()
+            return self.members().into_iter().filter(|p| defaults.contains(&p.id)).collect();
+        }
+        match self.metadata.root_package() {
+            Some(root) => vec![root],
+            None => self.members(),
         }
     }
 

@@ -102,6 +102,28 @@ fn package_and_bin_flags_choose_in_a_workspace() {
 }
 
 #[test]
+fn run_from_a_members_directory_it_picks_that_member_as_cargo_does() {
+    // A workspace whose root is a package: from m/, `cargo build` builds m, not the root.
+    let p = Project::copy("root-ws");
+    let out = p.path().join("out");
+    let mut cmd = p.cmd();
+    cmd.current_dir(p.path().join("m")).args(["-q", "-o", out.to_str().unwrap()]);
+    Run::of(&mut cmd).ok();
+    assert_eq!(common::layout_config(&out)["config"]["Cmd"], serde_json::json!(["/m"]));
+    // From the root, the root package.
+    let out = p.path().join("out-root");
+    p.run(&["-q", "-o", out.to_str().unwrap()]).ok();
+    assert_eq!(common::layout_config(&out)["config"]["Cmd"], serde_json::json!(["/root"]));
+    // A virtual workspace: from alpha/, alpha, where the root is ambiguous.
+    let p = Project::copy("two-bins");
+    let out = p.path().join("out");
+    let mut cmd = p.cmd();
+    cmd.current_dir(p.path().join("alpha")).args(["-q", "-o", out.to_str().unwrap()]);
+    Run::of(&mut cmd).ok();
+    assert_eq!(common::layout_config(&out)["config"]["Cmd"], serde_json::json!(["/alpha"]));
+}
+
+#[test]
 fn workspace_flags_are_refused_until_a_run_builds_several_images() {
     let p = Project::copy("two-bins");
     for (argv, what) in [
