@@ -86,6 +86,10 @@ pub struct Args {
     /// Write a JSON file describing every destination of the run (failed ones too)
     #[arg(long, value_name = "FILE", help_heading = "Outputs")]
     pub(crate) metadata_file: Option<PathBuf>,
+    /// Print the plan as JSON (each image's package, binary, platforms and destinations) and
+    /// build nothing
+    #[arg(long, help_heading = "Outputs")]
+    pub(crate) dry_run: bool,
     /// Allow plain HTTP to this registry host (loopback registries always are)
     #[arg(long = "insecure-registry", value_name = "HOST[:PORT]", value_parser = insecure_host, action = ArgAction::Append, help_heading = "Registry Options")]
     pub(crate) insecure_registries: Vec<String>,

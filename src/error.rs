@@ -42,6 +42,8 @@ pub(crate) enum Error {
     Inventory(#[from] crate::sbom::inventory::Error),
     #[error("cannot write the results file {}: {source}", path.display())]
     MetadataFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot write the plan to standard output: {source}")]
+    Stdout { source: std::io::Error },
 }
 
 impl Error {
@@ -75,6 +77,9 @@ impl Error {
             Error::OnBase(crate::spec::OnBaseError::Settings(e)) => e.hint(),
             Error::OnBase(crate::spec::OnBaseError::Fit(e)) => e.hint(),
             Error::MetadataFile { .. } => Some("choose a path whose directory you can write to".into()),
+            Error::Stdout { .. } => {
+                Some("keep standard output open until the run ends, e.g. redirect it to a file".into())
+            }
             Error::Inventory(_) => Some("fix what cargo says, or attach no SBOM with --no-sbom (sbom = false)".into()),
             Error::BadRegistryVariable { .. } => {
                 Some("give it as HOST or HOST:PORT, as in the image reference, e.g. ghcr.io or 127.0.0.1:5000".into())

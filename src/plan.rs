@@ -30,6 +30,9 @@ pub(crate) struct Plan {
     pub(crate) target_dir: PathBuf,
     /// The workspace root.
     pub(crate) workspace_root: PathBuf,
+    /// Standard output carries data (`--tarball -`, `--metadata-file -`): the result lines
+    /// go to stderr.
+    pub(crate) stdout_taken: bool,
 }
 
 impl Plan {
@@ -49,6 +52,46 @@ impl Plan {
     /// Every destination of every image.
     pub(crate) fn sinks(&self) -> impl Iterator<Item = &SinkSpec> {
         self.images.iter().flat_map(|i| &i.sinks)
+    }
+
+    /// What `--dry-run` prints: each image's package, binary, platforms, base and
+    /// destinations, named in full, with the kinds of the results file.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        use serde_json::json;
+        let images: Vec<serde_json::Value> = self
+            .images
+            .iter()
+            .map(|i| {
+                let mut destinations = Vec::new();
+                for s in &i.sinks {
+                    match s {
+                        SinkSpec::Layout { dir, ref_names, default } => destinations.push(json!({
+                            "kind": "layout", "reference": dir.display().to_string(), "names": ref_names,
+                            "default": default,
+                        })),
+                        SinkSpec::Archive { path, tags, ref_names } => destinations.push(json!({
+                            "kind": "tarball", "reference": path.display().to_string(), "names": ref_names,
+                            "tags": tags.iter().map(Reference::with_default_tag).collect::<Vec<_>>(),
+                        })),
+                        SinkSpec::Daemon { tags } => destinations
+                            .extend(tags.iter().map(|t| json!({"kind": "engine", "reference": t.with_default_tag()}))),
+                        SinkSpec::Registry { references } => destinations.extend(
+                            references.iter().map(|r| json!({"kind": "registry", "reference": r.with_default_tag()})),
+                        ),
+                    }
+                }
+                json!({
+                    "package": i.package(),
+                    "bin": i.bin(),
+                    "platforms": i.builds.iter().map(|b| b.platform.to_string()).collect::<Vec<_>>(),
+                    "targets": i.builds.iter().map(|b| b.build.target.clone()).collect::<Vec<_>>(),
+                    "loadPlatform": i.load_platform.as_ref().map(ToString::to_string),
+                    "base": i.image.parent.shown(),
+                    "destinations": destinations,
+                })
+            })
+            .collect();
+        json!({"images": images})
     }
 }
 
@@ -349,7 +392,12 @@ pub(crate) fn resolve(
     let documents = image.documents.clone();
     let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
     let target = ImageTarget { builds, load_platform, package_dir, image, sinks, documents };
-    Ok(Plan { images: vec![target], target_dir, workspace_root })
+    let stdout_taken = args.metadata_file.as_deref().is_some_and(crate::fsutil::is_stdout_path)
+        || target
+            .sinks
+            .iter()
+            .any(|s| matches!(s, SinkSpec::Archive { path, .. } if crate::fsutil::is_stdout_path(path)));
+    Ok(Plan { images: vec![target], target_dir, workspace_root, stdout_taken })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless

@@ -5,7 +5,6 @@
 use crate::assemble::{self, compress_all, compress_with_head_start, layer_contents, usable_cache, HeadStart};
 use crate::build::Built;
 use crate::error::Error;
-use crate::fsutil;
 use crate::image::growing::Growth;
 use crate::image::index::Index;
 use crate::image::layer::{Compressor, Contents, Layer};
@@ -51,6 +50,7 @@ impl Observer<'_> {
                                 package,
                                 bin,
                                 base: self.base.clone(),
+                                types: got.types,
                             };
                             self.results.ok(outcome.kind, &outcome.reference, &got.full, &published);
                         }
@@ -116,8 +116,7 @@ pub(crate) fn assemble_and_publish(
         let blobs: Vec<&crate::image::blob::Blob> = parents.iter().flat_map(Parent::blobs).collect();
         crate::base::fetch::missing(&blobs, push)?;
     }
-    let results_to_stderr =
-        target.sinks.iter().any(|s| matches!(s, SinkSpec::Archive { path, .. } if fsutil::is_stdout_path(path)));
+    let results_to_stderr = plan.stdout_taken;
     let base = parents.and_then(|p| p.first()).map(|p| format!("{}@{}", p.name, p.digest));
     let (progress, memo) = (Progress::new(push.quiet), assemble::cache(plan).files());
     let run = Run {

@@ -25,6 +25,9 @@ pub(crate) struct Published<'a> {
     pub(crate) package: &'a str,
     pub(crate) bin: &'a str,
     pub(crate) base: Option<String>,
+    /// The media types of the manifests the destination serves (Docker's after a
+    /// registry refused OCI types): the digests are theirs.
+    pub(crate) types: crate::image::MediaTypes,
 }
 
 impl Published<'_> {
@@ -34,7 +37,7 @@ impl Published<'_> {
         let mut platforms = Vec::new();
         let mut size = 0;
         for i in images {
-            let manifest = i.manifest()?;
+            let manifest = i.manifest_as(self.types)?;
             let digest = manifest.digest.to_string();
             platforms.push(
                 json!({"platform": i.platform.to_string(), "digest": digest, "config": i.config.digest.to_string()}),
@@ -42,7 +45,7 @@ impl Published<'_> {
             size += i.blobs()?.iter().map(|b| b.size).sum::<u64>() + manifest.size;
         }
         let mut v = json!({
-            "digest": self.artifact.digest()?.to_string(),
+            "digest": self.artifact.manifest_as(self.types)?.digest.to_string(),
             "config": images.first().map(|i| i.config.digest.to_string()),
             "platforms": platforms,
             "size": size,

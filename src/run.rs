@@ -53,6 +53,10 @@ pub fn run(args: &Args) -> i32 {
     if let Some(path) = args.metadata_file.as_ref().filter(|_| !collides) {
         let error = result.as_ref().err().map(|e| e.to_string());
         if let Err(e) = results.write(path, error.as_deref(), &tuning) {
+            // The run's own error first: the file's must not hide it.
+            if let Err(run_error) = &result {
+                report(run_error);
+            }
             crate::shell::error(format_args!("cannot write the results file {}: {e}", path.display()), None);
             return 1;
         }
@@ -104,12 +108,13 @@ fn run_inner(
     if !pushes.is_empty() {
         crate::registry::transport::ca_certificates(&args.ca_certs).map_err(Box::new)?;
     }
-    if !tags.is_empty() {
+    if !tags.is_empty() && !args.dry_run {
         crate::engine::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
     // Start last time's build for this command line while cargo metadata runs, if its
     // target is there: a guess never installs anything.
     let guess = speculate::recall(args)
+        .filter(|_| !args.dry_run)
         .filter(|spec| build::target_installed(&spec.target))
         .and_then(|spec| Running::spawn(&spec).ok());
     let ws = Workspace::load(&LoadOptions {
@@ -123,6 +128,17 @@ fn run_inner(
     let sinks: Vec<sink::SinkSpec> = plan.sinks().cloned().collect();
     sink::check(&sinks)?;
     sink::check_collisions(&sinks, args.metadata_file.as_deref())?;
+    if args.dry_run {
+        let mut json = serde_json::to_string_pretty(&plan.to_json()).expect("a plan serialises");
+        json.push('\n');
+        use std::io::Write as _;
+        let mut out = std::io::stdout().lock();
+        return out
+            .write_all(json.as_bytes())
+            .and_then(|()| out.flush())
+            .map(|()| true)
+            .map_err(|source| Error::Stdout { source });
+    }
     let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),

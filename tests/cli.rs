@@ -333,3 +333,58 @@ fn an_empty_password_on_stdin_fails_before_building() {
     );
     assert!(!p.path().join("target").exists(), "nothing may be built");
 }
+
+#[test]
+fn dry_run_prints_the_plan_and_builds_nothing() {
+    let p = Project::copy("hello");
+    // No engine at all: a dry run asks none.
+    let run = Run::of(p.cmd().env("DOCKER_HOST", "unix:///nonexistent/docker.sock").args([
+        "--dry-run",
+        "-t",
+        "app:1",
+        "--push",
+        "127.0.0.1:5000/team/app",
+        "-o",
+        "out",
+        "--tarball",
+        "app.tar",
+        "--platform",
+        "linux/amd64,linux/arm64",
+    ]))
+    .ok();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect("stdout is the plan as JSON");
+    let image = &plan["images"][0];
+    assert_eq!(plan["images"].as_array().unwrap().len(), 1, "{plan}");
+    assert_eq!(image["package"], "hello");
+    assert_eq!(image["bin"], "hello");
+    assert_eq!(image["platforms"], serde_json::json!(["linux/amd64", "linux/arm64"]));
+    assert_eq!(image["base"], "scratch");
+    let destinations: Vec<(String, String)> = image["destinations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| (d["kind"].as_str().unwrap().to_string(), d["reference"].as_str().unwrap().to_string()))
+        .collect();
+    let expected = [
+        ("layout", p.path().join("out").display().to_string()),
+        ("tarball", p.path().join("app.tar").display().to_string()),
+        ("engine", "app:1".to_string()),
+        ("registry", "127.0.0.1:5000/team/app:latest".to_string()),
+    ];
+    for (kind, reference) in expected {
+        assert!(
+            destinations.iter().any(|(k, r)| k == kind && (r == &reference || reference.ends_with(r.as_str()))),
+            "{kind} {reference} in {destinations:?}"
+        );
+    }
+    // Nothing was built or written.
+    for absent in ["target", "out", "app.tar"] {
+        assert!(!p.path().join(absent).exists(), "{absent} exists after a dry run");
+    }
+    // One image on scratch, no destination given: the tool's own layout.
+    let run = p.run(&["--dry-run"]).ok();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(plan["images"][0]["destinations"][0]["kind"], "layout", "{plan}");
+    assert_eq!(plan["images"][0]["destinations"][0]["default"], true, "{plan}");
+    assert!(!p.path().join("target").exists());
+}

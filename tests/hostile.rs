@@ -127,7 +127,7 @@ fn explicit_credentials_go_to_one_registry_only() {
     assert_nothing_built(&p);
 
     let scoped = run(&p, &with(ci, vec![("CARGO_CONTAINERIZE_REGISTRY", a.host())]), &args).failed();
-    assert!(scoped.stdout.starts_with(&format!("{}/app@sha256:", a.host())), "{}", scoped.stdout);
+    assert!(scoped.stdout.starts_with(&format!("{}/app:1@sha256:", a.host())), "{}", scoped.stdout);
     assert!(scoped.stderr.contains(&format!("docker login {}", b.host())), "{}", scoped.stderr);
     assert!(!b.seen().is_empty());
     assert!(b.seen().iter().all(|r| r.header("Authorization").is_none()), "{:?}", b.seen());
@@ -1464,7 +1464,7 @@ fn documents_the_registry_will_not_take_leave_the_pushed_image_reported() {
     let envs = vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".to_string())];
     let reference = format!("{}/app:1", proxy.host());
     let r = run(&p, &envs, &["--push", &reference, "--metadata-file", "results.json"]).ok();
-    let line = format!("{}/app@sha256:", proxy.host());
+    let line = format!("{}/app:1@sha256:", proxy.host());
     assert!(r.stdout.starts_with(&line), "{}", r.stdout);
     assert!(r.stderr.contains("the SBOM and provenance were not attached"), "{}", r.stderr);
     assert!(r.stderr.contains("the image itself was pushed"), "{}", r.stderr);
@@ -1498,7 +1498,7 @@ fn a_referrers_tag_holding_something_else_is_named_and_kept() {
         assert!(r.stderr.contains(&format!("holds {said}")), "{}", r.stderr);
         assert!(r.stderr.contains("not an index of referrers, so it was not written over"), "{}", r.stderr);
         assert!(!r.stderr.contains("kept losing"), "{}", r.stderr);
-        assert!(r.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "{}", r.stdout);
+        assert!(r.stdout.starts_with(&format!("{}/app:1@sha256:", proxy.host())), "{}", r.stdout);
         // No index was written under the tag (the proxy only answers its reads).
         let digest = r.stdout.trim().rsplit_once("@sha256:").unwrap().1.to_string();
         let tag = format!("docker://{}/app:sha256-{digest}", registry.host());

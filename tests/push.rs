@@ -254,8 +254,9 @@ fn cli_push_prints_reference_at_digest() {
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 2, "{}", run.stdout);
     let digest = skopeo_digest(&registry, "hello:1", &["--tls-verify=false"]);
-    assert_eq!(lines[0], format!("{}/hello@{digest}", registry.host()));
-    assert_eq!(lines[1], format!("{}/other@{digest}", registry.host()));
+    // A pullable reference that keeps the tag.
+    assert_eq!(lines[0], format!("{}/hello:1@{digest}", registry.host()));
+    assert_eq!(lines[1], format!("{}/other:2@{digest}", registry.host()));
     assert!(run.stderr.contains("     Mounted sha256:"), "{}", run.stderr);
 }
 
@@ -278,7 +279,7 @@ fn cli_credential_helper_on_path_is_used() {
     let path = format!("{}:{}", bin.path().display(), std::env::var("PATH").unwrap());
     let envs = [("PATH", path)];
     let run = cli_push(&project, &["-v", "--push", &format!("{}/hello:1", registry.host())], &envs, "").ok();
-    assert!(run.stdout.starts_with(&format!("{}/hello@sha256:", registry.host())), "{}", run.stdout);
+    assert!(run.stdout.starts_with(&format!("{}/hello:1@sha256:", registry.host())), "{}", run.stdout);
     assert_eq!(std::fs::read_to_string(&log).unwrap().trim(), registry.host());
     assert!(!run.stderr.contains("helper-Secret-1") && !run.stdout.contains("helper-Secret-1"), "{}", run.stderr);
 }
@@ -368,7 +369,7 @@ fn cli_identity_token_uses_the_oauth2_refresh_grant() {
     let project = common::Project::copy("hello");
     identity_token_config(&project, &registry);
     let run = cli_push(&project, &["--push", &format!("{}/team/app:1", registry.host())], &[], "").ok();
-    assert!(run.stdout.starts_with(&format!("{}/team/app@sha256:", registry.host())), "{}", run.stdout);
+    assert!(run.stdout.starts_with(&format!("{}/team/app:1@sha256:", registry.host())), "{}", run.stdout);
     assert!(registry.token_server.as_ref().unwrap().oauth_posts() >= 1);
 }
 
@@ -380,7 +381,7 @@ fn cli_identity_token_falls_back_to_get_when_post_is_404() {
     let project = common::Project::copy("hello");
     identity_token_config(&project, &registry);
     let run = cli_push(&project, &["--push", &format!("{}/team/app:1", registry.host())], &[], "").ok();
-    assert!(run.stdout.starts_with(&format!("{}/team/app@sha256:", registry.host())), "{}", run.stdout);
+    assert!(run.stdout.starts_with(&format!("{}/team/app:1@sha256:", registry.host())), "{}", run.stdout);
     assert_eq!(server.oauth_posts(), 0);
     assert!(!run.stderr.contains(server.identity_token()), "{}", run.stderr);
 }

@@ -45,7 +45,7 @@ fn every_destination_is_described_and_failures_are_listed() {
     let pushed = find("registry", &good);
     let digest = pushed["digest"].as_str().unwrap();
     assert_eq!(pushed["fullReference"], format!("{good}@{digest}"));
-    assert!(run.stdout.contains(&format!("{}/app@{digest}", reg.host())), "{}", run.stdout);
+    assert!(run.stdout.contains(&format!("{good}@{digest}")), "{}", run.stdout);
     assert_eq!(pushed["platforms"][0]["platform"], "linux/amd64");
     assert_eq!(pushed["package"], "with-deps");
     assert!(pushed["size"].as_u64().unwrap() > 100_000);
@@ -74,4 +74,75 @@ fn a_run_that_stops_before_publishing_still_writes_why() {
     let run = p.run(&["--metadata-file", under_a_file.to_str().unwrap()]).failed();
     assert!(run.stderr.contains("cannot write the results file"), "{}", run.stderr);
     assert!(!p.path().join("target/x86_64-unknown-linux-musl").exists());
+}
+
+/// After a fallback to Docker media types, every digest of the entry is the one the
+/// registry serves: `digest`, the platform's, and `fullReference`'s.
+#[test]
+fn a_registry_that_took_the_docker_form_is_described_by_its_digests() {
+    use common::fault_proxy::{FaultProxy, Faults};
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(reg.port, Faults { refuse_oci_manifests: true, ..Default::default() });
+    let p = Project::copy("hello");
+    let file = p.path().join("results.json");
+    let reference = format!("{}/app:1", proxy.host());
+    let run = p.run(&["-q", "--push", &reference, "--metadata-file", file.to_str().unwrap()]).ok();
+    let served = common::registry::skopeo_digest(&reg, "app:1", &["--tls-verify=false"]);
+    assert_eq!(run.stdout.trim(), format!("{reference}@{served}"));
+    let results = read(&file);
+    let entry = &results["destinations"][0];
+    assert_eq!(entry["digest"], served.as_str(), "{results}");
+    assert_eq!(entry["fullReference"], format!("{reference}@{served}"), "{results}");
+    assert_eq!(entry["platforms"][0]["digest"], served.as_str(), "{results}");
+}
+
+/// Referrers the registry would not take are not listed as attached.
+#[test]
+fn referrers_the_registry_refused_are_not_listed() {
+    use common::fault_proxy::{FaultProxy, Faults};
+    let reg = Registry::plain();
+    let proxy = FaultProxy::start(reg.port, Faults { refuse_manifests_by_digest: true, ..Default::default() });
+    let p = Project::copy("hello");
+    let file = p.path().join("results.json");
+    let run = p.run(&["--push", &format!("{}/app:1", proxy.host()), "--metadata-file", file.to_str().unwrap()]).ok();
+    assert!(run.stderr.contains("did not take the referrer"), "{}", run.stderr);
+    let results = read(&file);
+    assert_eq!(results["destinations"][0]["referrers"], serde_json::json!([]), "{results}");
+    // A registry that takes them lists them all: SPDX, CycloneDX, provenance.
+    let run = p.run(&["--push", &format!("{}/app:2", reg.host()), "--metadata-file", file.to_str().unwrap()]).ok();
+    assert!(!run.stderr.contains("did not take"), "{}", run.stderr);
+    assert_eq!(read(&file)["destinations"][0]["referrers"].as_array().unwrap().len(), 3, "{}", run.stderr);
+}
+
+/// `--metadata-file -`: stdout carries the JSON alone, and the result lines go to stderr.
+#[test]
+fn a_results_file_on_stdout_leaves_stdout_to_the_json() {
+    let p = Project::copy("hello");
+    let out = p.path().join("out");
+    let run = p.run(&["-q", "-o", out.to_str().unwrap(), "--metadata-file", "-"]).ok();
+    let results: Value = serde_json::from_str(&run.stdout).expect("stdout is the JSON alone");
+    let digest = results["destinations"][0]["digest"].as_str().unwrap().to_string();
+    assert!(run.stderr.contains(&format!("{} {digest}", out.display())), "{}", run.stderr);
+}
+
+/// A results file that cannot be written does not hide why the run failed.
+#[test]
+fn an_unwritable_results_file_does_not_hide_the_runs_own_error() {
+    let p = Project::copy("hello");
+    // A FIFO nobody reads: the write gives up after the timeout.
+    let fifo = p.path().join("results.fifo");
+    common::tool("mkfifo", &[fifo.to_str().unwrap()]);
+    let run = common::Run::of(p.cmd().env("CARGO_CONTAINERIZE_TIMEOUT_SECS", "1").args([
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "--tarball",
+        "x.tar",
+        "--load-platform",
+        "linux/386",
+        "--metadata-file",
+        fifo.to_str().unwrap(),
+    ]))
+    .failed();
+    assert!(run.stderr.contains("cannot write the results file"), "{}", run.stderr);
+    assert!(run.stderr.contains("not among the platforms built"), "the run's own error: {}", run.stderr);
 }

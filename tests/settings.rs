@@ -154,7 +154,9 @@ fn tags_and_repository_fill_in_push_and_tag_references() {
     let run = p.run(&["-q", "--push", ":9.9", "--push"]).ok();
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines.len(), 3, "9.9, then the configured 2.3.4 and latest: {}", run.stdout);
-    assert!(lines.iter().all(|l| l.starts_with(&format!("{repo}@sha256:"))), "{}", run.stdout);
+    for (line, tag) in lines.iter().zip(["9.9", "2.3.4", "latest"]) {
+        assert!(line.starts_with(&format!("{repo}:{tag}@sha256:")), "{}", run.stdout);
+    }
     for tag in ["9.9", "2.3.4", "latest"] {
         common::tool("skopeo", &["inspect", "--tls-verify=false", &format!("docker://{repo}:{tag}")]);
     }

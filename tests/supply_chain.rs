@@ -265,7 +265,7 @@ fn a_registry_that_refuses_artifacts_is_a_warning_not_a_failed_push() {
     let proxy = FaultProxy::start(reg.port, Faults { refuse_manifests_by_digest: true, ..Faults::default() });
     let p = Project::copy("with-deps");
     let run = p.run(&["--push", &format!("{}/app:1", proxy.host())]).ok();
-    assert!(run.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "{}", run.stdout);
+    assert!(run.stdout.starts_with(&format!("{}/app:1@sha256:", proxy.host())), "{}", run.stdout);
     for kind in [SPDX, CDX, IN_TOTO] {
         assert!(
             run.stderr.contains(&format!("warning: {}/app did not take the referrer {kind}", proxy.host())),
@@ -497,5 +497,5 @@ fn an_index_that_keeps_losing_our_entries_is_tried_five_times_then_said() {
     assert!(run.stderr.contains("kept losing our entries"), "{}", run.stderr);
     let writes = proxy.seen().iter().filter(|s| s.kind == Kind::ManifestPut && s.injected).count();
     assert_eq!(writes, 5, "bounded: {:?}", proxy.seen());
-    assert!(run.stdout.starts_with(&format!("{}/app@sha256:", proxy.host())), "the image was pushed: {}", run.stdout);
+    assert!(run.stdout.starts_with(&format!("{}/app:1@sha256:", proxy.host())), "the image was pushed: {}", run.stdout);
 }

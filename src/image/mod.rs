@@ -143,6 +143,15 @@ impl Artifact {
         Ok(&self.manifest()?.digest)
     }
 
+    /// The top manifest in the given media types (a registry that refuses OCI types gets
+    /// the Docker ones).
+    pub(crate) fn manifest_as(&self, types: MediaTypes) -> io::Result<Blob> {
+        match self {
+            Artifact::Image(i) => i.manifest_as(types),
+            Artifact::Index(x) => x.manifest_as(types),
+        }
+    }
+
     /// Every image in the artifact.
     pub(crate) fn images(&self) -> &[Image] {
         match self {

@@ -197,12 +197,12 @@ pub(crate) fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Opti
     looked_up.clone().map_err(|message| Error::Credentials { registry: registry.to_string(), message })
 }
 
-/// What a reference got: the digest of the top manifest the registry stored, and whether
-/// the referrers were attached beside it.
+/// What a reference got: the digest of the top manifest the registry stored, and the
+/// manifest digests of the referrers attached beside it (and listed, so readers find them).
 #[derive(Debug)]
 pub(crate) struct Pushed {
     pub(crate) digest: Digest,
-    pub(crate) documents: bool,
+    pub(crate) documents: Vec<Digest>,
 }
 
 /// The async core of [`push_artifact_blocking`]: the artifact under every reference, then
@@ -219,8 +219,8 @@ pub(crate) async fn push_artifact(
     // Per registry, the repositories that already hold every blob (mount sources).
     let mut complete: HashMap<String, Vec<String>> = HashMap::new();
     let mut results = Vec::new();
-    // Per (registry, repository): whether the documents attached there.
-    let mut attached: HashMap<(String, String), bool> = HashMap::new();
+    // Per (registry, repository): the documents attached there.
+    let mut attached: HashMap<(String, String), Vec<Digest>> = HashMap::new();
     for reference in references {
         let pushed =
             push_one(client, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
@@ -229,13 +229,13 @@ pub(crate) async fn push_artifact(
                 let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
                 let key = (target.registry.clone(), target.repository.clone());
                 let documents = match attached.get(&key) {
-                    Some(done) => *done,
+                    Some(done) => done.clone(),
                     None => {
                         let session = &sessions[&target.registry];
                         // The image is in, under its tag: documents that would not attach
                         // are a warning, and the destination is reported with its digest.
                         let done = match attach(session, &target, artifact, &digest, referrers).await {
-                            Ok(()) => true,
+                            Ok(done) => done,
                             Err(e) => {
                                 crate::shell::warn(format_args!(
                                     "{}/{}: the SBOM and provenance were not attached: {}; the image \
@@ -244,16 +244,16 @@ pub(crate) async fn push_artifact(
                                     target.repository,
                                     crate::redact::redact(&e.to_string())
                                 ));
-                                false
+                                Vec::new()
                             }
                         };
-                        attached.insert(key, done);
+                        attached.insert(key, done.clone());
                         done
                     }
                 };
                 Ok(Pushed { digest, documents })
             }
-            Ok(digest) => Ok(Pushed { digest, documents: false }),
+            Ok(digest) => Ok(Pushed { digest, documents: Vec::new() }),
             Err(e) => Err(e),
         };
         results.push(result);
@@ -262,19 +262,20 @@ pub(crate) async fn push_artifact(
 }
 
 /// Attaches `referrers` in the repository of `target`, where the artifact was pushed as
-/// `pushed`, saying on stderr what was attached and what the registry refused.
+/// `pushed`, saying on stderr what was attached and what the registry refused; returns the
+/// manifest digests of those attached.
 async fn attach(
     s: &Session,
     target: &Target,
     artifact: &Artifact,
     pushed: &Digest,
     referrers: &[Referrer],
-) -> Result<(), Error> {
+) -> Result<Vec<Digest>, Error> {
     let name = format!("{}/{}", target.registry, target.repository);
     if pushed != artifact.digest().map_err(assembly)? {
         // The registry took the Docker form only: the referrers describe the OCI one.
         crate::shell::warn(format_args!("{name} refused OCI media types, so no SBOM or provenance was attached"));
-        return Ok(());
+        return Ok(Vec::new());
     }
     // Their blobs went with the image's (see `push_one`).
     let done = referrers::attach(s, &target.repository, referrers).await?;
@@ -284,7 +285,7 @@ async fn attach(
     for skipped in &done.skipped {
         crate::shell::warn(format_args!("{name} did not take the referrer {skipped}; the image itself was pushed"));
     }
-    Ok(())
+    Ok(done.pushed.into_iter().map(|(_, digest)| digest).collect())
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -101,6 +101,8 @@ pub(crate) async fn attach<'a>(s: &Session, repo: &str, referrers: &'a [Referrer
         if let Err(e) = tag_schema(s, repo, subject, &ours).await {
             let why = crate::redact::redact(e.to_string().lines().next().unwrap_or_default());
             attached.skipped.push(format!("index sha256-{} ({why})", &subject.hex()[..12]));
+            // Pushed but listed nowhere: no reader finds them.
+            attached.pushed.retain(|(_, d)| !ours.iter().any(|r| &r.manifest.digest == d));
         }
     }
     Ok(attached)

@@ -58,6 +58,7 @@ impl super::Sink for ArchiveSink {
                 artifact: Artifact::Image(image.clone()),
                 referrers: Vec::new(),
                 engine_id: None,
+                types: crate::image::MediaTypes::Oci,
             }),
             Err(source) => Err(std::sync::Arc::new(super::Error::Archive { path: self.path.clone(), source })),
         };

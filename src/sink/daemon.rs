@@ -47,6 +47,7 @@ impl Sink for EngineSink {
                         artifact: Artifact::Image(image.clone()),
                         referrers: Vec::new(),
                         engine_id: Some(image.id().clone()),
+                        types: crate::image::MediaTypes::Oci,
                     }),
                     reference: name,
                 })

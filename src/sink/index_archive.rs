@@ -55,6 +55,7 @@ impl Sink for IndexArchiveSink {
                 artifact: artifact.clone(),
                 referrers: Vec::new(),
                 engine_id: None,
+                types: crate::image::MediaTypes::Oci,
             }),
             Err(source) => Err(std::sync::Arc::new(Error::Archive { path: self.path.clone(), source })),
         };

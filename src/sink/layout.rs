@@ -52,6 +52,7 @@ impl super::Sink for LayoutSink {
                 artifact: artifact.clone(),
                 referrers: referrers.to_vec(),
                 engine_id: None,
+                types: crate::image::MediaTypes::Oci,
             }),
             Err(source) => Err(std::sync::Arc::new(super::Error::Layout { dir: self.dir.clone(), source })),
         };

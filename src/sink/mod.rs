@@ -99,6 +99,9 @@ pub(crate) struct Delivered {
     pub(crate) referrers: Vec<Referrer>,
     /// An engine's image ID: an engine has no manifest digest.
     pub(crate) engine_id: Option<Digest>,
+    /// The media types of the manifests it holds (Docker's for a registry that refused OCI
+    /// types): the digests of the results file are those it serves.
+    pub(crate) types: crate::image::MediaTypes,
 }
 
 impl Outcome {

@@ -5,7 +5,7 @@
 use super::{Context, Delivered, Error, Keeps, Outcome, Sink};
 use crate::image::layer::Layer;
 use crate::image::referrer::Referrer;
-use crate::image::Artifact;
+use crate::image::{Artifact, MediaTypes};
 use crate::reference::Reference;
 
 /// A push to every one of `references`.
@@ -34,19 +34,27 @@ impl Sink for RegistrySink {
         }
         let pushed =
             crate::registry::push_artifact_blocking(artifact, &self.references, referrers, cx.push, cx.progress);
-        self.references
-            .iter()
-            .zip(names())
+        names()
             .zip(pushed)
-            .map(|((reference, given), result)| {
+            .map(|(given, result)| {
                 let result = match result {
+                    // A pullable reference that keeps its tag.
                     Ok(pushed) => Ok(Delivered {
-                        line: format!("{}@{}", reference.name(), pushed.digest),
+                        line: format!("{given}@{}", pushed.digest),
                         full: format!("{given}@{}", pushed.digest),
                         artifact: artifact.clone(),
                         // Documents that did not attach are not listed.
-                        referrers: if pushed.documents { referrers.to_vec() } else { Vec::new() },
+                        referrers: referrers
+                            .iter()
+                            .filter(|r| pushed.documents.contains(&r.manifest.digest))
+                            .cloned()
+                            .collect(),
                         engine_id: None,
+                        // The registry serves the Docker form when it refused OCI types.
+                        types: match artifact.digest() {
+                            Ok(oci) if oci != &pushed.digest => MediaTypes::Docker,
+                            _ => MediaTypes::Oci,
+                        },
                     }),
                     Err(e) => Err(std::sync::Arc::new(Error::Registry(Box::new(e)))),
                 };
