@@ -14,15 +14,15 @@ Examples:
 
 Results go to stdout, one line per destination; everything else goes to stderr.";
 
-// The cargo-facing flags are clap-cargo's structs, flattened, so that more cargo flags and
-// workspace selection are added to them. Until a run can build several images, `--workspace`
-// and `--exclude` (and clap-cargo's hidden `--all`) are parsed but hidden, for the plan to
-// refuse them, and a repeated `-p` too; `-p` says what it selects here.
+// The cargo-facing flags are clap-cargo's structs, flattened, so that more cargo flags are
+// added to them. `--workspace`, `--exclude`, a repeated `-p` or `--bin`, and `--bins` select
+// several binaries, one image each (`plan::selection`); `-p` says what it selects here.
 /// Build a FROM-scratch container image of a Cargo binary, with no Dockerfile.
 #[derive(Parser, Debug, Default, Clone)]
 #[command(name = "cargo containerize", bin_name = "cargo containerize", version, after_help = EXAMPLES)]
-#[command(mut_arg("package", |a| a.help("Package whose binary goes into the image")))]
-#[command(mut_arg("workspace", |a| a.hide(true)), mut_arg("exclude", |a| a.hide(true)))]
+#[command(mut_arg("package", |a| a.help("Package whose binary goes into the image (repeatable: an image per binary)")))]
+#[command(mut_arg("workspace", |a| a.help("Every member of the workspace: an image per binary")))]
+#[command(mut_arg("exclude", |a| a.help("Leave this package out (with --workspace)")))]
 #[command(mut_arg("features", |a| a.value_delimiter(None).help(FEATURES_HELP)))]
 pub struct Args {
     // The arguments without a heading come first: a flattened struct's heading carries over
@@ -40,12 +40,15 @@ pub struct Args {
     // `--manifest-path`, and `-m`.
     #[command(flatten, next_help_heading = "Package Selection")]
     pub(crate) manifest: clap_cargo::Manifest,
-    // `-p`, and the hidden `--workspace`, `--all` and `--exclude`.
+    // `-p`, `--workspace`, `--exclude`, and clap-cargo's hidden `--all`.
     #[command(flatten, next_help_heading = "Package Selection")]
     pub(crate) workspace: clap_cargo::Workspace,
-    /// Binary target to put into the image
-    #[arg(long, value_name = "NAME", help_heading = "Package Selection")]
-    pub(crate) bin: Option<String>,
+    /// Binary target to put into the image (repeatable: an image per binary)
+    #[arg(long, value_name = "NAME", action = ArgAction::Append, help_heading = "Package Selection")]
+    pub(crate) bin: Vec<String>,
+    /// Every binary target of the selected packages: an image per binary
+    #[arg(long, help_heading = "Package Selection")]
+    pub(crate) bins: bool,
 
     // `-F`, `--all-features`, `--no-default-features`.
     #[command(flatten, next_help_heading = "Feature Selection")]
@@ -243,7 +246,7 @@ mod tests {
         ]);
         assert_eq!(a.manifest.manifest_path, Some(PathBuf::from("w/Cargo.toml")));
         assert_eq!(a.workspace.package, ["srv"]);
-        assert_eq!(a.bin.as_deref(), Some("api"));
+        assert_eq!(a.bin, ["api"]);
         // As typed, not split at spaces: cargo gets `--features "a b,c"`, as before clap-cargo.
         assert_eq!(a.features.features, ["a b", "c"]);
         assert!(a.features.all_features && a.features.no_default_features);
@@ -254,13 +257,15 @@ mod tests {
     }
 
     #[test]
-    fn help_keeps_the_headings_and_hides_what_is_not_supported_yet() {
+    fn help_keeps_the_headings_and_lists_the_selection_flags() {
         let help = Args::command().render_help().to_string();
         let package = help.find("Package Selection:").expect(&help);
         let features = help.find("Feature Selection:").expect(&help);
         let compilation = help.find("Compilation Options:").expect(&help);
         let section = |from: usize, to: usize| &help[from..to];
-        for flag in ["--manifest-path <PATH>", "-p, --package <SPEC>", "--bin <NAME>"] {
+        for flag in
+            ["--manifest-path <PATH>", "-p, --package <SPEC>", "--bin <NAME>", "--bins", "--workspace", "--exclude"]
+        {
             assert!(section(package, features).contains(flag), "{flag}:\n{help}");
         }
         assert!(section(package, features).contains("Package whose binary goes into the image"), "{help}");
@@ -272,9 +277,8 @@ mod tests {
         for plain in ["[ARGS]...", "-q, --quiet", "-v, --verbose"] {
             assert!(section(0, package).contains(plain), "{plain}:\n{help}");
         }
-        for hidden in ["--workspace", "--exclude", "--all "] {
-            assert!(!help.contains(hidden), "{hidden}:\n{help}");
-        }
+        // cargo's deprecated alias of --workspace stays hidden, as clap-cargo has it.
+        assert!(!help.contains("--all "), "{help}");
     }
 
     #[test]

@@ -162,8 +162,6 @@ pub(crate) enum Error {
     Reference(#[from] reference::Error),
     #[error(transparent)]
     Workspace(#[from] workspace::Error),
-    #[error("{what} is not supported yet: a run builds one image, of one package's binary")]
-    OnePackage { what: String },
     #[error("package `{name}` is not a member of this workspace; members: {}", members.join(", "))]
     UnknownPackage { name: String, members: Vec<String> },
     #[error("no binary target named `{bin}`{}", if candidates.is_empty() { String::new() } else { format!("; binaries: {}", candidates.join(", ")) })]
@@ -192,6 +190,14 @@ pub(crate) enum Error {
     NoRepository { flag: &'static str },
     #[error(transparent)]
     Platform(#[from] crate::platform::Unsupported),
+    #[error("the binaries `{bin}` of {} would get one image name", packages.join(" and "))]
+    SameImageName { bin: String, packages: Vec<String> },
+    #[error("the binary `{bin}` cannot name an image: an image name's components are lowercase letters, digits and the separators '.', '_' or '-'")]
+    BinNotARepository { bin: String },
+    #[error("{what} is not supported with several images yet")]
+    NotWithSeveral { what: &'static str },
+    #[error("{flag} without a name cannot name several images")]
+    PrefixNeeded { flag: &'static str },
     #[error("the image for {wanted} would be loaded into Docker or the tarball, but it is not among the platforms built ({})", built.join(", "))]
     LoadPlatform { wanted: String, built: Vec<String> },
 }
@@ -200,11 +206,21 @@ impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Workspace(e) => e.hint(),
-            Error::OnePackage { .. } => Some(
-                "choose the package with a single -p NAME (and the binary with --bin NAME), and run once for each \
-                 package to build"
+            Error::SameImageName { .. } => Some(
+                "leave one out (--exclude PACKAGE, or --bin for the one you want), or rename one ([[bin]] name = \
+                 \"...\" in its Cargo.toml)"
                     .into(),
             ),
+            Error::BinNotARepository { bin } => Some(format!(
+                "rename it ([[bin]] name = \"{}\" in its Cargo.toml), or leave it out (--exclude, --bin)",
+                bin.to_lowercase()
+            )),
+            Error::NotWithSeveral { .. } => {
+                Some("write each image's tarball with its own run (-p PACKAGE --bin NAME --tarball FILE)".into())
+            }
+            Error::PrefixNeeded { flag } => Some(format!(
+                "give the prefix the images go under: {flag} REGISTRY/PREFIX[:TAG] puts each at REGISTRY/PREFIX/<bin>"
+            )),
             Error::AmbiguousBinary { .. } => Some("choose one with the flags shown".into()),
             Error::UnknownPackage { .. } | Error::UnknownBin { .. } => Some("pass one of the names listed".into()),
             Error::NoBinary { .. } => {
@@ -295,20 +311,118 @@ pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Erro
     Ok((tags, pushes))
 }
 
-/// The package `-p` names, if any. A run builds one image: `--workspace`, `--all`,
-/// `--exclude` and a second `-p` are refused, until the workspace issue makes them select
-/// several.
-pub(crate) fn package(args: &Args) -> Result<Option<&str>, Error> {
+/// What the command line selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Selection<'a> {
+    /// One binary, named as today: `-p` and `--bin` at most once each, or neither.
+    One { package: Option<&'a str>, bin: Option<&'a str> },
+    /// One image per binary, each named from a prefix: `--workspace` (or `--all`),
+    /// `--exclude`, `-p` or `--bin` more than once, or `--bins`. The naming follows from
+    /// these flags, never from how many binaries the workspace has.
+    Many,
+}
+
+/// What the command line selects (see [`Selection`]).
+pub(crate) fn selection(args: &Args) -> Selection<'_> {
     let ws = &args.workspace;
-    let what = match ws.package.as_slice() {
-        _ if ws.workspace => "--workspace".to_string(),
-        _ if ws.all => "--all".to_string(),
-        _ if !ws.exclude.is_empty() => "--exclude".to_string(),
-        [] => return Ok(None),
-        [one] => return Ok(Some(one)),
-        many => format!("more than one -p/--package ({})", many.join(", ")),
+    let many = ws.workspace || ws.all || !ws.exclude.is_empty() || ws.package.len() > 1 || args.bin.len() > 1;
+    if many || args.bins {
+        return Selection::Many;
+    }
+    Selection::One { package: ws.package.first().map(String::as_str), bin: args.bin.first().map(String::as_str) }
+}
+
+/// The (package, binary) pairs a several-image selection names, in workspace order: the
+/// packages of `--workspace` (all members), `-p` or else the default members, less those of
+/// `--exclude`; of each, the binaries `--bin` names, or all (`--bins`, or no `--bin`). A
+/// member with no binary is skipped, and said so, unless `-p` named it. Two binaries of one
+/// name would get one image name, and are refused.
+pub(crate) fn select_many(all: &[Candidate], args: &Args) -> Result<Vec<(String, String)>, Error> {
+    let ws = &args.workspace;
+    let unknown = |name: &str| Error::UnknownPackage {
+        name: name.into(),
+        members: all.iter().map(|c| c.package.clone()).collect(),
     };
-    Err(Error::OnePackage { what })
+    for name in &ws.package {
+        if !all.iter().any(|c| &c.package == name) {
+            return Err(unknown(name));
+        }
+    }
+    for name in ws.exclude.iter().filter(|n| !all.iter().any(|c| &c.package == *n)) {
+        crate::shell::warn(format_args!("--exclude {name}: no member of this workspace is named so"));
+    }
+    let named = |c: &Candidate| ws.package.contains(&c.package);
+    let packages: Vec<&Candidate> = all
+        .iter()
+        .filter(|c| {
+            if ws.workspace || ws.all {
+                true
+            } else if ws.package.is_empty() {
+                c.default_member
+            } else {
+                named(c)
+            }
+        })
+        .filter(|c| !ws.exclude.contains(&c.package))
+        .collect();
+    let mut picks: Vec<(String, String)> = Vec::new();
+    if !args.bin.is_empty() && !args.bins {
+        for bin in &args.bin {
+            let hits: Vec<&&Candidate> = packages.iter().filter(|c| c.bins.contains(bin)).collect();
+            match hits.as_slice() {
+                [one] => picks.push((one.package.clone(), bin.clone())),
+                [] => {
+                    return Err(Error::UnknownBin {
+                        bin: bin.clone(),
+                        candidates: packages
+                            .iter()
+                            .flat_map(|c| c.bins.iter().map(move |b| format!("-p {} --bin {b}", c.package)))
+                            .collect(),
+                    })
+                }
+                many => {
+                    return Err(Error::SameImageName {
+                        bin: bin.clone(),
+                        packages: many.iter().map(|c| c.package.clone()).collect(),
+                    })
+                }
+            }
+        }
+    } else {
+        for c in &packages {
+            if c.bins.is_empty() {
+                if named(c) {
+                    return Err(Error::NoBinary { packages: vec![format!("package `{}`", c.package)] });
+                }
+                crate::shell::note(format_args!("package `{}` has no binary target: no image of it", c.package));
+            }
+            picks.extend(c.bins.iter().map(|b| (c.package.clone(), b.clone())));
+        }
+    }
+    if picks.is_empty() {
+        return Err(Error::NoBinary {
+            packages: packages.iter().map(|c| format!("package `{}`", c.package)).collect(),
+        });
+    }
+    for (i, (package, bin)) in picks.iter().enumerate() {
+        if let Some((other, _)) = picks[i + 1..].iter().find(|(_, b)| b == bin) {
+            return Err(Error::SameImageName { bin: bin.clone(), packages: vec![package.clone(), other.clone()] });
+        }
+    }
+    Ok(picks)
+}
+
+/// Each image's reference when several are built: `PREFIX/<bin>` for every `--tag` and
+/// `--push` prefix, its tag kept.
+fn under_prefix(refs: &[Reference], bin: &str) -> Result<Vec<Reference>, Error> {
+    refs.iter()
+        .map(|r| {
+            let named = Reference { repository: format!("{}/{bin}", r.repository), ..r.clone() };
+            // A binary whose name is no repository component cannot name an image.
+            Reference::parse(&named.to_string()).map_err(|_| Error::BinNotARepository { bin: bin.to_string() })?;
+            Ok(named)
+        })
+        .collect()
 }
 
 /// Fills in references: a name-less one takes `repository`; a tag-less one takes each of
@@ -348,7 +462,7 @@ fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Ref
 }
 
 /// Resolves the plan from the command line (its `--tag` and `--push` references parsed
-/// already, by [`references`]) and the workspace.
+/// already, by [`references`]) and the workspace: one image, or one per selected binary.
 pub(crate) fn resolve(
     args: &Args,
     (tags, pushes): (Vec<RefArg>, Vec<RefArg>),
@@ -359,14 +473,60 @@ pub(crate) fn resolve(
     if candidates.is_empty() {
         return Err(Error::EmptyWorkspace { manifest: ws.metadata.workspace_root.as_std_path().join("Cargo.toml") });
     }
-    let (package, bin) = select_binary(&candidates, self::package(args)?, args.bin.as_deref())?;
+    let (picks, several) = match selection(args) {
+        Selection::One { package, bin } => (vec![select_binary(&candidates, package, bin)?], false),
+        Selection::Many => (select_many(&candidates, args)?, true),
+    };
+    if several {
+        if args.tarball.is_some() {
+            return Err(Error::NotWithSeveral { what: "--tarball" });
+        }
+        for (flag, refs) in [("--tag", &tags), ("--push", &pushes)] {
+            if refs.iter().any(|r| matches!(r, RefArg::TagOnly(_))) {
+                return Err(Error::PrefixNeeded { flag });
+            }
+        }
+    }
+    let target_dir = ws.target_directory().to_path_buf();
+    let images = picks
+        .into_iter()
+        .map(|(package, bin)| image_target(args, (&tags, &pushes), ws, package, bin, several, tuning))
+        .collect::<Result<Vec<_>, Error>>()?;
+    let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
+    let stdout_taken = args.metadata_file.as_deref().is_some_and(crate::fsutil::is_stdout_path)
+        || images
+            .iter()
+            .flat_map(|i| &i.sinks)
+            .any(|s| matches!(s, SinkSpec::Archive { path, .. } if crate::fsutil::is_stdout_path(path)));
+    Ok(Plan { images, target_dir, workspace_root, stdout_taken })
+}
+
+/// The image of `package`'s `bin`: its settings (the workspace's table, the package's, the
+/// command line), references, platforms, builds and destinations. With `several`, each
+/// `--tag` and `--push` is a prefix the image goes under (`PREFIX/<bin>`), and `--output
+/// DIR` holds its layout at `DIR/<bin>`.
+fn image_target(
+    args: &Args,
+    (tags, pushes): (&[RefArg], &[RefArg]),
+    ws: &Workspace,
+    package: String,
+    bin: String,
+    several: bool,
+    tuning: &Tuning,
+) -> Result<ImageTarget, Error> {
     let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
     let package_dir = pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path().to_path_buf();
     let target_dir = ws.target_directory().to_path_buf();
     let ws_manifest = ws.metadata.workspace_root.as_std_path().join("Cargo.toml");
     let settings = spec::settings(&ws.metadata.workspace_metadata, &ws_manifest, pkg, args)?;
-    let tags = expand(tags, &settings, "--tag")?;
-    let pushes = expand(pushes, &settings, "--push")?;
+    let mut tags = expand(tags.to_vec(), &settings, "--tag")?;
+    let mut pushes = expand(pushes.to_vec(), &settings, "--push")?;
+    let mut output = args.output.clone();
+    if several {
+        tags = under_prefix(&tags, &bin)?;
+        pushes = under_prefix(&pushes, &bin)?;
+        output = output.map(|dir| dir.join(&bin));
+    }
     let (created, revision) = git_facts(&package_dir, tuning, args.quiet)?;
     // Inside GitHub Actions, what Cargo.toml and git cannot say, the workflow can.
     let (source, sha) = spec::github_facts(&|k| std::env::var(k).ok());
@@ -376,7 +536,7 @@ pub(crate) fn resolve(
     crate::image::include::check(settings.include.as_deref().unwrap_or_default(), &bin)
         .map_err(|e| Error::Include { message: e.to_string() })?;
     let image = spec::resolve(settings, &provenance);
-    let sinks = sinks(args, tags, pushes, &image.tags, &target_dir, &bin);
+    let sinks = sinks(args, output.as_deref(), tags, pushes, &image.tags, &target_dir, &bin);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
     let builds: Vec<PlatformBuild> = platforms
         .into_iter()
@@ -390,14 +550,7 @@ pub(crate) fn resolve(
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
     let documents = image.documents.clone();
-    let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
-    let target = ImageTarget { builds, load_platform, package_dir, image, sinks, documents };
-    let stdout_taken = args.metadata_file.as_deref().is_some_and(crate::fsutil::is_stdout_path)
-        || target
-            .sinks
-            .iter()
-            .any(|s| matches!(s, SinkSpec::Archive { path, .. } if crate::fsutil::is_stdout_path(path)));
-    Ok(Plan { images: vec![target], target_dir, workspace_root, stdout_taken })
+    Ok(ImageTarget { builds, load_platform, package_dir, image, sinks, documents })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless
@@ -467,6 +620,7 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
 
 fn sinks(
     args: &Args,
+    output: Option<&std::path::Path>,
     tags: Vec<Reference>,
     pushes: Vec<Reference>,
     configured_tags: &[String],
@@ -488,8 +642,8 @@ fn sinks(
         }
     }
     let mut sinks = Vec::new();
-    if let Some(dir) = &args.output {
-        sinks.push(SinkSpec::Layout { dir: dir.clone(), ref_names: ref_names.clone(), default: false });
+    if let Some(dir) = output {
+        sinks.push(SinkSpec::Layout { dir: dir.to_path_buf(), ref_names: ref_names.clone(), default: false });
     }
     if let Some(path) = &args.tarball {
         let mut archive_tags = tags.clone();
@@ -682,23 +836,60 @@ mod tests {
     }
 
     #[test]
-    fn one_package_at_most_until_a_run_builds_several_images() {
+    fn the_selection_flags_say_one_image_or_several() {
         let parse = |argv: &[&str]| {
             let args = Args::try_parse_from(["cargo-containerize"].iter().chain(argv)).unwrap();
-            package(&args).map(|p| p.map(str::to_string)).map_err(|e| (e.to_string(), e.hint().unwrap()))
+            selection(&args) == Selection::Many
         };
-        assert_eq!(parse(&[]), Ok(None));
-        assert_eq!(parse(&["-p", "srv"]), Ok(Some("srv".into())));
-        for (argv, what) in [
-            (&["--workspace"][..], "--workspace is not supported yet"),
-            (&["--all"], "--all is not supported yet"),
-            (&["-p", "a", "--exclude", "b"], "--exclude is not supported yet"),
-            (&["-p", "a", "--package", "b"], "more than one -p/--package (a, b) is not supported yet"),
+        assert!(!parse(&[]));
+        assert!(!parse(&["-p", "srv"]));
+        assert!(!parse(&["-p", "srv", "--bin", "api"]));
+        for argv in [
+            &["--workspace"][..],
+            &["--all"],
+            &["--exclude", "b"],
+            &["-p", "a", "-p", "b"],
+            &["--bin", "a", "--bin", "b"],
+            &["-p", "a", "--bins"],
         ] {
-            let (err, hint) = parse(argv).unwrap_err();
-            assert!(err.contains(what) && err.contains("one image"), "{argv:?}: {err}");
-            assert!(hint.contains("-p NAME"), "{hint}");
+            assert!(parse(argv), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn several_images_are_the_selected_binaries_each_named_once() {
+        let all = [
+            c("alpha", &["alpha", "alpha-admin"], None, true),
+            c("beta", &["beta"], None, true),
+            c("lib", &[], None, true),
+            c("extra", &["extra"], None, false),
+        ];
+        let pick = |argv: &[&str]| {
+            let args = Args::try_parse_from(["cargo-containerize"].iter().chain(argv)).unwrap();
+            select_many(&all, &args).map_err(|e| e.to_string())
+        };
+        let pairs = |v: &[(&str, &str)]| -> Result<Vec<(String, String)>, String> {
+            Ok(v.iter().map(|(p, b)| (p.to_string(), b.to_string())).collect())
+        };
+        let everything = [("alpha", "alpha"), ("alpha", "alpha-admin"), ("beta", "beta"), ("extra", "extra")];
+        assert_eq!(pick(&["--workspace"]), pairs(&everything));
+        assert_eq!(pick(&["--workspace", "--exclude", "alpha"]), pairs(&[("beta", "beta"), ("extra", "extra")]));
+        // The default members, not `extra`.
+        assert_eq!(pick(&["--bins"]), pairs(&everything[..3]));
+        assert_eq!(pick(&["-p", "beta", "-p", "extra"]), pairs(&[("beta", "beta"), ("extra", "extra")]));
+        assert_eq!(
+            pick(&["--bin", "alpha-admin", "--bin", "beta"]),
+            pairs(&[("alpha", "alpha-admin"), ("beta", "beta")])
+        );
+        // A package named with -p must have a binary; one found by --workspace is skipped.
+        assert!(pick(&["-p", "lib", "-p", "beta"]).unwrap_err().contains("`lib` has no binary"));
+        assert!(pick(&["-p", "nope", "-p", "beta"]).unwrap_err().contains("`nope` is not a member"));
+        assert!(pick(&["--bin", "gamma", "--bin", "beta"]).unwrap_err().contains("no binary target named `gamma`"));
+        // Two binaries of one name would be one image name.
+        let twins = [c("a", &["srv"], None, true), c("b", &["srv"], None, true)];
+        let args = Args::try_parse_from(["cargo-containerize", "--workspace"]).unwrap();
+        let err = select_many(&twins, &args).unwrap_err().to_string();
+        assert!(err.contains("`srv`") && err.contains("a and b"), "{err}");
     }
 
     #[test]

@@ -86,7 +86,6 @@ fn run_inner(
     // Bad names fail before anything is built, and so do a selection of several packages and
     // a missing engine.
     let (tags, pushes) = plan::references(args)?;
-    plan::package(args)?;
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
     // The outputs the command line names must not collide, before anything (the results
     // file of an interrupted run included) is written; the plan's own are checked again.

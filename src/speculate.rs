@@ -18,14 +18,14 @@ fn dir() -> Option<PathBuf> {
 /// The file for this command line: keyed on the directory and every flag that selects.
 fn path(args: &Args) -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
-    // A selection the plan refuses has no guess.
-    let package = crate::plan::package(args).ok()?;
+    // Only a one-binary selection has a guess: several images are several builds.
+    let crate::plan::Selection::One { package, bin } = crate::plan::selection(args) else { return None };
     let key = format!(
         "{}\n{:?}\n{:?}\n{:?}\n{}",
         cwd.display(),
         args.manifest.manifest_path,
         package,
-        args.bin,
+        bin,
         std::env::var("CARGO_TARGET_DIR").unwrap_or_default()
     );
     Some(dir()?.join(Digest::of(key.as_bytes()).hex()))

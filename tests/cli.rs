@@ -124,16 +124,40 @@ fn run_from_a_members_directory_it_picks_that_member_as_cargo_does() {
 }
 
 #[test]
-fn workspace_flags_are_refused_until_a_run_builds_several_images() {
+fn the_workspace_gives_an_image_per_binary_each_under_the_prefix() {
+    let p = Project::copy("two-bins");
+    let run = p.run(&["-q", "--workspace", "-o", "out"]).ok();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    for (i, bin) in ["alpha", "beta"].iter().enumerate() {
+        let dir = p.path().join("out").join(bin);
+        assert_eq!(common::layout_config(&dir)["config"]["Cmd"], serde_json::json!([format!("/{bin}")]));
+        assert!(lines[i].starts_with(&format!("out/{bin} sha256:")), "{}", run.stdout);
+    }
+    // The plan says so, and names each image under the prefix.
+    let run = p.run(&["--dry-run", "--workspace", "--push", "127.0.0.1:5000/acme:1", "-t", "acme:1"]).ok();
+    let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let names: Vec<String> = plan["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|i| i["destinations"].as_array().unwrap().iter().map(|d| d["reference"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(names, ["acme/alpha:1", "127.0.0.1:5000/acme/alpha:1", "acme/beta:1", "127.0.0.1:5000/acme/beta:1"]);
+}
+
+#[test]
+fn several_images_refuse_before_the_build_what_cannot_name_them() {
     let p = Project::copy("two-bins");
     for (argv, what) in [
-        (&["--workspace"][..], "--workspace is not supported yet"),
-        (&["-p", "alpha", "--exclude", "beta"], "--exclude is not supported yet"),
-        (&["-p", "alpha", "-p", "beta"], "more than one -p/--package (alpha, beta) is not supported yet"),
+        (&["--workspace", "--tarball", "all.tar"][..], "--tarball is not supported with several images yet"),
+        (&["-p", "alpha", "-p", "beta", "--push"], "--push without a name cannot name several images"),
+        (&["--bins", "-t", ":1"], "--tag without a name cannot name several images"),
+        (&["--workspace", "--exclude", "alpha", "--exclude", "beta"], "has no binary target"),
     ] {
         let run = p.run(argv).failed();
         assert!(run.stderr.contains(what), "{argv:?}: {}", run.stderr);
-        assert!(run.stderr.contains("help:") && run.stderr.contains("-p NAME"), "{}", run.stderr);
+        assert!(run.stderr.contains("help:"), "{}", run.stderr);
         assert!(run.stdout.is_empty());
     }
     assert!(!p.path().join("target").exists(), "nothing may be built for a refused selection");

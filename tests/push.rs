@@ -423,3 +423,23 @@ fn progress_draws_bars_on_a_terminal_and_lines_otherwise() {
     assert!(piped.stderr.contains("     Skipped sha256:"), "{}", piped.stderr);
     assert!(piped.stdout.lines().all(|l| l.starts_with(&registry.host())), "{}", piped.stdout);
 }
+
+/// `--workspace`: an image per binary, each pushed under the prefix and loaded under the
+/// tag prefix, with one stdout line per destination, and each runs its own binary.
+#[test]
+fn a_workspace_pushes_and_loads_an_image_per_binary() {
+    let registry = Registry::plain();
+    let project = common::Project::copy("two-bins");
+    let prefix = common::unique_name("svc");
+    let _cleanup = common::DockerImages(vec![format!("{prefix}/alpha:1"), format!("{prefix}/beta:1")]);
+    let push = format!("{}/acme:1", registry.host());
+    let run = project.run(&["-q", "--workspace", "--push", &push, "-t", &format!("{prefix}:1")]).ok();
+    for bin in ["alpha", "beta"] {
+        let digest = skopeo_digest(&registry, &format!("acme/{bin}:1"), &["--tls-verify=false"]);
+        let line = format!("{}/acme/{bin}:1@{digest}", registry.host());
+        assert!(run.stdout.lines().any(|l| l == line), "{line} in {}", run.stdout);
+        let out = common::docker_run(&format!("{prefix}/{bin}:1"), &[]);
+        assert!(out.contains(&format!("{bin} from cargo-containerize two-bins fixture")), "{out}");
+    }
+    assert_eq!(run.stdout.lines().count(), 4, "{}", run.stdout);
+}
