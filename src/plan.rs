@@ -180,8 +180,8 @@ pub(crate) enum Error {
     EmptyWorkspace { manifest: PathBuf },
     #[error("{flag} {input:?} names a digest; {}", if *flag == "--push" { "a push destination names a repository and a tag, and the digest is known only once the image is built" } else { "Docker names images NAME[:TAG]" })]
     DigestDestination { flag: &'static str, input: String },
-    #[error("cannot push to {reference:?}{}: it names no registry host", if *from_setting { " (from the `repository` setting)" } else { "" })]
-    NoRegistryHost { reference: String, repository: String, from_setting: bool },
+    #[error("cannot push to {reference:?}{}: it names no registry host", from.map(|f| format!(" (from {f})")).unwrap_or_default())]
+    NoRegistryHost { reference: String, repository: String, from: Option<&'static str> },
     #[error("the target {target} is not a Linux target, so it cannot run in a container")]
     NotLinux { target: String },
     #[error(transparent)]
@@ -196,8 +196,10 @@ pub(crate) enum Error {
     BinNotARepository { bin: String },
     #[error("{what} is not supported with several images yet")]
     NotWithSeveral { what: &'static str },
-    #[error("{flag} without a name cannot name several images")]
-    PrefixNeeded { flag: &'static str },
+    #[error("the images of {} would both be {name}", images.join(" and "))]
+    OneName { name: String, images: Vec<String> },
+    #[error("{ENV_REPOSITORY}={value:?} is not a registry prefix: {reason}")]
+    BadRepositoryVariable { value: String, reason: String },
     #[error("the image for {wanted} would be loaded into Docker or the tarball, but it is not among the platforms built ({})", built.join(", "))]
     LoadPlatform { wanted: String, built: Vec<String> },
 }
@@ -218,8 +220,15 @@ impl Error {
             Error::NotWithSeveral { .. } => {
                 Some("write each image's tarball with its own run (-p PACKAGE --bin NAME --tarball FILE)".into())
             }
-            Error::PrefixNeeded { flag } => Some(format!(
-                "give the prefix the images go under: {flag} REGISTRY/PREFIX[:TAG] puts each at REGISTRY/PREFIX/<bin>"
+            Error::OneName { .. } => Some(
+                "give each its own name: a `repository` in each package's [package.metadata.containerize], or \
+                 a prefix (--push REGISTRY/PREFIX, or `repository` in [workspace.metadata.containerize]) that \
+                 each image's binary name follows"
+                    .into(),
+            ),
+            Error::BadRepositoryVariable { .. } => Some(format!(
+                "set {ENV_REPOSITORY} to REGISTRY/PREFIX, e.g. 127.0.0.1:5000/acme or ghcr.io/OWNER: each image goes \
+                 to REGISTRY/PREFIX/<bin>"
             )),
             Error::AmbiguousBinary { .. } => Some("choose one with the flags shown".into()),
             Error::UnknownPackage { .. } | Error::UnknownBin { .. } => Some("pass one of the names listed".into()),
@@ -245,7 +254,10 @@ impl Error {
                 let name = input.split('@').next().unwrap_or(input);
                 Some(format!("drop the digest: {flag} {name}; the digest is printed once the image is pushed"))
             }
-            Error::NoRegistryHost { repository, from_setting: true, .. } => Some(format!(
+            Error::NoRegistryHost { repository, from: Some(ENV_REPOSITORY), .. } => Some(format!(
+                "write the registry host first in {ENV_REPOSITORY}, e.g. 127.0.0.1:5000/{repository} or ghcr.io/OWNER"
+            )),
+            Error::NoRegistryHost { repository, from: Some(_), .. } => Some(format!(
                 "write the registry host first in `repository`, e.g. repository = \"127.0.0.1:5000/{repository}\" or \"ghcr.io/OWNER/{repository}\""
             )),
             Error::NoRegistryHost { repository, .. } => Some(format!(
@@ -260,8 +272,9 @@ impl Error {
                 Some("choose one with --load-platform, e.g. --load-platform linux/arm64".into())
             }
             Error::NoRepository { flag } => Some(format!(
-                "give {flag} a full reference such as 127.0.0.1:5000/app:1.0, or set `repository = \"REGISTRY/REPO\"` \
-                 in [package.metadata.containerize]"
+                "give {flag} a full reference such as 127.0.0.1:5000/app:1.0, set `repository = \"REGISTRY/REPO\"` \
+                 in [package.metadata.containerize] (or a prefix in [workspace.metadata.containerize]), or set \
+                 {ENV_REPOSITORY}=REGISTRY/PREFIX for --push"
             )),
             Error::Reference(_) => Some(
                 "a reference is NAME[:TAG]: lowercase name components of a-z, 0-9 and . _ -, \
@@ -298,11 +311,7 @@ pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Erro
             return Err(Error::DigestDestination { flag, input: t.clone() });
         }
         if flag == "--push" && r.registry.is_none() {
-            return Err(Error::NoRegistryHost {
-                reference: t.clone(),
-                repository: r.repository.clone(),
-                from_setting: false,
-            });
+            return Err(Error::NoRegistryHost { reference: t.clone(), repository: r.repository.clone(), from: None });
         }
         Ok(RefArg::Full(r))
     };
@@ -412,6 +421,29 @@ pub(crate) fn select_many(all: &[Candidate], args: &Args) -> Result<Vec<(String,
     Ok(picks)
 }
 
+/// Two images that would get one name (a package's `repository` shared by its binaries,
+/// say) are refused, naming both.
+fn one_name_each(images: &[ImageTarget]) -> Result<(), Error> {
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for image in images {
+        let who = format!("{}'s `{}`", image.package(), image.bin());
+        for s in &image.sinks {
+            let names: Vec<String> = match s {
+                SinkSpec::Daemon { tags } => tags.iter().map(Reference::with_default_tag).collect(),
+                SinkSpec::Registry { references } => references.iter().map(Reference::with_default_tag).collect(),
+                SinkSpec::Layout { .. } | SinkSpec::Archive { .. } => Vec::new(),
+            };
+            for name in names {
+                if let Some((_, other)) = seen.iter().find(|(n, w)| n == &name && w != &who) {
+                    return Err(Error::OneName { name, images: vec![other.clone(), who] });
+                }
+                seen.push((name, who.clone()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Each image's reference when several are built: `PREFIX/<bin>` for every `--tag` and
 /// `--push` prefix, its tag kept.
 fn under_prefix(refs: &[Reference], bin: &str) -> Result<Vec<Reference>, Error> {
@@ -425,21 +457,64 @@ fn under_prefix(refs: &[Reference], bin: &str) -> Result<Vec<Reference>, Error> 
         .collect()
 }
 
-/// Fills in references: a name-less one takes `repository`; a tag-less one takes each of
-/// `tags` (else `latest`).
-fn expand(refs: Vec<RefArg>, s: &Settings, flag: &'static str) -> Result<Vec<Reference>, Error> {
+/// The variable that gives a name-less `--push` its prefix, as `KO_DOCKER_REPO` does ko's.
+pub(crate) const ENV_REPOSITORY: &str = "CARGO_CONTAINERIZE_REPOSITORY";
+
+/// Where a name-less `--tag` or `--push` (`:TAG`, or none) takes its repository, in this
+/// order: for a push, [`ENV_REPOSITORY`], a prefix (`PREFIX/<bin>`); the package's own
+/// `repository`, its image's full name; the workspace's `repository`, a prefix when the run
+/// makes several images (`PREFIX/<bin>`) and the full name when it makes one. Returns the
+/// name and where it came from.
+fn bare_repository(
+    flag: &'static str,
+    bin: &str,
+    several: bool,
+    (package, workspace, env): (Option<&str>, Option<&str>, Option<&str>),
+) -> Result<(String, &'static str), Error> {
+    match (env.filter(|_| flag == "--push"), package, workspace) {
+        (Some(prefix), _, _) => {
+            let bad = |reason: String| Error::BadRepositoryVariable { value: prefix.to_string(), reason };
+            let trimmed = prefix.trim_end_matches('/');
+            let r = Reference::parse(trimmed).map_err(|e| bad(e.to_string()))?;
+            if r.registry.is_none() {
+                return Err(bad("it names no registry host".into()));
+            }
+            if r.tag.is_some() || r.digest.is_some() {
+                return Err(bad(
+                    "a prefix has no tag or digest: each image's tag comes from --push :TAG or `tags`".into()
+                ));
+            }
+            Ok((format!("{trimmed}/{bin}"), ENV_REPOSITORY))
+        }
+        (None, Some(full), _) => Ok((full.to_string(), "the `repository` setting")),
+        (None, None, Some(prefix)) if several => {
+            Ok((format!("{prefix}/{bin}"), "the workspace's `repository` setting, a prefix with several images"))
+        }
+        (None, None, Some(full)) => Ok((full.to_string(), "the `repository` setting")),
+        (None, None, None) => Err(Error::NoRepository { flag }),
+    }
+}
+
+/// Fills in references: a name-less one takes `repository` (its name and where it came
+/// from, or `None` when there is none); a tag-less one takes each of `tags` (else `latest`).
+fn expand(
+    refs: Vec<RefArg>,
+    repository: &dyn Fn() -> Result<(String, &'static str), Error>,
+    s: &Settings,
+    flag: &'static str,
+) -> Result<Vec<Reference>, Error> {
     let mut out: Vec<Reference> = Vec::new();
     for r in refs {
         let (base, tag) = match r {
             RefArg::Full(r) => (r.clone(), r.tag.clone()),
             RefArg::TagOnly(tag) => {
-                let repo = s.repository.as_deref().ok_or(Error::NoRepository { flag })?;
-                let r = Reference::parse(repo)?;
+                let (repo, from) = repository()?;
+                let r = Reference::parse(&repo)?;
                 if flag == "--push" && r.registry.is_none() {
                     return Err(Error::NoRegistryHost {
                         reference: repo.to_string(),
                         repository: r.repository.clone(),
-                        from_setting: true,
+                        from: Some(from),
                     });
                 }
                 (r, tag)
@@ -481,17 +556,13 @@ pub(crate) fn resolve(
         if args.tarball.is_some() {
             return Err(Error::NotWithSeveral { what: "--tarball" });
         }
-        for (flag, refs) in [("--tag", &tags), ("--push", &pushes)] {
-            if refs.iter().any(|r| matches!(r, RefArg::TagOnly(_))) {
-                return Err(Error::PrefixNeeded { flag });
-            }
-        }
     }
     let target_dir = ws.target_directory().to_path_buf();
     let images = picks
         .into_iter()
         .map(|(package, bin)| image_target(args, (&tags, &pushes), ws, package, bin, several, tuning))
         .collect::<Result<Vec<_>, Error>>()?;
+    one_name_each(&images)?;
     let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
     let stdout_taken = args.metadata_file.as_deref().is_some_and(crate::fsutil::is_stdout_path)
         || images
@@ -519,14 +590,36 @@ fn image_target(
     let target_dir = ws.target_directory().to_path_buf();
     let ws_manifest = ws.metadata.workspace_root.as_std_path().join("Cargo.toml");
     let settings = spec::settings(&ws.metadata.workspace_metadata, &ws_manifest, pkg, args)?;
-    let mut tags = expand(tags.to_vec(), &settings, "--tag")?;
-    let mut pushes = expand(pushes.to_vec(), &settings, "--push")?;
-    let mut output = args.output.clone();
-    if several {
-        tags = under_prefix(&tags, &bin)?;
-        pushes = under_prefix(&pushes, &bin)?;
-        output = output.map(|dir| dir.join(&bin));
-    }
+    let key = |v: &serde_json::Value| v.get("containerize")?.get("repository")?.as_str().map(str::to_string);
+    let (own, shared) = (key(&pkg.metadata), key(&ws.metadata.workspace_metadata));
+    let env = std::env::var(ENV_REPOSITORY).ok().filter(|v| !v.is_empty());
+    let sources = (own.as_deref(), shared.as_deref(), env.as_deref());
+    // Named in full on the command line, a destination is a prefix with several images; a
+    // name-less one takes `bare_repository`. In the command line's order, each name once.
+    let names = |refs: &[RefArg], flag: &'static str| -> Result<Vec<Reference>, Error> {
+        let mut out: Vec<Reference> = Vec::new();
+        for r in refs {
+            let one = match r {
+                RefArg::Full(_) if several => under_prefix(
+                    &expand(vec![r.clone()], &|| Err(Error::NoRepository { flag }), &settings, flag)?,
+                    &bin,
+                )?,
+                RefArg::Full(_) => expand(vec![r.clone()], &|| Err(Error::NoRepository { flag }), &settings, flag)?,
+                RefArg::TagOnly(_) => {
+                    expand(vec![r.clone()], &|| bare_repository(flag, &bin, several, sources), &settings, flag)?
+                }
+            };
+            for r in one {
+                if !out.contains(&r) {
+                    out.push(r);
+                }
+            }
+        }
+        Ok(out)
+    };
+    let tags = names(tags, "--tag")?;
+    let pushes = names(pushes, "--push")?;
+    let output = if several { args.output.as_ref().map(|dir| dir.join(&bin)) } else { args.output.clone() };
     let (created, revision) = git_facts(&package_dir, tuning, args.quiet)?;
     // Inside GitHub Actions, what Cargo.toml and git cannot say, the workflow can.
     let (source, sha) = spec::github_facts(&|k| std::env::var(k).ok());
@@ -854,6 +947,22 @@ mod tests {
         ] {
             assert!(parse(argv), "{argv:?}");
         }
+    }
+
+    #[test]
+    fn a_name_less_destination_takes_the_variable_the_package_then_the_workspace() {
+        let name = |flag, several, sources| bare_repository(flag, "api", several, sources).map(|(n, _)| n);
+        let all = (Some("r/pkg"), Some("r/ws"), Some("reg:5000/env/"));
+        assert_eq!(name("--push", true, all).unwrap(), "reg:5000/env/api");
+        for bad in ["env-without-host", "reg:5000/env:1", "Reg:5000/UPPER"] {
+            let e = name("--push", true, (None, None, Some(bad))).unwrap_err();
+            assert!(matches!(&e, Error::BadRepositoryVariable { value, .. } if value == bad), "{bad}: {e}");
+        }
+        assert_eq!(name("--tag", true, all).unwrap(), "r/pkg", "the variable is for pushes");
+        assert_eq!(name("--push", true, (Some("r/pkg"), Some("r/ws"), None)).unwrap(), "r/pkg");
+        assert_eq!(name("--push", true, (None, Some("r/ws"), None)).unwrap(), "r/ws/api");
+        assert_eq!(name("--push", false, (None, Some("r/ws"), None)).unwrap(), "r/ws");
+        assert!(matches!(name("--push", true, (None, None, None)), Err(Error::NoRepository { flag: "--push" })));
     }
 
     #[test]

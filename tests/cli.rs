@@ -141,7 +141,9 @@ fn the_workspace_gives_an_image_per_binary_each_under_the_prefix() {
         .as_array()
         .unwrap()
         .iter()
-        .flat_map(|i| i["destinations"].as_array().unwrap().iter().map(|d| d["reference"].as_str().unwrap().to_string()))
+        .flat_map(|i| {
+            i["destinations"].as_array().unwrap().iter().map(|d| d["reference"].as_str().unwrap().to_string())
+        })
         .collect();
     assert_eq!(names, ["acme/alpha:1", "127.0.0.1:5000/acme/alpha:1", "acme/beta:1", "127.0.0.1:5000/acme/beta:1"]);
 }
@@ -151,8 +153,8 @@ fn several_images_refuse_before_the_build_what_cannot_name_them() {
     let p = Project::copy("two-bins");
     for (argv, what) in [
         (&["--workspace", "--tarball", "all.tar"][..], "--tarball is not supported with several images yet"),
-        (&["-p", "alpha", "-p", "beta", "--push"], "--push without a name cannot name several images"),
-        (&["--bins", "-t", ":1"], "--tag without a name cannot name several images"),
+        (&["-p", "alpha", "-p", "beta", "--push"], "--push names no repository"),
+        (&["--bins", "-t", ":1"], "--tag names no repository"),
         (&["--workspace", "--exclude", "alpha", "--exclude", "beta"], "has no binary target"),
     ] {
         let run = p.run(argv).failed();
@@ -410,5 +412,71 @@ fn dry_run_prints_the_plan_and_builds_nothing() {
     let plan: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(plan["images"][0]["destinations"][0]["kind"], "layout", "{plan}");
     assert_eq!(plan["images"][0]["destinations"][0]["default"], true, "{plan}");
+    assert!(!p.path().join("target").exists());
+}
+
+/// Where a name-less `--push` takes its name: CARGO_CONTAINERIZE_REPOSITORY (a prefix), then
+/// the package's own `repository` (its full name), then the workspace's (a prefix with
+/// several images, the full name with one).
+#[test]
+fn a_name_less_push_takes_its_name_from_the_variable_the_package_or_the_workspace() {
+    let p = Project::copy("two-bins");
+    let root = p.path().join("Cargo.toml");
+    let manifest = std::fs::read_to_string(&root).unwrap();
+    std::fs::write(
+        &root,
+        format!("{manifest}\n[workspace.metadata.containerize]\nrepository = \"127.0.0.1:5000/acme\"\n"),
+    )
+    .unwrap();
+    let names = |run: common::Run| -> Vec<String> {
+        let plan: serde_json::Value = serde_json::from_str(&run.stdout).expect(&run.stderr);
+        plan["images"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|i| {
+                i["destinations"].as_array().unwrap().iter().map(|d| d["reference"].as_str().unwrap().to_string())
+            })
+            .collect()
+    };
+    let plan = |argv: &[&str], env: Option<&str>| {
+        let mut cmd = p.cmd();
+        cmd.env_remove("CARGO_CONTAINERIZE_REPOSITORY").args(["--dry-run"]).args(argv);
+        if let Some(v) = env {
+            cmd.env("CARGO_CONTAINERIZE_REPOSITORY", v);
+        }
+        Run::of(&mut cmd)
+    };
+    // The workspace's value: a prefix with several images, the full name with one.
+    assert_eq!(
+        names(plan(&["--workspace", "--push", ":1"], None).ok()),
+        ["127.0.0.1:5000/acme/alpha:1", "127.0.0.1:5000/acme/beta:1"]
+    );
+    assert_eq!(names(plan(&["-p", "alpha", "--push"], None).ok()), ["127.0.0.1:5000/acme:latest"]);
+    // The variable wins, as the environment wins over Cargo.toml; a prefix, always.
+    assert_eq!(
+        names(plan(&["--workspace", "--push"], Some("127.0.0.1:5001/ci")).ok()),
+        ["127.0.0.1:5001/ci/alpha:latest", "127.0.0.1:5001/ci/beta:latest"]
+    );
+    let run = plan(&["--workspace", "--push"], Some("Not A Prefix")).failed();
+    assert!(run.stderr.contains("CARGO_CONTAINERIZE_REPOSITORY=\"Not A Prefix\""), "{}", run.stderr);
+    // A package's own value names its image in full.
+    let alpha = p.path().join("alpha/Cargo.toml");
+    let own = std::fs::read_to_string(&alpha).unwrap();
+    std::fs::write(&alpha, format!("{own}\n[package.metadata.containerize]\nrepository = \"127.0.0.1:5000/team/a\"\n"))
+        .unwrap();
+    assert_eq!(
+        names(plan(&["--workspace", "--push", ":2"], None).ok()),
+        ["127.0.0.1:5000/team/a:2", "127.0.0.1:5000/acme/beta:2"]
+    );
+    // Two images that would get one name are refused before the build, naming both.
+    std::fs::write(p.path().join("beta/Cargo.toml"), std::fs::read_to_string(&alpha).unwrap().replace("alpha", "beta"))
+        .unwrap();
+    let run = plan(&["--workspace", "--push", ":2"], None).failed();
+    assert!(
+        run.stderr.contains("alpha's `alpha` and beta's `beta` would both be 127.0.0.1:5000/team/a:2"),
+        "{}",
+        run.stderr
+    );
     assert!(!p.path().join("target").exists());
 }
