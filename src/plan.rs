@@ -33,6 +33,8 @@ pub(crate) struct Plan {
     /// Standard output carries data (`--tarball -`, `--metadata-file -`): the result lines
     /// go to stderr.
     pub(crate) stdout_taken: bool,
+    /// With several images, `--tarball FILE`: one tar of every image (`sink::bundle`).
+    pub(crate) bundle: Option<PathBuf>,
 }
 
 impl Plan {
@@ -109,6 +111,8 @@ pub(crate) struct ImageTarget {
     pub(crate) sinks: Vec<SinkSpec>,
     /// The documents attached to pushes and layouts.
     pub(crate) documents: crate::settings::Wanted,
+    /// In the run's bundle (several images and `--tarball`): its tags and its names there.
+    pub(crate) bundled: Option<(Vec<Reference>, Vec<String>)>,
 }
 
 impl ImageTarget {
@@ -553,8 +557,8 @@ pub(crate) fn resolve(
         Selection::Many => (select_many(&candidates, args)?, true),
     };
     if several {
-        if args.tarball.is_some() {
-            return Err(Error::NotWithSeveral { what: "--tarball" });
+        if args.tarball.as_deref().is_some_and(crate::fsutil::is_stdout_path) {
+            return Err(Error::NotWithSeveral { what: "--tarball - (standard output)" });
         }
     }
     let target_dir = ws.target_directory().to_path_buf();
@@ -569,7 +573,8 @@ pub(crate) fn resolve(
             .iter()
             .flat_map(|i| &i.sinks)
             .any(|s| matches!(s, SinkSpec::Archive { path, .. } if crate::fsutil::is_stdout_path(path)));
-    Ok(Plan { images, target_dir, workspace_root, stdout_taken })
+    let bundle = if several { args.tarball.clone() } else { None };
+    Ok(Plan { images, target_dir, workspace_root, stdout_taken, bundle })
 }
 
 /// The image of `package`'s `bin`: its settings (the workspace's table, the package's, the
@@ -629,7 +634,20 @@ fn image_target(
     crate::image::include::check(settings.include.as_deref().unwrap_or_default(), &bin)
         .map_err(|e| Error::Include { message: e.to_string() })?;
     let image = spec::resolve(settings, &provenance);
-    let sinks = sinks(args, output.as_deref(), tags, pushes, &image.tags, &target_dir, &bin);
+    // With several images the tarball is the run's bundle, where each is named `<bin>:NAME`
+    // and tagged as its engine tags or pushes are (else `<bin>:NAME`).
+    let bundled = (several && args.tarball.is_some()).then(|| {
+        let names: Vec<String> =
+            ref_names(&tags, &pushes, &image.tags).into_iter().map(|n| format!("{bin}:{n}")).collect();
+        let tags = match (tags.is_empty(), pushes.is_empty()) {
+            (false, _) => tags.clone(),
+            (true, false) => pushes.clone(),
+            (true, true) => names.iter().filter_map(|n| Reference::parse(n).ok()).collect(),
+        };
+        (tags, names)
+    });
+    let tarball = if several { None } else { args.tarball.as_deref() };
+    let sinks = sinks(output.as_deref(), tarball, tags, pushes, &image.tags, &target_dir, &bin);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
     let builds: Vec<PlatformBuild> = platforms
         .into_iter()
@@ -643,7 +661,7 @@ fn image_target(
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
     let documents = image.documents.clone();
-    Ok(ImageTarget { builds, load_platform, package_dir, image, sinks, documents })
+    Ok(ImageTarget { builds, load_platform, package_dir, image, sinks, documents, bundled })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless
@@ -711,17 +729,10 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
     }
 }
 
-fn sinks(
-    args: &Args,
-    output: Option<&std::path::Path>,
-    tags: Vec<Reference>,
-    pushes: Vec<Reference>,
-    configured_tags: &[String],
-    target_dir: &std::path::Path,
-    bin: &str,
-) -> Vec<SinkSpec> {
-    // A layout names the image by each tag used, else the configured tags, else `latest`.
-    let mut names: Vec<String> = tags.iter().chain(&pushes).map(|r| r.tag_or_default().to_string()).collect();
+/// The names a layout gives the image: each tag used, else the configured tags, else
+/// `latest`; each once.
+fn ref_names(tags: &[Reference], pushes: &[Reference], configured_tags: &[String]) -> Vec<String> {
+    let mut names: Vec<String> = tags.iter().chain(pushes).map(|r| r.tag_or_default().to_string()).collect();
     if names.is_empty() {
         names = configured_tags.to_vec();
     }
@@ -734,16 +745,29 @@ fn sinks(
             ref_names.push(name);
         }
     }
+    ref_names
+}
+
+fn sinks(
+    output: Option<&std::path::Path>,
+    tarball: Option<&std::path::Path>,
+    tags: Vec<Reference>,
+    pushes: Vec<Reference>,
+    configured_tags: &[String],
+    target_dir: &std::path::Path,
+    bin: &str,
+) -> Vec<SinkSpec> {
+    let ref_names = ref_names(&tags, &pushes, configured_tags);
     let mut sinks = Vec::new();
     if let Some(dir) = output {
         sinks.push(SinkSpec::Layout { dir: dir.to_path_buf(), ref_names: ref_names.clone(), default: false });
     }
-    if let Some(path) = &args.tarball {
+    if let Some(path) = tarball {
         let mut archive_tags = tags.clone();
         if archive_tags.is_empty() {
             archive_tags = pushes.clone();
         }
-        sinks.push(SinkSpec::Archive { path: path.clone(), tags: archive_tags, ref_names: ref_names.clone() });
+        sinks.push(SinkSpec::Archive { path: path.to_path_buf(), tags: archive_tags, ref_names: ref_names.clone() });
     }
     if !tags.is_empty() {
         sinks.push(SinkSpec::Daemon { tags });

@@ -107,7 +107,7 @@ pub(crate) fn assemble_and_publish(
     parents: Option<&[Parent]>,
     docs: &Documents,
     results: &Results,
-) -> Result<bool, Error> {
+) -> Result<(bool, Artifact), Error> {
     let parent_of = |i: usize| parents.map(|p| &p[i]);
     // Local sinks need the base's layers themselves; a registry may not (it mounts them,
     // or has them), so a push fetches only what it must.
@@ -199,8 +199,35 @@ pub(crate) fn assemble_and_publish(
         if !late.is_empty() {
             all_ok &= publish_all(&late, artifact, &attach(artifact)?, run, head_start);
         }
-        Ok(all_ok)
+        Ok((all_ok, artifact.clone()))
     })
+}
+
+/// Writes the run's bundle (several images, `--tarball FILE`) once every image is
+/// assembled, and observes each image's outcome as the other sinks' are; true when written.
+pub(crate) fn publish_bundle(
+    plan: &Plan,
+    images: &[(&ImageTarget, Artifact)],
+    push: &PushOptions,
+    results: &Results,
+) -> bool {
+    let Some(path) = &plan.bundle else { return true };
+    let members: Vec<sink::bundle::Member> = images
+        .iter()
+        .filter_map(|(target, artifact)| {
+            let (tags, ref_names) = target.bundled.clone()?;
+            Some(sink::bundle::Member { artifact, tags, ref_names, load_platform: target.load_platform.clone() })
+        })
+        .collect();
+    let (progress, memo) = (Progress::new(push.quiet), assemble::cache(plan).files());
+    let cx = sink::Context { push, progress: &progress, memo: &memo };
+    let outcomes = sink::bundle::Bundle { path: path.clone() }.publish(&members, &cx);
+    let mut all_ok = true;
+    for ((target, _), outcome) in images.iter().zip(outcomes) {
+        let observer = Observer { target, results, results_to_stderr: plan.stdout_taken, base: None };
+        all_ok &= observer.observe(vec![outcome]);
+    }
+    all_ok
 }
 
 /// Our layers, uncompressed: their diff_ids from the cache (hashing a tar it lacks), each

@@ -156,16 +156,27 @@ fn run_inner(
         let parents = base::resolve(&target.image.parent.clone(), &platforms, &push, args.offline)?;
         crate::spec::on_base(&mut target.image, parents.as_deref(), &push)?;
         sink::check_base(&target.sinks, parents.as_deref(), push.verbose)?;
+        if let Some(path) = &plan.bundle {
+            // The bundle is a docker-archive too.
+            let bundle = sink::SinkSpec::Archive { path: path.clone(), tags: Vec::new(), ref_names: Vec::new() };
+            sink::check_base(&[bundle], parents.as_deref(), push.verbose)?;
+        }
         parents_of.push(parents);
     }
     let remember = plan.images.len() == 1;
     let mut guess = guess;
     let mut all_ok = true;
+    let mut made = Vec::new();
     for (target, parents) in plan.images.iter().zip(&parents_of) {
         let built = build_all(target, guess.take(), args, parents.as_deref(), &push, remember)?;
         let documents = crate::sbom::Documents::gather(&plan, target, &built, push.tuning.timeout)?;
-        all_ok &= publish::assemble_and_publish(&plan, target, &built, &push, parents.as_deref(), &documents, results)?;
+        let (ok, artifact) =
+            publish::assemble_and_publish(&plan, target, &built, &push, parents.as_deref(), &documents, results)?;
+        all_ok &= ok;
+        made.push((target, artifact));
     }
+    // The tarball of several images, once they are all made.
+    all_ok &= publish::publish_bundle(&plan, &made, &push, results);
     Ok(all_ok)
 }
 

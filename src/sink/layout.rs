@@ -318,7 +318,7 @@ fn record_blobs(dir: &Path, artifact: &Artifact, memo: &FileDigests) {
 
 /// The layout's index entries for the artifact: its top manifest once per reference name;
 /// an image's entry carries its platform, an index's lists the platforms itself.
-fn entries(artifact: &Artifact, ref_names: &[String]) -> io::Result<Vec<Value>> {
+pub(super) fn entries(artifact: &Artifact, ref_names: &[String]) -> io::Result<Vec<Value>> {
     let top = artifact.manifest()?;
     Ok(ref_names
         .iter()

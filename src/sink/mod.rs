@@ -5,6 +5,7 @@
 //! ([`SinkSpec`]); [`open`] makes each a `Sink`. None recomputes a digest.
 
 pub(crate) mod archive;
+pub(crate) mod bundle;
 pub(crate) mod daemon;
 pub(crate) mod index_archive;
 pub(crate) mod layout;

@@ -1,0 +1,65 @@
+//! Every service of a workspace in one run: an image per binary, and the one tarball that
+//! holds them all, checked with docker and skopeo.
+
+mod common;
+
+use common::{docker_run, tool, unique_name, DockerImages, Project};
+use serde_json::Value;
+
+/// `--workspace --tarball FILE`: one tar that `docker load` takes as every image under its
+/// tag (as `docker save a b c` writes it), and that skopeo reads as each image by name.
+#[test]
+fn one_tarball_holds_every_image_of_the_workspace() {
+    let p = Project::copy("two-bins");
+    let prefix = unique_name("bundle");
+    let _cleanup = DockerImages(vec![format!("{prefix}/alpha:1"), format!("{prefix}/beta:1")]);
+    let tar = p.path().join("all.tar");
+    let file = p.path().join("results.json");
+    let run = p
+        .run(&[
+            "-q",
+            "--workspace",
+            "--tarball",
+            tar.to_str().unwrap(),
+            "--push",
+            &format!("127.0.0.1:9/{prefix}:1"),
+            "--dry-run",
+        ])
+        .ok();
+    // The plan has no tarball per image: it is the run's.
+    assert!(!run.stdout.contains("\"tarball\""), "{}", run.stdout);
+    p.run(&["-q", "--workspace", "--tarball", tar.to_str().unwrap(), "--metadata-file", file.to_str().unwrap()]).ok();
+    let results: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let entries: Vec<&Value> =
+        results["destinations"].as_array().unwrap().iter().filter(|d| d["kind"] == "tarball").collect();
+    assert_eq!(entries.len(), 2, "{results}");
+    // Loaded, each image runs its own binary under its name, here the engine's own tags.
+    let run = p.run(&["-q", "--workspace", "--tarball", tar.to_str().unwrap(), "-t", &format!("{prefix}:1")]).ok();
+    for bin in ["alpha", "beta"] {
+        let line = run.stdout.lines().find(|l| l.starts_with(&format!("{} {bin}:1@sha256:", tar.display())));
+        let digest = line.unwrap_or_else(|| panic!("a line for {bin}: {}", run.stdout)).rsplit('@').next().unwrap();
+        // skopeo finds the image by its name in the OCI part, and it is the one printed.
+        let inspected = tool("skopeo", &["inspect", &format!("oci-archive:{}:{bin}:1", tar.display())]).stdout;
+        let inspected: Value = serde_json::from_str(&inspected).unwrap();
+        assert_eq!(inspected["Digest"], digest, "{bin}");
+    }
+    tool("docker", &["rmi", &format!("{prefix}/alpha:1"), &format!("{prefix}/beta:1")]);
+    let loaded = tool("docker", &["load", "-i", tar.to_str().unwrap()]).stdout;
+    for bin in ["alpha", "beta"] {
+        assert!(loaded.contains(&format!("Loaded image: {prefix}/{bin}:1")), "{loaded}");
+        let out = docker_run(&format!("{prefix}/{bin}:1"), &[]);
+        assert!(out.contains(&format!("{bin} from cargo-containerize two-bins fixture")), "{out}");
+    }
+}
+
+#[test]
+fn the_tarball_of_several_images_is_not_standard_output() {
+    let p = Project::copy("two-bins");
+    let run = p.run(&["--workspace", "--tarball", "-"]).failed();
+    assert!(
+        run.stderr.contains("--tarball - (standard output) is not supported with several images"),
+        "{}",
+        run.stderr
+    );
+    assert!(!p.path().join("target").exists());
+}
