@@ -221,9 +221,11 @@ impl Error {
                 "rename it ([[bin]] name = \"{}\" in its Cargo.toml), or leave it out (--exclude, --bin)",
                 bin.to_lowercase()
             )),
-            Error::NotWithSeveral { .. } => {
-                Some("write each image's tarball with its own run (-p PACKAGE --bin NAME --tarball FILE)".into())
-            }
+            Error::NotWithSeveral { .. } => Some(
+                "write the tarball of every image to a file (--tarball FILE), or one image's to standard output \
+                 (-p PACKAGE --bin NAME --tarball -)"
+                    .into(),
+            ),
             Error::OneName { .. } => Some(
                 "give each its own name: a `repository` in each package's [package.metadata.containerize], or \
                  a prefix (--push REGISTRY/PREFIX, or `repository` in [workspace.metadata.containerize]) that \
@@ -556,10 +558,8 @@ pub(crate) fn resolve(
         Selection::One { package, bin } => (vec![select_binary(&candidates, package, bin)?], false),
         Selection::Many => (select_many(&candidates, args)?, true),
     };
-    if several {
-        if args.tarball.as_deref().is_some_and(crate::fsutil::is_stdout_path) {
-            return Err(Error::NotWithSeveral { what: "--tarball - (standard output)" });
-        }
+    if several && args.tarball.as_deref().is_some_and(crate::fsutil::is_stdout_path) {
+        return Err(Error::NotWithSeveral { what: "--tarball - (standard output)" });
     }
     let target_dir = ws.target_directory().to_path_buf();
     let images = picks
