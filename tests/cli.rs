@@ -152,7 +152,7 @@ fn the_workspace_gives_an_image_per_binary_each_under_the_prefix() {
 fn several_images_refuse_before_the_build_what_cannot_name_them() {
     let p = Project::copy("two-bins");
     for (argv, what) in [
-        (&["--workspace", "--tarball", "all.tar"][..], "--tarball is not supported with several images yet"),
+        (&["--workspace", "--tarball", "-"][..], "--tarball - (standard output) is not supported with several images"),
         (&["-p", "alpha", "-p", "beta", "--push"], "--push names no repository"),
         (&["--bins", "-t", ":1"], "--tag names no repository"),
         (&["--workspace", "--exclude", "alpha", "--exclude", "beta"], "has no binary target"),
