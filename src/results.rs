@@ -71,12 +71,18 @@ impl Results {
         self.push(v);
     }
 
-    /// Records an image loaded into (or tagged in) the engine: its ID is the config digest;
-    /// an engine has no manifest digest.
+    /// Records an image loaded into (or tagged in) the engine under the image ID `id`:
+    /// `imageId` is that ID (what `docker images` shows), `config` the config digest (the
+    /// ID on the classic store), `digest` the manifest the engine keeps when it is ours (the
+    /// containerd store; the classic store keeps none).
     pub(crate) fn engine(&self, tag: &str, id: &crate::digest::Digest, package: &str, bin: &str) {
+        // The engine sink says what it loaded under each ID.
+        let loaded = crate::sink::daemon::loaded(id);
+        let config = loaded.as_ref().map(|l| l.config.to_string());
+        let digest = loaded.and_then(|l| l.manifest).map(|m| m.to_string());
         self.push(json!({
-            "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"), "digest": null,
-            "config": id.to_string(), "package": package, "bin": bin,
+            "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"), "digest": digest,
+            "config": config, "imageId": id.to_string(), "package": package, "bin": bin,
         }));
     }
 
