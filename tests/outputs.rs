@@ -109,7 +109,10 @@ on_both_engines! {
         let name = unique_name("tag");
         let tags = [format!("{name}:1.0"), format!("cc-ns/{name}:extra"), format!("localhost:5000/{name}:latest")];
         let mut cleanup = engine.images(tags.to_vec());
-        let run = p.run_on(engine, &["-q", "--tag", &tags[0], "--tag", &tags[1], "--tag", &format!("localhost:5000/{name}")]).ok();
+        // A label of its own: an image (an ID) no other test has, so removing it is safe.
+        let label = format!("test.run={name}");
+        let short = format!("localhost:5000/{name}");
+        let run = p.run_on(engine, &["-q", "--label", &label, "-t", &tags[0], "-t", &tags[1], "-t", &short]).ok();
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines.len(), 3, "{}", run.stdout);
         let id = run.digest();
@@ -238,8 +241,10 @@ on_both_engines! {
         let name = unique_name("all");
         let mut cleanup = engine.images(vec![format!("{name}:1")]);
         let results = p.path().join("results.json");
-        let args = ["-q", "-o", "lay", "--tarball", "img.tar", "-t", &format!("{name}:1"), "--metadata-file"];
-        let run = p.run_on(engine, &[&args[..], &[results.to_str().unwrap()]].concat()).ok();
+        // A label of its own: an image (an ID) no other test has, so removing it is safe.
+        let label = format!("test.run={name}");
+        let args = ["-q", "--label", &label, "-o", "lay", "--tarball", "img.tar", "-t", &format!("{name}:1")];
+        let run = p.run_on(engine, &[&args[..], &["--metadata-file", results.to_str().unwrap()]].concat()).ok();
         let lines: Vec<&str> = run.stdout.lines().collect();
         assert_eq!(lines.len(), 3, "{}", run.stdout);
         let digest_of = |prefix: &str| {

@@ -114,14 +114,26 @@ pub(crate) fn load(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bo
     match engine::store(tuning, quiet)? {
         ImageStore::Classic => {
             let id = image.id();
-            if engine::has_image(id, tuning)? {
-                tags.iter().try_for_each(|t| engine::tag(id, t, tuning))?;
-            } else {
+            if !tag_if_there(id, tags, tuning)? {
                 engine::load(|w| archive::write_unpacked(w, image, tags).map(drop), tuning, quiet)?;
             }
             Ok(Loaded { id: id.clone(), config: id.clone(), manifest: None })
         }
         ImageStore::Containerd => load_containerd(image, tags, tuning, quiet),
+    }
+}
+
+/// Gives the engine's image `id` the `tags`, if the engine has it; false when it has not,
+/// for the caller to load it. An image removed between the look and the tags (another
+/// client's `docker rmi` or prune) is not there either; any other failure to tag is one.
+fn tag_if_there(id: &Digest, tags: &[Reference], tuning: &Tuning) -> Result<bool, engine::Error> {
+    if !engine::has_image(id, tuning)? {
+        return Ok(false);
+    }
+    match tags.iter().try_for_each(|t| engine::tag(id, t, tuning)) {
+        Ok(()) => Ok(true),
+        Err(_) if !engine::has_image(id, tuning)? => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
@@ -132,9 +144,7 @@ fn load_containerd(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bo
     let endpoint = || engine::address().unwrap_or_default();
     let manifest = image.manifest().map_err(|source| engine::Error::Unsent { endpoint: endpoint(), source })?;
     let id = manifest.digest.clone();
-    if engine::has_image(&id, tuning)? {
-        tags.iter().try_for_each(|t| engine::tag(&id, t, tuning))?;
-    } else {
+    if !tag_if_there(&id, tags, tuning)? {
         engine::load(|w| write_oci(w, image, tags).map(drop), tuning, quiet)?;
     }
     for tag in tags {
