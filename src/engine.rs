@@ -1,13 +1,16 @@
 //! The Docker Engine API client: requests over the engine's socket (`DOCKER_HOST`, else
-//! `/var/run/docker.sock`), each bounded in time: `GET /_ping`, an image's inspection, its
-//! export, a tag, and a load that streams whatever tar its caller writes.
+//! `/var/run/docker.sock`), each bounded in time: `GET /_ping`, `GET /info` (which image
+//! store the engine keeps, asked once per run), an image's inspection, its export, a tag,
+//! and a load that streams whatever tar its caller writes.
 
 use crate::reference::Reference;
 use crate::tuning::Tuning;
 use crate::wait::{announce_after, Announce};
+use std::collections::BTreeMap;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::os::unix::net::UnixStream;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The most of the engine's answer that is read.
@@ -26,6 +29,13 @@ pub(crate) enum Error {
     Refused { endpoint: String, message: String },
     #[error("talking to the Docker engine at {endpoint}: {source}")]
     Io { endpoint: String, source: io::Error },
+    /// What was to be sent could not be read or made (a layer to compress, say).
+    #[error("cannot prepare the image for the Docker engine at {endpoint}: {source}")]
+    Unsent { endpoint: String, source: io::Error },
+    /// An answer that is not what a Docker engine answers, or an image that is not what
+    /// was loaded.
+    #[error("the Docker engine at {endpoint} {message}")]
+    Unexpected { endpoint: String, message: String },
 }
 
 impl Error {
@@ -39,6 +49,11 @@ impl Error {
             Error::UnsupportedHost(_) => {
                 Some("unset DOCKER_HOST to use /var/run/docker.sock, or use --tarball FILE and `docker load`".into())
             }
+            Error::Unexpected { .. } => Some(
+                "check that DOCKER_HOST names a Docker engine (`docker info` answers), and run again; or skip the \
+                 engine with --tarball FILE and `docker load`"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -87,6 +102,11 @@ impl Endpoint {
             Endpoint::Tcp(a) => format!("tcp://{a}"),
         }
     }
+}
+
+/// The engine `DOCKER_HOST` names, as messages show it: `unix:///path` or `tcp://host:port`.
+pub(crate) fn address() -> Result<String, Error> {
+    Ok(Endpoint::from_env()?.describe())
 }
 
 /// A connection to the engine: a unix or TCP socket.
@@ -179,8 +199,9 @@ fn timed_out(e: io::Error, what: &str, after: Duration) -> io::Error {
     }
 }
 
-/// Checks that the engine answers `GET /_ping`, so a missing engine fails before building;
-/// waits at most the tuning's timeout, saying what it waits for after a few seconds.
+/// Checks that the engine answers `GET /_ping`, so a missing engine fails before building,
+/// then learns its image store ([`store`]); waits at most the tuning's timeout for each,
+/// saying what it waits for after a few seconds.
 pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     let endpoint = Endpoint::from_env()?;
     let describe = endpoint.describe();
@@ -202,13 +223,139 @@ pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     if status != 200 {
         return Err(unreachable(io::Error::other(format!("GET /_ping answered {status}"))));
     }
-    Ok(())
+    store(tuning, quiet).map(drop)
+}
+
+/// Where an engine keeps its images; it decides what an image ID is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ImageStore {
+    /// The classic store (a graph driver such as `overlay2`): an image's ID is its config
+    /// digest, whatever manifest it came with.
+    Classic,
+    /// The containerd image store (a snapshotter, e.g. `overlayfs`; the default of Docker 29
+    /// on fresh installs, and of Docker Desktop): an image's ID is the digest of the
+    /// manifest (or index) the engine keeps, which it makes itself for a docker-archive.
+    Containerd,
+}
+
+/// The `DriverStatus` pair that names the containerd store.
+const CONTAINERD_SNAPSHOTTER: [&str; 2] = ["driver-type", "io.containerd.snapshotter.v1"];
+
+/// What `GET /info` says of the engine, as far as it matters here.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Info {
+    /// `ServerVersion`, e.g. `26.1.5+dfsg1`.
+    pub(crate) version: String,
+    /// `Driver`: a graph driver (`overlay2`), or the containerd store's snapshotter (`overlayfs`).
+    pub(crate) driver: String,
+    pub(crate) store: ImageStore,
+}
+
+impl Info {
+    /// Reads `GET /info`'s answer: the containerd store iff `DriverStatus` holds
+    /// `["driver-type", "io.containerd.snapshotter.v1"]` (Docker 26 has no other sign of it).
+    fn parse(body: &[u8]) -> Result<Info, String> {
+        let refused = || "answered GET /info with no JSON object; a Docker engine describes itself there".to_string();
+        let v: serde_json::Value = serde_json::from_slice(body).map_err(|_| refused())?;
+        if !v.is_object() {
+            return Err(refused());
+        }
+        let text = |key: &str| v.get(key).and_then(serde_json::Value::as_str).unwrap_or_default().to_string();
+        let containerd = v.get("DriverStatus").and_then(serde_json::Value::as_array).is_some_and(|pairs| {
+            pairs.iter().any(|pair| {
+                pair.as_array().is_some_and(|kv| {
+                    kv.len() == 2 && kv.iter().zip(CONTAINERD_SNAPSHOTTER).all(|(x, want)| x.as_str() == Some(want))
+                })
+            })
+        });
+        let store = if containerd { ImageStore::Containerd } else { ImageStore::Classic };
+        Ok(Info { version: text("ServerVersion"), driver: text("Driver"), store })
+    }
+}
+
+/// What this run learnt of each engine it asked, by address.
+static STORES: Mutex<BTreeMap<String, ImageStore>> = Mutex::new(BTreeMap::new());
+
+/// The image store of the engine `DOCKER_HOST` names: `GET /info`, asked once per run and
+/// engine, within the timeout. An engine that refuses `GET /info` (a socket proxy that
+/// allows only some endpoints) is taken as the classic store, with a warning.
+pub(crate) fn store(tuning: &Tuning, quiet: bool) -> Result<ImageStore, Error> {
+    let describe = Endpoint::from_env()?.describe();
+    if let Some(store) = known_store_of(&describe) {
+        return Ok(store);
+    }
+    let _announce = (!quiet).then(|| {
+        Announce::after(
+            announce_after(tuning.timeout),
+            format!("waiting for the Docker engine at {describe} to answer GET /info"),
+        )
+    });
+    let (status, body) = short_request("GET", "/info", tuning)?;
+    let info = match status {
+        200 => Info::parse(&body).map_err(|message| Error::Unexpected { endpoint: describe.clone(), message })?,
+        _ => {
+            let said = check_load_response(status, &body).err().unwrap_or_else(|| format!("HTTP {status}"));
+            crate::shell::warn(format_args!(
+                "the Docker engine at {describe} did not say which image store it keeps (GET /info: {said}); taken \
+                 as the classic store, where an image's ID is its config digest. On the containerd image store \
+                 the ID shown by `docker images` will differ from the one printed; allow GET /info to fix that"
+            ));
+            Info { version: String::new(), driver: String::new(), store: ImageStore::Classic }
+        }
+    };
+    STORES.lock().unwrap_or_else(|e| e.into_inner()).insert(describe, info.store);
+    Ok(info.store)
+}
+
+/// The image store of the engine `DOCKER_HOST` names, if this run has asked it already.
+pub(crate) fn known_store() -> Option<ImageStore> {
+    known_store_of(&Endpoint::from_env().ok()?.describe())
+}
+
+fn known_store_of(address: &str) -> Option<ImageStore> {
+    STORES.lock().unwrap_or_else(|e| e.into_inner()).get(address).copied()
+}
+
+/// The name under which the containerd store keeps `reference`, which is the name an OCI
+/// archive must give (`io.containerd.image.name`) for Docker to find the image by its
+/// familiar name: fully qualified as Docker normalizes it (`app:1` is
+/// `docker.io/library/app:1`, `team/app` is `docker.io/team/app:latest`,
+/// `localhost:5000/app:1` stays as it is).
+pub(crate) fn full_name(reference: &Reference) -> String {
+    let tag = reference.tag_or_default();
+    match reference.registry.as_deref() {
+        None | Some("docker.io" | "index.docker.io") if !reference.repository.contains('/') => {
+            format!("docker.io/library/{}:{tag}", reference.repository)
+        }
+        None | Some("docker.io" | "index.docker.io") => format!("docker.io/{}:{tag}", reference.repository),
+        Some(host) => format!("{host}/{}:{tag}", reference.repository),
+    }
 }
 
 /// Whether the engine has the image of this ID (`GET /images/{id}/json` answers 200).
 pub(crate) fn has_image(id: &crate::digest::Digest, tuning: &Tuning) -> Result<bool, Error> {
     let (status, _) = short_request("GET", &format!("/images/{id}/json"), tuning)?;
     Ok(status == 200)
+}
+
+/// The ID of the engine's image `name` (`GET /images/{name}/json`: `Id`); `None` when the
+/// engine has no image of that name.
+pub(crate) fn image_id(name: &str, tuning: &Tuning) -> Result<Option<crate::digest::Digest>, Error> {
+    let (status, body) = short_request("GET", &format!("/images/{name}/json"), tuning)?;
+    if status == 404 {
+        return Ok(None);
+    }
+    let unexpected = |message: String| Error::Unexpected { endpoint: address().unwrap_or_default(), message };
+    if status != 200 {
+        let said = check_load_response(status, &body).err().unwrap_or_else(|| format!("HTTP {status}"));
+        return Err(unexpected(format!("answered GET /images/{name}/json with {said}; expected the image")));
+    }
+    let id = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|v| v.get("Id").and_then(serde_json::Value::as_str).and_then(crate::digest::Digest::parse));
+    id.map(Some).ok_or_else(|| {
+        unexpected(format!("answered GET /images/{name}/json with no image ID (\"Id\": \"sha256:...\")"))
+    })
 }
 
 /// `POST /images/{id}/tag?repo=NAME&tag=TAG`: 201.
@@ -485,6 +632,52 @@ mod tests {
         assert_eq!(check_load_response(200, body), Err("bad tar".into()));
         assert_eq!(check_load_response(200, b"{\"stream\":\"Loaded image: a:1\\n\"}\n"), Ok(()));
         assert!(check_load_response(500, b"{\"message\":\"no space\"}").unwrap_err().contains("no space"));
+    }
+
+    #[test]
+    fn the_containerd_store_is_told_by_its_driver_status() {
+        // Both engines of the test bed, `GET /info` cut to these keys (docs/engines.md).
+        let d26 = br#"{"ServerVersion":"26.1.5+dfsg1","Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.snapshotter.v1"]]}"#;
+        let d20 = br#"{"ServerVersion":"20.10.24+dfsg1","Driver":"overlay2","DriverStatus":[["Backing Filesystem","extfs"],["Supports d_type","true"],["Native Overlay Diff","true"],["userxattr","false"]]}"#;
+        assert_eq!(
+            Info::parse(d26).unwrap(),
+            Info { version: "26.1.5+dfsg1".into(), driver: "overlayfs".into(), store: ImageStore::Containerd }
+        );
+        assert_eq!(
+            Info::parse(d20).unwrap(),
+            Info { version: "20.10.24+dfsg1".into(), driver: "overlay2".into(), store: ImageStore::Classic }
+        );
+        // The sign is the pair, not either half, and an engine may send no DriverStatus.
+        for classic in [
+            &br#"{"Driver":"overlayfs","DriverStatus":[["driver-type","io.containerd.other"]]}"#[..],
+            br#"{"DriverStatus":[["io.containerd.snapshotter.v1","driver-type"]]}"#,
+            br#"{"DriverStatus":[["driver-type","io.containerd.snapshotter.v1","x"]]}"#,
+            br#"{"DriverStatus":null}"#,
+            br#"{}"#,
+        ] {
+            assert_eq!(
+                Info::parse(classic).unwrap().store,
+                ImageStore::Classic,
+                "{}",
+                String::from_utf8_lossy(classic)
+            );
+        }
+        for bad in [&b"<html>"[..], b"[]", b"\"info\""] {
+            assert!(Info::parse(bad).unwrap_err().contains("GET /info"));
+        }
+    }
+
+    #[test]
+    fn full_names_are_what_docker_normalizes_to() {
+        let full = |r: &str| full_name(&Reference::parse(r).unwrap());
+        assert_eq!(full("app"), "docker.io/library/app:latest");
+        assert_eq!(full("app:1"), "docker.io/library/app:1");
+        assert_eq!(full("team/app:1"), "docker.io/team/app:1");
+        assert_eq!(full("docker.io/app:1"), "docker.io/library/app:1");
+        assert_eq!(full("index.docker.io/team/app"), "docker.io/team/app:latest");
+        assert_eq!(full("localhost/app:1"), "localhost/app:1");
+        assert_eq!(full("127.0.0.1:5000/a/b/app"), "127.0.0.1:5000/a/b/app:latest");
+        assert_eq!(full("ghcr.io/acme/app:2"), "ghcr.io/acme/app:2");
     }
 
     #[test]

@@ -41,8 +41,8 @@ impl Observer<'_> {
         for outcome in outcomes {
             match outcome.result {
                 Ok(got) => {
-                    match &got.engine_id {
-                        Some(id) => self.results.engine(&outcome.reference, id, package, bin),
+                    match &got.engine {
+                        Some(loaded) => self.results.engine(&outcome.reference, loaded, package, bin),
                         None => {
                             let published = Published {
                                 artifact: &got.artifact,

@@ -74,12 +74,16 @@ impl Results {
         self.push(v);
     }
 
-    /// Records an image loaded into (or tagged in) the engine: its ID is the config digest;
-    /// an engine has no manifest digest.
-    pub(crate) fn engine(&self, tag: &str, id: &crate::digest::Digest, package: &str, bin: &str) {
+    /// Records an image loaded into (or tagged in) the engine under the image ID `id`:
+    /// `imageId` is that ID (what `docker images` shows), `config` the config digest (the
+    /// ID on the classic store), `digest` the manifest the engine keeps when it is ours (the
+    /// containerd store; the classic store keeps none).
+    pub(crate) fn engine(&self, tag: &str, loaded: &crate::sink::daemon::Loaded, package: &str, bin: &str) {
+        let id = &loaded.id;
         self.push(json!({
-            "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"), "digest": null,
-            "config": id.to_string(), "package": package, "bin": bin,
+            "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"),
+            "digest": loaded.manifest.as_ref().map(ToString::to_string), "config": loaded.config.to_string(),
+            "imageId": id.to_string(), "package": package, "bin": bin,
         }));
     }
 

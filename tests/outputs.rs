@@ -2,8 +2,42 @@
 
 mod common;
 
-use common::{docker_inspect, docker_run, tool, unique_name, DockerImages, Project, Run, HELLO_MARKER};
+use common::{docker_inspect, docker_run, tool, unique_name, DockerImages, Engine, Project, Run, HELLO_MARKER};
 use std::process::Command;
+
+/// A test of the engine as a destination, run against each engine of the test bed (see
+/// docs/engines.md): `NAME::classic` (Docker 20.10, the classic image store, where an
+/// image's ID is its config digest) and `NAME::containerd` (Docker 26, the containerd image
+/// store, where it is the digest of the manifest the engine keeps).
+macro_rules! on_both_engines {
+    ($(#[doc = $doc:literal])* fn $name:ident($engine:ident) $body:block) => {
+        $(#[doc = $doc])*
+        mod $name {
+            use super::*;
+
+            fn body($engine: Engine) $body
+
+            #[test]
+            fn classic() {
+                body(Engine::Classic)
+            }
+
+            #[test]
+            fn containerd() {
+                body(Engine::Containerd)
+            }
+        }
+    };
+}
+
+/// The ID each store gives our image: the config digest on the classic store; on the
+/// containerd store, the digest of our manifest, which is what the engine gets.
+fn expected_id(engine: Engine, manifest_digest: &str, config_digest: &str) -> String {
+    match engine {
+        Engine::Classic => config_digest.to_string(),
+        Engine::Containerd => manifest_digest.to_string(),
+    }
+}
 
 #[test]
 fn oci_layout_passes_skopeo_and_runs_under_runc() {
@@ -67,20 +101,33 @@ fn the_top_layer_holds_only_the_binary_at_root_with_mode_0755_owned_by_root() {
     assert_eq!(entries, vec![("hello".to_string(), 0o755, 0, 0, 0)]);
 }
 
-#[test]
-fn tag_loads_into_docker_and_runs_like_docker_build() {
-    let p = Project::copy("hello");
-    let name = unique_name("tag");
-    let _cleanup = DockerImages(vec![format!("{name}:1.0"), format!("{name}:extra")]);
-    let run = p.run(&["-q", "--tag", &format!("{name}:1.0"), "--tag", &format!("{name}:extra")]).ok();
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", run.stdout);
-    assert!(lines[0].starts_with(&format!("{name}:1.0 sha256:")), "{}", run.stdout);
-
-    let listed = tool("docker", &["images", "--format", "{{.Repository}}:{{.Tag}}", &name]).stdout;
-    assert!(listed.contains(&format!("{name}:1.0")) && listed.contains(&format!("{name}:extra")), "{listed}");
-    let out = docker_run(&format!("{name}:1.0"), &[]);
-    assert!(out.contains(HELLO_MARKER) && out.contains("arch=x86_64"), "{out}");
+on_both_engines! {
+    /// `--tag` of a new image, under names of every form: each is listed by the engine under
+    /// the ID printed, and the image runs.
+    fn tag_loads_into_docker_and_runs_like_docker_build(engine) {
+        let p = Project::copy("hello");
+        let name = unique_name("tag");
+        let tags = [format!("{name}:1.0"), format!("cc-ns/{name}:extra"), format!("localhost:5000/{name}:latest")];
+        let mut cleanup = engine.images(tags.to_vec());
+        // A label of its own: an image (an ID) no other test has, so removing it is safe.
+        let label = format!("test.run={name}");
+        let short = format!("localhost:5000/{name}");
+        let run = p.run_on(engine, &["-q", "--label", &label, "-t", &tags[0], "-t", &tags[1], "-t", &short]).ok();
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", run.stdout);
+        let id = run.digest();
+        cleanup.images.push(id.clone());
+        for (line, tag) in lines.iter().zip(&tags) {
+            assert_eq!(*line, format!("{tag} {id}"), "{}", run.stdout);
+            // What `docker inspect` and `docker images` show.
+            assert_eq!(engine.inspect(tag)["Id"], id.as_str(), "{tag}");
+            let (repository, version) = tag.rsplit_once(':').unwrap();
+            let listed = engine.docker(&["images", "--no-trunc", "--format", "{{.Tag}} {{.ID}}", repository]).stdout;
+            assert!(listed.lines().any(|l| l == format!("{version} {id}")), "{tag}: {listed}");
+        }
+        let out = engine.run_image(&tags[0], &[]);
+        assert!(out.contains(HELLO_MARKER) && out.contains("arch=x86_64"), "{out}");
+    }
 }
 
 #[test]
@@ -186,35 +233,61 @@ fn no_engine_is_a_clear_error_naming_the_ways_without_docker() {
     assert!(!p.path().join("target").exists(), "nothing may be built when the engine is unreachable");
 }
 
-#[test]
-fn all_sinks_in_one_run_share_one_image() {
-    let p = Project::copy("hello");
-    let name = unique_name("all");
-    let _cleanup = DockerImages(vec![format!("{name}:1")]);
-    let run = p.run(&["-q", "-o", "lay", "--tarball", "img.tar", "-t", &format!("{name}:1")]).ok();
-    let lines: Vec<&str> = run.stdout.lines().collect();
-    assert_eq!(lines.len(), 3, "{}", run.stdout);
-    let digest_of = |prefix: &str| {
-        let line = lines.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} line"));
-        line.rsplit(' ').next().unwrap().to_string()
-    };
-    // The layout and the tar carry the same manifest.
-    let manifest_digest = digest_of("lay ");
-    assert_eq!(digest_of("img.tar "), manifest_digest);
-    // The engine reports its image ID: the config digest that manifest names.
-    let manifest: serde_json::Value =
-        serde_json::from_slice(&common::layout_blob(&p.path().join("lay"), &manifest_digest)).unwrap();
-    let id = docker_inspect(&format!("{name}:1"))["Id"].as_str().unwrap().to_string();
-    assert_eq!(manifest["config"]["digest"], id);
-    assert_eq!(digest_of(&format!("{name}:1 ")), id);
+on_both_engines! {
+    /// One image for every destination of a run; the engine's line and the results file give
+    /// the ID the engine shows, and the config digest.
+    fn all_sinks_in_one_run_share_one_image(engine) {
+        let p = Project::copy("hello");
+        let name = unique_name("all");
+        let mut cleanup = engine.images(vec![format!("{name}:1")]);
+        let results = p.path().join("results.json");
+        // A label of its own: an image (an ID) no other test has, so removing it is safe.
+        let label = format!("test.run={name}");
+        let args = ["-q", "--label", &label, "-o", "lay", "--tarball", "img.tar", "-t", &format!("{name}:1")];
+        let run = p.run_on(engine, &[&args[..], &["--metadata-file", results.to_str().unwrap()]].concat()).ok();
+        let lines: Vec<&str> = run.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", run.stdout);
+        let digest_of = |prefix: &str| {
+            let line = lines.iter().find(|l| l.starts_with(prefix)).unwrap_or_else(|| panic!("no {prefix} line"));
+            line.rsplit(' ').next().unwrap().to_string()
+        };
+        // The layout and the tar carry the same manifest.
+        let manifest_digest = digest_of("lay ");
+        assert_eq!(digest_of("img.tar "), manifest_digest);
+        let manifest: serde_json::Value =
+            serde_json::from_slice(&common::layout_blob(&p.path().join("lay"), &manifest_digest)).unwrap();
+        let config = manifest["config"]["digest"].as_str().unwrap().to_string();
+        // The engine reports its image ID: the one its store gives that manifest.
+        let id = engine.inspect(&format!("{name}:1"))["Id"].as_str().unwrap().to_string();
+        cleanup.images.push(id.clone());
+        assert_eq!(id, expected_id(engine, &manifest_digest, &config));
+        assert_eq!(digest_of(&format!("{name}:1 ")), id);
+
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+        let entries = v["destinations"].as_array().unwrap();
+        let entry = entries.iter().find(|e| e["kind"] == "engine").unwrap_or_else(|| panic!("no engine entry: {v}"));
+        let kept = match engine {
+            Engine::Classic => serde_json::Value::Null,
+            Engine::Containerd => serde_json::json!(manifest_digest),
+        };
+        assert_eq!(
+            *entry,
+            serde_json::json!({
+                "kind": "engine", "reference": format!("{name}:1"), "fullReference": format!("{name}:1@{id}"),
+                "imageId": id, "config": config, "digest": kept, "package": "hello", "bin": "hello",
+            })
+        );
+    }
 }
 
+/// On the classic store: the containerd store gets our manifest, so the gzip layers.
 #[test]
 fn tag_alone_never_compresses_a_layer() {
+    let engine = Engine::Classic;
     let p = Project::copy("hello");
     let name = unique_name("nocompress");
-    let _cleanup = DockerImages(vec![format!("{name}:1")]);
-    p.run(&["-q", "-t", &format!("{name}:1")]).ok();
+    let _cleanup = engine.images(vec![format!("{name}:1")]);
+    p.run_on(engine, &["-q", "-t", &format!("{name}:1")]).ok();
     let cache = p.path().join("target/containerize/cache");
     let gz: Vec<_> = std::fs::read_dir(&cache)
         .unwrap()
@@ -222,53 +295,98 @@ fn tag_alone_never_compresses_a_layer() {
         .filter(|path| path.extension().is_some_and(|x| x == "gz"))
         .collect();
     assert!(gz.is_empty(), "--tag alone compressed {gz:?}");
-    assert!(docker_run(&format!("{name}:1"), &[]).contains(HELLO_MARKER));
+    assert!(engine.run_image(&format!("{name}:1"), &[]).contains(HELLO_MARKER));
 }
 
-/// The engine's image events between two instants (`docker events`), as `ACTION NAME` lines.
-fn image_events(since: &str, until: &str) -> Vec<String> {
-    let out = common::tool(
-        "docker",
-        &[
-            "events",
-            "--since",
-            since,
-            "--until",
-            until,
-            "--filter",
-            "type=image",
-            "--format",
-            "{{.Action}} {{.Actor.ID}}",
-        ],
-    )
-    .stdout;
+/// The engine's image events between two instants (`docker events`), as `ACTION ID` lines.
+fn image_events(engine: Engine, since: &str, until: &str) -> Vec<String> {
+    let args = ["events", "--since", since, "--until", until, "--filter", "type=image", "--format"];
+    let out = engine.docker(&[&args[..], &["{{.Action}} {{.Actor.ID}}"]].concat()).stdout;
     out.lines().map(str::to_string).collect()
 }
 
-fn engine_now() -> String {
-    common::tool("docker", &["info", "--format", "{{.SystemTime}}"]).stdout.trim().to_string()
+on_both_engines! {
+    /// `--tag` of an unchanged image: the engine, which has it (found by the ID its store
+    /// gives it), only gets the new tag: one `load` event for the first run, only `tag`
+    /// events for the second.
+    fn an_image_the_engine_already_has_is_tagged_not_loaded_again(engine) {
+        let p = Project::copy("hello");
+        let (first, second) = (common::unique_name("load"), common::unique_name("tag-only"));
+        let mut cleanup = engine.images(vec![first.clone(), second.clone()]);
+        // A label of its own: an image no earlier run can have loaded.
+        let label = format!("test.run={first}");
+        let start = engine.now();
+        let one = p.run_on(engine, &["--tag", &first, "--label", &label]).ok();
+        let middle = engine.now();
+        let two = p.run_on(engine, &["--tag", &second, "--label", &label]).ok();
+        let end = engine.now();
+        let id = one.digest();
+        cleanup.images.push(id.clone());
+        assert_eq!(two.digest(), id);
+        assert_eq!(engine.inspect(&second)["Id"], id.as_str());
+        // Other tests use the engine meanwhile: only this image's events count.
+        let ours = |events: Vec<String>| -> Vec<String> { events.into_iter().filter(|e| e.ends_with(&id)).collect() };
+        let loaded = ours(image_events(engine, &start, &middle));
+        assert_eq!(loaded.iter().filter(|e| e.starts_with("load")).count(), 1, "{loaded:?}");
+        let tagged = ours(image_events(engine, &middle, &end));
+        assert!(!tagged.iter().any(|e| e.starts_with("load")), "loaded again: {tagged:?}");
+        assert!(tagged.iter().any(|e| e.starts_with("tag")), "{tagged:?}");
+        assert!(engine.run_image(&second, &[]).contains(common::HELLO_MARKER));
+    }
 }
 
+/// An engine that refuses `GET /info` (a socket proxy that allows only some endpoints) is
+/// taken as the classic store, with a warning that says so; one whose `/info` is no
+/// engine's answer stops the run before the build, saying why.
 #[test]
-fn an_image_the_engine_already_has_is_tagged_not_loaded_again() {
+fn an_engine_that_does_not_say_its_image_store() {
+    use common::hostile::{Response, Scripted};
+    // The proxy lets the rest through to an engine that has the image: only tagged.
+    let proxy = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
+        ("GET", "/_ping") => Response::new(200),
+        ("GET", "/info") => Response::new(403).json(r#"{"message":"forbidden by the proxy"}"#),
+        ("GET", t) if t.starts_with("/images/sha256:") && t.ends_with("/json") => Response::new(200).json("{}"),
+        ("POST", t) if t.starts_with("/images/sha256:") && t.contains("/tag?") => Response::new(201),
+        _ => Response::new(500).json(r#"{"message":"not expected in this test"}"#),
+    });
     let p = Project::copy("hello");
-    let (first, second) = (common::unique_name("load"), common::unique_name("tag-only"));
-    let _cleanup = common::DockerImages(vec![first.clone(), second.clone()]);
-    // A label of its own: an image no earlier run can have loaded.
-    let label = format!("test.run={first}");
-    let start = engine_now();
-    let one = p.run(&["--tag", &first, "--label", &label]).ok();
-    let middle = engine_now();
-    let two = p.run(&["--tag", &second, "--label", &label]).ok();
-    let end = engine_now();
-    let id = one.digest();
-    assert_eq!(two.digest(), id);
-    // Other tests use the engine meanwhile: only this image's events count.
-    let ours = |events: Vec<String>| -> Vec<String> { events.into_iter().filter(|e| e.ends_with(&id)).collect() };
-    let loaded = ours(image_events(&start, &middle));
-    assert!(loaded.iter().any(|e| e.starts_with("load")), "{loaded:?}");
-    let tagged = ours(image_events(&middle, &end));
-    assert!(!tagged.iter().any(|e| e.starts_with("load")), "loaded again: {tagged:?}");
-    assert!(tagged.iter().any(|e| e.starts_with("tag")), "{tagged:?}");
-    assert!(common::docker_run(&second, &[]).contains(common::HELLO_MARKER));
+    let host = format!("tcp://{}", proxy.host());
+    let run = Run::of(p.cmd().env("DOCKER_HOST", &host).args(["--tag", "x:1", "-o", "lay"])).ok();
+    assert!(
+        run.stderr.contains(&format!("the Docker engine at {host} did not say which image store")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("HTTP 403: forbidden by the proxy"), "{}", run.stderr);
+    let config = common::layout_manifest(&p.path().join("lay"))["config"]["digest"].as_str().unwrap().to_string();
+    assert!(run.stdout.lines().any(|l| l == format!("x:1 {config}")), "{}", run.stdout);
+    let seen: Vec<String> = proxy.seen().iter().map(|r| format!("{} {}", r.method, r.target)).collect();
+    assert_eq!(
+        seen,
+        [
+            "GET /_ping".to_string(),
+            "GET /info".to_string(),
+            format!("GET /images/{config}/json"),
+            format!("POST /images/{config}/tag?repo=x&tag=1"),
+        ]
+    );
+
+    let odd = Scripted::start(|req, _| match req.target.as_str() {
+        "/_ping" => Response::new(200),
+        _ => {
+            let mut page = Response::new(200).header("Content-Type", "text/html");
+            page.body = b"<html>a login page</html>".to_vec();
+            page
+        }
+    });
+    let p = Project::copy("hello");
+    let host = format!("tcp://{}", odd.host());
+    let run = Run::of(p.cmd().env("DOCKER_HOST", &host).args(["--tag", "x:1"])).failed();
+    assert!(
+        run.stderr.contains(&format!("the Docker engine at {host} answered GET /info with no JSON object")),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("check that DOCKER_HOST names a Docker engine"), "{}", run.stderr);
+    assert!(!p.path().join("target").exists(), "nothing may be built when the engine cannot be used");
 }

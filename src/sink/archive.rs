@@ -57,7 +57,7 @@ impl super::Sink for ArchiveSink {
                 full: format!("oci-archive:{shown}@{digest}"),
                 artifact: Artifact::Image(image.clone()),
                 referrers: Vec::new(),
-                engine_id: None,
+                engine: None,
                 types: crate::image::MediaTypes::Oci,
             }),
             Err(source) => Err(std::sync::Arc::new(super::Error::Archive { path: self.path.clone(), source })),

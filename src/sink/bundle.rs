@@ -58,7 +58,7 @@ impl Bundle {
                         full: format!("oci-archive:{shown}:{}@{digest}", m.ref_names[0]),
                         artifact: m.artifact.clone(),
                         referrers: Vec::new(),
-                        engine_id: None,
+                        engine: None,
                         types: MediaTypes::Oci,
                     }),
                 };

@@ -1,15 +1,33 @@
-//! The local Docker engine as a destination: an image it has already (its ID is the config
-//! digest, which names the layers too) only gets the tags, as go-containerregistry's daemon
-//! writer does; otherwise its docker-archive is streamed into the engine's image load, our
-//! layers uncompressed (the engine would only decompress them again).
+//! The local Docker engine as a destination. What an image ID is depends on the engine's
+//! image store (`engine::store`, asked once per run):
+//!
+//! - the classic store: the ID is the config digest, which names the layers too. An image
+//!   the engine has already only gets the tags, as go-containerregistry's daemon writer
+//!   does; otherwise its docker-archive is streamed into the engine's image load, our
+//!   layers uncompressed (the engine would only decompress them again).
+//! - the containerd store: the ID is the digest of the manifest the engine keeps. For a
+//!   docker-archive the engine makes a manifest of its own, whose digest we cannot know
+//!   (it even depends on which blobs the engine holds already); so the engine gets an OCI
+//!   archive of our own manifest, gzip layers and all, named per tag through
+//!   `io.containerd.image.name`, and the ID is our manifest's digest, known before the load:
+//!   an image the engine has already is found by it, and only gets the tags. The names are
+//!   checked after the load.
 
 use super::{archive, Context, Delivered, Error, Outcome, Sink};
-use crate::engine;
+use crate::digest::Digest;
+use crate::engine::{self, ImageStore};
+use crate::image::config::canonical_json;
 use crate::image::referrer::Referrer;
 use crate::image::{Artifact, Image};
 use crate::platform::Platform;
 use crate::reference::Reference;
 use crate::tuning::Tuning;
+use serde_json::json;
+use std::io::{self, Write};
+
+/// The annotation that names an image of an OCI archive in containerd (and so in a
+/// containerd-store Docker engine, which reads no `manifest.json` when `index.json` is there).
+const CONTAINERD_NAME: &str = "io.containerd.image.name";
 
 /// The engine, under `tags`; with several platforms, it takes the load platform's image.
 pub(crate) struct EngineSink {
@@ -18,8 +36,11 @@ pub(crate) struct EngineSink {
 }
 
 impl Sink for EngineSink {
+    /// The classic store takes our layers uncompressed; the containerd store gets our
+    /// manifest, so the gzip layers it names. (The store is known here: the engine was
+    /// asked before the build, see `engine::ping`.)
     fn takes_uncompressed(&self) -> bool {
-        true
+        engine::known_store() != Some(ImageStore::Containerd)
     }
 
     fn refuses_zstd(&self) -> Option<(String, &'static str)> {
@@ -38,29 +59,202 @@ impl Sink for EngineSink {
         }
         let names = self.tags.iter().map(Reference::with_default_tag);
         match load(image, &self.tags, &cx.push.tuning, cx.push.quiet) {
-            Ok(()) => names
-                .map(|name| Outcome {
-                    kind: "engine",
-                    result: Ok(Delivered {
-                        line: format!("{name} {}", image.id()),
-                        full: format!("{name}@{}", image.id()),
-                        artifact: Artifact::Image(image.clone()),
-                        referrers: Vec::new(),
-                        engine_id: Some(image.id().clone()),
-                        types: crate::image::MediaTypes::Oci,
-                    }),
-                    reference: name,
-                })
-                .collect(),
+            Ok(loaded) => {
+                let id = loaded.id.clone();
+                names
+                    .map(|name| Outcome {
+                        kind: "engine",
+                        result: Ok(Delivered {
+                            line: format!("{name} {id}"),
+                            full: format!("{name}@{id}"),
+                            artifact: Artifact::Image(image.clone()),
+                            referrers: Vec::new(),
+                            engine: Some(loaded.clone()),
+                            types: crate::image::MediaTypes::Oci,
+                        }),
+                        reference: name,
+                    })
+                    .collect()
+            }
             Err(e) => Outcome::failed("engine", names, Error::Daemon(e)),
         }
     }
 }
 
-/// Puts `image` into the engine under `tags`.
-pub(crate) fn load(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<(), engine::Error> {
-    if engine::has_image(image.id(), tuning)? {
-        return tags.iter().try_for_each(|t| engine::tag(image.id(), t, tuning));
+/// An image the engine holds now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Loaded {
+    /// The ID the engine shows (`docker images`, `docker inspect -f {{.Id}}`).
+    pub(crate) id: Digest,
+    /// The image's config digest.
+    pub(crate) config: Digest,
+    /// The manifest the engine keeps, when it is ours (the containerd store); the classic
+    /// store keeps none.
+    pub(crate) manifest: Option<Digest>,
+}
+
+/// Puts `image` into the engine under `tags`, as its image store wants it; says what the
+/// engine holds.
+pub(crate) fn load(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<Loaded, engine::Error> {
+    match engine::store(tuning, quiet)? {
+        ImageStore::Classic => {
+            let id = image.id();
+            if !tag_if_there(id, tags, tuning)? {
+                engine::load(|w| archive::write_unpacked(w, image, tags).map(drop), tuning, quiet)?;
+            }
+            Ok(Loaded { id: id.clone(), config: id.clone(), manifest: None })
+        }
+        ImageStore::Containerd => load_containerd(image, tags, tuning, quiet),
     }
-    engine::load(|w| archive::write_unpacked(w, image, tags).map(drop), tuning, quiet)
+}
+
+/// Gives the engine's image `id` the `tags`, if the engine has it; false when it has not,
+/// for the caller to load it. An image removed between the look and the tags (another
+/// client's `docker rmi` or prune) is not there either; any other failure to tag is one.
+fn tag_if_there(id: &Digest, tags: &[Reference], tuning: &Tuning) -> Result<bool, engine::Error> {
+    if !engine::has_image(id, tuning)? {
+        return Ok(false);
+    }
+    match tags.iter().try_for_each(|t| engine::tag(id, t, tuning)) {
+        Ok(()) => Ok(true),
+        Err(_) if !engine::has_image(id, tuning)? => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The containerd store: our manifest's digest is the ID. An image the engine has is only
+/// tagged; otherwise the OCI archive is loaded. Either way each tag is then checked to name
+/// that ID: the engine reports a load as a success even when it could not give a name.
+fn load_containerd(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bool) -> Result<Loaded, engine::Error> {
+    let endpoint = || engine::address().unwrap_or_default();
+    let manifest = image.manifest().map_err(|source| engine::Error::Unsent { endpoint: endpoint(), source })?;
+    let id = manifest.digest.clone();
+    if !tag_if_there(&id, tags, tuning)? {
+        engine::load(|w| write_oci(w, image, tags).map(drop), tuning, quiet)?;
+    }
+    for tag in tags {
+        let name = tag.with_default_tag();
+        let found = engine::image_id(&name, tuning)?;
+        if found.as_ref() != Some(&id) {
+            let now = found.map_or("no image of that name".to_string(), |other| format!("image {other}"));
+            return Err(engine::Error::Unexpected {
+                endpoint: endpoint(),
+                message: format!(
+                    "was sent the image {id} under the name {name} ({}), but {name} is {now} there",
+                    engine::full_name(tag)
+                ),
+            });
+        }
+    }
+    Ok(Loaded { id: id.clone(), config: image.config.digest.clone(), manifest: Some(id) })
+}
+
+/// Writes an OCI archive of `image` for a containerd-store engine: `oci-layout`, an
+/// `index.json` that lists our manifest once per tag, each named by its full name
+/// (`io.containerd.image.name`, the only name that engine reads from an OCI archive; see
+/// `engine::full_name`) and its tag (`org.opencontainers.image.ref.name`), as `docker save`
+/// names them; the config, the layers as a registry gets them (ours gzip) and the manifest
+/// under `blobs/sha256/`; and the docker-archive's `manifest.json` and `repositories`, so
+/// any engine can load it.
+fn write_oci<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W> {
+    let mut tar = tar::Builder::new(w);
+    let oci_layout = super::layout::OCI_LAYOUT;
+    archive::append(&mut tar, "oci-layout", oci_layout.len() as u64, oci_layout)?;
+    let index = index_json(image, tags)?;
+    archive::append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+    archive::append_config(&mut tar, &image.config)?;
+    let mut layer_paths = Vec::new();
+    for layer in &image.layers {
+        layer_paths.push(archive::append_blob(&mut tar, layer.blob()?)?);
+    }
+    let manifest = image.manifest()?;
+    let bytes = manifest.bytes().expect("manifests are held in memory");
+    archive::append(&mut tar, &archive::blob_path(manifest.digest.hex()), manifest.size, bytes)?;
+    let top = image.layers.last().map(|l| &l.diff_id);
+    archive::append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
+    tar.into_inner()
+}
+
+/// The `index.json` of [`write_oci`]: our manifest once per tag, named as containerd names it.
+fn index_json(image: &Image, tags: &[Reference]) -> io::Result<Vec<u8>> {
+    let manifest = image.manifest()?;
+    let entries: Vec<_> = tags
+        .iter()
+        .map(|tag| {
+            json!({
+                "mediaType": manifest.media_type,
+                "digest": manifest.digest.to_string(),
+                "size": manifest.size,
+                "platform": crate::image::index::platform_json(&image.platform),
+                "annotations": {
+                    CONTAINERD_NAME: engine::full_name(tag),
+                    crate::image::annotation::REF_NAME: tag.tag_or_default(),
+                },
+            })
+        })
+        .collect();
+    Ok(canonical_json(&json!({
+        "schemaVersion": 2,
+        "mediaType": crate::image::index::MEDIA_TYPE_OCI_INDEX,
+        "manifests": entries,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::cache::LayerCache;
+    use crate::image::config::RunConfig;
+    use crate::image::layer::{Compressor, Contents, Entry};
+    use std::collections::BTreeMap;
+
+    fn image(dir: &std::path::Path) -> Image {
+        let cache = LayerCache::new(dir.to_path_buf());
+        let contents = Contents::new(vec![Entry::bytes("/app", b"app".to_vec(), 0o755)]);
+        let layer = cache.diff(contents, Compressor::default(), "COPY".into()).unwrap();
+        Image::assemble(Platform::linux("amd64", None), &RunConfig::default(), vec![layer])
+    }
+
+    #[test]
+    fn the_oci_archive_names_our_manifest_once_per_tag_by_its_full_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let image = image(dir.path());
+        let tags = [Reference::parse("app:1").unwrap(), Reference::parse("localhost:5000/team/app").unwrap()];
+        let tar = write_oci(Vec::new(), &image, &tags).unwrap();
+        let mut files = BTreeMap::new();
+        for entry in tar::Archive::new(&tar[..]).entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            let mut bytes = Vec::new();
+            io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+            files.insert(path, bytes);
+        }
+        let index: serde_json::Value = serde_json::from_slice(&files["index.json"]).unwrap();
+        let manifest = image.manifest().unwrap();
+        let entries = index["manifests"].as_array().unwrap();
+        assert_eq!(entries.len(), 2);
+        for (entry, (full, tag)) in
+            entries.iter().zip([("docker.io/library/app:1", "1"), ("localhost:5000/team/app:latest", "latest")])
+        {
+            assert_eq!(entry["digest"], manifest.digest.to_string());
+            assert_eq!(entry["mediaType"], crate::image::MEDIA_TYPE_OCI_MANIFEST);
+            assert_eq!(entry["platform"], json!({"architecture": "amd64", "os": "linux"}));
+            assert_eq!(entry["annotations"], json!({CONTAINERD_NAME: full, "org.opencontainers.image.ref.name": tag}));
+        }
+        // Every blob the manifest names is there, as hashed: the layers gzip, as a registry gets them.
+        let m: serde_json::Value = serde_json::from_slice(manifest.bytes().unwrap()).unwrap();
+        assert_eq!(m["layers"][0]["mediaType"], crate::image::layer::MEDIA_TYPE_GZIP);
+        let blob = |d: &serde_json::Value| &files[&format!("blobs/sha256/{}", &d.as_str().unwrap()[7..])];
+        for d in [&m["config"]["digest"], &m["layers"][0]["digest"], &json!(manifest.digest.to_string())] {
+            assert_eq!(Digest::of(blob(d)).to_string(), d.as_str().unwrap());
+        }
+        assert_eq!(&files["oci-layout"][..], super::super::layout::OCI_LAYOUT);
+        // And it is a docker-archive too.
+        let docker: serde_json::Value = serde_json::from_slice(&files["manifest.json"]).unwrap();
+        assert_eq!(docker[0]["RepoTags"], json!(["app:1", "localhost:5000/team/app:latest"]));
+        assert_eq!(
+            docker[0]["Layers"][0],
+            format!("blobs/sha256/{}", &m["layers"][0]["digest"].as_str().unwrap()[7..])
+        );
+    }
 }

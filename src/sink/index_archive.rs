@@ -54,7 +54,7 @@ impl Sink for IndexArchiveSink {
                 full: format!("oci-archive:{shown}@{digest}"),
                 artifact: artifact.clone(),
                 referrers: Vec::new(),
-                engine_id: None,
+                engine: None,
                 types: crate::image::MediaTypes::Oci,
             }),
             Err(source) => Err(std::sync::Arc::new(Error::Archive { path: self.path.clone(), source })),

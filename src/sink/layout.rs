@@ -51,7 +51,7 @@ impl super::Sink for LayoutSink {
                 full: format!("oci:{shown}:{}@{digest}", self.ref_names[0]),
                 artifact: artifact.clone(),
                 referrers: referrers.to_vec(),
-                engine_id: None,
+                engine: None,
                 types: crate::image::MediaTypes::Oci,
             }),
             Err(source) => Err(std::sync::Arc::new(super::Error::Layout { dir: self.dir.clone(), source })),

@@ -98,8 +98,8 @@ pub(crate) struct Delivered {
     pub(crate) artifact: Artifact,
     /// The documents it holds beside it.
     pub(crate) referrers: Vec<Referrer>,
-    /// An engine's image ID: an engine has no manifest digest.
-    pub(crate) engine_id: Option<Digest>,
+    /// What an engine holds: its image ID, and the manifest it keeps when it is ours.
+    pub(crate) engine: Option<daemon::Loaded>,
     /// The media types of the manifests it holds (Docker's for a registry that refused OCI
     /// types): the digests of the results file are those it serves.
     pub(crate) types: crate::image::MediaTypes,

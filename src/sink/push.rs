@@ -49,7 +49,7 @@ impl Sink for RegistrySink {
                             .filter(|r| pushed.documents.contains(&r.manifest.digest))
                             .cloned()
                             .collect(),
-                        engine_id: None,
+                        engine: None,
                         // The registry serves the Docker form when it refused OCI types.
                         types: match artifact.digest() {
                             Ok(oci) if oci != &pushed.digest => MediaTypes::Docker,

@@ -67,6 +67,13 @@ impl Project {
         assert_no_canary(&[&run.stdout, &run.stderr], &[self.path()]);
         run
     }
+
+    /// Runs the tool against `engine` (its `DOCKER_HOST`), as [`Project::run`] does.
+    pub fn run_on(&self, engine: Engine, args: &[&str]) -> Run {
+        let run = Run::of(self.cmd().env("DOCKER_HOST", engine.host()).args(args));
+        assert_no_canary(&[&run.stdout, &run.stderr], &[self.path()]);
+        run
+    }
 }
 
 /// Points every user-level path the tool reads or writes into `home/.home`, and drops
@@ -242,6 +249,127 @@ impl Drop for DockerImages {
     fn drop(&mut self) {
         for image in &self.0 {
             let _ = Command::new("docker").args(["rmi", "-f", image]).output();
+        }
+    }
+}
+
+/// Where the test bed's second engine listens unless `CARGO_CONTAINERIZE_TEST_DOCKER26` says.
+pub const DOCKER26_DEFAULT: &str = "unix:///run/cargo-containerize-d26/docker.sock";
+
+/// A Docker engine of the test bed (see docs/engines.md), each checked to keep the image
+/// store it stands for: a test meant for one store never passes on the other unnoticed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    /// The classic image store: the environment's `DOCKER_HOST`, else the default socket
+    /// (the system's Docker 20.10).
+    Classic,
+    /// The containerd image store: Docker 26 from `.ci/docker26`, at
+    /// `CARGO_CONTAINERIZE_TEST_DOCKER26` (else [`DOCKER26_DEFAULT`]).
+    Containerd,
+}
+
+impl Engine {
+    /// Its `DOCKER_HOST`.
+    pub fn host(self) -> String {
+        let var = match self {
+            Engine::Classic => "DOCKER_HOST",
+            Engine::Containerd => "CARGO_CONTAINERIZE_TEST_DOCKER26",
+        };
+        let default = match self {
+            Engine::Classic => "unix:///var/run/docker.sock",
+            Engine::Containerd => DOCKER26_DEFAULT,
+        };
+        std::env::var(var).ok().filter(|h| !h.is_empty()).unwrap_or_else(|| default.to_string())
+    }
+
+    /// Fails the test unless the engine answers and keeps the store it stands for; asked
+    /// once per test process.
+    fn check(self) {
+        static CHECKED: [std::sync::OnceLock<Result<(), String>>; 2] =
+            [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+        let checked = CHECKED[self as usize].get_or_init(|| {
+            let host = self.host();
+            let out = Command::new("docker")
+                .args(["info", "--format", "{{json .DriverStatus}}"])
+                .env("DOCKER_HOST", &host)
+                .stdin(Stdio::null())
+                .output()
+                .map_err(|e| format!("cannot run docker: {e}"))?;
+            let start = match self {
+                Engine::Classic => "the system's engine",
+                Engine::Containerd => "the second engine: `bash .ci/docker26` (.ci/setup runs it)",
+            };
+            if !out.status.success() {
+                return Err(format!(
+                    "the {self:?} engine does not answer at {host} ({}); start {start}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                ));
+            }
+            let status = String::from_utf8_lossy(&out.stdout).to_string();
+            let containerd = status.contains(r#"["driver-type","io.containerd.snapshotter.v1"]"#);
+            if containerd != (self == Engine::Containerd) {
+                return Err(format!("the engine at {host} is not the {self:?} image store: DriverStatus {status}"));
+            }
+            Ok(())
+        });
+        if let Err(e) = checked {
+            panic!("{e}");
+        }
+    }
+
+    /// `docker ARGS` against this engine; the caller reads how it ended.
+    pub fn command(self, args: &[&str]) -> Command {
+        self.check();
+        let mut c = Command::new("docker");
+        c.args(args).env("DOCKER_HOST", self.host()).stdin(Stdio::null());
+        c
+    }
+
+    /// `docker ARGS` against this engine; fails the test if it fails.
+    pub fn docker(self, args: &[&str]) -> Run {
+        let run = Run::of(&mut self.command(args));
+        assert!(run.status.success(), "docker {args:?} on {self:?} failed:\n{}\n{}", run.stdout, run.stderr);
+        run
+    }
+
+    /// `docker run --rm --network none IMAGE ARGS` on this engine, stdout.
+    pub fn run_image(self, image: &str, args: &[&str]) -> String {
+        let mut all = vec!["run", "--rm", "--network", "none", image];
+        all.extend_from_slice(args);
+        self.docker(&all).stdout
+    }
+
+    /// `docker image inspect IMAGE` on this engine, as JSON.
+    pub fn inspect(self, image: &str) -> serde_json::Value {
+        let out = self.docker(&["image", "inspect", image]).stdout;
+        serde_json::from_str::<serde_json::Value>(&out).unwrap()[0].clone()
+    }
+
+    /// The engine's clock (`docker info`), for `docker events --since/--until`.
+    pub fn now(self) -> String {
+        self.docker(&["info", "--format", "{{.SystemTime}}"]).stdout.trim().to_string()
+    }
+
+    /// Images (names or IDs) of this engine that are removed when the value is dropped.
+    pub fn images(self, images: Vec<String>) -> EngineImages {
+        EngineImages { engine: self, images }
+    }
+}
+
+/// Removes images from an engine when dropped (see [`Engine::images`]).
+pub struct EngineImages {
+    engine: Engine,
+    pub images: Vec<String>,
+}
+
+impl Drop for EngineImages {
+    fn drop(&mut self) {
+        for image in &self.images {
+            let _ = Command::new("docker")
+                .args(["rmi", "-f", image])
+                .env("DOCKER_HOST", self.engine.host())
+                .stdin(Stdio::null())
+                .output();
         }
     }
 }
