@@ -4,13 +4,15 @@
 //!
 //! 1. `CARGO_CONTAINERIZE_REGISTRY=HOST[:PORT]`, when set;
 //! 2. else the one registry host the run pushes to;
-//! 3. else, with pushes to several hosts, an error that asks which.
+//! 3. else, with no push, the one registry host the run's bases come from;
+//! 4. else, with several hosts, an error that asks which.
 //!
 //! Every other host gets its own credentials from the Docker or Podman configuration.
 //!
 //! Then, before anything is built, every push destination is checked (`check_pushes`): the
 //! registry answers, takes its credentials and lets them push to each repository.
 
+use crate::base::BaseRef;
 use crate::error::Error;
 use crate::plan::{Plan, SinkSpec};
 use crate::reference::Reference;
@@ -115,11 +117,31 @@ pub(crate) fn forget_password_variable() {
 }
 const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
 
+/// The registry host the explicit credentials are for in the run of `plan`: see
+/// [`scope`], with the hosts it pushes to and the hosts its bases come from.
+pub(crate) fn scope_for(
+    explicit: Option<&Explicit>,
+    plan: &Plan,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Credentials)>, Error> {
+    let bases: Vec<String> = plan
+        .images
+        .iter()
+        .filter_map(|image| match &image.image.parent {
+            BaseRef::Registry(r) => r.registry.clone(),
+            _ => None,
+        })
+        .collect();
+    scope(explicit, &plan.push_hosts(), &bases, env)
+}
+
 /// The registry host the explicit credentials are for, given the hosts the run pushes to
-/// (see the module documentation). No credentials, or no push: none.
+/// and, when it pushes nowhere, the hosts its bases come from (see the module
+/// documentation). No credentials, or no registry: none.
 pub(crate) fn scope(
     explicit: Option<&Explicit>,
     push_hosts: &[String],
+    base_hosts: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, Credentials)>, Error> {
     let Some(explicit) = explicit else { return Ok(Vec::new()) };
@@ -127,8 +149,9 @@ pub(crate) fn scope(
         crate::reference::check_host(&host).map_err(|reason| Error::BadRegistryVariable { reason })?;
         return Ok(vec![(host, explicit.credentials.clone())]);
     }
+    let pulls_only = push_hosts.is_empty();
     let mut hosts: Vec<&String> = Vec::new();
-    for h in push_hosts {
+    for h in if pulls_only { base_hosts } else { push_hosts } {
         if !hosts.iter().any(|k| same_host(k, h)) {
             hosts.push(h);
         }
@@ -136,9 +159,11 @@ pub(crate) fn scope(
     match hosts.as_slice() {
         [] => Ok(Vec::new()),
         [one] => Ok(vec![((*one).clone(), explicit.credentials.clone())]),
-        many => {
-            Err(Error::CredentialsHost { from: explicit.source, hosts: many.iter().map(|h| h.to_string()).collect() })
-        }
+        many => Err(Error::CredentialsHost {
+            from: explicit.source,
+            hosts: many.iter().map(|h| h.to_string()).collect(),
+            bases: pulls_only,
+        }),
     }
 }
 
@@ -204,16 +229,31 @@ mod tests {
     fn credentials_go_to_the_one_host_pushed_to_or_the_named_one() {
         let given = given();
         let given = given.as_ref();
-        let one = scope(given, &["r.io".into(), "r.io".into()], &env(&[])).unwrap();
+        let one = scope(given, &["r.io".into(), "r.io".into()], &[], &env(&[])).unwrap();
         assert_eq!(one, vec![("r.io".to_string(), Credentials::basic("ci", "pw-xyz"))]);
-        let named = scope(given, &["a.io".into(), "b.io".into()], &env(&[(REGISTRY, "b.io")])).unwrap();
+        let named = scope(given, &["a.io".into(), "b.io".into()], &[], &env(&[(REGISTRY, "b.io")])).unwrap();
         assert_eq!(named[0].0, "b.io");
-        let err = scope(given, &["a.io".into()], &env(&[(REGISTRY, "https://b.io")])).err().unwrap().to_string();
+        let err = scope(given, &["a.io".into()], &[], &env(&[(REGISTRY, "https://b.io")])).err().unwrap().to_string();
         assert!(err.contains("CARGO_CONTAINERIZE_REGISTRY") && err.contains("host"), "{err}");
-        assert!(scope(given, &[], &env(&[])).unwrap().is_empty());
-        let err = scope(given, &["a.io".into(), "b.io:5000".into()], &env(&[])).err().unwrap();
+        assert!(scope(given, &[], &[], &env(&[])).unwrap().is_empty());
+        let err = scope(given, &["a.io".into(), "b.io:5000".into()], &[], &env(&[])).err().unwrap();
         let text = format!("{err} {}", err.hint().unwrap());
         assert!(text.contains("a.io") && text.contains("b.io:5000") && text.contains(REGISTRY), "{text}");
+        assert!(text.contains("pushes to"), "{text}");
+    }
+
+    #[test]
+    fn with_no_push_the_credentials_go_to_the_one_host_of_the_bases() {
+        let given = given();
+        let given = given.as_ref();
+        let base = scope(given, &[], &["b.io".into(), "b.io".into()], &env(&[])).unwrap();
+        assert_eq!(base, vec![("b.io".to_string(), Credentials::basic("ci", "pw-xyz"))]);
+        // A push wins: the base's registry uses its own credentials then.
+        let push = scope(given, &["p.io".into()], &["b.io".into()], &env(&[])).unwrap();
+        assert_eq!(push[0].0, "p.io");
+        let err = scope(given, &[], &["a.io".into(), "b.io".into()], &env(&[])).err().unwrap();
+        let text = format!("{err} {}", err.hint().unwrap());
+        assert!(text.contains("a.io") && text.contains("bases") && text.contains(REGISTRY), "{text}");
     }
 
     #[test]

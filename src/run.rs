@@ -138,7 +138,7 @@ fn run_inner(
             .map(|()| true)
             .map_err(|source| Error::Stdout { source });
     }
-    let credentials = login::scope(explicit.as_ref(), &plan.push_hosts(), &env)?;
+    let credentials = login::scope_for(explicit.as_ref(), &plan, &env)?;
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_certs: args.ca_certs.clone(),

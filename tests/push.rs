@@ -611,3 +611,29 @@ fn base64_of(s: &str) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(s)
 }
+
+/// `--username` with a private `--base` and no push: the credentials are for the base's
+/// registry (they were once dropped, and the run then suggested `--username`).
+#[test]
+fn explicit_credentials_with_a_private_base_and_no_push_are_for_the_base() {
+    use common::bases;
+    let registry = Registry::htpasswd(CANARY_USER, CANARY_PASSWORD);
+    let layout = tempfile::tempdir().unwrap();
+    bases::write_layout(layout.path(), "base", &bases::tiny(serde_json::json!({"Env": [bases::PATH]})));
+    let creds = format!("{CANARY_USER}:{CANARY_PASSWORD}");
+    bases::copy(layout.path(), "base", &format!("docker://{}/base/tiny:1", registry.host()), &["--dest-creds", &creds]);
+    let project = common::Project::copy("hello");
+    let base = format!("{}/base/tiny:1", registry.host());
+    let args = ["--username", CANARY_USER, "--password-stdin", "--base", &base, "-o", "out"];
+    let run = cli_push(&project, &args, &[], &format!("{CANARY_PASSWORD}\n")).ok();
+    assert!(run.stdout.starts_with("out sha256:"), "{}", run.stdout);
+    let manifest = common::layout_manifest(&project.path().join("out"));
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.base.name"], base.as_str());
+    // The same from the CI variables, with no CARGO_CONTAINERIZE_REGISTRY.
+    let ci = [
+        ("CARGO_CONTAINERIZE_USERNAME", CANARY_USER.to_string()),
+        ("CARGO_CONTAINERIZE_PASSWORD", CANARY_PASSWORD.to_string()),
+        ("CARGO_CONTAINERIZE_REGISTRY", String::new()),
+    ];
+    cli_push(&project, &["--base", &base, "-o", "out-ci"], &ci, "").ok();
+}
