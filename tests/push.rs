@@ -586,6 +586,29 @@ fn the_check_cancels_its_upload_and_a_refused_cancel_fails_nothing() {
     assert!(!quiet.stderr.contains("not cancelled"), "{}", quiet.stderr);
 }
 
+/// A run of several images checks every repository it pushes to: one that may not be
+/// pushed to stops the run before the build, by name, even when the others may.
+#[test]
+fn every_repository_of_a_workspace_push_is_checked() {
+    use common::fault_proxy::{FaultProxy, Faults, Kind};
+    let registry = Registry::plain();
+    let project = common::Project::copy("two-bins");
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    cli_push(&project, &["-q", "--workspace", "--push", &format!("{}/acme:1", proxy.host())], &[], "").ok();
+    assert_eq!(proxy.count(Kind::UploadProbe), 2, "one check per image: {:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::UploadCancel), 2, "{:?}", proxy.seen());
+
+    let project = common::Project::copy("two-bins");
+    let faults = Faults { deny_uploads_to: Some("acme/beta".into()), ..Default::default() };
+    let denying = FaultProxy::start(registry.port, faults);
+    let run = cli_push(&project, &["--workspace", "--push", &format!("{}/acme:1", denying.host())], &[], "").failed();
+    let wanted = format!("cannot push to {}/acme/beta (checked before the build)", denying.host());
+    assert!(run.stderr.contains(&wanted) && run.stderr.contains("403 (DENIED"), "{}", run.stderr);
+    assert!(!run.stderr.contains("acme/alpha (checked"), "{}", run.stderr);
+    assert_nothing_built(&project);
+    assert_eq!(denying.count(Kind::UploadProbe), 1, "acme/alpha was checked too: {:?}", denying.seen());
+}
+
 /// The check and the push share the run's session: one token serves both.
 #[test]
 fn the_token_the_check_gets_serves_the_push() {

@@ -151,7 +151,12 @@ async fn refused(s: &Session, repo: &str, e: Error, opts: &PushOptions, given: O
         Ok(found) => found,
         Err(lookup) => return preflight(registry, format!("{head}: {lookup}")),
     };
+    let scheme = s.scheme().await;
     let Some((credentials, source)) = found else {
+        if scheme.is_none() {
+            // It asked for no credentials: its refusal is its own.
+            return preflight(registry, format!("{head}: {e}"));
+        }
         let places: Vec<String> =
             credentials::places(&credentials::process_env).iter().map(|p| p.display().to_string()).collect();
         let looked = if places.is_empty() { String::new() } else { format!(" (looked in {})", places.join(", ")) };
@@ -164,7 +169,7 @@ async fn refused(s: &Session, repo: &str, e: Error, opts: &PushOptions, given: O
         );
     };
     let from = format!("{}{}", source.from, user(&credentials));
-    let bearer = s.scheme().await.as_deref() == Some("bearer");
+    let bearer = scheme.as_deref() == Some("bearer");
     let message = if from_registry && (bearer || status == Some(403)) {
         // The credentials were taken (a token was issued for them), but not for a push.
         format!(

@@ -60,6 +60,9 @@ pub struct Faults {
     /// instead of passing it on, as registries that cannot cancel uploads do (405
     /// `UNSUPPORTED`, 404).
     pub refuse_upload_cancel: Option<u16>,
+    /// Answer upload starts (`POST`) to this repository with 403 `DENIED`, as a registry
+    /// answers an account that may not push there.
+    pub deny_uploads_to: Option<String>,
 }
 
 /// What a request was, by method and path.
@@ -290,6 +293,8 @@ fn record(s: &Shared, kind: Kind, status: u16, injected: bool) {
 fn reply(conn: &mut TcpStream, status: &str, extra: &str) -> std::io::Result<()> {
     let body = if status.starts_with("400") {
         r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"OCI media types are not supported"}]}"#
+    } else if status.starts_with("403") {
+        r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#
     } else if status.starts_with("405") {
         r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#
     } else {
@@ -323,6 +328,14 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
                 record(s, kind, status, true);
                 let reason = if status == 405 { "Method Not Allowed" } else { "Refused" };
                 reply(&mut client, &format!("{status} {reason}"), "")?;
+                return Ok(());
+            }
+        }
+        if let (Kind::UploadStart, Some(repo)) = (kind, &s.faults.deny_uploads_to) {
+            if path_of(&head.path) == format!("/v2/{repo}/blobs/uploads/") {
+                discard(&mut reader, head.content_length)?;
+                record(s, kind, 403, true);
+                reply(&mut client, "403 Forbidden", "")?;
                 return Ok(());
             }
         }
