@@ -26,8 +26,8 @@ pub(crate) enum Error {
     StdinTimeout { secs: u64 },
     #[error("{set} is set but {missing} is not")]
     HalfCredentials { set: &'static str, missing: &'static str },
-    #[error("the credentials from {from} could be for any of the registries this run pushes to ({}), and each registry gets only its own", hosts.join(", "))]
-    CredentialsHost { from: &'static str, hosts: Vec<String> },
+    #[error("the credentials from {from} could be for any of the registries this run {} ({}), and each registry gets only its own", if *bases { "pulls its bases from" } else { "pushes to" }, hosts.join(", "))]
+    CredentialsHost { from: &'static str, hosts: Vec<String>, bases: bool },
     #[error("CARGO_CONTAINERIZE_REGISTRY is not a registry host: {reason}")]
     BadRegistryVariable { reason: String },
     #[error(transparent)]

@@ -4,13 +4,20 @@
 //!
 //! 1. `CARGO_CONTAINERIZE_REGISTRY=HOST[:PORT]`, when set;
 //! 2. else the one registry host the run pushes to;
-//! 3. else, with pushes to several hosts, an error that asks which.
+//! 3. else, with no push, the one registry host the run's bases come from;
+//! 4. else, with several hosts, an error that asks which.
 //!
 //! Every other host gets its own credentials from the Docker or Podman configuration.
+//!
+//! Then, before anything is built, every push destination is checked (`check_pushes`): the
+//! registry answers, takes its credentials and lets them push to each repository.
 
+use crate::base::BaseRef;
 use crate::error::Error;
-use crate::registry::credentials::same_host;
-use crate::registry::Credentials;
+use crate::plan::{Plan, SinkSpec};
+use crate::reference::Reference;
+use crate::registry::credentials::{same_host, Source};
+use crate::registry::{Credentials, PushOptions};
 use std::io::Read;
 use std::time::Duration;
 
@@ -38,10 +45,7 @@ pub(crate) fn explicit(
         Some(Explicit { credentials: Credentials::basic(username, password), source: "--username" })
     } else {
         match (env(USERNAME), env(PASSWORD)) {
-            (Some(u), Some(p)) => Some(Explicit {
-                credentials: Credentials::basic(u, p),
-                source: "CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD",
-            }),
+            (Some(u), Some(p)) => Some(Explicit { credentials: Credentials::basic(u, p), source: CI_SOURCE }),
             (Some(_), None) => return Err(Error::HalfCredentials { set: USERNAME, missing: PASSWORD }),
             (None, Some(_)) => return Err(Error::HalfCredentials { set: PASSWORD, missing: USERNAME }),
             (None, None) => None,
@@ -83,6 +87,8 @@ fn read_password(input: impl Read + Send + 'static, timeout: Duration, quiet: bo
 }
 
 const USERNAME: &str = "CARGO_CONTAINERIZE_USERNAME";
+/// The CI variables, as a source of credentials.
+const CI_SOURCE: &str = "CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD";
 const PASSWORD: &str = "CARGO_CONTAINERIZE_PASSWORD";
 
 /// Removes the password variable from the process, once it has been read: from the
@@ -111,31 +117,90 @@ pub(crate) fn forget_password_variable() {
 }
 const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
 
+/// The registry host the explicit credentials are for in the run of `plan`: see
+/// [`scope`], with the hosts it pushes to and the hosts its bases come from.
+pub(crate) fn scope_for(
+    explicit: Option<&Explicit>,
+    plan: &Plan,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Vec<(String, Credentials)>, Error> {
+    let bases: Vec<String> = plan
+        .images
+        .iter()
+        .filter_map(|image| match &image.image.parent {
+            BaseRef::Registry(r) => r.registry.clone(),
+            _ => None,
+        })
+        .collect();
+    scope(explicit, &plan.push_hosts(), &bases, env)
+}
+
 /// The registry host the explicit credentials are for, given the hosts the run pushes to
-/// (see the module documentation). No credentials, or no push: none.
+/// and, when it pushes nowhere, the hosts its bases come from (see the module
+/// documentation). No credentials, or no registry: none.
 pub(crate) fn scope(
-    explicit: Option<Explicit>,
+    explicit: Option<&Explicit>,
     push_hosts: &[String],
+    base_hosts: &[String],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Vec<(String, Credentials)>, Error> {
     let Some(explicit) = explicit else { return Ok(Vec::new()) };
     if let Some(host) = env(REGISTRY) {
         crate::reference::check_host(&host).map_err(|reason| Error::BadRegistryVariable { reason })?;
-        return Ok(vec![(host, explicit.credentials)]);
+        return Ok(vec![(host, explicit.credentials.clone())]);
     }
+    let pulls_only = push_hosts.is_empty();
     let mut hosts: Vec<&String> = Vec::new();
-    for h in push_hosts {
+    for h in if pulls_only { base_hosts } else { push_hosts } {
         if !hosts.iter().any(|k| same_host(k, h)) {
             hosts.push(h);
         }
     }
     match hosts.as_slice() {
         [] => Ok(Vec::new()),
-        [one] => Ok(vec![((*one).clone(), explicit.credentials)]),
-        many => {
-            Err(Error::CredentialsHost { from: explicit.source, hosts: many.iter().map(|h| h.to_string()).collect() })
-        }
+        [one] => Ok(vec![((*one).clone(), explicit.credentials.clone())]),
+        many => Err(Error::CredentialsHost {
+            from: explicit.source,
+            hosts: many.iter().map(|h| h.to_string()).collect(),
+            bases: pulls_only,
+        }),
     }
+}
+
+impl Explicit {
+    /// Where they came from and how to give the right ones, for a registry's refusal.
+    fn described(&self, registry: &str) -> Source {
+        let renew = if self.source == "--username" {
+            format!("on --password-stdin (or leave out --username, and log in with `docker login {registry}`)")
+        } else {
+            format!("in {} (or unset both, and log in with `docker login {registry}`)", self.source)
+        };
+        let from = if self.source == "--username" { "--username and --password-stdin" } else { self.source };
+        Source { from: from.to_string(), renew }
+    }
+}
+
+/// Checks, before anything is built, every registry the run of `plan` pushes to: it answers,
+/// takes the credentials `push` has for it, and lets them push to each repository (see
+/// `crate::registry::preflight`). The error names the registry, where the credentials came
+/// from (never the secret), and the fix.
+pub(crate) fn check_pushes(plan: &Plan, push: &PushOptions, explicit: Option<&Explicit>) -> Result<(), Error> {
+    let references: Vec<Reference> = plan
+        .sinks()
+        .filter_map(|sink| match sink {
+            SinkSpec::Registry { references } => Some(references),
+            _ => None,
+        })
+        .flatten()
+        .cloned()
+        .collect();
+    if references.is_empty() {
+        return Ok(());
+    }
+    // The explicit credentials are for one host (see `scope`).
+    let given = explicit.zip(push.credentials.first()).map(|(e, (host, _))| e.described(host));
+    crate::registry::preflight::check_blocking(&references, push, given.as_ref())
+        .map_err(|e| Error::Registry(Box::new(e)))
 }
 
 #[cfg(test)]
@@ -162,15 +227,42 @@ mod tests {
 
     #[test]
     fn credentials_go_to_the_one_host_pushed_to_or_the_named_one() {
-        let one = scope(given(), &["r.io".into(), "r.io".into()], &env(&[])).unwrap();
+        let given = given();
+        let given = given.as_ref();
+        let one = scope(given, &["r.io".into(), "r.io".into()], &[], &env(&[])).unwrap();
         assert_eq!(one, vec![("r.io".to_string(), Credentials::basic("ci", "pw-xyz"))]);
-        let named = scope(given(), &["a.io".into(), "b.io".into()], &env(&[(REGISTRY, "b.io")])).unwrap();
+        let named = scope(given, &["a.io".into(), "b.io".into()], &[], &env(&[(REGISTRY, "b.io")])).unwrap();
         assert_eq!(named[0].0, "b.io");
-        let err = scope(given(), &["a.io".into()], &env(&[(REGISTRY, "https://b.io")])).err().unwrap().to_string();
+        let err = scope(given, &["a.io".into()], &[], &env(&[(REGISTRY, "https://b.io")])).err().unwrap().to_string();
         assert!(err.contains("CARGO_CONTAINERIZE_REGISTRY") && err.contains("host"), "{err}");
-        assert!(scope(given(), &[], &env(&[])).unwrap().is_empty());
-        let err = scope(given(), &["a.io".into(), "b.io:5000".into()], &env(&[])).err().unwrap();
+        assert!(scope(given, &[], &[], &env(&[])).unwrap().is_empty());
+        let err = scope(given, &["a.io".into(), "b.io:5000".into()], &[], &env(&[])).err().unwrap();
         let text = format!("{err} {}", err.hint().unwrap());
         assert!(text.contains("a.io") && text.contains("b.io:5000") && text.contains(REGISTRY), "{text}");
+        assert!(text.contains("pushes to"), "{text}");
+    }
+
+    #[test]
+    fn with_no_push_the_credentials_go_to_the_one_host_of_the_bases() {
+        let given = given();
+        let given = given.as_ref();
+        let base = scope(given, &[], &["b.io".into(), "b.io".into()], &env(&[])).unwrap();
+        assert_eq!(base, vec![("b.io".to_string(), Credentials::basic("ci", "pw-xyz"))]);
+        // A push wins: the base's registry uses its own credentials then.
+        let push = scope(given, &["p.io".into()], &["b.io".into()], &env(&[])).unwrap();
+        assert_eq!(push[0].0, "p.io");
+        let err = scope(given, &[], &["a.io".into(), "b.io".into()], &env(&[])).err().unwrap();
+        let text = format!("{err} {}", err.hint().unwrap());
+        assert!(text.contains("a.io") && text.contains("bases") && text.contains(REGISTRY), "{text}");
+    }
+
+    #[test]
+    fn a_refusal_names_where_the_credentials_came_from_and_how_to_give_others() {
+        let flag = given().unwrap().described("r.io");
+        assert_eq!(flag.from, "--username and --password-stdin");
+        assert!(flag.renew.contains("--password-stdin") && flag.renew.contains("docker login r.io"), "{flag:?}");
+        let ci = Explicit { credentials: Credentials::basic("ci", "pw-xyz"), source: CI_SOURCE }.described("r.io");
+        assert_eq!(ci.from, CI_SOURCE);
+        assert!(ci.renew.contains(CI_SOURCE) && ci.renew.contains("docker login r.io"), "{ci:?}");
     }
 }

@@ -138,7 +138,7 @@ fn run_inner(
             .map(|()| true)
             .map_err(|source| Error::Stdout { source });
     }
-    let credentials = login::scope(explicit, &plan.push_hosts(), &env)?;
+    let credentials = login::scope_for(explicit.as_ref(), &plan, &env)?;
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_certs: args.ca_certs.clone(),
@@ -148,6 +148,8 @@ fn run_inner(
         tuning,
         shared: Default::default(),
     };
+    // Every push destination answers, takes its credentials and a push, before any build.
+    login::check_pushes(&plan, &push, explicit.as_ref())?;
     // Every image's base is resolved to a digest before any build, so a bad name fails first.
     let mut plan = plan;
     let mut parents_of = Vec::new();

@@ -126,9 +126,12 @@ fn explicit_credentials_go_to_one_registry_only() {
     assert!(b.seen().is_empty());
     assert_nothing_built(&p);
 
+    // Issue 21 §4: b, which wants credentials the run has not for it, is refused before the
+    // build; a, checked first, took the ones it was given.
     let scoped = run(&p, &with(ci, vec![("CARGO_CONTAINERIZE_REGISTRY", a.host())]), &args).failed();
-    assert!(scoped.stdout.starts_with(&format!("{}/app:1@sha256:", a.host())), "{}", scoped.stdout);
+    assert!(!scoped.stderr.contains(&format!("cannot push to {}", a.host())), "{}", scoped.stderr);
     assert!(scoped.stderr.contains(&format!("docker login {}", b.host())), "{}", scoped.stderr);
+    assert_nothing_built(&p);
     assert!(!b.seen().is_empty());
     assert!(b.seen().iter().all(|r| r.header("Authorization").is_none()), "{:?}", b.seen());
 }
@@ -607,7 +610,7 @@ fn a_registry_swallowing_the_streamed_upload_costs_only_the_stall_time() {
 }
 
 /// Item 12: A registry that accepts TCP and never answers: a message once the wait passes a few
-/// seconds, a timeout, and the other destinations still written.
+/// seconds, a timeout, and (issue 21 §4) nothing built.
 #[test]
 fn a_silent_registry_times_out_with_a_message() {
     let silent = Silent::start();
@@ -618,7 +621,7 @@ fn a_silent_registry_times_out_with_a_message() {
     assert!(started.elapsed() < Duration::from_secs(60), "took {:?}", started.elapsed());
     assert!(r.stderr.contains(&format!("waiting for {} to answer GET", silent.host())), "{}", r.stderr);
     assert!(r.stderr.contains("no answer within 2 s"), "{}", r.stderr);
-    assert!(r.stdout.starts_with("layout sha256:"), "{}", r.stdout);
+    assert_nothing_built(&p);
 }
 
 /// Item 13: A silent `DOCKER_HOST=tcp://` engine, and a credential helper that never exits: each
@@ -1976,4 +1979,58 @@ fn a_plain_tar_labelled_gzip_is_refused_naming_the_layer() {
         assert!(r.stderr.contains(needle), "{needle:?} in:\n{}", r.stderr);
     }
     assert!(!q.path().join("out.tar").exists());
+}
+
+// ---- Push destinations checked before the build (issue 21 §4) --------------------------------
+
+/// A registry that accepts TCP and never answers, beside one that works: the run stops at the
+/// timeout, with the message, before anything is built, and pushes to neither.
+#[test]
+fn a_silent_push_destination_stops_the_run_before_the_build() {
+    let good = Registry::plain();
+    let proxy = FaultProxy::start(good.port, Faults::default());
+    let silent = Silent::start();
+    let p = Project::copy("hello");
+    let envs = vec![("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2".to_string())];
+    let args = ["--push", &format!("{}/app:1", proxy.host()), "--push", &format!("{}/app:1", silent.host())];
+    let started = Instant::now();
+    let r = run(&p, &envs, &args).failed();
+    let seconds = started.elapsed().as_secs_f64();
+    println!("a silent registry stopped the run in {seconds:.1} s, with a timeout of 2 s");
+    assert!(seconds < 20.0, "took {seconds} s: {}", r.stderr);
+    assert!(r.stderr.contains(&format!("waiting for {} to answer GET", silent.host())), "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("cannot push to {} (checked before the build)", silent.host()))
+            && r.stderr.contains("no answer within 2 s"),
+        "{}",
+        r.stderr
+    );
+    assert_nothing_built(&p);
+    assert!(r.stdout.is_empty(), "{}", r.stdout);
+    assert!(silent.accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // The good registry was checked, and got nothing else.
+    assert_eq!(proxy.count(Kind::UploadProbe), 1, "{:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::BlobHead) + proxy.count(Kind::ManifestPut), 0, "{:?}", proxy.seen());
+}
+
+/// A registry failing for the moment (500 to the upload, after the retries) is not taken for
+/// a refusal: a warning says it was not checked, the build runs, and the push meets it again.
+#[test]
+fn a_registry_failing_for_the_moment_is_warned_about_and_built_for() {
+    let failing = Scripted::start(|req, _| match (req.method.as_str(), req.target.as_str()) {
+        (_, "/v2/") => Response::new(200),
+        ("HEAD", _) => Response::new(404),
+        _ => Response::new(500).json(r#"{"errors":[{"code":"UNKNOWN","message":"storage is down"}]}"#),
+    });
+    let p = Project::copy("hello");
+    let envs = vec![("CARGO_CONTAINERIZE_RETRY_BASE_MS", "1".to_string())];
+    let r = run(&p, &envs, &["--push", &format!("{}/app:1", failing.host())]).failed();
+    assert!(
+        r.stderr.contains(&format!("warning: could not check the push to {}/app before the build", failing.host()))
+            && r.stderr.contains("failed: 500 (UNKNOWN: storage is down); building anyway"),
+        "{}",
+        r.stderr
+    );
+    assert!(p.path().join("target").exists(), "the build did not run");
+    assert!(r.stderr.contains("    Retrying sha256:"), "the push met it again: {}", r.stderr);
 }

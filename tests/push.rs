@@ -443,3 +443,220 @@ fn a_workspace_pushes_and_loads_an_image_per_binary() {
     }
     assert_eq!(run.stdout.lines().count(), 4, "{}", run.stdout);
 }
+
+// ---- Checked before the build (issue 21 §4) ------------------------------------------------
+
+/// Nothing was compiled: the project's `target/` was never made.
+fn assert_nothing_built(project: &common::Project) {
+    assert!(!project.path().join("target").exists(), "cargo ran before the push destination was refused");
+}
+
+/// A wrong password fails in seconds, before anything is built, naming the registry, where
+/// the credentials came from, and the fix; the same from `--password-stdin`.
+#[test]
+fn a_wrong_password_fails_before_the_build_in_seconds() {
+    let registry = Registry::htpasswd("alice", "the-right-password");
+    let host = registry.host();
+    let project = common::Project::copy("hello");
+    let started = std::time::Instant::now();
+    let run = cli_push(&project, &["--push", &format!("{host}/app:1")], &common::canary_env(&host), "").failed();
+    let seconds = started.elapsed().as_secs_f64();
+    println!("a wrong password failed in {seconds:.2} s");
+    assert!(seconds < 15.0, "{seconds} s:\n{}", run.stderr);
+    assert_nothing_built(&project);
+    for wanted in [
+        format!("cannot push to {host}/app (checked before the build): {host} refused the credentials from"),
+        "CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD (user \"canary\")".to_string(),
+        "failed: 401".to_string(),
+        "help: check them (a wrong password, or a token that expired or was revoked)".to_string(),
+        format!("docker login {host}"),
+    ] {
+        assert!(run.stderr.contains(&wanted), "{wanted:?} in:\n{}", run.stderr);
+    }
+    let args = ["--username", CANARY_USER, "--password-stdin", "--push", &format!("{host}/app:1")];
+    let run = cli_push(&project, &args, &[], &format!("{CANARY_PASSWORD}\n")).failed();
+    assert!(
+        run.stderr.contains("refused the credentials from --username and --password-stdin (user \"canary\")"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("give the right ones on --password-stdin"), "{}", run.stderr);
+    assert_nothing_built(&project);
+}
+
+/// A token service that grants pull only, silently (a read-only account or token): the
+/// upload the check starts is refused, before the build, naming the file the credentials
+/// came from and the rights they lack.
+#[test]
+fn a_read_only_token_fails_before_the_build() {
+    // The test writes this password into the Docker config itself: it is not the canary,
+    // which no file may hold.
+    let registry = Registry::token("reader", "Read-0nly-pass");
+    let server = registry.token_server.as_ref().unwrap();
+    server.pull_only();
+    let host = registry.host();
+    let project = common::Project::copy("hello");
+    let auth = base64_of("reader:Read-0nly-pass");
+    write_docker_config(&project, &serde_json::json!({"auths": {host.clone(): {"auth": auth}}}));
+    let started = std::time::Instant::now();
+    let run = cli_push(&project, &["--push", &format!("{host}/team/app:1")], &[], "").failed();
+    println!("a read-only token failed in {:.2} s", started.elapsed().as_secs_f64());
+    assert_nothing_built(&project);
+    let config = project.docker_config().join("config.json");
+    for wanted in [
+        format!("cannot push to {host}/team/app (checked before the build): the credentials from"),
+        format!("the `auths` entry for {host} in {} (user \"reader\") may not push there", config.display()),
+        "failed: 401".to_string(),
+        format!("help: they need push (write) rights to team/app on {host}"),
+        format!("with `docker login {host}`"),
+    ] {
+        assert!(run.stderr.contains(&wanted), "{wanted:?} in:\n{}", run.stderr);
+    }
+    assert!(server.scopes().iter().any(|s| s == "repository:team/app:pull,push"), "{:?}", server.scopes());
+}
+
+/// An identity token (OAuth2 refresh token) the token service no longer takes, as an
+/// expired one: refused before the build, naming the entry it came from.
+#[test]
+fn an_expired_identity_token_fails_before_the_build() {
+    let registry = Registry::token("erin", "unused-password");
+    let host = registry.host();
+    let project = common::Project::copy("hello");
+    let stale = serde_json::json!({"auths": {host.clone(): {"auth": "", "identitytoken": "Expired-Refresh-Token-1"}}});
+    write_docker_config(&project, &stale);
+    let run = cli_push(&project, &["--push", &format!("{host}/app:1")], &[], "").failed();
+    assert_nothing_built(&project);
+    let config = project.docker_config().join("config.json");
+    let wanted = format!("{host} refused the credentials from the `auths` entry for {host} in {}:", config.display());
+    assert!(run.stderr.contains(&wanted), "{wanted:?} in:\n{}", run.stderr);
+    assert!(run.stderr.contains("POST") && run.stderr.contains("failed: 401"), "{}", run.stderr);
+    assert!(run.stderr.contains("a token that expired or was revoked"), "{}", run.stderr);
+    assert!(!run.stderr.contains("Expired-Refresh-Token-1"), "{}", run.stderr);
+}
+
+/// A registry that refuses the connection: the run stops in seconds, before the build.
+#[test]
+fn a_registry_that_is_down_fails_before_the_build_in_seconds() {
+    let host = format!("127.0.0.1:{}", common::registry::free_port());
+    let project = common::Project::copy("hello");
+    let started = std::time::Instant::now();
+    let run = cli_push(&project, &["--push", &format!("{host}/app:1")], &[], "").failed();
+    let seconds = started.elapsed().as_secs_f64();
+    println!("a registry that is down failed in {seconds:.2} s");
+    assert!(seconds < 15.0, "{seconds} s:\n{}", run.stderr);
+    assert_nothing_built(&project);
+    assert!(run.stderr.contains(&format!("cannot push to {host} (checked before the build): GET")), "{}", run.stderr);
+    assert!(run.stderr.contains(&format!("check that {host} is reachable from here")), "{}", run.stderr);
+}
+
+/// The check cancels the upload it started (`DELETE`, 204); a registry that refuses the
+/// cancel (405 `UNSUPPORTED`) lets the run go on: the upload expires there, which `-v`
+/// says, and only `-v`.
+#[test]
+fn the_check_cancels_its_upload_and_a_refused_cancel_fails_nothing() {
+    use common::fault_proxy::{FaultProxy, Faults, Kind, Seen};
+    let registry = Registry::plain();
+    let project = common::Project::copy("hello");
+    let cancels = |proxy: &FaultProxy| -> Vec<Seen> {
+        proxy.seen().into_iter().filter(|s| s.kind == Kind::UploadCancel).collect()
+    };
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let run = cli_push(&project, &["-v", "--push", &format!("{}/app:1", proxy.host())], &[], "").ok();
+    let wanted =
+        format!("{}/app: may be pushed to (an upload was started and cancelled before the build)", proxy.host());
+    assert!(run.stderr.contains(&wanted), "{}", run.stderr);
+    assert_eq!(cancels(&proxy).len(), 1, "{:?}", proxy.seen());
+    assert!(!cancels(&proxy)[0].injected && cancels(&proxy)[0].status == 204, "{:?}", proxy.seen());
+    // The check's upload is no upload of a blob.
+    assert_eq!(proxy.count(Kind::UploadProbe), 1, "{:?}", proxy.seen());
+
+    let proxy = FaultProxy::start(registry.port, Faults { refuse_upload_cancel: Some(405), ..Default::default() });
+    let run = cli_push(&project, &["-v", "--push", &format!("{}/app:2", proxy.host())], &[], "").ok();
+    let wanted = format!(
+        "{}/app: may be pushed to; the upload started to check it was not cancelled (it answered 405)",
+        proxy.host()
+    );
+    assert!(run.stderr.contains(&wanted), "{}", run.stderr);
+    assert_eq!(cancels(&proxy).len(), 1, "{:?}", proxy.seen());
+    assert!(cancels(&proxy)[0].injected && cancels(&proxy)[0].status == 405);
+    assert_eq!(proxy.count(Kind::UploadProbe), 1, "{:?}", proxy.seen());
+    let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+    assert_eq!(skopeo_digest(&registry, "app:2", &["--tls-verify=false"]), digest);
+    let quiet = cli_push(&project, &["--push", &format!("{}/app:3", proxy.host())], &[], "").ok();
+    assert!(!quiet.stderr.contains("not cancelled"), "{}", quiet.stderr);
+}
+
+/// A run of several images checks every repository it pushes to: one that may not be
+/// pushed to stops the run before the build, by name, even when the others may.
+#[test]
+fn every_repository_of_a_workspace_push_is_checked() {
+    use common::fault_proxy::{FaultProxy, Faults, Kind};
+    let registry = Registry::plain();
+    let project = common::Project::copy("two-bins");
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    cli_push(&project, &["-q", "--workspace", "--push", &format!("{}/acme:1", proxy.host())], &[], "").ok();
+    assert_eq!(proxy.count(Kind::UploadProbe), 2, "one check per image: {:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::UploadCancel), 2, "{:?}", proxy.seen());
+
+    let project = common::Project::copy("two-bins");
+    let faults = Faults { deny_uploads_to: Some("acme/beta".into()), ..Default::default() };
+    let denying = FaultProxy::start(registry.port, faults);
+    let run = cli_push(&project, &["--workspace", "--push", &format!("{}/acme:1", denying.host())], &[], "").failed();
+    let wanted = format!("cannot push to {}/acme/beta (checked before the build)", denying.host());
+    assert!(run.stderr.contains(&wanted) && run.stderr.contains("403 (DENIED"), "{}", run.stderr);
+    assert!(!run.stderr.contains("acme/alpha (checked"), "{}", run.stderr);
+    assert_nothing_built(&project);
+    assert_eq!(denying.count(Kind::UploadProbe), 1, "acme/alpha was checked too: {:?}", denying.seen());
+}
+
+/// The check and the push share the run's session: one token serves both.
+#[test]
+fn the_token_the_check_gets_serves_the_push() {
+    let registry = Registry::token(CANARY_USER, CANARY_PASSWORD);
+    let host = registry.host();
+    let project = common::Project::copy("hello");
+    // No documents: their referrers are read with a scope of their own, which needs a token of its own.
+    let args = ["-v", "--no-sbom", "--no-provenance", "--push", &format!("{host}/app:1")];
+    let run = cli_push(&project, &args, &common::canary_env(&host), "").ok();
+    // Distribution wants a `delete` grant to cancel an upload, which a push token does not
+    // carry: the upload expires there.
+    let wanted =
+        format!("{host}/app: may be pushed to; the upload started to check it was not cancelled (it answered 401)");
+    assert!(run.stderr.contains(&wanted), "{}", run.stderr);
+    let server = registry.token_server.as_ref().unwrap();
+    assert_eq!(server.requests.load(std::sync::atomic::Ordering::SeqCst), 1, "{:?}", server.scopes());
+    let login = format!("{CANARY_USER}:{CANARY_PASSWORD}");
+    let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+    assert_eq!(skopeo_digest(&registry, "app:1", &["--tls-verify=false", "--creds", &login]), digest);
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+/// `--username` with a private `--base` and no push: the credentials are for the base's
+/// registry (they were once dropped, and the run then suggested `--username`).
+#[test]
+fn explicit_credentials_with_a_private_base_and_no_push_are_for_the_base() {
+    use common::bases;
+    let registry = Registry::htpasswd(CANARY_USER, CANARY_PASSWORD);
+    let layout = tempfile::tempdir().unwrap();
+    bases::write_layout(layout.path(), "base", &bases::tiny(serde_json::json!({"Env": [bases::PATH]})));
+    let creds = format!("{CANARY_USER}:{CANARY_PASSWORD}");
+    bases::copy(layout.path(), "base", &format!("docker://{}/base/tiny:1", registry.host()), &["--dest-creds", &creds]);
+    let project = common::Project::copy("hello");
+    let base = format!("{}/base/tiny:1", registry.host());
+    let args = ["--username", CANARY_USER, "--password-stdin", "--base", &base, "-o", "out"];
+    let run = cli_push(&project, &args, &[], &format!("{CANARY_PASSWORD}\n")).ok();
+    assert!(run.stdout.starts_with("out sha256:"), "{}", run.stdout);
+    let manifest = common::layout_manifest(&project.path().join("out"));
+    assert_eq!(manifest["annotations"]["org.opencontainers.image.base.name"], base.as_str());
+    // The same from the CI variables, with no CARGO_CONTAINERIZE_REGISTRY.
+    let ci = [
+        ("CARGO_CONTAINERIZE_USERNAME", CANARY_USER.to_string()),
+        ("CARGO_CONTAINERIZE_PASSWORD", CANARY_PASSWORD.to_string()),
+        ("CARGO_CONTAINERIZE_REGISTRY", String::new()),
+    ];
+    cli_push(&project, &["--base", &base, "-o", "out-ci"], &ci, "").ok();
+}

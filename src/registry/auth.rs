@@ -163,6 +163,17 @@ impl Auth {
         self.state.lock().await.challenge = preferred.cloned();
     }
 
+    /// Adds `scopes` to those every token is asked for: a check of several repositories
+    /// before the push gets one token that serves them all, and the push after it.
+    pub(crate) async fn want(&self, scopes: &[String]) {
+        self.state.lock().await.scopes.extend(scopes.iter().cloned());
+    }
+
+    /// The scheme of the challenge answered (`basic` or `bearer`), if the registry gave one.
+    pub(crate) async fn scheme(&self) -> Option<String> {
+        self.state.lock().await.challenge.as_ref().map(|c| c.scheme.clone())
+    }
+
     /// After a 401: merge the scope the registry asked for and drop the token.
     pub(crate) async fn unauthorized(&self, header: Option<&str>) {
         let challenges = header.map(parse_challenges).unwrap_or_default();

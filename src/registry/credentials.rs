@@ -80,18 +80,39 @@ pub(crate) fn same_host(a: &str, b: &str) -> bool {
     server_key(a).eq_ignore_ascii_case(&server_key(b))
 }
 
+/// Where a registry's credentials came from, in words for messages (never the secret), and
+/// how to give others in their place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Source {
+    /// `the \`auths\` entry for HOST in PATH`, `--username alice with --password-stdin`...
+    pub(crate) from: String,
+    /// How to give the right ones, as words that follow "give the right ones": `with
+    /// \`docker login HOST\``, `on --password-stdin`...
+    pub(crate) renew: String,
+}
+
 /// Looks up credentials for `host` (`host[:port]`) in the Docker config, then Podman's
-/// auth files; `Ok(None)` means anonymous. A credential helper gets `timeout` to answer.
-/// Errors name the file and the key, never a value from the file.
-pub(crate) fn lookup(host: &str, env: Env, timeout: Duration, quiet: bool) -> Result<Option<Credentials>, String> {
+/// auth files, with where they were found; `Ok(None)` means anonymous. A credential helper
+/// gets `timeout` to answer. Errors name the file and the key, never a value from the file.
+pub(crate) fn lookup(
+    host: &str,
+    env: Env,
+    timeout: Duration,
+    quiet: bool,
+) -> Result<Option<(Credentials, Source)>, String> {
     let found = lookup_inner(host, env, timeout, quiet)?;
-    if let Some(c) = &found {
+    if let Some((c, _)) = &found {
         c.register_secrets();
     }
     Ok(found)
 }
 
-fn lookup_inner(host: &str, env: Env, timeout: Duration, quiet: bool) -> Result<Option<Credentials>, String> {
+/// The files a lookup reads, in order, for a message saying where none were found.
+pub(crate) fn places(env: Env) -> Vec<PathBuf> {
+    docker_config_path(env).into_iter().chain(podman_auth_paths(env)).collect()
+}
+
+fn lookup_inner(host: &str, env: Env, timeout: Duration, quiet: bool) -> Result<Option<(Credentials, Source)>, String> {
     if let Some(path) = docker_config_path(env) {
         if let Some(config) = read_config(&path)? {
             let helper = Helper { env, timeout, quiet };
@@ -103,7 +124,8 @@ fn lookup_inner(host: &str, env: Env, timeout: Duration, quiet: bool) -> Result<
     for path in podman_auth_paths(env) {
         if let Some(config) = read_config(&path)? {
             if let Some(found) = from_auths(&config, &path, host)? {
-                return Ok(Some(found));
+                let renew = format!("with `podman login {host}` (or `docker login {host}`)");
+                return Ok(Some((found.0, Source { renew, ..found.1 })));
             }
         }
     }
@@ -159,10 +181,19 @@ struct Helper<'a> {
 }
 
 /// Docker's order: `credHelpers[host]`, then `credsStore`, then `auths`.
-fn from_docker_config(config: &Value, path: &Path, host: &str, helper: &Helper) -> Result<Option<Credentials>, String> {
+fn from_docker_config(
+    config: &Value,
+    path: &Path,
+    host: &str,
+    helper: &Helper,
+) -> Result<Option<(Credentials, Source)>, String> {
     let key = server_key(host);
     let helpers = config.get("credHelpers").and_then(Value::as_object);
     let named = helpers.and_then(|h| h.get(&key).or_else(|| h.get(host)));
+    let from_helper = |what: String, found: Option<Credentials>| {
+        let renew = format!("with `docker login {host}`, which stores them with that helper");
+        found.map(|c| (c, Source { from: what, renew }))
+    };
     if let Some(name) = named {
         let name = name.as_str().filter(|n| !n.is_empty()).ok_or_else(|| {
             format!(
@@ -171,7 +202,8 @@ fn from_docker_config(config: &Value, path: &Path, host: &str, helper: &Helper) 
             )
         })?;
         let what = format!("the credential helper that `credHelpers` names for {host} in {}", path.display());
-        return run_helper(name, &key, &what, helper);
+        let found = run_helper(name, &key, &what, helper)?;
+        return Ok(from_helper(what, found));
     }
     match config.get("credsStore") {
         None | Some(Value::Null) => {}
@@ -179,7 +211,7 @@ fn from_docker_config(config: &Value, path: &Path, host: &str, helper: &Helper) 
         Some(Value::String(store)) => {
             let what = format!("the credential helper that `credsStore` names in {}", path.display());
             if let Some(found) = run_helper(store, &key, &what, helper)? {
-                return Ok(Some(found));
+                return Ok(from_helper(what, Some(found)));
             }
         }
         Some(_) => {
@@ -202,13 +234,15 @@ pub(crate) fn server_key(host: &str) -> String {
 
 /// `auths` keys may be `host`, `https://host`, `http://host/v1/`...: compare hosts. Only the
 /// entry for `host` is read.
-fn from_auths(config: &Value, path: &Path, host: &str) -> Result<Option<Credentials>, String> {
+fn from_auths(config: &Value, path: &Path, host: &str) -> Result<Option<(Credentials, Source)>, String> {
     let Some(auths) = config.get("auths").and_then(Value::as_object) else { return Ok(None) };
     let key = server_key(host);
     let wanted = normalize_key(&key);
     let entry = auths.get(&key).or_else(|| auths.iter().find(|(k, _)| normalize_key(k) == wanted).map(|(_, v)| v));
     let Some(entry) = entry else { return Ok(None) };
-    decode_entry(entry, &format!("the `auths` entry for {host} in {}", path.display()))
+    let what = format!("the `auths` entry for {host} in {}", path.display());
+    let renew = format!("with `docker login {host}`");
+    Ok(decode_entry(entry, &what)?.map(|c| (c, Source { from: what, renew })))
 }
 
 fn normalize_key(key: &str) -> String {
@@ -329,7 +363,7 @@ mod tests {
     }
 
     fn find(host: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Option<Credentials>, String> {
-        lookup(host, env, Duration::from_secs(10), true)
+        Ok(lookup(host, env, Duration::from_secs(10), true)?.map(|(c, _)| c))
     }
 
     #[test]
@@ -418,6 +452,34 @@ mod tests {
         std::fs::write(dir.path().join("config.json"), format!("{{\"auths\": {{\"a\": \"{secret}\" ")).unwrap();
         let err = find("good.io", &env).unwrap_err();
         assert!(err.contains("not valid JSON (line 1") && !err.contains(&secret), "{err}");
+    }
+
+    #[test]
+    fn a_lookup_says_where_it_found_the_credentials_and_how_to_renew_them() {
+        let dir = tempfile::tempdir().unwrap();
+        helper(dir.path(), "h", r#"echo '{"Username":"u","Secret":"s-helper"}'"#);
+        let config = serde_json::json!({"credHelpers": {"a.io": "h"}, "auths": {"b.io": {"auth": auth("u", "p")}}});
+        std::fs::write(dir.path().join("config.json"), config.to_string()).unwrap();
+        std::fs::create_dir_all(dir.path().join("containers")).unwrap();
+        let podman = serde_json::json!({"auths": {"c.io": {"auth": auth("pod", "man")}}});
+        std::fs::write(dir.path().join("containers/auth.json"), podman.to_string()).unwrap();
+        let env = env_of(vec![
+            ("DOCKER_CONFIG", dir.path().display().to_string()),
+            ("XDG_RUNTIME_DIR", dir.path().display().to_string()),
+            ("PATH", format!("{}:/usr/bin:/bin", dir.path().display())),
+        ]);
+        let source = |host: &str| lookup(host, &env, Duration::from_secs(10), true).unwrap().unwrap().1;
+        let (docker, podman) = (dir.path().join("config.json"), dir.path().join("containers/auth.json"));
+        let a = source("a.io");
+        assert_eq!(a.from, format!("the credential helper that `credHelpers` names for a.io in {}", docker.display()));
+        assert!(a.renew.contains("`docker login a.io`") && a.renew.contains("helper"), "{a:?}");
+        let b = source("b.io");
+        assert_eq!(b.from, format!("the `auths` entry for b.io in {}", docker.display()));
+        assert_eq!(b.renew, "with `docker login b.io`");
+        let c = source("c.io");
+        assert_eq!(c.from, format!("the `auths` entry for c.io in {}", podman.display()));
+        assert!(c.renew.contains("`podman login c.io`"), "{c:?}");
+        assert_eq!(places(&env), vec![docker, podman]);
     }
 
     #[test]

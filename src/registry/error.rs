@@ -53,6 +53,10 @@ pub enum Error {
     /// The TLS setup (e.g. a --ca-cert file) is unusable.
     #[error("{message}")]
     Tls { message: String },
+    /// A push destination failed its check before the build (see `super::preflight`): the
+    /// message names the registry, where the credentials came from, and the fix.
+    #[error("{message}")]
+    Preflight { registry: String, message: String },
 }
 
 /// What kind of network failure an [`Error::Network`] is.
@@ -133,6 +137,9 @@ impl Error {
                 Error::Credentials { registry: registry.clone(), message: message.clone() }
             }
             Error::Tls { message } => Error::Tls { message: message.clone() },
+            Error::Preflight { registry, message } => {
+                Error::Preflight { registry: registry.clone(), message: message.clone() }
+            }
         }
     }
 
@@ -181,7 +188,7 @@ fn hint_text(hint: &Option<String>) -> String {
     hint.as_ref().map(|h| format!("\n  help: {h}")).unwrap_or_default()
 }
 
-fn login_hint(registry: &str) -> String {
+pub(crate) fn login_hint(registry: &str) -> String {
     format!(
         "log in with `docker login {registry}`, or set CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD, or pass --username USER --password-stdin"
     )

@@ -6,6 +6,7 @@ pub(crate) mod client;
 pub(crate) mod credentials;
 pub(crate) mod error;
 pub(crate) mod growing;
+pub(crate) mod preflight;
 pub(crate) mod pull;
 pub(crate) mod referrers;
 pub(crate) mod session;
@@ -184,17 +185,41 @@ fn assembly(source: std::io::Error) -> Error {
 /// keychain's, looked up once per registry and process (a credential helper may prompt, be
 /// slow, or time out: its answer, or its failure, is not asked for twice).
 pub(crate) fn credentials_for(registry: &str, opts: &PushOptions) -> Result<Option<Credentials>, Error> {
-    type Found = HashMap<String, Result<Option<Credentials>, String>>;
-    static FOUND: std::sync::Mutex<Option<Found>> = std::sync::Mutex::new(None);
     if let Some((_, c)) = opts.credentials.iter().find(|(host, _)| credentials::same_host(host, registry)) {
         return Ok(Some(c.clone()));
     }
+    Ok(looked_up(registry, opts)?.map(|(c, _)| c))
+}
+
+/// The keychain's credentials for `registry` and where they were found, looked up once per
+/// registry and process.
+fn looked_up(registry: &str, opts: &PushOptions) -> Result<Option<(Credentials, credentials::Source)>, Error> {
+    type Found = HashMap<String, Result<Option<(Credentials, credentials::Source)>, String>>;
+    static FOUND: std::sync::Mutex<Option<Found>> = std::sync::Mutex::new(None);
     let mut found = FOUND.lock().unwrap_or_else(|e| e.into_inner());
     let found = found.get_or_insert_with(HashMap::new);
     let looked_up = found
         .entry(registry.to_string())
         .or_insert_with(|| credentials::lookup(registry, &credentials::process_env, opts.tuning.timeout, opts.quiet));
     looked_up.clone().map_err(|message| Error::Credentials { registry: registry.to_string(), message })
+}
+
+/// Where the credentials [`credentials_for`] gives for `registry` come from: `given` for
+/// the explicit ones, else the keychain entry; `None` when there are none. Blocks while a
+/// credential helper answers, unless the lookup was made already.
+pub(crate) fn credentials_source(
+    registry: &str,
+    opts: &PushOptions,
+    given: Option<&credentials::Source>,
+) -> Result<Option<(Credentials, credentials::Source)>, Error> {
+    if let Some((_, c)) = opts.credentials.iter().find(|(host, _)| credentials::same_host(host, registry)) {
+        let source = given.cloned().unwrap_or_else(|| credentials::Source {
+            from: format!("the credentials given for {registry}"),
+            renew: "where they were given".to_string(),
+        });
+        return Ok(Some((c.clone(), source)));
+    }
+    looked_up(registry, opts)
 }
 
 /// What a reference got: the digest of the top manifest the registry stored, and the

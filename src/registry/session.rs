@@ -141,6 +141,25 @@ impl Session {
 }
 
 impl Session {
+    /// A request with no body sent once, within the timeout, its status not checked: for
+    /// what may fail without harm (cancelling an upload).
+    pub(crate) async fn once(&self, method: Method, url: &Url, scopes: &[String]) -> Result<Response, Error> {
+        let mut headers = HeaderMap::new();
+        self.authorize(url, scopes, &mut headers).await?;
+        let timeout = Some(self.transport.tuning.timeout);
+        self.transport.send_once(&self.registry, method, url.as_str(), headers, None, timeout).await
+    }
+
+    /// Adds `scopes` to those every token of this registry is asked for.
+    pub(crate) async fn want_scopes(&self, scopes: &[String]) {
+        self.auth.want(scopes).await;
+    }
+
+    /// The scheme of the registry's challenge (`basic`, `bearer`); `None` when it asks for none.
+    pub(crate) async fn scheme(&self) -> Option<String> {
+        self.auth.scheme().await
+    }
+
     /// The `WWW-Authenticate` challenge of a response, when it came from this registry: a
     /// challenge from another host (an upload location, a redirect) names a realm that would
     /// get this registry's credentials, so it is never taken.

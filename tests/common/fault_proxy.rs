@@ -56,6 +56,13 @@ pub struct Faults {
     /// Send blob downloads (`GET .../blobs/<digest>`) at about this many bytes a second: a
     /// slow link that keeps moving.
     pub throttle_blob_gets: Option<u64>,
+    /// Answer the cancel of an upload (`DELETE .../blobs/uploads/...`) with this status
+    /// instead of passing it on, as registries that cannot cancel uploads do (405
+    /// `UNSUPPORTED`, 404).
+    pub refuse_upload_cancel: Option<u16>,
+    /// Answer upload starts (`POST`) to this repository with 403 `DENIED`, as a registry
+    /// answers an account that may not push there.
+    pub deny_uploads_to: Option<String>,
 }
 
 /// What a request was, by method and path.
@@ -71,6 +78,11 @@ pub enum Kind {
     /// `GET /v2/<repo>/blobs/<digest>`: a download.
     BlobGet,
     ManifestGet,
+    /// `DELETE` of an upload's location: a cancel.
+    UploadCancel,
+    /// A `POST` that started an upload which was then cancelled, with no byte sent: the
+    /// check before the build (counted apart from `UploadStart`, the uploads that carry data).
+    UploadProbe,
     Other,
 }
 
@@ -85,6 +97,7 @@ pub fn kind(method: &str, path: &str) -> Kind {
         "PATCH" if path.contains("/blobs/uploads") => Kind::UploadPatch,
         "PUT" if path.contains("/blobs/uploads") => Kind::UploadPut,
         "GET" if path.contains("/blobs/uploads") => Kind::UploadStatus,
+        "DELETE" if path.contains("/blobs/uploads") => Kind::UploadCancel,
         "PUT" if path.contains("/manifests/") => Kind::ManifestPut,
         "GET" if path.contains("/blobs/") => Kind::BlobGet,
         "GET" | "HEAD" if path.contains("/manifests/") => Kind::ManifestGet,
@@ -247,6 +260,29 @@ fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
 struct State {
     seen: Vec<Seen>,
     stalled: bool,
+    /// Each upload started: the path of its location, and its index in `seen`.
+    uploads: Vec<(String, usize)>,
+}
+
+/// The path of a request target or a `Location`, without scheme, host or query.
+fn path_of(target: &str) -> String {
+    let path = target.split('?').next().unwrap_or(target);
+    let path = match path.split_once("://") {
+        Some((_, rest)) => &rest[rest.find('/').unwrap_or(rest.len())..],
+        None => path,
+    };
+    path.to_string()
+}
+
+/// A cancel of the upload at `path`: the `POST` that started it was a probe.
+fn cancelled(s: &Shared, path: &str) {
+    let mut state = s.state.lock().unwrap();
+    let started = state.uploads.iter().find(|(p, _)| p == path).map(|(_, i)| *i);
+    if let Some(i) = started {
+        state.seen[i].kind = Kind::UploadProbe;
+    }
+    drop(state);
+    s.changed.notify_all();
 }
 
 fn record(s: &Shared, kind: Kind, status: u16, injected: bool) {
@@ -257,6 +293,10 @@ fn record(s: &Shared, kind: Kind, status: u16, injected: bool) {
 fn reply(conn: &mut TcpStream, status: &str, extra: &str) -> std::io::Result<()> {
     let body = if status.starts_with("400") {
         r#"{"errors":[{"code":"MANIFEST_INVALID","message":"manifest invalid","detail":"OCI media types are not supported"}]}"#
+    } else if status.starts_with("403") {
+        r#"{"errors":[{"code":"DENIED","message":"requested access to the resource is denied"}]}"#
+    } else if status.starts_with("405") {
+        r#"{"errors":[{"code":"UNSUPPORTED","message":"The operation is unsupported."}]}"#
     } else {
         r#"{"errors":[{"code":"UNAVAILABLE","message":"injected fault"}]}"#
     };
@@ -280,6 +320,24 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             record(s, kind, 401, true);
             reply(&mut client, "401 Unauthorized", &format!("WWW-Authenticate: {challenge}\r\n"))?;
             return Ok(());
+        }
+        if kind == Kind::UploadCancel {
+            cancelled(s, &path_of(&head.path));
+            if let Some(status) = s.faults.refuse_upload_cancel {
+                discard(&mut reader, head.content_length)?;
+                record(s, kind, status, true);
+                let reason = if status == 405 { "Method Not Allowed" } else { "Refused" };
+                reply(&mut client, &format!("{status} {reason}"), "")?;
+                return Ok(());
+            }
+        }
+        if let (Kind::UploadStart, Some(repo)) = (kind, &s.faults.deny_uploads_to) {
+            if path_of(&head.path) == format!("/v2/{repo}/blobs/uploads/") {
+                discard(&mut reader, head.content_length)?;
+                record(s, kind, 403, true);
+                reply(&mut client, "403 Forbidden", "")?;
+                return Ok(());
+            }
         }
         if kind == Kind::UploadPatch && head.chunked && s.faults.swallow_streamed_patch {
             copy_chunked(&mut reader, None)?;
@@ -504,7 +562,21 @@ fn forward<R: BufRead>(
     }
     resp_head.push_str("\r\nConnection: close\r\n\r\n");
     // Recorded before the client can see the answer, so counts are final when a push returns.
-    record(s, kind, status, false);
+    let location = resp_head.lines().find_map(|l| {
+        let (name, value) = l.split_once(':')?;
+        name.eq_ignore_ascii_case("location").then(|| path_of(value.trim()))
+    });
+    match location {
+        Some(location) if kind == Kind::UploadStart => {
+            let mut state = s.state.lock().unwrap();
+            state.seen.push(Seen { kind, status, injected: false });
+            let index = state.seen.len() - 1;
+            state.uploads.push((location, index));
+            drop(state);
+            s.changed.notify_all();
+        }
+        _ => record(s, kind, status, false),
+    }
     client.write_all(resp_head.as_bytes())?;
     if kind == Kind::BlobGet && s.faults.drop_one_download {
         let length = resp_head

@@ -1,0 +1,206 @@
+//! The check, before the build, of every registry a run pushes to: it answers `GET /v2/`,
+//! takes the credentials, and lets them push to each repository of the run.
+//!
+//! Basic-auth registries have no scopes, and token servers may grant less than was asked for
+//! without saying so: so the check is the first step of a push itself. An upload is started
+//! (`POST /v2/<name>/blobs/uploads/`) and cancelled (`DELETE` of its location). A registry
+//! that refuses the cancel (405, 404, `UNSUPPORTED`) fails nothing: the upload session just
+//! expires, and `-v` says so. A registry that is failing for the moment (5xx, 429, after the
+//! retries) is not taken for a refusal: a warning says it was not checked, and the push
+//! tries again after the build.
+//!
+//! The check uses the run's client and its one session per registry, so the token it gets
+//! serves the push; every request is bounded by the run's timeouts and says what it waits
+//! for, as every other request does.
+
+use super::auth::push_scope;
+use super::credentials::{self, Source};
+use super::error::{is_retryable_status, login_hint, redact_url, Error};
+use super::session::Session;
+use super::upload::{start_upload, Started};
+use super::{PushOptions, Target, MAX_CONCURRENT_UPLOADS};
+use crate::reference::Reference;
+use futures_util::{stream, StreamExt};
+use reqwest::{Method, Url};
+
+/// Checks every registry and repository of `references`, the registries at once. `given`
+/// says where the explicit credentials (`opts.credentials`) come from. The error is the
+/// first failure, in the order of `references`.
+pub(crate) fn check_blocking(
+    references: &[Reference],
+    opts: &PushOptions,
+    given: Option<&Source>,
+) -> Result<(), Error> {
+    // Each registry once, with its repositories in order, each once.
+    let mut registries: Vec<(Target, Vec<String>)> = Vec::new();
+    for reference in references {
+        let target = Target::from_reference(reference, &opts.insecure_registries)?;
+        match registries.iter_mut().find(|(t, _)| t.registry == target.registry) {
+            Some((_, repos)) if repos.contains(&target.repository) => {}
+            Some((_, repos)) => repos.push(target.repository),
+            None => {
+                let repos = vec![target.repository.clone()];
+                registries.push((target, repos));
+            }
+        }
+    }
+    if registries.is_empty() {
+        return Ok(());
+    }
+    let client = opts.client()?;
+    let checks = registries.iter().map(|(target, repos)| check_registry(client, target, repos, opts, given));
+    client.block_on(futures_util::future::join_all(checks)).into_iter().collect()
+}
+
+async fn check_registry(
+    client: &super::client::Client,
+    target: &Target,
+    repos: &[String],
+    opts: &PushOptions,
+    given: Option<&Source>,
+) -> Result<(), Error> {
+    let registry = &target.registry;
+    let session = match client.session(registry, &target.bases, opts).await {
+        Ok(session) => session,
+        Err(e) if unsettled(&e) => {
+            unchecked(registry, &e);
+            return Ok(());
+        }
+        Err(e) => {
+            return Err(preflight(registry, format!("cannot push to {registry} (checked before the build): {e}")))
+        }
+    };
+    // One token for every repository, which the push then uses.
+    let scopes: Vec<String> = repos.iter().map(|r| push_scope(r)).collect();
+    session.want_scopes(&scopes).await;
+    let results: Vec<Result<(), Error>> = stream::iter(repos)
+        .map(|repo| check_repository(&session, repo))
+        .buffered(MAX_CONCURRENT_UPLOADS)
+        .collect()
+        .await;
+    for (repo, result) in repos.iter().zip(results) {
+        match result {
+            Ok(()) => {}
+            Err(e) if unsettled(&e) => unchecked(&format!("{registry}/{repo}"), &e),
+            Err(e) => return Err(refused(&session, repo, e, opts, given).await),
+        }
+    }
+    Ok(())
+}
+
+/// Starts an upload to `repo` and cancels it.
+async fn check_repository(s: &Session, repo: &str) -> Result<(), Error> {
+    let scopes = [push_scope(repo)];
+    let Started::Upload(location) = start_upload(s, repo, &scopes, None).await? else {
+        // Only a mount completes at once, and none was asked for.
+        return Ok(());
+    };
+    cancel(s, repo, &scopes, &location).await;
+    Ok(())
+}
+
+/// `DELETE` of the upload's location, sent once. A registry may refuse it: the upload
+/// session then expires on its own, and `-v` says so.
+async fn cancel(s: &Session, repo: &str, scopes: &[String], location: &Url) {
+    let name = format!("{}/{repo}", s.registry);
+    let why = match s.once(Method::DELETE, location, scopes).await {
+        Ok(resp) if resp.status().is_success() => {
+            crate::shell::detail(format_args!(
+                "{name}: may be pushed to (an upload was started and cancelled before the build)"
+            ));
+            return;
+        }
+        Ok(resp) => format!("it answered {}", resp.status().as_u16()),
+        Err(e) => first_line(&e),
+    };
+    crate::shell::detail(format_args!(
+        "{name}: may be pushed to; the upload started to check it was not cancelled ({why}): the \
+         registry drops it when it expires ({})",
+        redact_url(location.as_str())
+    ));
+}
+
+/// Whether a failure says nothing of the credentials or the rights: the registry is failing
+/// for the moment (5xx, 408, 429, after the retries).
+fn unsettled(e: &Error) -> bool {
+    e.status().is_some_and(is_retryable_status)
+}
+
+fn unchecked(name: &str, e: &Error) {
+    crate::shell::warn(format_args!(
+        "could not check the push to {name} before the build: {}; building anyway, and the push tries again \
+         after it",
+        first_line(e)
+    ));
+}
+
+/// The error for a repository whose upload could not be started.
+async fn refused(s: &Session, repo: &str, e: Error, opts: &PushOptions, given: Option<&Source>) -> Error {
+    let registry = &s.registry;
+    let name = format!("{registry}/{repo}");
+    let head = format!("cannot push to {name} (checked before the build)");
+    let status = e.status();
+    if !matches!(status, Some(401 | 403)) {
+        return preflight(registry, format!("{head}: {e}"));
+    }
+    let detail = first_line(&e);
+    // The registry's own answer to the upload, rather than its token service's.
+    let from_registry = matches!(&e, Error::Status { request, .. } if request.url.contains("/blobs/uploads/"));
+    // The session has looked them up already: this does not wait.
+    let found = match super::credentials_source(registry, opts, given) {
+        Ok(found) => found,
+        Err(lookup) => return preflight(registry, format!("{head}: {lookup}")),
+    };
+    let scheme = s.scheme().await;
+    let Some((credentials, source)) = found else {
+        if scheme.is_none() {
+            // It asked for no credentials: its refusal is its own.
+            return preflight(registry, format!("{head}: {e}"));
+        }
+        let places: Vec<String> =
+            credentials::places(&credentials::process_env).iter().map(|p| p.display().to_string()).collect();
+        let looked = if places.is_empty() { String::new() } else { format!(" (looked in {})", places.join(", ")) };
+        return preflight(
+            registry,
+            format!(
+                "{head}: {registry} wants credentials, and this run has none for it{looked}: {detail}\n  help: {}",
+                login_hint(registry)
+            ),
+        );
+    };
+    let from = format!("{}{}", source.from, user(&credentials));
+    let bearer = scheme.as_deref() == Some("bearer");
+    let message = if from_registry && (bearer || status == Some(403)) {
+        // The credentials were taken (a token was issued for them), but not for a push.
+        format!(
+            "{head}: the credentials from {from} may not push there: {detail}\n  help: they need push (write) \
+             rights to {repo} on {registry}, which a read-only or pull-only account or token lacks: check its \
+             permissions, or give credentials that may push {}",
+            source.renew
+        )
+    } else {
+        format!(
+            "{head}: {registry} refused the credentials from {from}: {detail}\n  help: check them (a wrong \
+             password, or a token that expired or was revoked), and give the right ones {}",
+            source.renew
+        )
+    };
+    preflight(registry, message)
+}
+
+/// ` (user "NAME")`, or nothing for a token with no user.
+fn user(c: &credentials::Credentials) -> String {
+    match c.username() {
+        "" => String::new(),
+        name => format!(" (user {:?})", crate::redact::server_text(name, 100)),
+    }
+}
+
+fn preflight(registry: &str, message: String) -> Error {
+    Error::Preflight { registry: registry.to_string(), message }
+}
+
+/// The first line of an error, secrets removed.
+fn first_line(e: &Error) -> String {
+    crate::redact::redact(e.to_string().lines().next().unwrap_or_default())
+}
