@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::hostile::Silent;
+use common::fault_proxy::{FaultProxy, Faults};
 use common::registry::Registry;
 use common::{unique_name, DockerImages, Project};
 use serde_json::Value;
@@ -14,14 +14,17 @@ fn read(path: &std::path::Path) -> Value {
 #[test]
 fn every_destination_is_described_and_failures_are_listed() {
     let reg = Registry::plain();
-    let silent = Silent::start();
+    // A destination that passes the check before the build and fails at the push: its
+    // registry lies about the digest of the manifest it stored.
+    let other = Registry::plain();
+    let lying = FaultProxy::start(other.port, Faults { lie_about_manifest_digest: true, ..Default::default() });
     let p = Project::copy("with-deps");
     let file = p.path().join("results.json");
     let name = unique_name("results");
     let _cleanup = DockerImages(vec![name.clone()]);
     let good = format!("{}/app:1", reg.host());
-    let bad = format!("{}/app:1", silent.host());
-    let run = common::Run::of(p.cmd().env("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2").args([
+    let bad = format!("{}/app:1", lying.host());
+    let run = common::Run::of(p.cmd().args([
         "--metadata-file",
         file.to_str().unwrap(),
         "-o",
@@ -53,7 +56,7 @@ fn every_destination_is_described_and_failures_are_listed() {
         pushed["referrers"].as_array().unwrap().iter().map(|r| r["artifactType"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["application/spdx+json", "application/vnd.cyclonedx+json", "application/vnd.in-toto+json"]);
     let failed = find("registry", &bad);
-    assert!(failed["error"].as_str().unwrap().contains("no answer within 2 s"), "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("the registry stored the manifest as sha256:0000"), "{failed}");
     let layout = find("layout", "out");
     assert_eq!(layout["digest"], digest, "the same image everywhere");
     let engine = find("engine", &format!("{name}:latest"));
