@@ -647,7 +647,9 @@ fn image_target(
         (tags, names)
     });
     let tarball = if several { None } else { args.tarball.as_deref() };
-    let sinks = sinks(output.as_deref(), tarball, tags, pushes, &image.tags, &target_dir, &bin);
+    // With no destination at all, the tool's own layout; the run's bundle is a destination.
+    let default_layout = bundled.is_none().then(|| target_dir.join("containerize").join(&bin));
+    let sinks = sinks(output.as_deref(), tarball, tags, pushes, &image.tags, default_layout);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
     let builds: Vec<PlatformBuild> = platforms
         .into_iter()
@@ -754,8 +756,7 @@ fn sinks(
     tags: Vec<Reference>,
     pushes: Vec<Reference>,
     configured_tags: &[String],
-    target_dir: &std::path::Path,
-    bin: &str,
+    default_layout: Option<PathBuf>,
 ) -> Vec<SinkSpec> {
     let ref_names = ref_names(&tags, &pushes, configured_tags);
     let mut sinks = Vec::new();
@@ -775,8 +776,7 @@ fn sinks(
     if !pushes.is_empty() {
         sinks.push(SinkSpec::Registry { references: pushes });
     }
-    if sinks.is_empty() {
-        let dir = target_dir.join("containerize").join(bin);
+    if let (true, Some(dir)) = (sinks.is_empty(), default_layout) {
         sinks.push(SinkSpec::Layout { dir, ref_names, default: true });
     }
     sinks

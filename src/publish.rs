@@ -111,7 +111,7 @@ pub(crate) fn assemble_and_publish(
     let parent_of = |i: usize| parents.map(|p| &p[i]);
     // Local sinks need the base's layers themselves; a registry may not (it mounts them,
     // or has them), so a push fetches only what it must.
-    let local = target.sinks.iter().any(|s| !matches!(s, SinkSpec::Registry { .. }));
+    let local = target.bundled.is_some() || target.sinks.iter().any(|s| !matches!(s, SinkSpec::Registry { .. }));
     if let (Some(parents), true) = (parents, local) {
         let blobs: Vec<&crate::image::blob::Blob> = parents.iter().flat_map(Parent::blobs).collect();
         crate::base::fetch::missing(&blobs, push)?;

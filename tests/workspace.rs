@@ -33,6 +33,9 @@ fn one_tarball_holds_every_image_of_the_workspace() {
     let entries: Vec<&Value> =
         results["destinations"].as_array().unwrap().iter().filter(|d| d["kind"] == "tarball").collect();
     assert_eq!(entries.len(), 2, "{results}");
+    // The bundle is the run's destination: no image gets the tool's own layout besides.
+    assert_eq!(results["destinations"].as_array().unwrap().len(), 2, "{results}");
+    assert!(!p.path().join("target/containerize/alpha").exists());
     // Loaded, each image runs its own binary under its name, here the engine's own tags.
     let run = p.run(&["-q", "--workspace", "--tarball", tar.to_str().unwrap(), "-t", &format!("{prefix}:1")]).ok();
     for bin in ["alpha", "beta"] {
