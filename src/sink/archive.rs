@@ -71,10 +71,15 @@ impl super::Sink for ArchiveSink {
 /// is also an OCI image layout.
 /// `ref_names` name the image in the OCI `index.json`; `tags` go to `manifest.json`.
 pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
+    write_with_index(w, image, tags, &index_json(&Artifact::Image(image.clone()), ref_names)?)
+}
+
+/// As [`write`], with the OCI part's `index.json` given (the engine's containerd store
+/// wants its own names there).
+pub(super) fn write_with_index<W: Write>(w: W, image: &Image, tags: &[Reference], index: &[u8]) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
-    let index = index_json(&Artifact::Image(image.clone()), ref_names)?;
-    append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+    append(&mut tar, "index.json", index.len() as u64, index)?;
     append_config(&mut tar, &image.config)?;
     let mut layer_paths = Vec::new();
     for layer in &image.layers {
@@ -84,7 +89,7 @@ pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names
     let bytes = manifest.bytes().expect("manifests are held in memory");
     append(&mut tar, &blob_path(manifest.digest.hex()), manifest.size, bytes)?;
     let top = image.layers.last().map(|l| &l.diff_id);
-    append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
+    append_docker_files(&mut tar, &[Loadable { config: &image.config, top, tags, layer_paths }])?;
     tar.into_inner()
 }
 
@@ -103,7 +108,7 @@ pub(crate) fn write_unpacked<W: Write>(w: W, image: &Image, tags: &[Reference]) 
         layer_paths.push(path);
     }
     let top = image.layers.last().map(|l| &l.diff_id);
-    append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
+    append_docker_files(&mut tar, &[Loadable { config: &image.config, top, tags, layer_paths }])?;
     tar.into_inner()
 }
 
@@ -114,17 +119,22 @@ pub(super) fn append_config<W: Write>(tar: &mut tar::Builder<W>, config: &Blob) 
     append(tar, &blob_path(config.digest.hex()), config.size, bytes)
 }
 
-/// The docker-archive files: `manifest.json` and the legacy `repositories`.
-pub(super) fn append_docker_files<W: Write>(
-    tar: &mut tar::Builder<W>,
-    config: &Blob,
-    top: Option<&Digest>,
-    tags: &[Reference],
-    layer_paths: &[String],
-) -> io::Result<()> {
-    let manifest = manifest_json(config, tags, layer_paths);
+/// One image of a docker-archive, as `docker load` reads it.
+pub(super) struct Loadable<'a> {
+    pub(super) config: &'a Blob,
+    /// Its top layer's diff_id, for the legacy `repositories`.
+    pub(super) top: Option<&'a Digest>,
+    pub(super) tags: &'a [Reference],
+    /// Its layers' paths in the tar, bottom up.
+    pub(super) layer_paths: Vec<String>,
+}
+
+/// The docker-archive files for `images` (one, or several as `docker save a b c` writes
+/// them): `manifest.json` and the legacy `repositories`.
+pub(super) fn append_docker_files<W: Write>(tar: &mut tar::Builder<W>, images: &[Loadable]) -> io::Result<()> {
+    let manifest = manifest_json(images);
     append(tar, "manifest.json", manifest.len() as u64, &manifest[..])?;
-    let repositories = repositories_json(top, tags);
+    let repositories = repositories_json(images);
     append(tar, "repositories", repositories.len() as u64, &repositories[..])
 }
 
@@ -200,22 +210,26 @@ pub(super) fn append_dir<W: Write>(tar: &mut tar::Builder<W>, path: &str) -> io:
     tar.append_data(&mut h, path, io::empty())
 }
 
-/// docker-archive `manifest.json`: config, tags and layer paths.
-fn manifest_json(config: &Blob, tags: &[Reference], layer_paths: &[String]) -> Vec<u8> {
-    let repo_tags: Vec<String> = tags.iter().map(Reference::with_default_tag).collect();
-    canonical_json(&json!([{
-        "Config": blob_path(config.digest.hex()),
-        "RepoTags": repo_tags,
-        "Layers": layer_paths,
-    }]))
+/// docker-archive `manifest.json`: each image's config, tags and layer paths.
+fn manifest_json(images: &[Loadable]) -> Vec<u8> {
+    let entries: Vec<serde_json::Value> = images
+        .iter()
+        .map(|i| {
+            let repo_tags: Vec<String> = i.tags.iter().map(Reference::with_default_tag).collect();
+            json!({"Config": blob_path(i.config.digest.hex()), "RepoTags": repo_tags, "Layers": i.layer_paths})
+        })
+        .collect();
+    canonical_json(&entries)
 }
 
-/// The legacy `repositories` file: repository → tag → top layer id.
-fn repositories_json(top: Option<&Digest>, tags: &[Reference]) -> Vec<u8> {
-    let top = top.map(|d| d.hex().to_string()).unwrap_or_default();
+/// The legacy `repositories` file: repository → tag → top layer id, for every image.
+fn repositories_json(images: &[Loadable]) -> Vec<u8> {
     let mut repos: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    for t in tags {
-        repos.entry(t.name()).or_default().insert(t.tag_or_default().to_string(), top.clone());
+    for i in images {
+        let top = i.top.map(|d| d.hex().to_string()).unwrap_or_default();
+        for t in i.tags {
+            repos.entry(t.name()).or_default().insert(t.tag_or_default().to_string(), top.clone());
+        }
     }
     canonical_json(&repos)
 }

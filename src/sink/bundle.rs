@@ -5,7 +5,7 @@
 //! platforms) under its names. Unlike the other sinks it takes the whole run's images, so it
 //! is published once they are all assembled; its outcomes go to the same observer.
 
-use super::archive::{append, append_blob, append_dir, blob_path};
+use super::archive::{append, append_blob, append_dir, append_docker_files, blob_path, Loadable};
 use super::layout::{entries, OCI_LAYOUT};
 use super::{Context, Delivered, Error, Outcome};
 use crate::fsutil;
@@ -14,8 +14,8 @@ use crate::image::index::MEDIA_TYPE_OCI_INDEX;
 use crate::image::{Artifact, Image, MediaTypes};
 use crate::platform::Platform;
 use crate::reference::Reference;
-use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use serde_json::json;
+use std::collections::HashSet;
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -90,22 +90,14 @@ fn write<W: Write>(w: W, members: &[Member]) -> io::Result<W> {
             }
         }
     }
-    let mut docker = Vec::new();
-    let mut repositories: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    let mut loadable = Vec::new();
     for m in members {
         let load: &Image = super::load_image(m.artifact, m.load_platform.as_ref());
-        let layers =
+        let layer_paths =
             load.layers.iter().map(|l| Ok(blob_path(l.blob()?.digest.hex()))).collect::<io::Result<Vec<_>>>()?;
-        let tags: Vec<String> = m.tags.iter().map(Reference::with_default_tag).collect();
-        docker.push(json!({"Config": blob_path(load.config.digest.hex()), "RepoTags": tags, "Layers": layers}));
-        let top = load.layers.last().map(|l| l.diff_id.hex().to_string()).unwrap_or_default();
-        for t in &m.tags {
-            repositories.entry(t.name()).or_default().insert(t.tag_or_default().to_string(), top.clone());
-        }
+        let top = load.layers.last().map(|l| &l.diff_id);
+        loadable.push(Loadable { config: &load.config, top, tags: &m.tags, layer_paths });
     }
-    let manifest = canonical_json(&Value::Array(docker));
-    append(&mut tar, "manifest.json", manifest.len() as u64, &manifest[..])?;
-    let repositories = canonical_json(&repositories);
-    append(&mut tar, "repositories", repositories.len() as u64, &repositories[..])?;
+    append_docker_files(&mut tar, &loadable)?;
     tar.into_inner()
 }

@@ -157,22 +157,7 @@ fn load_containerd(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bo
 /// under `blobs/sha256/`; and the docker-archive's `manifest.json` and `repositories`, so
 /// any engine can load it.
 fn write_oci<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W> {
-    let mut tar = tar::Builder::new(w);
-    let oci_layout = super::layout::OCI_LAYOUT;
-    archive::append(&mut tar, "oci-layout", oci_layout.len() as u64, oci_layout)?;
-    let index = index_json(image, tags)?;
-    archive::append(&mut tar, "index.json", index.len() as u64, &index[..])?;
-    archive::append_config(&mut tar, &image.config)?;
-    let mut layer_paths = Vec::new();
-    for layer in &image.layers {
-        layer_paths.push(archive::append_blob(&mut tar, layer.blob()?)?);
-    }
-    let manifest = image.manifest()?;
-    let bytes = manifest.bytes().expect("manifests are held in memory");
-    archive::append(&mut tar, &archive::blob_path(manifest.digest.hex()), manifest.size, bytes)?;
-    let top = image.layers.last().map(|l| &l.diff_id);
-    archive::append_docker_files(&mut tar, &image.config, top, tags, &layer_paths)?;
-    tar.into_inner()
+    archive::write_with_index(w, image, tags, &index_json(image, tags)?)
 }
 
 /// The `index.json` of [`write_oci`]: our manifest once per tag, named as containerd names it.

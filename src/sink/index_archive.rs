@@ -3,7 +3,7 @@
 //! layout of the whole index (`index.json`, what `skopeo copy --all oci-archive:FILE` and
 //! every OCI reader read). With one platform, `--tarball` is the plain [`super::archive`].
 
-use super::archive::{append, append_blob, append_dir, append_docker_files, blob_path};
+use super::archive::{append, append_blob, append_dir, append_docker_files, blob_path, Loadable};
 use super::layout::{index_json, OCI_LAYOUT};
 use super::{Context, Delivered, Error, Outcome, Sink};
 use crate::fsutil;
@@ -78,7 +78,8 @@ fn write<W: Write>(w: W, artifact: &Artifact, load: &Image, tags: &[Reference], 
     }
     let layer_paths =
         load.layers.iter().map(|l| Ok(blob_path(l.blob()?.digest.hex()))).collect::<io::Result<Vec<_>>>()?;
-    append_docker_files(&mut tar, &load.config, load.layers.last().map(|l| &l.diff_id), tags, &layer_paths)?;
+    let top = load.layers.last().map(|l| &l.diff_id);
+    append_docker_files(&mut tar, &[Loadable { config: &load.config, top, tags, layer_paths }])?;
     tar.into_inner()
 }
 
