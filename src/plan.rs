@@ -990,6 +990,16 @@ mod tests {
     }
 
     #[test]
+    fn a_binary_whose_name_is_no_image_name_is_refused_with_the_name_to_use() {
+        let prefix = [Reference::parse("127.0.0.1:5000/acme:1").unwrap()];
+        let named = under_prefix(&prefix, "api-v2").unwrap();
+        assert_eq!(named[0].to_string(), "127.0.0.1:5000/acme/api-v2:1");
+        let e = under_prefix(&prefix, "ApiServer").unwrap_err();
+        assert!(matches!(&e, Error::BinNotARepository { bin } if bin == "ApiServer"), "{e}");
+        assert!(e.hint().unwrap().contains("\"apiserver\""), "{:?}", e.hint());
+    }
+
+    #[test]
     fn several_images_are_the_selected_binaries_each_named_once() {
         let all = [
             c("alpha", &["alpha", "alpha-admin"], None, true),
