@@ -113,10 +113,23 @@ pub(crate) enum Error {
     UserOnBase { whose: &'static str, user: String, base: String, reason: String },
 }
 
+/// The valid key closest to `key`, when one is close enough to be what was meant (as clap
+/// suggests a flag: Jaro similarity above 0.7).
+fn closest_key(key: &str) -> Option<&'static str> {
+    KEYS.iter()
+        .map(|k| (strsim::jaro(key, k), *k))
+        .filter(|(score, _)| *score > 0.7)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, k)| k)
+}
+
 impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         Some(match self {
-            Error::UnknownKey { .. } => "fix the spelling, or remove the key; the README documents each".into(),
+            Error::UnknownKey { key, .. } => match closest_key(key) {
+                Some(near) => format!("did you mean `{near}`? Fix the spelling, or remove the key"),
+                None => "fix the spelling, or remove the key; the README documents each".into(),
+            },
             Error::WrongType { key, expected, .. } => format!("write it as {}", example(key, expected)),
             Error::BadValue { key, .. } => format!("for example: {}", example(key, "")),
             Error::BadFlag { flag, .. } => format!("for example: {}", flag_example(flag)),
@@ -648,6 +661,16 @@ mod tests {
         assert!(err.contains("unknown key `argz`"), "{err}");
         assert!(err.contains("[package.metadata.containerize] in app/Cargo.toml"), "{err}");
         assert!(err.contains("args, entrypoint, env, ports, user, workdir"), "{err}");
+    }
+
+    #[test]
+    fn an_unknown_key_near_a_valid_one_is_suggested() {
+        let hint = |key: &str| Error::UnknownKey { key: key.into(), origin: String::new() }.hint().unwrap();
+        assert!(hint("port").contains("did you mean `ports`?"), "{}", hint("port"));
+        assert!(hint("workingdir").contains("did you mean `workdir`?"), "{}", hint("workingdir"));
+        assert!(hint("repo").contains("did you mean `repository`?"), "{}", hint("repo"));
+        // Nothing near: no guess.
+        assert!(!hint("zzzzzz").contains("did you mean"), "{}", hint("zzzzzz"));
     }
 
     #[test]
