@@ -29,6 +29,12 @@ const SYMBOL: &str = "AUDITABLE_VERSION_INFO";
 pub(crate) struct Request {
     /// The binary targets to embed the list into: one per image a build makes.
     pub(crate) bins: Vec<String>,
+    /// The packages the build selects, and its feature flags: what it resolves, so the
+    /// list is what this build links (see [`crate::resolved`]).
+    pub(crate) packages: Vec<String>,
+    pub(crate) features: Vec<String>,
+    pub(crate) all_features: bool,
+    pub(crate) no_default_features: bool,
     pub(crate) locked: bool,
     pub(crate) frozen: bool,
     pub(crate) offline: bool,
@@ -236,7 +242,7 @@ fn link_args(args: &RustcArgs, request: &Request) -> Result<Vec<String>, String>
     let target = args.target.clone().ok_or("rustc was given no --target")?;
     let out_dir = args.out_dir.clone().ok_or("rustc was given no --out-dir")?;
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").ok_or("cargo set no CARGO_MANIFEST_DIR")?;
-    let info = version_info(Path::new(&manifest_dir), &target, &args.features, request)?;
+    let info = version_info(Path::new(&manifest_dir), &target, request)?;
     let json = serde_json::to_vec(&info).map_err(|e| e.to_string())?;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(7));
     z.write_all(&json).map_err(|e| e.to_string())?;
@@ -276,29 +282,18 @@ fn default_registry_name() -> String {
     ["crates", "io"].join(".")
 }
 
-/// The packages reachable at run time from the package in `manifest_dir`, for `target`
-/// and `features`: normal dependencies, not through build dependencies or proc-macros.
-fn version_info(
-    manifest_dir: &Path,
-    target: &str,
-    features: &[String],
-    request: &Request,
-) -> Result<VersionInfo, String> {
+/// The packages reachable at run time from the package in `manifest_dir`, for `target`,
+/// in the build `request` describes: normal dependencies, not through build dependencies or
+/// proc-macros. `cargo metadata` (every feature on, so that it holds whatever the build
+/// resolved) tells each package's source; `cargo tree` of the build tells which edges it
+/// made.
+fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<VersionInfo, String> {
     let mut cmd = MetadataCommand::new();
     if let Some(cargo) = std::env::var_os("CARGO") {
         cmd.cargo_path(cargo);
     }
     cmd.current_dir(manifest_dir);
-    let mut features: Vec<String> = features.to_vec();
-    match features.iter().position(|f| f == "default") {
-        Some(i) => {
-            features.remove(i);
-        }
-        None => {
-            cmd.features(CargoOpt::NoDefaultFeatures);
-        }
-    }
-    cmd.features(CargoOpt::SomeFeatures(features));
+    cmd.features(CargoOpt::AllFeatures);
     let mut other = vec!["--filter-platform".to_string(), target.to_string()];
     for (on, flag) in [(request.locked, "--locked"), (request.frozen, "--frozen"), (request.offline, "--offline")] {
         if on {
@@ -319,6 +314,27 @@ fn version_info(
     let by_id: BTreeMap<&str, &cargo_metadata::Package> =
         metadata.packages.iter().map(|p| (p.id.repr.as_str(), p)).collect();
     let proc_macro = |id: &str| by_id.get(id).is_some_and(|p| p.targets.iter().any(|t| t.is_proc_macro()));
+    // The edges this build made: `cargo metadata` resolves the whole workspace, with
+    // dev-dependencies, so its graph can hold edges of features this build did not enable.
+    let packages = if request.packages.is_empty() { vec![root.name.to_string()] } else { request.packages.clone() };
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let query = crate::resolved::Query {
+        cargo: &cargo,
+        dir: Some(manifest_dir),
+        manifest_path: None,
+        packages: &packages,
+        target,
+        features: &request.features,
+        all_features: request.all_features,
+        no_default_features: request.no_default_features,
+        locked: request.locked,
+        frozen: request.frozen,
+        offline: request.offline,
+        env: &[],
+    };
+    let built = crate::resolved::Graph::of(&query)?;
+    let key = |id: &str| by_id.get(id).map(|p| (p.name.to_string(), p.version.to_string()));
+    let made = |from: &str, to: &str| key(from).zip(key(to)).is_some_and(|(from, to)| built.has_edge(&from, &to));
     let mut reached: BTreeSet<&str> = BTreeSet::from([root.id.repr.as_str()]);
     let mut queue = vec![root.id.repr.as_str()];
     while let Some(id) = queue.pop() {
@@ -326,7 +342,7 @@ fn version_info(
         for dep in &node.deps {
             let runtime = dep.dep_kinds.iter().any(|k| k.kind == DependencyKind::Normal);
             let child = dep.pkg.repr.as_str();
-            if runtime && !proc_macro(child) && reached.insert(child) {
+            if runtime && !proc_macro(child) && made(id, child) && reached.insert(child) {
                 queue.push(child);
             }
         }
@@ -345,7 +361,13 @@ fn version_info(
             };
             let mut dependencies: Vec<usize> = nodes
                 .get(id)
-                .map(|n| n.deps.iter().filter_map(|d| index.get(d.pkg.repr.as_str()).copied()).collect())
+                .map(|n| {
+                    n.deps
+                        .iter()
+                        .filter(|d| made(id, d.pkg.repr.as_str()))
+                        .filter_map(|d| index.get(d.pkg.repr.as_str()).copied())
+                        .collect()
+                })
                 .unwrap_or_default();
             dependencies.sort_unstable();
             dependencies.dedup();

@@ -1,7 +1,8 @@
-//! Runs `cargo build` for one binary and takes its path from cargo's artifact messages.
+//! Runs `cargo build` for one binary, or for several in one invocation (so their shared
+//! dependencies compile once), and takes their paths from cargo's artifact messages.
 
 use cargo_metadata::Message;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -30,6 +31,51 @@ pub(crate) struct BuildSpec {
     pub(crate) zig: bool,
     /// Embed the dependency list (`.dep-v0`) in the binary.
     pub(crate) auditable: bool,
+    /// More (package, binary) pairs built by the same cargo invocation, after this one.
+    pub(crate) batch: Vec<(String, String)>,
+}
+
+impl BuildSpec {
+    /// Every (package, binary) the build makes, this spec's own first.
+    pub(crate) fn units(&self) -> Vec<(String, String)> {
+        let mut units = vec![(self.package.clone(), self.bin.clone())];
+        units.extend(self.batch.iter().cloned());
+        units
+    }
+
+    /// The packages the build selects, each once, in order.
+    pub(crate) fn packages(&self) -> Vec<String> {
+        let mut packages: Vec<String> = Vec::new();
+        for (package, _) in self.units() {
+            if !packages.contains(&package) {
+                packages.push(package);
+            }
+        }
+        packages
+    }
+
+    /// The `cargo tree` that shows what this build resolved.
+    pub(crate) fn resolution<'a>(
+        &'a self,
+        cargo: &'a std::ffi::OsStr,
+        packages: &'a [String],
+        env: &'a [(String, String)],
+    ) -> crate::resolved::Query<'a> {
+        crate::resolved::Query {
+            cargo,
+            dir: None,
+            manifest_path: self.manifest_path.as_deref(),
+            packages,
+            target: &self.target,
+            features: &self.features,
+            all_features: self.all_features,
+            no_default_features: self.no_default_features,
+            locked: self.locked,
+            frozen: self.frozen,
+            offline: self.offline,
+            env,
+        }
+    }
 }
 
 /// Why the build gave no usable binary.
@@ -94,7 +140,11 @@ pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
     }
     if spec.auditable {
         let request = crate::auditable::Request {
-            bins: vec![spec.bin.clone()],
+            bins: spec.units().into_iter().map(|(_, bin)| bin).collect(),
+            packages: spec.packages(),
+            features: spec.features.clone(),
+            all_features: spec.all_features,
+            no_default_features: spec.no_default_features,
             locked: spec.locked,
             frozen: spec.frozen,
             offline: spec.offline,
@@ -148,7 +198,12 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
     if let Some(path) = &spec.manifest_path {
         cmd.arg("--manifest-path").arg(path);
     }
-    cmd.args(["--package", &spec.package, "--bin", &spec.bin]);
+    for package in spec.packages() {
+        cmd.args(["--package", &package]);
+    }
+    for (_, bin) in spec.units() {
+        cmd.args(["--bin", &bin]);
+    }
     cmd.args(["--profile", &spec.profile, "--target", &spec.target]);
     if !spec.features.is_empty() {
         cmd.args(["--features", &spec.features.join(",")]);
@@ -192,9 +247,13 @@ pub(crate) struct Running {
     artifact: Option<JoinHandle<Reported>>,
 }
 
-/// What cargo's messages said: the executable, the crates and the packages built for the
-/// target (see [`Built`]).
-type Reported = (Option<PathBuf>, BTreeSet<String>, BTreeSet<String>);
+/// What cargo's messages said: each binary's executable and package, and the crates of
+/// each package built for the target (see [`Built`]).
+#[derive(Default)]
+struct Reported {
+    executables: BTreeMap<String, (PathBuf, String)>,
+    crates: BTreeMap<String, BTreeSet<String>>,
+}
 
 /// What a build gave: the executable, and the crates compiled for the target (library
 /// names with `-` as `_`), which tell what the binary links.
@@ -206,6 +265,25 @@ pub(crate) struct Built {
     /// crates built for the target, and the binary's own. Build scripts and proc-macros
     /// run on the host and are not in it.
     pub(crate) packages: BTreeSet<String>,
+    /// The binary's own package ID.
+    pub(crate) package_id: String,
+    /// The library crates (`-` as `_`) of each package in `packages`.
+    pub(crate) crates_by_package: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Built {
+    /// Keeps only what this binary links, out of everything a build of several compiled:
+    /// its own package and the packages `graph` (the build's resolution) reaches from it.
+    /// Unchanged if its package is not known to the graph.
+    pub(crate) fn narrow(&mut self, graph: &crate::resolved::Graph) {
+        let Some(root) = crate::resolved::key_of_id(&self.package_id) else { return };
+        let reached = graph.reachable(&root);
+        let own = self.package_id.clone();
+        let keep = |id: &String| *id == own || crate::resolved::key_of_id(id).is_some_and(|k| reached.contains(&k));
+        self.packages.retain(keep);
+        self.crates_by_package.retain(|id, _| keep(id));
+        self.crates = self.crates_by_package.values().flatten().cloned().collect();
+    }
 }
 
 impl Running {
@@ -239,24 +317,24 @@ impl Running {
             kept
         });
         let stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let bin = spec.bin.clone();
+        let bins: BTreeSet<String> = spec.units().into_iter().map(|(_, bin)| bin).collect();
         // Artifacts built for the target (not the host) live under `<target-dir>/<triple>/`.
         let for_target = format!("/{}/", spec.target);
         let artifact = std::thread::spawn(move || {
-            let mut executable = None;
-            let (mut crates, mut packages) = (BTreeSet::new(), BTreeSet::new());
+            let mut reported = Reported::default();
             for message in Message::parse_stream(stdout).map_while(Result::ok) {
                 if let Message::CompilerArtifact(artifact) = message {
-                    if artifact.target.is_bin() && artifact.target.name == bin {
-                        executable = artifact.executable.map(|p| p.into_std_path_buf());
-                        packages.insert(artifact.package_id.repr);
+                    let id = artifact.package_id.repr;
+                    if artifact.target.is_bin() && bins.contains(artifact.target.name.as_str()) {
+                        if let Some(exe) = artifact.executable {
+                            reported.executables.insert(artifact.target.name.clone(), (exe.into_std_path_buf(), id));
+                        }
                     } else if artifact.filenames.iter().any(|f| f.as_str().contains(&for_target)) {
-                        crates.insert(artifact.target.name.replace('-', "_"));
-                        packages.insert(artifact.package_id.repr);
+                        reported.crates.entry(id).or_default().insert(artifact.target.name.replace('-', "_"));
                     }
                 }
             }
-            (executable, crates, packages)
+            reported
         });
         Ok(Running { child, reaped: false, spec: spec.clone(), gate, stderr: Some(stderr), artifact: Some(artifact) })
     }
@@ -275,13 +353,15 @@ impl Running {
         g.open = true;
     }
 
-    /// Waits for cargo and returns the executable's path and the crates it was built from.
-    pub(crate) fn finish(mut self) -> Result<Built, Error> {
+    /// Waits for cargo and returns what it built for each of the spec's units, in order.
+    /// With several, each gets everything the build compiled for the target: narrow it
+    /// with [`Built::narrow`].
+    pub(crate) fn finish_all(mut self) -> Result<Vec<Built>, Error> {
         let status = self.child.wait().map_err(Error::Spawn)?;
         self.reaped = true;
         crate::interrupt::remove_group(self.child.id());
         let stderr_lines = self.stderr.take().and_then(|h| h.join().ok()).unwrap_or_default();
-        let (executable, crates, packages) = self.artifact.take().and_then(|h| h.join().ok()).unwrap_or_default();
+        let reported = self.artifact.take().and_then(|h| h.join().ok()).unwrap_or_default();
         if !status.success() {
             return Err(Error::Failed {
                 status: status.to_string(),
@@ -289,8 +369,19 @@ impl Running {
                 target: self.spec.target.clone(),
             });
         }
-        let executable = executable.ok_or_else(|| Error::NoArtifact { bin: self.spec.bin.clone() })?;
-        Ok(Built { executable, crates, packages })
+        let crates: BTreeSet<String> = reported.crates.values().flatten().cloned().collect();
+        self.spec
+            .units()
+            .into_iter()
+            .map(|(_, bin)| {
+                let (executable, package_id) =
+                    reported.executables.get(&bin).cloned().ok_or(Error::NoArtifact { bin })?;
+                let mut crates_by_package = reported.crates.clone();
+                crates_by_package.entry(package_id.clone()).or_default();
+                let packages = crates_by_package.keys().cloned().collect();
+                Ok(Built { executable, crates: crates.clone(), packages, package_id, crates_by_package })
+            })
+            .collect()
     }
 }
 

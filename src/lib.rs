@@ -29,6 +29,7 @@ pub(crate) mod publish;
 pub(crate) mod redact;
 pub(crate) mod reference;
 pub(crate) mod registry;
+pub(crate) mod resolved;
 pub(crate) mod results;
 pub(crate) mod run;
 pub(crate) mod sbom;

@@ -728,6 +728,7 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
         env: Vec::new(),
         zig: args.zig,
         auditable: !args.no_auditable,
+        batch: Vec::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The whole job: plan, build every platform, then assemble once and publish.
 
 use crate::base;
-use crate::build::{self, Built, Running};
+use crate::build::{self, BuildSpec, Built, Running};
 use crate::cli::Args;
 use crate::error::Error;
 use crate::image::parent::Parent;
@@ -9,6 +9,7 @@ use crate::login;
 use crate::plan::{self, ImageTarget};
 use crate::publish::{self, report};
 use crate::registry::PushOptions;
+use crate::resolved::Graph;
 use crate::sink;
 use crate::speculate;
 use crate::tuning::Tuning;
@@ -166,14 +167,13 @@ fn run_inner(
         parents_of.push(parents);
     }
     let remember = plan.images.len() == 1;
-    let mut guess = guess;
+    let built_of = build_every(&plan.images, guess, args, &parents_of, &push, remember)?;
     let mut all_ok = true;
     let mut made = Vec::new();
-    for (target, parents) in plan.images.iter().zip(&parents_of) {
-        let built = build_all(target, guess.take(), args, parents.as_deref(), &push, remember)?;
-        let documents = crate::sbom::Documents::gather(&plan, target, &built, push.tuning.timeout)?;
+    for ((target, parents), built) in plan.images.iter().zip(&parents_of).zip(&built_of) {
+        let documents = crate::sbom::Documents::gather(&plan, target, built, push.tuning.timeout)?;
         let (ok, artifact) =
-            publish::assemble_and_publish(&plan, target, &built, &push, parents.as_deref(), &documents, results)?;
+            publish::assemble_and_publish(&plan, target, built, &push, parents.as_deref(), &documents, results)?;
         all_ok &= ok;
         made.push((target, artifact));
     }
@@ -182,24 +182,44 @@ fn run_inner(
     Ok(all_ok)
 }
 
-/// Builds each platform in turn (two cores gain nothing from building them at once),
-/// checking each binary fits its base (static on scratch). The head-start build is used only if it is the one wanted.
-fn build_all(
-    target: &ImageTarget,
+/// Builds every image's binary for each of its platforms, with one `cargo build` for all
+/// the binaries whose builds differ in nothing else (so their shared dependencies compile
+/// once), one after the other (two cores gain nothing from building at once); and checks
+/// each binary fits its base (static on scratch). The head-start build is used only if it
+/// is one wanted. Returns each image's binaries, in the plan's order of platforms.
+fn build_every(
+    images: &[ImageTarget],
     mut guess: Option<Running>,
     args: &Args,
-    parents: Option<&[Parent]>,
+    parents_of: &[Option<Vec<Parent>>],
     push: &PushOptions,
     remember: bool,
-) -> Result<Vec<Built>, Error> {
-    if let ([single], true) = (target.builds.as_slice(), remember) {
-        speculate::remember(args, &single.build);
+) -> Result<Vec<Vec<Built>>, Error> {
+    if let ([target], true) = (images, remember) {
+        if let [single] = target.builds.as_slice() {
+            speculate::remember(args, &single.build);
+        }
     }
-    let mut built = Vec::new();
-    for (i, pb) in target.builds.iter().enumerate() {
-        build::ensure_target(&pb.build.target)?;
+    // The builds that differ only in their binary go together, each under the first's spec.
+    let alike =
+        |spec: &BuildSpec| BuildSpec { package: String::new(), bin: String::new(), batch: Vec::new(), ..spec.clone() };
+    let mut batches: Vec<(BuildSpec, Vec<(usize, usize)>)> = Vec::new();
+    for (i, target) in images.iter().enumerate() {
+        for (j, pb) in target.builds.iter().enumerate() {
+            match batches.iter_mut().find(|(spec, _)| alike(spec) == alike(&pb.build)) {
+                Some((spec, members)) => {
+                    spec.batch.push((pb.build.package.clone(), pb.build.bin.clone()));
+                    members.push((i, j));
+                }
+                None => batches.push((pb.build.clone(), vec![(i, j)])),
+            }
+        }
+    }
+    let mut built: Vec<Vec<Option<Built>>> = images.iter().map(|t| vec![None; t.builds.len()]).collect();
+    for (spec, members) in batches {
+        build::ensure_target(&spec.target)?;
         let running = match guess.take() {
-            Some(g) if g.spec() == &pb.build => {
+            Some(g) if g.spec() == &spec => {
                 crate::shell::detail("using the build started from the last run's choice of binary");
                 g
             }
@@ -207,14 +227,27 @@ fn build_all(
                 // A wrong guess is stopped (its drop kills its process group) before the
                 // build that is wanted starts.
                 drop(other);
-                Running::spawn(&pb.build)?
+                Running::spawn(&spec)?
             }
         };
-        crate::shell::detail(format_args!("running {:?}", build::cargo_command(&pb.build)));
+        crate::shell::detail(format_args!("running {:?}", build::cargo_command(&spec)));
         running.show_output();
-        let b = running.finish()?;
-        base::fit::check_binary(&b.executable, parents.map(|p| &p[i]), push)?;
-        built.push(b);
+        let mut each = running.finish_all()?;
+        if each.len() > 1 {
+            // Each binary's packages are those it reaches in what the build resolved.
+            let (cargo, packages, env) = (build::cargo_exe(), spec.packages(), build::cargo_env(&spec));
+            match Graph::of(&spec.resolution(cargo.as_os_str(), &packages, &env)) {
+                Ok(graph) => each.iter_mut().for_each(|b| b.narrow(&graph)),
+                Err(e) => crate::shell::warn(format_args!(
+                    "each image's SBOM lists every package the build of its {} binaries compiled: {e}",
+                    each.len()
+                )),
+            }
+        }
+        for ((i, j), b) in members.into_iter().zip(each) {
+            base::fit::check_binary(&b.executable, parents_of[i].as_deref().map(|p| &p[j]), push)?;
+            built[i][j] = Some(b);
+        }
     }
-    Ok(built)
+    Ok(built.into_iter().map(|bs| bs.into_iter().map(|b| b.expect("every build is in a batch")).collect()).collect())
 }

@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("spec", 4),
     ("plan", 4),
     ("workspace", 4),
+    ("resolved", 4),
     ("build", 4),
     ("speculate", 4),
     ("auditable", 4),

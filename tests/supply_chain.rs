@@ -499,3 +499,36 @@ fn an_index_that_keeps_losing_our_entries_is_tried_five_times_then_said() {
     assert_eq!(writes, 5, "bounded: {:?}", proxy.seen());
     assert!(run.stdout.starts_with(&format!("{}/app:1@sha256:", proxy.host())), "the image was pushed: {}", run.stdout);
 }
+
+/// Cargo unifies features across the packages one invocation builds: under `--workspace`,
+/// beta's `common/fast-format` puts itoa into alpha too, and alpha's binary says so. The
+/// embedded list and both SBOMs of each image describe what that run compiled into it:
+/// alpha never lists beta's own fnv, and lists itoa only when it was built beside beta.
+#[test]
+fn each_binary_of_a_workspace_run_lists_what_that_run_compiled_into_it() {
+    let p = Project::copy("services");
+    let release = p.path().join("target/x86_64-unknown-linux-musl/release");
+    let listed = |dir: &str, bin: &str| {
+        let binary = std::fs::read(release.join(bin)).unwrap();
+        let embedded: BTreeSet<String> =
+            cargo_containerize::api::embedded_dependencies(&binary).unwrap().into_iter().collect();
+        let docs = layout_documents(&p.path().join(dir));
+        assert_eq!(spdx_packages(&docs[0].2), embedded, "{bin} in {dir}");
+        assert_eq!(cdx_packages(&docs[1].2), embedded, "{bin} in {dir}");
+        let said = tool(release.join(bin).to_str().unwrap(), &[]).stdout;
+        (embedded, said)
+    };
+    let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
+    p.run(&["-q", "--workspace", "-o", "all"]).ok();
+    let (alpha, said) = listed("all/alpha", "alpha");
+    assert_eq!(said.trim(), "alpha 1 with itoa", "built beside beta, alpha's common has beta's feature");
+    assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0", "itoa@1.0.11"]));
+    let (beta, _) = listed("all/beta", "beta");
+    assert_eq!(beta, set(&["beta@0.1.0", "common@0.1.0", "fnv@1.0.7", "itoa@1.0.11"]));
+    // Alone, alpha links no itoa, and neither its list nor its SBOMs (from `cargo metadata`
+    // of the whole workspace, beta's features included) claims it.
+    p.run(&["-q", "-p", "alpha", "-o", "alone"]).ok();
+    let (alpha, said) = listed("alone", "alpha");
+    assert_eq!(said.trim(), "alpha 1 with std");
+    assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0"]));
+}

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{docker_run, tool, unique_name, DockerImages, Project};
+use common::{docker_run, tool, unique_name, DockerImages, Project, Run};
 use serde_json::Value;
 
 /// `--workspace --tarball FILE`: one tar that `docker load` takes as every image under its
@@ -65,4 +65,34 @@ fn the_tarball_of_several_images_is_not_standard_output() {
         run.stderr
     );
     assert!(!p.path().join("target").exists());
+}
+
+/// Every binary of the run comes from one `cargo build`, so what they share compiles once;
+/// a second platform is a second build, of both binaries again.
+#[test]
+fn one_cargo_build_compiles_every_binary_of_the_run() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::copy("services");
+    let log = p.path().join("cargo.log");
+    let shim = p.path().join(".home/cargo-shim");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::fs::write(&shim, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{cargo}' \"$@\"\n", log.display())).unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let builds = || std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| *l == "build").count();
+    let run = Run::of(p.cmd().env("CARGO", &shim).args(["-q", "--workspace", "-o", "out"]));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(builds(), 1, "{}", std::fs::read_to_string(&log).unwrap());
+    let lines: Vec<&str> = run.stdout.lines().map(|l| l.split(" sha256:").next().unwrap()).collect();
+    assert_eq!(lines, ["out/alpha", "out/beta"], "{}", run.stdout);
+    std::fs::remove_file(&log).unwrap();
+    let run = Run::of(p.cmd().env("CARGO", &shim).args([
+        "-q",
+        "--workspace",
+        "--platform",
+        "linux/amd64,linux/arm64",
+        "-o",
+        "both",
+    ]));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert_eq!(builds(), 2, "one per platform");
 }

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Every service of a workspace in one run (issue 21 §6): the four services of
+# bench/services, pushed to a loopback registry
+#   - by one run of this tool (`--workspace --push`),
+#   - by four runs of it (`-p SERVICE --push`, one after the other),
+#   - by the seed ritual: one `cargo build --workspace` for musl, then for each service a
+#     three-line Dockerfile, `docker build` and `docker push`;
+# from a clean target directory, then after a one-line edit in one service, then with
+# nothing changed. Each side compiles the same code, so `cargo build --workspace` alone
+# (the same profile and target) is timed too, and each side's time beyond it is reported.
+# Needs hyperfine, docker-registry, a running Docker engine and the musl target (bash
+# .ci/setup). RUNS (default 3) runs per side; medians, side by side, in one run.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/cc-bench-ws.XXXXXX)
+runs=${RUNS:-3}
+services="api worker gateway cron"
+export DOCKER_BUILDKIT=0
+source "$root/bench/lib.sh"
+use_this_build
+
+ws="$work/ws"
+cp -r "$root/bench/services" "$ws"
+rm -rf "$ws/target"
+T=x86_64-unknown-linux-musl
+
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+reg="$work/registry"
+mkdir -p "$reg"
+printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" > "$reg/config.yml"
+docker-registry serve "$reg/config.yml" > "$reg/log" 2>&1 &
+reg_pid=$!
+R="127.0.0.1:$port"
+cleanup() {
+  kill "$reg_pid" 2>/dev/null || true
+  for s in $services; do docker rmi -f "$R/ritual/$s:1" >/dev/null 2>&1 || true; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
+until curl -sf "http://$R/v2/" >/dev/null; do sleep 0.1; done
+
+# The sides, as scripts, so hyperfine runs each as one command.
+cat > "$work/cargo.sh" <<SH
+set -e; cd "$ws"; cargo build -q --release --target $T --workspace
+SH
+cat > "$work/one.sh" <<SH
+set -e; cd "$ws"; cargo containerize -q --workspace --push $R/one:1 >/dev/null
+SH
+cat > "$work/four.sh" <<SH
+set -e; cd "$ws"
+for s in $services; do cargo containerize -q -p \$s --push $R/four/\$s:1 >/dev/null; done
+SH
+cat > "$work/ritual.sh" <<SH
+set -e; cd "$ws"
+cargo build -q --release --target $T --workspace
+for s in $services; do
+  ctx="$work/ctx-\$s"; rm -rf "\$ctx"; mkdir -p "\$ctx"
+  cp "target/$T/release/\$s" "\$ctx/\$s"
+  printf 'FROM scratch\nCOPY ./%s /\nCMD ["/%s"]\n' "\$s" "\$s" > "\$ctx/Dockerfile"
+  docker build -q -t "$R/ritual/\$s:1" "\$ctx" >/dev/null
+  docker push -q "$R/ritual/\$s:1" >/dev/null
+done
+SH
+# The single-binary no-op, against which the four-service one is measured.
+cat > "$work/one-api.sh" <<SH
+set -e; cd "$ws"; cargo containerize -q -p api --push $R/single/api:1 >/dev/null
+SH
+cat > "$work/edit.sh" <<SH
+set -e; n=\$(cat "$work/edits" 2>/dev/null || echo 0); n=\$((n + 1)); echo \$n > "$work/edits"
+sed -i "s/^const EDIT: u32 = .*/const EDIT: u32 = \$n;/" "$ws/api/src/main.rs"
+SH
+
+clean="rm -rf $ws/target $reg/data"
+sides=("$work/cargo.sh" "$work/one.sh" "$work/four.sh" "$work/ritual.sh")
+labels=("cargo build --workspace alone (the compile every side does)"
+  "cargo containerize --workspace --push (one run)"
+  "cargo containerize -p S --push, four runs"
+  "cargo build --workspace + 4 x (Dockerfile, docker build, docker push)")
+
+summary() { # title, json
+  local title=$1 json=$2
+  report "$title" "$json" "${labels[@]}"
+  read -r -a ms <<<"$(median "$json")"
+  python3 - "${ms[@]}" <<'PY'
+import sys
+cargo, one, four, ritual = map(float, sys.argv[1:5])
+b1, b4, br = one - cargo, four - cargo, ritual - cargo
+print("  beyond the compile: one run %.0f ms, four runs %.0f ms, ritual %.0f ms" % (b1, b4, br))
+print("  one run / four runs = %.2fx (goal <= 0.5x); one run / ritual = %.2fx (goal <= 0.3x)"
+      % (b1 / b4 if b4 > 0 else float("nan"), b1 / br if br > 0 else float("nan")))
+PY
+}
+
+printf '# %s runs per side; %s\n' "$runs" "$(nproc) cores"
+hyperfine -N --export-json "$work/clean.json" -r "$runs" \
+  --prepare "$clean" "bash ${sides[0]}" \
+  --prepare "$clean" "bash ${sides[1]}" \
+  --prepare "$clean" "bash ${sides[2]}" \
+  --prepare "$clean" "bash ${sides[3]}" >/dev/null
+summary "clean: empty target directory, empty registry" "$work/clean.json"
+
+# Each side's first run builds its own state (the ritual's plain cargo flags and this
+# tool's differ, so they do not share artifacts); then each run follows one edit.
+hyperfine -N --export-json "$work/edit.json" -w 1 -r "$runs" \
+  --prepare "bash $work/edit.sh" "bash ${sides[0]}" \
+  --prepare "bash $work/edit.sh" "bash ${sides[1]}" \
+  --prepare "bash $work/edit.sh" "bash ${sides[2]}" \
+  --prepare "bash $work/edit.sh" "bash ${sides[3]}" >/dev/null
+summary "after a one-line edit in one service (api)" "$work/edit.json"
+
+hyperfine -N --export-json "$work/noop.json" -w 1 -r $((runs * 3)) \
+  "bash $work/one-api.sh" \
+  "bash ${sides[1]}" \
+  "bash ${sides[2]}" >/dev/null
+report "no-op: nothing changed, re-push" "$work/noop.json" \
+  "cargo containerize -p api --push (one service)" \
+  "cargo containerize --workspace --push (four services, one run)" \
+  "cargo containerize -p S --push, four runs"
+read -r -a ms <<<"$(median "$work/noop.json")"
+python3 -c "print('  four-service no-op / single-binary no-op = %.2fx (goal <= 1.2x)' % (${ms[1]} / ${ms[0]}))"
