@@ -14,17 +14,20 @@ use crate::plan::{ImageTarget, Plan};
 use crate::progress::Progress;
 use crate::redact::redact;
 use crate::registry::PushOptions;
-use crate::results::{Published, Results};
+use crate::results::{Place, Published, Results};
 use crate::sbom::{Attachments, Documents};
 use crate::sink::{self, Keeps, Outcome, Sink, SinkSpec};
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The one observer of every sink: it turns each outcome into the stdout line and the
 /// results-file entry, and reports each failure once, with its fix.
 struct Observer<'a> {
     target: &'a ImageTarget,
     results: &'a Results,
+    place: Place,
+    /// Where the result lines wait, when images are published concurrently (see [`Output`]).
+    hold: Option<&'a Mutex<Vec<String>>>,
     /// Standard output carries a tar (`--tarball -`): result lines go to stderr.
     results_to_stderr: bool,
     /// The base image (`NAME@DIGEST` of the first platform's), for the results file.
@@ -42,7 +45,7 @@ impl Observer<'_> {
             match outcome.result {
                 Ok(got) => {
                     match &got.engine {
-                        Some(loaded) => self.results.engine(&outcome.reference, loaded, package, bin),
+                        Some(loaded) => self.results.engine(self.place, &outcome.reference, loaded, package, bin),
                         None => {
                             let published = Published {
                                 artifact: &got.artifact,
@@ -52,13 +55,13 @@ impl Observer<'_> {
                                 base: self.base.clone(),
                                 types: got.types,
                             };
-                            self.results.ok(outcome.kind, &outcome.reference, &got.full, &published);
+                            self.results.ok(self.place, outcome.kind, &outcome.reference, &got.full, &published);
                         }
                     }
                     lines.push(got.line);
                 }
                 Err(e) => {
-                    self.results.failed(outcome.kind, &outcome.reference, &e.to_string());
+                    self.results.failed(self.place, outcome.kind, &outcome.reference, &e.to_string());
                     if !failures.iter().any(|f| Arc::ptr_eq(f, &e)) {
                         failures.push(e);
                     }
@@ -72,25 +75,43 @@ impl Observer<'_> {
         printed && failures.is_empty()
     }
 
-    /// Prints result lines on stdout (on stderr when stdout carries a tar); a result that
-    /// cannot be written (stdout closed, a full disk) is a failure.
+    /// Prints result lines (or holds them, see [`Output`]); false if they cannot be written.
     fn print(&self, lines: &[String]) -> bool {
-        if lines.is_empty() {
-            return true;
+        match self.hold {
+            Some(held) => {
+                held.lock().unwrap_or_else(|e| e.into_inner()).extend_from_slice(lines);
+                true
+            }
+            None => print_results(lines, self.results_to_stderr),
         }
-        let mut out: Box<dyn Write> = if self.results_to_stderr {
-            Box::new(std::io::stderr().lock())
-        } else {
-            Box::new(std::io::stdout().lock())
-        };
-        let written = lines.iter().try_for_each(|line| writeln!(out, "{line}")).and_then(|()| out.flush());
-        if let Err(e) = written {
-            let to = if self.results_to_stderr { "stderr" } else { "standard output" };
-            crate::shell::error(format_args!("cannot write the result to {to}: {e}"), None);
-            return false;
-        }
-        true
     }
+}
+
+/// Prints result lines on stdout (on stderr when stdout carries a tar); a result that
+/// cannot be written (stdout closed, a full disk) is a failure.
+pub(crate) fn print_results(lines: &[String], to_stderr: bool) -> bool {
+    if lines.is_empty() {
+        return true;
+    }
+    let mut out: Box<dyn Write> =
+        if to_stderr { Box::new(std::io::stderr().lock()) } else { Box::new(std::io::stdout().lock()) };
+    let written = lines.iter().try_for_each(|line| writeln!(out, "{line}")).and_then(|()| out.flush());
+    if let Err(e) = written {
+        let to = if to_stderr { "stderr" } else { "standard output" };
+        crate::shell::error(format_args!("cannot write the result to {to}: {e}"), None);
+        return false;
+    }
+    true
+}
+
+/// Where one image's results go: the run's results file (at the image's place in it), its
+/// progress display, and, when several images are published at once, the buffer its
+/// stdout lines wait in, to be printed in the plan's order.
+pub(crate) struct Output<'a> {
+    pub(crate) results: &'a Results,
+    pub(crate) image: usize,
+    pub(crate) hold: Option<&'a Mutex<Vec<String>>>,
+    pub(crate) progress: &'a Progress,
 }
 
 /// Publishes to every sink. True when all succeeded.
@@ -106,7 +127,7 @@ pub(crate) fn assemble_and_publish(
     push: &PushOptions,
     parents: Option<&[Parent]>,
     docs: &Documents,
-    results: &Results,
+    out: &Output,
 ) -> Result<(bool, Artifact), Error> {
     let parent_of = |i: usize| parents.map(|p| &p[i]);
     // Local sinks need the base's layers themselves; a registry may not (it mounts them,
@@ -118,10 +139,11 @@ pub(crate) fn assemble_and_publish(
     }
     let results_to_stderr = plan.stdout_taken;
     let base = parents.and_then(|p| p.first()).map(|p| format!("{}@{}", p.name, p.digest));
-    let (progress, memo) = (Progress::new(push.quiet), assemble::cache(plan).files());
+    let (progress, memo) = (out.progress, assemble::cache(plan).files());
+    let place = Place { of_run: false, image: out.image };
     let run = Run {
-        cx: sink::Context { push, progress: &progress, memo: &memo },
-        observer: Observer { target, results, results_to_stderr, base },
+        cx: sink::Context { push, progress, memo: &memo },
+        observer: Observer { target, results: out.results, place, hold: out.hold, results_to_stderr, base },
     };
     let run = &run;
     let (cache, _scratch) =
@@ -167,7 +189,7 @@ pub(crate) fn assemble_and_publish(
                 (true, _, _) => diffs(&cache, layers),
                 (false, false, Some(rx)) => {
                     let (layers, started) =
-                        compress_with_head_start(scope, target, &cache, layers, push, &progress, &growth, rx);
+                        compress_with_head_start(scope, target, &cache, layers, push, progress, &growth, rx);
                     head_start = started;
                     layers
                 }
@@ -223,8 +245,10 @@ pub(crate) fn publish_bundle(
     let cx = sink::Context { push, progress: &progress, memo: &memo };
     let outcomes = sink::bundle::Bundle { path: path.clone() }.publish(&members, &cx);
     let mut all_ok = true;
-    for ((target, _), outcome) in images.iter().zip(outcomes) {
-        let observer = Observer { target, results, results_to_stderr: plan.stdout_taken, base: None };
+    for (image, ((target, _), outcome)) in images.iter().zip(outcomes).enumerate() {
+        let place = Place { of_run: true, image };
+        let observer =
+            Observer { target, results, place, hold: None, results_to_stderr: plan.stdout_taken, base: None };
         all_ok &= observer.observe(vec![outcome]);
     }
     all_ok

@@ -12,10 +12,20 @@ use std::sync::Mutex;
 /// The schema's version.
 pub(crate) const VERSION: u32 = 1;
 
-/// The destinations' entries, as they are published.
+/// The destinations' entries, as they are published, each under its place in the file:
+/// the images' own destinations in the plan's order of images (they are published
+/// concurrently), then the run's (the bundle), each image's in the order of its sinks.
 #[derive(Default)]
 pub(crate) struct Results {
-    entries: Mutex<Vec<Value>>,
+    entries: Mutex<Vec<(Place, Value)>>,
+}
+
+/// Where an entry goes in the file: the run's destinations after the images' own, then by
+/// image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Place {
+    pub(crate) of_run: bool,
+    pub(crate) image: usize,
 }
 
 /// What the file says of the image a destination got.
@@ -63,37 +73,47 @@ impl Published<'_> {
 impl Results {
     /// Records a destination that got the image: `kind` (registry, layout, tarball,
     /// engine), the reference as given and in full.
-    pub(crate) fn ok(&self, kind: &str, reference: &str, full: &str, published: &Published) {
+    pub(crate) fn ok(&self, place: Place, kind: &str, reference: &str, full: &str, published: &Published) {
         let mut v = match published.fields() {
             Ok(v) => v,
-            Err(e) => return self.failed(kind, reference, &format!("the image could not be described: {e}")),
+            Err(e) => return self.failed(place, kind, reference, &format!("the image could not be described: {e}")),
         };
         v["kind"] = json!(kind);
         v["reference"] = json!(reference);
         v["fullReference"] = json!(full);
-        self.push(v);
+        self.push(place, v);
     }
 
     /// Records an image loaded into (or tagged in) the engine under the image ID `id`:
     /// `imageId` is that ID (what `docker images` shows), `config` the config digest (the
     /// ID on the classic store), `digest` the manifest the engine keeps when it is ours (the
     /// containerd store; the classic store keeps none).
-    pub(crate) fn engine(&self, tag: &str, loaded: &crate::sink::daemon::Loaded, package: &str, bin: &str) {
+    pub(crate) fn engine(
+        &self,
+        place: Place,
+        tag: &str,
+        loaded: &crate::sink::daemon::Loaded,
+        package: &str,
+        bin: &str,
+    ) {
         let id = &loaded.id;
-        self.push(json!({
-            "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"),
-            "digest": loaded.manifest.as_ref().map(ToString::to_string), "config": loaded.config.to_string(),
-            "imageId": id.to_string(), "package": package, "bin": bin,
-        }));
+        self.push(
+            place,
+            json!({
+                "kind": "engine", "reference": tag, "fullReference": format!("{tag}@{id}"),
+                "digest": loaded.manifest.as_ref().map(ToString::to_string), "config": loaded.config.to_string(),
+                "imageId": id.to_string(), "package": package, "bin": bin,
+            }),
+        );
     }
 
     /// Records a destination that failed, with its error (secrets removed).
-    pub(crate) fn failed(&self, kind: &str, reference: &str, error: &str) {
-        self.push(json!({"kind": kind, "reference": reference, "error": crate::redact::redact(error)}));
+    pub(crate) fn failed(&self, place: Place, kind: &str, reference: &str, error: &str) {
+        self.push(place, json!({"kind": kind, "reference": reference, "error": crate::redact::redact(error)}));
     }
 
-    fn push(&self, v: Value) {
-        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+    fn push(&self, place: Place, v: Value) {
+        self.entries.lock().unwrap_or_else(|e| e.into_inner()).push((place, v));
     }
 
     /// Writes the file at `path`, atomically: every entry, and the run's own error when it
@@ -104,7 +124,9 @@ impl Results {
         error: Option<&str>,
         tuning: &crate::tuning::Tuning,
     ) -> std::io::Result<()> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        entries.sort_by_key(|(place, _)| *place);
+        let entries: Vec<Value> = entries.into_iter().map(|(_, v)| v).collect();
         let mut doc = json!({"version": VERSION, "destinations": entries});
         if let Some(e) = error {
             doc["error"] = json!(crate::redact::redact(e));

@@ -5,6 +5,7 @@ use crate::build::{self, BuildSpec, Built, Running};
 use crate::cli::Args;
 use crate::error::Error;
 use crate::image::parent::Parent;
+use crate::image::Artifact;
 use crate::login;
 use crate::plan::{self, ImageTarget};
 use crate::publish::{self, report};
@@ -14,6 +15,8 @@ use crate::sink;
 use crate::speculate;
 use crate::tuning::Tuning;
 use crate::workspace::{LoadOptions, Workspace};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
@@ -168,18 +171,94 @@ fn run_inner(
     }
     let remember = plan.images.len() == 1;
     let built_of = build_every(&plan.images, guess, args, &parents_of, &push, remember)?;
-    let mut all_ok = true;
-    let mut made = Vec::new();
-    for ((target, parents), built) in plan.images.iter().zip(&parents_of).zip(&built_of) {
+    let progress = crate::progress::Progress::new(push.quiet);
+    let n = plan.images.len();
+    // One image publishes as it goes; several at once (their uploads share the run's
+    // client, its connections to each registry), their result lines held and printed in
+    // the plan's order, each image's as soon as those before it are done.
+    let held: Vec<Mutex<Vec<String>>> = (0..n).map(|_| Mutex::default()).collect();
+    let in_order = InOrder::new(n, plan.stdout_taken);
+    let one = |i: usize| -> Result<(bool, Artifact), Error> {
+        let (target, parents, built) = (&plan.images[i], parents_of[i].as_deref(), &built_of[i]);
         let documents = crate::sbom::Documents::gather(&plan, target, built, push.tuning.timeout)?;
-        let (ok, artifact) =
-            publish::assemble_and_publish(&plan, target, built, &push, parents.as_deref(), &documents, results)?;
-        all_ok &= ok;
-        made.push((target, artifact));
+        let hold = (n > 1).then_some(&held[i]);
+        let out = publish::Output { results, image: i, hold, progress: &progress };
+        publish::assemble_and_publish(&plan, target, built, &push, parents, &documents, &out)
+    };
+    let mut each: Vec<Option<Result<(bool, Artifact), Error>>> = (0..n).map(|_| None).collect();
+    if n == 1 {
+        each[0] = Some(one(0));
+    } else {
+        let next = AtomicUsize::new(0);
+        let done = Mutex::new(&mut each);
+        std::thread::scope(|scope| {
+            for _ in 0..n.min(PUBLISHERS) {
+                scope.spawn(|| loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    if i >= n {
+                        break;
+                    }
+                    let result = one(i);
+                    done.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(result);
+                    in_order.done(i, &held);
+                });
+            }
+        });
+    }
+    let mut all_ok = in_order.printed();
+    let mut made = Vec::new();
+    let mut first_error = None;
+    for (target, result) in plan.images.iter().zip(each) {
+        match result.expect("every image was published") {
+            Ok((ok, artifact)) => {
+                all_ok &= ok;
+                made.push((target, artifact));
+            }
+            // The first stops the run; the others are reported here.
+            Err(e) if first_error.is_none() => first_error = Some(e),
+            Err(e) => report(&e),
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
     }
     // The tarball of several images, once they are all made.
     all_ok &= publish::publish_bundle(&plan, &made, &push, results);
     Ok(all_ok)
+}
+
+/// How many images are published at once: enough to overlap one's compression with
+/// another's uploads, few enough not to crowd two cores and a registry.
+const PUBLISHERS: usize = 4;
+
+/// Prints the images' held result lines in the plan's order: each image's once it and
+/// every image before it are done.
+struct InOrder {
+    state: Mutex<(usize, Vec<bool>, bool)>,
+    to_stderr: bool,
+}
+
+impl InOrder {
+    fn new(n: usize, to_stderr: bool) -> InOrder {
+        InOrder { state: Mutex::new((0, vec![false; n], true)), to_stderr }
+    }
+
+    /// Image `i` is done: prints what is now in order.
+    fn done(&self, i: usize, held: &[Mutex<Vec<String>>]) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (next, finished, ok) = &mut *state;
+        finished[i] = true;
+        while *next < finished.len() && finished[*next] {
+            let lines = std::mem::take(&mut *held[*next].lock().unwrap_or_else(|e| e.into_inner()));
+            *ok &= publish::print_results(&lines, self.to_stderr);
+            *next += 1;
+        }
+    }
+
+    /// Whether every line printed was written.
+    fn printed(&self) -> bool {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).2
+    }
 }
 
 /// Builds every image's binary for each of its platforms, with one `cargo build` for all

@@ -609,6 +609,37 @@ fn every_repository_of_a_workspace_push_is_checked() {
     assert_eq!(denying.count(Kind::UploadProbe), 1, "acme/alpha was checked too: {:?}", denying.seen());
 }
 
+/// The images of a run are published at once: alpha's manifest is held at the registry
+/// until beta's arrives, which a run that pushes one image after the other never sends.
+/// Their stdout lines and results-file entries still come in the plan's order, and both
+/// references pull.
+#[test]
+fn the_images_of_a_run_are_pushed_at_once_and_reported_in_order() {
+    use common::fault_proxy::{FaultProxy, Faults};
+    let registry = Registry::plain();
+    let project = common::Project::copy("two-bins");
+    let hold = Some(("/acme/alpha/manifests/".to_string(), "/acme/beta/manifests/".to_string()));
+    let proxy = FaultProxy::start(registry.port, Faults { hold_manifests: hold, ..Default::default() });
+    let file = project.path().join("results.json");
+    let args = ["-q", "--workspace", "--push", &format!("{}/acme:1", proxy.host()), "--metadata-file"];
+    let mut args = args.to_vec();
+    args.push(file.to_str().unwrap());
+    let run = cli_push(&project, &args, &[], "").ok();
+    assert!(!proxy.held_too_long(), "alpha's manifest waited for beta's in vain: the images were pushed in turn");
+    let names: Vec<&str> = run.stdout.lines().map(|l| l.split('@').next().unwrap()).collect();
+    let host = proxy.host();
+    assert_eq!(names, [format!("{host}/acme/alpha:1"), format!("{host}/acme/beta:1")], "{}", run.stdout);
+    let results: serde_json::Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    let bins: Vec<&str> =
+        results["destinations"].as_array().unwrap().iter().map(|d| d["bin"].as_str().unwrap()).collect();
+    assert_eq!(bins, ["alpha", "beta"], "{results}");
+    for line in run.stdout.lines() {
+        let digest = line.rsplit('@').next().unwrap();
+        let tagged = line.split('@').next().unwrap().replace(&format!("{host}/"), "");
+        assert_eq!(skopeo_digest(&registry, &tagged, &["--tls-verify=false"]), digest, "{line}");
+    }
+}
+
 /// The check and the push share the run's session: one token serves both.
 #[test]
 fn the_token_the_check_gets_serves_the_push() {

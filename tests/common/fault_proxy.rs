@@ -63,6 +63,11 @@ pub struct Faults {
     /// Answer upload starts (`POST`) to this repository with 403 `DENIED`, as a registry
     /// answers an account that may not push there.
     pub deny_uploads_to: Option<String>,
+    /// Hold each manifest `PUT` whose path contains the first string until a manifest `PUT`
+    /// whose path contains the second has arrived (for 20 s at most: then
+    /// [`FaultProxy::held_too_long`] says so): only a client that publishes both at once
+    /// gets through without waiting.
+    pub hold_manifests: Option<(String, String)>,
 }
 
 /// What a request was, by method and path.
@@ -196,6 +201,12 @@ impl FaultProxy {
         self.seen().iter().filter(|s| s.kind == Kind::BlobHead && s.status == 200).count()
     }
 
+    /// Whether a manifest `PUT` held for another waited its 20 s out (see
+    /// [`Faults::hold_manifests`]).
+    pub fn held_too_long(&self) -> bool {
+        self.shared.state.lock().unwrap().held_too_long
+    }
+
     /// Blocks until `done(seen, stalled)` holds (or `timeout` passed); true if it does.
     pub fn wait_until(&self, timeout: Duration, done: impl Fn(&[Seen], bool) -> bool) -> bool {
         let guard = self.shared.state.lock().unwrap();
@@ -259,6 +270,10 @@ fn read_head<R: BufRead>(r: &mut R) -> std::io::Result<Option<Head>> {
 #[derive(Default)]
 struct State {
     seen: Vec<Seen>,
+    /// A manifest `PUT` the held ones wait for (see [`Faults::hold_manifests`]) arrived.
+    awaited: bool,
+    /// A held manifest `PUT` waited its 20 s out.
+    held_too_long: bool,
     stalled: bool,
     /// Each upload started: the path of its location, and its index in `seen`.
     uploads: Vec<(String, usize)>,
@@ -366,6 +381,19 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             record(s, kind, 503, true);
             reply(&mut client, "503 Service Unavailable", "")?;
             return Ok(());
+        }
+        if let (Kind::ManifestPut, Some((held, awaited))) = (kind, &s.faults.hold_manifests) {
+            if head.path.contains(awaited.as_str()) {
+                s.state.lock().unwrap().awaited = true;
+                s.changed.notify_all();
+            } else if head.path.contains(held.as_str()) {
+                let state = s.state.lock().unwrap();
+                let (mut state, waited) =
+                    s.changed.wait_timeout_while(state, Duration::from_secs(20), |st| !st.awaited).unwrap();
+                if waited.timed_out() {
+                    state.held_too_long = true;
+                }
+            }
         }
         if kind == Kind::ManifestPut && s.faults.manifest_429 && !s.manifest_429_done.swap(true, Ordering::SeqCst) {
             discard(&mut reader, head.content_length)?;
