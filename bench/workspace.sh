@@ -8,8 +8,8 @@
 # from a clean target directory, then after a one-line edit in one service, then with
 # nothing changed. Each side compiles the same code, so `cargo build --workspace` alone
 # (the same profile and target) is timed too, and each side's time beyond it is reported.
-# Needs hyperfine, docker-registry, a running Docker engine and the musl target (bash
-# .ci/setup). RUNS (default 3) runs per side; medians, side by side, in one run.
+# Needs hyperfine (apt-get install hyperfine), docker-registry, a running Docker engine and
+# the musl target (bash .ci/setup). RUNS (default 3) runs per side; medians, side by side.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/cc-bench-ws.XXXXXX)

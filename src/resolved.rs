@@ -45,6 +45,11 @@ pub(crate) struct Graph {
 impl Graph {
     /// Runs `cargo tree` for `query`.
     pub(crate) fn of(query: &Query) -> Result<Graph, String> {
+        Ok(Graph::parse(&Graph::tree(query)?))
+    }
+
+    /// What `cargo tree` prints for `query`.
+    fn tree(query: &Query) -> Result<String, String> {
         let mut cmd = Command::new(query.cargo);
         cmd.args(["tree", "--edges", "normal", "--prefix", "depth", "--format", "{p}", "--color", "never"]);
         cmd.args(["--target", query.target]);
@@ -83,7 +88,31 @@ impl Graph {
             let why = why.lines().find(|l| l.starts_with("error")).unwrap_or(why.trim());
             return Err(format!("cargo tree failed ({}): {}", out.status, crate::redact::redact(why)));
         }
-        Ok(Graph::parse(&String::from_utf8_lossy(&out.stdout)))
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+
+    /// As [`Graph::of`], kept in `cache_dir` under a key of the query and of what the
+    /// resolution depends on besides (`inputs`, see [`inputs`]), so that an unchanged
+    /// workspace costs no `cargo tree`.
+    pub(crate) fn of_cached(query: &Query, inputs: &str, cache_dir: &Path) -> Result<Graph, String> {
+        let mut text = format!(
+            "resolved v1\n{:?} {:?} {} {:?} {} {}\n{:?}\n{inputs}",
+            query.manifest_path,
+            query.packages,
+            query.target,
+            query.features,
+            query.all_features,
+            query.no_default_features,
+            query.env
+        );
+        text.push('\n');
+        let path = cache_dir.join(format!("{}.txt", crate::digest::Digest::of(text.as_bytes()).hex()));
+        if let Ok(kept) = crate::fsutil::read_regular(&path, 16 << 20) {
+            return Ok(Graph::parse(&String::from_utf8_lossy(&kept)));
+        }
+        let printed = Graph::tree(query)?;
+        let _ = crate::fsutil::write_file_atomic(&path, |w| w.write_all(printed.as_bytes()));
+        Ok(Graph::parse(&printed))
     }
 
     /// Reads `cargo tree --prefix depth --format {p}`: one package a line, after its depth;
@@ -130,6 +159,25 @@ impl Graph {
     pub(crate) fn has_edge(&self, from: &Key, to: &Key) -> bool {
         self.edges.get(from).is_some_and(|s| s.contains(to))
     }
+}
+
+/// What a resolution depends on besides the command line: `Cargo.lock`, and the manifest
+/// of each local package among `packages` (package IDs), which can change features and
+/// dependencies without changing the lock file. As text, for a cache key.
+pub(crate) fn inputs(packages: &BTreeSet<String>, workspace_root: &Path) -> String {
+    let mut text = String::new();
+    for id in packages {
+        text.push_str(id);
+        text.push('\n');
+        if let Some(dir) = id.strip_prefix("path+file://").and_then(|rest| rest.split('#').next()) {
+            let manifest = std::fs::read(Path::new(dir).join("Cargo.toml")).unwrap_or_default();
+            text.push_str(crate::digest::Digest::of(&manifest).as_str());
+            text.push('\n');
+        }
+    }
+    let lock = std::fs::read(workspace_root.join("Cargo.lock")).unwrap_or_default();
+    text.push_str(crate::digest::Digest::of(&lock).as_str());
+    text
 }
 
 /// The name and version in a cargo package ID: `KIND+URL#NAME@VERSION`, or

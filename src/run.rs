@@ -7,7 +7,7 @@ use crate::error::Error;
 use crate::image::parent::Parent;
 use crate::image::Artifact;
 use crate::login;
-use crate::plan::{self, ImageTarget};
+use crate::plan;
 use crate::publish::{self, report};
 use crate::registry::PushOptions;
 use crate::resolved::Graph;
@@ -115,9 +115,10 @@ fn run_inner(
         crate::engine::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
     // Start last time's build for this command line while cargo metadata runs, if its
-    // target is there: a guess never installs anything.
+    // target is there: a guess never installs anything. Not for a push: nothing compiles
+    // before its destinations are checked.
     let guess = speculate::recall(args)
-        .filter(|_| !args.dry_run)
+        .filter(|_| !args.dry_run && pushes.is_empty())
         .filter(|spec| build::target_installed(&spec.target))
         .and_then(|spec| Running::spawn(&spec).ok());
     let ws = Workspace::load(&LoadOptions {
@@ -170,7 +171,7 @@ fn run_inner(
         parents_of.push(parents);
     }
     let remember = plan.images.len() == 1;
-    let built_of = build_every(&plan.images, guess, args, &parents_of, &push, remember)?;
+    let built_of = build_every(&plan, guess, args, &parents_of, &push, remember)?;
     let progress = crate::progress::Progress::new(push.quiet);
     let n = plan.images.len();
     // One image publishes as it goes; several at once (their uploads share the run's
@@ -267,13 +268,14 @@ impl InOrder {
 /// each binary fits its base (static on scratch). The head-start build is used only if it
 /// is one wanted. Returns each image's binaries, in the plan's order of platforms.
 fn build_every(
-    images: &[ImageTarget],
+    plan: &plan::Plan,
     mut guess: Option<Running>,
     args: &Args,
     parents_of: &[Option<Vec<Parent>>],
     push: &PushOptions,
     remember: bool,
 ) -> Result<Vec<Vec<Built>>, Error> {
+    let images = plan.images.as_slice();
     if let ([target], true) = (images, remember) {
         if let [single] = target.builds.as_slice() {
             speculate::remember(args, &single.build);
@@ -315,7 +317,9 @@ fn build_every(
         if each.len() > 1 {
             // Each binary's packages are those it reaches in what the build resolved.
             let (cargo, packages, env) = (build::cargo_exe(), spec.packages(), build::cargo_env(&spec));
-            match Graph::of(&spec.resolution(cargo.as_os_str(), &packages, &env)) {
+            let inputs = crate::resolved::inputs(&each[0].packages, &plan.workspace_root);
+            let cache = plan.target_dir.join("containerize").join("resolved");
+            match Graph::of_cached(&spec.resolution(cargo.as_os_str(), &packages, &env), &inputs, &cache) {
                 Ok(graph) => each.iter_mut().for_each(|b| b.narrow(&graph)),
                 Err(e) => crate::shell::warn(format_args!(
                     "each image's SBOM lists every package the build of its {} binaries compiled: {e}",

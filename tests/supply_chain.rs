@@ -531,4 +531,15 @@ fn each_binary_of_a_workspace_run_lists_what_that_run_compiled_into_it() {
     let (alpha, said) = listed("alone", "alpha");
     assert_eq!(said.trim(), "alpha 1 with std");
     assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0"]));
+    // The workspace's resolution is kept between runs; beta dropping the feature is a new one.
+    p.run(&["-q", "--workspace", "-o", "again"]).ok();
+    assert_eq!(listed("again/alpha", "alpha").0, set(&["alpha@0.1.0", "common@0.1.0", "itoa@1.0.11"]));
+    let manifest = p.path().join("beta/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, text.replace(", features = [\"fast-format\"]", "")).unwrap();
+    p.run(&["-q", "--workspace", "-o", "dropped"]).ok();
+    let (alpha, said) = listed("dropped/alpha", "alpha");
+    assert_eq!(said.trim(), "alpha 1 with std");
+    assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0"]));
+    assert_eq!(listed("dropped/beta", "beta").0, set(&["beta@0.1.0", "common@0.1.0", "fnv@1.0.7"]));
 }

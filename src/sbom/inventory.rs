@@ -100,17 +100,7 @@ fn cache_key(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Pat
         "inventory v1\n{}\n{}\n{:?} {} {}\n",
         spec.target, spec.package, spec.features, spec.all_features, spec.no_default_features
     );
-    for id in compiled {
-        text.push_str(id);
-        text.push('\n');
-        if let Some(dir) = id.strip_prefix("path+file://").and_then(|rest| rest.split('#').next()) {
-            let manifest = std::fs::read(Path::new(dir).join("Cargo.toml")).unwrap_or_default();
-            text.push_str(crate::digest::Digest::of(&manifest).as_str());
-            text.push('\n');
-        }
-    }
-    let lock = std::fs::read(workspace_root.join("Cargo.lock")).unwrap_or_default();
-    text.push_str(crate::digest::Digest::of(&lock).as_str());
+    text.push_str(&crate::resolved::inputs(compiled, workspace_root));
     crate::digest::Digest::of(text.as_bytes())
 }
 
