@@ -36,6 +36,23 @@ RS
   echo "$dir"
 }
 
+# Starts a CNCF distribution on a free loopback port, storing under $work/registry/data.
+# Sets reg (its directory), reg_pid and R (HOST:PORT); the caller stops it.
+start_registry() {
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  reg="$work/registry"
+  mkdir -p "$reg"
+  printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" > "$reg/config.yml"
+  docker-registry serve "$reg/config.yml" > "$reg/log" 2>&1 &
+  reg_pid=$!
+  R="127.0.0.1:$port"
+  until curl -sf "http://$R/v2/" >/dev/null; do
+    kill -0 "$reg_pid" 2>/dev/null || { cat "$reg/log" >&2; return 1; }
+    sleep 0.1
+  done
+}
+
 median() { # hyperfine JSON -> "median_ms"
   python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; print(" ".join("%.1f" % (x["median"]*1000) for x in r))' "$1"
 }

@@ -52,15 +52,8 @@ done
 
 # Pushing: the same image of each big binary to a loopback registry, first to an empty
 # registry (storage wiped before each run), then again with nothing changed.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-reg="$work/registry"
-mkdir -p "$reg"
-printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" > "$reg/config.yml"
-docker-registry serve "$reg/config.yml" > "$reg/log" 2>&1 &
-reg_pid=$!
+start_registry
 trap 'kill $reg_pid 2>/dev/null; rm -rf "$work"; docker rmi -f cc-bench:1 cc-classic:1 >/dev/null 2>&1 || true' EXIT
-until curl -sf "http://127.0.0.1:$port/v2/" >/dev/null; do sleep 0.1; done
-R="127.0.0.1:$port"
 wipe="rm -rf $reg/data"
 for p in "$p10" "$p90"; do
   name=$(basename "$p")

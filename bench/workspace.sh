@@ -24,20 +24,13 @@ cp -r "$root/bench/services" "$ws"
 rm -rf "$ws/target"
 T=x86_64-unknown-linux-musl
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-reg="$work/registry"
-mkdir -p "$reg"
-printf 'version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: %s/data\nhttp:\n  addr: 127.0.0.1:%s\n' "$reg" "$port" > "$reg/config.yml"
-docker-registry serve "$reg/config.yml" > "$reg/log" 2>&1 &
-reg_pid=$!
-R="127.0.0.1:$port"
+start_registry
 cleanup() {
   kill "$reg_pid" 2>/dev/null || true
   for s in $services; do docker rmi -f "$R/ritual/$s:1" >/dev/null 2>&1 || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
-until curl -sf "http://$R/v2/" >/dev/null; do sleep 0.1; done
 
 # The sides, as scripts, so hyperfine runs each as one command.
 cat > "$work/cargo.sh" <<SH
