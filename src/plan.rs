@@ -562,10 +562,19 @@ pub(crate) fn resolve(
         return Err(Error::NotWithSeveral { what: "--tarball - (standard output)" });
     }
     let target_dir = ws.target_directory().to_path_buf();
-    let images = picks
-        .into_iter()
-        .map(|(package, bin)| image_target(args, (&tags, &pushes), ws, package, bin, several, tuning))
-        .collect::<Result<Vec<_>, Error>>()?;
+    // Each image planned on a thread of its own: each asks git about its package.
+    let images = std::thread::scope(|scope| {
+        let (tags, pushes) = (&tags, &pushes);
+        let planning: Vec<_> = picks
+            .into_iter()
+            .map(|(package, bin)| {
+                scope.spawn(move || image_target(args, (tags, pushes), ws, package, bin, several, tuning))
+            })
+            .collect();
+        planning.into_iter().map(|h| h.join().expect("planning an image does not panic")).collect::<Vec<_>>()
+    })
+    .into_iter()
+    .collect::<Result<Vec<_>, Error>>()?;
     one_name_each(&images)?;
     let workspace_root = ws.metadata.workspace_root.as_std_path().to_path_buf();
     let stdout_taken = args.metadata_file.as_deref().is_some_and(crate::fsutil::is_stdout_path)
@@ -863,17 +872,20 @@ pub(crate) const MAX_EPOCH: i64 = 253_402_300_799;
 /// Git gets the tuning's timeout: one that does not answer is an error (falling back to
 /// another time would change the image silently), named, with the fix.
 fn git_facts(package_dir: &std::path::Path, tuning: &Tuning, quiet: bool) -> Result<(i64, Option<String>), Error> {
-    let git = |args: &[&str]| -> Result<Option<String>, Error> {
-        let Ok(child) = std::process::Command::new("git")
+    // Both questions at once; each answer waited for within the timeout.
+    let spawn = |args: &'static [&'static str]| {
+        let child = std::process::Command::new("git")
             .args(args)
             .current_dir(package_dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
-        else {
-            return Ok(None);
-        };
+            .ok();
+        (args, child)
+    };
+    let answer = |(args, child): (&[&str], Option<std::process::Child>)| -> Result<Option<String>, Error> {
+        let Some(child) = child else { return Ok(None) };
         let what = format!("git {}", args.join(" "));
         let waiting = (!quiet).then(|| format!("waiting for `{what}` in {}", package_dir.display()));
         let out = crate::wait::output_within(child, tuning.timeout, waiting)
@@ -883,18 +895,20 @@ fn git_facts(package_dir: &std::path::Path, tuning: &Tuning, quiet: bool) -> Res
         let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
         Ok(Some(text).filter(|s| out.status.success() && !s.is_empty()))
     };
-    let created = match std::env::var("SOURCE_DATE_EPOCH") {
-        Ok(value) => match value.trim().parse::<i64>() {
+    let epoch = std::env::var("SOURCE_DATE_EPOCH");
+    let log = epoch.is_err().then(|| spawn(&["log", "-1", "--format=%ct", "--", "."]));
+    let head = spawn(&["rev-parse", "HEAD"]);
+    let created = match (epoch, log) {
+        (Ok(value), _) => match value.trim().parse::<i64>() {
             Ok(secs) if (0..=MAX_EPOCH).contains(&secs) => secs,
             _ => return Err(Error::BadEpoch { value }),
         },
         // A commit time outside what an image can carry is clamped, never trusted as is.
-        Err(_) => git(&["log", "-1", "--format=%ct", "--", "."])?
-            .and_then(|t| t.parse::<i64>().ok())
-            .unwrap_or(0)
-            .clamp(0, MAX_EPOCH),
+        (Err(_), log) => {
+            log.map(answer).transpose()?.flatten().and_then(|t| t.parse::<i64>().ok()).unwrap_or(0).clamp(0, MAX_EPOCH)
+        }
     };
-    Ok((created, git(&["rev-parse", "HEAD"])?))
+    Ok((created, answer(head)?))
 }
 
 #[cfg(test)]

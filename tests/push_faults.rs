@@ -80,8 +80,19 @@ fn repush_of_an_unchanged_image_uploads_no_blob() {
     assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()));
     assert_eq!(first.count(Kind::UploadStart), image.blobs().unwrap().len(), "{:?}", first.seen());
 
+    // The tag names this very manifest already: nothing is checked blob by blob, nothing
+    // written; one HEAD of the tag.
     let proxy = FaultProxy::start(registry.port, Faults::default());
     let (result, events) = push(&image, &format!("{}/again:1", proxy.host()));
+    assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()));
+    assert_eq!(uploads(&proxy), 0, "{:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::BlobHead) + proxy.count(Kind::ManifestPut), 0, "{:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::ManifestGet), 1, "{:?}", proxy.seen());
+    assert!(events.is_empty(), "{events:?}");
+
+    // Under a new tag, each blob is found there, and the manifest is written.
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let (result, events) = push(&image, &format!("{}/again:2", proxy.host()));
     assert_eq!(result.as_deref(), Ok(image.digest().unwrap().as_str()));
     assert_eq!(uploads(&proxy), 0, "{:?}", proxy.seen());
     assert_eq!(proxy.count(Kind::BlobHead), image.blobs().unwrap().len());

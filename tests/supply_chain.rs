@@ -441,8 +441,26 @@ fn a_re_push_finds_the_documents_there_and_sends_none_again() {
         let run = p.run(&["--push", &push]).ok();
         let again = &proxy.seen()[first.len()..];
         assert_eq!(count(again, Kind::UploadStart), 0, "{again:?}");
-        assert_eq!(count(again, Kind::ManifestPut), 1, "only the tag's own manifest: {again:?}");
+        assert_eq!(count(again, Kind::ManifestPut), 0, "the tag names the image already: {again:?}");
+        assert_eq!(count(again, Kind::BlobHead), 0, "{again:?}");
         assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
+        // Documents that are not there yet are attached to the image the tag names, their
+        // blobs sent with them (a registry refuses a manifest whose blobs it lacks).
+        let other = format!("{}/other:1", proxy.host());
+        p.run(&["--push", &other, "--no-sbom"]).ok();
+        let before = proxy.seen().len();
+        let run = p.run(&["--push", &other]).ok();
+        let third = &proxy.seen()[before..];
+        assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
+        assert_eq!(
+            count(third, Kind::BlobHead),
+            3,
+            "the SBOMs' blobs and their empty config, not the image's: {third:?}"
+        );
+        // The two SBOMs, and on distribution (no referrers API) the tag schema's index; not
+        // the image.
+        let puts = if upstream == reg.port { 3 } else { 2 };
+        assert_eq!(count(third, Kind::ManifestPut), puts, "{third:?}");
     }
 }
 

@@ -250,7 +250,7 @@ pub(crate) async fn push_artifact(
         let pushed =
             push_one(client, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
         let result = match pushed {
-            Ok(digest) if !referrers.is_empty() => {
+            Ok((digest, present)) if !referrers.is_empty() => {
                 let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
                 let key = (target.registry.clone(), target.repository.clone());
                 let documents = match attached.get(&key) {
@@ -259,7 +259,7 @@ pub(crate) async fn push_artifact(
                         let session = &sessions[&target.registry];
                         // The image is in, under its tag: documents that would not attach
                         // are a warning, and the destination is reported with its digest.
-                        let done = match attach(session, &target, artifact, &digest, referrers).await {
+                        let done = match attach(session, &target, artifact, &digest, referrers, &present).await {
                             Ok(done) => done,
                             Err(e) => {
                                 crate::shell::warn(format_args!(
@@ -278,7 +278,7 @@ pub(crate) async fn push_artifact(
                 };
                 Ok(Pushed { digest, documents })
             }
-            Ok(digest) => Ok(Pushed { digest, documents: Vec::new() }),
+            Ok((digest, _)) => Ok(Pushed { digest, documents: Vec::new() }),
             Err(e) => Err(e),
         };
         results.push(result);
@@ -295,6 +295,7 @@ async fn attach(
     artifact: &Artifact,
     pushed: &Digest,
     referrers: &[Referrer],
+    present: &[bool],
 ) -> Result<Vec<Digest>, Error> {
     let name = format!("{}/{}", target.registry, target.repository);
     if pushed != artifact.digest().map_err(assembly)? {
@@ -303,7 +304,7 @@ async fn attach(
         return Ok(Vec::new());
     }
     // Their blobs went with the image's (see `push_one`).
-    let done = referrers::attach(s, &target.repository, referrers).await?;
+    let done = referrers::attach(s, &target.repository, referrers, present).await?;
     for (kind, digest) in &done.pushed {
         crate::shell::status("Attached", format_args!("{kind} {name}@{digest}"));
     }
@@ -323,7 +324,7 @@ async fn push_one(
     reference: &Reference,
     opts: &PushOptions,
     progress: &Progress,
-) -> Result<Digest, Error> {
+) -> Result<(Digest, Vec<bool>), Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
     if !sessions.contains_key(&target.registry) {
         let session = client.session(&target.registry, &target.bases, opts).await?;
@@ -332,25 +333,69 @@ async fn push_one(
     let session = &sessions[&target.registry];
     let done = complete.entry(target.registry.clone()).or_default();
     let repo = &target.repository;
+    // A re-push: when the tag already names this very artifact, the registry holds its
+    // blobs, and documents whose manifests are there hold theirs; only what is missing is
+    // sent, and the tag is not written again.
+    let ours = artifact.digest().map_err(assembly)?;
+    let (tagged, present) = futures_util::future::join(
+        tag_names(session, repo, &target.tag, ours),
+        referrers::present(session, repo, referrers),
+    )
+    .await;
+    let (tagged, present) = (tagged?, present?);
     if !done.contains(repo) {
         let mount_from = done.first().cloned();
         // The documents' blobs go with the image's, at once; their manifests follow it.
-        let extra: Vec<&Blob> = referrers.iter().flat_map(Referrer::blobs).collect();
-        push_blobs(session, repo, artifact, &extra, mount_from.as_deref(), progress).await?;
+        let extra: Vec<&Blob> = referrers
+            .iter()
+            .zip(&present)
+            .filter(|(_, there)| !**there || !tagged)
+            .flat_map(|(r, _)| r.blobs())
+            .collect();
+        push_blobs(session, repo, (!tagged).then_some(artifact), &extra, mount_from.as_deref(), progress).await?;
         done.push(repo.clone());
     }
-    match artifact {
-        Artifact::Image(image) => push_manifest(session, repo, &target.tag, image).await,
-        Artifact::Index(index) => push_index(session, repo, &target.tag, index).await,
+    if tagged {
+        return Ok((ours.clone(), present));
     }
+    let digest = match artifact {
+        Artifact::Image(image) => push_manifest(session, repo, &target.tag, image).await?,
+        Artifact::Index(index) => push_index(session, repo, &target.tag, index).await?,
+    };
+    Ok((digest, present))
 }
 
-/// Pushes every image's config and layers (each blob once), up to
+/// Whether `tag` in `repo` names the manifest `digest` (`HEAD`, asking for every manifest
+/// type this tool writes); false when it names another, or nothing.
+async fn tag_names(s: &Session, repo: &str, tag: &str, digest: &Digest) -> Result<bool, Error> {
+    if tag == digest.as_str() {
+        return Ok(false);
+    }
+    let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
+    let accept = [
+        crate::image::MEDIA_TYPE_OCI_MANIFEST,
+        crate::image::index::MEDIA_TYPE_OCI_INDEX,
+        crate::image::MEDIA_TYPE_DOCKER_MANIFEST,
+        crate::image::index::MEDIA_TYPE_DOCKER_LIST,
+    ]
+    .join(", ");
+    let mut headers = reqwest::header::HeaderMap::new();
+    if let Ok(value) = reqwest::header::HeaderValue::from_str(&accept) {
+        headers.insert(reqwest::header::ACCEPT, value);
+    }
+    let ok = [reqwest::StatusCode::OK, reqwest::StatusCode::NOT_FOUND];
+    let scopes = [auth::push_scope(repo)];
+    let resp = s.request(reqwest::Method::HEAD, &url, &scopes, headers, transport::Body::Empty, &ok).await?;
+    let named = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
+    Ok(resp.status() == reqwest::StatusCode::OK && named == Some(digest.as_str()))
+}
+
+/// Pushes every image's config and layers (unless `artifact` is `None`) and `extra` (each blob once), up to
 /// [`MAX_CONCURRENT_UPLOADS`] at once; the first error wins.
 async fn push_blobs(
     s: &Session,
     repo: &str,
-    artifact: &Artifact,
+    artifact: Option<&Artifact>,
     extra: &[&Blob],
     mount_from: Option<&str>,
     progress: &Progress,
@@ -361,7 +406,7 @@ async fn push_blobs(
     }
     let mut seen = std::collections::HashSet::new();
     let mut ours = Vec::new();
-    for image in artifact.images() {
+    for image in artifact.map(Artifact::images).unwrap_or_default() {
         ours.extend(image.blobs().map_err(assembly)?);
     }
     let blobs: Vec<&Blob> = ours.into_iter().chain(extra.iter().copied()).filter(|b| seen.insert(&b.digest)).collect();

@@ -43,7 +43,20 @@ fn refused(e: &Error) -> bool {
 
 /// Pushes the manifests of `referrers` into `repo`, after the image they describe (their
 /// blobs went with the image's).
-pub(crate) async fn attach<'a>(s: &Session, repo: &str, referrers: &'a [Referrer]) -> Result<Attached, Error> {
+/// Which of `referrers` are in `repo` already (their manifests, by digest), all asked at once.
+pub(crate) async fn present(s: &Session, repo: &str, referrers: &[Referrer]) -> Result<Vec<bool>, Error> {
+    let asked = futures_util::future::join_all(referrers.iter().map(|r| manifest_exists(s, repo, &r.manifest.digest)));
+    asked.await.into_iter().collect()
+}
+
+/// `there` says, for each of `referrers`, whether its manifest is in `repo` already (see
+/// [`present`]).
+pub(crate) async fn attach<'a>(
+    s: &Session,
+    repo: &str,
+    referrers: &'a [Referrer],
+    there: &[bool],
+) -> Result<Attached, Error> {
     let scopes = [auth::push_scope(repo)];
     let mut attached = Attached { pushed: Vec::new(), skipped: Vec::new() };
     // Subjects whose referrers the registry did not index itself.
@@ -53,8 +66,8 @@ pub(crate) async fn attach<'a>(s: &Session, repo: &str, referrers: &'a [Referrer
     let mut present: Vec<&Referrer> = Vec::new();
     // Each referrer on its own, all at once; their outcomes in order.
     let scopes = &scopes;
-    let one = |r: &'a Referrer| async move {
-        if manifest_exists(s, repo, &r.manifest.digest).await? {
+    let one = |(r, there): (&'a Referrer, bool)| async move {
+        if there {
             return Ok(Outcome::Present);
         }
         let digest = r.manifest.digest.as_str();
@@ -67,7 +80,7 @@ pub(crate) async fn attach<'a>(s: &Session, repo: &str, referrers: &'a [Referrer
             Err(e) => Err(e),
         }
     };
-    let outcomes = futures_util::future::join_all(referrers.iter().map(one)).await;
+    let outcomes = futures_util::future::join_all(referrers.iter().zip(there.iter().copied()).map(one)).await;
     for (r, outcome) in referrers.iter().zip(outcomes) {
         match outcome? {
             Outcome::Present => {

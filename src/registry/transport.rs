@@ -133,8 +133,12 @@ pub(crate) enum Body {
 /// The shared reqwest client plus retry policy, timeouts and tracing.
 pub(crate) struct Transport {
     pub(crate) client: reqwest::Client,
-    /// The same, following no redirect: for bodies that hold a secret.
-    no_redirects: reqwest::Client,
+    /// The same, following no redirect: for bodies that hold a secret. Made on first use:
+    /// making a client reads the whole OS certificate store, and most runs never send such
+    /// a body.
+    no_redirects: std::sync::OnceLock<reqwest::Client>,
+    /// What makes a client: the extra roots, the proxy, the connect timeout.
+    setup: (Vec<reqwest::Certificate>, Option<reqwest::Proxy>, std::time::Duration),
     pub(crate) backoff: Backoff,
     pub(crate) tuning: Tuning,
     insecure: Vec<String>,
@@ -163,18 +167,32 @@ pub(crate) fn ca_certificates(ca_certs: &[PathBuf]) -> Result<Vec<reqwest::Certi
     Ok(certs)
 }
 
+/// A reqwest client that verifies HTTPS with the OS store plus the extra roots of `setup`,
+/// through its proxy, following `redirects`.
+fn client(
+    (certs, proxy, connect_timeout): &(Vec<reqwest::Certificate>, Option<reqwest::Proxy>, std::time::Duration),
+    redirects: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, Error> {
+    let builder = match proxy {
+        Some(proxy) => reqwest::Client::builder().proxy(proxy.clone()),
+        None => reqwest::Client::builder().no_proxy(),
+    };
+    builder
+        .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
+        .tls_certs_merge(certs.clone())
+        .connect_timeout(*connect_timeout)
+        .redirect(redirects)
+        .build()
+        .map_err(|e| tls_setup(format!("cannot set up the HTTPS client: {e}")))
+}
+
 impl Transport {
     /// A client that verifies HTTPS with the OS store plus `--ca-cert` files and `SSL_CERT_FILE`;
     /// proxies come from `HTTPS_PROXY`/`NO_PROXY`. Redirects drop `Authorization` across hosts
     /// (reqwest's `remove_sensitive_headers`) and are never followed to plain HTTP on a host
     /// that may not get it.
     pub(crate) fn new(opts: &ClientOptions) -> Result<Transport, Error> {
-        let certs = ca_certificates(&opts.ca_certs)?;
-        let proxy = env_proxy()?;
-        let builder = || match &proxy {
-            Some(proxy) => reqwest::Client::builder().proxy(proxy.clone()),
-            None => reqwest::Client::builder().no_proxy(),
-        };
+        let setup = (ca_certificates(&opts.ca_certs)?, env_proxy()?, opts.tuning.connect_timeout());
         let insecure = opts.insecure.clone();
         let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= MAX_REDIRECTS {
@@ -187,24 +205,25 @@ impl Transport {
                 attempt.follow()
             }
         });
-        let build = |redirects: reqwest::redirect::Policy| {
-            builder()
-                .user_agent(concat!("cargo-containerize/", env!("CARGO_PKG_VERSION")))
-                .tls_certs_merge(certs.clone())
-                .connect_timeout(opts.tuning.connect_timeout())
-                .redirect(redirects)
-                .build()
-                .map_err(|e| tls_setup(format!("cannot set up the HTTPS client: {e}")))
-        };
         Ok(Transport {
-            client: build(redirects)?,
-            no_redirects: build(reqwest::redirect::Policy::none())?,
+            client: client(&setup, redirects)?,
+            no_redirects: std::sync::OnceLock::new(),
+            setup,
             backoff: Backoff::new(opts.tuning.retry_base),
             tuning: opts.tuning.clone(),
             insecure: opts.insecure.clone(),
             verbose: opts.verbose,
             quiet: opts.quiet,
         })
+    }
+
+    /// The client that follows no redirect, made on first use.
+    fn no_redirects(&self) -> Result<&reqwest::Client, Error> {
+        if let Some(made) = self.no_redirects.get() {
+            return Ok(made);
+        }
+        let made = client(&self.setup, reqwest::redirect::Policy::none())?;
+        Ok(self.no_redirects.get_or_init(|| made))
     }
 
     /// Refuses a URL that the transport rule forbids (see [`plain_http_allowed`]); `via`
@@ -314,7 +333,7 @@ impl Transport {
         body: &Body,
     ) -> Result<Response, Error> {
         let mut attempt = 1;
-        let client = if matches!(body, Body::Secret(..)) { &self.no_redirects } else { &self.client };
+        let client = if matches!(body, Body::Secret(..)) { self.no_redirects()? } else { &self.client };
         loop {
             let (headers, body) = with_body(headers.clone(), body);
             let timeout = Some(self.tuning.timeout);
