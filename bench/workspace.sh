@@ -9,7 +9,8 @@
 # nothing changed. Each side compiles the same code, so `cargo build --workspace` alone
 # (the same profile and target) is timed too, and each side's time beyond it is reported.
 # Needs hyperfine (apt-get install hyperfine), docker-registry, a running Docker engine and
-# the musl target (bash .ci/setup). RUNS (default 3) runs per side; medians, side by side.
+# the musl target (bash .ci/setup). RUNS (default 3) runs per side from clean, 3x that
+# after an edit and 5x for the no-op (short and noisy); medians, side by side.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/cc-bench-ws.XXXXXX)
@@ -94,14 +95,14 @@ summary "clean: empty target directory, empty registry" "$work/clean.json"
 
 # Each side's first run builds its own state (the ritual's plain cargo flags and this
 # tool's differ, so they do not share artifacts); then each run follows one edit.
-hyperfine -N --export-json "$work/edit.json" -w 1 -r "$runs" \
+hyperfine -N --export-json "$work/edit.json" -w 1 -r $((runs * 3)) \
   --prepare "bash $work/edit.sh" "bash ${sides[0]}" \
   --prepare "bash $work/edit.sh" "bash ${sides[1]}" \
   --prepare "bash $work/edit.sh" "bash ${sides[2]}" \
   --prepare "bash $work/edit.sh" "bash ${sides[3]}" >/dev/null
 summary "after a one-line edit in one service (api)" "$work/edit.json"
 
-hyperfine -N --export-json "$work/noop.json" -w 1 -r $((runs * 3)) \
+hyperfine -N --export-json "$work/noop.json" -w 3 -r $((runs * 5)) \
   "bash $work/one-api.sh" \
   "bash ${sides[1]}" \
   "bash ${sides[2]}" >/dev/null

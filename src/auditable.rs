@@ -288,35 +288,13 @@ fn default_registry_name() -> String {
 /// resolved) tells each package's source; `cargo tree` of the build tells which edges it
 /// made.
 fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<VersionInfo, String> {
-    let mut cmd = MetadataCommand::new();
-    if let Some(cargo) = std::env::var_os("CARGO") {
-        cmd.cargo_path(cargo);
-    }
-    cmd.current_dir(manifest_dir);
-    cmd.features(CargoOpt::AllFeatures);
-    let mut other = vec!["--filter-platform".to_string(), target.to_string()];
-    for (on, flag) in [(request.locked, "--locked"), (request.frozen, "--frozen"), (request.offline, "--offline")] {
-        if on {
-            other.push(flag.into());
-        }
-    }
-    cmd.other_options(other);
-    let metadata =
-        cmd.exec().map_err(|e| format!("cargo metadata: {}", e.to_string().lines().next().unwrap_or_default()))?;
-    let manifest = manifest_dir.join("Cargo.toml");
-    let root = metadata
-        .packages
-        .iter()
-        .find(|p| p.manifest_path.as_std_path() == manifest)
-        .ok_or("cargo metadata does not list the package")?;
-    let resolve = metadata.resolve.as_ref().ok_or("cargo metadata gave no dependency graph")?;
-    let nodes: BTreeMap<&str, &cargo_metadata::Node> = resolve.nodes.iter().map(|n| (n.id.repr.as_str(), n)).collect();
-    let by_id: BTreeMap<&str, &cargo_metadata::Package> =
-        metadata.packages.iter().map(|p| (p.id.repr.as_str(), p)).collect();
-    let proc_macro = |id: &str| by_id.get(id).is_some_and(|p| p.targets.iter().any(|t| t.is_proc_macro()));
     // The edges this build made: `cargo metadata` resolves the whole workspace, with
     // dev-dependencies, so its graph can hold edges of features this build did not enable.
-    let packages = if request.packages.is_empty() { vec![root.name.to_string()] } else { request.packages.clone() };
+    // Asked while `cargo metadata` runs: the link waits for both.
+    let packages = match request.packages.is_empty() {
+        true => std::env::var("CARGO_PKG_NAME").map(|p| vec![p]).map_err(|_| "cargo set no CARGO_PKG_NAME")?,
+        false => request.packages.clone(),
+    };
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let query = crate::resolved::Query {
         cargo: &cargo,
@@ -332,7 +310,36 @@ fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<
         offline: request.offline,
         env: &[],
     };
-    let built = crate::resolved::Graph::of(&query)?;
+    let (built, metadata) = std::thread::scope(|scope| {
+        let built = scope.spawn(|| crate::resolved::Graph::of(&query));
+        let mut cmd = MetadataCommand::new();
+        cmd.cargo_path(&cargo);
+        cmd.current_dir(manifest_dir);
+        cmd.features(CargoOpt::AllFeatures);
+        let mut other = vec!["--filter-platform".to_string(), target.to_string()];
+        for (on, flag) in [(request.locked, "--locked"), (request.frozen, "--frozen"), (request.offline, "--offline")] {
+            if on {
+                other.push(flag.into());
+            }
+        }
+        cmd.other_options(other);
+        let metadata = cmd.exec();
+        (built.join().unwrap_or_else(|_| Err("cargo tree: the thread panicked".into())), metadata)
+    });
+    let metadata =
+        metadata.map_err(|e| format!("cargo metadata: {}", e.to_string().lines().next().unwrap_or_default()))?;
+    let built = built?;
+    let manifest = manifest_dir.join("Cargo.toml");
+    let root = metadata
+        .packages
+        .iter()
+        .find(|p| p.manifest_path.as_std_path() == manifest)
+        .ok_or("cargo metadata does not list the package")?;
+    let resolve = metadata.resolve.as_ref().ok_or("cargo metadata gave no dependency graph")?;
+    let nodes: BTreeMap<&str, &cargo_metadata::Node> = resolve.nodes.iter().map(|n| (n.id.repr.as_str(), n)).collect();
+    let by_id: BTreeMap<&str, &cargo_metadata::Package> =
+        metadata.packages.iter().map(|p| (p.id.repr.as_str(), p)).collect();
+    let proc_macro = |id: &str| by_id.get(id).is_some_and(|p| p.targets.iter().any(|t| t.is_proc_macro()));
     let key = |id: &str| by_id.get(id).map(|p| (p.name.to_string(), p.version.to_string()));
     let made = |from: &str, to: &str| key(from).zip(key(to)).is_some_and(|(from, to)| built.has_edge(&from, &to));
     let mut reached: BTreeSet<&str> = BTreeSet::from([root.id.repr.as_str()]);
