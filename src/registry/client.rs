@@ -22,6 +22,8 @@ pub(crate) struct Client {
     runtime: tokio::runtime::Runtime,
     pub(crate) transport: Arc<Transport>,
     sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
+    /// Requests that need no answer before the run goes on (see [`Client::later`]).
+    pending: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
 
 /// Where the run's [`Client`] is kept once made; clones share it.
@@ -48,7 +50,12 @@ impl PushOptions {
                 }
             })?;
         let transport = Arc::new(Transport::new(&self.client_options())?);
-        let made = Client { runtime, transport, sessions: tokio::sync::Mutex::new(HashMap::new()) };
+        let made = Client {
+            runtime,
+            transport,
+            sessions: tokio::sync::Mutex::new(HashMap::new()),
+            pending: Default::default(),
+        };
         // Another thread may have made one meanwhile: its client is the run's, this one goes.
         if self.shared.0.set(made).is_ok() {
             MADE[0].fetch_add(1, Ordering::Relaxed);
@@ -59,6 +66,14 @@ impl PushOptions {
 }
 
 impl Client {
+    /// Sends `f` off, to finish while the run goes on (cancelling the uploads that checked
+    /// a push was allowed, say); the client waits for it when it goes, at the end of the
+    /// run. `f` must bound its own waits (each request has its timeout).
+    pub(crate) fn later(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
+        let handle = self.runtime.spawn(f);
+        self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+    }
+
     /// Runs `f` to completion on the run's runtime, from synchronous code.
     pub(crate) fn block_on<F: std::future::Future>(&self, f: F) -> F::Output {
         self.runtime.block_on(f)
@@ -86,6 +101,16 @@ impl Client {
         MADE[2].fetch_add(1, Ordering::Relaxed);
         sessions.insert(registry.to_string(), session.clone());
         Ok(session)
+    }
+}
+
+impl Drop for Client {
+    /// Waits for what was sent off with [`Client::later`].
+    fn drop(&mut self) {
+        let pending = std::mem::take(&mut *self.pending.lock().unwrap_or_else(|e| e.into_inner()));
+        if !pending.is_empty() {
+            self.runtime.block_on(futures_util::future::join_all(pending));
+        }
     }
 }
 

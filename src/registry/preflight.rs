@@ -22,6 +22,7 @@ use super::{PushOptions, Target, MAX_CONCURRENT_UPLOADS};
 use crate::reference::Reference;
 use futures_util::{stream, StreamExt};
 use reqwest::{Method, Url};
+use std::sync::Arc;
 
 /// Checks every registry and repository of `references`, the registries at once. `given`
 /// says where the explicit credentials (`opts.credentials`) come from. The error is the
@@ -74,7 +75,7 @@ async fn check_registry(
     let scopes: Vec<String> = repos.iter().map(|r| push_scope(r)).collect();
     session.want_scopes(&scopes).await;
     let results: Vec<Result<(), Error>> = stream::iter(repos)
-        .map(|repo| check_repository(&session, repo))
+        .map(|repo| check_repository(client, &session, repo))
         .buffered(MAX_CONCURRENT_UPLOADS)
         .collect()
         .await;
@@ -88,14 +89,16 @@ async fn check_registry(
     Ok(())
 }
 
-/// Starts an upload to `repo` and cancels it.
-async fn check_repository(s: &Session, repo: &str) -> Result<(), Error> {
+/// Starts an upload to `repo`, and cancels it while the run goes on: its answer settles
+/// nothing.
+async fn check_repository(client: &super::client::Client, s: &Arc<Session>, repo: &str) -> Result<(), Error> {
     let scopes = [push_scope(repo)];
     let Started::Upload(location) = start_upload(s, repo, &scopes, None).await? else {
         // Only a mount completes at once, and none was asked for.
         return Ok(());
     };
-    cancel(s, repo, &scopes, &location).await;
+    let (s, repo) = (s.clone(), repo.to_string());
+    client.later(async move { cancel(&s, &repo, &[push_scope(&repo)], &location).await });
     Ok(())
 }
 
