@@ -104,6 +104,28 @@ fn cache_key(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Pat
     crate::digest::Digest::of(text.as_bytes())
 }
 
+/// `run`'s answer for `key`, asked once in this process: a second caller with the same key
+/// waits for the first one's answer.
+fn once_per_run(
+    key: String,
+    run: impl FnOnce() -> Result<cargo_metadata::Metadata, Error>,
+) -> Result<std::sync::Arc<cargo_metadata::Metadata>, Error> {
+    type Answer = std::sync::Arc<std::sync::OnceLock<Result<std::sync::Arc<cargo_metadata::Metadata>, String>>>;
+    static ASKED: std::sync::Mutex<Vec<(String, Answer)>> = std::sync::Mutex::new(Vec::new());
+    let answer = {
+        let mut asked = ASKED.lock().unwrap_or_else(|e| e.into_inner());
+        match asked.iter().find(|(k, _)| *k == key) {
+            Some((_, answer)) => answer.clone(),
+            None => {
+                let answer = Answer::default();
+                asked.push((key, answer.clone()));
+                answer
+            }
+        }
+    };
+    answer.get_or_init(|| run().map(std::sync::Arc::new).map_err(|e| e.0)).clone().map_err(Error)
+}
+
 fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) -> Result<Inventory, Error> {
     let mut cmd = MetadataCommand::new();
     if let Some(path) = &spec.manifest_path {
@@ -125,10 +147,27 @@ fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) ->
         }
     }
     cmd.other_options(other);
-    for (k, v) in crate::build::cargo_env(spec) {
+    let env = crate::build::cargo_env(spec);
+    for (k, v) in &env {
         cmd.env(k, v);
     }
-    let metadata = cmd.exec().map_err(|e| Error(e.to_string().lines().next().unwrap_or_default().to_string()))?;
+    // The images of one build ask the same (only the binaries they embed the list into
+    // differ): one `cargo metadata` answers them all.
+    let key = format!(
+        "{:?} {} {} {:?} {} {} {} {} {:?}",
+        spec.manifest_path,
+        spec.all_features,
+        spec.no_default_features,
+        spec.features,
+        spec.target,
+        spec.locked,
+        spec.frozen,
+        spec.offline,
+        env.iter().filter(|(k, _)| k != crate::auditable::ENV).collect::<Vec<_>>()
+    );
+    let metadata = once_per_run(key, || {
+        cmd.exec().map_err(|e| Error(e.to_string().lines().next().unwrap_or_default().to_string()))
+    })?;
     let lock_path = metadata.workspace_root.as_std_path().join("Cargo.lock");
     let checksums = std::fs::read(&lock_path).ok().as_deref().map(checksums).unwrap_or_default();
     let root_dir = workspace_root;
