@@ -101,6 +101,25 @@ fn repush_of_an_unchanged_image_uploads_no_blob() {
     assert_eq!(skipped, image.blobs().unwrap().len(), "{events:?}");
 }
 
+/// A registry that answers no `HEAD` of a manifest: a re-push cannot learn that the tag
+/// names the image already, and pushes it in full, documents included; it never fails for
+/// it.
+#[test]
+fn a_registry_that_refuses_manifest_heads_still_takes_every_push() {
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults { refuse_manifest_heads: true, ..Default::default() });
+    let p = common::Project::copy("with-deps");
+    let reference = format!("{}/noheads:1", proxy.host());
+    for _ in 0..2 {
+        let run = p.run(&["--push", &reference]).ok();
+        assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
+        let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
+        assert_eq!(skopeo_digest(&registry, "noheads:1", &["--tls-verify=false"]), digest);
+    }
+    let refused = proxy.seen().iter().filter(|s| s.kind == Kind::ManifestGet && s.status == 405).count();
+    assert!(refused >= 2, "the tag was asked about each time: {:?}", proxy.seen());
+}
+
 /// A CLI push killed while the big layer is stuck mid-body; the next run uploads only what
 /// did not reach the registry.
 #[test]

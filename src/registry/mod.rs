@@ -342,7 +342,10 @@ async fn push_one(
         referrers::present(session, repo, referrers),
     )
     .await;
-    let (tagged, present) = (tagged?, present?);
+    // Either question unanswered (a registry that refuses `HEAD`, a failing one) only
+    // means the full push, which says what is wrong if something is.
+    let tagged = tagged.unwrap_or(false);
+    let present = present.unwrap_or_else(|_| vec![false; referrers.len()]);
     if !done.contains(repo) {
         let mount_from = done.first().cloned();
         // The documents' blobs go with the image's, at once; their manifests follow it.

@@ -68,6 +68,9 @@ pub struct Faults {
     /// [`FaultProxy::held_too_long`] says so): only a client that publishes both at once
     /// gets through without waiting.
     pub hold_manifests: Option<(String, String)>,
+    /// Answer every `HEAD` of a manifest with 405, as a registry that serves manifests by
+    /// `GET` only.
+    pub refuse_manifest_heads: bool,
 }
 
 /// What a request was, by method and path.
@@ -380,6 +383,11 @@ fn serve(mut client: TcpStream, s: &Shared) -> std::io::Result<()> {
             discard(&mut reader, head.content_length)?;
             record(s, kind, 503, true);
             reply(&mut client, "503 Service Unavailable", "")?;
+            return Ok(());
+        }
+        if s.faults.refuse_manifest_heads && head.method == "HEAD" && kind == Kind::ManifestGet {
+            record(s, kind, 405, true);
+            reply(&mut client, "405 Method Not Allowed", "")?;
             return Ok(());
         }
         if let (Kind::ManifestPut, Some((held, awaited))) = (kind, &s.faults.hold_manifests) {
