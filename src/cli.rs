@@ -17,7 +17,8 @@ Results go to stdout, one line per destination; everything else goes to stderr."
 // The cargo-facing flags are clap-cargo's structs, flattened, so that more cargo flags are
 // added to them. `--workspace`, `--exclude`, a repeated `-p` or `--bin`, and `--bins` select
 // several binaries, one image each (`plan::selection`); `-p` says what it selects here.
-/// Build a FROM-scratch container image of a Cargo binary, with no Dockerfile.
+/// Build a container image of a Cargo binary with no Dockerfile: FROM scratch or on --base, for
+/// the local engine (--tag), a layout (--output), a tarball or a registry (--push).
 #[derive(Parser, Debug, Default, Clone)]
 #[command(name = "cargo containerize", bin_name = "cargo containerize", version, after_help = EXAMPLES)]
 #[command(mut_arg("package", |a| a.help("Package whose binary goes into the image (repeatable: an image per binary)")))]

@@ -30,6 +30,10 @@ fn help_lists_the_cargo_flags_and_examples() {
     ] {
         assert!(run.stdout.contains(flag), "--help lacks {flag}:\n{}", run.stdout);
     }
+    // What it says of itself is true: it takes bases and talks to engines.
+    let first = run.stdout.lines().next().unwrap();
+    assert!(first.contains("FROM scratch or on --base") && !first.contains("FROM-scratch image"), "{first}");
+    assert!(!env!("CARGO_PKG_DESCRIPTION").contains("no Docker daemon"), env!("CARGO_PKG_DESCRIPTION"));
 }
 
 #[test]

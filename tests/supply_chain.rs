@@ -426,6 +426,21 @@ fn the_list_is_embedded_for_cross_targets_and_with_zig() {
     assert!(out.contains(common::HELLO_MARKER), "the binary still runs: {out}");
 }
 
+/// With two platforms, each document pushed says which platform it describes.
+#[test]
+fn each_attached_line_of_a_two_platform_push_names_its_platform() {
+    let reg = Registry::plain();
+    let p = Project::copy("with-deps");
+    let push = format!("{}/two:1", reg.host());
+    let run = p.run(&["--push", &push, "--platform", "linux/amd64,linux/arm64", "--no-provenance"]).ok();
+    for kind in [SPDX, CDX] {
+        for platform in ["linux/amd64", "linux/arm64"] {
+            let line = format!("    Attached {kind} ({platform}) {}/two@sha256:", reg.host());
+            assert_eq!(run.stderr.matches(&line).count(), 1, "{line:?} in {}", run.stderr);
+        }
+    }
+}
+
 #[test]
 fn a_re_push_finds_the_documents_there_and_sends_none_again() {
     use common::fault_proxy::Kind;
@@ -438,12 +453,14 @@ fn a_re_push_finds_the_documents_there_and_sends_none_again() {
         let first = proxy.seen();
         let count = |seen: &[common::fault_proxy::Seen], kind| seen.iter().filter(|s| s.kind == kind).count();
         assert!(count(&first, Kind::ManifestPut) >= 4, "the image and three documents: {first:?}");
-        let run = p.run(&["--push", &push]).ok();
+        let run = p.run(&["-v", "--push", &push]).ok();
         let again = &proxy.seen()[first.len()..];
         assert_eq!(count(again, Kind::UploadStart), 0, "{again:?}");
         assert_eq!(count(again, Kind::ManifestPut), 0, "the tag names the image already: {again:?}");
         assert_eq!(count(again, Kind::BlobHead), 0, "{again:?}");
-        assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
+        // Nothing new is announced; `-v` says each is there already.
+        assert_eq!(run.stderr.matches("    Attached ").count(), 0, "{}", run.stderr);
+        assert_eq!(run.stderr.matches(": already attached").count(), 3, "{}", run.stderr);
         // Documents that are not there yet are attached to the image the tag names, their
         // blobs sent with them (a registry refuses a manifest whose blobs it lacks).
         let other = format!("{}/other:1", proxy.host());
@@ -451,7 +468,8 @@ fn a_re_push_finds_the_documents_there_and_sends_none_again() {
         let before = proxy.seen().len();
         let run = p.run(&["--push", &other]).ok();
         let third = &proxy.seen()[before..];
-        assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
+        assert_eq!(run.stderr.matches("    Attached ").count(), 2, "the two SBOMs: {}", run.stderr);
+        assert!(!run.stderr.contains(&format!("Attached {IN_TOTO}")), "{}", run.stderr);
         assert_eq!(
             count(third, Kind::BlobHead),
             3,

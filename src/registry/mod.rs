@@ -306,7 +306,23 @@ async fn attach(
     // Their blobs went with the image's (see `push_one`).
     let done = referrers::attach(s, &target.repository, referrers, present).await?;
     for (kind, digest) in &done.pushed {
-        crate::shell::status("Attached", format_args!("{kind} {name}@{digest}"));
+        let i = referrers.iter().position(|r| &r.manifest.digest == digest);
+        // With several platforms, each document says which one it describes.
+        let platform = match (artifact, i) {
+            (Artifact::Index(_), Some(i)) => artifact
+                .images()
+                .iter()
+                .find(|image| image.digest().is_ok_and(|d| d == &referrers[i].subject))
+                .map(|image| format!(" ({})", image.platform))
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        // One already there (a re-push) is no news.
+        if i.is_some_and(|i| present.get(i) == Some(&true)) {
+            crate::shell::detail(format_args!("{kind}{platform} {name}@{digest}: already attached"));
+        } else {
+            crate::shell::status("Attached", format_args!("{kind}{platform} {name}@{digest}"));
+        }
     }
     for skipped in &done.skipped {
         crate::shell::warn(format_args!("{name} did not take the referrer {skipped}; the image itself was pushed"));
