@@ -309,6 +309,7 @@ fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<
         frozen: request.frozen,
         offline: request.offline,
         env: &[],
+        within: None,
     };
     let (built, metadata) = std::thread::scope(|scope| {
         let built = scope.spawn(|| crate::resolved::Graph::of(&query));

@@ -60,6 +60,7 @@ impl BuildSpec {
         cargo: &'a std::ffi::OsStr,
         packages: &'a [String],
         env: &'a [(String, String)],
+        within: std::time::Duration,
     ) -> crate::resolved::Query<'a> {
         crate::resolved::Query {
             cargo,
@@ -74,6 +75,7 @@ impl BuildSpec {
             frozen: self.frozen,
             offline: self.offline,
             env,
+            within: Some(within),
         }
     }
 }

@@ -33,6 +33,10 @@ pub(crate) struct Query<'a> {
     pub(crate) offline: bool,
     /// The environment the build had (rustflags set cfgs that select dependencies).
     pub(crate) env: &'a [(String, String)],
+    /// How long cargo may take (it can wait for a lock another cargo holds): past it, cargo
+    /// is stopped and the query fails; it is said on stderr what is waited for once the wait
+    /// passes a few seconds. `None` inside a build, where cargo shows what it waits for.
+    pub(crate) within: Option<std::time::Duration>,
 }
 
 /// The resolved graph.
@@ -77,12 +81,22 @@ impl Graph {
             }
         }
         cmd.envs(query.env.iter().map(|(k, v)| (k, v)));
-        let out = cmd
+        let child = cmd
             .stdin(Stdio::null())
             .stderr(Stdio::piped())
             .stdout(Stdio::piped())
-            .output()
+            .spawn()
             .map_err(|e| format!("cannot run cargo tree: {e}"))?;
+        let out = match query.within {
+            Some(timeout) => {
+                let waiting =
+                    format!("waiting for `cargo tree` (what the build of {} resolved)", query.packages.join(", "));
+                crate::wait::output_within(child, timeout, Some(waiting))
+                    .map_err(|e| format!("cargo tree: {e}"))?
+                    .ok_or_else(|| format!("cargo tree did not finish within {} s", timeout.as_secs()))?
+            }
+            None => child.wait_with_output().map_err(|e| format!("cargo tree: {e}"))?,
+        };
         if !out.status.success() {
             let why = String::from_utf8_lossy(&out.stderr);
             let why = why.lines().find(|l| l.starts_with("error")).unwrap_or(why.trim());

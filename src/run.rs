@@ -319,7 +319,8 @@ fn build_every(
             let (cargo, packages, env) = (build::cargo_exe(), spec.packages(), build::cargo_env(&spec));
             let inputs = crate::resolved::inputs(&each[0].packages, &plan.workspace_root);
             let cache = plan.target_dir.join("containerize").join("resolved");
-            match Graph::of_cached(&spec.resolution(cargo.as_os_str(), &packages, &env), &inputs, &cache) {
+            let query = spec.resolution(cargo.as_os_str(), &packages, &env, push.tuning.timeout);
+            match Graph::of_cached(&query, &inputs, &cache) {
                 Ok(graph) => each.iter_mut().for_each(|b| b.narrow(&graph)),
                 Err(e) => crate::shell::warn(format_args!(
                     "each image's SBOM lists every package the build of its {} binaries compiled: {e}",

@@ -488,27 +488,21 @@ fn a_wrong_password_fails_before_the_build_in_seconds() {
 /// start); not when it pushes: with a build remembered, a refused push compiles nothing.
 #[test]
 fn a_remembered_build_waits_for_the_push_check() {
-    use std::os::unix::fs::PermissionsExt;
     let registry = Registry::htpasswd(CANARY_USER, CANARY_PASSWORD);
     let host = registry.host();
     let project = common::Project::copy("hello");
     let push = format!("{host}/app:1");
     cli_push(&project, &["-q", "--push", &push], &common::canary_env(&host), "").ok();
-    let log = project.path().join("cargo.log");
-    let shim = project.path().join(".home/cargo-shim");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    std::fs::write(&shim, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{cargo}' \"$@\"\n", log.display())).unwrap();
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let builds = || std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| *l == "build").count();
+    let shim = common::CargoShim::new(&project);
     let mut env = common::canary_env(&host);
-    env.push(("CARGO", shim.display().to_string()));
+    env.push(("CARGO", shim.path.display().to_string()));
     let mut wrong = env.clone();
     wrong.iter_mut().filter(|(k, _)| *k == "CARGO_CONTAINERIZE_PASSWORD").for_each(|(_, v)| *v = "wrong".into());
     let run = cli_push(&project, &["--push", &push], &wrong, "").failed();
     assert!(run.stderr.contains("refused the credentials"), "{}", run.stderr);
-    assert_eq!(builds(), 0, "cargo build ran before the push was checked");
+    assert_eq!(shim.builds(), 0, "cargo build ran before the push was checked");
     cli_push(&project, &["-q", "--push", &push], &env, "").ok();
-    assert_eq!(builds(), 1, "the shim sees the build of a run that pushes");
+    assert_eq!(shim.builds(), 1, "the shim sees the build of a run that pushes");
 }
 
 /// A token service that grants pull only, silently (a read-only account or token): the

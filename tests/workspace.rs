@@ -71,21 +71,15 @@ fn the_tarball_of_several_images_is_not_standard_output() {
 /// a second platform is a second build, of both binaries again.
 #[test]
 fn one_cargo_build_compiles_every_binary_of_the_run() {
-    use std::os::unix::fs::PermissionsExt;
     let p = Project::copy("services");
-    let log = p.path().join("cargo.log");
-    let shim = p.path().join(".home/cargo-shim");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    std::fs::write(&shim, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{cargo}' \"$@\"\n", log.display())).unwrap();
-    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let builds = || std::fs::read_to_string(&log).unwrap_or_default().lines().filter(|l| *l == "build").count();
-    let run = Run::of(p.cmd().env("CARGO", &shim).args(["-q", "--workspace", "-o", "out"]));
+    let shim = common::CargoShim::new(&p);
+    let run = Run::of(p.cmd().env("CARGO", &shim.path).args(["-q", "--workspace", "-o", "out"]));
     assert!(run.status.success(), "{}", run.stderr);
-    assert_eq!(builds(), 1, "{}", std::fs::read_to_string(&log).unwrap());
+    assert_eq!(shim.builds(), 1, "{}", shim.log());
     let lines: Vec<&str> = run.stdout.lines().map(|l| l.split(" sha256:").next().unwrap()).collect();
     assert_eq!(lines, ["out/alpha", "out/beta"], "{}", run.stdout);
-    std::fs::remove_file(&log).unwrap();
-    let run = Run::of(p.cmd().env("CARGO", &shim).args([
+    shim.clear();
+    let run = Run::of(p.cmd().env("CARGO", &shim.path).args([
         "-q",
         "--workspace",
         "--platform",
@@ -94,5 +88,5 @@ fn one_cargo_build_compiles_every_binary_of_the_run() {
         "both",
     ]));
     assert!(run.status.success(), "{}", run.stderr);
-    assert_eq!(builds(), 2, "one per platform");
+    assert_eq!(shim.builds(), 2, "one per platform");
 }

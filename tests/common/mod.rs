@@ -455,3 +455,39 @@ pub fn layout_index_digest(dir: &Path) -> String {
 }
 
 const REF_NAME: &str = "org.opencontainers.image.ref.name";
+
+/// A `cargo` in front of the real one that logs each subcommand it is given, for a test to
+/// count the builds a run started: pass [`CargoShim::path`] as `CARGO`.
+pub struct CargoShim {
+    pub path: PathBuf,
+    log: PathBuf,
+}
+
+impl CargoShim {
+    /// Made under the project's own home.
+    pub fn new(project: &Project) -> CargoShim {
+        use std::os::unix::fs::PermissionsExt;
+        let log = project.path().join("cargo.log");
+        let path = project.path().join(".home/cargo-shim");
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        std::fs::write(&path, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{cargo}' \"$@\"\n", log.display()))
+            .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        CargoShim { path, log }
+    }
+
+    /// Every subcommand run so far, a line each.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// How many `cargo build`s ran so far.
+    pub fn builds(&self) -> usize {
+        self.log().lines().filter(|l| *l == "build").count()
+    }
+
+    /// Forgets what ran so far.
+    pub fn clear(&self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
