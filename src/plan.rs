@@ -10,7 +10,8 @@ use crate::settings::{self, Settings};
 use crate::spec::{self, ImageSpec};
 use crate::tuning::Tuning;
 use crate::workspace::{self, Workspace};
-use std::path::PathBuf;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 
 pub(crate) use crate::sink::SinkSpec;
 
@@ -562,13 +563,23 @@ pub(crate) fn resolve(
         return Err(Error::NotWithSeveral { what: "--tarball - (standard output)" });
     }
     let target_dir = ws.target_directory().to_path_buf();
-    // Each image planned on a thread of its own: each asks git about its package.
+    // Git is asked about every package at once, before the images are planned.
+    let members = ws.members();
+    let dir_of = |package: &str| {
+        let pkg = members.iter().find(|p| p.name.as_str() == package).expect("selected from members");
+        pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path()
+    };
+    let mut dirs: Vec<&Path> = picks.iter().map(|(package, _)| dir_of(package)).collect();
+    dirs.sort();
+    dirs.dedup();
+    let git = git_facts(&dirs, tuning, args.quiet)?;
+    // Each image planned on a thread of its own.
     let images = std::thread::scope(|scope| {
-        let (tags, pushes) = (&tags, &pushes);
+        let (tags, pushes, git) = (&tags, &pushes, &git);
         let planning: Vec<_> = picks
             .into_iter()
             .map(|(package, bin)| {
-                scope.spawn(move || image_target(args, (tags, pushes), ws, package, bin, several, tuning))
+                scope.spawn(move || image_target(args, (tags, pushes), ws, package, bin, several, git))
             })
             .collect();
         planning.into_iter().map(|h| h.join().expect("planning an image does not panic")).collect::<Vec<_>>()
@@ -597,7 +608,7 @@ fn image_target(
     package: String,
     bin: String,
     several: bool,
-    tuning: &Tuning,
+    git: &HashMap<PathBuf, GitFacts>,
 ) -> Result<ImageTarget, Error> {
     let pkg = ws.members().into_iter().find(|p| p.name.as_str() == package).expect("selected from members");
     let package_dir = pkg.manifest_path.parent().expect("a manifest has a directory").as_std_path().to_path_buf();
@@ -634,7 +645,7 @@ fn image_target(
     let tags = names(tags, "--tag")?;
     let pushes = names(pushes, "--push")?;
     let output = if several { args.output.as_ref().map(|dir| dir.join(&bin)) } else { args.output.clone() };
-    let (created, revision) = git_facts(&package_dir, tuning, args.quiet)?;
+    let (created, revision) = git.get(&package_dir).cloned().expect("git was asked about every package");
     // Inside GitHub Actions, what Cargo.toml and git cannot say, the workflow can.
     let (source, sha) = spec::github_facts(&|k| std::env::var(k).ok());
     let revision = revision.or(sha);
@@ -866,49 +877,88 @@ pub(crate) fn select_binary(
 /// The last second an RFC 3339 time with a four-digit year can name: 9999-12-31T23:59:59Z.
 pub(crate) const MAX_EPOCH: i64 = 253_402_300_799;
 
-/// The image's creation time, and the git commit for the `revision` label.
-/// `created` is `SOURCE_DATE_EPOCH`, else the last commit touching the package, else the
-/// epoch (1970-01-01T00:00:00Z), so it never depends on the clock.
-/// Git gets the tuning's timeout: one that does not answer is an error (falling back to
-/// another time would change the image silently), named, with the fix.
-fn git_facts(package_dir: &std::path::Path, tuning: &Tuning, quiet: bool) -> Result<(i64, Option<String>), Error> {
-    // Both questions at once; each answer waited for within the timeout.
-    let spawn = |args: &'static [&'static str]| {
+/// What git says of a package directory: the image's creation time, and the commit for
+/// the `revision` label.
+type GitFacts = (i64, Option<String>);
+
+/// The git facts of each of `dirs`, asked all at once. `created` is `SOURCE_DATE_EPOCH`,
+/// else the last commit touching the package, else the epoch (1970-01-01T00:00:00Z), so it
+/// never depends on the clock. Git is asked only inside a repository (a `.git` above the
+/// directory, or `GIT_DIR`), and `HEAD` once per repository, not once per package. Git gets
+/// the tuning's timeout: one that does not answer is an error (falling back to another
+/// time would change the image silently), named, with the fix.
+fn git_facts(dirs: &[&Path], tuning: &Tuning, quiet: bool) -> Result<HashMap<PathBuf, GitFacts>, Error> {
+    let spawn = |dir: &Path, args: &'static [&'static str]| {
         let child = std::process::Command::new("git")
             .args(args)
-            .current_dir(package_dir)
+            .current_dir(dir)
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
             .spawn()
             .ok();
-        (args, child)
+        (dir.to_path_buf(), args, child)
     };
-    let answer = |(args, child): (&[&str], Option<std::process::Child>)| -> Result<Option<String>, Error> {
-        let Some(child) = child else { return Ok(None) };
-        let what = format!("git {}", args.join(" "));
-        let waiting = (!quiet).then(|| format!("waiting for `{what}` in {}", package_dir.display()));
-        let out = crate::wait::output_within(child, tuning.timeout, waiting)
-            .ok()
-            .flatten()
-            .ok_or(Error::GitTimeout { what, seconds: tuning.timeout.as_secs() })?;
-        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        Ok(Some(text).filter(|s| out.status.success() && !s.is_empty()))
-    };
-    let epoch = std::env::var("SOURCE_DATE_EPOCH");
-    let log = epoch.is_err().then(|| spawn(&["log", "-1", "--format=%ct", "--", "."]));
-    let head = spawn(&["rev-parse", "HEAD"]);
-    let created = match (epoch, log) {
-        (Ok(value), _) => match value.trim().parse::<i64>() {
-            Ok(secs) if (0..=MAX_EPOCH).contains(&secs) => secs,
+    let answer =
+        |(dir, args, child): (PathBuf, &[&str], Option<std::process::Child>)| -> Result<Option<String>, Error> {
+            let Some(child) = child else { return Ok(None) };
+            let what = format!("git {}", args.join(" "));
+            let waiting = (!quiet).then(|| format!("waiting for `{what}` in {}", dir.display()));
+            let out = crate::wait::output_within(child, tuning.timeout, waiting)
+                .ok()
+                .flatten()
+                .ok_or(Error::GitTimeout { what, seconds: tuning.timeout.as_secs() })?;
+            let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Ok(Some(text).filter(|s| out.status.success() && !s.is_empty()))
+        };
+    let epoch = match std::env::var("SOURCE_DATE_EPOCH") {
+        Ok(value) => match value.trim().parse::<i64>() {
+            Ok(secs) if (0..=MAX_EPOCH).contains(&secs) => Some(secs),
             _ => return Err(Error::BadEpoch { value }),
         },
-        // A commit time outside what an image can carry is clamped, never trusted as is.
-        (Err(_), log) => {
-            log.map(answer).transpose()?.flatten().and_then(|t| t.parse::<i64>().ok()).unwrap_or(0).clamp(0, MAX_EPOCH)
-        }
+        Err(_) => None,
     };
-    Ok((created, answer(head)?))
+    // With GIT_DIR set, git does not look for `.git`: each directory asks for itself.
+    let told = std::env::var_os("GIT_DIR").is_some();
+    let repository = |dir: &Path| -> Option<PathBuf> {
+        if told {
+            return Some(dir.to_path_buf());
+        }
+        dir.ancestors().find(|d| d.join(".git").symlink_metadata().is_ok()).map(Path::to_path_buf)
+    };
+    let of: Vec<(&Path, Option<PathBuf>)> = dirs.iter().map(|d| (*d, repository(d))).collect();
+    let mut repos: Vec<&PathBuf> = of.iter().filter_map(|(_, r)| r.as_ref()).collect();
+    repos.sort();
+    repos.dedup();
+    // Every question at once; each answer waited for within the timeout.
+    let logs: Vec<_> = of
+        .iter()
+        .map(|(dir, repo)| {
+            (epoch.is_none() && repo.is_some()).then(|| spawn(dir, &["log", "-1", "--format=%ct", "--", "."]))
+        })
+        .collect();
+    let heads: Vec<_> = repos.iter().map(|r| spawn(r, &["rev-parse", "HEAD"])).collect();
+    let mut revisions: HashMap<&PathBuf, Option<String>> = HashMap::new();
+    for (repo, head) in repos.iter().zip(heads) {
+        revisions.insert(repo, answer(head)?);
+    }
+    let mut out = HashMap::new();
+    for ((dir, repo), log) in of.iter().zip(logs) {
+        // A commit time outside what an image can carry is clamped, never trusted as is.
+        let created = match epoch {
+            Some(secs) => secs,
+            None => log
+                .map(answer)
+                .transpose()?
+                .flatten()
+                .and_then(|t| t.parse::<i64>().ok())
+                .unwrap_or(0)
+                .clamp(0, MAX_EPOCH),
+        };
+        let revision = repo.as_ref().and_then(|r| revisions.get(r).cloned().flatten());
+        out.insert(dir.to_path_buf(), (created, revision));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

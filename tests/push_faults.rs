@@ -102,19 +102,26 @@ fn repush_of_an_unchanged_image_uploads_no_blob() {
 }
 
 /// A registry that answers no `HEAD` of a manifest: a re-push cannot learn that the tag
-/// names the image already, and pushes it in full, documents included; it never fails for
-/// it.
+/// names the image already, and pushes it in full; the documents, listed in the tag
+/// schema's index (read by `GET`), are found there. It never fails for it.
 #[test]
 fn a_registry_that_refuses_manifest_heads_still_takes_every_push() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(registry.port, Faults { refuse_manifest_heads: true, ..Default::default() });
     let p = common::Project::copy("with-deps");
     let reference = format!("{}/noheads:1", proxy.host());
-    for _ in 0..2 {
-        let run = p.run(&["--push", &reference]).ok();
-        assert_eq!(run.stderr.matches("    Attached ").count(), 3, "{}", run.stderr);
+    for (attached, there) in [(3, 0), (0, 3)] {
+        let before = proxy.seen().len();
+        let run = p.run(&["-v", "--push", &reference]).ok();
+        assert_eq!(run.stderr.matches("    Attached ").count(), attached, "{}", run.stderr);
+        assert_eq!(run.stderr.matches(": already attached").count(), there, "{}", run.stderr);
         let digest = run.stdout.trim().rsplit('@').next().unwrap().to_string();
         assert_eq!(skopeo_digest(&registry, "noheads:1", &["--tls-verify=false"]), digest);
+        let seen = &proxy.seen()[before..];
+        let puts = seen.iter().filter(|s| s.kind == Kind::ManifestPut).count();
+        // The image's manifest each time (its tag could not be asked about); the three
+        // documents and the tag schema's index the first time only.
+        assert_eq!(puts, if attached > 0 { 5 } else { 1 }, "{seen:?}");
     }
     let refused = proxy.seen().iter().filter(|s| s.kind == Kind::ManifestGet && s.status == 405).count();
     assert!(refused >= 2, "the tag was asked about each time: {:?}", proxy.seen());

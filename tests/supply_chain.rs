@@ -458,6 +458,11 @@ fn a_re_push_finds_the_documents_there_and_sends_none_again() {
         assert_eq!(count(again, Kind::UploadStart), 0, "{again:?}");
         assert_eq!(count(again, Kind::ManifestPut), 0, "the tag names the image already: {again:?}");
         assert_eq!(count(again, Kind::BlobHead), 0, "{again:?}");
+        // One question about the tag; the documents are found in their subject's listing
+        // (on distribution, the tag schema's index; with the API, no manifest request), not
+        // asked about one by one.
+        let listing = if upstream == reg.port { 1 } else { 0 };
+        assert_eq!(count(again, Kind::ManifestGet), 1 + listing, "{again:?}");
         // Nothing new is announced; `-v` says each is there already.
         assert_eq!(run.stderr.matches("    Attached ").count(), 0, "{}", run.stderr);
         assert_eq!(run.stderr.matches(": already attached").count(), 3, "{}", run.stderr);

@@ -90,3 +90,50 @@ fn one_cargo_build_compiles_every_binary_of_the_run() {
     assert!(run.status.success(), "{}", run.stderr);
     assert_eq!(shim.builds(), 2, "one per platform");
 }
+
+/// Git is asked about every package at once: outside a repository not at all, inside one
+/// `HEAD` once for the run and each package's last commit once; every image gets them.
+#[test]
+fn git_is_asked_once_per_repository_and_not_at_all_outside_one() {
+    use std::os::unix::fs::PermissionsExt;
+    let p = Project::copy("services");
+    let real = tool("sh", &["-c", "command -v git"]).stdout.trim().to_string();
+    let log = p.path().join("git.log");
+    let shims = p.path().join(".home/shims");
+    std::fs::create_dir_all(&shims).unwrap();
+    let shim = shims.join("git");
+    std::fs::write(&shim, format!("#!/bin/sh\necho \"$*\" >> '{}'\nexec '{real}' \"$@\"\n", log.display())).unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", shims.display(), std::env::var("PATH").unwrap());
+    let run = |out: &str| {
+        let _ = std::fs::remove_file(&log);
+        let run =
+            Run::of(p.cmd().env("PATH", &path).env_remove("SOURCE_DATE_EPOCH").args(["-q", "--workspace", "-o", out]));
+        assert!(run.status.success(), "{}", run.stderr);
+        std::fs::read_to_string(&log).unwrap_or_default()
+    };
+    assert_eq!(run("plain"), "", "no repository, no git");
+
+    let dir = p.path().to_str().unwrap();
+    let commit = |paths: &[&str], date: &str| {
+        tool("git", &[&["-C", dir, "add"], paths].concat());
+        let git = ["-C", dir, "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "m"];
+        let dates = [("GIT_AUTHOR_DATE", date), ("GIT_COMMITTER_DATE", date)];
+        let run = Run::of(std::process::Command::new("git").args(git).envs(dates));
+        assert!(run.status.success(), "{}", run.stderr);
+    };
+    tool("git", &["-C", dir, "init", "-q"]);
+    commit(&["alpha", "beta", "common", "Cargo.toml"], "2021-06-01T00:00:00Z");
+    std::fs::write(p.path().join("beta/NOTES"), "later").unwrap();
+    commit(&["beta/NOTES"], "2022-01-01T00:00:00Z");
+    let head = tool("git", &["-C", dir, "rev-parse", "HEAD"]).stdout.trim().to_string();
+    let asked = run("git");
+    let mut lines: Vec<&str> = asked.lines().collect();
+    lines.sort();
+    assert_eq!(lines, ["log -1 --format=%ct -- .", "log -1 --format=%ct -- .", "rev-parse HEAD"], "{asked}");
+    for (bin, created) in [("alpha", "2021-06-01T00:00:00Z"), ("beta", "2022-01-01T00:00:00Z")] {
+        let config = common::layout_config(&p.path().join("git").join(bin));
+        assert_eq!(config["config"]["Labels"]["org.opencontainers.image.revision"], head.as_str(), "{bin}");
+        assert_eq!(config["created"], created, "{bin}: its own last commit");
+    }
+}

@@ -250,7 +250,7 @@ pub(crate) async fn push_artifact(
         let pushed =
             push_one(client, &mut sessions, &mut complete, artifact, referrers, reference, opts, progress).await;
         let result = match pushed {
-            Ok((digest, present)) if !referrers.is_empty() => {
+            Ok((digest, standing)) if !referrers.is_empty() => {
                 let target = Target::from_reference(reference, &opts.insecure_registries).expect("pushed");
                 let key = (target.registry.clone(), target.repository.clone());
                 let documents = match attached.get(&key) {
@@ -259,7 +259,7 @@ pub(crate) async fn push_artifact(
                         let session = &sessions[&target.registry];
                         // The image is in, under its tag: documents that would not attach
                         // are a warning, and the destination is reported with its digest.
-                        let done = match attach(session, &target, artifact, &digest, referrers, &present).await {
+                        let done = match attach(session, &target, artifact, &digest, referrers, &standing).await {
                             Ok(done) => done,
                             Err(e) => {
                                 crate::shell::warn(format_args!(
@@ -295,7 +295,7 @@ async fn attach(
     artifact: &Artifact,
     pushed: &Digest,
     referrers: &[Referrer],
-    present: &[bool],
+    standing: &[referrers::Standing],
 ) -> Result<Vec<Digest>, Error> {
     let name = format!("{}/{}", target.registry, target.repository);
     if pushed != artifact.digest().map_err(assembly)? {
@@ -304,7 +304,7 @@ async fn attach(
         return Ok(Vec::new());
     }
     // Their blobs went with the image's (see `push_one`).
-    let done = referrers::attach(s, &target.repository, referrers, present).await?;
+    let done = referrers::attach(s, &target.repository, referrers, standing).await?;
     for (kind, digest) in &done.pushed {
         let i = referrers.iter().position(|r| &r.manifest.digest == digest);
         // With several platforms, each document says which one it describes.
@@ -318,7 +318,7 @@ async fn attach(
             _ => String::new(),
         };
         // One already there (a re-push) is no news.
-        if i.is_some_and(|i| present.get(i) == Some(&true)) {
+        if i.is_some_and(|i| standing.get(i).is_some_and(|s| s.there())) {
             crate::shell::detail(format_args!("{kind}{platform} {name}@{digest}: already attached"));
         } else {
             crate::shell::status("Attached", format_args!("{kind}{platform} {name}@{digest}"));
@@ -340,7 +340,7 @@ async fn push_one(
     reference: &Reference,
     opts: &PushOptions,
     progress: &Progress,
-) -> Result<(Digest, Vec<bool>), Error> {
+) -> Result<(Digest, Vec<referrers::Standing>), Error> {
     let target = Target::from_reference(reference, &opts.insecure_registries)?;
     if !sessions.contains_key(&target.registry) {
         let session = client.session(&target.registry, &target.bases, opts).await?;
@@ -353,35 +353,34 @@ async fn push_one(
     // blobs, and documents whose manifests are there hold theirs; only what is missing is
     // sent, and the tag is not written again.
     let ours = artifact.digest().map_err(assembly)?;
-    let (tagged, present) = futures_util::future::join(
+    let (tagged, standing) = futures_util::future::join(
         tag_names(session, repo, &target.tag, ours),
-        referrers::present(session, repo, referrers),
+        referrers::standing(session, repo, referrers),
     )
     .await;
-    // Either question unanswered (a registry that refuses `HEAD`, a failing one) only
-    // means the full push, which says what is wrong if something is.
+    // An unanswered question (a registry that refuses `HEAD`, a failing one) only means
+    // the full push, which says what is wrong if something is.
     let tagged = tagged.unwrap_or(false);
-    let present = present.unwrap_or_else(|_| vec![false; referrers.len()]);
     if !done.contains(repo) {
         let mount_from = done.first().cloned();
         // The documents' blobs go with the image's, at once; their manifests follow it.
         let extra: Vec<&Blob> = referrers
             .iter()
-            .zip(&present)
-            .filter(|(_, there)| !**there || !tagged)
+            .zip(&standing)
+            .filter(|(_, standing)| !standing.there() || !tagged)
             .flat_map(|(r, _)| r.blobs())
             .collect();
         push_blobs(session, repo, (!tagged).then_some(artifact), &extra, mount_from.as_deref(), progress).await?;
         done.push(repo.clone());
     }
     if tagged {
-        return Ok((ours.clone(), present));
+        return Ok((ours.clone(), standing));
     }
     let digest = match artifact {
         Artifact::Image(image) => push_manifest(session, repo, &target.tag, image).await?,
         Artifact::Index(index) => push_index(session, repo, &target.tag, index).await?,
     };
-    Ok((digest, present))
+    Ok((digest, standing))
 }
 
 /// Whether `tag` in `repo` names the manifest `digest` (`HEAD`, asking for every manifest

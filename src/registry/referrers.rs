@@ -28,8 +28,8 @@ pub(crate) struct Attached {
 
 /// What became of one referrer.
 enum Outcome {
-    /// Already in the repository.
-    Present,
+    /// Already in the repository; whether listed for its subject.
+    Present(bool),
     /// Pushed; whether the registry indexed it (`OCI-Subject`).
     Pushed(Digest, bool),
     /// Refused for what it is, with the registry's reason.
@@ -41,34 +41,122 @@ fn refused(e: &Error) -> bool {
     e.has_code("MANIFEST_INVALID") || e.has_code("UNSUPPORTED") || matches!(e.status(), Some(400 | 415))
 }
 
-/// Pushes the manifests of `referrers` into `repo`, after the image they describe (their
-/// blobs went with the image's).
-/// Which of `referrers` are in `repo` already (their manifests, by digest), all asked at once.
-pub(crate) async fn present(s: &Session, repo: &str, referrers: &[Referrer]) -> Result<Vec<bool>, Error> {
-    let asked = futures_util::future::join_all(referrers.iter().map(|r| manifest_exists(s, repo, &r.manifest.digest)));
-    asked.await.into_iter().collect()
+/// Where a referrer stands in a repository before a push.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Standing {
+    /// Its manifest is not there (or nothing could be learnt).
+    Missing,
+    /// Its manifest is there, but no listing names it yet.
+    Stored,
+    /// Listed for its subject, by the referrers API or in the tag schema's index: readers
+    /// find it. A listed manifest is there: the API lists stored manifests only, and the
+    /// tag schema's index keeps those it names from garbage collection.
+    Listed,
 }
 
-/// `there` says, for each of `referrers`, whether its manifest is in `repo` already (see
-/// [`present`]).
+impl Standing {
+    /// Whether its manifest (and so its blobs) is in the repository already.
+    pub(crate) fn there(self) -> bool {
+        self != Standing::Missing
+    }
+}
+
+/// Where each of `referrers` stands in `repo`. The listings of their subjects are read
+/// first (one request each, two where the registry has no referrers API); only those not
+/// listed are then asked for by digest, all at once. A re-push whose documents are all
+/// listed asks nothing more.
+pub(crate) async fn standing(s: &Session, repo: &str, referrers: &[Referrer]) -> Vec<Standing> {
+    let mut subjects: Vec<&Digest> = referrers.iter().map(|r| &r.subject).collect();
+    subjects.sort();
+    subjects.dedup();
+    let listings = futures_util::future::join_all(subjects.iter().map(|subject| listing(s, repo, subject))).await;
+    // A listing that could not be read lists nothing: those documents are asked for by digest.
+    let listed: Vec<String> = listings.into_iter().filter_map(Result::ok).flatten().collect();
+    let is_listed = |r: &Referrer| listed.iter().any(|d| d == r.manifest.digest.as_str());
+    let asked = futures_util::future::join_all(
+        referrers.iter().filter(|r| !is_listed(r)).map(|r| manifest_exists(s, repo, &r.manifest.digest)),
+    )
+    .await;
+    let mut asked = asked.into_iter();
+    referrers
+        .iter()
+        .map(|r| match is_listed(r) {
+            true => Standing::Listed,
+            false => match asked.next() {
+                Some(Ok(true)) => Standing::Stored,
+                _ => Standing::Missing,
+            },
+        })
+        .collect()
+}
+
+/// The manifest digests listed as referrers of `subject`: by the referrers API (its first
+/// page), else in the tag schema's index. Whether the registry has the API is learnt once
+/// per session: the images of a run ask it once between them.
+async fn listing(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
+    let mut first = None;
+    let api = *s
+        .referrers_api
+        .get_or_try_init(|| async {
+            match by_api(s, repo, subject).await {
+                Ok(listed) => {
+                    first = Some(listed);
+                    Ok(true)
+                }
+                Err(e) if no_api(&e) => Ok(false),
+                Err(e) => Err(e),
+            }
+        })
+        .await?;
+    match (first, api) {
+        (Some(listed), _) => Ok(listed),
+        (None, true) => by_api(s, repo, subject).await,
+        (None, false) => match current(s, repo, &fallback_tag(subject)).await? {
+            Found::Index(index) => Ok(digests(&index)),
+            Found::Other(_) => Ok(Vec::new()),
+        },
+    }
+}
+
+/// `GET /v2/<repo>/referrers/<subject>`: the manifest digests of its first page.
+async fn by_api(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
+    let url = s.url(&format!("/v2/{repo}/referrers/{subject}"));
+    let scopes = [auth::pull_scope(repo)];
+    let ok = [reqwest::StatusCode::OK];
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static(MEDIA_TYPE_OCI_INDEX));
+    let resp = s.request(reqwest::Method::GET, &url, &scopes, headers, super::transport::Body::Empty, &ok).await?;
+    let bytes = s.transport.body(&s.registry, &reqwest::Method::GET, url.as_str(), resp, pull::MAX_MANIFEST).await?;
+    Ok(serde_json::from_slice::<Value>(&bytes).map(|v| digests(&v)).unwrap_or_default())
+}
+
+/// Whether an answer to `GET /v2/<repo>/referrers/<subject>` says the API is not there:
+/// 404 (distribution 2.8), 400 or 405.
+fn no_api(e: &Error) -> bool {
+    e.status().is_some_and(|c| (400..500).contains(&c) && c != 401 && c != 429)
+}
+
+/// Pushes the manifests of `referrers` into `repo`, after the image they describe (their
+/// blobs went with the image's).
+/// `standing` says where each of `referrers` stands in `repo` already (see [`standing`]).
 pub(crate) async fn attach<'a>(
     s: &Session,
     repo: &str,
     referrers: &'a [Referrer],
-    there: &[bool],
+    standing: &[Standing],
 ) -> Result<Attached, Error> {
     let scopes = [auth::push_scope(repo)];
     let mut attached = Attached { pushed: Vec::new(), skipped: Vec::new() };
     // Subjects whose referrers the registry did not index itself.
     let mut unindexed: Vec<&Referrer> = Vec::new();
-    // Referrers already there (a re-push): listed where the registry lists them, or in
-    // the tag schema.
+    // Referrers already there but listed nowhere yet: listed where the registry lists them,
+    // or in the tag schema.
     let mut present: Vec<&Referrer> = Vec::new();
     // Each referrer on its own, all at once; their outcomes in order.
     let scopes = &scopes;
-    let one = |(r, there): (&'a Referrer, bool)| async move {
-        if there {
-            return Ok(Outcome::Present);
+    let one = |(r, standing): (&'a Referrer, Standing)| async move {
+        if standing.there() {
+            return Ok(Outcome::Present(standing == Standing::Listed));
         }
         let digest = r.manifest.digest.as_str();
         match upload::put_manifest_answered(s, repo, scopes, digest, &r.manifest).await {
@@ -80,12 +168,14 @@ pub(crate) async fn attach<'a>(
             Err(e) => Err(e),
         }
     };
-    let outcomes = futures_util::future::join_all(referrers.iter().zip(there.iter().copied()).map(one)).await;
+    let outcomes = futures_util::future::join_all(referrers.iter().zip(standing.iter().copied()).map(one)).await;
     for (r, outcome) in referrers.iter().zip(outcomes) {
         match outcome? {
-            Outcome::Present => {
+            Outcome::Present(listed) => {
                 attached.pushed.push((r.artifact_type.clone(), r.manifest.digest.clone()));
-                present.push(r);
+                if !listed {
+                    present.push(r);
+                }
             }
             Outcome::Pushed(d, indexed) => {
                 attached.pushed.push((r.artifact_type.clone(), d));
@@ -136,13 +226,15 @@ async fn manifest_exists(s: &Session, repo: &str, digest: &Digest) -> Result<boo
 /// Whether the registry has the referrers API (`GET /v2/<repo>/referrers/<subject>`
 /// answers 200): it then lists what points at the subject by itself.
 async fn listed_by_api(s: &Session, repo: &str, subject: &Digest) -> Result<bool, Error> {
+    if s.referrers_api.get() == Some(&false) {
+        return Ok(false);
+    }
     let url = s.url(&format!("/v2/{repo}/referrers/{subject}"));
     let scopes = [auth::pull_scope(repo)];
     let ok = [reqwest::StatusCode::OK];
     match s.request(reqwest::Method::GET, &url, &scopes, Default::default(), super::transport::Body::Empty, &ok).await {
         Ok(_) => Ok(true),
-        // 404 (distribution 2.8), 400 or 405: no referrers API.
-        Err(e) if e.status().is_some_and(|c| (400..500).contains(&c) && c != 401 && c != 429) => Ok(false),
+        Err(e) if no_api(&e) => Ok(false),
         Err(e) => Err(e),
     }
 }

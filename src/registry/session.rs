@@ -20,6 +20,9 @@ pub(crate) struct Session {
     pub(crate) base: Url,
     pub(crate) transport: Arc<Transport>,
     auth: Auth,
+    /// Whether the registry has the referrers API, once an answer said so (see
+    /// [`super::referrers`]).
+    pub(crate) referrers_api: tokio::sync::OnceCell<bool>,
 }
 
 impl Session {
@@ -40,6 +43,7 @@ impl Session {
                 base: base.clone(),
                 transport: transport.clone(),
                 auth: Auth::new(registry, credentials.clone()),
+                referrers_api: tokio::sync::OnceCell::new(),
             };
             let more = i + 1 < bases.len();
             match session.ping().await {
