@@ -11,6 +11,7 @@ Examples:
   cargo containerize --tarball app.tar            write a tar for `docker load`
   cargo containerize -p server --bin api -t api:dev --tarball api.tar
   cargo containerize -t app:1 --expose 8080 --env RUST_LOG=info -- --port 8080
+  cargo containerize documents 127.0.0.1:5000/app:1 -o docs   save the SBOMs and provenance attached
 
 Results go to stdout, one line per destination; everything else goes to stderr.";
 
@@ -116,6 +117,9 @@ pub struct Args {
     /// Attach no SBOM
     #[arg(long, help_heading = "Supply Chain")]
     pub(crate) no_sbom: bool,
+    /// Also write each image's SBOMs into DIR, as BIN.spdx.json and BIN.cdx.json (BIN.OS-ARCH.* with several platforms), whatever the destinations
+    #[arg(long, value_name = "DIR", conflicts_with = "no_sbom", help_heading = "Supply Chain")]
+    pub(crate) sbom_output: Option<PathBuf>,
     /// Attach SLSA provenance (the default for pushes; with this flag, layouts too)
     #[arg(long, overrides_with = "no_provenance", help_heading = "Supply Chain")]
     pub(crate) provenance: bool,
@@ -184,12 +188,17 @@ impl Args {
     /// Parses the process arguments, accepting both `cargo containerize ...` (where cargo
     /// passes `containerize` as the first argument) and `cargo-containerize ...`.
     pub fn from_env() -> Args {
-        let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
-        if argv.get(1).is_some_and(|a| a == "containerize") {
-            argv.remove(1);
-        }
-        Args::parse_from(argv)
+        Args::parse_from(argv())
     }
+}
+
+/// The command line, without the `containerize` cargo passes first.
+pub(crate) fn argv() -> Vec<std::ffi::OsString> {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "containerize") {
+        argv.remove(1);
+    }
+    argv
 }
 
 /// An `--insecure-registry` value is a host, checked when the command line is read.

@@ -42,6 +42,8 @@ pub(crate) enum Error {
     Inventory(#[from] crate::sbom::inventory::Error),
     #[error("cannot write the results file {}: {source}", path.display())]
     MetadataFile { path: PathBuf, source: std::io::Error },
+    #[error("cannot write SBOMs into --sbom-output {}: {source}", path.display())]
+    SbomOutput { path: PathBuf, source: std::io::Error },
     #[error("cannot write the plan to standard output: {source}")]
     Stdout { source: std::io::Error },
 }
@@ -77,6 +79,7 @@ impl Error {
             Error::OnBase(crate::spec::OnBaseError::Settings(e)) => e.hint(),
             Error::OnBase(crate::spec::OnBaseError::Fit(e)) => e.hint(),
             Error::MetadataFile { .. } => Some("choose a path whose directory you can write to".into()),
+            Error::SbomOutput { .. } => Some("name a directory you can write to (it is made if missing)".into()),
             Error::Stdout { .. } => {
                 Some("keep standard output open until the run ends, e.g. redirect it to a file".into())
             }

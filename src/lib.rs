@@ -13,6 +13,7 @@ pub(crate) mod base;
 pub(crate) mod build;
 pub(crate) mod cli;
 pub(crate) mod digest;
+pub(crate) mod documents;
 pub(crate) mod elf;
 pub(crate) mod engine;
 pub(crate) mod error;
@@ -45,6 +46,7 @@ pub(crate) mod workspace;
 
 pub use cli::Args;
 pub use run::run;
+pub use run::Command;
 
 /// What the integration tests and the benchmarks use directly: images assembled from
 /// layers, and the registry client that pushes them.

@@ -115,7 +115,7 @@ pub(crate) fn forget_password_variable() {
     }
     std::env::remove_var(PASSWORD);
 }
-const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
+pub(crate) const REGISTRY: &str = "CARGO_CONTAINERIZE_REGISTRY";
 
 /// The registry host the explicit credentials are for in the run of `plan`: see
 /// [`scope`], with the hosts it pushes to and the hosts its bases come from.
@@ -169,7 +169,7 @@ pub(crate) fn scope(
 
 impl Explicit {
     /// Where they came from and how to give the right ones, for a registry's refusal.
-    fn described(&self, registry: &str) -> Source {
+    pub(crate) fn described(&self, registry: &str) -> Source {
         let renew = if self.source == "--username" {
             format!("on --password-stdin (or leave out --username, and log in with `docker login {registry}`)")
         } else {
@@ -184,7 +184,7 @@ impl Explicit {
 /// takes the credentials `push` has for it, and lets them push to each repository (see
 /// `crate::registry::preflight`). The error names the registry, where the credentials came
 /// from (never the secret), and the fix.
-pub(crate) fn check_pushes(plan: &Plan, push: &PushOptions, explicit: Option<&Explicit>) -> Result<(), Error> {
+pub(crate) fn check_pushes(plan: &Plan, push: &PushOptions) -> Result<(), Error> {
     let references: Vec<Reference> = plan
         .sinks()
         .filter_map(|sink| match sink {
@@ -197,9 +197,7 @@ pub(crate) fn check_pushes(plan: &Plan, push: &PushOptions, explicit: Option<&Ex
     if references.is_empty() {
         return Ok(());
     }
-    // The explicit credentials are for one host (see `scope`).
-    let given = explicit.zip(push.credentials.first()).map(|(e, (host, _))| e.described(host));
-    crate::registry::preflight::check_blocking(&references, push, given.as_ref())
+    crate::registry::preflight::check_blocking(&references, push, push.given.as_ref())
         .map_err(|e| Error::Registry(Box::new(e)))
 }
 

@@ -5,6 +5,5 @@ fn main() {
     if let Some(code) = cargo_containerize::wrapper_main() {
         std::process::exit(code);
     }
-    let args = cargo_containerize::Args::from_env();
-    std::process::exit(cargo_containerize::run(&args));
+    std::process::exit(cargo_containerize::Command::from_env().run());
 }

@@ -112,6 +112,8 @@ pub(crate) struct ImageTarget {
     pub(crate) sinks: Vec<SinkSpec>,
     /// The documents attached to pushes and layouts.
     pub(crate) documents: crate::settings::Wanted,
+    /// Where the SBOMs are written as files too (`--sbom-output DIR`).
+    pub(crate) sbom_output: Option<PathBuf>,
     /// In the run's bundle (several images and `--tarball`): its tags and its names there.
     pub(crate) bundled: Option<(Vec<Reference>, Vec<String>)>,
 }
@@ -129,7 +131,7 @@ impl ImageTarget {
     /// Whether this run attaches SBOMs, and provenance, anywhere.
     pub(crate) fn wants_documents(&self) -> (bool, bool) {
         let d = &self.documents;
-        let sbom = !d.sbom.is_empty() && (self.has_sink(true) || self.has_sink(false));
+        let sbom = !d.sbom.is_empty() && (self.has_sink(true) || self.has_sink(false) || self.sbom_output.is_some());
         let provenance = (d.provenance_push && self.has_sink(true)) || (d.provenance_layout && self.has_sink(false));
         (sbom, provenance)
     }
@@ -179,6 +181,8 @@ pub(crate) enum Error {
     BadEpoch { value: String },
     #[error("`{what}` did not answer within {seconds} s")]
     GitTimeout { what: String, seconds: u64 },
+    #[error("--sbom-output was given, but the settings of package `{package}` turn SBOMs off (sbom = false or [])")]
+    SbomsOff { package: String },
     #[error("an included file cannot be copied: {message}")]
     Include { message: String },
     #[error("the workspace of {} has no packages, so there is nothing to put into an image", manifest.display())]
@@ -244,6 +248,9 @@ impl Error {
             }
             Error::BadEpoch { .. } => {
                 Some("unset it, or set it as in `SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)`".into())
+            }
+            Error::SbomsOff { .. } => {
+                Some("pass --sbom to make them anyway, or leave --sbom-output out".into())
             }
             Error::GitTimeout { .. } => Some(
                 "check that `git status` works in the package's directory: a damaged .git can make git wait for ever"
@@ -683,7 +690,11 @@ fn image_target(
         .collect();
     let load_platform = load_platform(args, &builds, &sinks)?;
     let documents = image.documents.clone();
-    Ok(ImageTarget { builds, load_platform, package_dir, image, sinks, documents, bundled })
+    if args.sbom_output.is_some() && documents.sbom.is_empty() {
+        return Err(Error::SbomsOff { package });
+    }
+    let sbom_output = args.sbom_output.clone();
+    Ok(ImageTarget { builds, load_platform, package_dir, image, sinks, documents, sbom_output, bundled })
 }
 
 /// The platforms to build, each with its target: `--target` (or the default) alone, unless

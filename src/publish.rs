@@ -205,6 +205,13 @@ pub(crate) fn assemble_and_publish(
         if let Some(s) = spinner {
             s.finish_and_clear();
         }
+        for (i, image) in images.iter().enumerate() {
+            let name = match several {
+                true => format!("{} ({})", target.bin(), image.platform),
+                false => target.bin().to_string(),
+            };
+            crate::shell::status("Assembled", format_args!("{name}: {}", summary(image, parent_of(i))));
+        }
         let artifact = match images.len() {
             1 => Artifact::Image(images.pop().expect("one image")),
             _ => Artifact::Index(Index::assemble(images)),
@@ -218,11 +225,65 @@ pub(crate) fn assemble_and_publish(
             }
             compressing.map_or(Ok(()), |h| h.join().expect("compression does not panic")).map_err(assemble_err)
         })?;
+        let attachments = match !late.is_empty() || target.sbom_output.is_some() {
+            true => attach(artifact)?,
+            false => Attachments::default(),
+        };
+        if let Some(dir) = &target.sbom_output {
+            let written = crate::sbom::write_files(dir, target.bin(), artifact, &attachments)
+                .map_err(|source| Error::SbomOutput { path: dir.clone(), source })?;
+            let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+            crate::shell::status("Wrote", format_args!("the SBOMs of {}: {}", target.bin(), names.join(", ")));
+        }
         if !late.is_empty() {
-            all_ok &= publish_all(&late, artifact, &attach(artifact)?, run, head_start);
+            all_ok &= publish_all(&late, artifact, &attachments, run, head_start);
         }
         Ok((all_ok, artifact.clone()))
     })
+}
+
+/// What a user wants to know of an image just assembled, on one line, as Jib names its
+/// entrypoint and docker its size: `616 kB, 1 layer, user 65532:65532, cmd /app, ports
+/// 8080/tcp, base scratch`. The size is our layers' (their tars); on a base, its layers
+/// are counted apart, with their compressed size.
+fn summary(image: &Image, parent: Option<&Parent>) -> String {
+    let held = parent.map_or(0, |p| p.layers.len());
+    let ours = &image.layers[held.min(image.layers.len())..];
+    let size: u64 = ours.iter().filter_map(Layer::tar_size).sum();
+    let layers = |n: usize| if n == 1 { "1 layer".to_string() } else { format!("{n} layers") };
+    let mut parts = vec![match parent {
+        None => format!("{}, {}", crate::progress::human(size), layers(ours.len())),
+        Some(p) => {
+            let base: u64 = p.layers.iter().filter_map(|l| l.held_size()).sum();
+            format!(
+                "{} in {} on the base's {} ({} compressed)",
+                crate::progress::human(size),
+                layers(ours.len()),
+                p.layers.len(),
+                crate::progress::human(base)
+            )
+        }
+    }];
+    let config: serde_json::Value =
+        serde_json::from_slice(image.config.bytes().unwrap_or_default()).unwrap_or_default();
+    let run = &config["config"];
+    let user = run["User"].as_str().filter(|u| !u.is_empty()).unwrap_or("root");
+    parts.push(format!("user {user}"));
+    let words = |key: &str| -> Option<String> {
+        let list: Vec<&str> = run[key].as_array()?.iter().filter_map(serde_json::Value::as_str).collect();
+        (!list.is_empty()).then(|| list.join(" "))
+    };
+    if let Some(entrypoint) = words("Entrypoint") {
+        parts.push(format!("entrypoint {entrypoint}"));
+    }
+    if let Some(cmd) = words("Cmd") {
+        parts.push(format!("cmd {cmd}"));
+    }
+    if let Some(ports) = run["ExposedPorts"].as_object().filter(|p| !p.is_empty()) {
+        parts.push(format!("ports {}", ports.keys().cloned().collect::<Vec<_>>().join(" ")));
+    }
+    parts.push(format!("base {}", parent.map_or("scratch", |p| p.name.as_str())));
+    parts.join(", ")
 }
 
 /// Writes the run's bundle (several images, `--tarball FILE`) once every image is

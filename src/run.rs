@@ -18,6 +18,33 @@ use crate::workspace::{LoadOptions, Workspace};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
+/// What the command line asks for: an image (flags only, the default), or the documents
+/// attached to one (`cargo containerize documents IMAGE`).
+pub enum Command {
+    Build(Box<Args>),
+    Documents(crate::documents::DocumentsArgs),
+}
+
+impl Command {
+    pub fn from_env() -> Command {
+        use clap::Parser;
+        let mut argv = crate::cli::argv();
+        if argv.get(1).is_some_and(|a| a == "documents") {
+            argv.remove(1);
+            return Command::Documents(crate::documents::DocumentsArgs::parse_from(argv));
+        }
+        Command::Build(Box::new(Args::parse_from(argv)))
+    }
+
+    /// Runs it; the process exit code.
+    pub fn run(&self) -> i32 {
+        match self {
+            Command::Build(args) => run(args),
+            Command::Documents(args) => crate::documents::run(args),
+        }
+    }
+}
+
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
     crate::shell::set(args.quiet, args.verbose);
@@ -108,6 +135,9 @@ fn run_inner(
     if let Some(path) = &args.metadata_file {
         crate::fsutil::check_output(path).map_err(|source| Error::MetadataFile { path: path.clone(), source })?;
     }
+    if let Some(dir) = &args.sbom_output {
+        crate::sbom::check_output_dir(dir).map_err(|source| Error::SbomOutput { path: dir.clone(), source })?;
+    }
     if !pushes.is_empty() {
         crate::registry::transport::ca_certificates(&args.ca_certs).map_err(Box::new)?;
     }
@@ -144,17 +174,20 @@ fn run_inner(
             .map_err(|source| Error::Stdout { source });
     }
     let credentials = login::scope_for(explicit.as_ref(), &plan, &env)?;
+    // The explicit credentials are for one host (see `login::scope_for`).
+    let given = explicit.as_ref().zip(credentials.first()).map(|(e, (host, _))| e.described(host));
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_certs: args.ca_certs.clone(),
         credentials,
+        given,
         verbose: args.verbose > 0,
         quiet: args.quiet,
         tuning,
         shared: Default::default(),
     };
     // Every push destination answers, takes its credentials and a push, before any build.
-    login::check_pushes(&plan, &push, explicit.as_ref())?;
+    login::check_pushes(&plan, &push)?;
     // Every image's base is resolved to a digest before any build, so a bad name fails first.
     let mut plan = plan;
     let mut parents_of = Vec::new();

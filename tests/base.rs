@@ -151,8 +151,10 @@ fn oci_layout_and_docker_engine_bases_work() {
     let first = p.run(&["--target", GNU, "--base", &format!("docker:{engine_base}:12"), "--tag", &from_engine]).ok();
     assert!(first.stderr.contains("   Exporting "), "{}", first.stderr);
     assert!(docker_run(&from_engine, &[]).contains(HELLO_MARKER));
-    // The engine's image, once imported, is recalled by its ID.
-    let again = p.run(&["--target", GNU, "--base", &format!("docker:{engine_base}:12"), "--tag", &from_engine]).ok();
+    // The engine's image, once imported, is recalled by its ID; skopeo's name for the engine
+    // means it too, and is recorded as docker: (the same image).
+    let again =
+        p.run(&["--target", GNU, "--base", &format!("docker-daemon:{engine_base}:12"), "--tag", &from_engine]).ok();
     assert!(!again.stderr.contains("Exporting"), "{}", again.stderr);
     assert_eq!(first.stdout, again.stdout, "same base, same sources: same image");
 }
@@ -379,8 +381,18 @@ fn bad_bases_fail_before_the_build_with_the_fix() {
             assert!(run.stderr.contains(w), "{args:?}: wanted {w:?} in\n{}", run.stderr);
         }
     };
-    check(&["--base", "docker-archive:/tmp/x.tar"], &["unknown scheme `docker-archive:`", "oci:DIR[:TAG]"]);
-    check(&["--base", &format!("{}/base/cc:nope", reg.host())], &["404", "check the base's name and tag"]);
+    check(&["--base", "docker-archive:/tmp/x.tar"], &["`docker load -i /tmp/x.tar`", "docker:NAME[:TAG]"]);
+    check(&["--base", "oci-archive:/tmp/x.tar:1"], &["`mkdir base && tar -xf /tmp/x.tar -C base`, then oci:base:1"]);
+    // A base that is not there: the registry is asked which part of the name is wrong.
+    let host = reg.host();
+    check(
+        &["--base", &format!("{host}/base/cc:nope")],
+        &[&format!("is not there: {host}/base/cc has no tag nope; its tags: 12"), "name one of its tags"],
+    );
+    check(
+        &["--base", &format!("{host}/base/nope:12")],
+        &[&format!("is not there: {host} has no repository base/nope"), "check the repository's name"],
+    );
     // 401 from a token registry without credentials, 403 from a registry that refuses.
     let token = Registry::token("u", "p");
     check(&["--base", &format!("{}/base/cc:12", token.host())], &["401", "docker login"]);
@@ -453,4 +465,67 @@ fn the_ca_bundle_is_added_only_when_the_base_lacks_one() {
     let history = created_by("ca");
     assert_eq!(history.len(), 2, "the base's bundle is kept, none added: {history:?}");
     assert!(!history.iter().any(|h| h.contains("CA certificates")) && !history.iter().any(|h| h.contains("users")));
+}
+
+/// Issue 23: a private base refused, with nothing pushed: the error says whose credentials
+/// were refused and where they came from (never the secret), and its hint never suggests
+/// the very source that was used; explicit credentials are used for the base's host.
+#[test]
+fn a_private_base_refused_says_whose_credentials_and_never_suggests_them_again() {
+    use std::io::Write;
+    let reg = Registry::htpasswd("alice", "right-password");
+    let host = reg.host();
+    let layout = tempfile::tempdir().unwrap();
+    write_layout(layout.path(), "base", &bases::tiny(serde_json::json!({})));
+    copy(layout.path(), "base", &format!("docker://{host}/base/tiny:1"), &["--dest-creds", "alice:right-password"]);
+    let p = Project::copy("hello");
+    let base = format!("{host}/base/tiny:1");
+    let run = |envs: &[(&str, &str)], args: &[&str], stdin: &str| {
+        let mut cmd = p.cmd();
+        for name in ["CARGO_CONTAINERIZE_USERNAME", "CARGO_CONTAINERIZE_PASSWORD", "CARGO_CONTAINERIZE_REGISTRY"] {
+            cmd.env_remove(name);
+        }
+        cmd.envs(envs.iter().copied()).args(["--base", &base, "-o", "out"]).args(args);
+        cmd.stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+        common::Run::from_output(child.wait_with_output().unwrap())
+    };
+    // None: where they were looked for, and every way to give them.
+    let none = run(&[], &[], "").failed();
+    for wanted in [
+        &format!("cannot pull the base image {base}: {host} wants credentials, and this run has none for it"),
+        "docker login",
+        "--username USER --password-stdin",
+    ] {
+        assert!(none.stderr.contains(wanted), "{wanted:?} in\n{}", none.stderr);
+    }
+    // Wrong ones from the environment: named, and not suggested again.
+    let env = [
+        ("CARGO_CONTAINERIZE_USERNAME", "ci"),
+        ("CARGO_CONTAINERIZE_PASSWORD", "Wr0ng-Pa55"),
+        ("CARGO_CONTAINERIZE_REGISTRY", host.as_str()),
+    ];
+    let wrong = run(&env, &[], "").failed();
+    let named = format!(
+        "{host} refused the credentials from CARGO_CONTAINERIZE_USERNAME and CARGO_CONTAINERIZE_PASSWORD (user \"ci\")"
+    );
+    assert!(wrong.stderr.contains(&named), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("set CARGO_CONTAINERIZE_USERNAME"), "{}", wrong.stderr);
+    assert!(!wrong.stderr.contains("Wr0ng-Pa55") && !wrong.stderr.contains("<redacted>"), "{}", wrong.stderr);
+    // Wrong ones on the command line: the same, for --password-stdin.
+    let given = run(&[], &["--username", "ci", "--password-stdin"], "Wr0ng-Pa55\n").failed();
+    assert!(
+        given.stderr.contains("refused the credentials from --username and --password-stdin (user \"ci\")"),
+        "{}",
+        given.stderr
+    );
+    assert!(!given.stderr.contains("pass --username"), "{}", given.stderr);
+    nothing_built(&p);
+    // The right ones pull the base.
+    let ok = run(&[], &["--username", "alice", "--password-stdin"], "right-password\n");
+    assert!(ok.status.success(), "{}", ok.stderr);
+    assert!(ok.stderr.contains(&format!("Building on {base}")), "{}", ok.stderr);
 }

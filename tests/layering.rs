@@ -39,6 +39,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("login", 4),
     ("assemble", 4),
     ("sbom", 4),
+    ("documents", 4),
     ("results", 4),
     ("publish", 4),
     ("run", 4),

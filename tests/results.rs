@@ -67,7 +67,7 @@ fn every_destination_is_described_and_failures_are_listed() {
 fn a_run_that_stops_before_publishing_still_writes_why() {
     let p = Project::copy("hello");
     let file = p.path().join("results.json");
-    let run = p.run(&["--metadata-file", file.to_str().unwrap(), "--base", "docker-archive:/x.tar"]).failed();
+    let run = p.run(&["--metadata-file", file.to_str().unwrap(), "--base", "containers-storage:x"]).failed();
     assert!(run.stderr.contains("unknown scheme"), "{}", run.stderr);
     let v = read(&file);
     assert!(v["error"].as_str().unwrap().contains("unknown scheme"), "{v}");

@@ -273,3 +273,39 @@ fn inside_github_actions_the_workflow_names_the_source_and_the_revision() {
     let labels = common::layout_config(&p.path().join("own"))["config"]["Labels"].clone();
     assert_eq!(labels["org.opencontainers.image.source"], "https://git.example/own");
 }
+
+/// Issue 23: each image is summed up on one stderr line (its size, layers, user, command,
+/// ports and base), as docker says its size and Jib its entrypoint; not with -q.
+#[test]
+fn each_image_is_summed_up_on_one_stderr_line() {
+    let p = Project::copy("with-metadata");
+    let run = p.run(&["-o", "lay"]).ok();
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.trim_start().starts_with("Assembled server: "))
+        .unwrap_or_else(|| panic!("{}", run.stderr));
+    // The size is our layers' tars: the sum of the layout's layers, uncompressed.
+    let dir = p.path().join("lay");
+    let manifest = common::layout_manifest(&dir);
+    let layers = manifest["layers"].as_array().unwrap();
+    let mut size = 0u64;
+    for layer in layers {
+        let blob = common::layout_blob(&dir, layer["digest"].as_str().unwrap());
+        size += std::io::copy(&mut flate2::read::GzDecoder::new(&blob[..]), &mut std::io::sink()).unwrap();
+    }
+    let shown = if size < 1000 {
+        format!("{size} B")
+    } else if size < 1_000_000 {
+        format!("{:.1} kB", size as f64 / 1e3)
+    } else {
+        format!("{:.1} MB", size as f64 / 1e6)
+    };
+    let expected = format!(
+        "{shown}, {} layers, user 65532:65532, entrypoint /server, cmd --greeting hi, ports 53/udp 8080/tcp, base scratch",
+        layers.len()
+    );
+    assert_eq!(line.trim_start(), format!("Assembled server: {expected}"), "{}", run.stderr);
+    let quiet = p.run(&["-q", "-o", "lay"]).ok();
+    assert!(!quiet.stderr.contains("Assembled"), "{}", quiet.stderr);
+}

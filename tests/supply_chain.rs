@@ -584,3 +584,108 @@ fn each_binary_of_a_workspace_run_lists_what_that_run_compiled_into_it() {
     assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0"]));
     assert_eq!(listed("dropped/beta", "beta").0, set(&["beta@0.1.0", "common@0.1.0", "fnv@1.0.7"]));
 }
+
+/// Issue 23: `--sbom-output DIR` writes the very documents attached, as files, also for a
+/// run whose only destination keeps none (an engine); it refuses what cannot be a directory
+/// before the build, and replaces a link rather than write through it.
+#[test]
+fn sbom_output_writes_the_documents_attached_as_files() {
+    let p = Project::copy("with-deps");
+    let run = p.run(&["-o", "lay", "--sbom-output", "sboms"]).ok();
+    assert!(
+        run.stderr.contains("Wrote the SBOMs of with-deps: sboms/with-deps.spdx.json, sboms/with-deps.cdx.json"),
+        "{}",
+        run.stderr
+    );
+    let docs = layout_documents(&p.path().join("lay"));
+    for (kind, file) in [(SPDX, "with-deps.spdx.json"), (CDX, "with-deps.cdx.json")] {
+        let written = std::fs::read(p.path().join("sboms").join(file)).unwrap();
+        let attached = docs.iter().find(|(k, _, _)| k == kind).map(|(_, _, doc)| doc).unwrap();
+        assert_eq!(&written, attached, "{file}: the bytes attached");
+    }
+    assert_eq!(spdx_packages(&std::fs::read(p.path().join("sboms/with-deps.spdx.json")).unwrap()), compiled());
+
+    // An engine keeps no documents: the files are still written, and a link where one goes
+    // is replaced, its target untouched.
+    let name = common::unique_name("sbom-out");
+    let _cleanup = common::DockerImages(vec![format!("{name}:1")]);
+    let outside = tempfile::tempdir().unwrap();
+    let victim = outside.path().join("victim");
+    std::fs::write(&victim, "keep").unwrap();
+    std::fs::create_dir(p.path().join("engine")).unwrap();
+    std::os::unix::fs::symlink(&victim, p.path().join("engine/with-deps.spdx.json")).unwrap();
+    p.run(&["-q", "-t", &format!("{name}:1"), "--sbom-output", "engine", "--sbom", "--no-provenance"]).ok();
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "keep");
+    let spdx = std::fs::read(p.path().join("engine/with-deps.spdx.json")).unwrap();
+    assert_eq!(spdx_packages(&spdx), compiled());
+    assert!(p.path().join("engine/with-deps.cdx.json").is_file());
+
+    // What cannot be a directory is refused before the build.
+    let q = Project::copy("with-deps");
+    std::fs::write(q.path().join("file"), "").unwrap();
+    let run = q.run(&["-o", "lay", "--sbom-output", "file"]).failed();
+    assert!(
+        run.stderr.contains("cannot write SBOMs into --sbom-output file: it exists and is not a directory"),
+        "{}",
+        run.stderr
+    );
+    let run = q.run(&["-o", "lay", "--sbom-output", "sboms", "--no-sbom"]).failed();
+    assert!(run.stderr.contains("cannot be used with"), "{}", run.stderr);
+    assert!(!q.path().join("target").exists(), "nothing was built");
+}
+
+/// Issue 23: `cargo containerize documents IMAGE` lists the documents attached to an image,
+/// and saves them, with no other tool: from a registry with the referrers API
+/// (ferro-oci-server), one without (distribution: the tag schema), and a layout; the files
+/// are the bytes attached.
+#[test]
+fn the_documents_subcommand_lists_and_saves_what_was_attached() {
+    let (reg, ferro) = (Registry::plain(), Ferro::start());
+    let p = Project::copy("with-deps");
+    let documents = |args: &[&str]| Run::of(p.cmd().arg("documents").args(args));
+    let run = p.run(&["-o", "lay", "--provenance"]).ok();
+    let digest = run.stdout.split_whitespace().nth(1).unwrap().to_string();
+    let attached = layout_documents(&p.path().join("lay"));
+    let doc = |kind: &str| attached.iter().find(|(k, _, _)| k == kind).map(|(_, _, d)| d.clone()).unwrap();
+    for host in [reg.host(), ferro.host()] {
+        let image = format!("{host}/app:1");
+        p.run(&["-q", "--push", &image]).ok();
+        let listed = documents(&[&image]);
+        assert!(listed.status.success(), "{}", listed.stderr);
+        let lines: Vec<&str> = listed.stdout.lines().collect();
+        assert_eq!(lines.len(), 3, "{}", listed.stdout);
+        for kind in [SPDX, CDX, IN_TOTO] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(&format!("{kind} - {host}/app@sha256:"))),
+                "{kind}: {}",
+                listed.stdout
+            );
+        }
+        let out = format!("docs-{}", host.replace([':', '.'], "-"));
+        let saved = documents(&[&image, "-o", &out]);
+        assert!(saved.status.success(), "{}", saved.stderr);
+        let dir = p.path().join(&out);
+        assert_eq!(saved.stdout.lines().count(), 3, "{}", saved.stdout);
+        assert_eq!(std::fs::read(dir.join("spdx.json")).unwrap(), doc(SPDX), "{host}: the SPDX attached");
+        assert_eq!(std::fs::read(dir.join("cdx.json")).unwrap(), doc(CDX), "{host}: the CycloneDX attached");
+        let statement: Value = serde_json::from_slice(&std::fs::read(dir.join("provenance.json")).unwrap()).unwrap();
+        assert_eq!(statement["subject"][0]["digest"]["sha256"], digest.trim_start_matches("sha256:"), "{host}");
+    }
+    // From the layout, the same files.
+    let saved = documents(&["oci:lay", "-o", "from-layout"]);
+    assert!(saved.status.success(), "{}", saved.stderr);
+    assert_eq!(std::fs::read(p.path().join("from-layout/spdx.json")).unwrap(), doc(SPDX));
+    assert_eq!(std::fs::read(p.path().join("from-layout/provenance.json")).unwrap(), doc(IN_TOTO));
+
+    // An image with none says so, and succeeds; a name that is not there fails, named.
+    let bare = format!("{}/bare:1", reg.host());
+    p.run(&["-q", "--push", &bare, "--no-sbom", "--no-provenance"]).ok();
+    let none = documents(&[&bare]);
+    assert!(none.status.success() && none.stdout.is_empty(), "{}", none.stderr);
+    assert!(none.stderr.contains("has no document attached"), "{}", none.stderr);
+    let missing = documents(&[&format!("{}/nope:1", reg.host())]);
+    assert!(!missing.status.success());
+    assert!(missing.stderr.contains("404"), "{}", missing.stderr);
+    let layout = documents(&["oci:nowhere"]);
+    assert!(layout.stderr.contains("cannot read the layout nowhere"), "{}", layout.stderr);
+}

@@ -34,6 +34,20 @@ impl<'t> Remote<'t> {
         pull::get_manifest(&*self.session().await?, &self.target.repository, reference).await
     }
 
+    /// What to say of the registry's 401 or 403 to a pull (see
+    /// [`registry::preflight::refusal`]); `None` for another error.
+    pub(crate) async fn refusal(&self, e: &registry::Error) -> Option<String> {
+        let session = self.session().await.ok()?;
+        let rights = registry::preflight::Rights::Pull;
+        registry::preflight::refusal(&session, &self.target.repository, e, self.opts, self.opts.given.as_ref(), rights)
+            .await
+    }
+
+    /// The repository's tags, or `None` when the registry has no such repository.
+    pub(crate) async fn tags(&self) -> Result<Option<Vec<String>>, registry::Error> {
+        pull::tags(&*self.session().await?, &self.target.repository).await
+    }
+
     /// Downloads a blob into the store, checked against its digest and size.
     pub(crate) async fn blob_into_store(
         &self,

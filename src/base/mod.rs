@@ -37,20 +37,9 @@ pub(crate) enum BaseRef {
     Engine { name: Reference, shown: String },
 }
 
-/// Transports other tools name, which a base cannot be read from.
-const OTHER_SCHEMES: &[&str] = &[
-    "docker-archive",
-    "docker-daemon",
-    "oci-archive",
-    "containers-storage",
-    "dir",
-    "http",
-    "https",
-    "file",
-    "ostree",
-    "sif",
-    "podman",
-];
+/// Transports other tools name, which a base cannot be read from (`docker-archive:` and
+/// `oci-archive:` get a tip of their own).
+const OTHER_SCHEMES: &[&str] = &["containers-storage", "dir", "http", "https", "file", "ostree", "sif", "podman"];
 
 impl BaseRef {
     /// Parses a base reference; a relative `oci:` directory is relative to `dir` (the
@@ -88,9 +77,27 @@ impl BaseRef {
                  registry, or docker:NAME[:TAG] for an image in the local Docker engine"
             ));
         }
-        if let Some(rest) = text.strip_prefix("docker:") {
+        // `docker-daemon:` is skopeo's name for the same place: the local Docker engine.
+        if let Some(rest) = text.strip_prefix("docker:").or_else(|| text.strip_prefix("docker-daemon:")) {
             let name = Reference::parse(rest).map_err(|e| e.to_string())?;
-            return Ok(BaseRef::Engine { name, shown: text.to_string() });
+            return Ok(BaseRef::Engine { name, shown: format!("docker:{rest}") });
+        }
+        if let Some(rest) = text.strip_prefix("oci-archive:") {
+            let (file, tag) = match rest.rsplit_once(':') {
+                Some((f, t)) if !f.is_empty() && crate::reference::check_tag(t).is_ok() => (f, t),
+                _ => (rest, "TAG"),
+            };
+            return Err(format!(
+                "{text:?} is an OCI layout in a tar, which a base is not read from; unpack it and name the directory: \
+                 `mkdir base && tar -xf {file} -C base`, then oci:base:{tag}"
+            ));
+        }
+        if let Some(rest) = text.strip_prefix("docker-archive:") {
+            return Err(format!(
+                "{text:?} is a `docker save` tar, which a base is not read from; load it into the engine \
+                 (`docker load -i {}`) and name the image it prints: docker:NAME[:TAG]",
+                rest.split(':').next().unwrap_or(rest)
+            ));
         }
         if let Some((scheme, _)) = text.split_once(':') {
             let lower = scheme.to_ascii_lowercase();
@@ -113,11 +120,42 @@ impl BaseRef {
     }
 }
 
+/// What the registry holds, asked when a base is not there.
+#[derive(Debug)]
+pub(crate) enum Found {
+    /// No such repository.
+    NoRepository,
+    /// The repository, with these tags.
+    Tags(Vec<String>),
+    /// The tag list could not be read: the registry's 404, as it was.
+    Unknown(Box<registry::Error>),
+}
+
+/// The body of [`Error::NotThere`]: which part of the name is wrong, and what exists.
+fn not_there(registry: &str, repository: &str, reference: &str, found: &Found) -> String {
+    let what = if Digest::parse(reference).is_some() { "manifest" } else { "tag" };
+    match found {
+        Found::NoRepository => format!("{registry} has no repository {repository}"),
+        Found::Tags(tags) if tags.is_empty() => {
+            format!("{registry}/{repository} has no {what} {reference}, and no tag at all")
+        }
+        Found::Tags(tags) => format!(
+            "{registry}/{repository} has no {what} {reference}; its tags: {}",
+            crate::progress::some_of(tags, 20)
+        ),
+        Found::Unknown(e) => e.to_string(),
+    }
+}
+
 /// Why a base could not be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Error {
     #[error("cannot pull the base image {base}: {source}")]
     Registry { base: String, source: Box<registry::Error> },
+    #[error("the base image {base} is not there: {}", not_there(registry, repository, reference, found))]
+    NotThere { base: String, registry: String, repository: String, reference: String, found: Found },
+    #[error("cannot pull the base image {base}: {message}")]
+    Refused { base: String, message: String },
     #[error("the base image {base} is {what}, not a container image")]
     NotAnImage { base: String, what: String },
     #[error("the base image {base} has no image for {wanted}; it has: {}", if available.is_empty() { "none".to_string() } else { crate::progress::some_of(available, 20) })]
@@ -145,9 +183,23 @@ impl Error {
         match self {
             // The registry's own message says how to log in.
             Error::Registry { source, .. } => match source.status() {
-                Some(404) => Some("check the base's name and tag: `skopeo list-tags docker://REGISTRY/REPO` lists the tags".into()),
+                // The top manifest is there (else NotThere): a part it names is not.
+                Some(404) => Some("the registry lacks a part the base's manifest names: push the base there again".into()),
                 _ => None,
             },
+            Error::NotThere { found: Found::NoRepository, .. } => {
+                Some("check the repository's name, and the registry's host".into())
+            }
+            Error::NotThere { found: Found::Tags(tags), .. } if tags.is_empty() => {
+                Some("push the base there first, or name another repository".into())
+            }
+            Error::NotThere { found: Found::Tags(_), .. } => Some("name one of its tags, or push that tag first".into()),
+            Error::NotThere { found: Found::Unknown(_), registry, repository, .. } => Some(format!(
+                "check the base's name and tag: `skopeo list-tags{} docker://{registry}/{repository}` lists the tags",
+                if crate::registry::transport::insecure_entry(registry).is_ok_and(|(h, _)| crate::registry::transport::is_loopback(&h)) { " --tls-verify=false" } else { "" }
+            )),
+            // The message carries its fix.
+            Error::Refused { .. } => None,
             Error::NotAnImage { .. } => Some("name an image (a manifest or an index of images) as the base".into()),
             Error::MissingPlatform { .. } => {
                 Some("choose platforms the base has (--platform), or a base that has this one".into())
@@ -370,7 +422,27 @@ async fn resolve_from(
     top: &str,
     platforms: &[Platform],
 ) -> Result<Vec<Parent>, Error> {
-    let (bytes, top_digest) = document(source, store, base, top).await?;
+    let (bytes, top_digest) = match document(source, store, base, top).await {
+        // Not there: the registry is asked what is, so the error can say which part is wrong.
+        Err(Error::Registry { source: e, .. }) if e.status() == Some(404) => {
+            let Source::Registry(remote) = source else { unreachable!("only a registry answers 404") };
+            let found = match remote.tags().await {
+                Ok(None) => Found::NoRepository,
+                Ok(Some(tags)) => Found::Tags(tags),
+                Err(_) => Found::Unknown(e),
+            };
+            let (registry, repository) = (remote.target.registry.clone(), remote.target.repository.clone());
+            return Err(Error::NotThere { base: base.into(), registry, repository, reference: top.into(), found });
+        }
+        Err(Error::Registry { source: e, .. }) if matches!(e.status(), Some(401 | 403)) => {
+            let Source::Registry(remote) = source else { unreachable!("only a registry answers 401 or 403") };
+            return Err(match remote.refusal(&e).await {
+                Some(message) => Error::Refused { base: base.into(), message },
+                None => Error::Registry { base: base.into(), source: e },
+            });
+        }
+        other => other?,
+    };
     let doc = json(base, &bytes, "manifest")?;
     if doc.get("schemaVersion").and_then(Value::as_u64) == Some(1) {
         return Err(Error::NotAnImage {
@@ -525,6 +597,14 @@ mod tests {
         };
         assert_eq!((shown.as_str(), tag), ("oci:cc", None), "no host path is recorded");
         assert!(matches!(BaseRef::parse("docker:debian:12", dir), Ok(BaseRef::Engine { .. })));
+        // skopeo's name for the engine means the engine here too, recorded as docker:.
+        let Ok(BaseRef::Engine { name, shown }) = BaseRef::parse("docker-daemon:cc:12", dir) else { panic!() };
+        assert_eq!((name.repository.as_str(), shown.as_str()), ("cc", "docker:cc:12"));
+        // Tars are refused with the command that makes them readable.
+        let oci = BaseRef::parse("oci-archive:out/app.tar:1", dir).unwrap_err();
+        assert!(oci.contains("`mkdir base && tar -xf out/app.tar -C base`, then oci:base:1"), "{oci}");
+        let docker = BaseRef::parse("docker-archive:app.tar", dir).unwrap_err();
+        assert!(docker.contains("`docker load -i app.tar`") && docker.contains("docker:NAME[:TAG]"), "{docker}");
         for bad in ["docker-archive:/tmp/x.tar", "https://reg/x", "oci:", "Bad Name", "docker://ghcr.io/o/x"] {
             assert!(BaseRef::parse(bad, dir).is_err(), "{bad}");
         }

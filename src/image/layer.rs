@@ -316,6 +316,22 @@ impl Layer {
         Layer { source: Source::Held(blob), diff_id, created_by }
     }
 
+    /// The size of our layer's tar (`None` for a held one).
+    pub(crate) fn tar_size(&self) -> Option<u64> {
+        match &self.source {
+            Source::Ours { diff_size, .. } => Some(*diff_size),
+            Source::Held(_) => None,
+        }
+    }
+
+    /// The compressed size of a held layer (`None` for ours, which may not be compressed).
+    pub(crate) fn held_size(&self) -> Option<u64> {
+        match &self.source {
+            Source::Held(blob) => Some(blob.size),
+            Source::Ours { .. } => None,
+        }
+    }
+
     /// The compressed blob: a held one as it is; ours from the layer cache, compressed on
     /// the first call.
     pub(crate) fn blob(&self) -> io::Result<&Blob> {

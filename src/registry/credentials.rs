@@ -83,7 +83,7 @@ pub(crate) fn same_host(a: &str, b: &str) -> bool {
 /// Where a registry's credentials came from, in words for messages (never the secret), and
 /// how to give others in their place.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Source {
+pub struct Source {
     /// `the \`auths\` entry for HOST in PATH`, `--username alice with --password-stdin`...
     pub(crate) from: String,
     /// How to give the right ones, as words that follow "give the right ones": `with

@@ -47,6 +47,8 @@ pub struct PushOptions {
     /// Explicit credentials (`--username` + `--password-stdin`, or the CI variables), each
     /// for one registry host (`host[:port]`); other hosts look theirs up.
     pub credentials: Vec<(String, Credentials)>,
+    /// Where the explicit credentials came from, for a registry's refusal of them.
+    pub given: Option<credentials::Source>,
     /// Trace requests on stderr (never secrets).
     pub verbose: bool,
     /// Say nothing on stderr but errors.

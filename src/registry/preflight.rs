@@ -140,55 +140,80 @@ fn unchecked(name: &str, e: &Error) {
 /// The error for a repository whose upload could not be started.
 async fn refused(s: &Session, repo: &str, e: Error, opts: &PushOptions, given: Option<&Source>) -> Error {
     let registry = &s.registry;
-    let name = format!("{registry}/{repo}");
-    let head = format!("cannot push to {name} (checked before the build)");
+    let head = format!("cannot push to {registry}/{repo} (checked before the build)");
+    match refusal(s, repo, &e, opts, given, Rights::Push).await {
+        Some(why) => preflight(registry, format!("{head}: {why}")),
+        None => preflight(registry, format!("{head}: {e}")),
+    }
+}
+
+/// What a refusal is about.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Rights {
+    Pull,
+    Push,
+}
+
+/// What to say of a registry's 401 or 403 to `repo`, as `what happened: its answer\n  help:
+/// the fix`: whose credentials were refused (where they came from and the user, never the
+/// secret), or that there were none and where they were looked for; the fix fits what was
+/// given, and never suggests it again. `None` for any other error.
+pub(crate) async fn refusal(
+    s: &Session,
+    repo: &str,
+    e: &Error,
+    opts: &PushOptions,
+    given: Option<&Source>,
+    rights: Rights,
+) -> Option<String> {
+    let registry = &s.registry;
     let status = e.status();
     if !matches!(status, Some(401 | 403)) {
-        return preflight(registry, format!("{head}: {e}"));
+        return None;
     }
-    let detail = first_line(&e);
-    // The registry's own answer to the upload, rather than its token service's.
-    let from_registry = matches!(&e, Error::Status { request, .. } if request.url.contains("/blobs/uploads/"));
+    let detail = first_line(e);
+    // The registry's own answer, rather than its token service's.
+    let from_registry = matches!(e, Error::Status { request, .. } if request.url.contains(&format!("/v2/{repo}/")));
     // The session has looked them up already: this does not wait.
     let found = match super::credentials_source(registry, opts, given) {
         Ok(found) => found,
-        Err(lookup) => return preflight(registry, format!("{head}: {lookup}")),
+        Err(lookup) => return Some(lookup.to_string()),
     };
     let scheme = s.scheme().await;
     let Some((credentials, source)) = found else {
         if scheme.is_none() {
             // It asked for no credentials: its refusal is its own.
-            return preflight(registry, format!("{head}: {e}"));
+            return Some(e.to_string());
         }
         let places: Vec<String> =
             credentials::places(&credentials::process_env).iter().map(|p| p.display().to_string()).collect();
         let looked = if places.is_empty() { String::new() } else { format!(" (looked in {})", places.join(", ")) };
-        return preflight(
-            registry,
-            format!(
-                "{head}: {registry} wants credentials, and this run has none for it{looked}: {detail}\n  help: {}",
-                login_hint(registry)
-            ),
-        );
+        return Some(format!(
+            "{registry} wants credentials, and this run has none for it{looked}: {detail}\n  help: {}",
+            login_hint(registry)
+        ));
     };
     let from = format!("{}{}", source.from, user(&credentials));
     let bearer = scheme.as_deref() == Some("bearer");
-    let message = if from_registry && (bearer || status == Some(403)) {
-        // The credentials were taken (a token was issued for them), but not for a push.
+    let (verb, rights) = match rights {
+        Rights::Push => ("push", "push (write)"),
+        Rights::Pull => ("pull", "pull (read)"),
+    };
+    Some(if from_registry && (bearer || status == Some(403)) {
+        // The credentials were taken (a token was issued for them), but not for this.
         format!(
-            "{head}: the credentials from {from} may not push there: {detail}\n  help: they need push (write) \
-             rights to {repo} on {registry}, which a read-only or pull-only account or token lacks: check its \
-             permissions, or give credentials that may push {}",
+            "the credentials from {from} may not {verb} there: {detail}\n  help: they need {rights} rights to \
+             {repo} on {registry}, which this account or token lacks: check its permissions, or give credentials \
+             that may {verb} {}",
             source.renew
         )
     } else {
         format!(
-            "{head}: {registry} refused the credentials from {from}: {detail}\n  help: check them (a wrong \
-             password, or a token that expired or was revoked), and give the right ones {}",
+            "{registry} refused the credentials from {from}: {detail}\n  help: check them (a wrong password, or \
+             a token that expired or was revoked), and give the right ones {}",
             source.renew
         )
-    };
-    preflight(registry, message)
+    })
 }
 
 /// ` (user "NAME")`, or nothing for a token with no user.

@@ -21,6 +21,29 @@ pub(crate) struct Manifest {
     pub(crate) digest: Digest,
 }
 
+/// `GET /v2/<repo>/tags/list`: the repository's tags (its first page), or `None` when the
+/// registry says it has no such repository (404).
+pub(crate) async fn tags(s: &Session, repo: &str) -> Result<Option<Vec<String>>, Error> {
+    let url = s.url(&format!("/v2/{repo}/tags/list?n={MAX_TAGS}"));
+    let scopes = [super::auth::pull_scope(repo)];
+    let resp = match s.request(Method::GET, &url, &scopes, HeaderMap::new(), Body::Empty, &[StatusCode::OK]).await {
+        Ok(resp) => resp,
+        Err(e) if e.status() == Some(404) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let bytes = s.transport.body(&s.registry, &Method::GET, url.as_str(), resp, MAX_MANIFEST).await?;
+    let list: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| Error::Protocol {
+        registry: s.registry.clone(),
+        request: request(&Method::GET, url.as_str()),
+        message: format!("sent a tag list that is not JSON ({e})"),
+    })?;
+    let tags = list["tags"].as_array().map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_string)).collect());
+    Ok(Some(tags.unwrap_or_default()))
+}
+
+/// How many tags are asked for: enough to show some, and to say whether one is there.
+const MAX_TAGS: usize = 1000;
+
 /// `GET /v2/<repo>/manifests/<reference>` (a tag or a digest). The body's digest is
 /// computed here: it must equal the digest asked for, and the registry's
 /// `Docker-Content-Digest` when it sends one.

@@ -90,10 +90,16 @@ pub(crate) async fn standing(s: &Session, repo: &str, referrers: &[Referrer]) ->
         .collect()
 }
 
-/// The manifest digests listed as referrers of `subject`: by the referrers API (its first
+/// The manifest digests listed as referrers of `subject` (see [`listed`]).
+async fn listing(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
+    let entries = listed(s, repo, subject).await?;
+    Ok(entries.iter().filter_map(|d| d["digest"].as_str().map(str::to_string)).collect())
+}
+
+/// The descriptors listed as referrers of `subject`: by the referrers API (its first
 /// page), else in the tag schema's index. Whether the registry has the API is learnt once
 /// per session: the images of a run ask it once between them.
-async fn listing(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
+pub(crate) async fn listed(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<Value>, Error> {
     let mut first = None;
     let api = *s
         .referrers_api
@@ -112,14 +118,14 @@ async fn listing(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String
         (Some(listed), _) => Ok(listed),
         (None, true) => by_api(s, repo, subject).await,
         (None, false) => match current(s, repo, &fallback_tag(subject)).await? {
-            Found::Index(index) => Ok(digests(&index)),
+            Found::Index(index) => Ok(entries(&index)),
             Found::Other(_) => Ok(Vec::new()),
         },
     }
 }
 
-/// `GET /v2/<repo>/referrers/<subject>`: the manifest digests of its first page.
-async fn by_api(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
+/// `GET /v2/<repo>/referrers/<subject>`: the descriptors of its first page.
+async fn by_api(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<Value>, Error> {
     let url = s.url(&format!("/v2/{repo}/referrers/{subject}"));
     let scopes = [auth::pull_scope(repo)];
     let ok = [reqwest::StatusCode::OK];
@@ -127,7 +133,12 @@ async fn by_api(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>
     headers.insert(reqwest::header::ACCEPT, reqwest::header::HeaderValue::from_static(MEDIA_TYPE_OCI_INDEX));
     let resp = s.request(reqwest::Method::GET, &url, &scopes, headers, super::transport::Body::Empty, &ok).await?;
     let bytes = s.transport.body(&s.registry, &reqwest::Method::GET, url.as_str(), resp, pull::MAX_MANIFEST).await?;
-    Ok(serde_json::from_slice::<Value>(&bytes).map(|v| digests(&v)).unwrap_or_default())
+    Ok(serde_json::from_slice::<Value>(&bytes).map(|v| entries(&v)).unwrap_or_default())
+}
+
+/// An index's entries that are objects.
+fn entries(index: &Value) -> Vec<Value> {
+    index["manifests"].as_array().map(|a| a.iter().filter(|d| d.is_object()).cloned().collect()).unwrap_or_default()
 }
 
 /// Whether an answer to `GET /v2/<repo>/referrers/<subject>` says the API is not there:

@@ -107,6 +107,51 @@ impl Documents {
     }
 }
 
+/// Checks, before the build, that `--sbom-output DIR` can be a directory: what is there
+/// is one (a link to one counts), or nothing is and its parent is.
+pub(crate) fn check_output_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
+    if crate::fsutil::is_stdout_path(dir) {
+        return Err(Error::new(ErrorKind::InvalidInput, "it takes a directory, not standard output"));
+    }
+    match std::fs::metadata(dir) {
+        Ok(m) if m.is_dir() => Ok(()),
+        Ok(_) => Err(Error::new(ErrorKind::AlreadyExists, "it exists and is not a directory")),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes the SBOMs of `attachments` into `dir` as `BIN.spdx.json` and `BIN.cdx.json`
+/// (`BIN.OS-ARCH[-VARIANT].*` for the images of several platforms), each through a
+/// temporary file renamed into place: a link there is replaced, never followed. The bytes
+/// are those attached. Returns the paths written.
+pub(crate) fn write_files(
+    dir: &std::path::Path,
+    bin: &str,
+    artifact: &Artifact,
+    attachments: &Attachments,
+) -> std::io::Result<Vec<std::path::PathBuf>> {
+    std::fs::create_dir_all(dir)?;
+    let several = artifact.images().len() > 1;
+    let mut written = Vec::new();
+    for r in &attachments.sboms {
+        let ext = if r.artifact_type == ARTIFACT_SPDX { "spdx.json" } else { "cdx.json" };
+        let platform = artifact
+            .images()
+            .iter()
+            .find(|i| i.digest().is_ok_and(|d| d == &r.subject))
+            .filter(|_| several)
+            .map(|i| format!(".{}", i.platform.to_string().replace('/', "-")))
+            .unwrap_or_default();
+        let path = dir.join(format!("{bin}{platform}.{ext}"));
+        let bytes = r.document.bytes().unwrap_or_default();
+        crate::fsutil::write_file_atomic(&path, |w| w.write_all(bytes))?;
+        written.push(path);
+    }
+    Ok(written)
+}
+
 /// The git commit the image's `revision` label records.
 fn revision(target: &ImageTarget) -> Option<&str> {
     target.image.run.labels.get("org.opencontainers.image.revision").map(String::as_str)

@@ -197,7 +197,10 @@ pub struct Run {
 
 impl Run {
     pub fn of(cmd: &mut Command) -> Run {
-        let Output { status, stdout, stderr } = cmd.output().unwrap();
+        Run::from_output(cmd.output().unwrap())
+    }
+
+    pub fn from_output(Output { status, stdout, stderr }: Output) -> Run {
         Run { status, stdout: String::from_utf8_lossy(&stdout).into(), stderr: String::from_utf8_lossy(&stderr).into() }
     }
 
