@@ -259,8 +259,14 @@ fn report(from: &From, found: &[Found], image: &str, name: &str, output: Option<
     if found.is_empty() {
         crate::shell::warn(format_args!("{image} has no document attached"));
     }
+    if found.len() > MAX_DOCUMENTS {
+        crate::shell::warn(format_args!(
+            "{image} lists {} documents: the first {MAX_DOCUMENTS} are taken",
+            found.len()
+        ));
+    }
     let mut taken: Vec<String> = Vec::new();
-    for doc in found {
+    for doc in found.iter().take(MAX_DOCUMENTS) {
         let line = match output {
             None => format!("{} {} {name}@{}", doc.artifact_type, doc.platform.as_deref().unwrap_or("-"), doc.manifest),
             Some(dir) => {
@@ -284,16 +290,20 @@ fn report(from: &From, found: &[Found], image: &str, name: &str, output: Option<
 }
 
 /// `spdx.json`, `cdx.json`, `provenance.json` (another type: its name, made safe), after
-/// `PLATFORM.` for a platform's image.
+/// `PLATFORM.` for a platform's image. What a registry sent is kept to letters, digits,
+/// `-` and `_`: no name it sends reaches outside the directory.
 fn file_name(doc: &Found) -> String {
+    let safe = |s: &str| -> String {
+        s.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).take(100).collect()
+    };
     let kind = match doc.artifact_type.as_str() {
         ARTIFACT_SPDX => "spdx".to_string(),
         ARTIFACT_CYCLONEDX => "cdx".to_string(),
         ARTIFACT_IN_TOTO => "provenance".to_string(),
-        other => other.chars().map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' }).take(100).collect(),
+        other => safe(other),
     };
     match &doc.platform {
-        Some(p) => format!("{}.{kind}.json", p.replace('/', "-")),
+        Some(p) => format!("{}.{kind}.json", safe(&p.replace('/', "-"))),
         None => format!("{kind}.json"),
     }
 }
@@ -303,6 +313,9 @@ enum Saving {
     Registry(registry::Error),
     Layout(String),
 }
+
+/// The most documents one image's are taken: a registry may list any number.
+const MAX_DOCUMENTS: usize = 256;
 
 /// The most a saved document may be.
 const MAX_DOCUMENT: u64 = 256 << 20;
@@ -350,4 +363,40 @@ fn save(from: &From, doc: &Found, path: &Path) -> Result<(), Saving> {
         }
     }
     tmp.persist(path).map_err(Saving::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(artifact_type: &str, platform: Option<&str>) -> Found {
+        let manifest = Digest::of(b"m");
+        Found { artifact_type: artifact_type.into(), platform: platform.map(str::to_string), manifest }
+    }
+
+    #[test]
+    fn file_names_are_the_types_and_nothing_a_registry_sends_leaves_the_directory() {
+        assert_eq!(file_name(&found(ARTIFACT_SPDX, None)), "spdx.json");
+        assert_eq!(file_name(&found(ARTIFACT_CYCLONEDX, Some("linux/arm64/v8"))), "linux-arm64-v8.cdx.json");
+        assert_eq!(file_name(&found(ARTIFACT_IN_TOTO, None)), "provenance.json");
+        assert_eq!(file_name(&found("application/vnd.dev.cosign+json", None)), "application_vnd_dev_cosign_json.json");
+        for hostile in ["../../etc/passwd", "..", "a\0b", "x/../../y"] {
+            let name = file_name(&found(hostile, Some(hostile)));
+            assert!(!name.contains('/') && !name.contains("..") && !name.contains('\0'), "{name}");
+        }
+    }
+
+    #[test]
+    fn an_index_gives_its_images_with_their_platforms_and_skips_the_rest() {
+        let (a, b) = (Digest::of(b"a"), Digest::of(b"b"));
+        let index = serde_json::json!({"manifests": [
+            {"digest": a.to_string(), "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": b.to_string(), "platform": {"os": "linux", "architecture": "arm", "variant": "v7"}},
+            {"digest": "sha256:nothex", "platform": {"os": "linux", "architecture": "amd64"}},
+            {"digest": Digest::of(b"c").to_string()},
+        ]});
+        let top = Digest::of(b"top");
+        let got = subjects(&top, index.to_string().as_bytes());
+        assert_eq!(got, [(top, None), (a, Some("linux/amd64".into())), (b, Some("linux/arm/v7".into()))]);
+    }
 }
