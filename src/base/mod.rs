@@ -131,6 +131,11 @@ pub(crate) enum Found {
     Unknown(Box<registry::Error>),
 }
 
+/// Whether `tag` is one the referrers tag schema writes: `sha256-` and 64 hex digits.
+fn is_referrers_tag(tag: &str) -> bool {
+    tag.strip_prefix("sha256-").is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
 /// The body of [`Error::NotThere`]: which part of the name is wrong, and what exists.
 fn not_there(registry: &str, repository: &str, reference: &str, found: &Found) -> String {
     let what = if Digest::parse(reference).is_some() { "manifest" } else { "tag" };
@@ -428,7 +433,8 @@ async fn resolve_from(
             let Source::Registry(remote) = source else { unreachable!("only a registry answers 404") };
             let found = match remote.tags().await {
                 Ok(None) => Found::NoRepository,
-                Ok(Some(tags)) => Found::Tags(tags),
+                // The referrers tag schema's tags (`sha256-<hex>`) name no image.
+                Ok(Some(tags)) => Found::Tags(tags.into_iter().filter(|t| !is_referrers_tag(t)).collect()),
                 Err(_) => Found::Unknown(e),
             };
             let (registry, repository) = (remote.target.registry.clone(), remote.target.repository.clone());
@@ -603,6 +609,8 @@ mod tests {
         // Tars are refused with the command that makes them readable.
         let oci = BaseRef::parse("oci-archive:out/app.tar:1", dir).unwrap_err();
         assert!(oci.contains("`mkdir base && tar -xf out/app.tar -C base`, then oci:base:1"), "{oci}");
+        assert!(is_referrers_tag(&format!("sha256-{}", "a".repeat(64))));
+        assert!(!is_referrers_tag("sha256-abc") && !is_referrers_tag("1.0"));
         let docker = BaseRef::parse("docker-archive:app.tar", dir).unwrap_err();
         assert!(docker.contains("`docker load -i app.tar`") && docker.contains("docker:NAME[:TAG]"), "{docker}");
         for bad in ["docker-archive:/tmp/x.tar", "https://reg/x", "oci:", "Bad Name", "docker://ghcr.io/o/x"] {
