@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{docker_run, tool, unique_name, DockerImages, Project, Run, HELLO_MARKER};
+use common::{docker_run, tool, unique_name, DockerImages, Engine, Project, Run, HELLO_MARKER};
 use serde_json::Value;
 
 fn index_of_layout(dir: &std::path::Path) -> Value {
@@ -242,4 +242,36 @@ fn zig_cross_compiles_a_c_dependency_for_arm64() {
     let out =
         tool("docker", &["run", "--rm", "--network", "none", "--platform", "linux/arm64", &format!("{name}:1")]).stdout;
     assert!(out.contains("answer=42"), "{out}");
+}
+
+/// Issue 22: an engine with the containerd image store gets the whole index (its digest is
+/// the ID the engine shows), and `docker run --platform` runs each platform's image; the
+/// same index under another tag is only tagged.
+#[test]
+fn the_containerd_store_gets_the_whole_index_and_runs_each_platform() {
+    let engine = Engine::Containerd;
+    let p = Project::copy("hello");
+    let (first, second) = (format!("{}:1", unique_name("d26-multi")), format!("{}:2", unique_name("d26-multi")));
+    let mut cleanup = engine.images(vec![first.clone(), second.clone()]);
+    let both = "linux/amd64,linux/arm64";
+    let start = engine.now();
+    let run = p.run_on(engine, &["--platform", both, "-t", &first, "-o", "lay"]).ok();
+    let middle = engine.now();
+    assert!(!run.stderr.contains("image only"), "{}", run.stderr);
+    let index = common::layout_index_digest(&p.path().join("lay"));
+    cleanup.images.push(index.clone());
+    assert!(run.stdout.lines().any(|l| l == format!("{first} {index}")), "{}", run.stdout);
+    assert_eq!(engine.inspect(&first)["Id"], index.as_str(), "the engine's ID is the index digest");
+    for (platform, arch) in [("linux/arm64", "arch=aarch64"), ("linux/amd64", "arch=x86_64")] {
+        let out = engine.docker(&["run", "--rm", "--network", "none", "--platform", platform, &first]).stdout;
+        assert!(out.contains(HELLO_MARKER) && out.contains(arch), "{platform}: {out}");
+    }
+    let again = p.run_on(engine, &["--platform", both, "-t", &second]).ok();
+    let end = engine.now();
+    assert!(again.stdout.lines().any(|l| l == format!("{second} {index}")), "{}", again.stdout);
+    let ours = |events: Vec<String>| -> Vec<String> { events.into_iter().filter(|e| e.ends_with(&index)).collect() };
+    let loaded = ours(engine.image_events(&start, &middle));
+    assert_eq!(loaded.iter().filter(|e| e.starts_with("load")).count(), 1, "{loaded:?}");
+    let tagged = ours(engine.image_events(&middle, &end));
+    assert!(!tagged.iter().any(|e| e.starts_with("load")) && tagged.iter().any(|e| e.starts_with("tag")), "{tagged:?}");
 }

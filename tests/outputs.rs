@@ -130,6 +130,29 @@ on_both_engines! {
     }
 }
 
+on_both_engines! {
+    /// Issue 22: `docker load` of a `--tarball` gives the image its tags on either store:
+    /// the classic store reads `manifest.json`, the containerd store `index.json`, whose
+    /// entries carry `io.containerd.image.name`.
+    fn a_tarball_loads_under_its_tags(engine) {
+        let p = Project::copy("hello");
+        let name = format!("{}:1", unique_name("tar-load"));
+        let mut cleanup = engine.images(vec![name.clone()]);
+        let label = format!("test.run={name}");
+        let run = p.run_on(engine, &["-q", "--label", &label, "--tarball", "app.tar", "-t", &name, "-o", "lay"]).ok();
+        let line = |prefix: &str| run.stdout.lines().find(|l| l.starts_with(prefix)).unwrap().rsplit(' ').next().unwrap().to_string();
+        let (id, manifest) = (line(&name), line("lay "));
+        cleanup.images.push(id.clone());
+        let config = common::layout_manifest(&p.path().join("lay"))["config"]["digest"].as_str().unwrap().to_string();
+        assert_eq!(id, expected_id(engine, &manifest, &config));
+        engine.docker(&["rmi", &name]);
+        let loaded = engine.docker(&["load", "-i", p.path().join("app.tar").to_str().unwrap()]);
+        assert!(loaded.stdout.contains(&format!("Loaded image: {name}")), "{}", loaded.stdout);
+        assert_eq!(engine.inspect(&name)["Id"], id.as_str());
+        assert!(engine.run_image(&name, &[]).contains(HELLO_MARKER));
+    }
+}
+
 #[test]
 fn image_matches_the_classic_dockerfile_field_by_field() {
     let p = Project::copy("hello");
@@ -300,13 +323,6 @@ fn tag_alone_never_compresses_a_layer() {
     assert!(engine.run_image(&format!("{name}:1"), &[]).contains(HELLO_MARKER));
 }
 
-/// The engine's image events between two instants (`docker events`), as `ACTION ID` lines.
-fn image_events(engine: Engine, since: &str, until: &str) -> Vec<String> {
-    let args = ["events", "--since", since, "--until", until, "--filter", "type=image", "--format"];
-    let out = engine.docker(&[&args[..], &["{{.Action}} {{.Actor.ID}}"]].concat()).stdout;
-    out.lines().map(str::to_string).collect()
-}
-
 on_both_engines! {
     /// `--tag` of an unchanged image: the engine, which has it (found by the ID its store
     /// gives it), only gets the new tag: one `load` event for the first run, only `tag`
@@ -328,9 +344,9 @@ on_both_engines! {
         assert_eq!(engine.inspect(&second)["Id"], id.as_str());
         // Other tests use the engine meanwhile: only this image's events count.
         let ours = |events: Vec<String>| -> Vec<String> { events.into_iter().filter(|e| e.ends_with(&id)).collect() };
-        let loaded = ours(image_events(engine, &start, &middle));
+        let loaded = ours(engine.image_events(&start, &middle));
         assert_eq!(loaded.iter().filter(|e| e.starts_with("load")).count(), 1, "{loaded:?}");
-        let tagged = ours(image_events(engine, &middle, &end));
+        let tagged = ours(engine.image_events(&middle, &end));
         assert!(!tagged.iter().any(|e| e.starts_with("load")), "loaded again: {tagged:?}");
         assert!(tagged.iter().any(|e| e.starts_with("tag")), "{tagged:?}");
         assert!(engine.run_image(&second, &[]).contains(common::HELLO_MARKER));

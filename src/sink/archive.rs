@@ -1,7 +1,7 @@
 //! docker-archive tars for `docker load`: `manifest.json` + `repositories`, laid out so
 //! the same tar is also an OCI image layout.
 
-use super::layout::{index_json, OCI_LAYOUT};
+use super::layout::OCI_LAYOUT;
 use crate::digest::{Digest, HashingReader};
 use crate::fsutil;
 use crate::image::blob::Blob;
@@ -71,7 +71,28 @@ impl super::Sink for ArchiveSink {
 /// is also an OCI image layout.
 /// `ref_names` name the image in the OCI `index.json`; `tags` go to `manifest.json`.
 pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
-    write_with_index(w, image, tags, &index_json(&Artifact::Image(image.clone()), ref_names)?)
+    write_with_index(w, image, tags, &tarball_index(&Artifact::Image(image.clone()), tags, ref_names)?)
+}
+
+/// The `index.json` of a tarball: `ref_names` as a layout names them; each entry whose name
+/// is the tag of one of `tags` also carries that tag's full name as
+/// `io.containerd.image.name`, the only name `docker load` on an engine with the containerd
+/// image store reads (it reads no `manifest.json` when `index.json` is there). skopeo and
+/// the other OCI readers go by the ref name, which is unchanged.
+pub(super) fn tarball_index(artifact: &Artifact, tags: &[Reference], ref_names: &[String]) -> io::Result<Vec<u8>> {
+    use crate::image::annotation::{CONTAINERD_NAME, REF_NAME};
+    let mut entries = super::layout::entries(artifact, ref_names)?;
+    for entry in &mut entries {
+        let name = entry["annotations"][REF_NAME].as_str().unwrap_or_default().to_string();
+        if let Some(tag) = tags.iter().find(|t| t.tag_or_default() == name) {
+            entry["annotations"][CONTAINERD_NAME] = json!(crate::engine::full_name(tag));
+        }
+    }
+    Ok(canonical_json(&json!({
+        "schemaVersion": 2,
+        "mediaType": crate::image::index::MEDIA_TYPE_OCI_INDEX,
+        "manifests": entries,
+    })))
 }
 
 /// As [`write`], with the OCI part's `index.json` given (the engine's containerd store

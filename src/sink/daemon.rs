@@ -25,9 +25,7 @@ use crate::tuning::Tuning;
 use serde_json::json;
 use std::io::{self, Write};
 
-/// The annotation that names an image of an OCI archive in containerd (and so in a
-/// containerd-store Docker engine, which reads no `manifest.json` when `index.json` is there).
-const CONTAINERD_NAME: &str = "io.containerd.image.name";
+use crate::image::annotation::CONTAINERD_NAME;
 
 /// The engine, under `tags`; with several platforms, it takes the load platform's image.
 pub(crate) struct EngineSink {
@@ -50,15 +48,25 @@ impl Sink for EngineSink {
 
     fn publish(&self, artifact: &Artifact, _: &[Referrer], cx: &Context) -> Vec<Outcome> {
         let image = super::load_image(artifact, self.load_platform.as_ref());
-        if let Artifact::Index(_) = artifact {
+        let (tuning, quiet) = (&cx.push.tuning, cx.push.quiet);
+        let names = self.tags.iter().map(Reference::with_default_tag);
+        // The containerd store holds an index as it is, every platform; the classic store
+        // holds images only, so it gets the load platform's.
+        let whole =
+            matches!(artifact, Artifact::Index(_)) && engine::store(tuning, quiet).ok() == Some(ImageStore::Containerd);
+        if let (Artifact::Index(_), false) = (artifact, whole) {
             crate::shell::note(format_args!(
-                "the Docker engine gets the {} image only: a Docker 20.10 engine cannot load an index (choose with \
-                 --load-platform)",
+                "the Docker engine gets the {} image only: its classic image store holds no index (choose with \
+                 --load-platform; an engine with the containerd image store gets every platform)",
                 image.platform
             ));
         }
-        let names = self.tags.iter().map(Reference::with_default_tag);
-        match load(image, &self.tags, &cx.push.tuning, cx.push.quiet) {
+        let loaded = match whole {
+            true => load_index(artifact, image, &self.tags, tuning, quiet),
+            false => load(image, &self.tags, tuning, quiet),
+        };
+        let held = if whole { artifact.clone() } else { Artifact::Image(image.clone()) };
+        match loaded {
             Ok(loaded) => {
                 let id = loaded.id.clone();
                 names
@@ -67,7 +75,7 @@ impl Sink for EngineSink {
                         result: Ok(Delivered {
                             line: format!("{name} {id}"),
                             full: format!("{name}@{id}"),
-                            artifact: Artifact::Image(image.clone()),
+                            artifact: held.clone(),
                             referrers: Vec::new(),
                             engine: Some(loaded.clone()),
                             types: crate::image::MediaTypes::Oci,
@@ -132,10 +140,44 @@ fn load_containerd(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bo
     if !tag_if_there(&id, tags, tuning)? {
         engine::load(|w| write_oci(w, image, tags).map(drop), tuning, quiet)?;
     }
+    check_names(&id, tags, tuning)?;
+    Ok(Loaded { id: id.clone(), config: image.config.digest.clone(), manifest: Some(id) })
+}
+
+/// The containerd store and several platforms: the whole index, whose digest is the ID
+/// (`docker run --platform` then picks each platform's image). An index the engine has is
+/// only tagged; otherwise an OCI archive of every platform is loaded (with the
+/// docker-archive files of `load`'s image, so that any engine could load it).
+fn load_index(
+    artifact: &Artifact,
+    load: &Image,
+    tags: &[Reference],
+    tuning: &Tuning,
+    quiet: bool,
+) -> Result<Loaded, engine::Error> {
+    let endpoint = || engine::address().unwrap_or_default();
+    let top = artifact.manifest().map_err(|source| engine::Error::Unsent { endpoint: endpoint(), source })?;
+    let id = top.digest.clone();
+    if !tag_if_there(&id, tags, tuning)? {
+        let index = index_json(top, None, tags);
+        engine::load(
+            |w| super::index_archive::write_with_index(w, artifact, load, tags, &index).map(drop),
+            tuning,
+            quiet,
+        )?;
+    }
+    check_names(&id, tags, tuning)?;
+    Ok(Loaded { id: id.clone(), config: load.config.digest.clone(), manifest: Some(id) })
+}
+
+/// After a load or the tags: each tag names `id`. The engine reports a load as a success
+/// even when it could not give a name.
+fn check_names(id: &Digest, tags: &[Reference], tuning: &Tuning) -> Result<(), engine::Error> {
+    let endpoint = || engine::address().unwrap_or_default();
     for tag in tags {
         let name = tag.with_default_tag();
         let found = engine::image_id(&name, tuning)?;
-        if found.as_ref() != Some(&id) {
+        if found.as_ref() != Some(id) {
             let now = found.map_or("no image of that name".to_string(), |other| format!("image {other}"));
             return Err(engine::Error::Unexpected {
                 endpoint: endpoint(),
@@ -146,7 +188,7 @@ fn load_containerd(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bo
             });
         }
     }
-    Ok(Loaded { id: id.clone(), config: image.config.digest.clone(), manifest: Some(id) })
+    Ok(())
 }
 
 /// Writes an OCI archive of `image` for a containerd-store engine: `oci-layout`, an
@@ -157,32 +199,35 @@ fn load_containerd(image: &Image, tags: &[Reference], tuning: &Tuning, quiet: bo
 /// under `blobs/sha256/`; and the docker-archive's `manifest.json` and `repositories`, so
 /// any engine can load it.
 fn write_oci<W: Write>(w: W, image: &Image, tags: &[Reference]) -> io::Result<W> {
-    archive::write_with_index(w, image, tags, &index_json(image, tags)?)
+    archive::write_with_index(w, image, tags, &index_json(image.manifest()?, Some(&image.platform), tags))
 }
 
-/// The `index.json` of [`write_oci`]: our manifest once per tag, named as containerd names it.
-fn index_json(image: &Image, tags: &[Reference]) -> io::Result<Vec<u8>> {
-    let manifest = image.manifest()?;
+/// The `index.json` of an OCI archive for a containerd-store engine: `top` (an image's
+/// manifest, with its `platform`, or an index) once per tag, named as containerd names it.
+fn index_json(top: &crate::image::blob::Blob, platform: Option<&Platform>, tags: &[Reference]) -> Vec<u8> {
     let entries: Vec<_> = tags
         .iter()
         .map(|tag| {
-            json!({
-                "mediaType": manifest.media_type,
-                "digest": manifest.digest.to_string(),
-                "size": manifest.size,
-                "platform": crate::image::index::platform_json(&image.platform),
+            let mut entry = json!({
+                "mediaType": top.media_type,
+                "digest": top.digest.to_string(),
+                "size": top.size,
                 "annotations": {
                     CONTAINERD_NAME: engine::full_name(tag),
                     crate::image::annotation::REF_NAME: tag.tag_or_default(),
                 },
-            })
+            });
+            if let Some(p) = platform {
+                entry["platform"] = crate::image::index::platform_json(p);
+            }
+            entry
         })
         .collect();
-    Ok(canonical_json(&json!({
+    canonical_json(&json!({
         "schemaVersion": 2,
         "mediaType": crate::image::index::MEDIA_TYPE_OCI_INDEX,
         "manifests": entries,
-    })))
+    }))
 }
 
 #[cfg(test)]

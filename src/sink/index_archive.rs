@@ -4,7 +4,7 @@
 //! every OCI reader read). With one platform, `--tarball` is the plain [`super::archive`].
 
 use super::archive::{append, append_blob, append_dir, append_docker_files, blob_path, Loadable};
-use super::layout::{index_json, OCI_LAYOUT};
+use super::layout::OCI_LAYOUT;
 use super::{Context, Delivered, Error, Outcome, Sink};
 use crate::fsutil;
 use crate::image::referrer::Referrer;
@@ -67,10 +67,21 @@ impl Sink for IndexArchiveSink {
 /// every platform once (each hashed on the way in), then the docker-archive files for
 /// `load` carrying `tags`.
 fn write<W: Write>(w: W, artifact: &Artifact, load: &Image, tags: &[Reference], ref_names: &[String]) -> io::Result<W> {
+    write_with_index(w, artifact, load, tags, &super::archive::tarball_index(artifact, tags, ref_names)?)
+}
+
+/// As [`write`], with `index` as `index.json` (a containerd-store engine's names its
+/// entries its own way: see `super::daemon`).
+pub(super) fn write_with_index<W: Write>(
+    w: W,
+    artifact: &Artifact,
+    load: &Image,
+    tags: &[Reference],
+    index: &[u8],
+) -> io::Result<W> {
     let mut tar = tar::Builder::new(w);
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
-    let index = index_json(artifact, ref_names)?;
-    append(&mut tar, "index.json", index.len() as u64, &index[..])?;
+    append(&mut tar, "index.json", index.len() as u64, index)?;
     append_dir(&mut tar, "blobs/")?;
     append_dir(&mut tar, "blobs/sha256/")?;
     for blob in artifact.all_blobs()? {

@@ -337,12 +337,6 @@ pub(super) fn entries(artifact: &Artifact, ref_names: &[String]) -> io::Result<V
         .collect())
 }
 
-/// The `index.json` of a layout holding only `artifact`, as a docker-archive tar carries it.
-pub(crate) fn index_json(artifact: &Artifact, ref_names: &[String]) -> io::Result<Vec<u8>> {
-    let entries = entries(artifact, ref_names)?;
-    Ok(canonical_json(&json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": entries})))
-}
-
 /// Removes the blobs that nothing in `index` reaches (manifests, their configs and layers,
 /// nested indexes), from the tool's own layouts only.
 fn remove_unreferenced(dir: &Path, index: &Value) -> io::Result<()> {

@@ -353,6 +353,14 @@ impl Engine {
         self.docker(&["info", "--format", "{{.SystemTime}}"]).stdout.trim().to_string()
     }
 
+    /// The engine's image events between two instants (`docker events`), as `ACTION ID`
+    /// lines.
+    pub fn image_events(self, since: &str, until: &str) -> Vec<String> {
+        let args = ["events", "--since", since, "--until", until, "--filter", "type=image", "--format"];
+        let out = self.docker(&[&args[..], &["{{.Action}} {{.Actor.ID}}"]].concat()).stdout;
+        out.lines().map(str::to_string).collect()
+    }
+
     /// Images (names or IDs) of this engine that are removed when the value is dropped.
     pub fn images(self, images: Vec<String>) -> EngineImages {
         EngineImages { engine: self, images }
