@@ -6,7 +6,7 @@ mod common;
 use common::bases::{self, copy, write_layout};
 use common::fault_proxy::{FaultProxy, Faults, Kind};
 use common::registry::Registry;
-use common::{docker_inspect, docker_run, tool, unique_name, DockerImages, Project, HELLO_MARKER};
+use common::{docker_inspect, docker_run, tool, unique_name, DockerImages, Engine, Project, HELLO_MARKER};
 use serde_json::Value;
 use std::path::Path;
 
@@ -528,4 +528,61 @@ fn a_private_base_refused_says_whose_credentials_and_never_suggests_them_again()
     let ok = run(&[], &["--username", "alice", "--password-stdin"], "right-password\n");
     assert!(ok.status.success(), "{}", ok.stderr);
     assert!(ok.stderr.contains(&format!("Building on {base}")), "{}", ok.stderr);
+}
+
+/// Issue 22: a `docker:` base on an engine with the containerd image store: its export is an
+/// OCI layout of what the engine keeps (here, the engine's own manifest of plain tar layers,
+/// from a `docker load` of a docker-archive), and the base is pinned by the digest the
+/// engine reports, its image ID; an unchanged image is not exported again.
+#[test]
+fn a_docker_base_on_the_containerd_store_is_pinned_by_the_engines_digest() {
+    let engine = Engine::Containerd;
+    let layout = tempfile::tempdir().unwrap();
+    write_layout(layout.path(), "12", &bases::cc(false));
+    let base = format!("{}:12", unique_name("d26-cc"));
+    let out = format!("{}:1", unique_name("on-d26"));
+    let mut cleanup = engine.images(vec![base.clone(), out.clone()]);
+    let tar = layout.path().join("cc.tar");
+    let src = format!("oci:{}:12", layout.path().display());
+    tool("skopeo", &["copy", &src, &format!("docker-archive:{}:{base}", tar.display())]);
+    engine.docker(&["load", "-i", tar.to_str().unwrap()]);
+    let id = engine.inspect(&base)["Id"].as_str().unwrap().to_string();
+    cleanup.images.push(id.clone());
+    let p = Project::copy("hello");
+    let from = format!("docker:{base}");
+    let first = p.run_on(engine, &["--target", GNU, "--base", &from, "-t", &out, "-o", "lay"]).ok();
+    assert!(first.stderr.contains("   Exporting "), "{}", first.stderr);
+    assert!(first.stderr.contains(&format!("Building on {from} ({id})")), "{}", first.stderr);
+    let m = common::layout_manifest(&p.path().join("lay"));
+    assert_eq!(m["annotations"]["org.opencontainers.image.base.digest"], id.as_str());
+    assert!(engine.run_image(&out, &[]).contains(HELLO_MARKER));
+    let again = p.run_on(engine, &["--target", GNU, "--base", &from, "-t", &out, "-o", "lay"]).ok();
+    assert!(!again.stderr.contains("Exporting"), "{}", again.stderr);
+    assert_eq!(first.stdout, again.stdout, "same base, same sources: same image");
+}
+
+/// Issue 22: a multi-platform base pulled into a containerd-store engine for one platform
+/// (the usual state of a pulled base): the platform it holds builds, pinned by that
+/// platform's manifest; one it lacks fails before the build, saying so and how to pull it;
+/// once pulled, both build.
+#[test]
+fn a_multi_platform_base_pulled_for_one_platform_builds_that_one_and_names_the_others_fix() {
+    let engine = Engine::Containerd;
+    let reg = Registry::plain();
+    let (_layout, _) = push_base(&reg.host(), "base/debug:multi", &bases::debug(&["amd64", "arm64"]));
+    let remote = format!("{}/base/debug:multi", reg.host());
+    let _cleanup = engine.images(vec![remote.clone()]);
+    engine.docker(&["pull", "-q", "--platform", "linux/amd64", &remote]);
+    let p = Project::copy("hello");
+    let from = format!("docker:{remote}");
+    p.run_on(engine, &["-q", "--base", &from, "-o", "amd"]).ok();
+    let arm = p.run_on(engine, &["--base", &from, "--platform", "linux/arm64", "-o", "arm"]).failed();
+    let said = format!("the Docker engine holds the index of {from}, but not its linux/arm64 image");
+    assert!(arm.stderr.contains(&said), "{}", arm.stderr);
+    assert!(arm.stderr.contains(&format!("docker pull --platform linux/arm64 {remote}")), "{}", arm.stderr);
+    assert!(!p.path().join("target/aarch64-unknown-linux-musl").exists(), "nothing was built for it");
+    engine.docker(&["pull", "-q", "--platform", "linux/arm64", &remote]);
+    p.run_on(engine, &["-q", "--base", &from, "--platform", "linux/amd64,linux/arm64", "-o", "both"]).ok();
+    let index = common::layout_manifest(&p.path().join("both"));
+    assert_eq!(index["manifests"].as_array().unwrap().len(), 2);
 }

@@ -1,8 +1,17 @@
 //! `docker:NAME[:TAG]` bases: the image is exported from the local engine
-//! (`GET /images/{name}/get`, a docker-archive), its layers compressed into the store as
-//! gzip blobs (deterministically, so the same engine image always gives the same digests),
-//! and an OCI manifest written for it. The import is remembered by the engine's image ID,
-//! so an unchanged image is not exported again.
+//! (`GET /images/{name}/get`). What the export is depends on the engine's image store:
+//!
+//! - the classic store: a docker-archive of plain layers, compressed into the store as gzip
+//!   blobs (deterministically, so the same engine image always gives the same digests), and
+//!   an OCI manifest written for it;
+//! - the containerd store: an OCI layout of what the engine keeps, its image ID being the
+//!   digest of the manifest or index `index.json` names: every blob goes into the store as
+//!   it is (gzip, zstd or plain tar, each checked against its digest), and the base is that
+//!   manifest or index, pinned by the digest the engine reports; an index gives each
+//!   platform its image.
+//!
+//! The import is remembered by the engine's image ID, so an unchanged image is not exported
+//! again.
 
 use crate::digest::{Digest, HashingWriter};
 use crate::image::config::canonical_json;
@@ -75,6 +84,11 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     if status != 200 {
         return Err(format!("the Docker engine answered {status} to GET /images/{shown}/get").into());
     }
+    if crate::engine::store(tuning, quiet).map_err(ImportError::Engine)? == crate::engine::ImageStore::Containerd {
+        let top = from_layout(body, store, &id).map_err(|e| export_failed(&shown, &e))?;
+        let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(top.as_str().as_bytes()));
+        return Ok(top.to_string());
+    }
     let digest = from_archive(body, store).map_err(|e| format!("reading the export of {shown}: {e}"))?;
     if digest.as_ref().is_some_and(|(_, config)| config != &id) {
         return Err(format!("the export of {shown} is not image {id}; it changed meanwhile: run again").into());
@@ -85,15 +99,74 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     Ok(manifest.to_string())
 }
 
+/// What to say when the export of `shown` could not be read.
+fn export_failed(shown: &str, e: &io::Error) -> String {
+    format!(
+        "reading the export of {shown}: {e}; an engine with the containerd image store cannot export an image \
+         whose index lists platforms it does not hold (docker/cli#5476), as a multi-platform image pulled for one \
+         platform is: name the base in its registry instead (--base REGISTRY/REPO:TAG), or `docker save` it with \
+         --platform (Docker 28 and later), `docker load` that, and name what it loads"
+    )
+}
+
+/// Reads the OCI layout a containerd-store engine exports: each `blobs/sha256/<hex>` goes
+/// into the store as it is, unless it is there, checked against its name; `index.json`
+/// must name `id`, the engine's image ID, which is then the base's top manifest (or index).
+fn from_layout(body: impl Read, store: &Store, id: &Digest) -> io::Result<Digest> {
+    let mut index = None;
+    let mut archive = tar::Archive::new(body);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+        if path == "index.json" {
+            index = Some(read_small(&mut entry)?);
+            continue;
+        }
+        let Some(digest) = path.strip_prefix("blobs/sha256/").and_then(|h| Digest::parse(&format!("sha256:{h}")))
+        else {
+            continue;
+        };
+        let size = entry.size();
+        if store.has(&digest, size) {
+            continue;
+        }
+        let mut tmp = store.temp()?;
+        let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.file_mut()));
+        io::copy(&mut entry, &mut w)?;
+        let (buf, got, n) = w.finish();
+        buf.into_inner().map_err(|e| e.into_error())?;
+        if got != digest || n != size {
+            return Err(io::Error::other(format!("blob {digest} of the export holds {n} bytes whose digest is {got}")));
+        }
+        store.persist(tmp, &digest, size)?;
+    }
+    let index = index.ok_or_else(|| io::Error::other("the export has no index.json"))?;
+    let index: Value = serde_json::from_slice(&index).map_err(|_| io::Error::other("index.json is not JSON"))?;
+    let named = index["manifests"].as_array().into_iter().flatten().any(|e| e["digest"].as_str() == Some(id.as_str()));
+    if !named || store.document(id).is_none() {
+        return Err(io::Error::other(format!("it does not hold image {id}, the engine's ID for it")));
+    }
+    Ok(id.clone())
+}
+
 fn read_small(r: impl Read) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     r.take(SMALL).read_to_end(&mut out)?;
     Ok(out)
 }
 
-/// Whether the store holds the manifest `digest`, its config and every layer.
+/// Whether the store holds the manifest `digest`, its config and every layer (for an index,
+/// every manifest it lists).
 fn complete(store: &Store, digest: &Digest) -> bool {
     let Some(m) = store.document(digest).and_then(|b| serde_json::from_slice::<Value>(&b).ok()) else { return false };
+    if let Some(children) = m.get("manifests").and_then(Value::as_array) {
+        return children.iter().all(|c| {
+            c.get("digest").and_then(Value::as_str).and_then(Digest::parse).is_some_and(|d| complete(store, &d))
+        });
+    }
     let blobs = m.get("layers").and_then(Value::as_array).cloned().unwrap_or_default();
     let config_ok = m
         .get("config")

@@ -161,6 +161,8 @@ pub(crate) enum Error {
     NotThere { base: String, registry: String, repository: String, reference: String, found: Found },
     #[error("cannot pull the base image {base}: {message}")]
     Refused { base: String, message: String },
+    #[error("the Docker engine holds the index of {base}, but not its {platform} image (a multi-platform image pulled for one platform)")]
+    NotInEngine { base: String, platform: String },
     #[error("the base image {base} is {what}, not a container image")]
     NotAnImage { base: String, what: String },
     #[error("the base image {base} has no image for {wanted}; it has: {}", if available.is_empty() { "none".to_string() } else { crate::progress::some_of(available, 20) })]
@@ -205,6 +207,11 @@ impl Error {
             )),
             // The message carries its fix.
             Error::Refused { .. } => None,
+            Error::NotInEngine { base, platform } => Some(format!(
+                "pull that platform into the engine (`docker pull --platform {platform} {}`), or name the base in its \
+                 registry (--base REGISTRY/REPO:TAG)",
+                base.trim_start_matches("docker:")
+            )),
             Error::NotAnImage { .. } => Some("name an image (a manifest or an index of images) as the base".into()),
             Error::MissingPlatform { .. } => {
                 Some("choose platforms the base has (--platform), or a base that has this one".into())
@@ -477,7 +484,14 @@ async fn resolve_from(
                 let digest = entry.get("digest").and_then(Value::as_str).and_then(Digest::parse).ok_or_else(|| {
                     Error::Malformed { base: base.into(), message: "an index entry has no valid digest".into() }
                 })?;
-                let (bytes, digest) = document(source, store, base, digest.as_str()).await?;
+                let (bytes, digest) = match document(source, store, base, digest.as_str()).await {
+                    // An engine's index whose platform it does not hold: a multi-platform
+                    // image pulled for one platform.
+                    Err(Error::Malformed { .. }) if base.starts_with("docker:") => {
+                        return Err(Error::NotInEngine { base: base.into(), platform: wanted.to_string() })
+                    }
+                    other => other?,
+                };
                 let doc = json(base, &bytes, "manifest")?;
                 parents.push(image(source, store, base, &doc, digest, wanted).await?);
             }
@@ -562,6 +576,9 @@ async fn image(
     let mut layers = Vec::new();
     for (d, diff_id) in layer_docs.iter().zip(diff_ids) {
         let (media_type, digest, size) = descriptor(d)?;
+        // A Docker tar layer is an OCI tar layer: the same bytes.
+        let media_type =
+            if media_type == layer::MEDIA_TYPE_DOCKER_TAR { layer::MEDIA_TYPE_TAR.to_string() } else { media_type };
         if !layer::is_layer_type(&media_type) {
             return Err(malformed(format!("layer {digest} has media type {media_type:?}, which cannot be passed on")));
         }

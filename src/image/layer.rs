@@ -17,6 +17,10 @@ pub(crate) const MEDIA_TYPE_DOCKER_GZIP: &str = "application/vnd.docker.image.ro
 /// The OCI media types of an uncompressed and a zstd-compressed layer.
 pub(crate) const MEDIA_TYPE_TAR: &str = "application/vnd.oci.image.layer.v1.tar";
 pub(crate) const MEDIA_TYPE_ZSTD: &str = "application/vnd.oci.image.layer.v1.tar+zstd";
+/// The Docker media type of an uncompressed layer, as a containerd-store engine's own
+/// manifests name the layers of an image loaded from a docker-archive: held as
+/// [`MEDIA_TYPE_TAR`], the same bytes.
+pub(crate) const MEDIA_TYPE_DOCKER_TAR: &str = "application/vnd.docker.image.rootfs.diff.tar";
 
 /// Whether a layer of this media type can be held and passed on: gzip (OCI or Docker),
 /// zstd or plain tar. Foreign and non-distributable layers cannot.
