@@ -111,7 +111,7 @@ pub struct Args {
     /// The image to build on: scratch (the default), REGISTRY/REPO[:TAG][@DIGEST], oci:DIR[:TAG] or docker:NAME[:TAG]
     #[arg(long, value_name = "REF", help_heading = "Image Settings")]
     pub(crate) base: Option<String>,
-    /// Attach SBOMs (SPDX and CycloneDX) to pushes and layouts (the default)
+    /// Attach SBOMs (SPDX and CycloneDX) to pushes (the default) and to layouts too
     #[arg(long, overrides_with = "no_sbom", help_heading = "Supply Chain")]
     pub(crate) sbom: bool,
     /// Attach no SBOM

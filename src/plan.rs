@@ -131,7 +131,8 @@ impl ImageTarget {
     /// Whether this run attaches SBOMs, and provenance, anywhere.
     pub(crate) fn wants_documents(&self) -> (bool, bool) {
         let d = &self.documents;
-        let sbom = !d.sbom.is_empty() && (self.has_sink(true) || self.has_sink(false) || self.sbom_output.is_some());
+        let sbom = !d.sbom.is_empty()
+            && (self.has_sink(true) || (d.sbom_layout && self.has_sink(false)) || self.sbom_output.is_some());
         let provenance = (d.provenance_push && self.has_sink(true)) || (d.provenance_layout && self.has_sink(false));
         (sbom, provenance)
     }

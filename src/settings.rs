@@ -601,9 +601,10 @@ impl Format {
 /// Which documents each kind of destination gets.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Wanted {
-    /// The SBOM formats, for every destination that can hold referrers (registries and
-    /// layouts); empty for none.
+    /// The SBOM formats (empty for none): for pushes; for layouts too only when asked for
+    /// explicitly (`sbom_layout`).
     pub(crate) sbom: Vec<Format>,
+    pub(crate) sbom_layout: bool,
     /// Provenance for pushes; for layouts too only when asked for explicitly.
     pub(crate) provenance_push: bool,
     pub(crate) provenance_layout: bool,
@@ -617,10 +618,18 @@ impl Default for Wanted {
 }
 
 impl Wanted {
-    /// From the `sbom` and `provenance` settings (`None`: the defaults).
+    /// From the `sbom` and `provenance` settings (`None`: the defaults). A layout holds the
+    /// documents only when they are asked for: with its image alone, every reader opens it
+    /// (syft's `oci-dir:` and others take a layout of one manifest only).
     pub(crate) fn from_settings(sbom: Option<&[Format]>, provenance: Option<bool>) -> Wanted {
+        let sbom_layout = sbom.is_some_and(|s| !s.is_empty());
         let sbom = sbom.map_or_else(|| Format::ALL.to_vec(), <[Format]>::to_vec);
-        Wanted { sbom, provenance_push: provenance.unwrap_or(true), provenance_layout: provenance.unwrap_or(false) }
+        Wanted {
+            sbom,
+            sbom_layout,
+            provenance_push: provenance.unwrap_or(true),
+            provenance_layout: provenance.unwrap_or(false),
+        }
     }
 }
 

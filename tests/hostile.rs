@@ -1575,7 +1575,7 @@ fn a_wrapper_directory_others_can_write_never_goes_on_the_build_path() {
     for d in [&root, &root.join("wrapper"), &dir] {
         std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o777)).unwrap();
     }
-    let r = run(&p, &[], &["-o", "out"]).ok();
+    let r = run(&p, &[], &["-o", "out", "--sbom"]).ok();
     assert!(r.stderr.contains("is not a directory of this user's that others cannot write"), "{}", r.stderr);
     assert!(!marker.exists(), "a program planted in the wrapper's directory ran");
 }
@@ -1843,9 +1843,9 @@ fn sboms_of_license_refs_and_invalid_expressions_validate() {
     let licensed =
         |license: &str| manifest.replace("edition = \"2021\"\n", &format!("edition = \"2021\"\nlicense = {license}\n"));
     std::fs::write(p.manifest(), licensed("\"LicenseRef-Proprietary\"")).unwrap();
-    run(&p, &[], &["-o", "out"]).ok();
+    run(&p, &[], &["-o", "out", "--sbom"]).ok();
     std::fs::write(p.manifest(), licensed(r#""MIT\" OR <evil>\nAND""#)).unwrap();
-    run(&p, &[], &["-o", "invalid"]).ok();
+    run(&p, &[], &["-o", "invalid", "--sbom"]).ok();
     let (proprietary, invalid) = (layout_sboms(&p.path().join("out")), layout_sboms(&p.path().join("invalid")));
     for docs in [&proprietary, &invalid] {
         let kinds: Vec<&str> = docs.iter().map(|(k, _)| k.as_str()).collect();

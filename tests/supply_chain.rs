@@ -118,7 +118,7 @@ fn cdx_valid(doc: &[u8]) -> Result<(), String> {
 #[test]
 fn the_sboms_list_exactly_what_cargo_compiled_and_pass_both_validators() {
     let p = Project::copy("with-deps");
-    p.run(&["-o", "out", "--provenance"]).ok();
+    p.run(&["-o", "out", "--sbom", "--provenance"]).ok();
     let docs = layout_documents(&p.path().join("out"));
     let kinds: Vec<&str> = docs.iter().map(|(k, _, _)| k.as_str()).collect();
     assert_eq!(kinds, [SPDX, CDX, IN_TOTO]);
@@ -157,8 +157,8 @@ fn the_sboms_list_exactly_what_cargo_compiled_and_pass_both_validators() {
 #[test]
 fn documents_are_deterministic_and_leave_the_image_digest_alone() {
     let p = Project::copy("with-deps");
-    let with = p.run(&["-o", "a", "--provenance"]).ok();
-    let again = p.run(&["-o", "b", "--provenance"]).ok();
+    let with = p.run(&["-o", "a", "--sbom", "--provenance"]).ok();
+    let again = p.run(&["-o", "b", "--sbom", "--provenance"]).ok();
     let without = p.run(&["-o", "c", "--no-sbom", "--no-provenance"]).ok();
     let digest = |r: &Run| r.stdout.split_whitespace().nth(1).unwrap().to_string();
     assert_eq!(digest(&with), digest(&without), "the image's digest does not depend on its documents");
@@ -291,7 +291,7 @@ fn provenance_names_the_sources_the_builder_and_never_a_secret() {
         ("GITHUB_WORKFLOW_REF", "acme/app/.github/workflows/release.yml@refs/tags/v1"),
         ("GITHUB_RUN_ID", "4242"),
     ];
-    let run = Run::of(p.cmd().envs(gh).args(["-o", "out", "--provenance"])).ok();
+    let run = Run::of(p.cmd().envs(gh).args(["-o", "out", "--sbom", "--provenance"])).ok();
     assert!(!run.stderr.contains("s3cret"));
     let docs = layout_documents(&p.path().join("out"));
     let (_, manifest, doc) = docs.iter().find(|(k, _, _)| k == IN_TOTO).unwrap();
@@ -362,11 +362,16 @@ fn syft(source: &str) -> (BTreeSet<String>, String) {
 fn syft_finds_every_crate_in_the_binary_and_none_of_the_build_only_ones() {
     let p = Project::copy("with-deps");
     let (tar, dir) = (p.path().join("img.tar"), p.path().join("single"));
-    // syft's oci-dir reads layouts of one entry: this one holds no documents.
-    p.run(&["--tarball", tar.to_str().unwrap(), "-o", dir.to_str().unwrap(), "--no-sbom", "--no-provenance"]).ok();
+    // The default outputs, as every reader gets them (issue 22): the layout lists the image
+    // alone (syft's oci-dir: reads layouts of one entry only), and so does the tarball.
+    p.run(&["--tarball", tar.to_str().unwrap(), "-o", dir.to_str().unwrap()]).ok();
+    assert_eq!(common::layout_index(&dir)["manifests"].as_array().unwrap().len(), 1, "the image alone");
     let expected: BTreeSet<String> = compiled().iter().map(|c| format!("{c} pkg:cargo/{}", c)).collect();
     assert_eq!(syft(&format!("oci-archive:{}", tar.display())).0, expected);
     assert_eq!(syft(&format!("oci-dir:{}", dir.display())).0, expected);
+    let tag = common::layout_ref_names(&dir)[0].clone();
+    tool("skopeo", &["inspect", &format!("oci:{}:{tag}", dir.display())]);
+    assert!(common::umoci_runc(&dir, &tag).contains("answer=42"), "umoci and runc read it");
     let bare = p.path().join("bare.tar");
     p.run(&["--tarball", bare.to_str().unwrap(), "--no-auditable"]).ok();
     assert!(syft(&format!("oci-archive:{}", bare.display())).0.is_empty(), "without the section, nothing is seen");
@@ -375,7 +380,7 @@ fn syft_finds_every_crate_in_the_binary_and_none_of_the_build_only_ones() {
 #[test]
 fn the_embedded_list_the_sboms_and_cargo_agree() {
     let p = Project::copy("with-deps");
-    p.run(&["-o", "out"]).ok();
+    p.run(&["-o", "out", "--sbom"]).ok();
     let binary = std::fs::read(p.path().join("target/x86_64-unknown-linux-musl/release/with-deps")).unwrap();
     let embedded: BTreeSet<String> =
         cargo_containerize::api::embedded_dependencies(&binary).unwrap().into_iter().collect();
@@ -403,7 +408,7 @@ fn the_embedded_list_the_sboms_and_cargo_agree() {
 fn the_list_is_embedded_for_cross_targets_and_with_zig() {
     let p = Project::copy("with-deps");
     let arm = p.path().join("target/aarch64-unknown-linux-musl/release/with-deps");
-    p.run(&["-o", "lld", "--platform", "linux/amd64,linux/arm64"]).ok();
+    p.run(&["-o", "lld", "--sbom", "--platform", "linux/amd64,linux/arm64"]).ok();
     let read = |path: &Path| -> BTreeSet<String> {
         cargo_containerize::api::embedded_dependencies(&std::fs::read(path).unwrap()).unwrap().into_iter().collect()
     };
@@ -420,7 +425,7 @@ fn the_list_is_embedded_for_cross_targets_and_with_zig() {
     let subjects: BTreeSet<&str> = docs.iter().map(|(_, m, _)| m["subject"]["digest"].as_str().unwrap()).collect();
     assert_eq!(docs.len(), 4, "SPDX and CycloneDX for each of two platforms");
     assert_eq!(subjects, platforms);
-    p.run(&["-o", "zig", "--target", "aarch64-unknown-linux-musl", "--zig"]).ok();
+    p.run(&["-o", "zig", "--sbom", "--target", "aarch64-unknown-linux-musl", "--zig"]).ok();
     assert_eq!(read(&arm), compiled(), "linked by zig cc");
     let out = tool("qemu-aarch64-static", &[arm.to_str().unwrap()]).stdout;
     assert!(out.contains(common::HELLO_MARKER), "the binary still runs: {out}");
@@ -512,7 +517,7 @@ fn provenance_alone_or_one_sbom_format_is_what_gets_attached() {
 #[test]
 fn the_sbom_follows_a_change_of_a_local_manifest() {
     let p = Project::copy("with-deps");
-    p.run(&["-o", "a"]).ok();
+    p.run(&["-o", "a", "--sbom"]).ok();
     let license = |out: &str| -> String {
         let docs = layout_documents(&p.path().join(out));
         let v: Value = serde_json::from_slice(&docs[0].2).unwrap();
@@ -523,7 +528,7 @@ fn the_sbom_follows_a_change_of_a_local_manifest() {
     let manifest = p.path().join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace("license = \"MIT OR Apache-2.0\"", "license = \"Apache-2.0\"")).unwrap();
-    p.run(&["-o", "b"]).ok();
+    p.run(&["-o", "b", "--sbom"]).ok();
     assert_eq!(license("b"), "Apache-2.0", "the inventory kept from the first run is not reused");
 }
 
@@ -560,7 +565,7 @@ fn each_binary_of_a_workspace_run_lists_what_that_run_compiled_into_it() {
         (embedded, said)
     };
     let set = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<BTreeSet<String>>();
-    p.run(&["-q", "--workspace", "-o", "all"]).ok();
+    p.run(&["-q", "--workspace", "-o", "all", "--sbom"]).ok();
     let (alpha, said) = listed("all/alpha", "alpha");
     assert_eq!(said.trim(), "alpha 1 with itoa", "built beside beta, alpha's common has beta's feature");
     assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0", "itoa@1.0.11"]));
@@ -568,17 +573,17 @@ fn each_binary_of_a_workspace_run_lists_what_that_run_compiled_into_it() {
     assert_eq!(beta, set(&["beta@0.1.0", "common@0.1.0", "fnv@1.0.7", "itoa@1.0.11"]));
     // Alone, alpha links no itoa, and neither its list nor its SBOMs (from `cargo metadata`
     // of the whole workspace, beta's features included) claims it.
-    p.run(&["-q", "-p", "alpha", "-o", "alone"]).ok();
+    p.run(&["-q", "-p", "alpha", "-o", "alone", "--sbom"]).ok();
     let (alpha, said) = listed("alone", "alpha");
     assert_eq!(said.trim(), "alpha 1 with std");
     assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0"]));
     // The workspace's resolution is kept between runs; beta dropping the feature is a new one.
-    p.run(&["-q", "--workspace", "-o", "again"]).ok();
+    p.run(&["-q", "--workspace", "-o", "again", "--sbom"]).ok();
     assert_eq!(listed("again/alpha", "alpha").0, set(&["alpha@0.1.0", "common@0.1.0", "itoa@1.0.11"]));
     let manifest = p.path().join("beta/Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
     std::fs::write(&manifest, text.replace(", features = [\"fast-format\"]", "")).unwrap();
-    p.run(&["-q", "--workspace", "-o", "dropped"]).ok();
+    p.run(&["-q", "--workspace", "-o", "dropped", "--sbom"]).ok();
     let (alpha, said) = listed("dropped/alpha", "alpha");
     assert_eq!(said.trim(), "alpha 1 with std");
     assert_eq!(alpha, set(&["alpha@0.1.0", "common@0.1.0"]));
@@ -591,7 +596,7 @@ fn each_binary_of_a_workspace_run_lists_what_that_run_compiled_into_it() {
 #[test]
 fn sbom_output_writes_the_documents_attached_as_files() {
     let p = Project::copy("with-deps");
-    let run = p.run(&["-o", "lay", "--sbom-output", "sboms"]).ok();
+    let run = p.run(&["-o", "lay", "--sbom", "--sbom-output", "sboms"]).ok();
     assert!(
         run.stderr.contains("Wrote the SBOMs of with-deps: sboms/with-deps.spdx.json, sboms/with-deps.cdx.json"),
         "{}",
@@ -643,7 +648,7 @@ fn the_documents_subcommand_lists_and_saves_what_was_attached() {
     let (reg, ferro) = (Registry::plain(), Ferro::start());
     let p = Project::copy("with-deps");
     let documents = |args: &[&str]| Run::of(p.cmd().arg("documents").args(args));
-    let run = p.run(&["-o", "lay", "--provenance"]).ok();
+    let run = p.run(&["-o", "lay", "--sbom", "--provenance"]).ok();
     let digest = run.stdout.split_whitespace().nth(1).unwrap().to_string();
     let attached = layout_documents(&p.path().join("lay"));
     let doc = |kind: &str| attached.iter().find(|(k, _, _)| k == kind).map(|(_, _, d)| d.clone()).unwrap();

@@ -25,8 +25,12 @@ pub(crate) struct Attachments {
 impl Attachments {
     /// What a registry (`push`) or a layout gets.
     pub(crate) fn for_destination(&self, wanted: &Wanted, push: bool) -> Vec<Referrer> {
-        let prov = if push { wanted.provenance_push } else { wanted.provenance_layout };
-        self.sboms.iter().cloned().chain(self.provenance.iter().filter(|_| prov).cloned()).collect()
+        let (sbom, prov) = match push {
+            true => (true, wanted.provenance_push),
+            false => (wanted.sbom_layout, wanted.provenance_layout),
+        };
+        let sboms = self.sboms.iter().filter(|_| sbom).cloned();
+        sboms.chain(self.provenance.iter().filter(|_| prov).cloned()).collect()
     }
 }
 
