@@ -242,7 +242,7 @@ fn link_args(args: &RustcArgs, request: &Request) -> Result<Vec<String>, String>
     let target = args.target.clone().ok_or("rustc was given no --target")?;
     let out_dir = args.out_dir.clone().ok_or("rustc was given no --out-dir")?;
     let manifest_dir = std::env::var_os("CARGO_MANIFEST_DIR").ok_or("cargo set no CARGO_MANIFEST_DIR")?;
-    let info = version_info(Path::new(&manifest_dir), &target, request)?;
+    let info = version_info_cached(Path::new(&manifest_dir), &target, request, &out_dir)?;
     let json = serde_json::to_vec(&info).map_err(|e| e.to_string())?;
     let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::new(7));
     z.write_all(&json).map_err(|e| e.to_string())?;
@@ -287,7 +287,58 @@ fn default_registry_name() -> String {
 /// proc-macros. `cargo metadata` (every feature on, so that it holds whatever the build
 /// resolved) tells each package's source; `cargo tree` of the build tells which edges it
 /// made.
-fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<VersionInfo, String> {
+/// [`version_info`], remembered in the target directory (`containerize/auditable`, beside
+/// `deps/`'s `TARGET/PROFILE/deps` three levels up, when cargo's `CACHEDIR.TAG` is there):
+/// the list depends on the manifests and `Cargo.lock`, not on the sources, so a link after
+/// an edit of the sources asks cargo nothing. An entry keeps the digest of each file it was
+/// made from (`Cargo.lock`, every local package's manifest), and is used only while they
+/// all match.
+fn version_info_cached(
+    manifest_dir: &Path,
+    target: &str,
+    request: &Request,
+    out_dir: &Path,
+) -> Result<VersionInfo, String> {
+    let dir = out_dir
+        .ancestors()
+        .nth(3)
+        .filter(|t| t.join("CACHEDIR.TAG").is_file())
+        .map(|t| t.join("containerize/auditable"));
+    let Some(dir) = dir else { return version_info(manifest_dir, target, request).map(|(info, _)| info) };
+    let key = serde_json::json!({"manifest_dir": manifest_dir, "target": target, "request": request});
+    let path = dir.join(format!("{}.json", crate::digest::Digest::of(key.to_string().as_bytes()).hex()));
+    let unchanged = |files: &BTreeMap<PathBuf, String>| {
+        files.iter().all(|(f, d)| std::fs::read(f).is_ok_and(|b| crate::digest::Digest::of(&b).as_str() == d))
+    };
+    if let Some(entry) =
+        crate::fsutil::read_regular(&path, 16 << 20).ok().and_then(|b| serde_json::from_slice::<Remembered>(&b).ok())
+    {
+        if unchanged(&entry.files) {
+            return Ok(entry.info);
+        }
+    }
+    let (info, inputs) = version_info(manifest_dir, target, request)?;
+    let files = inputs
+        .into_iter()
+        .filter_map(|f| std::fs::read(&f).ok().map(|b| (f, crate::digest::Digest::of(&b).to_string())))
+        .collect();
+    let entry = Remembered { files, info: info.clone() };
+    // A cache entry that cannot be written is only a miss next time.
+    let _ =
+        crate::fsutil::write_file_atomic(&path, |w| serde_json::to_writer(w, &entry).map_err(std::io::Error::other));
+    Ok(info)
+}
+
+/// A remembered list, with the digest of each file it was made from.
+#[derive(Serialize, Deserialize)]
+struct Remembered {
+    files: BTreeMap<PathBuf, String>,
+    info: VersionInfo,
+}
+
+/// The list, and the files it was made from: `Cargo.lock` and every local package's
+/// manifest.
+fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<(VersionInfo, Vec<PathBuf>), String> {
     // The edges this build made: `cargo metadata` resolves the whole workspace, with
     // dev-dependencies, so its graph can hold edges of features this build did not enable.
     // Asked while `cargo metadata` runs: the link waits for both.
@@ -388,7 +439,14 @@ fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<
             }
         })
         .collect();
-    Ok(VersionInfo { packages })
+    let mut inputs: Vec<PathBuf> = metadata
+        .packages
+        .iter()
+        .filter(|p| p.source.is_none())
+        .map(|p| p.manifest_path.as_std_path().to_path_buf())
+        .collect();
+    inputs.push(metadata.workspace_root.as_std_path().join("Cargo.lock"));
+    Ok((VersionInfo { packages }, inputs))
 }
 
 /// An ELF relocatable object holding `contents` in a `.dep-v0` section, with a symbol on

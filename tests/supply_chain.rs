@@ -694,3 +694,42 @@ fn the_documents_subcommand_lists_and_saves_what_was_attached() {
     let layout = documents(&["oci:nowhere"]);
     assert!(layout.stderr.contains("cannot read the layout nowhere"), "{}", layout.stderr);
 }
+
+/// The list embedded in a binary depends on the manifests and `Cargo.lock`, not on the
+/// sources: it is remembered in the target directory, so a link after an edit of the
+/// sources asks cargo nothing more; a changed manifest makes it anew. (Shown by a planted
+/// entry: it is used while the files match, and dropped once one changes.)
+#[test]
+fn the_embedded_list_is_remembered_until_a_manifest_changes() {
+    let p = Project::copy("with-deps");
+    let binary = p.path().join("target/x86_64-unknown-linux-musl/release/with-deps");
+    let listed = || -> BTreeSet<String> {
+        cargo_containerize::api::embedded_dependencies(&std::fs::read(&binary).unwrap()).unwrap().into_iter().collect()
+    };
+    p.run(&["-q", "-o", "a"]).ok();
+    assert_eq!(listed(), compiled());
+    let cache = p.path().join("target/containerize/auditable");
+    let entries: Vec<PathBuf> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let mut entry: Value = serde_json::from_slice(&std::fs::read(&entries[0]).unwrap()).unwrap();
+    let files: Vec<&str> = entry["files"].as_object().unwrap().keys().map(String::as_str).collect();
+    assert!(
+        files.iter().any(|f| f.ends_with("Cargo.lock")) && files.iter().any(|f| f.ends_with("shout/Cargo.toml")),
+        "{files:?}"
+    );
+    entry["info"]["packages"].as_array_mut().unwrap().push(serde_json::json!(
+        {"name": "planted", "version": "9.9.9", "source": "local", "dependencies": []}
+    ));
+    std::fs::write(&entries[0], serde_json::to_vec(&entry).unwrap()).unwrap();
+    let main = p.path().join("src/main.rs");
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, source.replace("answer=", "answer: ")).unwrap();
+    p.run(&["-q", "-o", "b"]).ok();
+    assert!(listed().contains("planted@9.9.9"), "an edit of the sources used the remembered list");
+    let manifest = p.path().join("shout/Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    std::fs::write(&manifest, format!("{text}\n# changed\n")).unwrap();
+    std::fs::write(&main, source).unwrap();
+    p.run(&["-q", "-o", "c"]).ok();
+    assert_eq!(listed(), compiled(), "a changed manifest makes the list anew");
+}
