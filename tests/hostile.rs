@@ -1954,6 +1954,19 @@ fn a_zstd_base_is_refused_before_the_build_where_zstd_cannot_go() {
     assert_eq!(common::layout_manifest(&p.path().join("out"))["layers"][0]["digest"], digest.as_str());
 }
 
+/// Issue 22: an engine with the containerd image store takes a base's zstd layer, as
+/// containerd unpacks it: the image loads and runs there.
+#[test]
+fn a_zstd_base_loads_into_the_containerd_store() {
+    let engine = common::Engine::Containerd;
+    let (_layout, base) = lying_base(Blobs::Zstd);
+    let p = Project::copy("hello");
+    let name = format!("{}:1", common::unique_name("zstd-d26"));
+    let _cleanup = engine.images(vec![name.clone()]);
+    p.run_on(engine, &["-q", "--base", &base, "--tag", &name]).ok();
+    assert!(engine.run_image(&name, &[]).contains(common::HELLO_MARKER));
+}
+
 /// A layer labelled gzip that is a plain tar is refused when it enters the cache, naming
 /// the layer, what its bytes are, the base, and what to do: an `oci:` base before the
 /// build, a registry's before any output.
