@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{docker_run, tool, unique_name, DockerImages, Project, Run};
+use common::{docker_run, tool, unique_name, DockerImages, Engine, Project, Run};
 use serde_json::Value;
 
 /// `--workspace --tarball FILE`: one tar that `docker load` takes as every image under its
@@ -51,6 +51,16 @@ fn one_tarball_holds_every_image_of_the_workspace() {
     for bin in ["alpha", "beta"] {
         assert!(loaded.contains(&format!("Loaded image: {prefix}/{bin}:1")), "{loaded}");
         let out = docker_run(&format!("{prefix}/{bin}:1"), &[]);
+        assert!(out.contains(&format!("{bin} from cargo-containerize two-bins fixture")), "{out}");
+    }
+    // An engine with the containerd image store reads the OCI part, whose entries carry
+    // each image's full name (issue 22): the same names.
+    let engine = Engine::Containerd;
+    let _loaded = engine.images(vec![format!("{prefix}/alpha:1"), format!("{prefix}/beta:1")]);
+    let loaded = engine.docker(&["load", "-i", tar.to_str().unwrap()]).stdout;
+    for bin in ["alpha", "beta"] {
+        assert!(loaded.contains(&format!("Loaded image: {prefix}/{bin}:1")), "{loaded}");
+        let out = engine.run_image(&format!("{prefix}/{bin}:1"), &[]);
         assert!(out.contains(&format!("{bin} from cargo-containerize two-bins fixture")), "{out}");
     }
 }

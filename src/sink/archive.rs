@@ -80,19 +80,26 @@ pub(crate) fn write<W: Write>(w: W, image: &Image, tags: &[Reference], ref_names
 /// image store reads (it reads no `manifest.json` when `index.json` is there). skopeo and
 /// the other OCI readers go by the ref name, which is unchanged.
 pub(super) fn tarball_index(artifact: &Artifact, tags: &[Reference], ref_names: &[String]) -> io::Result<Vec<u8>> {
-    use crate::image::annotation::{CONTAINERD_NAME, REF_NAME};
     let mut entries = super::layout::entries(artifact, ref_names)?;
-    for entry in &mut entries {
-        let name = entry["annotations"][REF_NAME].as_str().unwrap_or_default().to_string();
-        if let Some(tag) = tags.iter().find(|t| t.tag_or_default() == name) {
-            entry["annotations"][CONTAINERD_NAME] = json!(crate::engine::full_name(tag));
-        }
-    }
+    add_containerd_names(&mut entries, tags);
     Ok(canonical_json(&json!({
         "schemaVersion": 2,
         "mediaType": crate::image::index::MEDIA_TYPE_OCI_INDEX,
         "manifests": entries,
     })))
+}
+
+/// Gives each of `entries` whose ref name is the tag of one of `tags` (`TAG`, or `BIN:TAG`
+/// in the tar of several images) that tag's full name as `io.containerd.image.name`.
+pub(super) fn add_containerd_names(entries: &mut [serde_json::Value], tags: &[Reference]) {
+    use crate::image::annotation::{CONTAINERD_NAME, REF_NAME};
+    for entry in entries {
+        let name = entry["annotations"][REF_NAME].as_str().unwrap_or_default().to_string();
+        let tag_part = name.rsplit_once(':').map_or(name.as_str(), |(_, t)| t);
+        if let Some(tag) = tags.iter().find(|t| t.tag_or_default() == tag_part) {
+            entry["annotations"][CONTAINERD_NAME] = json!(crate::engine::full_name(tag));
+        }
+    }
 }
 
 /// As [`write`], with the OCI part's `index.json` given (the engine's containerd store

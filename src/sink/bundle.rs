@@ -76,7 +76,10 @@ fn write<W: Write>(w: W, members: &[Member]) -> io::Result<W> {
     append(&mut tar, "oci-layout", OCI_LAYOUT.len() as u64, OCI_LAYOUT)?;
     let mut manifests = Vec::new();
     for m in members {
-        manifests.extend(entries(m.artifact, &m.ref_names)?);
+        // Named for a containerd-store engine's `docker load` too (see `archive::tarball_index`).
+        let mut named = entries(m.artifact, &m.ref_names)?;
+        super::archive::add_containerd_names(&mut named, &m.tags);
+        manifests.extend(named);
     }
     let index = canonical_json(&json!({"schemaVersion": 2, "mediaType": MEDIA_TYPE_OCI_INDEX, "manifests": manifests}));
     append(&mut tar, "index.json", index.len() as u64, &index[..])?;
