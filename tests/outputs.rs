@@ -153,6 +153,35 @@ on_both_engines! {
     }
 }
 
+/// Issue 22: `podman load` (Podman 4.3, in a store of its own) takes `--tarball`, of one
+/// platform or of several, under its tag: it names the image from the OCI part's
+/// `io.containerd.image.name` (without it, a bare `localhost/1:latest`), and of an index it
+/// keeps this machine's platform.
+#[test]
+fn podman_loads_the_tarball_under_its_tag() {
+    let store = tempfile::tempdir().unwrap();
+    let podman = |args: &[&str]| {
+        let root = store.path().join("root");
+        let run = store.path().join("run");
+        let fixed = ["--root", root.to_str().unwrap(), "--runroot", run.to_str().unwrap(), "--storage-driver", "vfs"];
+        tool("podman", &[&fixed[..], args].concat()).stdout
+    };
+    let p = Project::copy("hello");
+    let name = unique_name("podman");
+    let (one, two) = (format!("{name}:1"), format!("{name}:2"));
+    let _cleanup = DockerImages(vec![one.clone(), two.clone()]);
+    let run = p.run(&["-q", "--tarball", "one.tar", "-t", &one]).ok();
+    let digest =
+        run.stdout.lines().find(|l| l.starts_with("one.tar ")).unwrap().rsplit(' ').next().unwrap().to_string();
+    let loaded = podman(&["load", "-i", p.path().join("one.tar").to_str().unwrap()]);
+    assert!(loaded.contains(&format!("Loaded image: docker.io/library/{one}")), "{loaded}");
+    assert_eq!(podman(&["image", "inspect", &one, "--format", "{{.Digest}}"]).trim(), digest);
+    p.run(&["-q", "--platform", "linux/amd64,linux/arm64", "--tarball", "two.tar", "-t", &two]).ok();
+    let loaded = podman(&["load", "-i", p.path().join("two.tar").to_str().unwrap()]);
+    assert!(loaded.contains(&format!("Loaded image: docker.io/library/{two}")), "{loaded}");
+    assert_eq!(podman(&["image", "inspect", &two, "--format", "{{.Architecture}}"]).trim(), "amd64");
+}
+
 #[test]
 fn image_matches_the_classic_dockerfile_field_by_field() {
     let p = Project::copy("hello");

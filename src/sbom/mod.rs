@@ -112,7 +112,7 @@ impl Documents {
 }
 
 /// Checks, before the build, that `--sbom-output DIR` can be a directory: what is there
-/// is one (a link to one counts), or nothing is and its parent is.
+/// is one (a link to one counts), or nothing is (it is made then, with its parents).
 pub(crate) fn check_output_dir(dir: &std::path::Path) -> std::io::Result<()> {
     use std::io::{Error, ErrorKind};
     if crate::fsutil::is_stdout_path(dir) {
