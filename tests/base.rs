@@ -575,7 +575,31 @@ fn a_multi_platform_base_pulled_for_one_platform_builds_that_one_and_names_the_o
     engine.docker(&["pull", "-q", "--platform", "linux/amd64", &remote]);
     let p = Project::copy("hello");
     let from = format!("docker:{remote}");
-    p.run_on(engine, &["-q", "--base", &from, "-o", "amd"]).ok();
+    p.run_on(engine, &["-q", "--base", &from, "-o", "amd", "--provenance"]).ok();
+    // The provenance records the base as the engine has it, and as its registry does
+    // (the engine's `RepoDigests`): the index pushed there.
+    let served = tool("sh", &["-c", &format!("skopeo inspect --raw --tls-verify=false docker://{remote} | sha256sum")]);
+    let served = served.stdout.split_whitespace().next().unwrap().to_string();
+    let index = common::layout_index(&p.path().join("amd"));
+    let provenance = index["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["artifactType"] == "application/vnd.in-toto+json")
+        .map(|e| {
+            let m: Value =
+                serde_json::from_slice(&common::layout_blob(&p.path().join("amd"), e["digest"].as_str().unwrap()))
+                    .unwrap();
+            let doc = common::layout_blob(&p.path().join("amd"), m["layers"][0]["digest"].as_str().unwrap());
+            serde_json::from_slice::<Value>(&doc).unwrap()
+        })
+        .unwrap();
+    let resolved = provenance["predicate"]["buildDefinition"]["resolvedDependencies"].as_array().unwrap().clone();
+    let repository = remote.rsplit_once(':').unwrap().0;
+    assert!(
+        resolved.iter().any(|d| d["uri"] == repository && d["digest"]["sha256"] == served.as_str()),
+        "{resolved:?}"
+    );
     let arm = p.run_on(engine, &["--base", &from, "--platform", "linux/arm64", "-o", "arm"]).failed();
     let said = format!("the Docker engine holds the index of {from}, but not its linux/arm64 image");
     assert!(arm.stderr.contains(&said), "{}", arm.stderr);

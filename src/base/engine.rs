@@ -48,9 +48,16 @@ impl From<&str> for ImportError {
     }
 }
 
-/// Imports the engine's image `name` into the store; returns its manifest digest. The
-/// engine is asked as a `--tag` run asks it: within the timeout, saying what it waits for.
-pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bool) -> Result<String, ImportError> {
+/// Imports the engine's image `name` into the store; returns its manifest digest, and its
+/// name and digest in the registry it was pulled from when the engine knows them (the
+/// first of `RepoDigests` that is a valid `NAME@sha256:…`). The engine is asked as a
+/// `--tag` run asks it: within the timeout, saying what it waits for.
+pub(crate) fn import(
+    name: &Reference,
+    store: &Store,
+    tuning: &Tuning,
+    quiet: bool,
+) -> Result<(String, Option<String>), ImportError> {
     let shown = name.with_default_tag();
     let _announce = (!quiet).then(|| {
         crate::wait::Announce::after(
@@ -67,16 +74,26 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     if status != 200 {
         return Err(format!("the Docker engine answered {status} to GET /images/{shown}/json").into());
     }
-    let id = serde_json::from_slice::<Value>(&inspect)
-        .ok()
-        .and_then(|v| v.get("Id").and_then(Value::as_str).and_then(Digest::parse))
+    let inspect = serde_json::from_slice::<Value>(&inspect).unwrap_or_default();
+    let id = inspect
+        .get("Id")
+        .and_then(Value::as_str)
+        .and_then(Digest::parse)
         .ok_or("the Docker engine's answer names no image ID")?;
+    // What an engine says is checked as any reference is: a name and a sha256 digest.
+    let registry_digest = inspect["RepoDigests"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .find(|r| Reference::parse(r).is_ok_and(|r| r.digest.is_some()))
+        .map(str::to_string);
     let memo = store.root().join("engine").join(id.hex());
     // Read as every cache file is: a regular file of bounded size, never a FIFO to wait on.
     let recalled = crate::fsutil::read_regular(&memo, 1024).ok().and_then(|b| String::from_utf8(b).ok());
     if let Some(done) = recalled.as_deref().and_then(|t| Digest::parse(t.trim())) {
         if complete(store, &done) {
-            return Ok(done.to_string());
+            return Ok((done.to_string(), registry_digest));
         }
     }
     crate::shell::status("Exporting", format_args!("{shown} from the Docker engine"));
@@ -87,7 +104,7 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     if crate::engine::store(tuning, quiet).map_err(ImportError::Engine)? == crate::engine::ImageStore::Containerd {
         let top = from_layout(body, store, &id).map_err(|e| export_failed(&shown, &e))?;
         let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(top.as_str().as_bytes()));
-        return Ok(top.to_string());
+        return Ok((top.to_string(), registry_digest));
     }
     let digest = from_archive(body, store).map_err(|e| format!("reading the export of {shown}: {e}"))?;
     if digest.as_ref().is_some_and(|(_, config)| config != &id) {
@@ -96,7 +113,7 @@ pub(crate) fn import(name: &Reference, store: &Store, tuning: &Tuning, quiet: bo
     let (manifest, _) = digest.ok_or(ImportError::from("the export holds no image"))?;
     let _ = std::fs::create_dir_all(memo.parent().expect("has a parent"));
     let _ = crate::fsutil::write_file_atomic(&memo, |w| w.write_all(manifest.as_str().as_bytes()));
-    Ok(manifest.to_string())
+    Ok((manifest.to_string(), registry_digest))
 }
 
 /// What to say when the export of `shown` could not be read.

@@ -296,11 +296,17 @@ pub(crate) fn resolve(
             fetch::client(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
         }
         BaseRef::Engine { name, .. } => {
-            let top = engine::import(name, &store, &opts.tuning, opts.quiet).map_err(|e| match e {
-                engine::ImportError::Engine(source) => Error::Engine { base: shown.clone(), source },
-                engine::ImportError::Image(message) => Error::Local { base: shown.clone(), message },
-            })?;
-            fetch::client(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?
+            let (top, registry_digest) =
+                engine::import(name, &store, &opts.tuning, opts.quiet).map_err(|e| match e {
+                    engine::ImportError::Engine(source) => Error::Engine { base: shown.clone(), source },
+                    engine::ImportError::Image(message) => Error::Local { base: shown.clone(), message },
+                })?;
+            let mut parents =
+                fetch::client(opts)?.block_on(resolve_from(&Source::Store, &store, &shown, &top, platforms))?;
+            for p in &mut parents {
+                p.registry_digest = registry_digest.clone();
+            }
+            parents
         }
     };
     check_stored_layers(&parents, &store, opts)?;
@@ -589,7 +595,7 @@ async fn image(
         let blob = Blob::held(&media_type, digest.clone(), size, store.path(&digest), origin.clone());
         layers.push(Layer::held(blob, diff_id, String::new()));
     }
-    Ok(Parent { name: base.to_string(), digest, platform: wanted.clone(), config, layers })
+    Ok(Parent { name: base.to_string(), digest, platform: wanted.clone(), config, layers, registry_digest: None })
 }
 
 #[cfg(test)]

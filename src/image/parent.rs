@@ -21,6 +21,9 @@ pub(crate) struct Parent {
     pub(crate) config: serde_json::Value,
     /// Its layers, bottom up, each a blob held by digest with the config's diff_id.
     pub(crate) layers: Vec<Layer>,
+    /// For an engine's image (`docker:`), its name and digest in the registry it was pulled
+    /// from, when the engine knows them (`RepoDigests`): `REGISTRY/REPO@sha256:…`.
+    pub(crate) registry_digest: Option<String>,
 }
 
 impl Parent {

@@ -341,6 +341,8 @@ pub(crate) struct Parameters {
     pub(crate) git: Option<(Option<String>, String)>,
     pub(crate) lock_digest: Option<String>,
     pub(crate) base: Option<(String, Digest)>,
+    /// An engine base's name and digest in its registry (`NAME@sha256:…`), when known.
+    pub(crate) base_registry: Option<String>,
 }
 
 /// Who built it: the tool, or inside GitHub Actions the workflow run, as GitHub's own
@@ -376,6 +378,10 @@ pub(crate) fn provenance(
     }
     if let Some((base, digest)) = &params.base {
         resolved.push(json!({"uri": base, "digest": {"sha256": digest.hex()}}));
+    }
+    // The same base, as its registry knows it (an engine's image that was pulled).
+    if let Some((name, digest)) = params.base_registry.as_deref().and_then(|r| r.rsplit_once("@sha256:")) {
+        resolved.push(json!({"uri": name, "digest": {"sha256": digest}}));
     }
     let (builder_id, invocation) = builder(env);
     let mut metadata = json!({});

@@ -103,6 +103,7 @@ impl Documents {
                 git: self.git.clone(),
                 lock_digest: self.lock_digest.clone(),
                 base: parents.and_then(|p| p.first()).map(|p| (p.name.clone(), p.digest.clone())),
+                base_registry: parents.and_then(|p| p.first()).and_then(|p| p.registry_digest.clone()),
             },
             name: subject_name(target),
             target_dir: plan.target_dir.clone(),
