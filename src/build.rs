@@ -33,6 +33,10 @@ pub(crate) struct BuildSpec {
     pub(crate) auditable: bool,
     /// More (package, binary) pairs built by the same cargo invocation, after this one.
     pub(crate) batch: Vec<(String, String)>,
+    /// cargo build's `--jobs`, `--keep-going` and `--timings`.
+    pub(crate) jobs: Option<String>,
+    pub(crate) keep_going: bool,
+    pub(crate) timings: bool,
 }
 
 impl BuildSpec {
@@ -217,10 +221,15 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
         (spec.frozen, "--frozen"),
         (spec.offline, "--offline"),
         (spec.quiet, "--quiet"),
+        (spec.keep_going, "--keep-going"),
+        (spec.timings, "--timings"),
     ] {
         if on {
             cmd.arg(flag);
         }
+    }
+    if let Some(jobs) = &spec.jobs {
+        cmd.args(["--jobs", jobs]);
     }
     for _ in 0..spec.verbose {
         cmd.arg("--verbose");

@@ -59,6 +59,18 @@ pub struct Args {
     /// Build with the given profile
     #[arg(long, value_name = "PROFILE-NAME", default_value = "release", help_heading = "Compilation Options")]
     pub(crate) profile: String,
+    /// Build in release mode, with optimizations (the default here; taken as cargo takes it)
+    #[arg(short, long, help_heading = "Compilation Options")]
+    pub(crate) release: bool,
+    /// Number of parallel jobs, as for cargo build (default: the number of CPUs)
+    #[arg(short, long, value_name = "N", allow_negative_numbers = true, help_heading = "Compilation Options")]
+    pub(crate) jobs: Option<String>,
+    /// Do not abort the build as soon as there is an error, as for cargo build
+    #[arg(long, help_heading = "Compilation Options")]
+    pub(crate) keep_going: bool,
+    /// Write cargo's report of the compilation's timings (target/cargo-timings/)
+    #[arg(long, help_heading = "Compilation Options")]
+    pub(crate) timings: bool,
     /// Build for the target triple, a static musl target for FROM scratch
     /// [default: x86_64-unknown-linux-musl]
     #[arg(long, value_name = "TRIPLE", value_parser = target_triple, help_heading = "Compilation Options")]

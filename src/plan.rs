@@ -182,6 +182,8 @@ pub(crate) enum Error {
     BadEpoch { value: String },
     #[error("`{what}` did not answer within {seconds} s")]
     GitTimeout { what: String, seconds: u64 },
+    #[error("conflicting usage of --profile={profile} and --release: --release means the release profile")]
+    ReleaseAndProfile { profile: String },
     #[error("--sbom-output was given, but the settings of package `{package}` turn SBOMs off (sbom = false or [])")]
     SbomsOff { package: String },
     #[error("an included file cannot be copied: {message}")]
@@ -253,6 +255,9 @@ impl Error {
             Error::SbomsOff { .. } => {
                 Some("pass --sbom to make them anyway, or leave --sbom-output out".into())
             }
+            Error::ReleaseAndProfile { profile } => {
+                Some(format!("remove one of them: --release (the default here) or --profile {profile}"))
+            }
             Error::GitTimeout { .. } => Some(
                 "check that `git status` works in the package's directory: a damaged .git can make git wait for ever"
                     .into(),
@@ -313,6 +318,10 @@ pub(crate) enum RefArg {
 /// errors quote the value as typed, a digest is no destination, and a push names its
 /// registry host.
 pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Error> {
+    // `--release` is what the default profile is already; with another one, cargo refuses it.
+    if args.release && args.profile != "release" {
+        return Err(Error::ReleaseAndProfile { profile: args.profile.clone() });
+    }
     let parse = |flag: &'static str, t: &String| -> Result<RefArg, Error> {
         if t.is_empty() {
             return Ok(RefArg::TagOnly(None));
@@ -761,6 +770,9 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
         zig: args.zig,
         auditable: !args.no_auditable,
         batch: Vec::new(),
+        jobs: args.jobs.clone(),
+        keep_going: args.keep_going,
+        timings: args.timings,
     }
 }
 

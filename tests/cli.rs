@@ -484,3 +484,24 @@ fn a_name_less_push_takes_its_name_from_the_variable_the_package_or_the_workspac
     );
     assert!(!p.path().join("target").exists());
 }
+
+/// Issue 12: the cargo flags cargo users type out of habit are taken as cargo takes them:
+/// `--release` (what the default profile is already), `-j`, `--keep-going` and `--timings`
+/// go to `cargo build`; `--release` with another profile is refused, as cargo refuses it,
+/// before anything is built.
+#[test]
+fn cargo_habit_flags_are_taken_as_cargo_takes_them() {
+    let p = Project::copy("hello");
+    let shim = common::CargoShim::new(&p);
+    let flags = ["-q", "--release", "-j", "1", "--keep-going", "--timings", "-o", "out"];
+    let run = Run::of(p.cmd().env("CARGO", &shim.path).args(flags));
+    assert!(run.status.success(), "{}", run.stderr);
+    let build = shim.args().lines().find(|l| l.starts_with("build ")).map(str::to_string).unwrap_or_default();
+    for wanted in ["--profile release", "--jobs 1", "--keep-going", "--timings"] {
+        assert!(build.contains(wanted), "{wanted:?} in {build}");
+    }
+    assert!(p.path().join("target/cargo-timings/cargo-timing.html").is_file(), "cargo wrote its timings");
+    let refused = p.run(&["--release", "--profile", "dev", "-o", "dev"]).failed();
+    assert!(refused.stderr.contains("conflicting usage of --profile=dev and --release"), "{}", refused.stderr);
+    assert!(!p.path().join("target/x86_64-unknown-linux-musl/debug").exists(), "nothing was built");
+}

@@ -481,8 +481,16 @@ impl CargoShim {
         let log = project.path().join("cargo.log");
         let path = project.path().join(".home/cargo-shim");
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        std::fs::write(&path, format!("#!/bin/sh\necho \"$1\" >> '{}'\nexec '{cargo}' \"$@\"\n", log.display()))
-            .unwrap();
+        let args = project.path().join("cargo-args.log");
+        std::fs::write(
+            &path,
+            format!(
+                "#!/bin/sh\necho \"$1\" >> '{}'\necho \"$*\" >> '{}'\nexec '{cargo}' \"$@\"\n",
+                log.display(),
+                args.display()
+            ),
+        )
+        .unwrap();
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
         CargoShim { path, log }
     }
@@ -492,6 +500,11 @@ impl CargoShim {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Every cargo command line run so far (its arguments), a line each.
+    pub fn args(&self) -> String {
+        std::fs::read_to_string(self.log.with_file_name("cargo-args.log")).unwrap_or_default()
+    }
+
     /// How many `cargo build`s ran so far.
     pub fn builds(&self) -> usize {
         self.log().lines().filter(|l| *l == "build").count()
@@ -499,6 +512,7 @@ impl CargoShim {
 
     /// Forgets what ran so far.
     pub fn clear(&self) {
+        let _ = std::fs::remove_file(self.log.with_file_name("cargo-args.log"));
         let _ = std::fs::remove_file(&self.log);
     }
 }
