@@ -33,6 +33,27 @@ pub(crate) struct ImageSpec {
 }
 
 /// Merges workspace, package and command-line settings, in that order.
+/// Warns, once per table, of a metadata table whose name is close to `containerize` but is
+/// not it (`[package.metadata.containerise]`): nothing in it is read, silently otherwise.
+fn misspelt_tables(metadata: &serde_json::Value, prefix: &str, manifest: &Path) {
+    static WARNED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let Some(keys) = metadata.as_object() else { return };
+    for key in keys.keys().filter(|k| *k != "containerize") {
+        let lower = key.to_ascii_lowercase();
+        if lower != "containerize" && strsim::jaro_winkler(&lower, "containerize") < 0.9 {
+            continue;
+        }
+        let table = format!("[{prefix}.{}] in {}", crate::redact::server_text(key, 60), manifest.display());
+        let mut warned = WARNED.lock().unwrap_or_else(|e| e.into_inner());
+        if !warned.contains(&table) {
+            crate::shell::warn(format_args!(
+                "{table} is not read: did you mean [{prefix}.containerize]? None of its settings apply"
+            ));
+            warned.push(table);
+        }
+    }
+}
+
 pub(crate) fn settings(
     workspace_meta: &serde_json::Value,
     workspace_manifest: &Path,
@@ -42,6 +63,8 @@ pub(crate) fn settings(
     let ws_dir = workspace_manifest.parent().unwrap_or(Path::new("."));
     let pkg_manifest = package.manifest_path.as_std_path();
     let pkg_dir = pkg_manifest.parent().unwrap_or(Path::new("."));
+    misspelt_tables(workspace_meta, "workspace.metadata", workspace_manifest);
+    misspelt_tables(&package.metadata, "package.metadata", pkg_manifest);
     let mut tables = Vec::new();
     if let Some(table) = workspace_meta.get("containerize") {
         let origin = Origin { table: "workspace.metadata.containerize", manifest: workspace_manifest.to_path_buf() };

@@ -309,3 +309,23 @@ fn each_image_is_summed_up_on_one_stderr_line() {
     let quiet = p.run(&["-q", "-o", "lay"]).ok();
     assert!(!quiet.stderr.contains("Assembled"), "{}", quiet.stderr);
 }
+
+/// Issue 12: a metadata table whose name is close to `containerize` (the British
+/// `containerise`) is not silently dropped: a warning names it and the right name, once; its
+/// settings do not apply. A table of another tool says nothing.
+#[test]
+fn a_misspelt_metadata_table_is_named_with_the_right_one() {
+    let p = Project::copy("hello");
+    let manifest = p.path().join("Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    let tables =
+        "\n[package.metadata.containerise]\nuser = \"root\"\n\n[package.metadata.docs.rs]\nall-features = true\n";
+    std::fs::write(&manifest, format!("{text}{tables}")).unwrap();
+    let run = p.run(&["-o", "out"]).ok();
+    let warning = "[package.metadata.containerise] in";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    assert!(run.stderr.contains("is not read: did you mean [package.metadata.containerize]?"), "{}", run.stderr);
+    assert!(!run.stderr.contains("docs.rs"), "{}", run.stderr);
+    let config = common::layout_config(&p.path().join("out"));
+    assert_eq!(config["config"]["User"], "65532:65532", "its settings do not apply");
+}
