@@ -165,6 +165,14 @@ pub(crate) fn assemble_and_publish(
     }
     let ca_added: Vec<bool> =
         layer_lists.iter().map(|l| l.iter().any(|(c, _)| c.has(crate::image::base::CA_BUNDLE_PATH))).collect();
+    if ca_added.contains(&true) {
+        let why = crate::spec::ca_bundle_reason(target.image.ca_certificates, &built[0].crates);
+        crate::shell::note(format_args!(
+            "{}: the image gets the CA certificates ({}), as {why}",
+            target.bin(),
+            crate::image::base::CA_BUNDLE_PATH
+        ));
+    }
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
     let attach =
         |artifact: &Artifact| docs.attachments(plan, target, artifact, parents, &ca_added).map_err(assemble_err);

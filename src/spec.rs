@@ -354,6 +354,17 @@ fn oci_labels(prov: &Provenance) -> BTreeMap<String, String> {
     labels
 }
 
+/// Why the image gets the CA bundle, for the note that says so: the setting, or the crate
+/// built for the target that reads the system's roots.
+pub(crate) fn ca_bundle_reason(mode: CaCertificates, built_crates: &std::collections::BTreeSet<String>) -> String {
+    match SYSTEM_ROOT_CRATES.iter().find(|c| built_crates.contains(&c.replace('-', "_"))) {
+        Some(c) if mode == CaCertificates::Auto => format!(
+            "it links {c}, which reads the system's root certificates (ca-certificates = false leaves them out)"
+        ),
+        _ => "ca-certificates = true asks for them".to_string(),
+    }
+}
+
 /// Whether the image gets the CA bundle, given the crates built for the target
 /// (library names, with `_` for `-`).
 pub(crate) fn wants_ca_bundle(mode: CaCertificates, built_crates: &std::collections::BTreeSet<String>) -> bool {

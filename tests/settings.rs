@@ -204,14 +204,19 @@ fn a_crate_that_loads_system_roots_gets_a_ca_bundle_and_hello_does_not() {
     let p = Project::copy("tls-roots");
     let name = unique_name("tls");
     let _cleanup = DockerImages(vec![format!("{name}:1")]);
-    p.run(&["-q", "-t", &format!("{name}:1")]).ok();
+    let run = p.run(&["-t", &format!("{name}:1")]).ok();
+    // Said, with the crate that wants them (issue 12).
+    let said =
+        "the image gets the CA certificates (/etc/ssl/certs/ca-certificates.crt), as it links rustls-native-certs";
+    assert!(run.stderr.contains(said), "{}", run.stderr);
     let out = docker_run(&format!("{name}:1"), &[]);
     let roots: usize = out.lines().find_map(|l| l.strip_prefix("roots=")).unwrap().parse().unwrap();
     assert!(roots > 50, "{out}");
 
     let hello = Project::copy("hello");
     let dir = hello.path().join("lay");
-    hello.run(&["-q", "-o", dir.to_str().unwrap()]).ok();
+    let run = hello.run(&["-o", dir.to_str().unwrap()]).ok();
+    assert!(!run.stderr.contains("CA certificates"), "{}", run.stderr);
     let files = common::layout_files(&dir);
     assert!(files.iter().any(|f| f == "etc/passwd"), "{files:?}");
     assert!(!files.iter().any(|f| f.contains("ssl")), "hello makes no TLS calls: {files:?}");
@@ -222,7 +227,9 @@ fn ca_certificates_true_forces_the_bundle() {
     let p = Project::copy("hello");
     with_package_table(&p, "ca-certificates = true");
     let dir = p.path().join("lay");
-    Run::of(p.cmd().args(["-q", "-o", dir.to_str().unwrap()])).ok();
+    let run = Run::of(p.cmd().args(["-o", dir.to_str().unwrap()])).ok();
+    assert!(run.stderr.contains("the image gets the CA certificates"), "{}", run.stderr);
+    assert!(run.stderr.contains("as ca-certificates = true asks for them"), "{}", run.stderr);
     assert!(common::layout_files(&dir).iter().any(|f| f == "etc/ssl/certs/ca-certificates.crt"));
 }
 
