@@ -85,9 +85,11 @@ fn draw_bar(multi: &MultiProgress, bars: &Mutex<HashMap<Digest, ProgressBar>>, e
         Event::Started { digest, size } => {
             let bar = bars.entry(digest.clone()).or_insert_with(|| {
                 let bar = multi.add(ProgressBar::new(*size));
-                let style = ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> ");
+                let style = ProgressStyle::with_template(
+                    "{prefix} [{bar:30}] {decimal_bytes}/{decimal_total_bytes} {decimal_bytes_per_sec}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> ");
                 bar.set_style(style);
                 bar.set_prefix(short(digest));
                 bar

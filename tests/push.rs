@@ -418,6 +418,8 @@ fn progress_draws_bars_on_a_terminal_and_lines_otherwise() {
     let on_tty = common::tool("script", &["-qec", &line, "/dev/null"]).stdout;
     assert!(on_tty.contains("[==============================]"), "{on_tty}");
     assert!(on_tty.contains("B/s"), "a rate is shown: {on_tty}");
+    // One unit system, the final lines' (decimal, as registries and Docker show sizes).
+    assert!(on_tty.contains(" kB/") && !on_tty.contains("KiB") && !on_tty.contains("MiB"), "{on_tty}");
     let piped = p.run(&["--push", &format!("{}/progress:2", registry.host())]).ok();
     assert!(!piped.stderr.contains('\u{1b}'), "no escape codes when stderr is not a terminal: {}", piped.stderr);
     assert!(piped.stderr.contains("     Skipped sha256:"), "{}", piped.stderr);
