@@ -200,7 +200,43 @@ impl Args {
     /// Parses the process arguments, accepting both `cargo containerize ...` (where cargo
     /// passes `containerize` as the first argument) and `cargo-containerize ...`.
     pub fn from_env() -> Args {
-        Args::parse_from(argv())
+        Args::parse_args(argv())
+    }
+
+    /// Parses `argv` as clap does, except that an unknown flag gets the nearest known flag
+    /// as its only tip (a transposed letter counts as one change), never clap's `-- FLAG`,
+    /// which would put the typo into the image's command line. Exits on an error, as clap.
+    pub(crate) fn parse_args(argv: Vec<std::ffi::OsString>) -> Args {
+        use clap::error::{ContextKind, ContextValue, ErrorKind};
+        use clap::CommandFactory;
+        let e = match Args::try_parse_from(argv) {
+            Ok(args) => return args,
+            Err(e) => e,
+        };
+        let unknown = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+            (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) if arg.starts_with('-') => arg.clone(),
+            _ => e.exit(),
+        };
+        let mut cmd = Args::command();
+        cmd.build();
+        let typed = unknown.trim_start_matches('-').split('=').next().unwrap_or_default().to_string();
+        let nearest = cmd
+            .get_arguments()
+            .filter(|a| !a.is_hide_set())
+            .filter_map(|a| a.get_long())
+            .map(|long| (strsim::osa_distance(&typed, long), long))
+            .filter(|(d, long)| unknown.starts_with("--") && *d <= 2.max(long.len() / 4) && *d < long.len())
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, long)| format!("--{long}"));
+        let mut err = clap::Error::new(ErrorKind::UnknownArgument).with_cmd(&cmd);
+        err.insert(ContextKind::InvalidArg, ContextValue::String(unknown));
+        if let Some(nearest) = nearest {
+            err.insert(ContextKind::SuggestedArg, ContextValue::String(nearest));
+        }
+        if let Some(usage) = e.get(ContextKind::Usage) {
+            err.insert(ContextKind::Usage, usage.clone());
+        }
+        err.exit()
     }
 }
 

@@ -33,7 +33,7 @@ impl Command {
             argv.remove(1);
             return Command::Documents(crate::documents::DocumentsArgs::parse_from(argv));
         }
-        Command::Build(Box::new(Args::parse_from(argv)))
+        Command::Build(Box::new(Args::parse_args(argv)))
     }
 
     /// Runs it; the process exit code.

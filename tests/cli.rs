@@ -505,3 +505,26 @@ fn cargo_habit_flags_are_taken_as_cargo_takes_them() {
     assert!(refused.stderr.contains("conflicting usage of --profile=dev and --release"), "{}", refused.stderr);
     assert!(!p.path().join("target/x86_64-unknown-linux-musl/debug").exists(), "nothing was built");
 }
+
+/// Issue 12: an unknown flag gets the nearest known flag as its only tip (`--tga` is
+/// `--tag` with two letters swapped), never clap's `-- --tga`, which would put the typo into
+/// the image's command line; one near nothing gets no tip.
+#[test]
+fn a_misspelt_flag_gets_the_nearest_flag_as_its_only_tip() {
+    let p = Project::copy("hello");
+    for (typed, tip) in
+        [("--tga", Some("--tag")), ("--pussh", Some("--push")), ("--relase", Some("--release")), ("--zzzzzz", None)]
+    {
+        let run = Run::of(p.cmd().args([typed, "x:1"]));
+        assert_eq!(run.status.code(), Some(2), "{}", run.stderr);
+        assert!(run.stderr.contains(&format!("unexpected argument '{typed}' found")), "{}", run.stderr);
+        assert!(!run.stderr.contains("as a value, use"), "{}", run.stderr);
+        match tip {
+            Some(flag) => {
+                assert!(run.stderr.contains(&format!("a similar argument exists: '{flag}'")), "{}", run.stderr)
+            }
+            None => assert!(!run.stderr.contains("similar"), "{}", run.stderr),
+        }
+    }
+    assert!(!p.path().join("target").exists());
+}
