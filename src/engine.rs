@@ -25,6 +25,9 @@ pub(crate) enum Error {
     Unreachable { endpoint: String, source: io::Error },
     #[error("DOCKER_HOST={0:?} is not supported; expected unix:///path/to/docker.sock or tcp://HOST:PORT")]
     UnsupportedHost(String),
+    /// The Docker CLI's current context, which the engine is taken from, is not usable.
+    #[error("the Docker context {name:?} (from {from}) {message}")]
+    Context { name: String, from: String, message: String },
     #[error("the Docker engine at {endpoint} refused the image: {message}")]
     Refused { endpoint: String, message: String },
     #[error("talking to the Docker engine at {endpoint}: {source}")]
@@ -49,6 +52,11 @@ impl Error {
             Error::UnsupportedHost(_) => {
                 Some("unset DOCKER_HOST to use /var/run/docker.sock, or use --tarball FILE and `docker load`".into())
             }
+            Error::Context { .. } => Some(
+                "check it with `docker context ls`; `docker context use default` (or DOCKER_HOST) names another \
+                 engine; or use --tarball FILE and `docker load`"
+                    .into(),
+            ),
             Error::Unexpected { .. } => Some(
                 "check that DOCKER_HOST names a Docker engine (`docker info` answers), and run again; or skip the \
                  engine with --tarball FILE and `docker load`"
@@ -64,44 +72,112 @@ fn shown_host(host: &str) -> String {
     crate::redact::server_text(&crate::registry::error::redact_url(host), 200)
 }
 
-/// Where the engine listens.
+/// Where the engine listens; the Docker context it was taken from, if any.
 enum Endpoint {
-    Unix(String),
-    Tcp(String),
+    Unix(String, Option<String>),
+    Tcp(String, Option<String>),
 }
 
 impl Endpoint {
+    /// As the Docker CLI finds the engine: `DOCKER_HOST`; else the current context
+    /// (`DOCKER_CONTEXT`, else `currentContext` in `$DOCKER_CONFIG/config.json`), whose
+    /// endpoint is in `contexts/meta/<sha256 of its name>/meta.json`; else the default socket.
     fn from_env() -> Result<Endpoint, Error> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
-        if host.is_empty() {
-            return Ok(Endpoint::Unix(DEFAULT_SOCKET.into()));
+        if !host.is_empty() {
+            return Endpoint::parse(&host, None);
         }
+        match context()? {
+            Some((name, host)) => Endpoint::parse(&host, Some(name)),
+            None => Ok(Endpoint::Unix(DEFAULT_SOCKET.into(), None)),
+        }
+    }
+
+    /// A `DOCKER_HOST`-style address, `unix://PATH` or `tcp://HOST[:PORT]`.
+    fn parse(host: &str, context: Option<String>) -> Result<Endpoint, Error> {
         if let Some(path) = host.strip_prefix("unix://") {
-            return Ok(Endpoint::Unix(path.into()));
+            return Ok(Endpoint::Unix(path.into(), context));
         }
+        let unsupported = |host: String| match &context {
+            Some(name) => Error::Context {
+                name: name.clone(),
+                from: "its endpoint".into(),
+                message: format!("has the endpoint {host:?}, which is not supported; expected unix:// or tcp://"),
+            },
+            None => Error::UnsupportedHost(host),
+        };
         // As Docker reads it: a path after the address is ignored, the port defaults to 2375.
         if let Some(rest) = host.strip_prefix("tcp://") {
             if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
-                return Err(Error::UnsupportedHost(format!("{} with DOCKER_TLS_VERIFY", shown_host(&host))));
+                return Err(unsupported(format!("{} with DOCKER_TLS_VERIFY", shown_host(host))));
             }
             let addr = rest.split('/').next().unwrap_or(rest);
             // No user information in a Docker TCP address: refused, and never shown.
             if addr.contains('@') {
-                return Err(Error::UnsupportedHost(shown_host(&host)));
+                return Err(unsupported(shown_host(host)));
             }
             let has_port = addr.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok());
             let addr = if has_port { addr.to_string() } else { format!("{addr}:2375") };
-            return Ok(Endpoint::Tcp(addr));
+            return Ok(Endpoint::Tcp(addr, context));
         }
-        Err(Error::UnsupportedHost(shown_host(&host)))
+        Err(unsupported(shown_host(host)))
     }
 
     fn describe(&self) -> String {
-        match self {
-            Endpoint::Unix(p) => format!("unix://{p}"),
-            Endpoint::Tcp(a) => format!("tcp://{a}"),
+        let (address, context) = match self {
+            Endpoint::Unix(p, c) => (format!("unix://{p}"), c),
+            Endpoint::Tcp(a, c) => (format!("tcp://{a}"), c),
+        };
+        match context {
+            Some(name) => format!("{address} (Docker context {})", crate::redact::server_text(name, 100)),
+            None => address,
         }
     }
+}
+
+/// The Docker CLI's current context, when it is not the default one: its name, and the
+/// `Host` of its Docker endpoint. A context whose endpoint uses TLS is refused: this client
+/// speaks plain unix and TCP sockets only.
+fn context() -> Result<Option<(String, String)>, Error> {
+    let dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        Some(dir) => std::path::PathBuf::from(dir),
+        None => match std::env::var_os("HOME") {
+            Some(home) => std::path::Path::new(&home).join(".docker"),
+            None => return Ok(None),
+        },
+    };
+    let read = |path: &std::path::Path| -> Option<serde_json::Value> {
+        crate::fsutil::read_regular(path, 1 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    };
+    let (name, from) = match std::env::var("DOCKER_CONTEXT").ok().filter(|n| !n.is_empty()) {
+        Some(name) => (name, "DOCKER_CONTEXT".to_string()),
+        None => {
+            let config = dir.join("config.json");
+            match read(&config).and_then(|c| c["currentContext"].as_str().map(str::to_string)) {
+                Some(name) if !name.is_empty() => (name, format!("currentContext in {}", config.display())),
+                _ => return Ok(None),
+            }
+        }
+    };
+    if name == "default" {
+        return Ok(None);
+    }
+    let hash = crate::digest::Digest::of(name.as_bytes()).hex().to_string();
+    let meta = dir.join("contexts").join("meta").join(&hash).join("meta.json");
+    let fail = |message: String| Error::Context { name: name.clone(), from: from.clone(), message };
+    let Some(meta_json) = read(&meta) else {
+        return Err(fail(format!("does not exist here: {} is missing or not JSON", meta.display())));
+    };
+    let Some(host) = meta_json["Endpoints"]["docker"]["Host"].as_str().filter(|h| !h.is_empty()) else {
+        return Err(fail(format!("names no Docker endpoint in {}", meta.display())));
+    };
+    if dir.join("contexts").join("tls").join(&hash).join("docker").exists() {
+        return Err(fail(format!(
+            "reaches {} over TLS, which this tool does not speak to an engine yet",
+            shown_host(host)
+        )));
+    }
+    Ok(Some((name, host.to_string())))
 }
 
 /// The engine `DOCKER_HOST` names, as messages show it: `unix:///path` or `tcp://host:port`.
@@ -158,7 +234,7 @@ impl Read for Bounded {
 /// Connects; every read and write then fails after `idle` without progress.
 fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io::Result<Box<dyn Stream>> {
     Ok(match endpoint {
-        Endpoint::Unix(p) => {
+        Endpoint::Unix(p, _) => {
             // A socket whose backlog is full blocks connect(2) with no limit: wait on a thread.
             let (tx, rx) = std::sync::mpsc::channel();
             let path = p.clone();
@@ -172,7 +248,7 @@ fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io
             s.set_write_timeout(Some(idle))?;
             Box::new(s)
         }
-        Endpoint::Tcp(a) => {
+        Endpoint::Tcp(a, _) => {
             let addrs: Vec<_> = a.to_socket_addrs()?.collect();
             let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{a} resolves to no address"));
             for addr in addrs {

@@ -182,6 +182,55 @@ fn podman_loads_the_tarball_under_its_tag() {
     assert_eq!(podman(&["image", "inspect", &two, "--format", "{{.Architecture}}"]).trim(), "amd64");
 }
 
+/// Issue 12: `--tag` goes where `docker` goes. That is the current Docker context
+/// (`docker context use`, kept in config.json) or `DOCKER_CONTEXT`; its endpoint is in
+/// `contexts/meta/<sha256 of its name>/meta.json`. `DOCKER_HOST` beats both, `default` is
+/// the default socket, and a context that does not exist is named, before the build.
+#[test]
+fn tag_follows_the_docker_context_as_the_cli_does() {
+    let p = Project::copy("hello");
+    let config = p.docker_config();
+    let hash =
+        tool("sh", &["-c", "printf %s d26ctx | sha256sum"]).stdout.split_whitespace().next().unwrap().to_string();
+    let meta = config.join("contexts/meta").join(&hash);
+    std::fs::create_dir_all(&meta).unwrap();
+    let endpoint = Engine::Containerd.host();
+    let doc = serde_json::json!({"Name": "d26ctx", "Metadata": {}, "Endpoints": {"docker": {"Host": endpoint, "SkipTLSVerify": false}}});
+    std::fs::write(meta.join("meta.json"), doc.to_string()).unwrap();
+    std::fs::write(config.join("config.json"), r#"{"currentContext": "d26ctx"}"#).unwrap();
+    let name = format!("{}:1", unique_name("ctx"));
+    let _cleanup = Engine::Containerd.images(vec![name.clone()]);
+    let _classic = DockerImages(vec![name.clone()]);
+    let run = Run::of(p.cmd().env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT").args(["-q", "-t", &name])).ok();
+    assert_eq!(Engine::Containerd.inspect(&name)["Id"], run.digest().as_str(), "loaded into the context's engine");
+    let classic = Engine::Classic.command(&["image", "inspect", &name]).output().unwrap();
+    assert!(!classic.status.success(), "not into the default socket's");
+    // DOCKER_CONTEXT=default is the default socket.
+    let run =
+        Run::of(p.cmd().env_remove("DOCKER_HOST").env("DOCKER_CONTEXT", "default").args(["-q", "-t", &name])).ok();
+    assert_eq!(Engine::Classic.inspect(&name)["Id"], run.digest().as_str());
+    // DOCKER_HOST beats the context.
+    Engine::Classic.docker(&["rmi", &name]);
+    let run = Run::of(p.cmd().env("DOCKER_HOST", Engine::Classic.host()).args(["-q", "-t", &name])).ok();
+    assert_eq!(Engine::Classic.inspect(&name)["Id"], run.digest().as_str(), "DOCKER_HOST, not the context");
+    // A context that does not exist is named, with where it came from.
+    let missing =
+        Run::of(p.cmd().env_remove("DOCKER_HOST").env("DOCKER_CONTEXT", "nope").args(["-t", "ctx-missing:1"]));
+    assert!(!missing.status.success());
+    assert!(
+        missing.stderr.contains("the Docker context \"nope\" (from DOCKER_CONTEXT) does not exist here"),
+        "{}",
+        missing.stderr
+    );
+    assert!(missing.stderr.contains("docker context ls"), "{}", missing.stderr);
+    // One whose endpoint needs TLS is refused, named: this client speaks no TLS to engines.
+    std::fs::create_dir_all(config.join("contexts/tls").join(&hash).join("docker")).unwrap();
+    let tls = Run::of(p.cmd().env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT").args(["-t", "ctx-tls:1"]));
+    assert!(!tls.status.success());
+    assert!(tls.stderr.contains("the Docker context \"d26ctx\" (from currentContext in"), "{}", tls.stderr);
+    assert!(tls.stderr.contains("over TLS"), "{}", tls.stderr);
+}
+
 #[test]
 fn image_matches_the_classic_dockerfile_field_by_field() {
     let p = Project::copy("hello");
