@@ -92,7 +92,9 @@ pub(crate) fn layer_contents(
     }
     if !target.image.includes.is_empty() {
         let listed: Vec<String> = target.image.includes.iter().map(|i| format!("{} {}", i.shown, i.to)).collect();
-        let contents = image::include::contents(&target.image.includes, bin).map_err(LayersError::Include)?;
+        let below: Vec<&image::layer::Entry> =
+            layers.iter().flat_map(|(c, _): &(Contents, String)| c.entries()).collect();
+        let contents = image::include::contents(&target.image.includes, bin, &below).map_err(LayersError::Include)?;
         layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
     }
     let (digest, size) = cache.file_digest(&built.executable)?;

@@ -336,3 +336,29 @@ fn a_misspelt_metadata_table_is_named_with_the_right_one() {
     let config = common::layout_config(&p.path().join("out"));
     assert_eq!(config["config"]["User"], "65532:65532", "its settings do not apply");
 }
+
+/// Issue 12: an include into the working directory leaves it to the image's user: the
+/// include layer's entry for the directory carries the owner and mode the workdir's own
+/// layer gave it, so the program can still write there.
+#[test]
+fn an_include_into_the_workdir_leaves_it_to_the_images_user() {
+    let p = Project::copy("hello");
+    p.run(&["-q", "-o", "out", "--workdir", "/app", "--include", "Cargo.toml:/app/config.toml"]).ok();
+    let dir = p.path().join("out");
+    let mut seen = Vec::new();
+    for layer in common::layout_manifest(&dir)["layers"].as_array().unwrap() {
+        let blob = common::layout_blob(&dir, layer["digest"].as_str().unwrap());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&blob[..]));
+        for entry in archive.entries().unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path().unwrap().display().to_string();
+            if path.trim_end_matches('/') == "app" {
+                let h = entry.header();
+                seen.push((h.uid().unwrap(), h.gid().unwrap(), h.mode().unwrap()));
+            }
+        }
+    }
+    assert_eq!(seen.len(), 2, "the workdir's layer and the include's: {seen:?}");
+    assert_eq!(seen[0], seen[1], "{seen:?}");
+    assert_eq!((seen[1].0, seen[1].1), (65532, 65532), "{seen:?}");
+}

@@ -5,7 +5,7 @@
 //! symlinks (never followed), and one that points outside the tree, or anywhere by an
 //! absolute path, is refused; FIFOs, devices and sockets are refused, by name.
 
-use super::layer::{Contents, Entry};
+use super::layer::{Contents, Entry, EntryKind};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
@@ -62,13 +62,19 @@ pub(crate) fn check(includes: &[Include], bin: &str) -> io::Result<()> {
     Ok(())
 }
 
-/// The entries for every include, with the parent directories of each destination.
-pub(crate) fn contents(includes: &[Include], bin: &str) -> io::Result<Contents> {
+/// The entries for every include, with the parent directories of each destination. A parent
+/// that a layer below already makes (`below`: a `workdir`, `/tmp`...) keeps that layer's
+/// owner and mode: an include never takes a directory from the user the image runs as.
+pub(crate) fn contents(includes: &[Include], bin: &str, below: &[&Entry]) -> io::Result<Contents> {
     let mut claims = Claims::new(bin);
     let mut entries = Vec::new();
     for inc in includes {
         for parent in claims.parents(inc)? {
-            entries.push(Entry::dir(&parent, 0o755));
+            let mut dir = Entry::dir(&parent, 0o755);
+            if let Some(made) = below.iter().find(|e| e.path == dir.path && matches!(e.kind, EntryKind::Dir)) {
+                (dir.mode, dir.uid, dir.gid) = (made.mode, made.uid, made.gid);
+            }
+            entries.push(dir);
         }
         walk(inc, &mut |found| {
             claims.claim(&found, inc)?;
@@ -294,7 +300,7 @@ mod tests {
         fs::write(src.join("z.txt"), "z").unwrap();
         fs::write(src.join("b/run.sh"), "#!/bin/sh").unwrap();
         fs::set_permissions(src.join("b/run.sh"), fs::Permissions::from_mode(0o700)).unwrap();
-        let c = contents(&[include(src, "/srv/www")], "app").unwrap();
+        let c = contents(&[include(src, "/srv/www")], "app", &[]).unwrap();
         let got: Vec<(String, u32)> = c.entries().iter().map(|e| (e.path.clone(), e.mode)).collect();
         assert_eq!(
             got,
@@ -316,14 +322,14 @@ mod tests {
         fs::write(src.join("v1/app.js"), "x").unwrap();
         symlink("v1", src.join("current")).unwrap();
         symlink("../app.js", src.join("v1/up")).unwrap();
-        let c = contents(&[include(src.clone(), "/srv")], "app").unwrap();
+        let c = contents(&[include(src.clone(), "/srv")], "app", &[]).unwrap();
         let link = c.entries().iter().find(|e| e.path == "srv/current").unwrap();
         assert!(matches!(&link.kind, crate::image::layer::EntryKind::Symlink { target } if target == "v1"));
         // `v1/up` -> `../app.js` resolves to `app.js` at the root: inside, so kept.
         assert!(c.entries().iter().any(|e| e.path == "srv/v1/up"));
 
         symlink("/etc/shadow", src.join("shadow")).unwrap();
-        let err = contents(&[include(src.clone(), "/srv")], "app").unwrap_err().to_string();
+        let err = contents(&[include(src.clone(), "/srv")], "app", &[]).unwrap_err().to_string();
         assert!(err.contains("shadow") && err.contains("an absolute path"), "{err}");
         fs::remove_file(src.join("shadow")).unwrap();
         symlink("../../outside", src.join("v1/esc")).unwrap();
@@ -355,7 +361,7 @@ mod tests {
         let named =
             |from: &Path, shown: &str, to: &str| Include { from: from.into(), shown: shown.into(), to: to.into() };
         // Two trees into one directory merge.
-        let c = contents(&[named(&a, "a", "/etc/app"), named(&b, "b", "/etc/app")], "app").unwrap();
+        let c = contents(&[named(&a, "a", "/etc/app"), named(&b, "b", "/etc/app")], "app", &[]).unwrap();
         let paths: Vec<&str> = c.entries().iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["etc", "etc/app", "etc/app/conf", "etc/app/conf/one", "etc/app/conf/two"]);
         // The same file twice: refused, naming both.
@@ -372,7 +378,7 @@ mod tests {
         let err = check(&[named(&file, "file", "/etc"), named(&a, "a", "/etc/app")], "app").unwrap_err().to_string();
         assert!(err.contains("puts a directory at /etc") && err.contains("include file (/etc) puts a file"), "{err}");
         // The binary's own path, or a directory there.
-        let err = contents(&[named(&file, "file", "/app")], "app").unwrap_err().to_string();
+        let err = contents(&[named(&file, "file", "/app")], "app", &[]).unwrap_err().to_string();
         assert!(err.contains("at /app in the image, where the binary app puts a file"), "{err}");
         let err = check(&[named(&file, "file", "/app/data")], "app").unwrap_err().to_string();
         assert!(err.contains("puts a directory at /app"), "{err}");

@@ -139,7 +139,6 @@ impl Contents {
         Contents { entries }
     }
 
-    #[cfg(test)]
     pub(crate) fn entries(&self) -> &[Entry] {
         &self.entries
     }
