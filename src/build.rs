@@ -37,6 +37,8 @@ pub(crate) struct BuildSpec {
     pub(crate) jobs: Option<String>,
     pub(crate) keep_going: bool,
     pub(crate) timings: bool,
+    /// cargo's `--color`.
+    pub(crate) color: Option<String>,
 }
 
 impl BuildSpec {
@@ -230,6 +232,9 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
     }
     if let Some(jobs) = &spec.jobs {
         cmd.args(["--jobs", jobs]);
+    }
+    if let Some(when) = &spec.color {
+        cmd.args(["--color", when]);
     }
     for _ in 0..spec.verbose {
         cmd.arg("--verbose");

@@ -71,6 +71,9 @@ pub struct Args {
     /// Write cargo's report of the compilation's timings (target/cargo-timings/)
     #[arg(long, help_heading = "Compilation Options")]
     pub(crate) timings: bool,
+    /// Coloring: auto, always, never (cargo's output too)
+    #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"])]
+    pub(crate) color: Option<String>,
     /// Build for the target triple, a static musl target for FROM scratch
     /// [default: x86_64-unknown-linux-musl]
     #[arg(long, value_name = "TRIPLE", value_parser = target_triple, help_heading = "Compilation Options")]

@@ -773,6 +773,7 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
         jobs: args.jobs.clone(),
         keep_going: args.keep_going,
         timings: args.timings,
+        color: args.color.clone(),
     }
 }
 

@@ -48,6 +48,7 @@ impl Command {
 /// Runs the command; returns the process exit code. Results go to stdout, the rest to stderr.
 pub fn run(args: &Args) -> i32 {
     crate::shell::set(args.quiet, args.verbose);
+    crate::shell::set_colour(args.color.as_deref());
     let results = std::sync::Arc::new(crate::results::Results::default());
     // Its waits (a FIFO's reader) are the run's; a bad variable is reported by the run.
     let tuning = Tuning::from_env(&crate::registry::credentials::process_env).unwrap_or_default();

@@ -1,9 +1,9 @@
 //! The tool's voice on stderr, in cargo's manner: status lines with a right-aligned verb
 //! (`  Downloading 2 base layers`), `warning:`, `note:`, `error:` and `help:` lines, in
 //! cargo's colours on a terminal. One verbosity for the whole run (`-q` keeps errors and
-//! warnings only; `-v` adds the detail lines), and one colour choice: `CARGO_TERM_COLOR`
-//! (`always`, `never`, `auto`), else none when `NO_COLOR` is set, else colour when stderr is
-//! a terminal. A closed stderr is no reason to stop: what cannot be written is dropped.
+//! warnings only; `-v` adds the detail lines), and one colour choice: `--color`, else
+//! `CARGO_TERM_COLOR` (`always`, `never`, `auto`), else none when `NO_COLOR` is set, else
+//! colour when stderr is a terminal. A closed stderr is no reason to stop: what cannot be written is dropped.
 
 use std::fmt::Display;
 use std::io::{IsTerminal, Write};
@@ -32,10 +32,21 @@ pub(crate) fn verbose() -> bool {
     level() >= 2
 }
 
+/// The run's colour choice, once made.
+static CHOICE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+/// Takes `--color WHEN` (`always`, `never`, `auto`) as the choice, before anything is
+/// written; `None` or `auto` leaves it to the environment.
+pub(crate) fn set_colour(when: Option<&str>) {
+    match when {
+        Some("always") => drop(CHOICE.set(true)),
+        Some("never") => drop(CHOICE.set(false)),
+        _ => {}
+    }
+}
+
 /// Whether to colour what goes to stderr.
 fn colour() -> bool {
-    use std::sync::OnceLock;
-    static CHOICE: OnceLock<bool> = OnceLock::new();
     *CHOICE.get_or_init(|| {
         match std::env::var("CARGO_TERM_COLOR").unwrap_or_default().to_ascii_lowercase().as_str() {
             "always" => return true,

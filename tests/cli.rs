@@ -528,3 +528,22 @@ fn a_misspelt_flag_gets_the_nearest_flag_as_its_only_tip() {
     }
     assert!(!p.path().join("target").exists());
 }
+
+/// Issue 12: `--color` chooses as cargo's does, for this tool's lines and for cargo's (it
+/// goes to `cargo build`): `always` colours a stderr that is no terminal, and `never` beats
+/// `CARGO_TERM_COLOR=always`.
+#[test]
+fn color_is_chosen_as_cargo_chooses_it() {
+    let p = Project::copy("hello");
+    let shim = common::CargoShim::new(&p);
+    let run = Run::of(p.cmd().env("CARGO", &shim.path).args(["--color", "always", "-o", "out"]));
+    assert!(run.status.success(), "{}", run.stderr);
+    let assembled = run.stderr.lines().find(|l| l.contains("Assembled")).unwrap_or_default();
+    assert!(assembled.contains("\u{1b}["), "our status line is coloured: {:?}", run.stderr);
+    let compiling = run.stderr.lines().find(|l| l.contains("Compiling")).unwrap_or_default();
+    assert!(compiling.contains("\u{1b}["), "cargo's too: {:?}", run.stderr);
+    assert!(shim.args().lines().any(|l| l.starts_with("build ") && l.contains("--color always")), "{}", shim.args());
+    let run = Run::of(p.cmd().env("CARGO_TERM_COLOR", "always").args(["--color", "never", "-o", "out2"]));
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(!run.stderr.contains('\u{1b}'), "{:?}", run.stderr);
+}
