@@ -203,15 +203,7 @@ fn in_layout(dir: &Path, tag: Option<&str>) -> Result<Vec<Found>, String> {
             .map_err(|e| format!("{}: {e}", path.display()))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{} is not JSON: {e}", path.display()))
     };
-    let blob = |d: &Digest| -> Result<Vec<u8>, String> {
-        let path = dir.join("blobs").join("sha256").join(d.hex());
-        let bytes = crate::fsutil::read_regular(&path, pull::MAX_MANIFEST as u64)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        match Digest::of(&bytes) == *d {
-            true => Ok(bytes),
-            false => Err(format!("blob {d} does not match its digest")),
-        }
-    };
+    let blob = |d: &Digest| layout_blob(dir, d, pull::MAX_MANIFEST as u64);
     let index = read_json(&dir.join("index.json"))
         .map_err(|e| format!("{e}; name a directory that holds an OCI layout (oci-layout, index.json, blobs/)"))?;
     let entries: Vec<&Value> = index["manifests"].as_array().map(|a| a.iter().collect()).unwrap_or_default();
@@ -251,6 +243,17 @@ fn in_layout(dir: &Path, tag: Option<&str>) -> Result<Vec<Found>, String> {
         }
     }
     Ok(found)
+}
+
+/// The blob `d` of the layout at `dir` (a regular file of at most `max` bytes), checked
+/// against its digest.
+fn layout_blob(dir: &Path, d: &Digest, max: u64) -> Result<Vec<u8>, String> {
+    let path = dir.join("blobs").join("sha256").join(d.hex());
+    let bytes = crate::fsutil::read_regular(&path, max).map_err(|e| format!("{}: {e}", path.display()))?;
+    match Digest::of(&bytes) == *d {
+        true => Ok(bytes),
+        false => Err(format!("blob {d} does not match its digest")),
+    }
 }
 
 /// Prints one stdout line per document (`TYPE PLATFORM NAME@DIGEST`, `-` for no platform,
@@ -347,14 +350,7 @@ fn save(from: &From, doc: &Found, path: &Path) -> Result<(), Saving> {
             .map_err(Saving::Registry)?
             .map_err(Saving::Layout)?,
         From::Layout { dir } => {
-            let read = |d: &Digest, max: u64| {
-                let path = dir.join("blobs").join("sha256").join(d.hex());
-                let bytes = crate::fsutil::read_regular(&path, max).map_err(|e| format!("{}: {e}", path.display()))?;
-                match Digest::of(&bytes) == *d {
-                    true => Ok(bytes),
-                    false => Err(format!("blob {d} does not match its digest")),
-                }
-            };
+            let read = |d: &Digest, max: u64| layout_blob(dir, d, max);
             let manifest = read(&doc.manifest, pull::MAX_MANIFEST as u64).map_err(Saving::Layout)?;
             let (digest, _) =
                 layer(&manifest).ok_or_else(|| Saving::Layout(format!("document {} names no layer", doc.manifest)))?;

@@ -131,35 +131,29 @@ fn export_failed(shown: &str, e: &io::Error) -> String {
 /// must name `id`, the engine's image ID, which is then the base's top manifest (or index).
 fn from_layout(body: impl Read, store: &Store, id: &Digest) -> io::Result<Digest> {
     let mut index = None;
-    let mut archive = tar::Archive::new(body);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+    each_file(body, |path, entry| {
         if path == "index.json" {
-            index = Some(read_small(&mut entry)?);
-            continue;
+            index = Some(read_small(entry)?);
+            return Ok(());
         }
         let Some(digest) = path.strip_prefix("blobs/sha256/").and_then(|h| Digest::parse(&format!("sha256:{h}")))
         else {
-            continue;
+            return Ok(());
         };
         let size = entry.size();
         if store.has(&digest, size) {
-            continue;
+            return Ok(());
         }
         let mut tmp = store.temp()?;
         let mut w = HashingWriter::new(io::BufWriter::with_capacity(1 << 20, tmp.file_mut()));
-        io::copy(&mut entry, &mut w)?;
+        io::copy(entry, &mut w)?;
         let (buf, got, n) = w.finish();
         buf.into_inner().map_err(|e| e.into_error())?;
         if got != digest || n != size {
             return Err(io::Error::other(format!("blob {digest} of the export holds {n} bytes whose digest is {got}")));
         }
-        store.persist(tmp, &digest, size)?;
-    }
+        store.persist(tmp, &digest, size)
+    })?;
     let index = index.ok_or_else(|| io::Error::other("the export has no index.json"))?;
     let index: Value = serde_json::from_slice(&index).map_err(|_| io::Error::other("index.json is not JSON"))?;
     let named = index["manifests"].as_array().into_iter().flatten().any(|e| e["digest"].as_str() == Some(id.as_str()));
@@ -167,6 +161,21 @@ fn from_layout(body: impl Read, store: &Store, id: &Digest) -> io::Result<Digest
         return Err(io::Error::other(format!("it does not hold image {id}, the engine's ID for it")));
     }
     Ok(id.clone())
+}
+
+/// Calls `f` with each regular file of the tar `body` and its path (`./` removed), in
+/// order; links, directories and special files are skipped.
+fn each_file<R: Read>(body: R, mut f: impl FnMut(String, &mut tar::Entry<'_, R>) -> io::Result<()>) -> io::Result<()> {
+    let mut archive = tar::Archive::new(body);
+    for entry in archive.entries()? {
+        let mut entry = entry?;
+        if entry.header().entry_type() != tar::EntryType::Regular {
+            continue;
+        }
+        let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+        f(path, &mut entry)?;
+    }
+    Ok(())
 }
 
 fn read_small(r: impl Read) -> io::Result<Vec<u8>> {
@@ -212,19 +221,14 @@ struct Stored {
 fn from_archive(body: impl Read, store: &Store) -> io::Result<Option<(Digest, Digest)>> {
     let mut small: HashMap<String, Vec<u8>> = HashMap::new();
     let mut stored: HashMap<String, Stored> = HashMap::new();
-    let mut archive = tar::Archive::new(body);
-    for entry in archive.entries()? {
-        let mut entry = entry?;
-        if entry.header().entry_type() != tar::EntryType::Regular {
-            continue;
-        }
-        let path = entry.path()?.to_string_lossy().trim_start_matches("./").to_string();
+    each_file(body, |path, entry| {
         if entry.size() <= SMALL {
-            small.insert(path, read_small(&mut entry)?);
+            small.insert(path, read_small(entry)?);
         } else {
-            stored.insert(path, compress_into(&mut entry, store)?);
+            stored.insert(path, compress_into(entry, store)?);
         }
-    }
+        Ok(())
+    })?;
     let Some(manifest) = small.get("manifest.json") else { return Ok(None) };
     let manifest: Value =
         serde_json::from_slice(manifest).map_err(|_| io::Error::other("manifest.json is not JSON"))?;
