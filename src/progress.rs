@@ -19,8 +19,8 @@ pub enum Event {
     Skipped { digest: Digest, size: u64 },
     /// The blob was mounted from another repository of the same registry.
     Mounted { digest: Digest, size: u64, from: String },
-    /// The upload finished.
-    Uploaded { digest: Digest, size: u64 },
+    /// The upload finished; `early` when it went while the layer was being compressed.
+    Uploaded { digest: Digest, size: u64, early: bool },
     /// A failed try that will be retried from the existence check.
     Retrying { digest: Digest, reason: String },
 }
@@ -127,7 +127,12 @@ fn digest_of(event: &Event) -> &Digest {
 /// The one line shown for a finished blob (or a retry), if any.
 pub(crate) fn line(event: &Event) -> Option<String> {
     Some(match event {
-        Event::Uploaded { digest, size } => status_line("Uploaded", format_args!("{} {}", short(digest), human(*size))),
+        Event::Uploaded { digest, size, early: false } => {
+            status_line("Uploaded", format_args!("{} {}", short(digest), human(*size)))
+        }
+        Event::Uploaded { digest, size, early: true } => {
+            status_line("Uploaded", format_args!("{} {} (while compressing)", short(digest), human(*size)))
+        }
         Event::Skipped { digest, size } => {
             status_line("Skipped", format_args!("{} {} (already in registry)", short(digest), human(*size)))
         }
@@ -198,7 +203,7 @@ mod tests {
     #[test]
     fn lines_name_the_blob_and_size() {
         let d = Digest::of(b"x");
-        let up = line(&Event::Uploaded { digest: d.clone(), size: 1_234_567 }).unwrap();
+        let up = line(&Event::Uploaded { digest: d.clone(), size: 1_234_567, early: false }).unwrap();
         assert!(up.contains("Uploaded sha256:") && up.ends_with("1.2 MB"), "{up}");
         let sk = line(&Event::Skipped { digest: d.clone(), size: 10 }).unwrap();
         assert!(sk.contains("already in registry"), "{sk}");
@@ -215,7 +220,7 @@ mod tests {
         let d = Digest::of(b"y");
         p.emit(Event::Started { digest: d.clone(), size: 3 });
         p.emit(Event::Advanced { digest: d.clone(), bytes: 3 });
-        p.emit(Event::Uploaded { digest: d.clone(), size: 3 });
+        p.emit(Event::Uploaded { digest: d.clone(), size: 3, early: false });
         assert_eq!(p.events().len(), 2);
     }
 }

@@ -356,7 +356,8 @@ fn wrong_docker_content_digest_is_an_error() {
 }
 
 /// A cold push uploads the binary's layer while it is compressed (one streamed PATCH), and
-/// the push that follows finds it there; the pulled image runs.
+/// the push that follows knows it is there: it neither asks again nor prints a second line
+/// for it; the pulled image runs.
 #[test]
 fn a_new_layer_is_uploaded_while_it_compresses() {
     let registry = Registry::plain();
@@ -366,8 +367,16 @@ fn a_new_layer_is_uploaded_while_it_compresses() {
     let run = p.run(&["-v", "--push", &reference]).ok();
     let seen = proxy.seen();
     assert_eq!(seen.iter().filter(|s| s.kind == Kind::UploadPatch).count(), 1, "{seen:?}");
-    let binary_layer_skipped = run.stderr.lines().any(|l| l.starts_with("     Skipped sha256:"));
-    assert!(binary_layer_skipped, "the push found the streamed layer: {}", run.stderr);
+    let streamed: Vec<&str> = run.stderr.lines().filter(|l| l.ends_with("(while compressing)")).collect();
+    assert_eq!(streamed.len(), 1, "one line for the streamed layer: {}", run.stderr);
+    let short = streamed[0].split_whitespace().nth(1).unwrap();
+    assert!(short.starts_with("sha256:") && short.ends_with('…'), "{}", streamed[0]);
+    let prefix = short.trim_end_matches('…');
+    let asked = run.stderr.lines().any(|l| l.starts_with("> HEAD") && l.contains(prefix));
+    assert!(!asked, "the push asked about the layer it had just streamed: {}", run.stderr);
+    let lines = run.stderr.lines().filter(|l| l.contains(short)).count();
+    assert_eq!(lines, 1, "the streamed layer gets exactly one line: {}", run.stderr);
+    assert!(!run.stderr.contains(&format!("Skipped {short}")), "{}", run.stderr);
     let image = format!("{}/streamed:1", registry.host());
     let _cleanup = common::DockerImages(vec![image.clone()]);
     common::tool("docker", &["pull", "-q", &image]);

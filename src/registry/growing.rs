@@ -103,7 +103,8 @@ async fn upload_growing(
         (Digest::from_sha256(sha.finalize().into()), size)
     };
     within(&target, next.as_str(), upload::commit(&session, &scopes, &next, &digest)).await?;
-    progress.emit(Event::Uploaded { digest: digest.clone(), size });
+    session.placed(repo, &digest);
+    progress.emit(Event::Uploaded { digest: digest.clone(), size, early: true });
     Ok(Some((digest, size)))
 }
 

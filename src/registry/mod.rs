@@ -484,7 +484,12 @@ async fn try_push_blob(
     progress: &Progress,
 ) -> Result<(), Error> {
     let (digest, size) = (blob.digest.clone(), blob.size);
+    // Put there earlier in this run (the upload during compression): its line was shown.
+    if s.has_placed(repo, &digest) {
+        return Ok(());
+    }
     if upload::blob_exists(s, repo, scopes, &blob.digest).await? {
+        s.placed(repo, &digest);
         progress.emit(Event::Skipped { digest, size });
         return Ok(());
     }
@@ -499,6 +504,7 @@ async fn try_push_blob(
     let location = match mount_from {
         Some(from) => match upload::start_upload(s, repo, scopes, Some((&blob.digest, from))).await {
             Ok(Started::Mounted) => {
+                s.placed(repo, &digest);
                 progress.emit(Event::Mounted { digest, size, from: from.to_string() });
                 return Ok(());
             }
@@ -540,7 +546,8 @@ async fn try_push_blob(
             other => other?,
         }
     }
-    progress.emit(Event::Uploaded { digest, size });
+    s.placed(repo, &digest);
+    progress.emit(Event::Uploaded { digest, size, early: false });
     Ok(())
 }
 

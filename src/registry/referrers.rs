@@ -62,27 +62,31 @@ impl Standing {
 }
 
 /// Where each of `referrers` stands in `repo`. The listings of their subjects are read
-/// first (one request each, two where the registry has no referrers API); only those not
-/// listed are then asked for by digest, all at once. A re-push whose documents are all
-/// listed asks nothing more.
+/// first (one request each, two where the registry has no referrers API). A document its
+/// subject's listing does not name is missing: the referrers API lists every stored
+/// manifest, and in the tag schema a manifest is stored just before its index names it,
+/// so one left unlisted by an interrupted push is only sent again. Only documents whose
+/// listing could not be read are asked for by digest, all at once. A re-push whose
+/// documents are all listed, and a new image, ask nothing more.
 pub(crate) async fn standing(s: &Session, repo: &str, referrers: &[Referrer]) -> Vec<Standing> {
     let mut subjects: Vec<&Digest> = referrers.iter().map(|r| &r.subject).collect();
     subjects.sort();
     subjects.dedup();
     let listings = futures_util::future::join_all(subjects.iter().map(|subject| listing(s, repo, subject))).await;
-    // A listing that could not be read lists nothing: those documents are asked for by digest.
-    let listed: Vec<String> = listings.into_iter().filter_map(Result::ok).flatten().collect();
-    let is_listed = |r: &Referrer| listed.iter().any(|d| d == r.manifest.digest.as_str());
+    let listings: std::collections::HashMap<&Digest, Option<Vec<String>>> =
+        subjects.into_iter().zip(listings.into_iter().map(Result::ok)).collect();
+    let listed = |r: &Referrer| listings.get(&r.subject).and_then(Option::as_ref);
     let asked = futures_util::future::join_all(
-        referrers.iter().filter(|r| !is_listed(r)).map(|r| manifest_exists(s, repo, &r.manifest.digest)),
+        referrers.iter().filter(|r| listed(r).is_none()).map(|r| manifest_exists(s, repo, &r.manifest.digest)),
     )
     .await;
     let mut asked = asked.into_iter();
     referrers
         .iter()
-        .map(|r| match is_listed(r) {
-            true => Standing::Listed,
-            false => match asked.next() {
+        .map(|r| match listed(r) {
+            Some(names) if names.iter().any(|d| d == r.manifest.digest.as_str()) => Standing::Listed,
+            Some(_) => Standing::Missing,
+            None => match asked.next() {
                 Some(Ok(true)) => Standing::Stored,
                 _ => Standing::Missing,
             },

@@ -23,6 +23,9 @@ pub(crate) struct Session {
     /// Whether the registry has the referrers API, once an answer said so (see
     /// [`super::referrers`]).
     pub(crate) referrers_api: tokio::sync::OnceCell<bool>,
+    /// The blobs this run put in (or found in) each repository: pushed again, they are
+    /// neither asked about nor reported twice.
+    placed: std::sync::Mutex<std::collections::HashSet<(String, crate::digest::Digest)>>,
 }
 
 impl Session {
@@ -44,6 +47,7 @@ impl Session {
                 transport: transport.clone(),
                 auth: Auth::new(registry, credentials.clone()),
                 referrers_api: tokio::sync::OnceCell::new(),
+                placed: Default::default(),
             };
             let more = i + 1 < bases.len();
             match session.ping().await {
@@ -145,6 +149,16 @@ impl Session {
 }
 
 impl Session {
+    /// Records that `repo` holds `digest`, as this run put it there or found it there.
+    pub(crate) fn placed(&self, repo: &str, digest: &crate::digest::Digest) {
+        self.placed.lock().unwrap_or_else(|e| e.into_inner()).insert((repo.to_string(), digest.clone()));
+    }
+
+    /// Whether this run already put `digest` into `repo`, or found it there.
+    pub(crate) fn has_placed(&self, repo: &str, digest: &crate::digest::Digest) -> bool {
+        self.placed.lock().unwrap_or_else(|e| e.into_inner()).contains(&(repo.to_string(), digest.clone()))
+    }
+
     /// A request with no body sent once, within the timeout, its status not checked: for
     /// what may fail without harm (cancelling an upload).
     pub(crate) async fn once(&self, method: Method, url: &Url, scopes: &[String]) -> Result<Response, Error> {
