@@ -242,7 +242,69 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
     cmd
 }
 
-/// Holds cargo's stderr lines back until the build is confirmed as the one wanted.
+/// On a terminal, cargo's stderr (a pipe, read here) looks as `cargo build` makes it
+/// look: in colour when this tool's output is (`--color`, `CARGO_TERM_COLOR`, a terminal),
+/// with cargo's progress bar as wide as the terminal, unless `-q` or
+/// `CARGO_TERM_PROGRESS_WHEN` says otherwise.
+fn on_terminal(cmd: &mut Command, spec: &BuildSpec) {
+    use std::io::IsTerminal;
+    if spec.color.is_none() && crate::shell::colour_enabled() {
+        cmd.args(["--color", "always"]);
+    }
+    let asked = std::env::var_os("CARGO_TERM_PROGRESS_WHEN").is_some();
+    if spec.quiet || asked || !std::io::stderr().is_terminal() {
+        return;
+    }
+    cmd.env("CARGO_TERM_PROGRESS_WHEN", "always");
+    cmd.env("CARGO_TERM_PROGRESS_WIDTH", crate::shell::terminal_width().unwrap_or(80).to_string());
+}
+
+/// Reads up to and including the next `\n` or `\r` (a progress bar redraws its line after
+/// a `\r`) into `out`, cleared first; returns its length, 0 at the end.
+fn read_segment(r: &mut impl BufRead, out: &mut Vec<u8>) -> std::io::Result<usize> {
+    out.clear();
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(out.len());
+        }
+        match buf.iter().position(|b| *b == b'\n' || *b == b'\r') {
+            Some(i) => {
+                out.extend_from_slice(&buf[..=i]);
+                r.consume(i + 1);
+                return Ok(out.len());
+            }
+            None => {
+                let n = buf.len();
+                out.extend_from_slice(buf);
+                r.consume(n);
+            }
+        }
+    }
+}
+
+/// `text` without ANSI escape sequences (`ESC [ ... letter`): cargo's coloured lines, as
+/// plain text to search.
+fn without_escapes(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Holds cargo's stderr back until the build is confirmed as the one wanted.
 #[derive(Default)]
 struct Gate {
     open: bool,
@@ -306,12 +368,10 @@ impl Running {
     /// Starts `cargo build` for `spec`.
     pub(crate) fn spawn(spec: &BuildSpec) -> Result<Running, Error> {
         use std::os::unix::process::CommandExt;
-        let mut child = cargo_command(spec)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .spawn()
-            .map_err(Error::Spawn)?;
+        let mut cmd = cargo_command(spec);
+        on_terminal(&mut cmd, spec);
+        let mut child =
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).process_group(0).spawn().map_err(Error::Spawn)?;
         crate::interrupt::add_group(child.id());
         let gate = Arc::new(Mutex::new(Gate::default()));
         // Tee cargo's stderr: show it live once allowed, keep its lines to explain a failure.
@@ -319,16 +379,20 @@ impl Running {
         let tee_gate = gate.clone();
         let stderr = std::thread::spawn(move || {
             let mut kept = Vec::new();
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let (mut reader, mut segment) = (BufReader::new(stderr), Vec::new());
+            while read_segment(&mut reader, &mut segment).is_ok_and(|n| n > 0) {
                 // A build script can print what it finds in the environment.
-                let line = crate::redact::redact(&line);
+                let text = crate::redact::redact(&String::from_utf8_lossy(&segment));
                 let mut g = tee_gate.lock().unwrap_or_else(|e| e.into_inner());
                 if g.open {
-                    let _ = writeln!(std::io::stderr(), "{line}");
+                    let _ = std::io::stderr().write_all(text.as_bytes());
                 } else {
-                    g.pending.push(line.clone());
+                    g.pending.push(text.clone());
                 }
-                kept.push(line);
+                // A progress bar's frame (ended by `\r`) is not a line to keep.
+                if !text.ends_with('\r') {
+                    kept.push(without_escapes(text.trim_end_matches('\n')));
+                }
             }
             kept
         });
@@ -363,8 +427,8 @@ impl Running {
     pub(crate) fn show_output(&self) {
         let mut g = self.gate.lock().unwrap_or_else(|e| e.into_inner());
         let mut err = std::io::stderr().lock();
-        for line in g.pending.drain(..) {
-            let _ = writeln!(err, "{line}");
+        for segment in g.pending.drain(..) {
+            let _ = err.write_all(segment.as_bytes());
         }
         g.open = true;
     }

@@ -43,10 +43,9 @@ impl Progress {
         let draw = if quiet {
             Draw::Quiet
         } else if std::io::stderr().is_terminal() {
-            Draw::Bars {
-                multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr()),
-                bars: Default::default(),
-            }
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            crate::shell::print_above(Some(multi.clone()));
+            Draw::Bars { multi, bars: Default::default() }
         } else {
             Draw::Lines
         };
@@ -56,6 +55,16 @@ impl Progress {
     /// Draws nothing; only records.
     pub fn hidden() -> Progress {
         Progress { draw: Draw::Quiet, recorded: Mutex::new(Vec::new()) }
+    }
+
+    /// A spinner saying `message` on a terminal, drawn with the upload bars (so that the
+    /// spinners of images published at once do not write over each other), and gone from
+    /// the screen once dropped, whatever ended its step.
+    pub(crate) fn spinner(&self, message: String) -> Option<Spinner> {
+        let Draw::Bars { multi, .. } = &self.draw else { return None };
+        let bar = multi.add(ProgressBar::new_spinner().with_message(message));
+        bar.enable_steady_tick(std::time::Duration::from_millis(100));
+        Some(Spinner { bar, multi: multi.clone() })
     }
 
     /// Every event so far, in order.
@@ -76,6 +85,27 @@ impl Progress {
         if !matches!(event, Event::Advanced { .. }) {
             self.recorded.lock().unwrap().push(event);
         }
+    }
+}
+
+impl Drop for Progress {
+    fn drop(&mut self) {
+        if matches!(self.draw, Draw::Bars { .. }) {
+            crate::shell::print_above(None);
+        }
+    }
+}
+
+/// A spinner of [`Progress::spinner`]: cleared and removed when dropped.
+pub(crate) struct Spinner {
+    bar: ProgressBar,
+    multi: MultiProgress,
+}
+
+impl Drop for Spinner {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+        self.multi.remove(&self.bar);
     }
 }
 

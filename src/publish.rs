@@ -17,7 +17,7 @@ use crate::registry::PushOptions;
 use crate::results::{Place, Published, Results};
 use crate::sbom::{Attachments, Documents};
 use crate::sink::{self, Keeps, Outcome, Sink, SinkSpec};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 /// The one observer of every sink: it turns each outcome into the stdout line and the
@@ -190,7 +190,7 @@ pub(crate) fn assemble_and_publish(
     std::thread::scope(|scope| {
         let mut head_start = None;
         let what = if several { format!("{} platforms", target.builds.len()) } else { target.bin().to_string() };
-        let spinner = if lazy { None } else { spinner(push.quiet, &format!("compressing the layers of {what}")) };
+        let spinner = if lazy { None } else { progress.spinner(format!("compressing the layers of {what}")) };
         let mut images = Vec::new();
         for (i, (pb, layers)) in target.builds.iter().zip(layer_lists).enumerate() {
             let layers = match (lazy, several, rx.take()) {
@@ -210,9 +210,7 @@ pub(crate) fn assemble_and_publish(
                 parent_of(i),
             ));
         }
-        if let Some(s) = spinner {
-            s.finish_and_clear();
-        }
+        drop(spinner);
         for (i, image) in images.iter().enumerate() {
             let name = match several {
                 true => format!("{} ({})", target.bin(), image.platform),
@@ -301,6 +299,7 @@ pub(crate) fn publish_bundle(
     images: &[(&ImageTarget, Artifact)],
     push: &PushOptions,
     results: &Results,
+    progress: &Progress,
 ) -> bool {
     let Some(path) = &plan.bundle else { return true };
     let members: Vec<sink::bundle::Member> = images
@@ -310,8 +309,8 @@ pub(crate) fn publish_bundle(
             Some(sink::bundle::Member { artifact, tags, ref_names, load_platform: target.load_platform.clone() })
         })
         .collect();
-    let (progress, memo) = (Progress::new(push.quiet), assemble::cache(plan).files());
-    let cx = sink::Context { push, progress: &progress, memo: &memo };
+    let memo = assemble::cache(plan).files();
+    let cx = sink::Context { push, progress, memo: &memo };
     let outcomes = sink::bundle::Bundle { path: path.clone() }.publish(&members, &cx);
     let mut all_ok = true;
     for (image, ((target, _), outcome)) in images.iter().zip(outcomes).enumerate() {
@@ -340,7 +339,11 @@ fn publish_all(
 ) -> bool {
     let mut all_ok = true;
     for (spec, sink) in sinks {
-        if let (SinkSpec::Registry { .. }, Some(handle)) = (spec, head_start.take()) {
+        let head_start = match spec {
+            SinkSpec::Registry { .. } => head_start.take(),
+            _ => None,
+        };
+        if let Some(handle) = head_start {
             let outcome = handle.join().unwrap_or(Ok(None));
             if let (Err(e), true) = (outcome, run.cx.push.verbose) {
                 let e = redact(&e.to_string());
@@ -380,15 +383,6 @@ fn publish(spec: &SinkSpec, sink: &dyn Sink, artifact: &Artifact, attachments: &
         ));
     }
     ok
-}
-
-fn spinner(quiet: bool, message: &str) -> Option<indicatif::ProgressBar> {
-    if quiet || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_string());
-    bar.enable_steady_tick(std::time::Duration::from_millis(100));
-    Some(bar)
 }
 
 /// Prints an error and its fix on stderr, with every known secret redacted: messages may

@@ -116,6 +116,34 @@ impl Results {
         self.entries.lock().unwrap_or_else(|e| e.into_inner()).push((place, v));
     }
 
+    /// The run's closing summary, as `docker push` ends with `digest: … size: …`: a verb
+    /// and a line for each destination that got its image, in the file's order.
+    pub(crate) fn summary(&self) -> Vec<(&'static str, String)> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        entries.sort_by_key(|(place, _)| *place);
+        entries
+            .iter()
+            .filter(|(_, v)| v.get("error").is_none())
+            .filter_map(|(_, v)| {
+                let verb = match v["kind"].as_str()? {
+                    "registry" => "Pushed",
+                    "engine" => "Loaded",
+                    _ => "Wrote",
+                };
+                let mut line = v["reference"].as_str()?.to_string();
+                match (v["digest"].as_str(), v["imageId"].as_str()) {
+                    (Some(digest), _) => line.push_str(&format!(" digest: {digest}")),
+                    (None, Some(id)) => line.push_str(&format!(" image: {id}")),
+                    (None, None) => {}
+                }
+                if let Some(size) = v["size"].as_u64() {
+                    line.push_str(&format!(" size: {}", crate::progress::human(size)));
+                }
+                Some((verb, line))
+            })
+            .collect()
+    }
+
     /// Writes the file at `path`, atomically: every entry, and the run's own error when it
     /// stopped before or during publishing.
     pub(crate) fn write(

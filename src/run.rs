@@ -71,6 +71,12 @@ pub fn run(args: &Args) -> i32 {
         }));
     }
     let result = run_inner(args, &results, &checked);
+    // On a terminal, what went where, once everything is done.
+    if result.is_ok() && !args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        for (verb, line) in results.summary() {
+            crate::shell::status(verb, line);
+        }
+    }
     if let Some(made) = crate::registry::client::made() {
         crate::shell::detail(format_args!("registry clients this run: {made}"));
     }
@@ -258,7 +264,7 @@ fn run_inner(
         return Err(e);
     }
     // The tarball of several images, once they are all made.
-    all_ok &= publish::publish_bundle(&plan, &made, &push, results);
+    all_ok &= publish::publish_bundle(&plan, &made, &push, results, &progress);
     Ok(all_ok)
 }
 

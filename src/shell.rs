@@ -45,6 +45,19 @@ pub(crate) fn set_colour(when: Option<&str>) {
     }
 }
 
+/// Whether what goes to stderr is coloured (and so cargo's output too).
+pub(crate) fn colour_enabled() -> bool {
+    colour()
+}
+
+/// The width of the terminal on stderr, if it is one.
+pub(crate) fn terminal_width() -> Option<u16> {
+    let mut size = libc::winsize { ws_row: 0, ws_col: 0, ws_xpixel: 0, ws_ypixel: 0 };
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the valid, owned `size`.
+    let ok = unsafe { libc::ioctl(libc::STDERR_FILENO, libc::TIOCGWINSZ, &mut size) } == 0;
+    (ok && size.ws_col > 0).then_some(size.ws_col)
+}
+
 /// Whether to colour what goes to stderr.
 fn colour() -> bool {
     *CHOICE.get_or_init(|| {
@@ -79,7 +92,20 @@ fn styled_status(verb: &str, message: impl Display, colour: bool) -> String {
     format!("{} {message}", painted("32", &format!("{verb:>12}"), colour))
 }
 
+/// The progress bars on screen, if any: lines are printed above them, so that neither
+/// garbles the other.
+static BARS: std::sync::Mutex<Option<indicatif::MultiProgress>> = std::sync::Mutex::new(None);
+
+/// Prints every line above `bars` while they are drawn (until `None`).
+pub(crate) fn print_above(bars: Option<indicatif::MultiProgress>) {
+    *BARS.lock().unwrap_or_else(|e| e.into_inner()) = bars;
+}
+
 fn write_line(line: &str) {
+    let bars = BARS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    if bars.is_some_and(|bars| bars.println(line).is_ok()) {
+        return;
+    }
     let _ = writeln!(std::io::stderr(), "{line}");
 }
 

@@ -356,31 +356,39 @@ fn wrong_docker_content_digest_is_an_error() {
 }
 
 /// A cold push uploads the binary's layer while it is compressed (one streamed PATCH), and
-/// the push that follows knows it is there: it neither asks again nor prints a second line
-/// for it; the pulled image runs.
+/// the push that follows waits for it and knows it is there: it neither asks again nor
+/// prints a second line for it; also when a layout is written first. The pulled image runs.
 #[test]
 fn a_new_layer_is_uploaded_while_it_compresses() {
     let registry = Registry::plain();
     let proxy = FaultProxy::start(registry.port, Faults::default());
-    let p = common::Project::copy("hello");
-    let reference = format!("{}/streamed:1", proxy.host());
-    let run = p.run(&["-v", "--push", &reference]).ok();
-    let seen = proxy.seen();
-    assert_eq!(seen.iter().filter(|s| s.kind == Kind::UploadPatch).count(), 1, "{seen:?}");
-    let streamed: Vec<&str> = run.stderr.lines().filter(|l| l.ends_with("(while compressing)")).collect();
-    assert_eq!(streamed.len(), 1, "one line for the streamed layer: {}", run.stderr);
-    let short = streamed[0].split_whitespace().nth(1).unwrap();
-    assert!(short.starts_with("sha256:") && short.ends_with('…'), "{}", streamed[0]);
-    let prefix = short.trim_end_matches('…');
-    let asked = run.stderr.lines().any(|l| l.starts_with("> HEAD") && l.contains(prefix));
-    assert!(!asked, "the push asked about the layer it had just streamed: {}", run.stderr);
-    let lines = run.stderr.lines().filter(|l| l.contains(short)).count();
-    assert_eq!(lines, 1, "the streamed layer gets exactly one line: {}", run.stderr);
-    assert!(!run.stderr.contains(&format!("Skipped {short}")), "{}", run.stderr);
-    let image = format!("{}/streamed:1", registry.host());
-    let _cleanup = common::DockerImages(vec![image.clone()]);
-    common::tool("docker", &["pull", "-q", &image]);
-    assert!(common::docker_run(&image, &[]).contains(common::HELLO_MARKER));
+    for (repo, layout) in [("streamed", false), ("with-layout", true)] {
+        // A project of its own each time: the layer must be new to its cache.
+        let p = common::Project::copy("hello");
+        let dir = p.path().join("layout");
+        let extra = if layout { vec!["--output", dir.to_str().unwrap()] } else { vec![] };
+        let before = proxy.seen().len();
+        let reference = format!("{}/{repo}:1", proxy.host());
+        let run = p.run(&[&["-v", "--push", &reference][..], &extra].concat()).ok();
+        let seen = &proxy.seen()[before..];
+        assert_eq!(seen.iter().filter(|s| s.kind == Kind::UploadPatch).count(), 1, "{seen:?}");
+        let streamed: Vec<&str> = run.stderr.lines().filter(|l| l.ends_with("(while compressing)")).collect();
+        assert_eq!(streamed.len(), 1, "one line for the streamed layer: {}", run.stderr);
+        let short = streamed[0].split_whitespace().nth(1).unwrap();
+        assert!(short.starts_with("sha256:") && short.ends_with('…'), "{}", streamed[0]);
+        let prefix = short.trim_end_matches('…');
+        let asked = run.stderr.lines().any(|l| l.starts_with("> HEAD") && l.contains(prefix));
+        assert!(!asked, "the push asked about the layer it had just streamed: {}", run.stderr);
+        let lines = run.stderr.lines().filter(|l| l.contains(short)).count();
+        assert_eq!(lines, 1, "the streamed layer gets exactly one line: {}", run.stderr);
+        // The two layers, the config, the three documents and their empty config: one
+        // upload each.
+        assert_eq!(seen.iter().filter(|s| s.kind == Kind::UploadStart).count(), 7, "{seen:?}");
+        let image = format!("{}/{repo}:1", registry.host());
+        let _cleanup = common::DockerImages(vec![image.clone()]);
+        common::tool("docker", &["pull", "-q", &image]);
+        assert!(common::docker_run(&image, &[]).contains(common::HELLO_MARKER));
+    }
 }
 
 /// The same under the fault plan: whatever happens to the streamed upload, the push
