@@ -38,6 +38,9 @@ pub(crate) struct Request {
     pub(crate) locked: bool,
     pub(crate) frozen: bool,
     pub(crate) offline: bool,
+    /// cargo's `--config` values.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) config: Vec<String>,
 }
 
 /// The environment that makes cargo call this program as its workspace rustc wrapper, or
@@ -359,6 +362,7 @@ fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<
         locked: request.locked,
         frozen: request.frozen,
         offline: request.offline,
+        config: &request.config,
         env: &[],
         within: None,
     };
@@ -373,6 +377,9 @@ fn version_info(manifest_dir: &Path, target: &str, request: &Request) -> Result<
             if on {
                 other.push(flag.into());
             }
+        }
+        for value in &request.config {
+            other.extend(["--config".to_string(), value.clone()]);
         }
         cmd.other_options(other);
         let metadata = cmd.exec();

@@ -39,6 +39,10 @@ pub(crate) struct BuildSpec {
     pub(crate) timings: bool,
     /// cargo's `--color`.
     pub(crate) color: Option<String>,
+    /// cargo's `--target-dir`, absolute.
+    pub(crate) target_dir: Option<PathBuf>,
+    /// cargo's `--config` values, file paths absolute (see [`crate::plan::cargo_config`]).
+    pub(crate) config: Vec<String>,
 }
 
 impl BuildSpec {
@@ -80,6 +84,7 @@ impl BuildSpec {
             locked: self.locked,
             frozen: self.frozen,
             offline: self.offline,
+            config: &self.config,
             env,
             within: Some(within),
         }
@@ -156,6 +161,7 @@ pub(crate) fn cargo_env(spec: &BuildSpec) -> Vec<(String, String)> {
             locked: spec.locked,
             frozen: spec.frozen,
             offline: spec.offline,
+            config: spec.config.clone(),
         };
         env.extend(crate::auditable::wrapper_env(&request).unwrap_or_default());
     }
@@ -235,6 +241,12 @@ pub(crate) fn cargo_command(spec: &BuildSpec) -> Command {
     }
     if let Some(when) = &spec.color {
         cmd.args(["--color", when]);
+    }
+    if let Some(dir) = &spec.target_dir {
+        cmd.arg("--target-dir").arg(dir);
+    }
+    for value in &spec.config {
+        cmd.args(["--config", value]);
     }
     for _ in 0..spec.verbose {
         cmd.arg("--verbose");

@@ -71,6 +71,12 @@ pub struct Args {
     /// Write cargo's report of the compilation's timings (target/cargo-timings/)
     #[arg(long, help_heading = "Compilation Options")]
     pub(crate) timings: bool,
+    /// Directory for all generated artifacts, as for cargo build
+    #[arg(long, value_name = "DIRECTORY", help_heading = "Compilation Options")]
+    pub(crate) target_dir: Option<PathBuf>,
+    /// Override a cargo configuration value, as for cargo (repeatable)
+    #[arg(long, value_name = "KEY=VALUE|PATH", action = ArgAction::Append)]
+    pub(crate) config: Vec<String>,
     /// Coloring: auto, always, never (cargo's output too)
     #[arg(long, value_name = "WHEN", value_parser = ["auto", "always", "never"])]
     pub(crate) color: Option<String>,
@@ -98,6 +104,9 @@ pub struct Args {
     /// Load the image into the local Docker engine under NAME[:TAG] (repeatable)
     #[arg(short, long = "tag", value_name = "NAME[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
     pub(crate) tags: Vec<String>,
+    /// Name the image NAME[:TAG] in --tarball and --output, loading nothing (repeatable)
+    #[arg(long = "name", value_name = "NAME[:TAG]", action = ArgAction::Append, help_heading = "Outputs")]
+    pub(crate) names: Vec<String>,
     /// Push the image to REGISTRY/REPO[:TAG] (repeatable; the tag defaults to `tags` or latest);
     /// `:TAG` or no value at all pushes to the `repository` setting
     #[arg(long = "push", value_name = "REGISTRY/REPO[:TAG]", num_args = 0..=1, default_missing_value = "", action = ArgAction::Append, help_heading = "Outputs")]

@@ -182,6 +182,12 @@ pub(crate) enum Error {
     BadEpoch { value: String },
     #[error("`{what}` did not answer within {seconds} s")]
     GitTimeout { what: String, seconds: u64 },
+    #[error("--name names the image in a tarball or a layout, and this run writes neither")]
+    NameWithoutFile,
+    #[error("--config {given} {problem}")]
+    CargoConfig { given: String, problem: String },
+    #[error("--config {given} sets rustflags, which cargo would not use here: this tool gives cargo CARGO_ENCODED_RUSTFLAGS (your configured flags, plus the remapping that keeps host paths out of the binary), and cargo prefers it to configured rustflags")]
+    CargoConfigRustflags { given: String },
     #[error("conflicting usage of --profile={profile} and --release: --release means the release profile")]
     ReleaseAndProfile { profile: String },
     #[error("--sbom-output was given, but the settings of package `{package}` turn SBOMs off (sbom = false or [])")]
@@ -255,6 +261,19 @@ impl Error {
             Error::SbomsOff { .. } => {
                 Some("pass --sbom to make them anyway, or leave --sbom-output out".into())
             }
+            Error::NameWithoutFile => Some(
+                "add --tarball FILE (docker load -i FILE then lists the name) or --output DIR; to load the image \
+                 into the engine, use --tag NAME"
+                    .into(),
+            ),
+            Error::CargoConfig { .. } => {
+                Some("give a `KEY=VALUE` in TOML (`--config 'build.jobs=2'`) or the path of a TOML file".into())
+            }
+            Error::CargoConfigRustflags { .. } => Some(
+                "set them in RUSTFLAGS (or CARGO_ENCODED_RUSTFLAGS), or in .cargo/config.toml: the tool reads both and \
+                 passes them on"
+                    .into(),
+            ),
             Error::ReleaseAndProfile { profile } => {
                 Some(format!("remove one of them: --release (the default here) or --profile {profile}"))
             }
@@ -317,11 +336,12 @@ pub(crate) enum RefArg {
 /// Parses every `--tag` and `--push` value. Runs first, so bad names fail before any work:
 /// errors quote the value as typed, a digest is no destination, and a push names its
 /// registry host.
-pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Error> {
+pub(crate) fn references(args: &Args) -> Result<References, Error> {
     // `--release` is what the default profile is already; with another one, cargo refuses it.
     if args.release && args.profile != "release" {
         return Err(Error::ReleaseAndProfile { profile: args.profile.clone() });
     }
+    cargo_config(&args.config)?;
     let parse = |flag: &'static str, t: &String| -> Result<RefArg, Error> {
         if t.is_empty() {
             return Ok(RefArg::TagOnly(None));
@@ -341,7 +361,19 @@ pub(crate) fn references(args: &Args) -> Result<(Vec<RefArg>, Vec<RefArg>), Erro
     };
     let tags = args.tags.iter().map(|t| parse("--tag", t)).collect::<Result<Vec<_>, _>>()?;
     let pushes = args.push.iter().map(|t| parse("--push", t)).collect::<Result<Vec<_>, _>>()?;
-    Ok((tags, pushes))
+    let names = args.names.iter().map(|t| parse("--name", t)).collect::<Result<Vec<_>, _>>()?;
+    if !names.is_empty() && args.tarball.is_none() && args.output.is_none() {
+        return Err(Error::NameWithoutFile);
+    }
+    Ok(References { tags, pushes, names })
+}
+
+/// The command line's references, parsed: `--tag` (loaded into the engine), `--push`, and
+/// `--name` (names in the tarball and layout only).
+pub(crate) struct References {
+    pub(crate) tags: Vec<RefArg>,
+    pub(crate) pushes: Vec<RefArg>,
+    pub(crate) names: Vec<RefArg>,
 }
 
 /// What the command line selects.
@@ -455,7 +487,8 @@ fn one_name_each(images: &[ImageTarget]) -> Result<(), Error> {
             let names: Vec<String> = match s {
                 SinkSpec::Daemon { tags } => tags.iter().map(Reference::with_default_tag).collect(),
                 SinkSpec::Registry { references } => references.iter().map(Reference::with_default_tag).collect(),
-                SinkSpec::Layout { .. } | SinkSpec::Archive { .. } => Vec::new(),
+                SinkSpec::Archive { tags, .. } => tags.iter().map(Reference::with_default_tag).collect(),
+                SinkSpec::Layout { .. } => Vec::new(),
             };
             for name in names {
                 if let Some((_, other)) = seen.iter().find(|(n, w)| n == &name && w != &who) {
@@ -562,12 +595,7 @@ fn expand(
 
 /// Resolves the plan from the command line (its `--tag` and `--push` references parsed
 /// already, by [`references`]) and the workspace: one image, or one per selected binary.
-pub(crate) fn resolve(
-    args: &Args,
-    (tags, pushes): (Vec<RefArg>, Vec<RefArg>),
-    ws: &Workspace,
-    tuning: &Tuning,
-) -> Result<Plan, Error> {
+pub(crate) fn resolve(args: &Args, refs: References, ws: &Workspace, tuning: &Tuning) -> Result<Plan, Error> {
     let candidates = candidates(ws);
     if candidates.is_empty() {
         return Err(Error::EmptyWorkspace { manifest: ws.metadata.workspace_root.as_std_path().join("Cargo.toml") });
@@ -592,12 +620,10 @@ pub(crate) fn resolve(
     let git = git_facts(&dirs, tuning, args.quiet)?;
     // Each image planned on a thread of its own.
     let images = std::thread::scope(|scope| {
-        let (tags, pushes, git) = (&tags, &pushes, &git);
+        let (refs, git) = (&refs, &git);
         let planning: Vec<_> = picks
             .into_iter()
-            .map(|(package, bin)| {
-                scope.spawn(move || image_target(args, (tags, pushes), ws, package, bin, several, git))
-            })
+            .map(|(package, bin)| scope.spawn(move || image_target(args, refs, ws, package, bin, several, git)))
             .collect();
         planning.into_iter().map(|h| h.join().expect("planning an image does not panic")).collect::<Vec<_>>()
     })
@@ -620,7 +646,7 @@ pub(crate) fn resolve(
 /// DIR` holds its layout at `DIR/<bin>`.
 fn image_target(
     args: &Args,
-    (tags, pushes): (&[RefArg], &[RefArg]),
+    refs: &References,
     ws: &Workspace,
     package: String,
     bin: String,
@@ -659,8 +685,11 @@ fn image_target(
         }
         Ok(out)
     };
-    let tags = names(tags, "--tag")?;
-    let pushes = names(pushes, "--push")?;
+    let tags = names(&refs.tags, "--tag")?;
+    let pushes = names(&refs.pushes, "--push")?;
+    // Names in the files (tarball, layout), after the engine's tags.
+    let mut named = tags.clone();
+    named.extend(names(&refs.names, "--name")?.into_iter().filter(|n| !tags.contains(n)));
     let output = if several { args.output.as_ref().map(|dir| dir.join(&bin)) } else { args.output.clone() };
     let (created, revision) = git.get(&package_dir).cloned().expect("git was asked about every package");
     // Inside GitHub Actions, what Cargo.toml and git cannot say, the workflow can.
@@ -675,9 +704,9 @@ fn image_target(
     // and tagged as its engine tags or pushes are (else `<bin>:NAME`).
     let bundled = (several && args.tarball.is_some()).then(|| {
         let names: Vec<String> =
-            ref_names(&tags, &pushes, &image.tags).into_iter().map(|n| format!("{bin}:{n}")).collect();
-        let tags = match (tags.is_empty(), pushes.is_empty()) {
-            (false, _) => tags.clone(),
+            ref_names(&named, &pushes, &image.tags).into_iter().map(|n| format!("{bin}:{n}")).collect();
+        let tags = match (named.is_empty(), pushes.is_empty()) {
+            (false, _) => named.clone(),
             (true, false) => pushes.clone(),
             (true, true) => names.iter().filter_map(|n| Reference::parse(n).ok()).collect(),
         };
@@ -686,7 +715,7 @@ fn image_target(
     let tarball = if several { None } else { args.tarball.as_deref() };
     // With no destination at all, the tool's own layout; the run's bundle is a destination.
     let default_layout = bundled.is_none().then(|| target_dir.join("containerize").join(&bin));
-    let sinks = sinks(output.as_deref(), tarball, tags, pushes, &image.tags, default_layout);
+    let sinks = sinks(output.as_deref(), tarball, (tags, named), pushes, &image.tags, default_layout);
     let config_dirs = [package_dir.as_path(), ws.metadata.workspace_root.as_std_path()];
     let builds: Vec<PlatformBuild> = platforms
         .into_iter()
@@ -774,7 +803,52 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
         keep_going: args.keep_going,
         timings: args.timings,
         color: args.color.clone(),
+        target_dir: target_dir(args),
+        // Checked by `references` before anything runs.
+        config: cargo_config(&args.config).unwrap_or_default(),
     }
+}
+
+/// `--target-dir`, absolute: the wrapper and cargo's helpers run in other directories.
+pub(crate) fn target_dir(args: &Args) -> Option<PathBuf> {
+    args.target_dir.as_ref().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.clone()))
+}
+
+/// The `--config` values as cargo gets them: as cargo does, a value naming a file that
+/// exists is that file (made absolute, for the cargo calls made from other directories),
+/// anything else a `KEY=VALUE` in TOML. One that sets rustflags is refused: this tool
+/// passes cargo `CARGO_ENCODED_RUSTFLAGS` (the configured flags, plus the remapping that
+/// keeps host paths out of the binary), which cargo prefers over configured ones, so the
+/// value would be dropped without a word.
+pub(crate) fn cargo_config(values: &[String]) -> Result<Vec<String>, Error> {
+    let mut out = Vec::new();
+    for value in values {
+        let path = std::path::Path::new(value);
+        let (text, given) = match !value.is_empty() && path.exists() {
+            true => {
+                let text = std::fs::read_to_string(path).map_err(|e| Error::CargoConfig {
+                    given: value.clone(),
+                    problem: format!("cannot be read: {e}"),
+                })?;
+                (text, std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string())
+            }
+            false => (value.clone(), value.clone()),
+        };
+        let table: toml::Table = toml::from_str(&text).map_err(|e| Error::CargoConfig {
+            given: value.clone(),
+            problem: format!("is neither a file nor a TOML `KEY=VALUE`: {}", e.message()),
+        })?;
+        let in_build = table.get("build").and_then(|b| b.get("rustflags")).is_some();
+        let in_target = table
+            .get("target")
+            .and_then(|t| t.as_table())
+            .is_some_and(|t| t.values().any(|v| v.get("rustflags").is_some()));
+        if in_build || in_target {
+            return Err(Error::CargoConfigRustflags { given: value.clone() });
+        }
+        out.push(given);
+    }
+    Ok(out)
 }
 
 /// The names a layout gives the image: each tag used, else the configured tags, else
@@ -799,18 +873,18 @@ fn ref_names(tags: &[Reference], pushes: &[Reference], configured_tags: &[String
 fn sinks(
     output: Option<&std::path::Path>,
     tarball: Option<&std::path::Path>,
-    tags: Vec<Reference>,
+    (tags, named): (Vec<Reference>, Vec<Reference>),
     pushes: Vec<Reference>,
     configured_tags: &[String],
     default_layout: Option<PathBuf>,
 ) -> Vec<SinkSpec> {
-    let ref_names = ref_names(&tags, &pushes, configured_tags);
+    let ref_names = ref_names(&named, &pushes, configured_tags);
     let mut sinks = Vec::new();
     if let Some(dir) = output {
         sinks.push(SinkSpec::Layout { dir: dir.to_path_buf(), ref_names: ref_names.clone(), default: false });
     }
     if let Some(path) = tarball {
-        let mut archive_tags = tags.clone();
+        let mut archive_tags = named.clone();
         if archive_tags.is_empty() {
             archive_tags = pushes.clone();
         }

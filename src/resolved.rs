@@ -31,6 +31,8 @@ pub(crate) struct Query<'a> {
     pub(crate) locked: bool,
     pub(crate) frozen: bool,
     pub(crate) offline: bool,
+    /// cargo's `--config` values.
+    pub(crate) config: &'a [String],
     /// The environment the build had (rustflags set cfgs that select dependencies).
     pub(crate) env: &'a [(String, String)],
     /// How long cargo may take (it can wait for a lock another cargo holds): past it, cargo
@@ -65,6 +67,9 @@ impl Graph {
         }
         for package in query.packages {
             cmd.args(["--package", package]);
+        }
+        for value in query.config {
+            cmd.args(["--config", value]);
         }
         if !query.features.is_empty() {
             cmd.args(["--features", &query.features.join(",")]);

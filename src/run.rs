@@ -123,7 +123,8 @@ fn run_inner(
     crate::interrupt::install();
     // Bad names fail before anything is built, and so do a selection of several packages and
     // a missing engine.
-    let (tags, pushes) = plan::references(args)?;
+    let refs = plan::references(args)?;
+    let (tags, pushes) = (&refs.tags, &refs.pushes);
     sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
     // The outputs the command line names must not collide, before anything (the results
     // file of an interrupted run included) is written; the plan's own are checked again.
@@ -163,9 +164,11 @@ fn run_inner(
         locked: args.locked,
         frozen: args.frozen,
         offline: args.offline,
+        config: plan::cargo_config(&args.config)?,
+        target_dir: plan::target_dir(args),
     })
     .map_err(plan::Error::from)?;
-    let plan = plan::resolve(args, (tags, pushes), &ws, &tuning)?;
+    let plan = plan::resolve(args, refs, &ws, &tuning)?;
     let sinks: Vec<sink::SinkSpec> = plan.sinks().cloned().collect();
     sink::check(&sinks)?;
     sink::check_collisions(&sinks, args.metadata_file.as_deref())?;

@@ -21,12 +21,14 @@ fn path(args: &Args) -> Option<PathBuf> {
     // Only a one-binary selection has a guess: several images are several builds.
     let crate::plan::Selection::One { package, bin } = crate::plan::selection(args) else { return None };
     let key = format!(
-        "{}\n{:?}\n{:?}\n{:?}\n{}",
+        "{}\n{:?}\n{:?}\n{:?}\n{}\n{:?}\n{:?}",
         cwd.display(),
         args.manifest.manifest_path,
         package,
         bin,
-        std::env::var("CARGO_TARGET_DIR").unwrap_or_default()
+        std::env::var("CARGO_TARGET_DIR").unwrap_or_default(),
+        args.target_dir,
+        args.config,
     );
     Some(dir()?.join(Digest::of(key.as_bytes()).hex()))
 }

@@ -10,6 +10,10 @@ pub(crate) struct LoadOptions {
     pub(crate) locked: bool,
     pub(crate) frozen: bool,
     pub(crate) offline: bool,
+    /// cargo's `--config` values, and `--target-dir` (absolute), which the metadata's
+    /// target directory follows.
+    pub(crate) config: Vec<String>,
+    pub(crate) target_dir: Option<PathBuf>,
 }
 
 /// Why the workspace could not be read.
@@ -66,7 +70,13 @@ impl Workspace {
                 other.push(flag.to_string());
             }
         }
+        for value in &opts.config {
+            other.extend(["--config".to_string(), value.clone()]);
+        }
         cmd.other_options(other);
+        if let Some(dir) = &opts.target_dir {
+            cmd.env("CARGO_TARGET_DIR", dir);
+        }
         let metadata = cmd.exec().map_err(|e| Error::Metadata { message: metadata_message(e) })?;
         Ok(Workspace { metadata })
     }

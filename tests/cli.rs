@@ -506,6 +506,48 @@ fn cargo_habit_flags_are_taken_as_cargo_takes_them() {
     assert!(!p.path().join("target/x86_64-unknown-linux-musl/debug").exists(), "nothing was built");
 }
 
+/// Issue 12: `--target-dir` and `--config` mean what they mean to cargo, for every cargo
+/// call of the run: the build goes to the directory given (and the tool's caches with it),
+/// and a `--config` value reaches `cargo metadata` and `cargo build`, a file's path made
+/// absolute. A `--config` that sets rustflags, which cargo would drop here, and one that
+/// is neither a file nor TOML, are refused before anything runs.
+#[test]
+fn target_dir_and_config_go_to_every_cargo_call() {
+    let p = Project::copy("hello");
+    let shim = common::CargoShim::new(&p);
+    let default = p.run(&["-q", "-o", "default"]).ok().stdout;
+    std::fs::remove_dir_all(p.path().join("target")).unwrap();
+    std::fs::write(p.path().join("extra.toml"), "[term]\nverbose = false\n").unwrap();
+    let flags = ["-q", "--target-dir", "elsewhere", "--config", "build.jobs=1", "--config", "extra.toml", "-o", "out"];
+    let run = Run::of(p.cmd().env("CARGO", &shim.path).args(flags));
+    assert!(run.status.success(), "{}", run.stderr);
+    let args = shim.args();
+    let extra = p.path().join("extra.toml");
+    for command in ["metadata ", "build "] {
+        let line = args.lines().find(|l| l.starts_with(command)).unwrap_or_default();
+        assert!(line.contains("--config build.jobs=1"), "{line}");
+        assert!(line.contains(&format!("--config {}", extra.display())), "{line}");
+    }
+    let build = args.lines().find(|l| l.starts_with("build ")).unwrap_or_default();
+    assert!(build.contains(&format!("--target-dir {}", p.path().join("elsewhere").display())), "{build}");
+    assert!(p.path().join("elsewhere/x86_64-unknown-linux-musl/release/hello").is_file());
+    assert!(p.path().join("elsewhere/containerize").is_dir(), "the caches follow the target directory");
+    assert!(!p.path().join("target").exists(), "nothing went to ./target");
+    // The same image: neither setting changes the binary.
+    let digest = |out: &str| out.split_whitespace().last().unwrap_or_default().to_string();
+    assert_eq!(digest(&run.stdout), digest(&default), "{}", run.stdout);
+    for (value, says) in [
+        ("build.rustflags=['-Cdebuginfo=1']", "sets rustflags, which cargo would not use here"),
+        ("target.x86_64-unknown-linux-musl.rustflags=['-Cdebuginfo=1']", "sets rustflags"),
+        ("not toml at all", "is neither a file nor a TOML `KEY=VALUE`"),
+    ] {
+        let refused = p.run(&["--config", value, "--target-dir", "refused", "-o", "no"]).failed();
+        assert!(refused.stderr.contains(says), "{value}: {}", refused.stderr);
+        assert!(refused.stderr.contains("help: "), "{}", refused.stderr);
+        assert!(!p.path().join("refused").exists(), "nothing was built");
+    }
+}
+
 /// Issue 12: an unknown flag gets the nearest known flag as its only tip (`--tga` is
 /// `--tag` with two letters swapped), never clap's `-- --tga`, which would put the typo into
 /// the image's command line; one near nothing gets no tip.

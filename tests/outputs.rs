@@ -153,6 +153,44 @@ on_both_engines! {
     }
 }
 
+on_both_engines! {
+    /// Issue 12: `--name` names the image in the tarball (and the layout) without an engine:
+    /// with none at all (`DOCKER_HOST` at nothing), the run succeeds, and `docker load`
+    /// lists the name on either store. With several images, each is `PREFIX/<bin>:TAG` in
+    /// the one tarball. Without a tarball or a layout to name, it is refused before the build.
+    fn a_tarball_named_with_no_engine_loads_under_its_name(engine) {
+        let p = Project::copy("hello");
+        let name = format!("{}:1", unique_name("named"));
+        let mut cleanup = engine.images(vec![name.clone()]);
+        let run = Run::of(
+            p.cmd().env("DOCKER_HOST", "unix:///nonexistent").args(["-q", "--tarball", "app.tar", "--name", &name]),
+        );
+        assert!(run.status.success(), "{}", run.stderr);
+        let loaded = engine.docker(&["load", "-i", p.path().join("app.tar").to_str().unwrap()]);
+        assert!(loaded.stdout.contains(&format!("Loaded image: {name}")), "{}", loaded.stdout);
+        assert!(engine.run_image(&name, &[]).contains(HELLO_MARKER));
+        let ws = Project::copy("two-bins");
+        let prefix = unique_name("named-ws");
+        cleanup.images.extend([format!("{prefix}/alpha:2"), format!("{prefix}/beta:2")]);
+        let run = Run::of(ws.cmd().env("DOCKER_HOST", "unix:///nonexistent").args([
+            "-q",
+            "--workspace",
+            "--tarball",
+            "all.tar",
+            "--name",
+            &format!("{prefix}:2"),
+        ]));
+        assert!(run.status.success(), "{}", run.stderr);
+        let loaded = engine.docker(&["load", "-i", ws.path().join("all.tar").to_str().unwrap()]);
+        for bin in ["alpha", "beta"] {
+            assert!(loaded.stdout.contains(&format!("Loaded image: {prefix}/{bin}:2")), "{}", loaded.stdout);
+        }
+        let refused = p.run(&["--name", &name, "--push", "127.0.0.1:9/x:1"]).failed();
+        assert!(refused.stderr.contains("--name names the image in a tarball or a layout"), "{}", refused.stderr);
+        assert!(refused.stderr.contains("help: add --tarball FILE"), "{}", refused.stderr);
+    }
+}
+
 /// Issue 22: `podman load` (Podman 4.3, in a store of its own) takes `--tarball`, of one
 /// platform or of several, under its tag: it names the image from the OCI part's
 /// `io.containerd.image.name` (without it, a bare `localhost/1:latest`), and of an index it

@@ -146,6 +146,9 @@ fn load(spec: &BuildSpec, compiled: &BTreeSet<String>, workspace_root: &Path) ->
             other.push(flag.to_string());
         }
     }
+    for value in &spec.config {
+        other.extend(["--config".to_string(), value.clone()]);
+    }
     cmd.other_options(other);
     let env = crate::build::cargo_env(spec);
     for (k, v) in &env {
