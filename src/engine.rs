@@ -23,8 +23,8 @@ const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 pub(crate) enum Error {
     #[error("cannot reach the Docker engine at {endpoint}: {source}")]
     Unreachable { endpoint: String, source: io::Error },
-    #[error("DOCKER_HOST={0:?} is not supported; expected unix:///path/to/docker.sock or tcp://HOST:PORT")]
-    UnsupportedHost(String),
+    #[error("{variable}={host:?} is not supported; expected unix:///path/to/docker.sock or tcp://HOST:PORT")]
+    UnsupportedHost { variable: &'static str, host: String },
     /// The Docker CLI's current context, which the engine is taken from, is not usable.
     #[error("the Docker context {name:?} (from {from}) {message}")]
     Context { name: String, from: String, message: String },
@@ -45,11 +45,17 @@ impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
             Error::Unreachable { .. } => Some(
-                "start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST; or skip \
-                 Docker with --output DIR (OCI layout), --tarball FILE or --push REGISTRY/REPO"
+                "start Docker (e.g. `sudo systemctl start docker`) or Podman's API service (`systemctl --user start \
+                 podman.socket`), or set DOCKER_HOST; or skip the engine with --tarball FILE --name NAME (then \
+                 `docker load -i FILE`), --output DIR (OCI layout) or --push REGISTRY/REPO"
                     .into(),
             ),
-            Error::UnsupportedHost(_) => {
+            Error::UnsupportedHost { variable: "CONTAINER_HOST", .. } => Some(
+                "give Podman's socket as CONTAINER_HOST=unix:///path/to/podman.sock (a remote Podman over ssh is not \
+                 supported), or set DOCKER_HOST"
+                    .into(),
+            ),
+            Error::UnsupportedHost { .. } => {
                 Some("unset DOCKER_HOST to use /var/run/docker.sock, or use --tarball FILE and `docker load`".into())
             }
             Error::Context { .. } => Some(
@@ -72,39 +78,80 @@ fn shown_host(host: &str) -> String {
     crate::redact::server_text(&crate::registry::error::redact_url(host), 200)
 }
 
-/// Where the engine listens; the Docker context it was taken from, if any.
+/// Where the engine listens, and how it was found.
 enum Endpoint {
-    Unix(String, Option<String>),
-    Tcp(String, Option<String>),
+    Unix(String, Via),
+    Tcp(String, Via),
 }
+
+/// How the engine's address was found.
+#[derive(Clone, Debug, PartialEq)]
+enum Via {
+    /// `DOCKER_HOST`, or the default socket.
+    Docker,
+    /// The Docker CLI's current context, by name.
+    Context(String),
+    /// Podman's socket, as no Docker socket is there: from `CONTAINER_HOST`, or where
+    /// Podman's API service listens.
+    Podman(&'static str),
+}
+
+/// Where Podman's API service listens when no `CONTAINER_HOST` says: the user's
+/// (rootless) socket, then the system's.
+const PODMAN_SYSTEM_SOCKET: &str = "/run/podman/podman.sock";
 
 impl Endpoint {
     /// As the Docker CLI finds the engine: `DOCKER_HOST`; else the current context
     /// (`DOCKER_CONTEXT`, else `currentContext` in `$DOCKER_CONFIG/config.json`), whose
-    /// endpoint is in `contexts/meta/<sha256 of its name>/meta.json`; else the default socket.
+    /// endpoint is in `contexts/meta/<sha256 of its name>/meta.json`; else the default
+    /// socket; and when no Docker socket is there, Podman's: `CONTAINER_HOST`, else
+    /// `$XDG_RUNTIME_DIR/podman/podman.sock`, else `/run/podman/podman.sock`, the first
+    /// that is there.
     fn from_env() -> Result<Endpoint, Error> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
         if !host.is_empty() {
-            return Endpoint::parse(&host, None);
+            return Endpoint::parse(&host, Via::Docker);
         }
-        match context()? {
-            Some((name, host)) => Endpoint::parse(&host, Some(name)),
-            None => Ok(Endpoint::Unix(DEFAULT_SOCKET.into(), None)),
+        if let Some((name, host)) = context()? {
+            return Endpoint::parse(&host, Via::Context(name));
         }
+        if std::path::Path::new(DEFAULT_SOCKET).exists() {
+            return Ok(Endpoint::Unix(DEFAULT_SOCKET.into(), Via::Docker));
+        }
+        let host = std::env::var("CONTAINER_HOST").unwrap_or_default();
+        if !host.is_empty() {
+            return Endpoint::parse(&host, Via::Podman("CONTAINER_HOST"));
+        }
+        let rootless = std::env::var_os("XDG_RUNTIME_DIR")
+            .filter(|d| !d.is_empty())
+            .map(|d| std::path::Path::new(&d).join("podman/podman.sock"));
+        let found = rootless
+            .filter(|p| p.exists())
+            .map(|p| (p.to_string_lossy().into_owned(), "$XDG_RUNTIME_DIR/podman/podman.sock"))
+            .or_else(|| {
+                std::path::Path::new(PODMAN_SYSTEM_SOCKET)
+                    .exists()
+                    .then(|| (PODMAN_SYSTEM_SOCKET.to_string(), PODMAN_SYSTEM_SOCKET))
+            });
+        Ok(match found {
+            Some((path, from)) => Endpoint::Unix(path, Via::Podman(from)),
+            None => Endpoint::Unix(DEFAULT_SOCKET.into(), Via::Docker),
+        })
     }
 
     /// A `DOCKER_HOST`-style address, `unix://PATH` or `tcp://HOST[:PORT]`.
-    fn parse(host: &str, context: Option<String>) -> Result<Endpoint, Error> {
+    fn parse(host: &str, via: Via) -> Result<Endpoint, Error> {
         if let Some(path) = host.strip_prefix("unix://") {
-            return Ok(Endpoint::Unix(path.into(), context));
+            return Ok(Endpoint::Unix(path.into(), via));
         }
-        let unsupported = |host: String| match &context {
-            Some(name) => Error::Context {
+        let unsupported = |host: String| match &via {
+            Via::Context(name) => Error::Context {
                 name: name.clone(),
                 from: "its endpoint".into(),
                 message: format!("has the endpoint {host:?}, which is not supported; expected unix:// or tcp://"),
             },
-            None => Error::UnsupportedHost(host),
+            Via::Podman(_) => Error::UnsupportedHost { variable: "CONTAINER_HOST", host },
+            Via::Docker => Error::UnsupportedHost { variable: "DOCKER_HOST", host },
         };
         // As Docker reads it: a path after the address is ignored, the port defaults to 2375.
         if let Some(rest) = host.strip_prefix("tcp://") {
@@ -118,19 +165,20 @@ impl Endpoint {
             }
             let has_port = addr.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok());
             let addr = if has_port { addr.to_string() } else { format!("{addr}:2375") };
-            return Ok(Endpoint::Tcp(addr, context));
+            return Ok(Endpoint::Tcp(addr, via));
         }
         Err(unsupported(shown_host(host)))
     }
 
     fn describe(&self) -> String {
-        let (address, context) = match self {
-            Endpoint::Unix(p, c) => (format!("unix://{p}"), c),
-            Endpoint::Tcp(a, c) => (format!("tcp://{a}"), c),
+        let (address, via) = match self {
+            Endpoint::Unix(p, v) => (format!("unix://{p}"), v),
+            Endpoint::Tcp(a, v) => (format!("tcp://{a}"), v),
         };
-        match context {
-            Some(name) => format!("{address} (Docker context {})", crate::redact::server_text(name, 100)),
-            None => address,
+        match via {
+            Via::Context(name) => format!("{address} (Docker context {})", crate::redact::server_text(name, 100)),
+            Via::Podman(from) => format!("{address} (Podman, from {from}: no Docker socket at {DEFAULT_SOCKET})"),
+            Via::Docker => address,
         }
     }
 }
@@ -298,6 +346,13 @@ pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     let (status, _) = read_response(bounded).map_err(|e| unreachable(timed_out(e, "GET /_ping", timeout)))?;
     if status != 200 {
         return Err(unreachable(io::Error::other(format!("GET /_ping answered {status}"))));
+    }
+    // Which engine gets the image: said when it is Podman's, which a user may not expect.
+    match &endpoint {
+        Endpoint::Unix(_, Via::Podman(_)) | Endpoint::Tcp(_, Via::Podman(_)) => {
+            crate::shell::note(format_args!("the image goes to Podman's engine at {describe}"))
+        }
+        _ => crate::shell::detail(format_args!("the image goes to the Docker engine at {describe}")),
     }
     store(tuning, quiet).map(drop)
 }

@@ -220,6 +220,117 @@ fn podman_loads_the_tarball_under_its_tag() {
     assert_eq!(podman(&["image", "inspect", &two, "--format", "{{.Architecture}}"]).trim(), "amd64");
 }
 
+/// Podman 4.3's API service, with a store of its own, listening on `socket`; stopped when
+/// dropped. `podman run` here needs lower limits (see TESTBED), set for the service too.
+struct PodmanService {
+    child: std::process::Child,
+    dir: tempfile::TempDir,
+}
+
+impl PodmanService {
+    fn start(socket: &std::path::Path) -> PodmanService {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("containers.conf");
+        std::fs::write(&conf, "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n").unwrap();
+        std::fs::create_dir_all(socket.parent().unwrap()).unwrap();
+        let mut c = Command::new("podman");
+        c.args(PodmanService::store_args(dir.path()))
+            .args(["system", "service", "--time=0", &format!("unix://{}", socket.display())])
+            .env("CONTAINERS_CONF", &conf)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let child = c.spawn().expect("podman is installed (.ci/setup)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while std::os::unix::net::UnixStream::connect(socket).is_err() {
+            assert!(std::time::Instant::now() < deadline, "podman's API service did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        PodmanService { child, dir }
+    }
+
+    fn store_args(dir: &std::path::Path) -> Vec<String> {
+        let (root, run) = (dir.join("root"), dir.join("runroot"));
+        ["--root", root.to_str().unwrap(), "--runroot", run.to_str().unwrap(), "--storage-driver", "vfs"]
+            .map(str::to_string)
+            .to_vec()
+    }
+
+    /// `podman ARGS` on the service's store.
+    fn podman(&self, args: &[&str]) -> String {
+        let conf = self.dir.path().join("containers.conf");
+        let out = Command::new("podman")
+            .args(PodmanService::store_args(self.dir.path()))
+            .args(args)
+            .env("CONTAINERS_CONF", conf)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "podman {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for PodmanService {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Issue 12: with no Docker socket, `--tag` loads through Podman's API service, found where
+/// rootless Podman listens (`$XDG_RUNTIME_DIR/podman/podman.sock`), or at `CONTAINER_HOST`,
+/// and says so on stderr; `podman images` lists the image under its name (`localhost/NAME`,
+/// as for `podman build -t NAME`), and `podman run` runs it. The Docker socket is hidden by a tmpfs over `/run` in a mount namespace of the
+/// run's own (`unshare -m`): nothing of the host changes.
+#[test]
+fn with_no_docker_socket_tag_loads_into_podman() {
+    let p = Project::copy("hello");
+    let socket = p.path().join(".home/run/podman/podman.sock");
+    let service = PodmanService::start(&socket);
+    let name = format!("{}:1", unique_name("podman-tag"));
+    let without_docker = |args: &[&str], env: &[(&str, String)]| {
+        let mut c = Command::new("unshare");
+        c.args(["-m", "sh", "-c", "mount -t tmpfs tmpfs /run && exec \"$@\"", "sh", common::bin(), "containerize"])
+            .args(args)
+            .current_dir(p.path())
+            .stdin(std::process::Stdio::null());
+        common::isolate(&mut c, p.path());
+        c.env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT").env_remove("CONTAINER_HOST");
+        c.envs(env.iter().map(|(k, v)| (k, v)));
+        Run::of(&mut c)
+    };
+    let run = without_docker(&["-t", &name], &[]);
+    assert!(run.status.success(), "{}", run.stderr);
+    let said = format!(
+        "note: the image goes to Podman's engine at unix://{} (Podman, from $XDG_RUNTIME_DIR/podman/podman.sock: no \
+         Docker socket at /var/run/docker.sock)",
+        socket.display()
+    );
+    assert!(run.stderr.contains(&said), "{}", run.stderr);
+    // Named as Podman names a local image with no registry (`podman build -t NAME`).
+    let listed = service.podman(&["images", "--format", "{{.Repository}}:{{.Tag}}"]);
+    assert!(listed.lines().any(|l| l == format!("localhost/{name}")), "{listed}");
+    let out = service.podman(&["run", "--rm", &name]);
+    assert!(out.contains(HELLO_MARKER), "{out}");
+    // CONTAINER_HOST comes first; the rootless socket is then not looked for.
+    let elsewhere = p.path().join("elsewhere");
+    let run = without_docker(
+        &["-t", &name],
+        &[
+            ("CONTAINER_HOST", format!("unix://{}", socket.display())),
+            ("XDG_RUNTIME_DIR", elsewhere.display().to_string()),
+        ],
+    );
+    assert!(run.status.success(), "{}", run.stderr);
+    assert!(run.stderr.contains("(Podman, from CONTAINER_HOST: no Docker socket"), "{}", run.stderr);
+    // An ssh:// CONTAINER_HOST (a remote Podman) is refused, naming the variable (its user
+    // left out, as from any address shown).
+    let run = without_docker(&["-t", &name], &[("CONTAINER_HOST", "ssh://core@host/run/podman.sock".into())]);
+    assert!(!run.status.success());
+    assert!(run.stderr.contains("CONTAINER_HOST=\"ssh://host/run/podman.sock\" is not supported"), "{}", run.stderr);
+    assert!(run.stderr.contains("help: give Podman's socket as CONTAINER_HOST=unix://"), "{}", run.stderr);
+}
+
 /// Issue 12: `--tag` goes where `docker` goes. That is the current Docker context
 /// (`docker context use`, kept in config.json) or `DOCKER_CONTEXT`; its endpoint is in
 /// `contexts/meta/<sha256 of its name>/meta.json`. `DOCKER_HOST` beats both, `default` is
