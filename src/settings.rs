@@ -105,6 +105,9 @@ pub(crate) enum Error {
     WrongType { key: String, origin: String, expected: &'static str, got: String },
     #[error("`{key}` in {origin}: {reason}")]
     BadValue { key: String, origin: String, reason: String },
+    /// An entry of a table of strings (`env`, `labels`, `annotations`) that is not one.
+    #[error("`{key}.{entry}` in {origin} must be a string, not {got}")]
+    EntryNotString { key: String, entry: String, origin: String, got: String, quoted: Option<String> },
     #[error("{flag} {value:?}: {reason}")]
     BadFlag { flag: &'static str, value: String, reason: String },
     /// A user (ours, or the base's own `User` when a workdir needs its ids) that the base's
@@ -132,6 +135,13 @@ impl Error {
             },
             Error::WrongType { key, expected, .. } => format!("write it as {}", example(key, expected)),
             Error::BadValue { key, .. } => format!("for example: {}", example(key, "")),
+            Error::EntryNotString { key, entry, quoted, .. } => {
+                let entry = toml_key(entry);
+                match quoted {
+                    Some(text) => format!("quote it: {key} = {{ {entry} = {text:?} }}"),
+                    None => format!("write it as {key} = {{ {entry} = \"...\" }}"),
+                }
+            }
             Error::BadFlag { flag, .. } => format!("for example: {}", flag_example(flag)),
             Error::UserOnBase { .. } => "set `user` (or --user) to a user the base has, or to numeric ids such as \
                 \"65532:65532\" (Kubernetes' runAsNonRoot accepts only a numeric user)"
@@ -199,6 +209,13 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
         got: type_name(v),
     };
     let bad = |key: &str, reason: String| Error::BadValue { key: key.into(), origin: origin_s.clone(), reason };
+    // A table of strings with an entry that is not one is named by that entry.
+    let strings_of = |key: &str, v: &Value| -> Result<BTreeMap<String, String>, Error> {
+        if let Some((entry, got, quoted)) = not_a_string(v) {
+            return Err(Error::EntryNotString { key: key.into(), entry, origin: origin_s.clone(), got, quoted });
+        }
+        string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))
+    };
     let Value::Object(map) = table else {
         return Err(wrong("containerize", "a table", table));
     };
@@ -214,13 +231,13 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             }
             "entrypoint" => s.entrypoint = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?),
             "env" => {
-                s.env = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?;
+                s.env = strings_of(key, v)?;
                 for (k, value) in &s.env {
                     env_var(k, value).map_err(|reason| bad(key, reason))?;
                 }
             }
             "labels" | "annotations" => {
-                let table = string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))?;
+                let table = strings_of(key, v)?;
                 for (k, value) in &table {
                     metadata_pair(k, value).map_err(|reason| bad(key, reason))?;
                 }
@@ -347,6 +364,28 @@ fn strings(v: &Value) -> Option<Vec<String>> {
 
 fn string_table(v: &Value) -> Option<BTreeMap<String, String>> {
     v.as_object()?.iter().map(|(k, x)| Some((k.clone(), x.as_str()?.to_string()))).collect()
+}
+
+/// The first entry of the table `v` that is not a string: its name, what it is, and its
+/// text when quoting it would do (a number or a boolean).
+fn not_a_string(v: &Value) -> Option<(String, String, Option<String>)> {
+    let (entry, x) = v.as_object()?.iter().find(|(_, x)| !x.is_string())?;
+    let quoted = match x {
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    };
+    Some((entry.clone(), type_name(x), quoted))
+}
+
+/// `name` as a TOML key: bare when it can be, else quoted.
+fn toml_key(name: &str) -> String {
+    let bare = !name.is_empty() && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if bare {
+        name.to_string()
+    } else {
+        format!("{name:?}")
+    }
 }
 
 /// `8080` or `53/udp` → `8080/tcp`, `53/udp`.
@@ -689,8 +728,17 @@ mod tests {
             err.contains("`ports`") && err.contains("must be an array of ports") && err.contains("the string \"8080\""),
             "{err}"
         );
-        let err = parse_err(json!({"env": {"A": 1}}));
+        let err = parse_err(json!({"env": "A=1"}));
         assert!(err.contains("`env`") && err.contains("a table of strings"), "{err}");
+        // An entry that is no string is named, with the quoting that fixes it.
+        let hint = |v: Value| parse(&v, &origin(), std::path::Path::new(".")).unwrap_err().hint().unwrap();
+        let err = parse_err(json!({"env": {"RUST_LOG": "info", "PORT": 8080}}));
+        assert!(err.contains("`env.PORT`") && err.contains("must be a string, not the number 8080"), "{err}");
+        assert_eq!(hint(json!({"env": {"PORT": 8080}})), "quote it: env = { PORT = \"8080\" }");
+        assert_eq!(hint(json!({"labels": {"a.b": true}})), "quote it: labels = { \"a.b\" = \"true\" }");
+        let err = parse_err(json!({"annotations": {"x": [1]}}));
+        assert!(err.contains("`annotations.x`") && err.contains("not an array"), "{err}");
+        assert_eq!(hint(json!({"annotations": {"x": [1]}})), "write it as annotations = { x = \"...\" }");
         let err = parse_err(json!({"entrypoint": "yes"}));
         assert!(err.contains("true or false"), "{err}");
     }
