@@ -106,8 +106,8 @@ pub(crate) enum Error {
     #[error("`{key}` in {origin}: {reason}")]
     BadValue { key: String, origin: String, reason: String },
     /// An entry of a table of strings (`env`, `labels`, `annotations`) that is not one.
-    #[error("`{key}.{entry}` in {origin} must be a string, not {got}")]
-    EntryNotString { key: String, entry: String, origin: String, got: String, quoted: Option<String> },
+    #[error("`{}.{}` in {} must be a string, not {}", .0.key, .0.entry, .0.origin, .0.got)]
+    EntryNotString(Box<NotString>),
     #[error("{flag} {value:?}: {reason}")]
     BadFlag { flag: &'static str, value: String, reason: String },
     /// A user (ours, or the base's own `User` when a workdir needs its ids) that the base's
@@ -135,9 +135,9 @@ impl Error {
             },
             Error::WrongType { key, expected, .. } => format!("write it as {}", example(key, expected)),
             Error::BadValue { key, .. } => format!("for example: {}", example(key, "")),
-            Error::EntryNotString { key, entry, quoted, .. } => {
-                let entry = toml_key(entry);
-                match quoted {
+            Error::EntryNotString(e) => {
+                let (key, entry) = (&e.key, toml_key(&e.entry));
+                match &e.quoted {
                     Some(text) => format!("quote it: {key} = {{ {entry} = {text:?} }}"),
                     None => format!("write it as {key} = {{ {entry} = \"...\" }}"),
                 }
@@ -212,7 +212,8 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
     // A table of strings with an entry that is not one is named by that entry.
     let strings_of = |key: &str, v: &Value| -> Result<BTreeMap<String, String>, Error> {
         if let Some((entry, got, quoted)) = not_a_string(v) {
-            return Err(Error::EntryNotString { key: key.into(), entry, origin: origin_s.clone(), got, quoted });
+            let origin = origin_s.clone();
+            return Err(Error::EntryNotString(Box::new(NotString { key: key.into(), entry, origin, got, quoted })));
         }
         string_table(v).ok_or_else(|| wrong(key, "a table of strings", v))
     };
@@ -364,6 +365,17 @@ fn strings(v: &Value) -> Option<Vec<String>> {
 
 fn string_table(v: &Value) -> Option<BTreeMap<String, String>> {
     v.as_object()?.iter().map(|(k, x)| Some((k.clone(), x.as_str()?.to_string()))).collect()
+}
+
+/// An entry of a table of strings that is not one: the table's key, the entry's name, the
+/// settings it is in, what it is, and its text when quoting it would do.
+#[derive(Debug)]
+pub(crate) struct NotString {
+    key: String,
+    entry: String,
+    origin: String,
+    got: String,
+    quoted: Option<String>,
 }
 
 /// The first entry of the table `v` that is not a string: its name, what it is, and its
