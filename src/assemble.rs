@@ -72,20 +72,25 @@ pub(crate) fn layer_contents(
 ) -> Result<Vec<(Contents, String)>, LayersError> {
     let bin = &pb.build.bin;
     let mut base = target.image.base.clone();
-    base.ca_bundle = spec::wants_ca_bundle(target.image.ca_certificates, &built.crates);
+    let extra_ca = !base.extra_ca.is_empty();
+    // Extra certificates come with Mozilla's roots, unless `ca-certificates = false`.
+    let mozilla_too = extra_ca && target.image.ca_certificates != crate::settings::CaCertificates::Never;
+    base.ca_bundle = spec::wants_ca_bundle(target.image.ca_certificates, &built.crates) || mozilla_too;
     let mut layers = Vec::new();
     match parent {
         None => {
-            let what = if base.ca_bundle { "users, /tmp, CA certificates" } else { "users, /tmp" };
+            let ca = base.ca_bundle || extra_ca;
+            let what = if ca { "users, /tmp, CA certificates" } else { "users, /tmp" };
             layers.push((image::base::contents(&base), format!("cargo containerize: base ({what})")));
         }
         Some(p) => {
-            if base.ca_bundle {
+            // The bundle with extra certificates replaces a base's own.
+            if base.ca_bundle && !extra_ca {
                 base.ca_bundle = !base_has_ca(p).map_err(LayersError::Base)?;
             }
             let extras = image::base::extras(&base);
             if !extras.is_empty() {
-                let what = if base.ca_bundle { "CA certificates" } else { "working directory" };
+                let what = if base.ca_bundle || extra_ca { "CA certificates" } else { "working directory" };
                 layers.push((extras, format!("cargo containerize: {what}")));
             }
         }

@@ -163,15 +163,29 @@ pub(crate) fn assemble_and_publish(
             assemble::LayersError::Include(e) => crate::plan::Error::Include { message: e.to_string() }.into(),
         })?);
     }
-    let ca_added: Vec<bool> =
+    let bundle_added: Vec<bool> =
         layer_lists.iter().map(|l| l.iter().any(|(c, _)| c.has(crate::image::base::CA_BUNDLE_PATH))).collect();
-    if ca_added.contains(&true) {
-        let why = crate::spec::ca_bundle_reason(target.image.ca_certificates, &built[0].crates);
-        crate::shell::note(format_args!(
-            "{}: the image gets the CA certificates ({}), as {why}",
-            target.bin(),
-            crate::image::base::CA_BUNDLE_PATH
-        ));
+    // Mozilla's roots are in every bundle added, unless `ca-certificates = false` left only
+    // the extra certificates there.
+    let never = target.image.ca_certificates == crate::settings::CaCertificates::Never;
+    let ca_added: Vec<bool> = bundle_added.iter().map(|added| *added && !never).collect();
+    if bundle_added.contains(&true) {
+        let (bin, path) = (target.bin(), crate::image::base::CA_BUNDLE_PATH);
+        let extra = target.image.base.extra_ca.len();
+        let extra = format!("{extra} certificate{} of extra-ca-certificates", if extra == 1 { "" } else { "s" });
+        match (never, target.image.base.extra_ca.is_empty()) {
+            (true, _) => crate::shell::note(format_args!(
+                "{bin}: the image's CA bundle ({path}) holds the {extra} only (ca-certificates = false leaves \
+                 Mozilla's roots out)"
+            )),
+            (false, true) => {
+                let why = crate::spec::ca_bundle_reason(target.image.ca_certificates, &built[0].crates);
+                crate::shell::note(format_args!("{bin}: the image gets the CA certificates ({path}), as {why}"))
+            }
+            (false, false) => crate::shell::note(format_args!(
+                "{bin}: the image gets the CA certificates ({path}): Mozilla's roots, and the {extra}"
+            )),
+        }
     }
     let assemble_err = |source| Error::Assemble { binary: built[0].executable.clone(), source };
     let attach =

@@ -22,6 +22,7 @@ pub(crate) const KEYS: &[&str] = &[
     "annotations",
     "include",
     "ca-certificates",
+    "extra-ca-certificates",
     "tags",
     "repository",
     "platforms",
@@ -67,6 +68,9 @@ pub(crate) struct Settings {
     pub(crate) annotations: BTreeMap<String, String>,
     pub(crate) include: Option<Vec<Include>>,
     pub(crate) ca_certificates: Option<CaCertificates>,
+    /// Certificates added to the image's CA bundle, each file's in DER, read and checked
+    /// as the settings are.
+    pub(crate) extra_ca_certificates: Option<Vec<ExtraCa>>,
     pub(crate) tags: Option<Vec<String>>,
     pub(crate) repository: Option<String>,
     /// `os/arch[/variant]` strings, checked when the plan maps them to targets.
@@ -162,6 +166,7 @@ fn example(key: &str, fallback: &str) -> String {
         "annotations" => "annotations = { \"com.example.build\" = \"ci\" }".into(),
         "include" => "include = [{ from = \"static\", to = \"/srv/static\" }]".into(),
         "ca-certificates" => "ca-certificates = \"auto\" (or true, false)".into(),
+        "extra-ca-certificates" => "extra-ca-certificates = [\"certs/corp.pem\"]".into(),
         "tags" => "tags = [\"1.0\", \"latest\"]".into(),
         "repository" => "repository = \"ghcr.io/OWNER/APP\"".into(),
         "platforms" => "platforms = [\"linux/amd64\", \"linux/arm64\"]".into(),
@@ -292,6 +297,14 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
                     Value::String(a) if a == "auto" => CaCertificates::Auto,
                     other => return Err(wrong(key, "\"auto\", true or false", other)),
                 })
+            }
+            "extra-ca-certificates" => {
+                let paths = strings(v).ok_or_else(|| wrong(key, "an array of paths of PEM files", v))?;
+                let mut extra = Vec::new();
+                for path in &paths {
+                    extra.push(extra_ca(base, path).map_err(|reason| bad(key, reason))?);
+                }
+                s.extra_ca_certificates = Some(extra);
             }
             "tags" => {
                 let tags = strings(v).ok_or_else(|| wrong(key, "an array of strings", v))?;
@@ -488,6 +501,39 @@ pub(crate) fn metadata_pair(key: &str, value: &str) -> Result<(), String> {
 
 /// Checks an include: `from` exists under `base` (symlinks resolved) and is a regular file
 /// or a directory; `to` is an absolute path in the image below `/`.
+/// One file of `extra-ca-certificates`: its path as written, and its certificates.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ExtraCa {
+    pub(crate) shown: String,
+    pub(crate) certificates: Vec<Vec<u8>>,
+}
+
+/// Reads the PEM file `path` (relative to `dir`, the package's directory, and inside it)
+/// and checks that it holds certificates, and only certificates.
+fn extra_ca(dir: &std::path::Path, path: &str) -> Result<ExtraCa, String> {
+    let rel = std::path::Path::new(path);
+    if rel.is_absolute() || path.contains('\0') {
+        return Err(format!("{path:?} must be a path relative to the package directory ({})", dir.display()));
+    }
+    let full = dir.join(rel);
+    let resolved = std::fs::canonicalize(&full).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{} does not exist", full.display()),
+        _ => format!("{}: {e}", full.display()),
+    })?;
+    let root = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
+    if !resolved.starts_with(&root) {
+        return Err(format!(
+            "{path:?} resolves to {}, outside the package directory ({}); copy the file into the package",
+            resolved.display(),
+            root.display()
+        ));
+    }
+    let text = crate::fsutil::read_regular(&resolved, 1 << 20).map_err(|e| format!("{}: {e}", full.display()))?;
+    let certificates =
+        crate::image::base::pem_certificates(&text).map_err(|why| format!("{}: {why}", full.display()))?;
+    Ok(ExtraCa { shown: path.to_string(), certificates })
+}
+
 pub(crate) fn include(base: IncludeBase, from: &str, to: &str) -> Result<Include, String> {
     use std::path::Path;
     if from.contains('\0') {
@@ -613,6 +659,7 @@ impl Settings {
             workdir,
             include,
             ca_certificates,
+            extra_ca_certificates,
             tags,
             repository,
             platforms,

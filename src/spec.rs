@@ -143,6 +143,7 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
         annotations: settings::pairs("--annotation", &args.annotations)?,
         include: (!includes.is_empty()).then_some(includes),
         ca_certificates: None,
+        extra_ca_certificates: None,
         tags: None,
         repository: None,
         platforms: (!args.platforms.is_empty()).then(|| args.platforms.clone()),
@@ -319,7 +320,8 @@ pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
         user_is_default: settings.user.is_none(),
     };
     let (uid, gid) = base::numeric_ids(&user);
-    let base = base::Options { ca_bundle: false, workdir: settings.workdir.clone().map(|w| (w, uid, gid)) };
+    let extra_ca = settings.extra_ca_certificates.iter().flatten().flat_map(|f| f.certificates.clone()).collect();
+    let base = base::Options { ca_bundle: false, extra_ca, workdir: settings.workdir.clone().map(|w| (w, uid, gid)) };
     ImageSpec {
         run,
         base,

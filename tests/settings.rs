@@ -222,6 +222,103 @@ fn a_crate_that_loads_system_roots_gets_a_ca_bundle_and_hello_does_not() {
     assert!(!files.iter().any(|f| f.contains("ssl")), "hello makes no TLS calls: {files:?}");
 }
 
+/// Issue 12: `extra-ca-certificates` appends a corporate CA to the bundle. The program in
+/// the image loads every certificate of it (rustls-native-certs, one more than Mozilla's
+/// roots, no error), and `openssl verify` takes a server certificate signed by that CA
+/// against the image's bundle, as a TLS client behind an inspecting proxy must. A key file,
+/// a file outside the package and a file with no certificate are refused before the build.
+#[test]
+fn extra_ca_certificates_join_the_bundle_and_are_checked_before_the_build() {
+    let p = Project::copy("tls-roots");
+    let keys = tempfile::tempdir().unwrap();
+    let k = |name: &str| keys.path().join(name).to_str().unwrap().to_string();
+    std::fs::create_dir_all(p.path().join("certs")).unwrap();
+    let ca = p.path().join("certs/corp.pem").to_str().unwrap().to_string();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    common::tool(
+        "openssl",
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &k("ca.key"), "-out", &ca, "-days", "2", "-subj", "/CN=corp-inspecting-proxy-ca"],
+        ]
+        .concat(),
+    );
+    common::tool(
+        "openssl",
+        &[&["req"][..], &ec, &["-keyout", &k("server.key"), "-out", &k("server.csr"), "-subj", "/CN=intranet.example"]]
+            .concat(),
+    );
+    common::tool(
+        "openssl",
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &k("server.csr"),
+            "-CA",
+            &ca,
+            "-CAkey",
+            &k("ca.key"),
+            "-CAcreateserial",
+            "-out",
+            &k("server.pem"),
+            "-days",
+            "2",
+        ],
+    );
+    let name = format!("{}:1", unique_name("corp-ca"));
+    let _cleanup = DockerImages(vec![name.clone()]);
+    let plain = p.run(&["-q", "-o", "plain"]).ok();
+    assert!(plain.status.success());
+    let plain_bundle = common::layout_file(&p.path().join("plain"), "etc/ssl/certs/ca-certificates.crt");
+    std::fs::write(k("plain.pem"), &plain_bundle).unwrap();
+    let mozilla = String::from_utf8(plain_bundle).unwrap().matches("-----BEGIN CERTIFICATE-----").count();
+    with_package_table(&p, "extra-ca-certificates = [\"certs/corp.pem\"]");
+    let run = p.run(&["-t", &name]).ok();
+    let said = "the image gets the CA certificates (/etc/ssl/certs/ca-certificates.crt): Mozilla's roots, and the 1 \
+                certificate of extra-ca-certificates";
+    assert!(run.stderr.contains(said), "{}", run.stderr);
+    let out = docker_run(&name, &[]);
+    assert!(out.contains(&format!("roots={}", mozilla + 1)), "{out}");
+    assert!(!out.contains("error="), "{out}");
+    let container = common::tool("docker", &["create", &name]).stdout.trim().to_string();
+    let bundle = k("bundle.pem");
+    let copied = Run::of(std::process::Command::new("docker").args([
+        "cp",
+        &format!("{container}:/etc/ssl/certs/ca-certificates.crt"),
+        &bundle,
+    ]));
+    common::tool("docker", &["rm", &container]);
+    assert!(copied.status.success(), "{}", copied.stderr);
+    let verified = common::tool("openssl", &["verify", "-CAfile", &bundle, &k("server.pem")]).stdout;
+    assert!(verified.trim().ends_with(": OK"), "{verified}");
+    let args = ["verify", "-CAfile", &k("plain.pem"), &k("server.pem")];
+    let mozilla_only = Run::of(std::process::Command::new("openssl").args(args));
+    assert!(!mozilla_only.status.success(), "Mozilla's roots alone do not verify it: {}", mozilla_only.stdout);
+
+    // Refused before the build, naming the file and what is wrong with it.
+    std::fs::copy(keys.path().join("ca.key"), p.path().join("certs/key.pem")).unwrap();
+    std::fs::write(p.path().join("certs/empty.pem"), "nothing here\n").unwrap();
+    let outside = keys.path().join("server.pem");
+    for (value, says) in [
+        ("certs/key.pem", "holds a PRIVATE KEY block; give certificates only"),
+        ("certs/empty.pem", "holds no certificate"),
+        (outside.to_str().unwrap(), "must be a path relative to the package directory"),
+        ("../outside.pem", "does not exist"),
+    ] {
+        let q = Project::copy("hello");
+        std::fs::create_dir_all(q.path().join("certs")).unwrap();
+        for f in ["key.pem", "empty.pem"] {
+            std::fs::copy(p.path().join("certs").join(f), q.path().join("certs").join(f)).unwrap();
+        }
+        with_package_table(&q, &format!("extra-ca-certificates = [{value:?}]"));
+        let run = q.run(&["-o", "out"]).failed();
+        assert!(run.stderr.contains("`extra-ca-certificates`") && run.stderr.contains(says), "{value}: {}", run.stderr);
+        assert!(!q.path().join("target").exists(), "nothing was built");
+    }
+}
+
 #[test]
 fn ca_certificates_true_forces_the_bundle() {
     let p = Project::copy("hello");

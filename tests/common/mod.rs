@@ -458,6 +458,26 @@ pub fn layout_files(dir: &Path) -> Vec<String> {
     files
 }
 
+/// The bytes of the file at `path` (relative, as in the tar) in a layout's image: the
+/// topmost layer's.
+pub fn layout_file(dir: &Path, path: &str) -> Vec<u8> {
+    let manifest = layout_manifest(dir);
+    let mut found = None;
+    for layer in manifest["layers"].as_array().unwrap() {
+        let gz = layout_blob(dir, layer["digest"].as_str().unwrap());
+        let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(&gz[..]));
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some(path) {
+                let mut bytes = Vec::new();
+                std::io::Read::read_to_end(&mut entry, &mut bytes).unwrap();
+                found = Some(bytes);
+            }
+        }
+    }
+    found.unwrap_or_else(|| panic!("{path} is in no layer of {}", dir.display()))
+}
+
 /// The digest of the top entry of a layout's `index.json`.
 pub fn layout_index_digest(dir: &Path) -> String {
     let index = layout_index(dir);
