@@ -44,6 +44,12 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn hint(&self) -> Option<String> {
         match self {
+            Error::Unreachable { source, .. } if source.to_string().starts_with("TLS") => Some(
+                "check the engine's TLS files (the directory named above, as the Docker CLI keeps them): ca.pem must \
+                 be the CA that signed the engine's certificate, and cert.pem and key.pem this client's certificate \
+                 and key, signed by a CA the engine trusts"
+                    .into(),
+            ),
             Error::Unreachable { .. } => Some(
                 "start Docker (e.g. `sudo systemctl start docker`) or Podman's API service (`systemctl --user start \
                  podman.socket`), or set DOCKER_HOST; or skip the engine with --tarball FILE --name NAME (then \
@@ -81,7 +87,17 @@ fn shown_host(host: &str) -> String {
 /// Where the engine listens, and how it was found.
 enum Endpoint {
     Unix(String, Via),
-    Tcp(String, Via),
+    /// `host:port`, and the TLS it is reached with, if any.
+    Tcp(String, Via, Option<Tls>),
+}
+
+/// The files an engine's TLS endpoint is reached with, in one directory, as the Docker CLI
+/// keeps them: `ca.pem` (the CA that signed the engine's certificate: the only one
+/// trusted), and `cert.pem` and `key.pem` (this client's, which a `--tlsverify` engine
+/// asks for), when there.
+#[derive(Clone, Debug, PartialEq)]
+struct Tls {
+    dir: std::path::PathBuf,
 }
 
 /// How the engine's address was found.
@@ -110,17 +126,31 @@ impl Endpoint {
     fn from_env() -> Result<Endpoint, Error> {
         let host = std::env::var("DOCKER_HOST").unwrap_or_default();
         if !host.is_empty() {
-            return Endpoint::parse(&host, Via::Docker);
+            let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+            if set("DOCKER_TLS") && !set("DOCKER_TLS_VERIFY") {
+                return Err(Error::UnsupportedHost {
+                    variable: "DOCKER_HOST",
+                    host: format!("{} with DOCKER_TLS (TLS that verifies nothing)", shown_host(&host)),
+                });
+            }
+            // As the Docker CLI: DOCKER_CERT_PATH, else the config directory.
+            let tls = set("DOCKER_TLS_VERIFY").then(|| Tls {
+                dir: std::env::var_os("DOCKER_CERT_PATH")
+                    .filter(|d| !d.is_empty())
+                    .map(std::path::PathBuf::from)
+                    .unwrap_or_else(docker_config_dir),
+            });
+            return Endpoint::parse(&host, Via::Docker, tls);
         }
-        if let Some((name, host)) = context()? {
-            return Endpoint::parse(&host, Via::Context(name));
+        if let Some((name, host, tls)) = context()? {
+            return Endpoint::parse(&host, Via::Context(name), tls);
         }
         if std::path::Path::new(DEFAULT_SOCKET).exists() {
             return Ok(Endpoint::Unix(DEFAULT_SOCKET.into(), Via::Docker));
         }
         let host = std::env::var("CONTAINER_HOST").unwrap_or_default();
         if !host.is_empty() {
-            return Endpoint::parse(&host, Via::Podman("CONTAINER_HOST"));
+            return Endpoint::parse(&host, Via::Podman("CONTAINER_HOST"), None);
         }
         let rootless = std::env::var_os("XDG_RUNTIME_DIR")
             .filter(|d| !d.is_empty())
@@ -140,7 +170,7 @@ impl Endpoint {
     }
 
     /// A `DOCKER_HOST`-style address, `unix://PATH` or `tcp://HOST[:PORT]`.
-    fn parse(host: &str, via: Via) -> Result<Endpoint, Error> {
+    fn parse(host: &str, via: Via, tls: Option<Tls>) -> Result<Endpoint, Error> {
         if let Some(path) = host.strip_prefix("unix://") {
             return Ok(Endpoint::Unix(path.into(), via));
         }
@@ -153,19 +183,18 @@ impl Endpoint {
             Via::Podman(_) => Error::UnsupportedHost { variable: "CONTAINER_HOST", host },
             Via::Docker => Error::UnsupportedHost { variable: "DOCKER_HOST", host },
         };
-        // As Docker reads it: a path after the address is ignored, the port defaults to 2375.
+        // As Docker reads it: a path after the address is ignored, the port defaults to 2375
+        // (2376 over TLS).
         if let Some(rest) = host.strip_prefix("tcp://") {
-            if std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty()) {
-                return Err(unsupported(format!("{} with DOCKER_TLS_VERIFY", shown_host(host))));
-            }
             let addr = rest.split('/').next().unwrap_or(rest);
             // No user information in a Docker TCP address: refused, and never shown.
             if addr.contains('@') {
                 return Err(unsupported(shown_host(host)));
             }
             let has_port = addr.rsplit_once(':').is_some_and(|(h, p)| !h.ends_with(':') && p.parse::<u16>().is_ok());
-            let addr = if has_port { addr.to_string() } else { format!("{addr}:2375") };
-            return Ok(Endpoint::Tcp(addr, via));
+            let port = if tls.is_some() { 2376 } else { 2375 };
+            let addr = if has_port { addr.to_string() } else { format!("{addr}:{port}") };
+            return Ok(Endpoint::Tcp(addr, via, tls));
         }
         Err(unsupported(shown_host(host)))
     }
@@ -173,7 +202,8 @@ impl Endpoint {
     fn describe(&self) -> String {
         let (address, via) = match self {
             Endpoint::Unix(p, v) => (format!("unix://{p}"), v),
-            Endpoint::Tcp(a, v) => (format!("tcp://{a}"), v),
+            Endpoint::Tcp(a, v, None) => (format!("tcp://{a}"), v),
+            Endpoint::Tcp(a, v, Some(tls)) => (format!("tcp://{a} (TLS, with {})", tls.dir.display()), v),
         };
         match via {
             Via::Context(name) => format!("{address} (Docker context {})", crate::redact::server_text(name, 100)),
@@ -183,17 +213,22 @@ impl Endpoint {
     }
 }
 
-/// The Docker CLI's current context, when it is not the default one: its name, and the
-/// `Host` of its Docker endpoint. A context whose endpoint uses TLS is refused: this client
-/// speaks plain unix and TCP sockets only.
-fn context() -> Result<Option<(String, String)>, Error> {
-    let dir = match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+/// The Docker CLI's configuration directory: `DOCKER_CONFIG`, else `~/.docker`.
+fn docker_config_dir() -> std::path::PathBuf {
+    match std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
         Some(dir) => std::path::PathBuf::from(dir),
-        None => match std::env::var_os("HOME") {
-            Some(home) => std::path::Path::new(&home).join(".docker"),
-            None => return Ok(None),
-        },
-    };
+        None => std::path::Path::new(&std::env::var_os("HOME").unwrap_or_default()).join(".docker"),
+    }
+}
+
+/// The Docker CLI's current context, when it is not the default one: its name, the `Host`
+/// of its Docker endpoint, and its TLS material (`contexts/tls/<same hash>/docker/`) when
+/// it has some. One that skips the verification of the engine's certificate is refused.
+fn context() -> Result<Option<(String, String, Option<Tls>)>, Error> {
+    if std::env::var_os("DOCKER_CONFIG").is_none_or(|d| d.is_empty()) && std::env::var_os("HOME").is_none() {
+        return Ok(None);
+    }
+    let dir = docker_config_dir();
     let read = |path: &std::path::Path| -> Option<serde_json::Value> {
         crate::fsutil::read_regular(path, 1 << 20).ok().and_then(|b| serde_json::from_slice(&b).ok())
     };
@@ -219,13 +254,15 @@ fn context() -> Result<Option<(String, String)>, Error> {
     let Some(host) = meta_json["Endpoints"]["docker"]["Host"].as_str().filter(|h| !h.is_empty()) else {
         return Err(fail(format!("names no Docker endpoint in {}", meta.display())));
     };
-    if dir.join("contexts").join("tls").join(&hash).join("docker").exists() {
+    let tls_dir = dir.join("contexts").join("tls").join(&hash).join("docker");
+    if meta_json["Endpoints"]["docker"]["SkipTLSVerify"].as_bool() == Some(true) {
         return Err(fail(format!(
-            "reaches {} over TLS, which this tool does not speak to an engine yet",
+            "skips the verification of the engine's certificate at {} (SkipTLSVerify), which this tool does not do",
             shown_host(host)
         )));
     }
-    Ok(Some((name, host.to_string())))
+    let tls = tls_dir.is_dir().then_some(Tls { dir: tls_dir });
+    Ok(Some((name, host.to_string(), tls)))
 }
 
 /// The engine `DOCKER_HOST` names, as messages show it: `unix:///path` or `tcp://host:port`.
@@ -258,6 +295,92 @@ impl Stream for TcpStream {
     fn shutdown_write(&self) {
         let _ = self.shutdown(std::net::Shutdown::Write);
     }
+}
+
+/// A TLS connection to the engine, whose TLS failures say so: with TLS 1.3, an engine that
+/// refuses this client's certificate says it after the handshake, on the first read.
+struct TlsStream(rustls::StreamOwned<rustls::ClientConnection, TcpStream>);
+
+/// `e`, marked as TLS's when rustls made it.
+fn tls_error(e: io::Error) -> io::Error {
+    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        Some(inner) => io::Error::new(e.kind(), format!("TLS: {inner}")),
+        None => e,
+    }
+}
+
+impl Read for TlsStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0.read(buf).map_err(tls_error)
+    }
+}
+
+impl Write for TlsStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(tls_error)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(tls_error)
+    }
+}
+
+impl Stream for TlsStream {
+    fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.0.sock.set_read_timeout(timeout)
+    }
+
+    fn shutdown_write(&self) {
+        let _ = self.0.sock.shutdown(std::net::Shutdown::Write);
+    }
+}
+
+/// TLS over `tcp` to the engine at `addr` (`host:port`), with the files of `tls`: the engine's
+/// certificate must chain to `ca.pem` and name `host`; `cert.pem` and `key.pem` are sent
+/// when there. The handshake is made here, so that a refusal shows as the connection's.
+fn tls_stream(tcp: TcpStream, addr: &str, tls: &Tls) -> io::Result<Box<dyn Stream>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let file = |name: &str| {
+        let path = tls.dir.join(name);
+        crate::fsutil::read_regular(&path, 1 << 20).map(|b| (b, path))
+    };
+    let bad = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
+    let (ca, ca_path) =
+        file("ca.pem").map_err(|e| bad(format!("TLS: the engine's CA, {}: {e}", tls.dir.join("ca.pem").display())))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&ca) {
+        let cert = cert.map_err(|e| bad(format!("TLS: {}: {e}", ca_path.display())))?;
+        roots.add(cert).map_err(|e| bad(format!("TLS: {}: {e}", ca_path.display())))?;
+    }
+    if roots.is_empty() {
+        return Err(bad(format!("TLS: {} holds no certificate", ca_path.display())));
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| bad(format!("TLS: {e}")))?
+        .with_root_certificates(roots);
+    let config = match (file("cert.pem"), file("key.pem")) {
+        (Ok((cert, cert_path)), Ok((key, key_path))) => {
+            let chain = CertificateDer::pem_slice_iter(&cert)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| bad(format!("TLS: {}: {e}", cert_path.display())))?;
+            let key =
+                PrivateKeyDer::from_pem_slice(&key).map_err(|e| bad(format!("TLS: {}: {e}", key_path.display())))?;
+            builder.with_client_auth_cert(chain, key).map_err(|e| bad(format!("TLS: {}: {e}", cert_path.display())))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
+    let host = addr.rsplit_once(':').map_or(addr, |(h, _)| h).trim_start_matches('[').trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string()).map_err(|e| bad(format!("TLS: {host:?}: {e}")))?;
+    let conn =
+        rustls::ClientConnection::new(std::sync::Arc::new(config), name).map_err(|e| bad(format!("TLS: {e}")))?;
+    let mut stream = rustls::StreamOwned::new(conn, tcp);
+    while stream.conn.is_handshaking() {
+        stream.conn.complete_io(&mut stream.sock).map_err(|e| bad(format!("TLS handshake: {e}")))?;
+    }
+    Ok(Box::new(TlsStream(stream)))
 }
 
 /// Reads from the engine with two limits: `idle` without a byte, and a `deadline` for the
@@ -296,7 +419,7 @@ fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io
             s.set_write_timeout(Some(idle))?;
             Box::new(s)
         }
-        Endpoint::Tcp(a, _) => {
+        Endpoint::Tcp(a, _, tls) => {
             let addrs: Vec<_> = a.to_socket_addrs()?.collect();
             let mut last = io::Error::new(io::ErrorKind::NotFound, format!("{a} resolves to no address"));
             for addr in addrs {
@@ -304,7 +427,10 @@ fn connect(endpoint: &Endpoint, connect_timeout: Duration, idle: Duration) -> io
                     Ok(s) => {
                         s.set_read_timeout(Some(idle))?;
                         s.set_write_timeout(Some(idle))?;
-                        return Ok(Box::new(s));
+                        return match tls {
+                            Some(tls) => tls_stream(s, a, tls),
+                            None => Ok(Box::new(s)),
+                        };
                     }
                     Err(e) => last = e,
                 }
@@ -349,7 +475,7 @@ pub(crate) fn ping(tuning: &Tuning, quiet: bool) -> Result<(), Error> {
     }
     // Which engine gets the image: said when it is Podman's, which a user may not expect.
     match &endpoint {
-        Endpoint::Unix(_, Via::Podman(_)) | Endpoint::Tcp(_, Via::Podman(_)) => {
+        Endpoint::Unix(_, Via::Podman(_)) | Endpoint::Tcp(_, Via::Podman(_), _) => {
             crate::shell::note(format_args!("the image goes to Podman's engine at {describe}"))
         }
         _ => crate::shell::detail(format_args!("the image goes to the Docker engine at {describe}")),

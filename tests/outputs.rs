@@ -372,12 +372,177 @@ fn tag_follows_the_docker_context_as_the_cli_does() {
         missing.stderr
     );
     assert!(missing.stderr.contains("docker context ls"), "{}", missing.stderr);
-    // One whose endpoint needs TLS is refused, named: this client speaks no TLS to engines.
-    std::fs::create_dir_all(config.join("contexts/tls").join(&hash).join("docker")).unwrap();
-    let tls = Run::of(p.cmd().env_remove("DOCKER_HOST").env_remove("DOCKER_CONTEXT").args(["-t", "ctx-tls:1"]));
-    assert!(!tls.status.success());
-    assert!(tls.stderr.contains("the Docker context \"d26ctx\" (from currentContext in"), "{}", tls.stderr);
-    assert!(tls.stderr.contains("over TLS"), "{}", tls.stderr);
+}
+
+/// A TLS front for the engine (socat, asking for a client certificate signed by `ca`), on a
+/// loopback port; stopped when dropped.
+struct TlsFront {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl TlsFront {
+    fn start(dir: &std::path::Path, socket: &str) -> TlsFront {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let f = |name: &str| dir.join(name).display().to_string();
+        let listen = format!(
+            "OPENSSL-LISTEN:{port},bind=127.0.0.1,reuseaddr,fork,cert={},key={},cafile={},verify=1",
+            f("server.pem"),
+            f("server.key"),
+            f("ca.pem")
+        );
+        let child = Command::new("socat")
+            .args([&listen, &format!("UNIX-CONNECT:{socket}")])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("socat is installed (.ci/setup)");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(std::time::Instant::now() < deadline, "socat did not start");
+            std::thread::sleep(std::time::Duration::from_millis(30));
+        }
+        TlsFront { child, port }
+    }
+}
+
+/// A CA, and in `dir` its `ca.pem`, a server certificate for 127.0.0.1 (`server.pem`,
+/// `server.key`) and a client certificate (`cert.pem`, `key.pem`), all signed by it.
+fn tls_material(dir: &std::path::Path, cn: &str) {
+    let f = |name: &str| dir.join(name).display().to_string();
+    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
+    let subject = format!("/CN={cn}");
+    tool(
+        "openssl",
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-keyout", &f("ca.key"), "-out", &f("ca.pem"), "-days", "2", "-subj", &subject],
+        ]
+        .concat(),
+    );
+    for (name, ext) in [
+        ("server", "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth"),
+        ("client", "extendedKeyUsage=clientAuth"),
+    ] {
+        std::fs::write(dir.join(format!("{name}.ext")), ext).unwrap();
+        let key = if name == "server" { f("server.key") } else { f("key.pem") };
+        tool(
+            "openssl",
+            &[
+                &["req"][..],
+                &ec,
+                &["-keyout", &key, "-out", &f(&format!("{name}.csr")), "-subj", &format!("/CN={name}")],
+            ]
+            .concat(),
+        );
+        let out = if name == "server" { f("server.pem") } else { f("cert.pem") };
+        tool(
+            "openssl",
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &f(&format!("{name}.csr")),
+                "-CA",
+                &f("ca.pem"),
+                "-CAkey",
+                &f("ca.key"),
+                "-CAcreateserial",
+                "-out",
+                &out,
+                "-days",
+                "2",
+                "-extfile",
+                &f(&format!("{name}.ext")),
+            ],
+        );
+    }
+}
+
+/// Issue 12: a Docker context (and `DOCKER_HOST` with `DOCKER_TLS_VERIFY`) whose engine is
+/// reached over TLS: the engine's certificate is checked against the context's `ca.pem`,
+/// and the client's `cert.pem` and `key.pem` are sent, as the Docker CLI does. The engine
+/// here is the real one behind a TLS front that asks for a client certificate. Another
+/// CA's certificate, no client certificate, and a context that skips verification fail
+/// before the build, named.
+#[test]
+fn tag_reaches_an_engine_over_tls_with_the_contexts_material() {
+    let p = Project::copy("hello");
+    let certs = tempfile::tempdir().unwrap();
+    tls_material(certs.path(), "engine-ca");
+    let socket = Engine::Classic.host().trim_start_matches("unix://").to_string();
+    let front = TlsFront::start(certs.path(), &socket);
+    let config = p.docker_config();
+    let hash =
+        tool("sh", &["-c", "printf %s tlsctx | sha256sum"]).stdout.split_whitespace().next().unwrap().to_string();
+    let meta = config.join("contexts/meta").join(&hash);
+    let tls = config.join("contexts/tls").join(&hash).join("docker");
+    std::fs::create_dir_all(&meta).unwrap();
+    std::fs::create_dir_all(&tls).unwrap();
+    let host = format!("tcp://127.0.0.1:{}", front.port);
+    let doc = |skip: bool| serde_json::json!({"Name": "tlsctx", "Metadata": {}, "Endpoints": {"docker": {"Host": host, "SkipTLSVerify": skip}}});
+    std::fs::write(meta.join("meta.json"), doc(false).to_string()).unwrap();
+    for f in ["ca.pem", "cert.pem", "key.pem"] {
+        std::fs::copy(certs.path().join(f), tls.join(f)).unwrap();
+    }
+    std::fs::write(config.join("config.json"), r#"{"currentContext": "tlsctx"}"#).unwrap();
+    let name = format!("{}:1", unique_name("tls-ctx"));
+    let other = format!("{}:1", unique_name("tls-env"));
+    let _cleanup = DockerImages(vec![name.clone(), other.clone()]);
+    let no_host = |c: &mut Command| {
+        c.env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .env_remove("DOCKER_CERT_PATH");
+    };
+    let mut c = p.cmd();
+    no_host(&mut c);
+    let run = Run::of(c.args(["-v", "-t", &name])).ok();
+    assert!(run.stderr.contains(&format!("{host} (TLS, with {})", tls.display())), "{}", run.stderr);
+    assert_eq!(Engine::Classic.inspect(&name)["Id"], run.digest().as_str(), "loaded through the TLS front");
+    // DOCKER_HOST with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the Docker CLI takes them.
+    let mut c = p.cmd();
+    no_host(&mut c);
+    c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", certs.path());
+    let run = Run::of(c.args(["-q", "-t", &other])).ok();
+    assert_eq!(Engine::Classic.inspect(&other)["Id"], run.digest().as_str());
+    // Another CA's certificate in ca.pem: the engine's is not trusted.
+    let stranger = tempfile::tempdir().unwrap();
+    tls_material(stranger.path(), "stranger-ca");
+    let mut c = p.cmd();
+    no_host(&mut c);
+    c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", stranger.path());
+    let refused = Run::of(c.args(["-t", "tls-refused:1"]));
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("TLS handshake: invalid peer certificate: UnknownIssuer"), "{}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("cannot reach the Docker engine at {host} (TLS")), "{}", refused.stderr);
+    // No client certificate: the engine's front refuses the handshake.
+    let ca_only = tempfile::tempdir().unwrap();
+    std::fs::copy(certs.path().join("ca.pem"), ca_only.path().join("ca.pem")).unwrap();
+    let mut c = p.cmd();
+    no_host(&mut c);
+    c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", ca_only.path());
+    let refused = Run::of(c.args(["-t", "tls-refused:1"]));
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("TLS: received fatal alert: CertificateRequired"), "{}", refused.stderr);
+    assert!(refused.stderr.contains("help: check the engine's TLS files"), "{}", refused.stderr);
+    // A context that skips verification is refused, named.
+    std::fs::write(meta.join("meta.json"), doc(true).to_string()).unwrap();
+    let mut c = p.cmd();
+    no_host(&mut c);
+    let refused = Run::of(c.args(["-t", "tls-refused:1"]));
+    assert!(!refused.status.success());
+    assert!(refused.stderr.contains("the Docker context \"tlsctx\""), "{}", refused.stderr);
+    assert!(refused.stderr.contains("(SkipTLSVerify)"), "{}", refused.stderr);
 }
 
 #[test]
