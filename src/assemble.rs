@@ -102,6 +102,13 @@ pub(crate) fn layer_contents(
         let contents = image::include::contents(&target.image.includes, bin, &below).map_err(LayersError::Include)?;
         layers.push((contents, format!("COPY {} # cargo containerize include", listed.join(", "))));
     }
+    // The init has a layer of its own: the same for every binary of the target.
+    if let Some(init) = &built.init {
+        let (digest, size) = cache.file_digest(init)?;
+        let path = spec::INIT_PATH.trim_start_matches('/');
+        let entry = Entry::file_with_digest(path, init.clone(), 0o755, digest, size);
+        layers.push((Contents::new(vec![entry]), format!("COPY init {} # cargo containerize init", spec::INIT_PATH)));
+    }
     let (digest, size) = cache.file_digest(&built.executable)?;
     let entry = Entry::file_with_digest(bin, built.executable.clone(), 0o755, digest, size);
     layers.push((Contents::new(vec![entry]), format!("COPY {bin} /{bin} # cargo containerize")));

@@ -316,6 +316,50 @@ fn without_escapes(text: &str) -> String {
     out
 }
 
+/// The init of `init = true`, built from its source (`src/init/main.rs`, held in this
+/// program) as a package of its own in `<target-dir>/containerize/init/`, for `spec`'s
+/// target, with its linker and cargo flags: small (`opt-level = "s"`, stripped), with no
+/// dependency but std, and the same bytes for the same toolchain and target anywhere.
+pub(crate) fn build_init(spec: &BuildSpec, target_dir: &Path) -> Result<PathBuf, Error> {
+    const SOURCE: &str = include_str!("init/main.rs");
+    const NAME: &str = "cargo-containerize-init";
+    let manifest = format!(
+        "[package]\nname = \"{NAME}\"\nversion = \"0.1.0\"\nedition = \"2021\"\npublish = false\n\n\
+         [workspace]\n\n[profile.release]\nopt-level = \"s\"\npanic = \"abort\"\nstrip = true\ncodegen-units = 1\n"
+    );
+    let dir = target_dir.join("containerize").join("init");
+    let write = |path: &Path, text: &str| -> Result<(), Error> {
+        if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
+            return Ok(());
+        }
+        std::fs::create_dir_all(path.parent().expect("a file in a directory")).map_err(Error::Spawn)?;
+        crate::fsutil::write_file_atomic(path, |w| w.write_all(text.as_bytes())).map_err(Error::Spawn)
+    };
+    write(&dir.join("Cargo.toml"), &manifest)?;
+    write(&dir.join("src").join("main.rs"), SOURCE)?;
+    let init = BuildSpec {
+        manifest_path: Some(dir.join("Cargo.toml")),
+        package: NAME.into(),
+        bin: NAME.into(),
+        profile: "release".into(),
+        target: spec.target.clone(),
+        offline: spec.offline,
+        quiet: true,
+        env: spec.env.clone(),
+        zig: spec.zig,
+        auditable: false,
+        jobs: spec.jobs.clone(),
+        color: spec.color.clone(),
+        target_dir: Some(dir.join("target")),
+        config: spec.config.clone(),
+        ..BuildSpec::default()
+    };
+    let running = Running::spawn(&init)?;
+    running.show_output();
+    let built = running.finish_all()?;
+    Ok(built.into_iter().next().expect("one unit").executable)
+}
+
 /// Holds cargo's stderr back until the build is confirmed as the one wanted.
 #[derive(Default)]
 struct Gate {
@@ -359,6 +403,8 @@ pub(crate) struct Built {
     pub(crate) package_id: String,
     /// The library crates (`-` as `_`) of each package in `packages`.
     pub(crate) crates_by_package: BTreeMap<String, BTreeSet<String>>,
+    /// The init built for the same target, when the image runs one (`init = true`).
+    pub(crate) init: Option<PathBuf>,
 }
 
 impl Built {
@@ -471,7 +517,7 @@ impl Running {
                 let mut crates_by_package = reported.crates.clone();
                 crates_by_package.entry(package_id.clone()).or_default();
                 let packages = crates_by_package.keys().cloned().collect();
-                Ok(Built { executable, crates: crates.clone(), packages, package_id, crates_by_package })
+                Ok(Built { executable, crates: crates.clone(), packages, package_id, crates_by_package, init: None })
             })
             .collect()
     }

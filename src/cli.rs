@@ -184,6 +184,10 @@ pub struct Args {
     /// Make the binary the Entrypoint, so `docker run IMAGE ARGS` passes ARGS to it
     #[arg(long, help_heading = "Image Settings")]
     pub(crate) entrypoint: bool,
+    /// Put a small init (built from source) in front of the binary, as PID 1: it passes
+    /// signals on and reaps children
+    #[arg(long, help_heading = "Image Settings")]
+    pub(crate) init: bool,
 
     /// Require Cargo.lock is up to date
     #[arg(long, help_heading = "Manifest Options")]

@@ -700,6 +700,18 @@ fn image_target(
     crate::image::include::check(settings.include.as_deref().unwrap_or_default(), &bin)
         .map_err(|e| Error::Include { message: e.to_string() })?;
     let image = spec::resolve(settings, &provenance);
+    if image.init {
+        let taken = |to: &str| to == spec::INIT_PATH || to.starts_with(&format!("{}/", spec::INIT_PATH));
+        let clash = match image.includes.iter().find(|i| taken(&i.to)) {
+            Some(i) => Some(format!("the include {} goes to {}", i.shown, i.to)),
+            None => (bin == "init").then(|| "the binary is named `init`, so it goes to /init".to_string()),
+        };
+        if let Some(clash) = clash {
+            return Err(Error::Include {
+                message: format!("{clash}, where init = true puts the init; move it, or leave init out"),
+            });
+        }
+    }
     // With several images the tarball is the run's bundle, where each is named `<bin>:NAME`
     // and tagged as its engine tags or pushes are (else `<bin>:NAME`).
     let bundled = (several && args.tarball.is_some()).then(|| {

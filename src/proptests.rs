@@ -564,6 +564,7 @@ fn valid_settings(base: PathBuf) -> impl Strategy<Value = (Map<String, Value>, S
             }),
             // Files to read: tested in `image::base` and tests/settings.rs.
             extra_ca_certificates: None,
+            init: None,
             tags: tags.inspect(|t| _ = set("tags", json!(t))),
             repository: repository.inspect(|r| _ = set("repository", json!(r))),
             platforms: platforms.map(|p| {

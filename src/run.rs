@@ -371,8 +371,14 @@ fn build_every(
                 )),
             }
         }
-        for ((i, j), b) in members.into_iter().zip(each) {
+        // One init per target for the images that run one.
+        let init = match members.iter().any(|(i, _)| images[*i].image.init) {
+            true => Some(build::build_init(&spec, &plan.target_dir)?),
+            false => None,
+        };
+        for ((i, j), mut b) in members.into_iter().zip(each) {
             base::fit::check_binary(&b.executable, parents_of[i].as_deref().map(|p| &p[j]), push)?;
+            b.init = init.clone().filter(|_| images[i].image.init);
             built[i][j] = Some(b);
         }
     }

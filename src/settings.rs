@@ -31,6 +31,7 @@ pub(crate) const KEYS: &[&str] = &[
     "sbom",
     "provenance",
     "auditable",
+    "init",
 ];
 
 /// Whether to add a CA bundle at `/etc/ssl/certs/ca-certificates.crt`.
@@ -85,6 +86,8 @@ pub(crate) struct Settings {
     pub(crate) provenance: Option<bool>,
     /// Whether to embed the dependency list in the binary.
     pub(crate) auditable: Option<bool>,
+    /// Whether an init runs in front of the binary, as PID 1.
+    pub(crate) init: Option<bool>,
 }
 
 /// Where a table came from, for messages.
@@ -175,6 +178,7 @@ fn example(key: &str, fallback: &str) -> String {
         "sbom" => "sbom = true (or false, or [\"spdx\", \"cyclonedx\"])".into(),
         "provenance" => "provenance = true".into(),
         "auditable" => "auditable = false".into(),
+        "init" => "init = true".into(),
         _ => fallback.into(),
     }
 }
@@ -365,6 +369,9 @@ pub(crate) fn parse(table: &Value, origin: &Origin, base: &std::path::Path) -> R
             }
             "auditable" => {
                 s.auditable = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?);
+            }
+            "init" => {
+                s.init = Some(v.as_bool().ok_or_else(|| wrong(key, "true or false", v))?);
             }
             other => return Err(Error::UnknownKey { key: other.to_string(), origin: origin_s.clone() }),
         }
@@ -667,7 +674,8 @@ impl Settings {
             base,
             sbom,
             provenance,
-            auditable
+            auditable,
+            init
         );
         self.env.extend(over.env);
         self.labels.extend(over.labels);

@@ -30,7 +30,12 @@ pub(crate) struct ImageSpec {
     pub(crate) auditable: bool,
     /// Which documents go where (`sbom`, `provenance`).
     pub(crate) documents: settings::Wanted,
+    /// An init at [`INIT_PATH`] runs the binary (`init`).
+    pub(crate) init: bool,
 }
+
+/// Where `init = true` puts the init, which the image's entrypoint then starts with.
+pub(crate) const INIT_PATH: &str = "/init";
 
 /// Merges workspace, package and command-line settings, in that order.
 /// Warns, once per table, of a metadata table whose name is close to `containerize` but is
@@ -164,6 +169,7 @@ pub(crate) fn from_cli(args: &Args) -> Result<Settings, settings::Error> {
             _ => None,
         },
         auditable: args.no_auditable.then_some(false),
+        init: args.init.then_some(true),
     })
 }
 
@@ -292,11 +298,16 @@ pub(crate) fn github_facts(env: &dyn Fn(&str) -> Option<String>) -> (Option<Stri
 pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
     let bin_path = format!("/{}", prov.bin);
     let args = settings.args.clone().unwrap_or_default();
-    let (entrypoint, cmd) = if settings.entrypoint.unwrap_or(false) {
+    let (mut entrypoint, cmd) = if settings.entrypoint.unwrap_or(false) {
         (vec![bin_path], args)
     } else {
         (Vec::new(), std::iter::once(bin_path).chain(args).collect())
     };
+    // As `ENTRYPOINT ["/tini", "--"]`: the init runs what the rest of the command line says.
+    let init = settings.init.unwrap_or(false);
+    if init {
+        entrypoint.splice(0..0, [INIT_PATH.to_string(), "--".to_string()]);
+    }
     let mut env = Vec::new();
     let path_is_default = !settings.env.contains_key("PATH");
     if path_is_default {
@@ -330,6 +341,7 @@ pub(crate) fn resolve(settings: Settings, prov: &Provenance) -> ImageSpec {
         parent: settings.base.clone().unwrap_or(BaseRef::Scratch),
         tags: settings.tags.clone().unwrap_or_default(),
         auditable: settings.auditable.unwrap_or(true),
+        init,
         documents: settings::Wanted::from_settings(settings.sbom.as_deref(), settings.provenance),
     }
 }

@@ -319,6 +319,59 @@ fn extra_ca_certificates_join_the_bundle_and_are_checked_before_the_build() {
     }
 }
 
+/// Issue 12: `init = true` puts an init, built from source, in front of a binary that
+/// handles no signal: `docker stop` then stops it with SIGTERM (the init passes it on and
+/// exits as the binary did, 128 + 15), where as PID 1 the binary would wait for the
+/// SIGKILL (137). The init passes the binary's exit code on, is the same bytes from two
+/// project paths, and nothing may take its path.
+#[test]
+fn init_passes_sigterm_to_a_binary_that_ignores_it() {
+    let p = Project::copy("sleeper");
+    let name = format!("{}:1", unique_name("init"));
+    let _cleanup = DockerImages(vec![name.clone()]);
+    let run = p.run(&["-t", &name]).ok();
+    assert!(run.stderr.contains("entrypoint /init --, cmd /sleeper"), "{}", run.stderr);
+    assert!(!run.stderr.contains("warning"), "the init builds without a word: {}", run.stderr);
+    let config = docker_inspect(&name)["Config"].clone();
+    assert_eq!(config["Entrypoint"], json!(["/init", "--"]));
+    assert_eq!(config["Cmd"], json!(["/sleeper"]));
+    let container = format!("cc-init-{}", std::process::id());
+    let started = common::tool("docker", &["run", "-d", "--name", &container, &name]).stdout;
+    let _gone = common::Container(container.clone());
+    assert!(!started.trim().is_empty());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !common::tool("docker", &["logs", &container]).stdout.contains("sleeper ready") {
+        assert!(std::time::Instant::now() < deadline, "the sleeper did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    common::tool("docker", &["stop", "-t", "60", &container]);
+    let code = common::tool("docker", &["inspect", "--format", "{{.State.ExitCode}}", &container]).stdout;
+    assert_eq!(code.trim(), "143", "stopped by SIGTERM through the init, not killed after the wait");
+    // The binary's own exit code comes out of the init.
+    let exited = Run::of(std::process::Command::new("docker").args(["run", "--rm", &name, "/sleeper", "--exit", "7"]));
+    assert_eq!(exited.status.code(), Some(7), "{}", exited.stderr);
+    // The same init from another project path (its own layer, the same digest).
+    let again = Project::copy("sleeper");
+    let (a, b) = (p.path().join("a"), again.path().join("b"));
+    let init_layer = |dir: &std::path::Path| common::layout_manifest(dir)["layers"][1]["digest"].clone();
+    p.run(&["-q", "-o", a.to_str().unwrap()]).ok();
+    again.run(&["-q", "-o", b.to_str().unwrap()]).ok();
+    assert_eq!(init_layer(&a), init_layer(&b));
+    assert_eq!(common::layout_file(&a, "init").len(), common::layout_file(&b, "init").len());
+    // Nothing else may be at /init.
+    with_package_table_extra(&again, "include = [{ from = \"src\", to = \"/init\" }]");
+    let refused = again.run(&["-o", "c"]).failed();
+    assert!(refused.stderr.contains("where init = true puts the init"), "{}", refused.stderr);
+}
+
+/// Appends `line` to the package's existing `[package.metadata.containerize]` table (the
+/// last table of the manifest).
+fn with_package_table_extra(p: &Project, line: &str) {
+    let manifest = std::fs::read_to_string(p.manifest()).unwrap();
+    let (head, tail) = manifest.split_once("[package.metadata.containerize]\n").unwrap();
+    std::fs::write(p.manifest(), format!("{head}[package.metadata.containerize]\n{line}\n{tail}")).unwrap();
+}
+
 #[test]
 fn ca_certificates_true_forces_the_bundle() {
     let p = Project::copy("hello");

@@ -256,6 +256,15 @@ impl Drop for DockerImages {
     }
 }
 
+/// Removes a Docker container (running or not) when dropped.
+pub struct Container(pub String);
+
+impl Drop for Container {
+    fn drop(&mut self) {
+        let _ = Command::new("docker").args(["rm", "-f", &self.0]).output();
+    }
+}
+
 /// Where the test bed's second engine listens unless `CARGO_CONTAINERIZE_TEST_DOCKER26` says.
 pub const DOCKER26_DEFAULT: &str = "unix:///run/cargo-containerize-d26/docker.sock";
 
