@@ -510,28 +510,25 @@ fn tag_reaches_an_engine_over_tls_with_the_contexts_material() {
     assert!(run.stderr.contains(&format!("{host} (TLS, with {})", tls.display())), "{}", run.stderr);
     assert_eq!(Engine::Classic.inspect(&name)["Id"], run.digest().as_str(), "loaded through the TLS front");
     // DOCKER_HOST with DOCKER_TLS_VERIFY and DOCKER_CERT_PATH, as the Docker CLI takes them.
-    let mut c = p.cmd();
-    no_host(&mut c);
-    c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", certs.path());
-    let run = Run::of(c.args(["-q", "-t", &other])).ok();
+    let with_cert_path = |dir: &std::path::Path, tag: &str| {
+        let mut c = p.cmd();
+        no_host(&mut c);
+        c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", dir);
+        Run::of(c.args(["-q", "-t", tag]))
+    };
+    let run = with_cert_path(certs.path(), &other).ok();
     assert_eq!(Engine::Classic.inspect(&other)["Id"], run.digest().as_str());
     // Another CA's certificate in ca.pem: the engine's is not trusted.
     let stranger = tempfile::tempdir().unwrap();
     tls_material(stranger.path(), "stranger-ca");
-    let mut c = p.cmd();
-    no_host(&mut c);
-    c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", stranger.path());
-    let refused = Run::of(c.args(["-t", "tls-refused:1"]));
+    let refused = with_cert_path(stranger.path(), "tls-refused:1");
     assert!(!refused.status.success());
     assert!(refused.stderr.contains("TLS handshake: invalid peer certificate: UnknownIssuer"), "{}", refused.stderr);
     assert!(refused.stderr.contains(&format!("cannot reach the Docker engine at {host} (TLS")), "{}", refused.stderr);
-    // No client certificate: the engine's front refuses the handshake.
+    // No client certificate: the engine's front refuses it once the handshake is done.
     let ca_only = tempfile::tempdir().unwrap();
     std::fs::copy(certs.path().join("ca.pem"), ca_only.path().join("ca.pem")).unwrap();
-    let mut c = p.cmd();
-    no_host(&mut c);
-    c.env("DOCKER_HOST", &host).env("DOCKER_TLS_VERIFY", "1").env("DOCKER_CERT_PATH", ca_only.path());
-    let refused = Run::of(c.args(["-t", "tls-refused:1"]));
+    let refused = with_cert_path(ca_only.path(), "tls-refused:1");
     assert!(!refused.status.success());
     assert!(refused.stderr.contains("TLS: received fatal alert: CertificateRequired"), "{}", refused.stderr);
     assert!(refused.stderr.contains("help: check the engine's TLS files"), "{}", refused.stderr);
