@@ -814,7 +814,8 @@ pub(crate) fn build_spec(args: &Args, package: String, bin: String) -> BuildSpec
         jobs: args.jobs.clone(),
         keep_going: args.keep_going,
         timings: args.timings,
-        color: args.color.clone(),
+        // `auto` is what cargo does unasked; and on a terminal the tool asks for colour.
+        color: args.color.clone().filter(|c| c != "auto"),
         target_dir: target_dir(args),
         // Checked by `references` before anything runs.
         config: cargo_config(&args.config).unwrap_or_default(),

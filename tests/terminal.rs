@@ -47,6 +47,10 @@ fn cargo_output_keeps_its_colours_and_progress_bar_and_the_run_ends_with_a_summa
     assert!(screen.contains("Compiling slow-build v0.1.0"), "{screen}");
     assert!(!screen.contains("Building ["), "the progress bar is cleared: {screen}");
     assert!(!screen.contains("compressing the layers"), "the spinner is cleared: {screen}");
+    // `--color auto` is the default: cargo's colours still come through.
+    let (raw, _) = on_terminal(&p, &["--color", "auto", "--output", layout.to_str().unwrap()], &[]);
+    let raw = String::from_utf8_lossy(&raw);
+    assert!(raw.contains("\x1b[1m\x1b[92m    Finished\x1b[0m"), "{raw:?}");
     let summary = format!("Wrote {} digest: sha256:", layout.display());
     let summary = screen.lines().find(|l| l.trim_start().starts_with(&summary)).unwrap_or_default();
     assert!(summary.contains(" size: "), "{screen}");
