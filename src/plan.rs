@@ -839,10 +839,14 @@ pub(crate) fn cargo_config(values: &[String]) -> Result<Vec<String>, Error> {
         let path = std::path::Path::new(value);
         let (text, given) = match !value.is_empty() && path.exists() {
             true => {
-                let text = std::fs::read_to_string(path).map_err(|e| Error::CargoConfig {
+                // A FIFO or a device is refused, never waited on.
+                let unreadable = |e: std::io::Error| Error::CargoConfig {
                     given: value.clone(),
                     problem: format!("cannot be read: {e}"),
-                })?;
+                };
+                let bytes = crate::fsutil::read_regular(path, 1 << 20).map_err(unreadable)?;
+                let text =
+                    String::from_utf8(bytes).map_err(|_| unreadable(std::io::Error::other("it is not UTF-8 text")))?;
                 (text, std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string())
             }
             false => (value.clone(), value.clone()),
@@ -1077,6 +1081,25 @@ fn git_facts(dirs: &[&Path], tuning: &Tuning, quiet: bool) -> Result<HashMap<Pat
 mod tests {
     use super::*;
     use clap::Parser;
+
+    #[test]
+    fn config_files_are_read_with_care_and_made_absolute() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo.toml");
+        crate::fsutil::mkfifo(&fifo);
+        let fifo = fifo.display().to_string();
+        // A FIFO is refused at once, never waited on.
+        let e = cargo_config(std::slice::from_ref(&fifo)).unwrap_err().to_string();
+        assert!(e.contains("cannot be read") && e.contains("not a regular file"), "{e}");
+        let flags = dir.path().join("flags.toml");
+        std::fs::write(&flags, "[target.x86_64-unknown-linux-musl]\nrustflags = [\"-Cdebuginfo=1\"]\n").unwrap();
+        let e = cargo_config(&[flags.display().to_string()]).unwrap_err().to_string();
+        assert!(e.contains("sets rustflags"), "{e}");
+        let ok = dir.path().join("ok.toml");
+        std::fs::write(&ok, "[build]\njobs = 2\n").unwrap();
+        let given = vec![ok.display().to_string(), "term.verbose=false".to_string()];
+        assert_eq!(cargo_config(&given).unwrap(), given);
+    }
 
     fn c(package: &str, bins: &[&str], default_run: Option<&str>, default_member: bool) -> Candidate {
         Candidate {
