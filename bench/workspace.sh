@@ -8,9 +8,11 @@
 # from a clean target directory, then after a one-line edit in one service, then with
 # nothing changed. Each side compiles the same code, so `cargo build --workspace` alone
 # (the same profile and target) is timed too, and each side's time beyond it is reported.
-# Needs hyperfine (apt-get install hyperfine), docker-registry, a running Docker engine and
-# the musl target (bash .ci/setup). RUNS (default 3) runs per side from clean, 3x that
-# after an edit and 5x for the no-op (short and noisy); medians, side by side.
+# Needs docker-registry, a running Docker engine and the musl target (bash .ci/setup). RUNS
+# (default 3) runs per side from clean, 3x that after an edit and 5x for the no-op (short
+# and noisy); medians, side by side. The sides run interleaved (bench/interleave.py), each
+# once a round, so that a slow stretch of the machine falls on all of them alike; each has
+# a target directory of its own, so none undoes another's build.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/cc-bench-ws.XXXXXX)
@@ -33,23 +35,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# The sides, as scripts, so hyperfine runs each as one command.
+# The sides, as scripts, each run as one command; each with a target directory of its own.
 cat > "$work/cargo.sh" <<SH
-set -e; cd "$ws"; cargo build -q --release --target $T --workspace
+set -e; cd "$ws"; export CARGO_TARGET_DIR="$work/t-cargo"
+cargo build -q --release --target $T --workspace
 SH
 cat > "$work/one.sh" <<SH
-set -e; cd "$ws"; cargo containerize -q --workspace --push $R/one:1 >/dev/null
+set -e; cd "$ws"; export CARGO_TARGET_DIR="$work/t-one"
+cargo containerize -q --workspace --push $R/one:1 >/dev/null
 SH
 cat > "$work/four.sh" <<SH
-set -e; cd "$ws"
+set -e; cd "$ws"; export CARGO_TARGET_DIR="$work/t-four"
 for s in $services; do cargo containerize -q -p \$s --push $R/four/\$s:1 >/dev/null; done
 SH
 cat > "$work/ritual.sh" <<SH
-set -e; cd "$ws"
+set -e; cd "$ws"; export CARGO_TARGET_DIR="$work/t-ritual"
 cargo build -q --release --target $T --workspace
 for s in $services; do
   ctx="$work/ctx-\$s"; rm -rf "\$ctx"; mkdir -p "\$ctx"
-  cp "target/$T/release/\$s" "\$ctx/\$s"
+  cp "\$CARGO_TARGET_DIR/$T/release/\$s" "\$ctx/\$s"
   printf 'FROM scratch\nCOPY ./%s /\nCMD ["/%s"]\n' "\$s" "\$s" > "\$ctx/Dockerfile"
   docker build -q -t "$R/ritual/\$s:1" "\$ctx" >/dev/null
   docker push -q "$R/ritual/\$s:1" >/dev/null
@@ -57,14 +61,15 @@ done
 SH
 # The single-binary no-op, against which the four-service one is measured.
 cat > "$work/one-api.sh" <<SH
-set -e; cd "$ws"; cargo containerize -q -p api --push $R/single/api:1 >/dev/null
+set -e; cd "$ws"; export CARGO_TARGET_DIR="$work/t-single"
+cargo containerize -q -p api --push $R/single/api:1 >/dev/null
 SH
 cat > "$work/edit.sh" <<SH
 set -e; n=\$(cat "$work/edits" 2>/dev/null || echo 0); n=\$((n + 1)); echo \$n > "$work/edits"
 sed -i "s/^const EDIT: u32 = .*/const EDIT: u32 = \$n;/" "$ws/api/src/main.rs"
 SH
 
-clean="rm -rf $ws/target $reg/data"
+clean="rm -rf $work/t-* $reg/data"
 sides=("$work/cargo.sh" "$work/one.sh" "$work/four.sh" "$work/ritual.sh")
 labels=("cargo build --workspace alone (the compile every side does)"
   "cargo containerize --workspace --push (one run)"
@@ -86,26 +91,26 @@ PY
 }
 
 printf '# %s runs per side; %s\n' "$runs" "$(nproc) cores"
-hyperfine -N --export-json "$work/clean.json" -r "$runs" \
+interleave() { python3 "$root/bench/interleave.py" "$@"; }
+interleave "$work/clean.json" "$runs" 0 \
   --prepare "$clean" "bash ${sides[0]}" \
   --prepare "$clean" "bash ${sides[1]}" \
   --prepare "$clean" "bash ${sides[2]}" \
-  --prepare "$clean" "bash ${sides[3]}" >/dev/null
+  --prepare "$clean" "bash ${sides[3]}"
 summary "clean: empty target directory, empty registry" "$work/clean.json"
 
-# Each side's first run builds its own state (the ritual's plain cargo flags and this
-# tool's differ, so they do not share artifacts); then each run follows one edit.
-hyperfine -N --export-json "$work/edit.json" -w 1 -r $((runs * 3)) \
+# A round to build each side's state; then each run follows one edit.
+interleave "$work/edit.json" $((runs * 3)) 1 \
   --prepare "bash $work/edit.sh" "bash ${sides[0]}" \
   --prepare "bash $work/edit.sh" "bash ${sides[1]}" \
   --prepare "bash $work/edit.sh" "bash ${sides[2]}" \
-  --prepare "bash $work/edit.sh" "bash ${sides[3]}" >/dev/null
+  --prepare "bash $work/edit.sh" "bash ${sides[3]}"
 summary "after a one-line edit in one service (api)" "$work/edit.json"
 
-hyperfine -N --export-json "$work/noop.json" -w 3 -r $((runs * 5)) \
+interleave "$work/noop.json" $((runs * 5)) 3 \
   "bash $work/one-api.sh" \
   "bash ${sides[1]}" \
-  "bash ${sides[2]}" >/dev/null
+  "bash ${sides[2]}"
 report "no-op: nothing changed, re-push" "$work/noop.json" \
   "cargo containerize -p api --push (one service)" \
   "cargo containerize --workspace --push (four services, one run)" \
