@@ -104,6 +104,9 @@ pub(crate) enum Error {
     TargetMissing { target: String },
     #[error("`rustup target add {target}` failed ({status})")]
     TargetInstall { target: String, status: String },
+    /// The source of `init = true`'s init could not be written where it is built.
+    #[error("cannot write the init's source to {}: {source}", path.display())]
+    InitSource { path: PathBuf, source: std::io::Error },
 }
 
 impl Error {
@@ -132,6 +135,11 @@ impl Error {
             Error::TargetInstall { target, .. } => {
                 Some(format!("check your network, then run `rustup target add {target}` yourself"))
             }
+            Error::InitSource { .. } => Some(
+                "the init is built under the target directory (containerize/init/): make it writable, or give \
+                 another with --target-dir"
+                    .into(),
+            ),
             _ => None,
         }
     }
@@ -332,8 +340,9 @@ pub(crate) fn build_init(spec: &BuildSpec, target_dir: &Path) -> Result<PathBuf,
         if std::fs::read(path).is_ok_and(|old| old == text.as_bytes()) {
             return Ok(());
         }
-        std::fs::create_dir_all(path.parent().expect("a file in a directory")).map_err(Error::Spawn)?;
-        crate::fsutil::write_file_atomic(path, |w| w.write_all(text.as_bytes())).map_err(Error::Spawn)
+        let failed = |source| Error::InitSource { path: path.to_path_buf(), source };
+        std::fs::create_dir_all(path.parent().expect("a file in a directory")).map_err(failed)?;
+        crate::fsutil::write_file_atomic(path, |w| w.write_all(text.as_bytes())).map_err(failed)
     };
     write(&dir.join("Cargo.toml"), &manifest)?;
     write(&dir.join("src").join("main.rs"), SOURCE)?;

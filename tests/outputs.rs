@@ -241,11 +241,7 @@ impl PodmanService {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let child = c.spawn().expect("podman is installed (.ci/setup)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while std::os::unix::net::UnixStream::connect(socket).is_err() {
-            assert!(std::time::Instant::now() < deadline, "podman's API service did not start");
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        common::wait_until("podman's API service", || std::os::unix::net::UnixStream::connect(socket).is_ok());
         PodmanService { child, dir }
     }
 
@@ -405,11 +401,7 @@ impl TlsFront {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("socat is installed (.ci/setup)");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(std::time::Instant::now() < deadline, "socat did not start");
-            std::thread::sleep(std::time::Duration::from_millis(30));
-        }
+        common::wait_until("socat", || std::net::TcpStream::connect(("127.0.0.1", port)).is_ok());
         TlsFront { child, port }
     }
 }

@@ -339,11 +339,9 @@ fn init_passes_sigterm_to_a_binary_that_ignores_it() {
     let started = common::tool("docker", &["run", "-d", "--name", &container, &name]).stdout;
     let _gone = common::Container(container.clone());
     assert!(!started.trim().is_empty());
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !common::tool("docker", &["logs", &container]).stdout.contains("sleeper ready") {
-        assert!(std::time::Instant::now() < deadline, "the sleeper did not start");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
+    common::wait_until("the sleeper", || {
+        common::tool("docker", &["logs", &container]).stdout.contains("sleeper ready")
+    });
     common::tool("docker", &["stop", "-t", "60", &container]);
     let code = common::tool("docker", &["inspect", "--format", "{{.State.ExitCode}}", &container]).stdout;
     assert_eq!(code.trim(), "143", "stopped by SIGTERM through the init, not killed after the wait");

@@ -256,6 +256,15 @@ impl Drop for DockerImages {
     }
 }
 
+/// Waits, for 30 s at most, until `ready` says so, polling; panics naming `what` after.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !ready() {
+        assert!(std::time::Instant::now() < deadline, "{what} did not start");
+        std::thread::sleep(std::time::Duration::from_millis(30));
+    }
+}
+
 /// Removes a Docker container (running or not) when dropped.
 pub struct Container(pub String);
 
