@@ -125,13 +125,19 @@ fn run_inner(
     // a missing engine.
     let refs = plan::references(args)?;
     let (tags, pushes) = (&refs.tags, &refs.pushes);
-    sink::check_paths(args.output.as_deref(), args.tarball.as_deref())?;
+    // With several images `--output` is the directory of their layouts, each checked with
+    // the plan.
+    let several = matches!(plan::selection(args), plan::Selection::Many);
+    let layout = args.output.as_deref().filter(|_| !several);
+    sink::check_paths(layout, args.tarball.as_deref())?;
+    if let Some(dir) = args.output.as_deref().filter(|_| several) {
+        sink::check_layouts_dir(dir)?;
+    }
     // The outputs the command line names must not collide, before anything (the results
     // file of an interrupted run included) is written; the plan's own are checked again.
-    let named: Vec<sink::SinkSpec> = args
-        .output
+    let named: Vec<sink::SinkSpec> = layout
         .iter()
-        .map(|dir| sink::SinkSpec::Layout { dir: dir.clone(), ref_names: Vec::new(), default: false })
+        .map(|dir| sink::SinkSpec::Layout { dir: dir.to_path_buf(), ref_names: Vec::new(), default: false })
         .chain(args.tarball.iter().map(|path| sink::SinkSpec::Archive {
             path: path.clone(),
             tags: Vec::new(),
@@ -171,7 +177,14 @@ fn run_inner(
     let plan = plan::resolve(args, refs, &ws, &tuning)?;
     let sinks: Vec<sink::SinkSpec> = plan.sinks().cloned().collect();
     sink::check(&sinks)?;
-    sink::check_collisions(&sinks, args.metadata_file.as_deref())?;
+    // The bundle of several images (`--tarball`) must not land in one of their layouts.
+    let bundle = plan.bundle.iter().map(|path| sink::SinkSpec::Archive {
+        path: path.clone(),
+        tags: Vec::new(),
+        ref_names: Vec::new(),
+    });
+    let every: Vec<sink::SinkSpec> = sinks.iter().cloned().chain(bundle).collect();
+    sink::check_collisions(&every, args.metadata_file.as_deref())?;
     if args.dry_run {
         let mut json = serde_json::to_string_pretty(&plan.to_json()).expect("a plan serialises");
         json.push('\n');

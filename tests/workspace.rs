@@ -88,6 +88,33 @@ fn one_cargo_build_compiles_every_binary_of_the_run() {
     assert_eq!(shim.builds(), 1, "{}", shim.log());
     let lines: Vec<&str> = run.stdout.lines().map(|l| l.split(" sha256:").next().unwrap()).collect();
     assert_eq!(lines, ["out/alpha", "out/beta"], "{}", run.stdout);
+    // Run again, `out` holds the layouts of the last run: each is added to, nothing compiles.
+    shim.clear();
+    let again = Run::of(p.cmd().env("CARGO", &shim.path).args(["-q", "--workspace", "-o", "out"]));
+    assert!(again.status.success(), "{}", again.stderr);
+    assert_eq!(again.stdout, run.stdout);
+    assert_eq!(shim.builds(), 1, "{}", shim.log());
+    // `out` a file: refused before the build.
+    std::fs::write(p.path().join("file"), "").unwrap();
+    shim.clear();
+    let file = Run::of(p.cmd().env("CARGO", &shim.path).args(["-q", "--workspace", "-o", "file"]));
+    assert!(file.stderr.contains("file exists and is not a directory; with several images"), "{}", file.stderr);
+    assert_eq!(shim.builds(), 0, "{}", shim.log());
+    // The tarball of them all beside their layouts is fine; inside one of them, refused.
+    let beside =
+        Run::of(p.cmd().env("CARGO", &shim.path).args(["-q", "--workspace", "-o", "out", "--tarball", "out/all.tar"]));
+    assert!(beside.status.success(), "{}", beside.stderr);
+    shim.clear();
+    let inside = Run::of(p.cmd().env("CARGO", &shim.path).args([
+        "-q",
+        "--workspace",
+        "-o",
+        "out",
+        "--tarball",
+        "out/beta/all.tar",
+    ]));
+    assert!(inside.stderr.contains("--tarball out/beta/all.tar and the layout out/beta collide"), "{}", inside.stderr);
+    assert_eq!(shim.builds(), 0, "{}", shim.log());
     shim.clear();
     let run = Run::of(p.cmd().env("CARGO", &shim.path).args([
         "-q",

@@ -149,6 +149,22 @@ pub(crate) fn check(given: &Path) -> io::Result<()> {
     }
 }
 
+/// Whether `--output DIR` can hold a layout per image (several images, `DIR/<bin>` each):
+/// `DIR` is missing (and its parent takes new entries) or a directory, whatever else it
+/// holds; each image's own layout is checked by [`check`] once the plan names it.
+pub(crate) fn check_parent(given: &Path) -> io::Result<()> {
+    let (dir, _) = fsutil::resolve_links(given)?;
+    match fs::metadata(&dir) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fsutil::output_parent(given, &dir, false).map(drop),
+        Err(e) => Err(e),
+        Ok(meta) if !meta.is_dir() => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!("{} exists and is not a directory; with several images it holds a layout for each", dir.display()),
+        )),
+        Ok(_) => Ok(()),
+    }
+}
+
 fn not_a_directory(dir: &Path) -> io::Error {
     io::Error::new(
         io::ErrorKind::AlreadyExists,

@@ -299,6 +299,17 @@ pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose
     Ok(())
 }
 
+/// With several images, `--output DIR` is the directory of their layouts (`DIR/<bin>`): a
+/// directory or a path where one can be made, checked before the build as `check_paths`
+/// checks a single layout.
+pub(crate) fn check_layouts_dir(dir: &Path) -> Result<(), Error> {
+    if dir.to_string_lossy().contains(['\n', '\r']) {
+        let source = io::Error::new(io::ErrorKind::InvalidInput, "the path holds a line break; choose another");
+        return Err(Error::Layout { dir: dir.to_path_buf(), source });
+    }
+    layout::check_parent(dir).map_err(|source| Error::Layout { dir: dir.to_path_buf(), source })
+}
+
 /// A layout directory must be new (its parent taking new entries), empty or a readable
 /// layout; a tarball path must lead to a file whose directory takes new files, a FIFO, a
 /// character device or a standard output that is not a terminal; and neither may hold a
