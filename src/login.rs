@@ -17,6 +17,7 @@ use crate::error::Error;
 use crate::plan::{Plan, SinkSpec};
 use crate::reference::Reference;
 use crate::registry::credentials::{same_host, Source};
+use crate::registry::preflight::{self, Checked};
 use crate::registry::{Credentials, PushOptions};
 use std::io::Read;
 use std::time::Duration;
@@ -184,7 +185,12 @@ impl Explicit {
 /// takes the credentials `push` has for it, and lets them push to each repository (see
 /// `crate::registry::preflight`). The error names the registry, where the credentials came
 /// from (never the secret), and the fix.
-pub(crate) fn check_pushes(plan: &Plan, push: &PushOptions) -> Result<(), Error> {
+pub(crate) fn check_pushes(
+    args: &crate::cli::Args,
+    plan: &Plan,
+    push: &PushOptions,
+    early: Option<Checked>,
+) -> Result<(), Error> {
     let references: Vec<Reference> = plan
         .sinks()
         .filter_map(|sink| match sink {
@@ -197,8 +203,95 @@ pub(crate) fn check_pushes(plan: &Plan, push: &PushOptions) -> Result<(), Error>
     if references.is_empty() {
         return Ok(());
     }
-    crate::registry::preflight::check_blocking(&references, push, push.given.as_ref())
-        .map_err(|e| Error::Registry(Box::new(e)))
+    crate::speculate::remember_pushes(args, &references);
+    let insecure = &push.insecure_registries;
+    let registry = |e| Error::Registry(Box::new(e));
+    // What the early check found serves the repositories the plan still pushes to; the
+    // others are checked now.
+    let mut checked = early.unwrap_or_default();
+    let rest: Vec<Reference> = references.iter().filter(|r| !checked.covers(r, insecure)).cloned().collect();
+    if !rest.is_empty() {
+        checked.extend(preflight::check_all(&rest, push, push.given.as_ref()).map_err(registry)?);
+    }
+    checked.verdict(&references, insecure).map_err(registry)
+}
+
+/// The push check of the repositories this command line pushed to last time, started
+/// before `cargo metadata` (see `crate::speculate`), with the credentials the run would
+/// give them: every `--push` names its registry, so those are the run's push hosts. Its
+/// findings serve the run only if the plan's credentials are these ([`EarlyCheck::finish`]).
+pub(crate) struct EarlyCheck {
+    credentials: Vec<(String, Credentials)>,
+    shared: crate::registry::client::Shared,
+    handle: Option<std::thread::JoinHandle<Option<Checked>>>,
+}
+
+impl EarlyCheck {
+    /// Starts it, if this command line pushed somewhere last time.
+    pub(crate) fn start(
+        args: &crate::cli::Args,
+        refs: &crate::plan::References,
+        explicit: Option<&Explicit>,
+        env: &dyn Fn(&str) -> Option<String>,
+        tuning: &crate::tuning::Tuning,
+    ) -> Option<EarlyCheck> {
+        use crate::plan::RefArg;
+        if args.dry_run || refs.pushes.is_empty() {
+            return None;
+        }
+        let hosts = refs
+            .pushes
+            .iter()
+            .map(|r| match r {
+                RefArg::Full(r) => r.registry.clone(),
+                RefArg::TagOnly(_) => None,
+            })
+            .collect::<Option<Vec<String>>>()?;
+        let references = crate::speculate::recall_pushes(args, &hosts);
+        if references.is_empty() {
+            return None;
+        }
+        let credentials = scope(explicit, &hosts, &[], env).ok()?;
+        let opts = PushOptions {
+            insecure_registries: args.insecure_registries.clone(),
+            ca_certs: args.ca_certs.clone(),
+            credentials: credentials.clone(),
+            given: explicit.zip(credentials.first()).map(|(e, (host, _))| e.described(host)),
+            verbose: args.verbose > 0,
+            quiet: args.quiet,
+            tuning: tuning.clone(),
+            shared: Default::default(),
+        };
+        let shared = opts.shared.clone();
+        let handle = std::thread::Builder::new()
+            .name("early-check".into())
+            .spawn(move || preflight::check_all(&references, &opts, opts.given.as_ref()).ok())
+            .ok()?;
+        Some(EarlyCheck { credentials, shared, handle: Some(handle) })
+    }
+
+    /// Waits for it. With the run's `credentials` the same as its own, its findings and its
+    /// client (its sessions, their tokens) are the run's; else they are dropped.
+    pub(crate) fn finish(
+        mut self,
+        credentials: &[(String, Credentials)],
+    ) -> (crate::registry::client::Shared, Option<Checked>) {
+        let found = self.handle.take().and_then(|h| h.join().ok()).flatten();
+        match self.credentials.as_slice() == credentials {
+            true => (self.shared.clone(), found),
+            false => (Default::default(), None),
+        }
+    }
+}
+
+impl Drop for EarlyCheck {
+    /// A run that ends before the plan still waits for the check (every request of which
+    /// is bounded), so that its cancels are sent.
+    fn drop(&mut self) {
+        if let Some(handle) = self.handle.take() {
+            let _ = handle.join();
+        }
+    }
 }
 
 #[cfg(test)]

@@ -161,6 +161,8 @@ fn run_inner(
     // Start last time's build for this command line while cargo metadata runs, if its
     // target is there: a guess never installs anything. Not for a push: nothing compiles
     // before its destinations are checked.
+    // The repositories this command line pushed to last time are checked meanwhile too.
+    let early = login::EarlyCheck::start(args, &refs, explicit.as_ref(), &env, &tuning);
     let guess = speculate::recall(args)
         .filter(|_| !args.dry_run && pushes.is_empty())
         .filter(|spec| build::target_installed(&spec.target))
@@ -199,6 +201,7 @@ fn run_inner(
     let credentials = login::scope_for(explicit.as_ref(), &plan, &env)?;
     // The explicit credentials are for one host (see `login::scope_for`).
     let given = explicit.as_ref().zip(credentials.first()).map(|(e, (host, _))| e.described(host));
+    let (shared, early) = early.map_or_else(Default::default, |e| e.finish(&credentials));
     let push = PushOptions {
         insecure_registries: args.insecure_registries.clone(),
         ca_certs: args.ca_certs.clone(),
@@ -207,10 +210,10 @@ fn run_inner(
         verbose: args.verbose > 0,
         quiet: args.quiet,
         tuning,
-        shared: Default::default(),
+        shared,
     };
     // Every push destination answers, takes its credentials and a push, before any build.
-    login::check_pushes(&plan, &push)?;
+    login::check_pushes(args, &plan, &push, early)?;
     // Every image's base is resolved to a digest before any build, so a bad name fails first.
     let mut plan = plan;
     let mut parents_of = Vec::new();

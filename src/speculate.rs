@@ -1,6 +1,8 @@
 //! Remembers which binary a command line chose last time, so its `cargo build` can start
-//! while `cargo metadata` confirms the choice. A wrong guess costs time, never correctness:
-//! the run only uses a build whose spec equals the resolved plan's.
+//! while `cargo metadata` confirms the choice; and which repositories it pushed to, so
+//! that they are checked (`registry::preflight`) meanwhile too. A wrong guess costs time,
+//! never correctness: the run only uses a build whose spec equals the resolved plan's, and
+//! only the checks of repositories the plan pushes to.
 
 use crate::build::BuildSpec;
 use crate::cli::Args;
@@ -80,6 +82,55 @@ pub(crate) fn remember(args: &Args, spec: &BuildSpec) {
     let _ = crate::fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()));
 }
 
+/// The file of pushes for this command line: keyed on the directory and the flags that
+/// name the destinations and select the binaries.
+fn pushes_path(args: &Args) -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    let ws = &args.workspace;
+    let key = format!(
+        "pushes\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+        cwd.display(),
+        args.manifest.manifest_path,
+        args.push,
+        ws.package,
+        ws.exclude,
+        (ws.workspace, ws.all, args.bins),
+        args.bin,
+    );
+    Some(dir()?.join(Digest::of(key.as_bytes()).hex()))
+}
+
+/// The repositories this command line pushed to last time (a reference each), to be
+/// checked while `cargo metadata` runs. Only a reference to a registry that `hosts` names
+/// is believed: the command line's own `--push` hosts, so that the file (which may come
+/// from a shared CI cache) can never send a request, or credentials, anywhere else.
+pub(crate) fn recall_pushes(args: &Args, hosts: &[String]) -> Vec<crate::reference::Reference> {
+    pushes_path(args).map_or_else(Vec::new, |file| recall_pushes_from(&file, hosts))
+}
+
+/// At most this many references are believed.
+const MAX_PUSHES: usize = 256;
+
+fn recall_pushes_from(file: &std::path::Path, hosts: &[String]) -> Vec<crate::reference::Reference> {
+    let Ok(text) = crate::fsutil::read_regular(file, 64 << 10) else { return Vec::new() };
+    let text = String::from_utf8_lossy(&text);
+    text.lines()
+        .take(MAX_PUSHES)
+        .filter_map(|line| crate::reference::Reference::parse(line).ok())
+        .filter(|r| r.digest.is_none() && r.registry.as_ref().is_some_and(|h| hosts.contains(h)))
+        .collect()
+}
+
+/// Records the references this command line pushes to; failures only lose the head start.
+pub(crate) fn remember_pushes(args: &Args, references: &[crate::reference::Reference]) {
+    let Some(path) = pushes_path(args) else { return };
+    let text: String = references.iter().map(|r| format!("{r}\n")).collect();
+    if crate::fsutil::read_regular(&path, 64 << 10).is_ok_and(|old| old == text.as_bytes()) {
+        return;
+    }
+    let _ = crate::fsutil::write_file_atomic(&path, |w| w.write_all(text.as_bytes()));
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -103,5 +154,23 @@ mod tests {
             write(bad);
             assert!(recall(&args).is_none(), "{bad}");
         }
+    }
+
+    #[test]
+    fn only_pushes_to_the_command_lines_own_hosts_are_recalled() {
+        let cache = tempfile::tempdir().unwrap();
+        let file = cache.path().join("pushes");
+        std::fs::write(
+            &file,
+            "127.0.0.1:5000/acme/api:1\nevil.example/acme/api:1\n127.0.0.1:5000/acme/worker@sha256:\
+             0000000000000000000000000000000000000000000000000000000000000000\nacme/noregistry:1\nnot a \
+             reference\n127.0.0.1:5000/acme/worker:latest\n",
+        )
+        .unwrap();
+        let recalled = recall_pushes_from(&file, &["127.0.0.1:5000".to_string()]);
+        let names: Vec<String> = recalled.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["127.0.0.1:5000/acme/api:1", "127.0.0.1:5000/acme/worker:latest"]);
+        assert!(recall_pushes_from(&file, &[]).is_empty());
+        assert!(recall_pushes_from(&cache.path().join("missing"), &["127.0.0.1:5000".to_string()]).is_empty());
     }
 }

@@ -507,6 +507,54 @@ fn a_remembered_build_waits_for_the_push_check() {
     assert_eq!(shim.builds(), 1, "the shim sees the build of a run that pushes");
 }
 
+/// The repositories a command line pushed to last time are checked while `cargo metadata`
+/// runs, before the plan names them; each repository once. Still no build starts before
+/// the check.
+#[test]
+fn the_last_runs_repositories_are_checked_while_cargo_metadata_runs() {
+    use common::fault_proxy::{FaultProxy, Faults, Kind};
+    use std::os::unix::fs::PermissionsExt;
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let project = common::Project::copy("two-bins");
+    let push = format!("{}/acme:1", proxy.host());
+    let args = ["-q", "--workspace", "--push", &push];
+    project.run(&args).ok();
+    let probes = || proxy.seen().iter().filter(|s| matches!(s.kind, Kind::UploadProbe | Kind::UploadStart)).count();
+    assert_eq!(proxy.count(Kind::UploadProbe), 2, "{:?}", proxy.seen());
+    // A cargo whose `metadata` waits (60 s at most) for the test's word that both uploads
+    // of the check were started, and logs whether it came.
+    let (go, log) = (project.path().join("go"), project.path().join("metadata.log"));
+    let shim = project.path().join(".home/cargo-metadata-waits");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    std::fs::write(
+        &shim,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = build ] && echo build >> '{log}'\nif [ \"$1\" = metadata ]; then\n  i=0\n  \
+             while [ ! -e '{go}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n  [ -e '{go}' ] && echo \
+             early >> '{log}' || echo late >> '{log}'\nfi\nexec '{cargo}' \"$@\"\n",
+            go = go.display(),
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let before = probes();
+    let mut cmd = project.cmd();
+    cmd.env("CARGO", &shim).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let started = proxy.wait_until(std::time::Duration::from_secs(60), |seen, _| {
+        seen.iter().filter(|s| matches!(s.kind, Kind::UploadProbe | Kind::UploadStart)).count() >= before + 2
+    });
+    std::fs::write(&go, "").unwrap();
+    let run = common::Run::from_output(child.wait_with_output().unwrap()).ok();
+    assert!(started, "the check's uploads: {:?}", proxy.seen());
+    assert_eq!(std::fs::read_to_string(&log).unwrap(), "early\nbuild\n");
+    // Each repository was checked once, and nothing more was uploaded.
+    assert_eq!(probes(), before + 2, "{:?}", proxy.seen());
+    assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+}
+
 /// A token service that grants pull only, silently (a read-only account or token): the
 /// upload the check starts is refused, before the build, naming the file the credentials
 /// came from and the rights they lack.

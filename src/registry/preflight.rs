@@ -24,14 +24,68 @@ use futures_util::{stream, StreamExt};
 use reqwest::{Method, Url};
 use std::sync::Arc;
 
-/// Checks every registry and repository of `references`, the registries at once. `given`
-/// says where the explicit credentials (`opts.credentials`) come from. The error is the
-/// first failure, in the order of `references`.
-pub(crate) fn check_blocking(
+/// What the check found of each repository, by registry and repository: the verdict is
+/// drawn from it for the references of a run ([`Checked::verdict`]), so that a check
+/// started early, for the repositories the same command line pushed to last time, serves
+/// the run for those it still pushes to (see `crate::speculate`).
+#[derive(Debug, Default)]
+pub(crate) struct Checked(Vec<(String, String, Found)>);
+
+/// One repository's answer.
+#[derive(Clone, Debug)]
+enum Found {
+    /// An upload was started (and is being cancelled).
+    Pushable,
+    /// It could not be told (the registry failing for the moment): `name` is the registry
+    /// or the repository, warned of once, and the push tries again after the build.
+    Unchecked { name: String, why: String },
+    /// Refused: the error, with its fix.
+    Refused { registry: String, message: String },
+}
+
+impl Checked {
+    /// Whether `reference`'s repository was checked.
+    pub(crate) fn covers(&self, reference: &Reference, insecure: &[String]) -> bool {
+        Target::from_reference(reference, insecure).is_ok_and(|t| self.find(&t).is_some())
+    }
+
+    fn find(&self, t: &Target) -> Option<&Found> {
+        self.0.iter().find(|(r, repo, _)| *r == t.registry && *repo == t.repository).map(|(_, _, f)| f)
+    }
+
+    /// Adds what another check found.
+    pub(crate) fn extend(&mut self, other: Checked) {
+        self.0.extend(other.0);
+    }
+
+    /// The verdict for `references`: each repository it could not check is warned of (a
+    /// registry once), and the first refusal, in their order, is the error. A reference
+    /// not checked is no error: it was never asked about.
+    pub(crate) fn verdict(&self, references: &[Reference], insecure: &[String]) -> Result<(), Error> {
+        let mut warned: Vec<&str> = Vec::new();
+        for reference in references {
+            let target = Target::from_reference(reference, insecure)?;
+            match self.find(&target) {
+                Some(Found::Refused { registry, message }) => return Err(preflight(registry, message.clone())),
+                Some(Found::Unchecked { name, why }) if !warned.contains(&name.as_str()) => {
+                    warned.push(name);
+                    unchecked(name, why);
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks every registry and repository of `references`, the registries at once, and says
+/// nothing: what it found is for [`Checked::verdict`]. The error is only for a reference
+/// that names no registry, or a client that cannot be made.
+pub(crate) fn check_all(
     references: &[Reference],
     opts: &PushOptions,
     given: Option<&Source>,
-) -> Result<(), Error> {
+) -> Result<Checked, Error> {
     // Each registry once, with its repositories in order, each once.
     let mut registries: Vec<(Target, Vec<String>)> = Vec::new();
     for reference in references {
@@ -46,29 +100,38 @@ pub(crate) fn check_blocking(
         }
     }
     if registries.is_empty() {
-        return Ok(());
+        return Ok(Checked::default());
     }
     let client = opts.client()?;
     let checks = registries.iter().map(|(target, repos)| check_registry(client, target, repos, opts, given));
-    client.block_on(futures_util::future::join_all(checks)).into_iter().collect()
+    let found = client.block_on(futures_util::future::join_all(checks));
+    let mut checked = Checked::default();
+    for ((target, repos), found) in registries.iter().zip(found) {
+        for (repo, found) in repos.iter().zip(found) {
+            checked.0.push((target.registry.clone(), repo.clone(), found));
+        }
+    }
+    Ok(checked)
 }
 
+/// What each of `repos` (of one registry) was found to be, in order.
 async fn check_registry(
     client: &super::client::Client,
     target: &Target,
     repos: &[String],
     opts: &PushOptions,
     given: Option<&Source>,
-) -> Result<(), Error> {
+) -> Vec<Found> {
     let registry = &target.registry;
     let session = match client.session(registry, &target.bases, opts).await {
         Ok(session) => session,
         Err(e) if unsettled(&e) => {
-            unchecked(registry, &e);
-            return Ok(());
+            let found = Found::Unchecked { name: registry.clone(), why: first_line(&e) };
+            return vec![found; repos.len()];
         }
         Err(e) => {
-            return Err(preflight(registry, format!("cannot push to {registry} (checked before the build): {e}")))
+            let message = format!("cannot push to {registry} (checked before the build): {e}");
+            return vec![Found::Refused { registry: registry.clone(), message }; repos.len()];
         }
     };
     // One token for every repository, which the push then uses.
@@ -79,14 +142,18 @@ async fn check_registry(
         .buffered(MAX_CONCURRENT_UPLOADS)
         .collect()
         .await;
+    let mut found = Vec::new();
     for (repo, result) in repos.iter().zip(results) {
-        match result {
-            Ok(()) => {}
-            Err(e) if unsettled(&e) => unchecked(&format!("{registry}/{repo}"), &e),
-            Err(e) => return Err(refused(&session, repo, e, opts, given).await),
-        }
+        found.push(match result {
+            Ok(()) => Found::Pushable,
+            Err(e) if unsettled(&e) => Found::Unchecked { name: format!("{registry}/{repo}"), why: first_line(&e) },
+            Err(e) => match refused(&session, repo, e, opts, given).await {
+                Error::Preflight { registry, message } => Found::Refused { registry, message },
+                other => Found::Refused { registry: registry.clone(), message: other.to_string() },
+            },
+        });
     }
-    Ok(())
+    found
 }
 
 /// Starts an upload to `repo`, and cancels it while the run goes on: its answer settles
@@ -129,11 +196,10 @@ fn unsettled(e: &Error) -> bool {
     e.status().is_some_and(is_retryable_status)
 }
 
-fn unchecked(name: &str, e: &Error) {
+fn unchecked(name: &str, why: &str) {
     crate::shell::warn(format_args!(
-        "could not check the push to {name} before the build: {}; building anyway, and the push tries again \
-         after it",
-        first_line(e)
+        "could not check the push to {name} before the build: {why}; building anyway, and the push tries again \
+         after it"
     ));
 }
 
