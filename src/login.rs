@@ -220,10 +220,14 @@ pub(crate) fn check_pushes(
 /// before `cargo metadata` (see `crate::speculate`), with the credentials the run would
 /// give them: every `--push` names its registry, so those are the run's push hosts. Its
 /// findings serve the run only if the plan's credentials are these ([`EarlyCheck::finish`]).
+///
+/// A run that ends before its plan (a broken manifest) does not wait for it: it says
+/// nothing, and a silent registry must not hold up that error; an upload it started and
+/// could not cancel expires on the registry.
 pub(crate) struct EarlyCheck {
     credentials: Vec<(String, Credentials)>,
     shared: crate::registry::client::Shared,
-    handle: Option<std::thread::JoinHandle<Option<Checked>>>,
+    handle: std::thread::JoinHandle<Option<Checked>>,
 }
 
 impl EarlyCheck {
@@ -267,29 +271,19 @@ impl EarlyCheck {
             .name("early-check".into())
             .spawn(move || preflight::check_all(&references, &opts, opts.given.as_ref()).ok())
             .ok()?;
-        Some(EarlyCheck { credentials, shared, handle: Some(handle) })
+        Some(EarlyCheck { credentials, shared, handle })
     }
 
     /// Waits for it. With the run's `credentials` the same as its own, its findings and its
     /// client (its sessions, their tokens) are the run's; else they are dropped.
     pub(crate) fn finish(
-        mut self,
+        self,
         credentials: &[(String, Credentials)],
     ) -> (crate::registry::client::Shared, Option<Checked>) {
-        let found = self.handle.take().and_then(|h| h.join().ok()).flatten();
+        let found = self.handle.join().ok().flatten();
         match self.credentials.as_slice() == credentials {
-            true => (self.shared.clone(), found),
+            true => (self.shared, found),
             false => (Default::default(), None),
-        }
-    }
-}
-
-impl Drop for EarlyCheck {
-    /// A run that ends before the plan still waits for the check (every request of which
-    /// is bounded), so that its cancels are sent.
-    fn drop(&mut self) {
-        if let Some(handle) = self.handle.take() {
-            let _ = handle.join();
         }
     }
 }
