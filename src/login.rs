@@ -184,7 +184,8 @@ impl Explicit {
 /// Checks, before anything is built, every registry the run of `plan` pushes to: it answers,
 /// takes the credentials `push` has for it, and lets them push to each repository (see
 /// `crate::registry::preflight`). The error names the registry, where the credentials came
-/// from (never the secret), and the fix.
+/// from (never the secret), and the fix. Checked, each destination tag is read while cargo
+/// builds (`crate::registry::ahead`).
 pub(crate) fn check_pushes(
     args: &crate::cli::Args,
     plan: &Plan,
@@ -213,7 +214,9 @@ pub(crate) fn check_pushes(
     if !rest.is_empty() {
         checked.extend(preflight::check_all(&rest, push, push.given.as_ref()).map_err(registry)?);
     }
-    checked.verdict(&references, insecure).map_err(registry)
+    checked.verdict(&references, insecure).map_err(registry)?;
+    crate::registry::ahead::start(&references, push);
+    Ok(())
 }
 
 /// The push check of the repositories this command line pushed to last time, started

@@ -17,6 +17,9 @@ pub struct Tuning {
     pub force_chunked: bool,
     /// The size of those chunks.
     pub chunk_size: u64,
+    /// How old a tag's state, read while cargo builds, may be and still serve the push
+    /// (see `registry::ahead`).
+    pub read_ahead: Duration,
 }
 
 impl Default for Tuning {
@@ -27,6 +30,7 @@ impl Default for Tuning {
             stall: Duration::from_secs(120),
             force_chunked: false,
             chunk_size: 16 << 20,
+            read_ahead: Duration::from_secs(2),
         }
     }
 }
@@ -63,6 +67,7 @@ const KNOWN: &[&str] = &[
     "CARGO_CONTAINERIZE_TIMEOUT_SECS",
     "CARGO_CONTAINERIZE_STALL_SECS",
     "CARGO_CONTAINERIZE_CHUNK_SIZE",
+    "CARGO_CONTAINERIZE_READ_AHEAD_MS",
     "CARGO_CONTAINERIZE_UPLOAD",
     "CARGO_CONTAINERIZE_USERNAME",
     "CARGO_CONTAINERIZE_PASSWORD",
@@ -71,8 +76,8 @@ const KNOWN: &[&str] = &[
 
 impl Tuning {
     /// The defaults, changed by `CARGO_CONTAINERIZE_RETRY_BASE_MS`, `CARGO_CONTAINERIZE_TIMEOUT_SECS`,
-    /// `CARGO_CONTAINERIZE_STALL_SECS`, `CARGO_CONTAINERIZE_UPLOAD=chunked` and
-    /// `CARGO_CONTAINERIZE_CHUNK_SIZE` (bytes).
+    /// `CARGO_CONTAINERIZE_STALL_SECS`, `CARGO_CONTAINERIZE_UPLOAD=chunked`,
+    /// `CARGO_CONTAINERIZE_CHUNK_SIZE` (bytes) and `CARGO_CONTAINERIZE_READ_AHEAD_MS`.
     pub(crate) fn from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Tuning, BadVariable> {
         let mut t = Tuning::default();
         let number = |name: &'static str, expected: &'static str| -> Result<Option<u64>, BadVariable> {
@@ -95,6 +100,9 @@ impl Tuning {
         }
         if let Some(n) = number("CARGO_CONTAINERIZE_CHUNK_SIZE", "a number of bytes above 0")? {
             t.chunk_size = n;
+        }
+        if let Some(ms) = number("CARGO_CONTAINERIZE_READ_AHEAD_MS", "a number of milliseconds above 0")? {
+            t.read_ahead = Duration::from_millis(ms.min(3_600_000));
         }
         match env("CARGO_CONTAINERIZE_UPLOAD").as_deref() {
             None | Some("") | Some("monolithic") => {}
@@ -130,9 +138,11 @@ mod tests {
             ("CARGO_CONTAINERIZE_TIMEOUT_SECS", "2"),
             ("CARGO_CONTAINERIZE_UPLOAD", "chunked"),
             ("CARGO_CONTAINERIZE_CHUNK_SIZE", "300000"),
+            ("CARGO_CONTAINERIZE_READ_AHEAD_MS", "1"),
         ]))
         .unwrap();
         assert_eq!((t.timeout, t.force_chunked, t.chunk_size), (Duration::from_secs(2), true, 300_000));
+        assert_eq!(t.read_ahead, Duration::from_millis(1));
         let err = Tuning::from_env(&env(&[("CARGO_CONTAINERIZE_STALL_SECS", "soon")])).unwrap_err().to_string();
         assert!(err.contains("CARGO_CONTAINERIZE_STALL_SECS=\"soon\"") && err.contains("seconds"), "{err}");
         assert!(Tuning::from_env(&env(&[("CARGO_CONTAINERIZE_UPLOAD", "fast")])).is_err());

@@ -507,30 +507,20 @@ fn a_remembered_build_waits_for_the_push_check() {
     assert_eq!(shim.builds(), 1, "the shim sees the build of a run that pushes");
 }
 
-/// The repositories a command line pushed to last time are checked while `cargo metadata`
-/// runs, before the plan names them; each repository once. Still no build starts before
-/// the check.
-#[test]
-fn the_last_runs_repositories_are_checked_while_cargo_metadata_runs() {
-    use common::fault_proxy::{FaultProxy, Faults, Kind};
+/// A cargo whose `step` (`metadata` or `build`) waits, 60 s at most, for the file `go`,
+/// and logs in `log` whether it came (`early`, else `late`), and each build (`build`).
+fn cargo_waiting_at(
+    project: &common::Project,
+    step: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     use std::os::unix::fs::PermissionsExt;
-    let registry = Registry::plain();
-    let proxy = FaultProxy::start(registry.port, Faults::default());
-    let project = common::Project::copy("two-bins");
-    let push = format!("{}/acme:1", proxy.host());
-    let args = ["-q", "--workspace", "--push", &push];
-    project.run(&args).ok();
-    let probes = || proxy.seen().iter().filter(|s| matches!(s.kind, Kind::UploadProbe | Kind::UploadStart)).count();
-    assert_eq!(proxy.count(Kind::UploadProbe), 2, "{:?}", proxy.seen());
-    // A cargo whose `metadata` waits (60 s at most) for the test's word that both uploads
-    // of the check were started, and logs whether it came.
-    let (go, log) = (project.path().join("go"), project.path().join("metadata.log"));
-    let shim = project.path().join(".home/cargo-metadata-waits");
+    let (go, log) = (project.path().join("go"), project.path().join("steps.log"));
+    let shim = project.path().join(".home/cargo-waiting");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     std::fs::write(
         &shim,
         format!(
-            "#!/bin/sh\n[ \"$1\" = build ] && echo build >> '{log}'\nif [ \"$1\" = metadata ]; then\n  i=0\n  \
+            "#!/bin/sh\n[ \"$1\" = build ] && echo build >> '{log}'\nif [ \"$1\" = {step} ]; then\n  i=0\n  \
              while [ ! -e '{go}' ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n  [ -e '{go}' ] && echo \
              early >> '{log}' || echo late >> '{log}'\nfi\nexec '{cargo}' \"$@\"\n",
             go = go.display(),
@@ -539,6 +529,25 @@ fn the_last_runs_repositories_are_checked_while_cargo_metadata_runs() {
     )
     .unwrap();
     std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (shim, go, log)
+}
+
+/// The repositories a command line pushed to last time are checked while `cargo metadata`
+/// runs, before the plan names them; each repository once. Still no build starts before
+/// the check.
+#[test]
+fn the_last_runs_repositories_are_checked_while_cargo_metadata_runs() {
+    use common::fault_proxy::{FaultProxy, Faults, Kind};
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let project = common::Project::copy("two-bins");
+    let push = format!("{}/acme:1", proxy.host());
+    let args = ["-q", "--workspace", "--push", &push];
+    project.run(&args).ok();
+    let probes = || proxy.seen().iter().filter(|s| matches!(s.kind, Kind::UploadProbe | Kind::UploadStart)).count();
+    assert_eq!(proxy.count(Kind::UploadProbe), 2, "{:?}", proxy.seen());
+    // `cargo metadata` waits for the word that both uploads of the check were started.
+    let (shim, go, log) = cargo_waiting_at(&project, "metadata");
     let before = probes();
     let mut cmd = project.cmd();
     cmd.env("CARGO", &shim).args(args).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
@@ -553,6 +562,60 @@ fn the_last_runs_repositories_are_checked_while_cargo_metadata_runs() {
     // Each repository was checked once, and nothing more was uploaded.
     assert_eq!(probes(), before + 2, "{:?}", proxy.seen());
     assert_eq!(run.stdout.lines().count(), 2, "{}", run.stdout);
+}
+
+/// Once the push is checked, each tag is read (`HEAD`, and the listing of its documents)
+/// while cargo builds: a re-push of what did not change asks the registry nothing after
+/// the build. A reading older than `CARGO_CONTAINERIZE_READ_AHEAD_MS` is not used: a tag
+/// moved meanwhile is written again.
+#[test]
+fn each_tag_is_read_while_cargo_builds_and_read_again_after_a_long_build() {
+    use common::fault_proxy::{FaultProxy, Faults, Kind};
+    let registry = Registry::plain();
+    let proxy = FaultProxy::start(registry.port, Faults::default());
+    let project = common::Project::copy("two-bins");
+    let push = format!("{}/acme:1", proxy.host());
+    let args = ["-q", "--workspace", "--push", &push];
+    let first = project.run(&args).ok();
+    let (shim, go, log) = cargo_waiting_at(&project, "build");
+    let reads = || proxy.count(Kind::ManifestGet);
+    let run_waiting = |env: &[(&str, &str)], meanwhile: &dyn Fn()| {
+        let _ = std::fs::remove_file(&go);
+        let _ = std::fs::remove_file(&log);
+        let before = reads();
+        let mut cmd = project.cmd();
+        cmd.env("CARGO", &shim).envs(env.iter().copied()).args(args);
+        let child = cmd.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        // Each tag's `HEAD` and the read of its listing (the tag schema's index here).
+        let read = proxy.wait_until(std::time::Duration::from_secs(60), |seen, _| {
+            seen.iter().filter(|s| s.kind == Kind::ManifestGet).count() >= before + 4
+        });
+        meanwhile();
+        let during = reads() - before;
+        std::fs::write(&go, "").unwrap();
+        let run = common::Run::from_output(child.wait_with_output().unwrap()).ok();
+        assert!(read, "the tags were not read during the build: {:?}", proxy.seen());
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "build\nearly\n");
+        (run, during, reads() - before)
+    };
+    let puts = proxy.count(Kind::ManifestPut);
+    let (run, during, all) = run_waiting(&[], &|| {});
+    assert_eq!(run.stdout, first.stdout);
+    assert_eq!((during, all), (4, 4), "nothing asked after the build: {:?}", proxy.seen());
+    assert_eq!(proxy.count(Kind::ManifestPut), puts, "nothing written again: {:?}", proxy.seen());
+    // Read too long ago (1 ms), and `acme/alpha:1` moved to beta's image meanwhile: asked
+    // again, and written again.
+    let direct = |name: &str| format!("docker://{}/acme/{name}:1", registry.host());
+    let moved = || {
+        common::tool(
+            "skopeo",
+            &["copy", "--all", "--src-tls-verify=false", "--dest-tls-verify=false", &direct("beta"), &direct("alpha")],
+        );
+    };
+    let (run, _, _) = run_waiting(&[("CARGO_CONTAINERIZE_READ_AHEAD_MS", "1")], &moved);
+    assert_eq!(run.stdout, first.stdout);
+    let alpha = first.stdout.lines().next().unwrap().rsplit('@').next().unwrap().to_string();
+    assert_eq!(skopeo_digest(&registry, "acme/alpha:1", &["--tls-verify=false"]), alpha);
 }
 
 /// A token service that grants pull only, silently (a read-only account or token): the

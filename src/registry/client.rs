@@ -21,7 +21,7 @@ static MADE: [AtomicUsize; 3] = [AtomicUsize::new(0), AtomicUsize::new(0), Atomi
 pub(crate) struct Client {
     runtime: tokio::runtime::Runtime,
     pub(crate) transport: Arc<Transport>,
-    sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
+    pub(super) sessions: tokio::sync::Mutex<HashMap<String, Arc<Session>>>,
     /// Requests that need no answer before the run goes on (see [`Client::later`]).
     pending: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -72,6 +72,15 @@ impl Client {
     pub(crate) fn later(&self, f: impl std::future::Future<Output = ()> + Send + 'static) {
         let handle = self.runtime.spawn(f);
         self.pending.lock().unwrap_or_else(|e| e.into_inner()).push(handle);
+    }
+
+    /// Runs `f` on the run's runtime, in the background.
+    pub(crate) fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.runtime.spawn(f)
     }
 
     /// Runs `f` to completion on the run's runtime, from synchronous code.

@@ -1,6 +1,7 @@
 //! Registry push over the Docker Registry HTTP API v2 / OCI distribution spec: blobs first
 //! (existence check, cross-repository mount, upload), then the manifest, per reference.
 
+pub(crate) mod ahead;
 pub(crate) mod auth;
 pub(crate) mod client;
 pub(crate) mod credentials;
@@ -355,11 +356,28 @@ async fn push_one(
     // blobs, and documents whose manifests are there hold theirs; only what is missing is
     // sent, and the tag is not written again.
     let ours = artifact.digest().map_err(assembly)?;
-    let (tagged, standing) = futures_util::future::join(
-        tag_names(session, repo, &target.tag, ours),
-        referrers::standing(session, repo, referrers),
-    )
-    .await;
+    // What the tag named, read while cargo built, if that is fresh (see `ahead`): its
+    // listing serves the documents of the same manifest.
+    let (tagged, standing) = match ahead::take(session, repo, &target.tag).await {
+        Some(read) => {
+            let tagged = read.digest.as_ref() == Some(ours) && target.tag != ours.as_str();
+            if tagged {
+                crate::shell::detail(format_args!(
+                    "{}/{repo}:{} names {ours} already (read while cargo built)",
+                    target.registry, target.tag
+                ));
+            }
+            let known = read.digest.zip(read.listing);
+            (Ok(tagged), referrers::standing(session, repo, referrers, known.as_ref()).await)
+        }
+        None => {
+            futures_util::future::join(
+                tag_names(session, repo, &target.tag, ours),
+                referrers::standing(session, repo, referrers, None),
+            )
+            .await
+        }
+    };
     // An unanswered question (a registry that refuses `HEAD`, a failing one) only means
     // the full push, which says what is wrong if something is.
     let tagged = tagged.unwrap_or(false);
@@ -385,12 +403,18 @@ async fn push_one(
     Ok((digest, standing))
 }
 
-/// Whether `tag` in `repo` names the manifest `digest` (`HEAD`, asking for every manifest
-/// type this tool writes); false when it names another, or nothing.
+/// Whether `tag` in `repo` names the manifest `digest`; false when it names another, or
+/// nothing.
 async fn tag_names(s: &Session, repo: &str, tag: &str, digest: &Digest) -> Result<bool, Error> {
     if tag == digest.as_str() {
         return Ok(false);
     }
+    Ok(tag_digest(s, repo, tag).await?.as_ref() == Some(digest))
+}
+
+/// The manifest `tag` in `repo` names (`HEAD`, asking for every manifest type this tool
+/// writes), or `None` when there is no such tag.
+pub(crate) async fn tag_digest(s: &Session, repo: &str, tag: &str) -> Result<Option<Digest>, Error> {
     let url = s.url(&format!("/v2/{repo}/manifests/{tag}"));
     let accept = [
         crate::image::MEDIA_TYPE_OCI_MANIFEST,
@@ -406,8 +430,11 @@ async fn tag_names(s: &Session, repo: &str, tag: &str, digest: &Digest) -> Resul
     let ok = [reqwest::StatusCode::OK, reqwest::StatusCode::NOT_FOUND];
     let scopes = [auth::push_scope(repo)];
     let resp = s.request(reqwest::Method::HEAD, &url, &scopes, headers, transport::Body::Empty, &ok).await?;
+    if resp.status() != reqwest::StatusCode::OK {
+        return Ok(None);
+    }
     let named = resp.headers().get("docker-content-digest").and_then(|v| v.to_str().ok());
-    Ok(resp.status() == reqwest::StatusCode::OK && named == Some(digest.as_str()))
+    Ok(named.and_then(Digest::parse))
 }
 
 /// Pushes every image's config and layers (unless `artifact` is `None`) and `extra` (each blob once), up to

@@ -68,13 +68,25 @@ impl Standing {
 /// so one left unlisted by an interrupted push is only sent again. Only documents whose
 /// listing could not be read are asked for by digest, all at once. A re-push whose
 /// documents are all listed, and a new image, ask nothing more.
-pub(crate) async fn standing(s: &Session, repo: &str, referrers: &[Referrer]) -> Vec<Standing> {
+///
+/// `known` is a listing read already (while cargo built, see `super::ahead`): its subject's
+/// is not read again.
+pub(crate) async fn standing(
+    s: &Session,
+    repo: &str,
+    referrers: &[Referrer],
+    known: Option<&(Digest, Vec<String>)>,
+) -> Vec<Standing> {
     let mut subjects: Vec<&Digest> = referrers.iter().map(|r| &r.subject).collect();
     subjects.sort();
     subjects.dedup();
+    subjects.retain(|subject| known.is_none_or(|(d, _)| d != *subject));
     let listings = futures_util::future::join_all(subjects.iter().map(|subject| listing(s, repo, subject))).await;
-    let listings: std::collections::HashMap<&Digest, Option<Vec<String>>> =
+    let mut listings: std::collections::HashMap<&Digest, Option<Vec<String>>> =
         subjects.into_iter().zip(listings.into_iter().map(Result::ok)).collect();
+    if let Some((subject, names)) = known {
+        listings.insert(subject, Some(names.clone()));
+    }
     let listed = |r: &Referrer| listings.get(&r.subject).and_then(Option::as_ref);
     let asked = futures_util::future::join_all(
         referrers.iter().filter(|r| listed(r).is_none()).map(|r| manifest_exists(s, repo, &r.manifest.digest)),
@@ -95,7 +107,7 @@ pub(crate) async fn standing(s: &Session, repo: &str, referrers: &[Referrer]) ->
 }
 
 /// The manifest digests listed as referrers of `subject` (see [`listed`]).
-async fn listing(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
+pub(crate) async fn listing(s: &Session, repo: &str, subject: &Digest) -> Result<Vec<String>, Error> {
     let entries = listed(s, repo, subject).await?;
     Ok(entries.iter().filter_map(|d| d["digest"].as_str().map(str::to_string)).collect())
 }

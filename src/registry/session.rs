@@ -26,6 +26,8 @@ pub(crate) struct Session {
     /// The blobs this run put in (or found in) each repository: pushed again, they are
     /// neither asked about nor reported twice.
     placed: std::sync::Mutex<std::collections::HashSet<(String, crate::digest::Digest)>>,
+    /// What each tag (repository, tag) named, read while cargo built (see [`super::ahead`]).
+    ahead: std::sync::Mutex<std::collections::HashMap<(String, String), super::ahead::Pending>>,
 }
 
 impl Session {
@@ -48,6 +50,7 @@ impl Session {
                 auth: Auth::new(registry, credentials.clone()),
                 referrers_api: tokio::sync::OnceCell::new(),
                 placed: Default::default(),
+                ahead: Default::default(),
             };
             let more = i + 1 < bases.len();
             match session.ping().await {
@@ -155,6 +158,16 @@ impl Session {
     }
 
     /// Whether this run already put `digest` into `repo`, or found it there.
+    /// Keeps the reading of a tag started while cargo builds.
+    pub(crate) fn ahead(&self, key: (String, String), pending: super::ahead::Pending) {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).insert(key, pending);
+    }
+
+    /// The reading of `repo:tag`, taken out: it serves one push.
+    pub(crate) fn take_ahead(&self, repo: &str, tag: &str) -> Option<super::ahead::Pending> {
+        self.ahead.lock().unwrap_or_else(|e| e.into_inner()).remove(&(repo.to_string(), tag.to_string()))
+    }
+
     pub(crate) fn has_placed(&self, repo: &str, digest: &crate::digest::Digest) -> bool {
         self.placed.lock().unwrap_or_else(|e| e.into_inner()).contains(&(repo.to_string(), digest.clone()))
     }
