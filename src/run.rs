@@ -158,11 +158,12 @@ fn run_inner(
     if !tags.is_empty() && !args.dry_run {
         crate::engine::ping(&tuning, args.quiet).map_err(sink::Error::from)?;
     }
-    // Start last time's build for this command line while cargo metadata runs, if its
-    // target is there: a guess never installs anything. Not for a push: nothing compiles
-    // before its destinations are checked.
-    // The repositories this command line pushed to last time are checked meanwhile too.
+    // The repositories this command line pushed to last time are checked while cargo
+    // metadata runs.
     let early = login::EarlyCheck::start(args, &refs, explicit.as_ref(), &env, &tuning);
+    // Start last time's build for this command line meanwhile too, if its target is there:
+    // a guess never installs anything. Not for a push: nothing compiles before its
+    // destinations are checked.
     let guess = speculate::recall(args)
         .filter(|_| !args.dry_run && pushes.is_empty())
         .filter(|spec| build::target_installed(&spec.target))

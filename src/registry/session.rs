@@ -157,7 +157,6 @@ impl Session {
         self.placed.lock().unwrap_or_else(|e| e.into_inner()).insert((repo.to_string(), digest.clone()));
     }
 
-    /// Whether this run already put `digest` into `repo`, or found it there.
     /// Keeps the reading of a tag started while cargo builds.
     pub(crate) fn ahead(&self, key: (String, String), pending: super::ahead::Pending) {
         self.ahead.lock().unwrap_or_else(|e| e.into_inner()).insert(key, pending);
@@ -168,6 +167,7 @@ impl Session {
         self.ahead.lock().unwrap_or_else(|e| e.into_inner()).remove(&(repo.to_string(), tag.to_string()))
     }
 
+    /// Whether this run already put `digest` into `repo`, or found it there.
     pub(crate) fn has_placed(&self, repo: &str, digest: &crate::digest::Digest) -> bool {
         self.placed.lock().unwrap_or_else(|e| e.into_inner()).contains(&(repo.to_string(), digest.clone()))
     }

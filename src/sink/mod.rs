@@ -303,11 +303,17 @@ pub(crate) fn check_base(sinks: &[SinkSpec], parents: Option<&[Parent]>, verbose
 /// directory or a path where one can be made, checked before the build as `check_paths`
 /// checks a single layout.
 pub(crate) fn check_layouts_dir(dir: &Path) -> Result<(), Error> {
-    if dir.to_string_lossy().contains(['\n', '\r']) {
-        let source = io::Error::new(io::ErrorKind::InvalidInput, "the path holds a line break; choose another");
-        return Err(Error::Layout { dir: dir.to_path_buf(), source });
+    no_line_break(dir)
+        .and_then(|()| layout::check_parent(dir))
+        .map_err(|source| Error::Layout { dir: dir.to_path_buf(), source })
+}
+
+/// A path printed on a result line must not break it.
+fn no_line_break(path: &Path) -> io::Result<()> {
+    if path.to_string_lossy().contains(['\n', '\r']) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "the path holds a line break; choose another"));
     }
-    layout::check_parent(dir).map_err(|source| Error::Layout { dir: dir.to_path_buf(), source })
+    Ok(())
 }
 
 /// A layout directory must be new (its parent taking new entries), empty or a readable
@@ -315,12 +321,6 @@ pub(crate) fn check_layouts_dir(dir: &Path) -> Result<(), Error> {
 /// character device or a standard output that is not a terminal; and neither may hold a
 /// line break, which would break the one-line-per-result contract of stdout.
 pub(crate) fn check_paths(layout: Option<&Path>, tarball: Option<&Path>) -> Result<(), Error> {
-    let no_line_break = |path: &Path| {
-        if path.to_string_lossy().contains(['\n', '\r']) {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the path holds a line break; choose another"));
-        }
-        Ok(())
-    };
     if let Some(dir) = layout {
         no_line_break(dir)
             .and_then(|()| layout::check(dir))
