@@ -14,7 +14,6 @@ use super::session::Session;
 use super::{PushOptions, Target};
 use crate::digest::Digest;
 use crate::reference::Reference;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,12 +26,12 @@ pub(crate) struct Reading {
     pub(crate) listing: Option<Vec<String>>,
 }
 
-/// A reading under way, or done.
+/// A reading under way, or done; it serves one push.
 pub(crate) struct Pending {
     started: Instant,
     /// `None` when the registry's answer said nothing usable (an error): the push asks
     /// again.
-    result: Shared<BoxFuture<'static, Option<Reading>>>,
+    task: tokio::task::JoinHandle<Option<Reading>>,
 }
 
 /// Starts reading the tag of each of `references` whose registry the run has a session
@@ -48,9 +47,8 @@ pub(crate) fn start(references: &[Reference], opts: &PushOptions) {
         }
         let key = (target.repository.clone(), target.tag.clone());
         let (s, repo, tag) = (session.clone(), target.repository, target.tag);
-        let handle = client.spawn(async move { read(&s, &repo, &tag).await });
-        let result = async move { handle.await.ok().flatten() }.boxed().shared();
-        session.ahead(key, Pending { started: Instant::now(), result });
+        let task = client.spawn(async move { read(&s, &repo, &tag).await });
+        session.ahead(key, Pending { started: Instant::now(), task });
     }
 }
 
@@ -74,9 +72,10 @@ pub(crate) async fn take(s: &Session, repo: &str, tag: &str) -> Option<Reading> 
             s.registry,
             pending.started.elapsed().as_secs_f64()
         ));
+        pending.task.abort();
         return None;
     }
-    pending.result.await
+    pending.task.await.ok().flatten()
 }
 
 impl Client {
